@@ -1,0 +1,96 @@
+/**
+ * Control-plane HTTP API bodies (docs/PROTOCOL.md "Control-plane API"). These schemas are the
+ * contract: the connector validates every response with them, and the reference cloud (test/cloud)
+ * builds its responses from the same types.
+ */
+import * as v from "valibot";
+
+export const API_VERSION_PREFIX = "/v1";
+
+const Pem = v.pipe(v.string(), v.includes("-----BEGIN ", "expected a PEM block"), v.maxLength(64 * 1024));
+const ConnectorName = v.pipe(v.string(), v.minLength(1), v.maxLength(63));
+
+export const GatewaySchema = v.object({
+  /** Stable gateway identifier, used to spread tunnels over distinct gateways. */
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  /** wss:// URL of the tunnel endpoint. */
+  url: v.pipe(v.string(), v.url(), v.startsWith("wss://")),
+});
+export type Gateway = v.InferOutput<typeof GatewaySchema>;
+
+/** POST /v1/enroll request. */
+export const EnrollRequestSchema = v.object({
+  /** The provisioning key's secret (base64url); the control plane keeps only its hash. */
+  secret: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/)),
+  /** PKCS#10 CSR in PEM; the control plane checks its signature and key strength and ignores its subject. */
+  csr: Pem,
+  name: ConnectorName,
+  /** /etc/machine-id or equivalent, so the cloud can tell a moved state dir from a clone. */
+  machineId: v.optional(v.pipe(v.string(), v.maxLength(128))),
+  version: v.pipe(v.string(), v.maxLength(64)),
+});
+export type EnrollRequest = v.InferOutput<typeof EnrollRequestSchema>;
+
+/** POST /v1/enroll 201 response. */
+export const EnrollResponseSchema = v.object({
+  connectorId: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  name: ConnectorName,
+  group: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  /** The connector's client certificate (PEM). */
+  certificate: Pem,
+  /** Intermediates between the certificate and the CA, nearest first (may be empty). */
+  chain: v.array(Pem),
+  /** The cloud CA certificate; its public key matches the provisioning key's pin. */
+  caCertificate: Pem,
+  gateways: v.pipe(v.array(GatewaySchema), v.minLength(1)),
+});
+export type EnrollResponse = v.InferOutput<typeof EnrollResponseSchema>;
+
+/** Error codes of the control plane; each maps to a distinct connector error and exit code. */
+export const ApiErrorCode = v.picklist([
+  "KEY_UNKNOWN",
+  "KEY_EXPIRED",
+  "KEY_REVOKED",
+  "KEY_EXHAUSTED",
+  "CSR_INVALID",
+  "CSR_WEAK_KEY",
+  "BAD_REQUEST",
+  "UNAUTHENTICATED",
+  "CONNECTOR_REVOKED",
+  "NOT_FOUND",
+  "INTERNAL",
+]);
+export type ApiErrorCode = v.InferOutput<typeof ApiErrorCode>;
+
+/** Every non-2xx response body. */
+export const ApiErrorSchema = v.object({
+  error: v.object({ code: v.string(), message: v.pipe(v.string(), v.maxLength(1024)) }),
+});
+export type ApiError = v.InferOutput<typeof ApiErrorSchema>;
+
+/**
+ * One allowed destination of an app: `host` is an exact name (`wiki.corp.example`), a wildcard
+ * (`*.corp.example`: any name below it, not the name itself), an IP address, or a CIDR
+ * (`10.0.0.0/8`, `2001:db8::/32`); `ports` is one port (`443`) or an inclusive range (`8000-8100`).
+ */
+export const DestinationSchema = v.object({
+  host: v.pipe(v.string(), v.minLength(1), v.maxLength(253)),
+  ports: v.pipe(v.string(), v.regex(/^\d{1,5}(-\d{1,5})?$/, "expected PORT or FROM-TO")),
+});
+export type Destination = v.InferOutput<typeof DestinationSchema>;
+
+export const AppSchema = v.object({
+  name: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  /** What streams for this app may reach. */
+  destinations: v.pipe(v.array(DestinationSchema), v.maxLength(1024)),
+  /** Concrete host:port servers to health-check (names are resolved, each address checked). */
+  servers: v.pipe(v.array(v.pipe(v.string(), v.maxLength(300))), v.maxLength(1024)),
+});
+export type App = v.InferOutput<typeof AppSchema>;
+
+/** GET /v1/catalog (mutual TLS) 200 response; the ETag header equals `version`. */
+export const CatalogSchema = v.object({
+  version: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  apps: v.pipe(v.array(AppSchema), v.maxLength(10_000)),
+});
+export type Catalog = v.InferOutput<typeof CatalogSchema>;
