@@ -1,0 +1,24 @@
+/**
+ * `Clock` is how long-running code reads time and schedules work, so tests can drive time by hand
+ * (`test/support/fake-clock.ts`) instead of sleeping.
+ */
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds, monotonic within the process. */
+  now(): number;
+  /** Wall-clock time for timestamps shown to people. */
+  wallNow(): Date;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  wallNow: () => new Date(),
+  setTimeout(fn, ms) {
+    const id = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(id) };
+  },
+};

@@ -1,0 +1,180 @@
+/**
+ * `Supervisor` keeps N tunnels up (§3), like cloudflared's supervisor: it owns no sockets, only
+ * decides when and where each tunnel slot (re)connects, and reports state changes as events.
+ *
+ * Gateway choice: a slot connects to a gateway that no other slot is using when there is one; among
+ * those it prefers gateways that have not failed recently. With two gateways and two slots, a slot whose
+ * gateway died therefore keeps retrying that gateway (with backoff) rather than doubling up on the
+ * surviving one, so a restarted gateway gets its tunnel back within one backoff period; with more
+ * gateways than slots it moves to another gateway at once.
+ * Retries: exponential backoff with full jitter per slot (1 s → 60 s); a tunnel that stayed up for
+ * `stableAfterMs` resets its slot's backoff, so a gateway that accepts and then drops us at once
+ * cannot make us reconnect in a tight loop.
+ */
+import type { Clock, TimerHandle } from "../clock.ts";
+import type { Gateway } from "../control/api.ts";
+import { Backoff, TUNNEL_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+
+/** One live tunnel as the supervisor sees it. */
+export interface TunnelHandle {
+  /** Resolves once when the tunnel is gone, with why. */
+  readonly closed: Promise<{ reason: string }>;
+  /** Tell the gateway to route no new streams here (GO_AWAY); existing streams continue. */
+  drain(): void;
+  /** Number of streams still open (for graceful stop). */
+  activeStreams(): number;
+  /** Close now. */
+  close(reason: string): void;
+}
+
+export type ConnectTunnel = (gateway: Gateway, slot: number) => Promise<TunnelHandle>;
+
+export type SlotState = "connecting" | "up" | "down";
+
+export type SupervisorEvent =
+  | { type: "slot"; slot: number; state: SlotState; gateway: Gateway; since: Date; error?: string; retryInMs?: number }
+  | { type: "stopped" };
+
+export interface SupervisorOptions {
+  gateways: readonly Gateway[];
+  tunnels: number;
+  connect: ConnectTunnel;
+  clock: Clock;
+  onEvent: (event: SupervisorEvent) => void;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  /** A gateway that failed within this window is avoided when another is available. */
+  failurePenaltyMs?: number;
+  stableAfterMs?: number;
+}
+
+interface Slot {
+  index: number;
+  state: SlotState;
+  gateway?: Gateway;
+  tunnel?: TunnelHandle;
+  backoff: Backoff;
+  timer?: TimerHandle;
+  upAt?: number;
+}
+
+export class Supervisor {
+  readonly #slots: Slot[];
+  readonly #failedAt = new Map<string, number>();
+  #gateways: readonly Gateway[];
+  #stopping = false;
+
+  constructor(private readonly options: SupervisorOptions) {
+    if (options.gateways.length === 0) throw new Error("Supervisor needs at least one gateway");
+    this.#gateways = options.gateways;
+    this.#slots = Array.from({ length: options.tunnels }, (_, index) => ({
+      index,
+      state: "down" as SlotState,
+      backoff: new Backoff(options.backoff ?? TUNNEL_BACKOFF, options.random),
+    }));
+  }
+
+  start(): void {
+    for (const slot of this.#slots) this.#connect(slot);
+  }
+
+  /** Replaces the gateway list (e.g. after the control plane announced a change). Live tunnels stay. */
+  updateGateways(gateways: readonly Gateway[]): void {
+    if (gateways.length > 0) this.#gateways = gateways;
+  }
+
+  /** Tunnels currently up. */
+  upCount(): number {
+    return this.#slots.filter((s) => s.state === "up").length;
+  }
+
+  activeStreams(): number {
+    return this.#slots.reduce((sum, s) => sum + (s.tunnel?.activeStreams() ?? 0), 0);
+  }
+
+  /** Graceful stop, first half: no reconnects, GO_AWAY on every tunnel. */
+  drain(): void {
+    this.#stopping = true;
+    for (const slot of this.#slots) {
+      slot.timer?.cancel();
+      slot.tunnel?.drain();
+    }
+  }
+
+  /** Closes every tunnel now. */
+  stop(reason = "connector stopping"): void {
+    this.drain();
+    for (const slot of this.#slots) slot.tunnel?.close(reason);
+    this.options.onEvent({ type: "stopped" });
+  }
+
+  /** Picks a gateway for `slot`: unused by other slots first, then not recently failed, then least recently failed. */
+  chooseGateway(slot: Slot): Gateway {
+    const inUse = new Set(
+      this.#slots.filter((s) => s !== slot && s.state !== "down" && s.gateway).map((s) => s.gateway!.id),
+    );
+    const free = this.#gateways.filter((g) => !inUse.has(g.id));
+    const pool = free.length > 0 ? free : [...this.#gateways];
+    const now = this.options.clock.now();
+    const penalty = this.options.failurePenaltyMs ?? TUNNEL_BACKOFF.capMs;
+    const healthy = pool.filter((g) => now - (this.#failedAt.get(g.id) ?? -Infinity) >= penalty);
+    if (healthy.length > 0) {
+      // Spread slots: start from the slot's own index so slot 0 and 1 begin on different gateways.
+      return healthy[slot.index % healthy.length]!;
+    }
+    return pool.reduce((best, g) => ((this.#failedAt.get(g.id) ?? 0) < (this.#failedAt.get(best.id) ?? 0) ? g : best));
+  }
+
+  #emit(slot: Slot, extra: { error?: string; retryInMs?: number } = {}): void {
+    this.options.onEvent({
+      type: "slot",
+      slot: slot.index,
+      state: slot.state,
+      gateway: slot.gateway!,
+      since: this.options.clock.wallNow(),
+      ...extra,
+    });
+  }
+
+  #connect(slot: Slot): void {
+    if (this.#stopping) return;
+    slot.gateway = this.chooseGateway(slot);
+    slot.state = "connecting";
+    this.#emit(slot);
+    const gateway = slot.gateway;
+    this.options.connect(gateway, slot.index).then(
+      (tunnel) => this.#onUp(slot, tunnel),
+      (err: unknown) => this.#onDown(slot, gateway, err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  #onUp(slot: Slot, tunnel: TunnelHandle): void {
+    if (this.#stopping) {
+      tunnel.close("connector stopping");
+      return;
+    }
+    slot.tunnel = tunnel;
+    slot.state = "up";
+    slot.upAt = this.options.clock.now();
+    this.#emit(slot);
+    const gateway = slot.gateway!;
+    tunnel.closed.then(({ reason }) => {
+      slot.tunnel = undefined;
+      const stable = this.options.clock.now() - (slot.upAt ?? 0) >= (this.options.stableAfterMs ?? 10_000);
+      if (stable) slot.backoff.reset();
+      this.#onDown(slot, gateway, reason);
+    });
+  }
+
+  #onDown(slot: Slot, gateway: Gateway, error: string): void {
+    slot.state = "down";
+    this.#failedAt.set(gateway.id, this.options.clock.now());
+    if (this.#stopping) {
+      this.#emit(slot, { error });
+      return;
+    }
+    const delay = slot.backoff.nextDelayMs();
+    this.#emit(slot, { error, retryInMs: delay });
+    slot.timer = this.options.clock.setTimeout(() => this.#connect(slot), delay);
+  }
+}

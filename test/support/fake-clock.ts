@@ -1,0 +1,51 @@
+/** A `Clock` whose time moves only when a test calls `advance`. Timers fire in due order. */
+import type { Clock, TimerHandle } from "../../src/clock.ts";
+
+interface Pending {
+  at: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+export class FakeClock implements Clock {
+  #now = 0;
+  #seq = 0;
+  #pending: Pending[] = [];
+
+  now(): number {
+    return this.#now;
+  }
+  wallNow(): Date {
+    return new Date(Date.UTC(2026, 0, 1) + this.#now);
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const entry: Pending = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
+    this.#pending.push(entry);
+    return { cancel: () => void (entry.cancelled = true) };
+  }
+  /** Number of timers still waiting. */
+  get pendingTimers(): number {
+    return this.#pending.filter((p) => !p.cancelled).length;
+  }
+  /** Moves time forward by `ms`, running every timer that falls due, in order. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      await flushMicrotasks();
+      const due = this.#pending
+        .filter((p) => !p.cancelled && p.at <= target)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.#pending = this.#pending.filter((p) => p !== due);
+      this.#now = due.at;
+      due.fn();
+    }
+    this.#now = target;
+    await flushMicrotasks();
+  }
+}
+
+export async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}

@@ -1,0 +1,112 @@
+import { expect, test } from "bun:test";
+import { Supervisor, type SupervisorEvent, type TunnelHandle } from "../../src/tunnel/supervisor.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+import type { Gateway } from "../../src/control/api.ts";
+
+const gw = (id: string): Gateway => ({ id, url: `wss://127.0.0.1:1/${id}` });
+
+/** A fake tunnel world: which gateways accept, and a handle per live tunnel that the test can kill. */
+function world() {
+  const down = new Set<string>();
+  const live: { gateway: string; kill: (reason: string) => void; drained: boolean }[] = [];
+  const attempts: string[] = [];
+  const connect = async (gateway: Gateway): Promise<TunnelHandle> => {
+    attempts.push(gateway.id);
+    if (down.has(gateway.id)) throw new Error(`refused by ${gateway.id}`);
+    let kill!: (reason: string) => void;
+    const closed = new Promise<{ reason: string }>((resolve) => (kill = (reason) => resolve({ reason })));
+    const entry = { gateway: gateway.id, kill, drained: false };
+    live.push(entry);
+    closed.then(() => live.splice(live.indexOf(entry), 1));
+    return {
+      closed,
+      drain: () => void (entry.drained = true),
+      activeStreams: () => 0,
+      close: (reason) => kill(reason),
+    };
+  };
+  return { down, live, attempts, connect };
+}
+
+function setup(gateways: Gateway[], tunnels = 2) {
+  const clock = new FakeClock();
+  const w = world();
+  const events: SupervisorEvent[] = [];
+  const supervisor = new Supervisor({
+    gateways,
+    tunnels,
+    connect: w.connect,
+    clock,
+    onEvent: (e) => events.push(e),
+    random: () => 0.5,
+  });
+  return { clock, w, events, supervisor };
+}
+
+test("two tunnels go to two distinct gateways", async () => {
+  const { clock, w, supervisor } = setup([gw("a"), gw("b")]);
+  supervisor.start();
+  await clock.advance(0);
+  expect(w.live.map((t) => t.gateway).sort()).toEqual(["a", "b"]);
+  expect(supervisor.upCount()).toBe(2);
+});
+
+test("a dead gateway is retried with backoff and gets its tunnel back when it returns", async () => {
+  const { clock, w, supervisor, events } = setup([gw("a"), gw("b")]);
+  supervisor.start();
+  await clock.advance(0);
+  w.down.add("b");
+  w.live.find((t) => t.gateway === "b")!.kill("gateway gone");
+  await clock.advance(0);
+  // The slot does not double up on "a": it keeps retrying "b" with growing, jittered delays.
+  await clock.advance(10_000);
+  const retries = w.attempts.slice(2);
+  expect(retries.length).toBeGreaterThanOrEqual(3);
+  expect(new Set(retries)).toEqual(new Set(["b"]));
+  const delays = events.flatMap((e) => (e.type === "slot" && e.retryInMs !== undefined ? [e.retryInMs] : []));
+  expect(delays.slice(0, 3)).toEqual([500, 1000, 2000]);
+  w.down.delete("b");
+  await clock.advance(8_000);
+  expect(w.live.map((t) => t.gateway).sort()).toEqual(["a", "b"]);
+});
+
+test("with a spare gateway, a failed tunnel moves to it at once", async () => {
+  const { clock, w, supervisor } = setup([gw("a"), gw("b"), gw("c")]);
+  supervisor.start();
+  await clock.advance(0);
+  const before = w.live.map((t) => t.gateway);
+  expect(new Set(before).size).toBe(2);
+  const victim = before[1]!;
+  const spare = ["a", "b", "c"].find((g) => !before.includes(g))!;
+  w.down.add(victim);
+  w.live.find((t) => t.gateway === victim)!.kill("gateway gone");
+  await clock.advance(1_000);
+  expect(w.live.map((t) => t.gateway).sort()).toEqual([before[0]!, spare].sort());
+});
+
+test("a single gateway carries all tunnels", async () => {
+  const { clock, w, supervisor } = setup([gw("only")], 3);
+  supervisor.start();
+  await clock.advance(0);
+  expect(w.live.map((t) => t.gateway)).toEqual(["only", "only", "only"]);
+});
+
+test("drain sends GO_AWAY on every tunnel and stops reconnecting", async () => {
+  const { clock, w, supervisor } = setup([gw("a"), gw("b")]);
+  supervisor.start();
+  await clock.advance(0);
+  supervisor.drain();
+  expect(w.live.every((t) => t.drained)).toBe(true);
+  w.live[0]!.kill("closed after drain");
+  await clock.advance(120_000);
+  expect(w.attempts.length).toBe(2);
+  expect(supervisor.upCount()).toBe(1);
+});
+
+test("state changes are reported as events with the gateway", async () => {
+  const { clock, supervisor, events } = setup([gw("a")], 1);
+  supervisor.start();
+  await clock.advance(0);
+  const states = events.flatMap((e) => (e.type === "slot" ? [`${e.slot}:${e.state}:${e.gateway.id}`] : []));
+  expect(states).toEqual(["0:connecting:a", "0:up:a"]);
+});
