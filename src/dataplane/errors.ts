@@ -1,0 +1,55 @@
+/**
+ * Why a stream's destination could not be reached. `DialError.failure` is the name of the §5.3 code
+ * the connector answers in OPEN_RESULT (`StreamCode[err.failure]` in src/tunnel/const.ts), so the
+ * dialer and the protocol cannot drift apart. Messages name the host, port and addresses tried,
+ * never stream data.
+ */
+import { ConnectorError } from "../errors.ts";
+import type { StreamCodeName } from "../tunnel/const.ts";
+
+/**
+ * §5.3 codes a dial can end with. `CANCELLED` means the caller's signal aborted the dial (the stream
+ * went away first); it is a RESET code, never sent as an OPEN_RESULT.
+ */
+export type DialFailure = Extract<
+  StreamCodeName,
+  "DNS_FAILURE" | "REFUSED" | "TIMEOUT" | "UNREACHABLE" | "INTERNAL" | "CANCELLED"
+>;
+
+export class DialError extends ConnectorError {
+  override readonly name = "DialError";
+  constructor(
+    /** The §5.3 code name to answer with. */
+    readonly failure: DialFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`DIAL_${failure}`, message, undefined, options);
+  }
+}
+
+/**
+ * Maps a socket error (`code` such as `ECONNREFUSED`) to a §5.3 failure. Local policy refusals
+ * (EPERM/EACCES, e.g. systemd `IPAddressDeny=` or a firewall REJECT) count as unreachable: from the
+ * gateway's point of view there is no route from this connector.
+ */
+export function failureOfSocketError(err: unknown): DialFailure {
+  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "REFUSED";
+    case "ETIMEDOUT":
+      return "TIMEOUT";
+    case "ENETUNREACH":
+    case "EHOSTUNREACH":
+    case "EHOSTDOWN":
+    case "ENETDOWN":
+    case "EADDRNOTAVAIL":
+    case "EAFNOSUPPORT":
+    case "EPERM":
+    case "EACCES":
+      return "UNREACHABLE";
+    default:
+      return "INTERNAL";
+  }
+}
