@@ -1,0 +1,112 @@
+/**
+ * `StreamRegistry` holds one session's live streams by id and is the `StreamHost` they call back: it
+ * turns their requests (OPEN_RESULT, WINDOW_UPDATE, RESET, "ready to send") into frames on the
+ * outbound queue, counts them, and forgets a stream's id once the stream ends (§5.4).
+ */
+import type { Clock } from "../clock.ts";
+import type { ConnectorError } from "../errors.ts";
+import type { SessionConfig } from "./config.ts";
+import { StreamCode } from "./const.ts";
+import { SessionInternalError, StreamFaultError } from "./errors.ts";
+import { encodeOpenResult, encodeReset, encodeWindowUpdate } from "./frame-encoder.ts";
+import type { Heartbeat } from "./heartbeat.ts";
+import type { Outbound } from "./outbound.ts";
+import type { SessionCounters } from "./session-stats.ts";
+import { type OpenRequest, Stream, type StreamCloseReason, type StreamHost } from "./stream.ts";
+
+export interface RegistryDeps {
+  readonly config: SessionConfig;
+  readonly clock: Clock;
+  readonly heartbeat: Heartbeat;
+  readonly out: Outbound;
+  readonly counters: SessionCounters;
+  /** Reports a stream fault or a consumer failure (session event `streamError`). */
+  readonly streamError: (streamId: number, error: ConnectorError) => void;
+  /** A stream ended (after its id was forgotten). */
+  readonly released: (stream: Stream, reason: StreamCloseReason) => void;
+}
+
+export class StreamRegistry implements StreamHost {
+  readonly #streams = new Map<number, Stream>();
+  readonly config: SessionConfig;
+
+  constructor(private readonly deps: RegistryDeps) {
+    this.config = deps.config;
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  get(id: number): Stream | undefined {
+    return this.#streams.get(id);
+  }
+
+  create(id: number, request: OpenRequest, incoming: boolean): Stream {
+    const stream = new Stream(id, this, request, incoming);
+    this.#streams.set(id, stream);
+    this.deps.counters.streamsCreated++;
+    return stream;
+  }
+
+  /** The stream a frame is for; an unknown or closed id is answered RESET PROTOCOL (§5.4). */
+  forFrame(streamId: number, type: number): Stream | undefined {
+    const stream = this.#streams.get(streamId);
+    if (!stream) {
+      this.deps.counters.resetsSent++;
+      this.deps.out.control(encodeReset(streamId, StreamCode.PROTOCOL, `frame type ${type} for unknown stream`));
+    }
+    return stream;
+  }
+
+  /** Ends every stream because the tunnel is gone. */
+  abortAll(error: ConnectorError): void {
+    for (const stream of [...this.#streams.values()]) stream.abort(error);
+  }
+
+  /** Bytes held in streams: queued to send, and delivered but not consumed. */
+  heldBytes(): { queuedBytes: number; unconsumedBytes: number } {
+    let queuedBytes = 0;
+    let unconsumedBytes = 0;
+    for (const s of this.#streams.values()) {
+      queuedBytes += s.queuedBytes;
+      unconsumedBytes += s.unconsumedBytes;
+    }
+    return { queuedBytes, unconsumedBytes };
+  }
+
+  // ---- StreamHost ----
+
+  now(): number {
+    return this.deps.clock.now();
+  }
+  rttMs(): number | undefined {
+    return this.deps.heartbeat.rttMs;
+  }
+  markReady(stream: Stream): void {
+    this.deps.out.ready(stream);
+  }
+  sendOpenResult(stream: Stream, code: StreamCode, message: string): void {
+    if (code !== StreamCode.OK) this.deps.counters.openFailed(code);
+    this.deps.out.control(encodeOpenResult(stream.id, code, message));
+  }
+  sendWindowUpdate(stream: Stream, increment: number): void {
+    this.deps.out.control(encodeWindowUpdate(stream.id, increment));
+  }
+  sendReset(stream: Stream, code: StreamCode, message: string): void {
+    this.deps.counters.resetsSent++;
+    this.deps.out.control(encodeReset(stream.id, code, message));
+    if (code === StreamCode.PROTOCOL || code === StreamCode.FLOW_CONTROL) {
+      this.deps.streamError(stream.id, new StreamFaultError(code, message));
+    }
+  }
+  released(stream: Stream, reason: StreamCloseReason): void {
+    if (this.#streams.get(stream.id) !== stream) return;
+    this.#streams.delete(stream.id);
+    this.deps.counters.streamsClosed++;
+    this.deps.released(stream, reason);
+  }
+  handlerFailed(stream: Stream, error: unknown): void {
+    this.deps.streamError(stream.id, new SessionInternalError("stream handler threw", { cause: error }));
+  }
+}

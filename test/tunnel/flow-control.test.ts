@@ -1,0 +1,165 @@
+import { describe, expect, test } from "bun:test";
+import { FrameType, INITIAL_WINDOW, MAX_DATA_PAYLOAD, StreamCode } from "../../src/tunnel/const.ts";
+import { ReceiveWindow, SendBuffer } from "../../src/tunnel/flow-control.ts";
+import * as enc from "../../src/tunnel/frame-encoder.ts";
+import { createMemoryTransportPair } from "../../src/tunnel/memory-transport.ts";
+import { Session } from "../../src/tunnel/session.ts";
+import type { Stream } from "../../src/tunnel/stream.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+import { createPair, RawPeer, settle, sink, type Sink, until } from "./helpers.ts";
+
+const wiki = { app: "wiki", host: "wiki.corp.example", port: 443 };
+const CHUNK = 60_000; // not a divisor of the window, so the last write overshoots it
+
+describe("SendBuffer", () => {
+  test("pull hands out views of the queued chunks, never more than credit or max", () => {
+    const buffer = new SendBuffer();
+    const a = new Uint8Array(100);
+    const b = new Uint8Array(300);
+    buffer.push(a);
+    buffer.push(b);
+    const out: Uint8Array[] = [];
+    expect(buffer.pull(250, out)).toBe(250);
+    expect(out[0]).toBe(a); // a whole chunk goes out as itself
+    expect(out[1]!.buffer).toBe(b.buffer); // a partial chunk as a view
+    expect([out[1]!.byteOffset, out[1]!.length]).toEqual([0, 150]);
+    expect([buffer.queued, buffer.credit]).toEqual([150, INITIAL_WINDOW - 250]);
+    buffer.credit = 10;
+    expect(buffer.pull(1000, [])).toBe(10);
+    expect(buffer.writable).toBe(false);
+  });
+
+  test("credit beyond 2^31-1 is refused and leaves the credit unchanged", () => {
+    const buffer = new SendBuffer();
+    expect(buffer.addCredit(2 ** 31 - 1 - INITIAL_WINDOW)).toBe(true);
+    expect(buffer.addCredit(1)).toBe(false);
+    expect(buffer.credit).toBe(2 ** 31 - 1);
+  });
+});
+
+describe("ReceiveWindow", () => {
+  test("asks for an update only once half a window was consumed", () => {
+    const window = new ReceiveWindow(0);
+    expect(window.receive(INITIAL_WINDOW)).toBe(true);
+    expect(window.consumed(INITIAL_WINDOW / 2 - 1)).toBe(false);
+    expect(window.consumed(1)).toBe(true);
+    expect(window.grant(1_000, undefined, 16 * INITIAL_WINDOW)).toBe(INITIAL_WINDOW / 2);
+    expect(window.receive(INITIAL_WINDOW / 2 + 1)).toBe(false); // beyond the credit granted
+  });
+
+  test("grows by doubling when half a window is used within two round trips, up to the maximum only", () => {
+    const window = new ReceiveWindow(0);
+    const max = 4 * INITIAL_WINDOW;
+    const sizes: number[] = [];
+    for (let now = 1; now <= 10; now++) {
+      window.receive(window.peerCredit);
+      window.consumed(window.unconsumed);
+      window.grant(now, 5, max); // 1 ms between grants, RTT 5 ms: window-limited
+      sizes.push(window.window);
+    }
+    expect(sizes).toEqual([2, 4, 4, 4, 4, 4, 4, 4, 4, 4].map((n) => n * INITIAL_WINDOW));
+    expect(window.peerCredit).toBe(max);
+  });
+
+  test("does not grow for a slow consumer or without an RTT", () => {
+    const window = new ReceiveWindow(0);
+    window.receive(INITIAL_WINDOW);
+    window.consumed(INITIAL_WINDOW);
+    window.grant(10_000, 5, 16 * INITIAL_WINDOW);
+    window.receive(INITIAL_WINDOW);
+    window.consumed(INITIAL_WINDOW);
+    window.grant(10_001, undefined, 16 * INITIAL_WINDOW);
+    expect(window.window).toBe(INITIAL_WINDOW);
+  });
+});
+
+describe("flow control between sessions", () => {
+  test("a receiver that never consumes stops the sender at the window; memory stays bounded on both sides", async () => {
+    const incoming: Sink[] = [];
+    const { gateway, connector } = createPair({ onOpen: (_r, s) => void (incoming.push(sink(s, { consume: false })), s.accept()) });
+    const gw = await gateway.open(wiki);
+    const gwSink = sink(gw);
+    let written = 0;
+    while (written < 100 * CHUNK && gw.write(new Uint8Array(CHUNK))) written += CHUNK; // bounded even if broken
+    written += CHUNK;
+    await settle(20);
+    // Writes are taken until the window is covered; the one that got `false` is the only excess.
+    expect(written).toBe(5 * CHUNK);
+    expect(written - INITIAL_WINDOW).toBeLessThan(CHUNK);
+    expect(incoming[0]!.bytes).toBe(INITIAL_WINDOW);
+    expect(connector.stats().unconsumedBytes).toBe(INITIAL_WINDOW);
+    expect(gateway.stats().queuedBytes).toBe(written - INITIAL_WINDOW);
+    expect([gw.sendCredit, gwSink.drains]).toEqual([0, 0]);
+  });
+
+  test("the writer gets drain once the consumer delivers half a window, and everything arrives", async () => {
+    const streams: Stream[] = [];
+    const { gateway } = createPair({ onOpen: (_r, s) => void (streams.push(s), s.accept()) });
+    const gw = await gateway.open(wiki);
+    const gwSink = sink(gw);
+    const slow = sink(streams[0]!, { consume: false });
+    let written = CHUNK;
+    while (written < 100 * CHUNK && gw.write(new Uint8Array(CHUNK))) written += CHUNK; // bounded even if broken
+    await settle(20);
+    streams[0]!.consumed(INITIAL_WINDOW / 2 - 1);
+    await settle(20);
+    expect(gwSink.drains).toBe(0); // below half a window: no update yet
+    streams[0]!.consumed(1);
+    await until(() => gwSink.drains === 1, "drain at the writer");
+    gw.end();
+    streams[0]!.consumed(INITIAL_WINDOW / 2);
+    await until(() => slow.ended, "the rest of the data");
+    expect(slow.bytes).toBe(written);
+  });
+
+  test("credit comes back in WINDOW_UPDATEs of half a window, not one per frame", async () => {
+    const [connectorEnd, gatewayEnd] = createMemoryTransportPair();
+    new Session({ role: "connector", transport: connectorEnd, clock: new FakeClock(), onOpen: (_r, s) => (sink(s), s.accept()) });
+    const peer = new RawPeer(gatewayEnd);
+    peer.send(enc.encodeOpen(1, "wiki", "h", 1));
+    await until(() => peer.of(FrameType.OPEN_RESULT).length === 1, "open result");
+    for (let i = 0; i < 16; i++) peer.send(enc.encodeData(1, new Uint8Array(16 * 1024)));
+    await until(() => peer.of(FrameType.WINDOW_UPDATE).length === 2, "two updates");
+    await settle();
+    expect(peer.of(FrameType.WINDOW_UPDATE).map((f) => f.increment)).toEqual([INITIAL_WINDOW / 2, INITIAL_WINDOW / 2]);
+  });
+});
+
+describe("a misbehaving peer", () => {
+  async function connectorWithRawGateway(streams: number) {
+    const [connectorEnd, gatewayEnd] = createMemoryTransportPair();
+    const sinks: Sink[] = [];
+    const connector = new Session({
+      role: "connector",
+      transport: connectorEnd,
+      clock: new FakeClock(),
+      onOpen: (_r, s) => void (sinks.push(sink(s, { consume: false })), s.accept()),
+    });
+    const peer = new RawPeer(gatewayEnd);
+    for (let id = 1; id <= streams; id++) peer.send(enc.encodeOpen(id, "wiki", "h", 1));
+    await until(() => peer.of(FrameType.OPEN_RESULT).length === streams, "open results");
+    return { connector, peer, sinks };
+  }
+
+  test("DATA beyond the window resets that stream with FLOW_CONTROL; other streams and the tunnel go on", async () => {
+    const { connector, peer, sinks } = await connectorWithRawGateway(2);
+    const full = new Uint8Array(MAX_DATA_PAYLOAD);
+    peer.send(enc.encodeData(1, full), enc.encodeData(1, full), enc.encodeData(1, full), enc.encodeData(1, full));
+    peer.send(enc.encodeData(1, new Uint8Array(1)));
+    await until(() => peer.of(FrameType.RESET).length === 1, "the reset");
+    expect(peer.of(FrameType.RESET)[0]).toMatchObject({ streamId: 1, code: StreamCode.FLOW_CONTROL });
+    expect(sinks[0]!.closed).toMatchObject({ kind: "reset", code: StreamCode.FLOW_CONTROL, by: "local" });
+    expect(sinks[0]!.bytes).toBe(INITIAL_WINDOW); // the bytes within the window were delivered
+    peer.send(enc.encodeData(2, new Uint8Array(10)));
+    await until(() => sinks[1]!.bytes === 10, "data on the other stream");
+    expect([connector.isClosed, connector.activeStreams]).toEqual([false, 1]);
+  });
+
+  test("a WINDOW_UPDATE that overflows 2^31-1 resets the stream with PROTOCOL", async () => {
+    const { connector, peer } = await connectorWithRawGateway(1);
+    peer.send(enc.encodeWindowUpdate(1, 2 ** 31 - 1));
+    await until(() => peer.of(FrameType.RESET).length === 1, "the reset");
+    expect(peer.of(FrameType.RESET)[0]).toMatchObject({ streamId: 1, code: StreamCode.PROTOCOL });
+    expect(connector.isClosed).toBe(false);
+  });
+});
