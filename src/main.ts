@@ -25,7 +25,9 @@ async function main(rawArgs: string[]): Promise<number> {
     process.stderr.write(`Unknown command "${sub ?? rawArgs[0]}". Commands: ${SUBCOMMANDS.join(", ")}. See connector --help.\n`);
     return ExitCode.usage;
   }
-  const { result } = await runCommand(rootCommand, { rawArgs });
+  // Run the subcommand directly: citty's root dispatch drops a subcommand's return value (its exit code).
+  const subDef = await resolveSub(sub);
+  const { result } = await runCommand(subDef as Parameters<typeof runCommand>[0], { rawArgs: rawArgs.slice(rawArgs.indexOf(sub) + 1) });
   return typeof result === "number" ? result : ExitCode.ok;
 }
 

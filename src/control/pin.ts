@@ -1,0 +1,46 @@
+/**
+ * CA pinning (docs/PROTOCOL.md §1): the pin is SHA-256 over the CA certificate's DER
+ * SubjectPublicKeyInfo, base64url without padding. `pinnedCaCertificate` accepts a PEM from an
+ * untrusted connection only when its key hashes to the pin, and returns exactly that one certificate
+ * re-encoded, so nothing else a server appended to the PEM can become a trust anchor.
+ */
+import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
+import { BadResponseError, TlsInspectionError } from "./errors.ts";
+
+export function spkiPin(certificate: X509Certificate): string {
+  const spki = certificate.publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(spki).digest("base64url");
+}
+
+function pinsEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, "base64url");
+  const right = Buffer.from(b, "base64url");
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** Parses the first certificate of `pem`; throws `BadResponseError` when there is none. */
+export function parseCertificate(pem: string, what: string): X509Certificate {
+  const block = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+  if (!block) throw new BadResponseError(what, "no PEM certificate in the response");
+  try {
+    return new X509Certificate(block);
+  } catch {
+    throw new BadResponseError(what, "the certificate cannot be parsed");
+  }
+}
+
+/**
+ * Checks a CA PEM served by `host` against `pin`. Returns the PEM of that single certificate.
+ * A mismatch is a `TlsInspectionError` (`CA_PIN_MISMATCH`, exit 15).
+ */
+export function pinnedCaCertificate(pem: string, pin: string, host: string): string {
+  const certificate = parseCertificate(pem, "CA certificate");
+  if (!pinsEqual(spkiPin(certificate), pin)) {
+    throw new TlsInspectionError(
+      "CA_PIN_MISMATCH",
+      host,
+      `The CA certificate served by ${host} ("${certificate.subject.replace(/\s*\n\s*/g, ", ").slice(0, 200)}") does not match the CA pin in the provisioning key`,
+    );
+  }
+  return certificate.toString();
+}

@@ -1,0 +1,172 @@
+/**
+ * Enrollment (§2): provisioning key → key pair generated here → CSR → `POST /v1/enroll` over TLS
+ * pinned to the key's CA → identity stored atomically. The order is chosen so that nothing is spent
+ * or written before it can succeed: the key is decoded and an existing identity refused before any
+ * network request (a refused enroll does not use up a key use), and the identity is written only
+ * after the control plane's answer has been checked against our own key and the pinned CA.
+ * Used by `connector enroll` and, later, by `connector run` when it has a key but no identity.
+ */
+import { createPublicKey, X509Certificate } from "node:crypto";
+import { hostname } from "node:os";
+import { fetchPinnedCa, ControlClient, type FetchFn } from "../control/client.ts";
+import { BadResponseError, TlsInspectionError } from "../control/errors.ts";
+import { describeProxy, proxyFor } from "../control/no-proxy.ts";
+import { pinnedCaCertificate } from "../control/pin.ts";
+import { ConnectorError, StateError, UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { ensurePrivateDir } from "../state/atomic-file.ts";
+import { buildInfo } from "../version.ts";
+import { MAX_NAME_CHARS } from "./config.ts";
+import { certificateNotAfter, IDENTITY_FORMAT_VERSION, type Identity } from "./identity.ts";
+import { findProvisioningKey, type KeySourceKind } from "./key-source.ts";
+import type { ProvisioningKey } from "./provisioning-key.ts";
+import { buildCsr, generateKeyPair, type KeyPair } from "./keypair.ts";
+import { readMachineId, MACHINE_ID_PATH } from "./machine-id.ts";
+import { IdentityExistsError, IdentityStore } from "./store.ts";
+
+export interface EnrollOptions {
+  readonly stateDir: string;
+  /** `--key`, `--key-file` and the environment, searched in that order, then `<state-dir>/provision_key`. */
+  readonly key?: string | undefined;
+  readonly keyFile?: string | undefined;
+  readonly env: Record<string, string | undefined>;
+  /** Connector name; default: the hostname cut to 63 characters. */
+  readonly name?: string | undefined;
+  /** Replace an existing identity. */
+  readonly force: boolean;
+  readonly proxy?: string | undefined;
+  readonly noProxy?: readonly string[] | undefined;
+  readonly log: Logger;
+}
+
+/** Seams for tests; production defaults otherwise. */
+export interface EnrollDeps {
+  readonly fetch?: FetchFn;
+  readonly generateKeyPair?: () => Promise<KeyPair>;
+  readonly machineIdPath?: string;
+  readonly hostname?: () => string;
+  readonly now?: () => Date;
+  readonly timeoutMs?: number;
+}
+
+export interface EnrollResult {
+  readonly identity: Identity;
+  readonly notAfter: Date;
+  readonly keySource: KeySourceKind;
+  /** Whether an existing identity was replaced (`--force`). */
+  readonly replaced: boolean;
+}
+
+/** The name to enroll under: the given one, or the hostname cut to 63 characters. */
+export function connectorName(given: string | undefined, host: () => string = hostname): string {
+  const name = (given ?? host().slice(0, MAX_NAME_CHARS)).trim();
+  if (name.length === 0) throw new UsageError("The connector name is empty; give one with --name.");
+  if (name.length > MAX_NAME_CHARS) throw new UsageError(`The connector name is ${name.length} characters; at most ${MAX_NAME_CHARS} are allowed (--name).`);
+  return name;
+}
+
+/** Checks that the issued certificate certifies our key and chains to the pinned CA. */
+function checkIssued(certificatePem: string, chain: readonly string[], caPem: string, keys: KeyPair): void {
+  let leaf: X509Certificate;
+  let links: X509Certificate[];
+  try {
+    leaf = new X509Certificate(certificatePem);
+    links = [...chain.map((pem) => new X509Certificate(pem)), new X509Certificate(caPem)];
+  } catch {
+    throw new BadResponseError("enrollment response", "a certificate cannot be parsed");
+  }
+  const certified = leaf.publicKey.export({ type: "spki", format: "der" });
+  if (!certified.equals(createPublicKey(keys.publicKeyPem).export({ type: "spki", format: "der" }))) {
+    throw new BadResponseError("enrollment response", "the issued certificate is not for the key pair generated here");
+  }
+  let child = leaf;
+  for (const issuer of links) {
+    if (!child.verify(issuer.publicKey)) throw new BadResponseError("enrollment response", "the issued certificate does not chain to the pinned CA");
+    child = issuer;
+  }
+}
+
+/** Runs a state-dir operation, turning a file-system failure (EACCES, ENOSPC, EROFS…) into a StateError. */
+function stateDirOp<T>(stateDir: string, op: () => T): T {
+  try {
+    return op();
+  } catch (err) {
+    if (err instanceof ConnectorError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new StateError("STATE_DIR_UNWRITABLE", `Cannot write the identity into the state dir ${stateDir} (${code}). Run as root or the connector's user, or choose another --state-dir.`, { cause: err });
+  }
+}
+
+/** The CA in the answer must be the pinned one: it is what `run` will trust for gateways. */
+function responseCaCertificate(pem: string, pin: string, controlUrl: string): string {
+  try {
+    return pinnedCaCertificate(pem, pin, new URL(controlUrl).hostname);
+  } catch (err) {
+    // The answer came over the verified connection, so this is a faulty server, not interception.
+    if (err instanceof TlsInspectionError) throw new BadResponseError("enrollment response", "its CA certificate does not match the key's pin");
+    throw err;
+  }
+}
+
+/** Decodes the key and checks the state dir: everything that can fail before the network is used. */
+function prepare(options: EnrollOptions, deps: EnrollDeps) {
+  const found = findProvisioningKey({ key: options.key, keyFile: options.keyFile, env: options.env, stateDir: options.stateDir });
+  const name = connectorName(options.name, deps.hostname);
+  const store = new IdentityStore(options.stateDir);
+  // Fail on an unwritable state dir now, before a key use is spent.
+  stateDirOp(options.stateDir, () => {
+    ensurePrivateDir(options.stateDir);
+    store.recover();
+  });
+  const replaced = store.exists();
+  if (replaced && !options.force) throw new IdentityExistsError(store.dir);
+  return { found, name, store, replaced };
+}
+
+/** The network part: pinned CA, key pair, CSR, `POST /v1/enroll`, checks of the answer. */
+async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: ProvisioningKey, name: string): Promise<Identity> {
+  const { log } = options;
+  const proxy = proxyFor(new URL(key.controlUrl), options.proxy, options.noProxy ?? []);
+  log.debug("control-plane route", { via: proxy === undefined ? "direct" : describeProxy(proxy) });
+  const started = performance.now();
+  const network = { controlUrl: key.controlUrl, proxy: options.proxy, noProxy: options.noProxy, timeoutMs: deps.timeoutMs, fetch: deps.fetch };
+  // Key generation (CPU, off the main thread) overlaps the CA round trip.
+  const [keys, caCertificate] = await Promise.all([(deps.generateKeyPair ?? generateKeyPair)(), fetchPinnedCa({ ...network, caPin: key.caPin })]);
+  log.debug("CA pin verified; key pair generated", { caPin: key.caPin, elapsedMs: Math.round(performance.now() - started) });
+  const machineId = readMachineId(deps.machineIdPath ?? MACHINE_ID_PATH);
+  const response = await new ControlClient({ ...network, caCertificate }).enroll({
+    secret: key.secret.reveal(),
+    csr: buildCsr(keys, name),
+    name,
+    ...(machineId === undefined ? {} : { machineId }),
+    version: buildInfo.version,
+  });
+  log.debug("certificate issued", { connectorId: response.connectorId, elapsedMs: Math.round(performance.now() - started) });
+  const responseCa = responseCaCertificate(response.caCertificate, key.caPin, key.controlUrl);
+  checkIssued(response.certificate, response.chain, responseCa, keys);
+  return {
+    formatVersion: IDENTITY_FORMAT_VERSION,
+    connectorId: response.connectorId,
+    name: response.name,
+    group: response.group,
+    controlUrl: key.controlUrl,
+    caPin: key.caPin,
+    caCertificate: responseCa,
+    certificate: response.certificate,
+    chain: response.chain,
+    gateways: response.gateways,
+    enrolledAt: (deps.now ?? (() => new Date()))().toISOString(),
+    ...(machineId === undefined ? {} : { machineId }),
+    privateKeyPem: keys.privateKeyPem,
+  };
+}
+
+export async function enroll(options: EnrollOptions, deps: EnrollDeps = {}): Promise<EnrollResult> {
+  const { found, name, store, replaced } = prepare(options, deps);
+  options.log.info("enrolling", { controlUrl: found.key.controlUrl, keySource: found.origin, name, replace: replaced });
+  const identity = await requestIdentity(options, deps, found.key, name);
+  stateDirOp(options.stateDir, () => store.save(identity, { replace: options.force }));
+  const notAfter = certificateNotAfter(identity);
+  options.log.info("enrolled", { dir: store.dir, connectorId: identity.connectorId, group: identity.group, gateways: identity.gateways.length, notAfter: notAfter.toISOString() });
+  return { identity, notAfter, keySource: found.source, replaced };
+}

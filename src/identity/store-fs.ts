@@ -1,0 +1,59 @@
+/**
+ * The file operations the identity store performs, behind an interface so tests can inject a
+ * failure (a simulated crash) at any single step and check that what is left is still consistent.
+ */
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { fsyncDir, writeNewFileDurably } from "../state/atomic-file.ts";
+
+export interface StoreFs {
+  /** Creates one directory with `mode` (exact, whatever the umask); fails if it exists. */
+  mkdir(path: string, mode: number): void;
+  /** Creates a file exclusively with `mode`, writes all of `data`, fsyncs and closes it. */
+  writeNewFile(path: string, data: string, mode: number): void;
+  fsyncDir(path: string): void;
+  rename(from: string, to: string): void;
+  /** Removes a file or directory tree; no error if missing. */
+  remove(path: string): void;
+  exists(path: string): boolean;
+  /** Whether this process may list and enter the directory `path` (false for an unreadable one). */
+  canEnter(path: string): boolean;
+  /** Last modification time, ms since the epoch. */
+  mtimeMs(path: string): number;
+  readdir(path: string): string[];
+  /** Reads a file as UTF-8; throws if larger than `maxBytes`. */
+  readFile(path: string, maxBytes: number): string;
+}
+
+export const nodeStoreFs: StoreFs = {
+  mkdir(path, mode) {
+    mkdirSync(path, { mode });
+    // The umask may have narrowed `mode`; make it exact.
+    if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
+  },
+  writeNewFile: writeNewFileDurably,
+  fsyncDir,
+  rename: renameSync,
+  remove(path) {
+    rmSync(path, { recursive: true, force: true });
+  },
+  exists: existsSync,
+  canEnter(path) {
+    try {
+      accessSync(path, constants.R_OK | constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  mtimeMs(path) {
+    return statSync(path).mtimeMs;
+  },
+  readdir(path) {
+    return readdirSync(path);
+  },
+  readFile(path, maxBytes) {
+    const size = statSync(path).size;
+    if (size > maxBytes) throw new Error(`${path} is ${size} bytes, over the ${maxBytes}-byte limit`);
+    return readFileSync(path, "utf8");
+  },
+};

@@ -1,0 +1,56 @@
+/**
+ * The status snapshot (§4): what `connector status --json` prints and what the daemon will serve on
+ * its admin socket. One schema for both, so the offline view (no daemon) and the live view have the
+ * same shape and a client validates what the daemon sends.
+ */
+import * as v from "valibot";
+
+export const ConnectorState = v.picklist(["connected", "degraded", "disconnected", "not-running", "not-enrolled", "revoked"]);
+export type ConnectorState = v.InferOutput<typeof ConnectorState>;
+
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Text = (max: number) => v.pipe(v.string(), v.maxLength(max));
+
+export const TunnelStatusSchema = v.object({
+  gateway: Text(512),
+  state: v.picklist(["up", "connecting", "down"]),
+  /** ISO time of the last state change. */
+  since: Text(64),
+  /** Last PING round trip, null before the first PONG. */
+  rttMs: v.nullable(v.number()),
+  streams: v.optional(Count),
+});
+
+export const AppStatusSchema = v.object({
+  name: Text(128),
+  servers: v.array(v.object({ address: Text(300), healthy: v.boolean() })),
+});
+
+export const StatusSnapshotSchema = v.object({
+  state: ConnectorState,
+  connectorId: v.nullable(Text(128)),
+  name: v.nullable(Text(63)),
+  group: v.nullable(Text(128)),
+  /** Version of the binary that answers (the daemon's, or this CLI's when offline). */
+  version: Text(64),
+  certificate: v.object({ notAfter: v.nullable(Text(64)) }),
+  /** Control-plane base URL and whether the daemon last reached it. */
+  controlPlane: v.optional(v.object({ url: Text(2048), reachable: v.nullable(v.boolean()) })),
+  tunnels: v.array(TunnelStatusSchema),
+  streams: v.object({ created: Count, closed: Count, active: Count }),
+  bytes: v.object({ toCloud: Count, fromCloud: Count }),
+  apps: v.array(AppStatusSchema),
+  /** Last upgrade check: when and what came of it (§5). */
+  upgrade: v.optional(v.object({ lastCheck: v.nullable(Text(64)), result: v.nullable(Text(256)) })),
+});
+export type StatusSnapshot = v.InferOutput<typeof StatusSnapshotSchema>;
+
+/** `connector status` exit codes (§4): 0 connected, 1 degraded, 2 disconnected/not running, 3 not enrolled, 4 revoked. */
+export const STATUS_EXIT: Record<ConnectorState, number> = {
+  connected: 0,
+  degraded: 1,
+  disconnected: 2,
+  "not-running": 2,
+  "not-enrolled": 3,
+  revoked: 4,
+};

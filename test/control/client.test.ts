@@ -1,0 +1,221 @@
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { X509Certificate } from "node:crypto";
+import { ControlClient, fetchPinnedCa, type FetchFn } from "../../src/control/client.ts";
+import { ControlPlaneError } from "../../src/control/errors.ts";
+import { ExitCode } from "../../src/errors.ts";
+import { createTestCa } from "../support/test-pki.ts";
+import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";
+import { closedPort, SECRET, startFakeControlPlane, startSilentListener, type FakeControlPlane } from "./fake-control-plane.ts";
+
+const cloud = startFakeControlPlane();
+const otherCa = createTestCa("Someone Else");
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+afterAll(() => cloud.stop());
+
+async function failure(promise: Promise<unknown>): Promise<ControlPlaneError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ControlPlaneError) return err;
+    throw err;
+  }
+  throw new Error("expected a ControlPlaneError");
+}
+
+function fresh(options: Parameters<typeof startFakeControlPlane>[0] = {}): FakeControlPlane {
+  const cp = startFakeControlPlane({ ca: cloud.ca, ...options });
+  cleanups.push(() => cp.stop());
+  return cp;
+}
+
+describe("fetchPinnedCa", () => {
+  test("returns the CA when its public key matches the pin", async () => {
+    const pem = await fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin });
+    expect(new X509Certificate(pem).subject).toContain("Fake Cloud CA");
+  });
+
+  test("a CA that does not match the pin is reported as TLS inspection with the bypass to add (exit 15)", async () => {
+    const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: otherCa.pin }));
+    expect(err.code).toBe("CA_PIN_MISMATCH");
+    expect(err.exitCode).toBe(ExitCode.caPinMismatch);
+    expect(err.message).toContain("TLS inspection");
+    expect(err.message).toContain("add 127.0.0.1 to your TLS-inspection bypass list");
+  });
+
+  test("only the first certificate of the body is kept, so nothing appended becomes trusted", async () => {
+    const cp = fresh();
+    cp.override("GET /v1/ca", () => new Response(cloud.ca.cert + otherCa.cert));
+    const pem = await fetchPinnedCa({ controlUrl: cp.url, caPin: cloud.ca.pin });
+    expect(pem.match(/BEGIN CERTIFICATE/g)?.length).toBe(1);
+    expect(new X509Certificate(pem).subject).toContain("Fake Cloud CA");
+  });
+
+  test("a body that is not a certificate is a bad response, not a crash", async () => {
+    const cp = fresh();
+    cp.override("GET /v1/ca", () => new Response("<html>captive portal</html>"));
+    const err = await failure(fetchPinnedCa({ controlUrl: cp.url, caPin: cloud.ca.pin }));
+    expect(err.code).toBe("BAD_RESPONSE");
+  });
+
+  test("an endless body is cut at the size limit", async () => {
+    const cp = fresh();
+    cp.override("GET /v1/ca", () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) })));
+    const err = await failure(fetchPinnedCa({ controlUrl: cp.url, caPin: cloud.ca.pin }));
+    expect(err.code).toBe("BAD_RESPONSE");
+    expect(err.message).toContain("limit");
+  });
+});
+
+describe("ControlClient (strict, pinned)", () => {
+  const request = (csr = "-----BEGIN CERTIFICATE REQUEST-----\nx\n-----END CERTIFICATE REQUEST-----") => ({
+    secret: SECRET,
+    csr,
+    name: "host-1",
+    version: "1.0.0",
+  });
+
+  test("a server certificate not signed by the pinned CA is reported as TLS inspection (exit 15)", async () => {
+    // The middlebox passes /v1/ca through (pin matches) but terminates TLS with its own CA.
+    const mitm = fresh({ serverCa: otherCa });
+    const ca = await fetchPinnedCa({ controlUrl: mitm.url, caPin: cloud.ca.pin });
+    const err = await failure(new ControlClient({ controlUrl: mitm.url, caCertificate: ca }).request("GET", "/v1/ping"));
+    expect(err.code).toBe("TLS_INSPECTION");
+    expect(err.exitCode).toBe(ExitCode.caPinMismatch);
+    expect(err.message).toContain("add 127.0.0.1 to your TLS-inspection bypass list");
+  });
+
+  test("the system trust store is not used: only the pinned CA is trusted", async () => {
+    const err = await failure(new ControlClient({ controlUrl: cloud.url, caCertificate: otherCa.cert }).request("GET", "/v1/ca"));
+    expect(err.exitCode).toBe(ExitCode.caPinMismatch);
+  });
+
+  const rejections: [string, number, number, string][] = [
+    ["KEY_EXPIRED", 403, ExitCode.keyExpired, "expired"],
+    ["KEY_REVOKED", 403, ExitCode.keyRevoked, "revoked"],
+    ["KEY_EXHAUSTED", 403, ExitCode.keyExhausted, "maximum number of times"],
+    ["KEY_UNKNOWN", 401, ExitCode.keyUnknown, "does not know this provisioning key"],
+    ["CSR_WEAK_KEY", 400, ExitCode.enrollRejected, "CSR_WEAK_KEY: too small"],
+    ["BAD_REQUEST", 400, ExitCode.enrollRejected, "BAD_REQUEST"],
+    ["INTERNAL", 500, ExitCode.failure, "try again later"],
+  ];
+  for (const [code, status, exit, text] of rejections) {
+    test(`API error ${code} (${status}) exits ${exit} with its own message`, async () => {
+      const cp = fresh();
+      cp.override("POST /v1/enroll", () => Response.json({ error: { code, message: "too small" } }, { status }));
+      const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+      expect(err.exitCode).toBe(exit);
+      expect(err.message).toContain(text);
+      if (code.startsWith("KEY_")) expect(err.code).toBe(code);
+    });
+  }
+
+  test("a 4xx without an error body still exits 21", async () => {
+    const cp = fresh();
+    cp.override("POST /v1/enroll", () => new Response("nope", { status: 418 }));
+    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    expect(err.exitCode).toBe(ExitCode.enrollRejected);
+  });
+
+  test("a 201 whose body does not match the schema is a bad response naming the field", async () => {
+    const cp = fresh();
+    cp.override("POST /v1/enroll", () => Response.json({ connectorId: "c", name: "n", group: "g", certificate: "x" }, { status: 201 }));
+    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    expect(err.code).toBe("BAD_RESPONSE");
+    expect(err.message).toContain("certificate");
+  });
+
+  test("a redirect is not followed", async () => {
+    const cp = fresh();
+    cp.override("POST /v1/enroll", () => new Response(null, { status: 302, headers: { location: "https://127.0.0.1:1/" } }));
+    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    expect(err.exitCode).toBe(ExitCode.failure);
+  });
+
+  test("an invalid request is refused locally without echoing the secret", async () => {
+    const err = await failure(
+      new ControlClient({ controlUrl: cloud.url, caCertificate: cloud.ca.cert }).enroll({ ...request(), name: "x".repeat(64) }),
+    );
+    expect(err.code).toBe("BAD_ENROLL_REQUEST");
+    expect(err.message).toContain("name");
+    expect(err.message).not.toContain(SECRET);
+  });
+});
+
+describe("network failures", () => {
+  test("connection refused exits 17", async () => {
+    const err = await failure(fetchPinnedCa({ controlUrl: `https://127.0.0.1:${closedPort()}`, caPin: cloud.ca.pin }));
+    expect(err.code).toBe("CONNECTION_REFUSED");
+    expect(err.exitCode).toBe(ExitCode.connectionRefused);
+  });
+
+  test("a control plane that accepts and never answers times out (exit 18) at the injected deadline", async () => {
+    const silent = startSilentListener();
+    cleanups.push(() => silent.stop());
+    const started = performance.now();
+    const err = await failure(fetchPinnedCa({ controlUrl: `https://127.0.0.1:${silent.port}`, caPin: cloud.ca.pin, timeoutMs: 150 }));
+    expect(err.code).toBe("TIMEOUT");
+    expect(err.exitCode).toBe(ExitCode.timeout);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  test("a DNS failure (as Bun reports it) exits 16 and names the host", async () => {
+    const fakeFetch: FetchFn = () => Promise.reject(Object.assign(new TypeError("getaddrinfo ENOTFOUND"), { code: "ENOTFOUND" }));
+    const err = await failure(fetchPinnedCa({ controlUrl: "https://cloud.invalid", caPin: cloud.ca.pin, fetch: fakeFetch }));
+    expect(err.exitCode).toBe(ExitCode.dnsFailure);
+    expect(err.message).toContain("cloud.invalid");
+  });
+});
+
+describe("through an HTTP CONNECT proxy", () => {
+  function proxy(options: Parameters<typeof startConnectProxy>[0] = {}): ConnectProxy {
+    const p = startConnectProxy(options);
+    cleanups.push(() => p.stop());
+    return p;
+  }
+
+  test("both the CA fetch and strict requests go through the proxy", async () => {
+    const p = proxy();
+    const ca = await fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.url });
+    await new ControlClient({ controlUrl: cloud.url, caCertificate: ca, proxy: p.url }).request("GET", "/v1/ca");
+    expect(p.connects).toBe(2);
+    expect(p.targets.every((t) => t === `127.0.0.1:${cloud.port}`)).toBe(true);
+  });
+
+  test("basic auth credentials from the proxy URL are sent", async () => {
+    const p = proxy({ auth: { username: "connector", password: "pa:ss@word" } });
+    await fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.urlWithAuth() });
+    expect(p.tunnels).toBe(1);
+  });
+
+  test("wrong credentials (407) exit 19, name the proxy and never its password", async () => {
+    const p = proxy({ auth: { username: "connector", password: "right" } });
+    const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.urlWithAuth("connector", "hunter2") }));
+    expect(err.code).toBe("PROXY_FAILURE");
+    expect(err.exitCode).toBe(ExitCode.proxyFailure);
+    expect(err.message).toContain(`127.0.0.1:${p.port}`);
+    expect(err.message).toContain("407");
+    expect(err.message).not.toContain("hunter2");
+  });
+
+  test("a proxy that refuses the CONNECT (403) exits 19", async () => {
+    const p = proxy({ refuseConnect: true });
+    const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.url }));
+    expect(err.exitCode).toBe(ExitCode.proxyFailure);
+    expect(err.message).toContain("403");
+  });
+
+  test("an unreachable proxy exits 19, not 17", async () => {
+    const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: `http://u:secretpw@127.0.0.1:${closedPort()}` }));
+    expect(err.exitCode).toBe(ExitCode.proxyFailure);
+    expect(err.message).not.toContain("secretpw");
+  });
+
+  test("a host on the NO_PROXY list connects directly", async () => {
+    const p = proxy();
+    await fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.url, noProxy: ["127.0.0.0/8"] });
+    expect(p.connects).toBe(0);
+  });
+});

@@ -1,0 +1,55 @@
+import { describe, expect, test } from "bun:test";
+import { classifyFetchError } from "../../src/control/fetch-errors.ts";
+import { ExitCode } from "../../src/errors.ts";
+
+const url = new URL("https://cloud.example:8443/v1/ca");
+const base = { url, proxy: undefined, timeoutMs: 15_000, timedOut: false, strict: true };
+const bunError = (code: string, message = code) => Object.assign(new TypeError(message), { code });
+
+// [what Bun throws, proxy in use?, expected code, expected exit]
+const TABLE: [string, unknown, string | undefined, string, number][] = [
+  ["ENOTFOUND", bunError("ENOTFOUND"), undefined, "DNS_FAILURE", ExitCode.dnsFailure],
+  ["EAI_AGAIN", bunError("EAI_AGAIN"), undefined, "DNS_FAILURE", ExitCode.dnsFailure],
+  ["ECONNREFUSED", bunError("ECONNREFUSED"), undefined, "CONNECTION_REFUSED", ExitCode.connectionRefused],
+  ["ECONNRESET", bunError("ECONNRESET"), undefined, "CONNECTION_REFUSED", ExitCode.connectionRefused],
+  ["EHOSTUNREACH", bunError("EHOSTUNREACH"), undefined, "CONNECTION_REFUSED", ExitCode.connectionRefused],
+  ["TimeoutError", Object.assign(new DOMException("The operation timed out.", "TimeoutError"), {}), undefined, "TIMEOUT", ExitCode.timeout],
+  ["leaf not verified", bunError("UNABLE_TO_VERIFY_LEAF_SIGNATURE"), undefined, "TLS_INSPECTION", ExitCode.caPinMismatch],
+  ["self-signed", bunError("DEPTH_ZERO_SELF_SIGNED_CERT"), undefined, "TLS_INSPECTION", ExitCode.caPinMismatch],
+  ["wrong name", bunError("ERR_TLS_CERT_ALTNAME_INVALID"), undefined, "TLS_INSPECTION", ExitCode.caPinMismatch],
+  ["EPROTO", bunError("EPROTO"), undefined, "TLS_HANDSHAKE_FAILED", ExitCode.failure],
+  ["proxy 407", Object.assign(new Error("Proxy refused to open a tunnel: 407 Proxy Authentication Required"), { code: "ERR_PROXY_TUNNEL" }), "http://u:pw@proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
+  ["proxy refused", bunError("ECONNREFUSED"), "http://proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
+  ["proxy name unknown", bunError("ENOTFOUND"), "http://proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
+  ["timeout via proxy", new DOMException("t", "TimeoutError"), "http://proxy.corp:3128", "TIMEOUT", ExitCode.timeout],
+  ["anything else", new Error("weird"), undefined, "REQUEST_FAILED", ExitCode.failure],
+  ["a thrown string", "boom", undefined, "REQUEST_FAILED", ExitCode.failure],
+];
+
+describe("classifyFetchError", () => {
+  for (const [name, err, proxy, code, exit] of TABLE) {
+    test(`${name}${proxy ? " through a proxy" : ""} -> ${code} (exit ${exit})`, () => {
+      const result = classifyFetchError(err, { ...base, proxy });
+      expect(result.code).toBe(code);
+      expect(result.exitCode).toBe(exit);
+      expect(result.message).not.toContain("pw@");
+    });
+  }
+
+  test("an aborted deadline is a timeout whatever the error looks like", () => {
+    expect(classifyFetchError(bunError("ECONNRESET"), { ...base, timedOut: true }).code).toBe("TIMEOUT");
+  });
+
+  test("a 407 says the credentials are wrong and names the proxy without them", () => {
+    const err = Object.assign(new Error("Proxy refused to open a tunnel: 407 Proxy Authentication Required"), { code: "ERR_PROXY_TUNNEL" });
+    const result = classifyFetchError(err, { ...base, proxy: "http://alice:s3cret@proxy.corp:3128" });
+    expect(result.message).toContain("http://proxy.corp:3128");
+    expect(result.message).toContain("credentials");
+    expect(result.message).not.toContain("s3cret");
+    expect(result.message).not.toContain("alice");
+  });
+
+  test("an expired certificate also suggests checking the clock", () => {
+    expect(classifyFetchError(bunError("CERT_HAS_EXPIRED"), base).message).toContain("clock");
+  });
+});

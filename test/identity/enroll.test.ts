@@ -1,0 +1,174 @@
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connectorName, enroll, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
+import { generateKeyPair } from "../../src/identity/keypair.ts";
+import { IdentityStore } from "../../src/identity/store.ts";
+import { createLogger } from "../../src/log.ts";
+import { ConnectorError, ExitCode } from "../../src/errors.ts";
+import { createTestCa } from "../support/test-pki.ts";
+import { startFakeControlPlane } from "../control/fake-control-plane.ts";
+
+const cloud = startFakeControlPlane();
+afterAll(() => cloud.stop());
+const smallKeys = await generateKeyPair(2048);
+
+let dir: string;
+let logLines: string[];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "enroll-"));
+  logLines = [];
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function options(overrides: Partial<EnrollOptions> = {}): EnrollOptions {
+  return {
+    stateDir: join(dir, "state"),
+    key: cloud.key,
+    env: {},
+    force: false,
+    log: createLogger({ level: "trace", format: "json", write: (line) => logLines.push(line) }),
+    ...overrides,
+  };
+}
+
+const deps = (overrides: Partial<EnrollDeps> = {}): EnrollDeps => ({
+  generateKeyPair: async () => smallKeys,
+  machineIdPath: join(dir, "machine-id"),
+  hostname: () => "host-a",
+  ...overrides,
+});
+
+async function failure(promise: Promise<unknown>): Promise<ConnectorError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ConnectorError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConnectorError");
+}
+
+describe("enroll", () => {
+  test("stores an identity whose certificate is for the key generated here", async () => {
+    writeFileSync(join(dir, "machine-id"), "0123456789abcdef0123456789abcdef\n");
+    const result = await enroll(options(), deps());
+    expect(result.identity.connectorId).toBe("conn-1");
+    expect(result.identity.group).toBe("group-a");
+    expect(result.replaced).toBe(false);
+    const stored = new IdentityStore(join(dir, "state")).load();
+    expect(stored?.connectorId).toBe("conn-1");
+    expect(stored?.machineId).toBe("0123456789abcdef0123456789abcdef");
+    expect(stored?.privateKeyPem.reveal()).toBe(smallKeys.privateKeyPem.reveal());
+    expect(result.notAfter.getTime()).toBeGreaterThan(Date.now());
+    expect(cloud.lastEnroll?.machineId).toBe("0123456789abcdef0123456789abcdef");
+    expect(cloud.lastEnroll?.name).toBe("host-a");
+  });
+
+  test("by default generates an RSA-3072 key", async () => {
+    const result = await enroll(options(), deps({ generateKeyPair: undefined }));
+    const { createPublicKey } = await import("node:crypto");
+    expect(createPublicKey(result.identity.privateKeyPem.reveal()).asymmetricKeyDetails?.modulusLength).toBe(3072);
+  });
+
+  test("an existing identity is refused before any request is sent (no key use spent)", async () => {
+    await enroll(options(), deps());
+    const before = cloud.requests.length;
+    const err = await failure(enroll(options(), deps()));
+    expect(err.exitCode).toBe(ExitCode.identityExists);
+    expect(cloud.requests.length).toBe(before);
+  });
+
+  test("--force replaces the identity", async () => {
+    await enroll(options(), deps());
+    const other = await generateKeyPair(2048);
+    const result = await enroll(options({ force: true }), deps({ generateKeyPair: async () => other }));
+    expect(result.replaced).toBe(true);
+    expect(new IdentityStore(join(dir, "state")).load()?.privateKeyPem.reveal()).toBe(other.privateKeyPem.reveal());
+  });
+
+  test("a certificate issued for another key is refused and nothing is stored", async () => {
+    const cp = startFakeControlPlane({ ca: cloud.ca });
+    try {
+      const stranger = await generateKeyPair(2048);
+      cp.override("POST /v1/enroll", async (req) => {
+        const body = (await req.json()) as { name: string };
+        const certificate = cloud.ca.signPublicKey(stranger.publicKeyPem, { commonName: "x", usage: "client" });
+        return Response.json({ connectorId: "c", name: body.name, group: "g", certificate, chain: [], caCertificate: cloud.ca.cert, gateways: [{ id: "g", url: "wss://127.0.0.1:1/" }] }, { status: 201 });
+      });
+      const err = await failure(enroll(options({ key: cp.key }), deps()));
+      expect(err.code).toBe("BAD_RESPONSE");
+      expect(err.message).toContain("not for the key pair generated here");
+      expect(readdirSync(join(dir, "state"))).toEqual([]);
+    } finally {
+      cp.stop();
+    }
+  });
+
+  test("a certificate signed by another CA is refused", async () => {
+    const cp = startFakeControlPlane({ ca: cloud.ca });
+    const rogue = createTestCa("Rogue");
+    try {
+      cp.override("POST /v1/enroll", async (req) => {
+        const body = (await req.json()) as { name: string };
+        const certificate = rogue.signPublicKey(smallKeys.publicKeyPem, { commonName: "x", usage: "client" });
+        return Response.json({ connectorId: "c", name: body.name, group: "g", certificate, chain: [], caCertificate: cloud.ca.cert, gateways: [{ id: "g", url: "wss://127.0.0.1:1/" }] }, { status: 201 });
+      });
+      const err = await failure(enroll(options({ key: cp.key }), deps()));
+      expect(err.message).toContain("does not chain to the pinned CA");
+    } finally {
+      cp.stop();
+    }
+  });
+
+  test("a key rejection leaves nothing in the state dir", async () => {
+    const cp = startFakeControlPlane({ ca: cloud.ca });
+    try {
+      cp.override("POST /v1/enroll", () => Response.json({ error: { code: "KEY_EXHAUSTED", message: "used up" } }, { status: 403 }));
+      const err = await failure(enroll(options({ key: cp.key }), deps()));
+      expect(err.exitCode).toBe(ExitCode.keyExhausted);
+      expect(readdirSync(join(dir, "state"))).toEqual([]);
+    } finally {
+      cp.stop();
+    }
+  });
+
+  test("a state dir that cannot be created is a clear state error, before any request", async () => {
+    writeFileSync(join(dir, "file"), "");
+    const before = cloud.requests.length;
+    const err = await failure(enroll(options({ stateDir: join(dir, "file", "state") }), deps()));
+    expect(err.code).toBe("STATE_DIR_UNWRITABLE");
+    expect(err.message).toContain(join(dir, "file", "state"));
+    expect(cloud.requests.length).toBe(before);
+  });
+
+  test("no key at all exits 22 before touching the network", async () => {
+    const before = cloud.requests.length;
+    const err = await failure(enroll(options({ key: undefined }), deps()));
+    expect(err.exitCode).toBe(ExitCode.noKey);
+    expect(cloud.requests.length).toBe(before);
+  });
+
+  test("logs, even at trace level, carry neither the key's secret nor the private key", async () => {
+    await enroll(options(), deps());
+    const logs = logLines.join("");
+    expect(logs).toContain("enrolled");
+    expect(logs).not.toContain(cloud.secret);
+    expect(logs).not.toContain(cloud.key.slice(5));
+    expect(logs).not.toContain(smallKeys.privateKeyPem.reveal().split("\n")[1]!);
+  });
+});
+
+describe("connectorName", () => {
+  test("defaults to the hostname cut to 63 characters", () => {
+    expect(connectorName(undefined, () => "h".repeat(80))).toBe("h".repeat(63));
+  });
+  test("a given name wins", () => {
+    expect(connectorName("edge-1", () => "host")).toBe("edge-1");
+  });
+  test("an empty or over-long name is a usage error", () => {
+    expect(() => connectorName("  ", () => "host")).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
+    expect(() => connectorName("x".repeat(64), () => "host")).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
+  });
+});

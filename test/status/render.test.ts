@@ -1,0 +1,60 @@
+import { describe, expect, test } from "bun:test";
+import { formatBytes, renderStatus } from "../../src/status/render.ts";
+import { offlineSnapshot } from "../../src/status/collect.ts";
+import type { StatusSnapshot } from "../../src/status/schema.ts";
+import { makeIdentity } from "../identity/fixtures.ts";
+
+const NOW = new Date("2026-01-01T00:00:00Z");
+
+describe("renderStatus", () => {
+  test("not enrolled says how to enroll", () => {
+    const text = renderStatus(offlineSnapshot(undefined), NOW);
+    expect(text).toContain("state          not-enrolled");
+    expect(text).toContain("connector enroll");
+    expect(text).toContain("certificate    none");
+  });
+
+  test("not running shows id, name, group, expiry in days and how to start", () => {
+    const snapshot = { ...offlineSnapshot(makeIdentity("conn-7")), certificate: { notAfter: "2026-01-31T12:00:00.000Z" } };
+    const text = renderStatus(snapshot, NOW);
+    expect(text).toContain('connector      conn-7 "host-conn-7" (group group-a)');
+    expect(text).toContain("state          not-running");
+    expect(text).toContain("certificate    expires 2026-01-31 (in 30 days)");
+    expect(text).toContain("control plane  https://127.0.0.1:8443 (not connected)");
+    expect(text).toContain("streams        created 0, closed 0, active 0");
+    expect(text).toContain("bytes          to cloud 0 B, from cloud 0 B");
+  });
+
+  test("an expired certificate says so", () => {
+    const snapshot = { ...offlineSnapshot(makeIdentity("conn-7")), certificate: { notAfter: "2025-12-30T00:00:00.000Z" } };
+    expect(renderStatus(snapshot, NOW)).toContain("expired 2 days ago");
+  });
+
+  test("tunnels and apps are listed one per line", () => {
+    const snapshot: StatusSnapshot = {
+      ...offlineSnapshot(makeIdentity("conn-7")),
+      state: "degraded",
+      tunnels: [
+        { gateway: "gw-1", state: "up", since: "2026-01-01T00:00:00Z", rttMs: 12.4, streams: 3 },
+        { gateway: "gw-2", state: "down", since: "2026-01-01T00:00:00Z", rttMs: null },
+      ],
+      apps: [{ name: "wiki", servers: [{ address: "10.0.0.1:443", healthy: true }, { address: "10.0.0.2:443", healthy: false }] }],
+      bytes: { toCloud: 1536, fromCloud: 3 * 1024 * 1024 },
+    };
+    const text = renderStatus(snapshot, NOW);
+    expect(text).toContain("tunnels        1 of 2 up");
+    expect(text).toContain("  gw-1  up since 2026-01-01T00:00:00Z, rtt 12 ms, 3 streams");
+    expect(text).toContain("  gw-2  down since 2026-01-01T00:00:00Z, rtt -");
+    expect(text).toContain("  wiki: 10.0.0.1:443 healthy, 10.0.0.2:443 UNHEALTHY");
+    expect(text).toContain("to cloud 1.5 KiB, from cloud 3.0 MiB");
+  });
+});
+
+describe("formatBytes", () => {
+  test("uses binary units", () => {
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(1023)).toBe("1023 B");
+    expect(formatBytes(1024)).toBe("1.0 KiB");
+    expect(formatBytes(5 * 1024 ** 3)).toBe("5.0 GiB");
+  });
+});

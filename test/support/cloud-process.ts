@@ -1,0 +1,159 @@
+/**
+ * Starts the reference cloud (`bun test/cloud/main.ts --dir DIR …`) as a subprocess for end-to-end
+ * tests, waits (with a deadline) for it to write DIR/cloud.json, and returns what it wrote plus
+ * `stop()`. Every e2e test shares this launcher so the CLI contract lives in one place.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+const ROOT = join(import.meta.dir, "..", "..");
+const BUN = join(ROOT, "node_modules", ".bin", "bun");
+const CLOUD_MAIN = join(ROOT, "test", "cloud", "main.ts");
+
+export interface CloudJson {
+  readonly controlUrl: string;
+  readonly caPin: string;
+  readonly provisioningKey: string;
+  readonly adminUrl: string;
+  readonly gateways: readonly { readonly id: string; readonly url: string; readonly pid?: number }[];
+  /** Per app: where users connect (`127.0.0.1:PORT`), or null while gateways have no user listeners. */
+  readonly apps: Record<string, { readonly listen: string | null }>;
+}
+
+export interface CloudOptions {
+  readonly gateways?: number;
+  /** `NAME=HOST:PORT[,HOST:PORT…]` entries. */
+  readonly apps?: readonly string[];
+  readonly keyUses?: number;
+  readonly certTtlSeconds?: number;
+  readonly keyExpiresInSeconds?: number;
+  /** How long to wait for cloud.json; default 20 s. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface AdminKey {
+  readonly id: string;
+  readonly key: string;
+}
+
+export interface CloudProcess extends CloudJson {
+  readonly dir: string;
+  /** Creates a provisioning key through the admin API. */
+  createKey(options?: { group?: string; maxUses?: number; expiresAt?: Date }): Promise<AdminKey>;
+  /** Revokes a provisioning key through the admin API. */
+  revokeKey(id: string): Promise<void>;
+  /** Everything the cloud wrote to stdout/stderr so far (for failure messages). */
+  output(): string;
+  /** SIGTERM, then SIGKILL after a grace; removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+function cloudArgs(dir: string, o: CloudOptions): string[] {
+  const args = [CLOUD_MAIN, "--dir", dir];
+  if (o.gateways !== undefined) args.push("--gateways", String(o.gateways));
+  for (const app of o.apps ?? []) args.push("--app", app);
+  if (o.keyUses !== undefined) args.push("--key-uses", String(o.keyUses));
+  if (o.certTtlSeconds !== undefined) args.push("--cert-ttl", String(o.certTtlSeconds));
+  if (o.keyExpiresInSeconds !== undefined) args.push("--key-expires-in", String(o.keyExpiresInSeconds));
+  return args;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) into.push(decoder.decode(chunk, { stream: true }));
+}
+
+function readCloudJson(path: string): CloudJson | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as CloudJson;
+  } catch {
+    return undefined; // partially written: the next change event will look again
+  }
+}
+
+/**
+ * Waits for a complete cloud.json: woken by file-system events in the directory, failing at the
+ * deadline or as soon as the cloud process exits.
+ */
+function waitForCloudJson(dir: string, proc: Subprocess, deadlineMs: number, output: () => string): Promise<CloudJson> {
+  const path = join(dir, "cloud.json");
+  return new Promise<CloudJson>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: Error | undefined, json?: CloudJson) => {
+      if (settled) return;
+      settled = true;
+      watcher.close();
+      clearTimeout(timer);
+      if (err) {
+        proc.kill("SIGKILL");
+        reject(err);
+      } else resolve(json!);
+    };
+    const check = () => {
+      const json = readCloudJson(path);
+      if (json) finish(undefined, json);
+    };
+    const watcher = watch(dir, check);
+    const timer = setTimeout(() => finish(new Error(`the reference cloud did not write ${path} within ${deadlineMs} ms:\n${output()}`)), deadlineMs);
+    void proc.exited.then((code) => {
+      check();
+      finish(new Error(`the reference cloud exited (code ${code}) before writing ${path}:\n${output()}`));
+    });
+    check();
+  });
+}
+
+export async function startCloud(options: CloudOptions = {}): Promise<CloudProcess> {
+  if (!existsSync(CLOUD_MAIN)) throw new Error(`${CLOUD_MAIN} does not exist yet (the reference cloud, PRODUCT.md §8)`);
+  const dir = mkdtempSync(join(tmpdir(), "cloud-"));
+  const proc = Bun.spawn([BUN, ...cloudArgs(dir, options)], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const chunks: string[] = [];
+  void collect(proc.stdout, chunks);
+  void collect(proc.stderr, chunks);
+  const output = () => chunks.join("");
+  let json: CloudJson;
+  try {
+    json = await waitForCloudJson(dir, proc, options.startTimeoutMs ?? 20_000, output);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  const admin = async (path: string, body: unknown): Promise<Response> => {
+    const response = await fetch(`${json.adminUrl.replace(/\/$/, "")}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) throw new Error(`admin ${path} answered ${response.status}: ${await response.text()}`);
+    return response;
+  };
+
+  return {
+    ...json,
+    dir,
+    async createKey(o = {}) {
+      const body = {
+        ...(o.group === undefined ? {} : { group: o.group }),
+        ...(o.maxUses === undefined ? {} : { maxUses: o.maxUses }),
+        ...(o.expiresAt === undefined ? {} : { expiresAt: o.expiresAt.toISOString() }),
+      };
+      return (await (await admin("/admin/keys", body)).json()) as AdminKey;
+    },
+    async revokeKey(id) {
+      await admin(`/admin/keys/${encodeURIComponent(id)}/revoke`, {});
+    },
+    output,
+    async stop() {
+      proc.kill("SIGTERM");
+      const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+      await proc.exited;
+      clearTimeout(killer);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
