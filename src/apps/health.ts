@@ -1,0 +1,123 @@
+/**
+ * App health (§3): each app's servers are resolved to addresses and each address is checked with a
+ * TCP connect every interval; real streams add passive results in between. Whenever any address
+ * changes health the monitor emits a report, which the daemon sends to every tunnel so gateways route
+ * users only to connectors that can reach the app.
+ */
+import type { Clock, TimerHandle } from "../clock.ts";
+import type { Catalog } from "../control/api.ts";
+import { dialDestination } from "../dataplane/dial.ts";
+import { systemResolver, type Resolver } from "../dataplane/resolve.ts";
+import { formatHost, parseHost, splitHostPort } from "../netaddr/index.ts";
+import type { HealthReport } from "../tunnel/payloads.ts";
+
+/** §3 default: a TCP connect check every 30 s. */
+export const HEALTH_CHECK_INTERVAL_MS = 30_000;
+/** A check that has not connected within this is a failure; short, as an app that slow is not healthy. */
+export const HEALTH_CHECK_TIMEOUT_MS = 5_000;
+
+export type ProbeFn = (host: string, port: number) => Promise<boolean>;
+
+/** TCP connect probe: connected means healthy. */
+export const tcpProbe: ProbeFn = async (host, port) => {
+  try {
+    const socket = await dialDestination(host, port, {}, { data: undefined, timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
+    socket.end();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+interface ServerEntry {
+  app: string;
+  /** `ip:port` as shown in status. */
+  address: string;
+  host: string;
+  port: number;
+  healthy: boolean;
+}
+
+export class HealthMonitor {
+  #servers: ServerEntry[] = [];
+  #catalog?: Catalog;
+  #timer?: TimerHandle;
+  #stopped = false;
+
+  constructor(
+    private readonly options: {
+      clock: Clock;
+      onChange: (report: HealthReport) => void;
+      probe?: ProbeFn;
+      resolve?: Resolver;
+      intervalMs?: number;
+    },
+  ) {}
+
+  /** Replaces the catalog and checks at once. */
+  async setCatalog(catalog: Catalog): Promise<void> {
+    this.#catalog = catalog;
+    await this.checkAll();
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+  }
+
+  report(): HealthReport {
+    const apps = (this.#catalog?.apps ?? []).map((app) => ({
+      name: app.name,
+      servers: this.#servers.filter((s) => s.app === app.name).map((s) => ({ address: s.address, healthy: s.healthy })),
+    }));
+    return { apps };
+  }
+
+  /** Passive result of a real stream's dial. */
+  observe(app: string, address: string, ok: boolean): void {
+    const entry = this.#servers.find((s) => s.app === app && s.address === address);
+    if (entry && entry.healthy !== ok) {
+      entry.healthy = ok;
+      this.options.onChange(this.report());
+    }
+  }
+
+  async checkAll(): Promise<void> {
+    const catalog = this.#catalog;
+    if (!catalog) return;
+    const resolved = await Promise.all(catalog.apps.flatMap((app) => app.servers.map((server) => this.#resolve(app.name, server))));
+    const next = resolved.flat();
+    await Promise.all(next.map(async (s) => (s.healthy = await (this.options.probe ?? tcpProbe)(s.host, s.port))));
+    if (catalog !== this.#catalog) return; // replaced meanwhile; that check reports
+    const before = JSON.stringify(this.report());
+    this.#servers = next;
+    if (JSON.stringify(this.report()) !== before) this.options.onChange(this.report());
+  }
+
+  async #resolve(app: string, server: string): Promise<ServerEntry[]> {
+    const split = splitHostPort(server);
+    const parsed = split ? parseHost(split.host) : undefined;
+    const port = split?.port;
+    if (!split || !parsed || port === undefined) return [{ app, address: server, host: server, port: 0, healthy: false }];
+    if (parsed.kind !== "name") return [{ app, address: server, host: formatHost(parsed), port, healthy: false }];
+    try {
+      const lookup = (this.options.resolve ?? systemResolver)(parsed.name);
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("DNS timeout")), HEALTH_CHECK_TIMEOUT_MS).unref());
+      const addresses = await Promise.race([lookup, timeout]);
+      return addresses.map((a) => ({ app, address: `${a.family === 6 ? `[${a.address}]` : a.address}:${port}`, host: a.address, port, healthy: false }));
+    } catch {
+      return [{ app, address: server, host: parsed.name, port, healthy: false }];
+    }
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.options.clock.setTimeout(() => {
+      void this.checkAll().finally(() => this.#schedule());
+    }, this.options.intervalMs ?? HEALTH_CHECK_INTERVAL_MS);
+  }
+}

@@ -1,0 +1,20 @@
+/** `connector run`: the daemon (§3). */
+import { defineCommand } from "citty";
+import { Daemon } from "../daemon/daemon.ts";
+import { cliContext } from "./context.ts";
+import { globalArgs, proxyArgs } from "./global-args.ts";
+
+export default defineCommand({
+  meta: { name: "run", description: "Run the connector: keep tunnels to the cloud and relay streams to private apps (§3)" },
+  args: {
+    ...globalArgs,
+    ...proxyArgs,
+    tunnels: { type: "string", description: "Tunnels to keep up, to distinct gateways (default 2, env CONNECTOR_TUNNELS)", valueHint: "N" },
+    "grace-period": { type: "string", description: "Seconds open streams get to finish on SIGTERM (default 30)", valueHint: "SECONDS" },
+    name: { type: "string", description: "Name to enroll under when enrolling by itself (default: hostname)" },
+  },
+  async run({ args }) {
+    const { settings, log } = cliContext(args);
+    return new Daemon({ settings, env: process.env, log }).run();
+  },
+});

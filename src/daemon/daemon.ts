@@ -1,0 +1,273 @@
+/**
+ * `Daemon` is `connector run` (§3) put together: identity → app catalog → N tunnels under the
+ * supervisor → streams through the dataplane, with status on the admin socket and a graceful stop.
+ * It holds no protocol logic itself; it wires modules and owns the process-level lifecycle.
+ *
+ * Stop: the first SIGTERM/SIGINT sends GO_AWAY on every tunnel (gateways route no new streams here),
+ * waits until open streams finish or the grace period ends, closes and resolves 0. A second signal
+ * resolves at once with 128+signal.
+ */
+import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
+import { CatalogSource } from "../apps/catalog.ts";
+import { HealthMonitor } from "../apps/health.ts";
+import type { Settings } from "../config/settings.ts";
+import type { Catalog } from "../control/api.ts";
+import { ControlClient } from "../control/client.ts";
+import { ApiRejectedError } from "../control/errors.ts";
+import { AllowList } from "../dataplane/allow-list.ts";
+import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
+import { ConnectorError } from "../errors.ts";
+import type { Identity } from "../identity/identity.ts";
+import type { Logger } from "../log.ts";
+import { Backoff } from "../tunnel/backoff.ts";
+import { connectTunnel, type Tunnel } from "../tunnel/connection.ts";
+import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
+import { Supervisor } from "../tunnel/supervisor.ts";
+import type { HealthReport } from "../tunnel/payloads.ts";
+import { buildInfo } from "../version.ts";
+import { startAdminServer, type AdminServer } from "./admin-server.ts";
+import { obtainIdentity } from "./identity-source.ts";
+import { StatusModel } from "./status-model.ts";
+
+/** §3: a status summary line every 5 minutes (and on every tunnel change). */
+const SUMMARY_INTERVAL_MS = 5 * 60_000;
+/** Fallback when CONFIG_CHANGED is missed: revalidate the catalog (ETag, usually a 304). */
+const CATALOG_POLL_MS = 5 * 60_000;
+/** A revoked connector retries only slowly (§3). */
+const REVOKED_RETRY_MS = 10 * 60_000;
+/** Steps of the graceful stop's wait for open streams. */
+const DRAIN_POLL_MS = 100;
+
+export interface DaemonOptions {
+  settings: Settings;
+  env: Record<string, string | undefined>;
+  log: Logger;
+  clock?: Clock;
+}
+
+export class Daemon {
+  readonly #options: DaemonOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  readonly #counters: DataplaneCounters = { opened: 0, failures: {} };
+  readonly #tunnels = new Map<number, Tunnel>();
+  #allowList = AllowList.empty();
+  #supervisor?: Supervisor;
+  #status?: StatusModel;
+  #admin?: AdminServer;
+  #health?: HealthMonitor;
+  #catalogSource?: CatalogSource;
+  #timers: TimerHandle[] = [];
+  #stopRequested?: (code: number) => void;
+  #signals = 0;
+
+  constructor(options: DaemonOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.log;
+  }
+
+  /** Runs until stopped by a signal; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const stopped = new Promise<number>((resolve) => (this.#stopRequested = resolve));
+    const onSignal = (signal: NodeJS.Signals) => this.#onSignal(signal);
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    try {
+      const { settings, env, log } = this.#options;
+      const identity = await obtainIdentity({
+        stateDir: settings.stateDir,
+        env,
+        name: settings.name,
+        proxy: settings.proxy,
+        noProxy: settings.noProxy,
+        log,
+        clock: this.#clock,
+        signal: this.#abort.signal,
+      });
+      if (!identity) return await stopped;
+      log.info("starting", { version: buildInfo.version, connectorId: identity.connectorId, name: identity.name, group: identity.group, tunnels: settings.tunnels });
+      await this.#start(identity);
+      return await stopped;
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      this.#shutdown();
+    }
+  }
+
+  async #start(identity: Identity): Promise<void> {
+    const { settings, log } = this.#options;
+    const status = (this.#status = new StatusModel(identity));
+    this.#admin = startAdminServer(settings.stateDir, () => status.snapshot());
+    const client = new ControlClient({
+      controlUrl: identity.controlUrl,
+      proxy: settings.proxy,
+      noProxy: settings.noProxy,
+      caCertificate: identity.caCertificate,
+      clientCertificate: { certificate: identity.certificate, chain: identity.chain, privateKeyPem: identity.privateKeyPem },
+    });
+    this.#catalogSource = new CatalogSource(client);
+    this.#health = new HealthMonitor({ clock: this.#clock, onChange: (report) => this.#broadcastHealth(report) });
+    const catalog = await this.#firstCatalog();
+    if (!catalog) return;
+    await this.#applyCatalog(catalog);
+    this.#health.start();
+
+    const noProxy = ProxyBypass.parse(settings.noProxy);
+    const onOpen = createOpenHandler({
+      allowList: () => this.#allowList,
+      log: log.withTag("dataplane"),
+      counters: this.#counters,
+      onDialResult: (app, address, ok) => this.#health?.observe(app, address, ok),
+    });
+    this.#supervisor = new Supervisor({
+      gateways: identity.gateways,
+      tunnels: settings.tunnels,
+      clock: this.#clock,
+      connect: async (gateway, slot) => {
+        const tunnel = await connectTunnel(
+          gateway,
+          {
+            credentials: {
+              certificateChainPem: [identity.certificate, ...identity.chain].join("\n"),
+              privateKeyPem: identity.privateKeyPem,
+              caCertificatePem: identity.caCertificate,
+            },
+            connectorVersion: buildInfo.version,
+            proxy: settings.proxy,
+            noProxy,
+            clock: this.#clock,
+            onOpen,
+            log: log.withTag("tunnel"),
+          },
+          {
+            rtt: (ms) => status.rtt(slot, ms),
+            configChanged: () => void this.#refreshCatalog(),
+            goAway: (code, message) => log.info("gateway is draining this tunnel", { gateway: gateway.url, code, message }),
+            closed: () => {
+              status.detachSession(slot);
+              this.#tunnels.delete(slot);
+            },
+          },
+        );
+        this.#tunnels.set(slot, tunnel);
+        status.attachSession(slot, () => tunnel.session.stats());
+        tunnel.session.sendHealthReport(this.#health!.report());
+        return tunnel;
+      },
+      onEvent: (event) => {
+        if (event.type !== "slot") return;
+        status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
+        const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
+        if (event.state === "down") log.warn(`tunnel ${event.state}`, fields);
+        else log.info(`tunnel ${event.state}`, fields);
+        if (event.state !== "connecting") log.info("status", status.summary());
+      },
+    });
+    this.#supervisor.start();
+    this.#every(SUMMARY_INTERVAL_MS, () => log.info("status", status.summary()));
+    this.#every(CATALOG_POLL_MS, () => void this.#refreshCatalog());
+  }
+
+  /** Fetches the catalog, retrying with backoff; a revoked connector retries slowly. */
+  async #firstCatalog(): Promise<Catalog | undefined> {
+    const backoff = new Backoff();
+    while (!this.#abort.signal.aborted) {
+      try {
+        const result = await this.#catalogSource!.fetch();
+        this.#status?.controlPlane(true);
+        if (result.changed) return result.catalog;
+      } catch (err) {
+        this.#status?.controlPlane(false);
+        const revoked = err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED";
+        if (revoked) this.#status?.revoked();
+        const delay = revoked ? REVOKED_RETRY_MS : backoff.nextDelayMs();
+        this.#log.error(revoked ? "this connector has been revoked by the cloud; re-enroll it with a new key" : "cannot fetch the app catalog", {
+          code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
+          error: err instanceof Error ? err.message : String(err),
+          retryInMs: delay,
+        });
+        await new Promise<void>((resolve) => {
+          const timer = this.#clock.setTimeout(resolve, delay);
+          this.#abort.signal.addEventListener("abort", () => (timer.cancel(), resolve()), { once: true });
+        });
+      }
+    }
+    return undefined;
+  }
+
+  async #refreshCatalog(): Promise<void> {
+    try {
+      const result = await this.#catalogSource!.fetch();
+      this.#status?.controlPlane(true);
+      if (result.changed) await this.#applyCatalog(result.catalog);
+    } catch (err) {
+      this.#status?.controlPlane(false);
+      this.#log.warn("catalog refresh failed; keeping the current one", { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  async #applyCatalog(catalog: Catalog): Promise<void> {
+    const compiled = AllowList.compile(catalog);
+    for (const issue of compiled.issues) this.#log.warn("app catalog entry ignored", { issue });
+    this.#allowList = compiled;
+    this.#log.info("app catalog loaded", { version: catalog.version, apps: catalog.apps.length });
+    await this.#health?.setCatalog(catalog);
+  }
+
+  #broadcastHealth(report: HealthReport): void {
+    this.#status?.health(report);
+    for (const tunnel of this.#tunnels.values()) {
+      try {
+        tunnel.session.sendHealthReport(report);
+      } catch (err) {
+        this.#log.warn("health report not sent", { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const loop = () => {
+      fn();
+      this.#timers.push(this.#clock.setTimeout(loop, ms));
+    };
+    this.#timers.push(this.#clock.setTimeout(loop, ms));
+  }
+
+  #onSignal(signal: NodeJS.Signals): void {
+    this.#signals += 1;
+    const code = 128 + (signal === "SIGINT" ? 2 : 15);
+    if (this.#signals > 1) {
+      this.#log.warn("second signal: stopping now", { signal });
+      this.#stopRequested?.(code);
+      return;
+    }
+    this.#abort.abort();
+    void this.#drain(signal).then(() => this.#stopRequested?.(0));
+  }
+
+  async #drain(signal: string): Promise<void> {
+    const supervisor = this.#supervisor;
+    const graceMs = this.#options.settings.gracePeriod * 1000;
+    if (!supervisor) return;
+    this.#log.info("stopping: gateways told to send no new streams", { signal, openStreams: supervisor.activeStreams(), gracePeriodSeconds: graceMs / 1000 });
+    supervisor.drain();
+    const deadline = this.#clock.now() + graceMs;
+    while (supervisor.activeStreams() > 0 && this.#clock.now() < deadline && this.#signals < 2) {
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    const left = supervisor.activeStreams();
+    if (left > 0) this.#log.warn("grace period over: closing remaining streams", { openStreams: left });
+    else this.#log.info("all streams finished");
+  }
+
+  #shutdown(): void {
+    for (const timer of this.#timers) timer.cancel();
+    this.#health?.stop();
+    this.#supervisor?.stop();
+    this.#admin?.stop();
+    this.#log.info("stopped");
+  }
+}

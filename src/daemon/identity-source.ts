@@ -1,0 +1,86 @@
+/**
+ * How `connector run` gets its identity (§2): the stored one; else, when a provisioning key is
+ * available (flag-less sources: env, key file in the state dir), it enrolls by itself — boot-time
+ * user-data and containers rely on this; else it waits, logging, and looks again. Enrollment
+ * failures are retried with backoff; a rejected key (expired, revoked, used up, malformed) is retried
+ * only slowly, since it needs an operator.
+ */
+import type { Clock } from "../clock.ts";
+import { ConnectorError, ExitCode } from "../errors.ts";
+import { enroll } from "../identity/enroll.ts";
+import type { Identity } from "../identity/identity.ts";
+import { NoProvisioningKeyError } from "../identity/key-source.ts";
+import { readMachineId } from "../identity/machine-id.ts";
+import { IdentityStore } from "../identity/store.ts";
+import type { Logger } from "../log.ts";
+import { Backoff } from "../tunnel/backoff.ts";
+
+/** How often to look for a key when there is none (an operator may drop one in at any time). */
+const KEY_POLL_MS = 30_000;
+/** A key the control plane rejected needs a human; do not hammer the control plane meanwhile. */
+const REJECTED_KEY_RETRY_MS = 5 * 60_000;
+
+const OPERATOR_NEEDED: ReadonlySet<number> = new Set([
+  ExitCode.keyMalformed,
+  ExitCode.keyExpired,
+  ExitCode.keyRevoked,
+  ExitCode.keyExhausted,
+  ExitCode.keyUnknown,
+  ExitCode.caPinMismatch,
+  ExitCode.enrollRejected,
+]);
+
+export interface IdentitySourceOptions {
+  stateDir: string;
+  env: Record<string, string | undefined>;
+  name?: string | undefined;
+  proxy?: string | undefined;
+  noProxy: readonly string[];
+  log: Logger;
+  clock: Clock;
+  signal: AbortSignal;
+  machineIdPath?: string;
+}
+
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (timer.cancel(), resolve()), { once: true });
+  });
+}
+
+/** Resolves with the identity, or undefined when `signal` aborted first. */
+export async function obtainIdentity(options: IdentitySourceOptions): Promise<Identity | undefined> {
+  const { log } = options;
+  const store = new IdentityStore(options.stateDir);
+  const backoff = new Backoff();
+  for (;;) {
+    if (options.signal.aborted) return undefined;
+    const stored = store.exists() ? store.load() : undefined;
+    if (stored) {
+      const machineId = readMachineId(options.machineIdPath);
+      if (stored.machineId && machineId && stored.machineId !== machineId) {
+        log.info("this identity was enrolled on another machine (machine id changed); the state dir was moved", { connectorId: stored.connectorId });
+      }
+      return stored;
+    }
+    let waitMs: number;
+    try {
+      const result = await enroll({ stateDir: options.stateDir, env: options.env, name: options.name, force: false, proxy: options.proxy, noProxy: options.noProxy, log });
+      log.info("enrolled", { connectorId: result.identity.connectorId, name: result.identity.name, group: result.identity.group, keySource: result.keySource });
+      return result.identity;
+    } catch (err) {
+      if (err instanceof NoProvisioningKeyError) {
+        log.warn("not enrolled and no provisioning key: waiting for one", { lookAgainInSeconds: KEY_POLL_MS / 1000, stateDir: options.stateDir });
+        waitMs = KEY_POLL_MS;
+      } else if (err instanceof ConnectorError && OPERATOR_NEEDED.has(err.exitCode)) {
+        log.error("enrollment refused; an operator must provide a valid key", { code: err.code, error: err.message, retryInSeconds: REJECTED_KEY_RETRY_MS / 1000 });
+        waitMs = REJECTED_KEY_RETRY_MS;
+      } else {
+        waitMs = backoff.nextDelayMs();
+        log.warn("enrollment failed; retrying", { code: err instanceof ConnectorError ? err.code : "UNEXPECTED", error: err instanceof Error ? err.message : String(err), retryInMs: waitMs });
+      }
+    }
+    await sleep(options.clock, waitMs, options.signal);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * What the connector does with a gateway's OPEN (§3 "Streams"): check the app catalog's allow-list,
+ * dial the destination, answer OPEN_RESULT, then relay. Every outcome is counted by reason so status
+ * and metrics can show why users fail, and a failure touches only its own stream.
+ */
+import type { Logger } from "../log.ts";
+import { StreamCode, type StreamCodeName } from "../tunnel/const.ts";
+import type { OpenHandler } from "../tunnel/session-types.ts";
+import type { AllowList } from "./allow-list.ts";
+import { dialDestination } from "./dial.ts";
+import { DialError } from "./errors.ts";
+import { RelayLink, relaySocketHandlers } from "./relay.ts";
+
+export interface DataplaneCounters {
+  opened: number;
+  /** Open failures by §5.3 code name. */
+  failures: Partial<Record<StreamCodeName, number>>;
+}
+
+export interface OpenHandlerOptions {
+  /** The current allow-list (replaced when the catalog changes). */
+  allowList: () => AllowList;
+  log: Logger;
+  counters: DataplaneCounters;
+  dialTimeoutMs?: number;
+  /** Passive health: a dial to `host:port` succeeded or failed. */
+  onDialResult?: (app: string, address: string, ok: boolean) => void;
+}
+
+function countFailure(counters: DataplaneCounters, code: StreamCodeName): void {
+  counters.failures[code] = (counters.failures[code] ?? 0) + 1;
+}
+
+export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
+  const { log, counters } = options;
+  return (request, stream) => {
+    const decision = options.allowList().allows(request.app, request.host, request.port);
+    if (!decision.allowed) {
+      countFailure(counters, "NOT_ALLOWED");
+      log.warn("stream refused: destination not allowed", { app: request.app, host: request.host, port: request.port, reason: decision.reason });
+      stream.reject(StreamCode.NOT_ALLOWED, decision.reason);
+      return;
+    }
+    const link = new RelayLink();
+    const abort = new AbortController();
+    // A gateway that gives up (RESET while we dial) cancels the dial.
+    stream.setHandlers({ data: () => {}, end: () => {}, drain: () => {}, close: () => abort.abort() });
+    dialDestination(decision.host, request.port, relaySocketHandlers, {
+      data: link,
+      signal: abort.signal,
+      ...(options.dialTimeoutMs === undefined ? {} : { timeoutMs: options.dialTimeoutMs }),
+    }).then(
+      (socket) => {
+        link.socket = socket;
+        options.onDialResult?.(request.app, `${decision.host}:${request.port}`, true);
+        if (!stream.accept()) {
+          socket.terminate();
+          return;
+        }
+        counters.opened += 1;
+        link.attach(stream);
+      },
+      (err: unknown) => {
+        const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";
+        if (failure === "CANCELLED") return;
+        options.onDialResult?.(request.app, `${decision.host}:${request.port}`, false);
+        countFailure(counters, failure);
+        const message = err instanceof Error ? err.message : String(err);
+        log.warn("stream failed: cannot reach destination", { app: request.app, host: request.host, port: request.port, failure, error: message });
+        if (stream.state === "opening") stream.reject(StreamCode[failure], message);
+      },
+    );
+  };
+}

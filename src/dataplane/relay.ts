@@ -1,0 +1,189 @@
+/**
+ * `RelayLink` joins one tunnel stream to one TCP socket and moves bytes both ways with bounded memory.
+ * The connector uses it between a stream and the private app; the reference gateway between a user's
+ * connection and a stream.
+ *
+ * Memory: socket → stream, `stream.write` keeps Bun's fresh read buffers by reference and says stop
+ * at the stream's credit, so we pause the socket until `drain`. Stream → socket, Bun's `write` takes
+ * what the kernel accepts and buffers nothing: the rest is copied (the stream's view dies after the
+ * call) and kept until `drain`, and credit goes back to the peer (`stream.consumed`) only for bytes
+ * the socket took. So a slow reader on either side holds at most one window per direction.
+ *
+ * Half-close: a FIN from either side becomes a FIN on the other (`socket.shutdown()` keeps reading).
+ * A RESET aborts the socket; a socket error resets the stream with CANCELLED.
+ */
+import type { Socket } from "bun";
+import { StreamCode } from "../tunnel/const.ts";
+import type { Stream, StreamCloseReason } from "../tunnel/stream.ts";
+
+/** Bytes read from the socket before a stream is attached (gateway side: the user speaks first). */
+const MAX_EARLY_BYTES = 256 * 1024;
+
+export interface RelayCounters {
+  /** Bytes read from the socket and sent into the stream. */
+  socketToStream: number;
+  /** Bytes from the stream written to the socket. */
+  streamToSocket: number;
+}
+
+export class RelayLink {
+  socket?: Socket<RelayLink>;
+  #stream?: Stream;
+  /** Stream bytes the socket has not taken yet (copies), oldest first. */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  /** Socket bytes that arrived before the stream was attached. */
+  #early: Uint8Array[] = [];
+  #earlyBytes = 0;
+  #socketEof = false;
+  #streamEof = false;
+  #shutdownSent = false;
+  #closed = false;
+  readonly counters: RelayCounters = { socketToStream: 0, streamToSocket: 0 };
+
+  constructor(private readonly onFinished?: (link: RelayLink, reason: string) => void) {}
+
+  /** Starts relaying; bytes that arrived on the socket before are sent first. */
+  attach(stream: Stream): void {
+    this.#stream = stream;
+    stream.setHandlers({
+      data: (chunk) => this.#fromStream(chunk),
+      end: () => this.#streamEnded(),
+      drain: () => this.socket?.resume(),
+      close: (reason) => this.#streamClosed(reason),
+    });
+    const early = this.#early;
+    this.#early = [];
+    this.#earlyBytes = 0;
+    for (const chunk of early) this.#toStream(chunk);
+    if (this.#socketEof) stream.end();
+    else this.socket?.resume();
+  }
+
+  /** Ends the link from outside (the stream could not be opened): closes the socket. */
+  abort(): void {
+    this.#closed = true;
+    this.socket?.terminate();
+  }
+
+  // Socket events (see `relaySocketHandlers`).
+  onSocketData(chunk: Uint8Array): void {
+    if (this.#stream) return this.#toStream(chunk);
+    this.#early.push(chunk);
+    this.#earlyBytes += chunk.byteLength;
+    if (this.#earlyBytes >= MAX_EARLY_BYTES) this.socket?.pause();
+  }
+
+  onSocketDrain(): void {
+    while (this.#pending.length > 0 && this.socket) {
+      const head = this.#pending[0]!;
+      const taken = Math.max(0, this.socket.write(head));
+      this.#consumed(taken);
+      this.#pendingBytes -= taken;
+      if (taken < head.byteLength) {
+        this.#pending[0] = head.subarray(taken);
+        return;
+      }
+      this.#pending.shift();
+    }
+    if (this.#streamEof) this.#shutdownSocket();
+  }
+
+  onSocketEnd(): void {
+    if (this.#socketEof) return;
+    this.#socketEof = true;
+    this.#stream?.end();
+  }
+
+  onSocketClose(error?: Error): void {
+    this.socket = undefined;
+    if (this.#closed) return;
+    const stream = this.#stream;
+    // After our own shutdown() the peer's FIN shows up as `close` without `end`: that is end-of-file.
+    if (!error && (this.#shutdownSent || this.#socketEof)) {
+      this.onSocketEnd();
+      return;
+    }
+    this.#closed = true;
+    stream?.reset(StreamCode.CANCELLED, error ? `connection failed: ${error.message}` : "connection closed");
+    this.onFinished?.(this, error ? "socket error" : "socket closed");
+  }
+
+  #toStream(chunk: Uint8Array): void {
+    const stream = this.#stream!;
+    this.counters.socketToStream += chunk.byteLength;
+    if (!stream.write(chunk)) this.socket?.pause();
+  }
+
+  #fromStream(chunk: Uint8Array): void {
+    const socket = this.socket;
+    if (!socket) {
+      // The destination is gone; nobody will take these bytes, so stop the peer from sending more.
+      this.#stream?.reset(StreamCode.CANCELLED, "destination connection closed");
+      return;
+    }
+    if (this.#pending.length === 0) {
+      const taken = Math.max(0, socket.write(chunk));
+      this.#consumed(taken);
+      if (taken === chunk.byteLength) return;
+      chunk = chunk.subarray(taken);
+    }
+    this.#pending.push(chunk.slice());
+    this.#pendingBytes += chunk.byteLength;
+  }
+
+  #consumed(n: number): void {
+    if (n === 0) return;
+    this.counters.streamToSocket += n;
+    this.#stream?.consumed(n);
+  }
+
+  #streamEnded(): void {
+    this.#streamEof = true;
+    if (this.#pending.length === 0) this.#shutdownSocket();
+  }
+
+  #shutdownSocket(): void {
+    if (this.#shutdownSent || !this.socket) return;
+    this.#shutdownSent = true;
+    if (this.#socketEof) this.socket.end();
+    else this.socket.shutdown();
+  }
+
+  #streamClosed(reason: StreamCloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (reason.kind === "fin") {
+      if (this.#pending.length === 0) this.socket?.end();
+      // else: the socket closes once `drain` has flushed the rest and `end` is sent.
+      else this.#streamEof = true;
+    } else {
+      this.socket?.terminate();
+    }
+    this.onFinished?.(this, reason.kind);
+  }
+
+  /** Bytes held for the socket (bounded by the stream's receive window). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+}
+
+/** Bun socket handlers that forward to the socket's `RelayLink` (passed as the socket's data). */
+export const relaySocketHandlers = {
+  data(socket: Socket<RelayLink>, chunk: Uint8Array) {
+    socket.data.onSocketData(chunk);
+  },
+  drain(socket: Socket<RelayLink>) {
+    socket.data.onSocketDrain();
+  },
+  end(socket: Socket<RelayLink>) {
+    socket.data.onSocketEnd();
+  },
+  close(socket: Socket<RelayLink>, error?: Error) {
+    socket.data.onSocketClose(error);
+  },
+  error(socket: Socket<RelayLink>, error: Error) {
+    socket.data.onSocketClose(error);
+  },
+} as const;
