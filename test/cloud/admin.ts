@@ -1,0 +1,124 @@
+/**
+ * The test-only admin API of the reference cloud: plain HTTP on 127.0.0.1, no authentication. It stands
+ * in for a real cloud's console so tests can make keys, revoke things and change the catalog.
+ * Never expose it beyond loopback. Endpoints are listed in test/cloud/README.md.
+ */
+import * as v from "valibot";
+import { AppSchema } from "../../src/control/api.ts";
+import type { Logger } from "../../src/log.ts";
+import type { CatalogStore } from "./catalog.ts";
+import { IDLE_TIMEOUT_MS, MAX_BODY_BYTES } from "./config.ts";
+import { CloudApiError, badRequest, notFound } from "./errors.ts";
+import type { KeyStore } from "./keys.ts";
+import type { ConnectorRegistry } from "./registry.ts";
+
+export interface AdminDeps {
+  readonly keys: KeyStore;
+  readonly registry: ConnectorRegistry;
+  readonly catalog: CatalogStore;
+  readonly log: Logger;
+}
+
+export interface AdminServer {
+  /** http://127.0.0.1:PORT (no trailing slash). */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+const Group = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
+
+const CreateKeyBody = v.object({
+  group: v.optional(Group),
+  maxUses: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  expiresAt: v.optional(v.pipe(v.string(), v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date"))),
+});
+
+const PutAppBody = v.object({
+  destinations: AppSchema.entries.destinations,
+  servers: AppSchema.entries.servers,
+  group: v.optional(Group),
+});
+
+async function parseBody<S extends v.GenericSchema>(req: Request, schema: S): Promise<v.InferOutput<S>> {
+  let json: unknown;
+  try {
+    json = req.body === null ? {} : JSON.parse((await req.text()) || "{}");
+  } catch {
+    throw badRequest("the request body is not JSON");
+  }
+  const result = v.safeParse(schema, json);
+  if (!result.success) throw badRequest(v.summarize(result.issues));
+  return result.output;
+}
+
+function appName(name: string): string {
+  if (!v.is(AppSchema.entries.name, name)) throw badRequest("app names are 1 to 128 characters");
+  return name;
+}
+
+const noContent = () => new Response(null, { status: 204 });
+
+/** Wraps a handler so a CloudApiError becomes the usual error body. */
+function guarded<R extends Request>(log: Logger, handler: (req: R) => Promise<Response> | Response) {
+  return async (req: R): Promise<Response> => {
+    try {
+      return await handler(req);
+    } catch (err) {
+      const apiError = err instanceof CloudApiError ? err : new CloudApiError(500, "INTERNAL", "internal error");
+      if (!(err instanceof CloudApiError)) log.error("admin request failed", err);
+      return Response.json(apiError.toBody(), { status: apiError.status });
+    }
+  };
+}
+
+export function startAdmin(deps: AdminDeps): AdminServer {
+  const { keys, registry, catalog, log } = deps;
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxRequestBodySize: MAX_BODY_BYTES,
+    idleTimeout: IDLE_TIMEOUT_MS / 1000,
+    routes: {
+      "/admin/keys": {
+        GET: () => Response.json(keys.list()),
+        POST: guarded(log, async (req) => {
+          const body = await parseBody(req, CreateKeyBody);
+          const created = keys.createKey({
+            ...(body.group === undefined ? {} : { group: body.group }),
+            ...(body.maxUses === undefined ? {} : { maxUses: body.maxUses }),
+            ...(body.expiresAt === undefined ? {} : { expiresAt: new Date(body.expiresAt) }),
+          });
+          return Response.json({ ...keys.get(created.id), key: created.key }, { status: 201 });
+        }),
+      },
+      "/admin/keys/:id/revoke": {
+        POST: guarded(log, (req) => {
+          if (!keys.revoke(req.params.id)) throw notFound(`no provisioning key ${req.params.id}`);
+          return noContent();
+        }),
+      },
+      "/admin/connectors": { GET: () => Response.json(registry.list()) },
+      "/admin/connectors/:id/revoke": {
+        POST: guarded(log, (req) => {
+          if (!registry.revoke(req.params.id)) throw notFound(`no connector ${req.params.id}`);
+          log.info(`connector ${req.params.id} revoked`);
+          return noContent();
+        }),
+      },
+      "/admin/apps/:name": {
+        PUT: guarded(log, async (req) => {
+          const name = appName(req.params.name);
+          const body = await parseBody(req, PutAppBody);
+          const version = catalog.put({ name, ...body });
+          return Response.json({ name, group: catalog.groupOf(name), version });
+        }),
+        DELETE: guarded(log, (req) => {
+          if (!catalog.delete(req.params.name)) throw notFound(`no app ${req.params.name}`);
+          return noContent();
+        }),
+      },
+    },
+    fetch: () => Response.json(notFound("no such admin endpoint (see test/cloud/README.md)").toBody(), { status: 404 }),
+  });
+  return { url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
+}

@@ -1,0 +1,33 @@
+/**
+ * DIR/cloud.json, the file through which main.ts tells the demo, the tests and outside checks where
+ * the reference cloud is (PRODUCT.md §8). Written atomically once everything listens; it holds the
+ * provisioning key, so it is private to the owner (0600).
+ */
+import * as v from "valibot";
+import type { CloudHandle } from "./cloud.ts";
+
+export const CloudJsonSchema = v.object({
+  /** https://127.0.0.1:PORT */
+  controlUrl: v.pipe(v.string(), v.startsWith("https://")),
+  /** base64url SHA-256 of the CA's SubjectPublicKeyInfo. */
+  caPin: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/)),
+  /** A `cnk1.` key for group "default" (its max uses follow --key-uses). */
+  provisioningKey: v.pipe(v.string(), v.startsWith("cnk1.")),
+  /** http://127.0.0.1:PORT, the test-only admin API (README.md). */
+  adminUrl: v.pipe(v.string(), v.startsWith("http://")),
+  gateways: v.array(v.object({ id: v.string(), url: v.pipe(v.string(), v.startsWith("wss://")), pid: v.optional(v.number()) })),
+  /** Per --app: where users connect ("127.0.0.1:PORT"), or null while gateways have no user listeners. */
+  apps: v.record(v.string(), v.object({ listen: v.nullable(v.string()) })),
+});
+export type CloudJson = v.InferOutput<typeof CloudJsonSchema>;
+
+export function toCloudJson(cloud: CloudHandle): CloudJson {
+  return {
+    controlUrl: cloud.controlUrl,
+    caPin: cloud.caPin,
+    provisioningKey: cloud.provisioningKey,
+    adminUrl: cloud.adminUrl,
+    gateways: cloud.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) })),
+    apps: cloud.apps,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * `startCloud` assembles the reference cloud in-process: the CA, the shared state (provisioning keys,
+ * connector registry, app catalog), the gateways, the control plane and the admin API, all on
+ * 127.0.0.1 with ports chosen by the OS, plus a first provisioning key for the "default" group.
+ *
+ * Gateways plug in through `options.startGateways` (see gateway-api.ts); until test/cloud/gateway/
+ * provides one, placeholder gateways answer 503.
+ */
+import type { Gateway } from "../../src/control/api.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
+import { startAdmin } from "./admin.ts";
+import { CertificateAuthority } from "./ca.ts";
+import { CatalogStore, type AppSpec } from "./catalog.ts";
+import { DEFAULT_CERT_TTL_SECONDS, DEFAULT_KEY_MAX_USES, DEFAULT_KEY_TTL_SECONDS } from "./config.ts";
+import { startControlPlane } from "./control-plane.ts";
+import type { CloudState, StartGateways } from "./gateway-api.ts";
+import { KeyStore } from "./keys.ts";
+import { startPlaceholderGateways } from "./placeholder-gateway.ts";
+import { ConnectorRegistry } from "./registry.ts";
+
+export interface CloudOptions {
+  /** Number of gateways (≥ 1); default 1. */
+  readonly gateways?: number;
+  /** Apps of the initial catalog. */
+  readonly apps?: readonly AppSpec[];
+  /** Max uses of the initial provisioning key; default 10. */
+  readonly keyUses?: number;
+  /** Lifetime of the initial provisioning key; default one day. */
+  readonly keyExpiresInSeconds?: number;
+  /** Lifetime of issued client certificates; default 30 days. */
+  readonly certTtlSeconds?: number;
+  /** Wall clock (ms since the epoch) for certificates and key expiry; default Date.now. */
+  readonly now?: () => number;
+  readonly log?: Logger;
+  readonly startGateways?: StartGateways;
+}
+
+export interface CloudHandle {
+  readonly controlUrl: string;
+  readonly adminUrl: string;
+  readonly caPin: string;
+  readonly caCertPem: string;
+  /** The initial `cnk1.` key (group "default"). A secret: do not log it. */
+  readonly provisioningKey: string;
+  readonly provisioningKeyId: string;
+  readonly apps: Record<string, { listen: string | null }>;
+  readonly gateways: readonly (Gateway & { pid?: number })[];
+  /** The live state, for in-process tests. */
+  readonly state: CloudState & { readonly keys: KeyStore; readonly registry: ConnectorRegistry; readonly catalog: CatalogStore };
+  stop(): Promise<void>;
+}
+
+export async function startCloud(options: CloudOptions = {}): Promise<CloudHandle> {
+  const now = options.now ?? Date.now;
+  const log = options.log ?? createLogger({ level: "info", format: "pretty" });
+  const gatewayCount = options.gateways ?? 1;
+  if (!Number.isInteger(gatewayCount) || gatewayCount < 1) throw new Error("a cloud needs at least one gateway");
+
+  const ca = new CertificateAuthority({ now });
+  const registry = new ConnectorRegistry({ now });
+  const catalog = new CatalogStore();
+  for (const app of options.apps ?? []) catalog.put(app);
+  let controlUrl = ""; // known once the control plane listens, before any key is made
+  const keys = new KeyStore({ caPin: ca.pin, controlUrl: () => controlUrl, now });
+  const state = { ca, connectors: registry, catalog, keys, registry };
+
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const stopOne of stoppers.splice(0).reverse()) await stopOne();
+  };
+  try {
+    const fleet = await (options.startGateways ?? startPlaceholderGateways)(state, { count: gatewayCount });
+    stoppers.push(() => fleet.stop());
+    const gateways = fleet.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) }));
+
+    const control = await startControlPlane({
+      ca,
+      keys,
+      registry,
+      catalog,
+      log,
+      gateways: () => gateways.map(({ id, url }) => ({ id, url })),
+      certTtlSeconds: options.certTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS,
+    });
+    stoppers.push(() => control.stop());
+    controlUrl = control.url;
+
+    const admin = startAdmin({ keys, registry, catalog, log });
+    stoppers.push(() => admin.stop());
+
+    const first = keys.createKey({
+      group: "default",
+      maxUses: options.keyUses ?? DEFAULT_KEY_MAX_USES,
+      expiresAt: new Date(now() + (options.keyExpiresInSeconds ?? DEFAULT_KEY_TTL_SECONDS) * 1000),
+    });
+    const apps = Object.fromEntries((options.apps ?? []).map((app) => [app.name, { listen: fleet.listenAddress(app.name) }]));
+    return {
+      controlUrl,
+      adminUrl: admin.url,
+      caPin: ca.pin,
+      caCertPem: ca.certPem,
+      provisioningKey: first.key,
+      provisioningKeyId: first.id,
+      apps,
+      gateways,
+      state,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

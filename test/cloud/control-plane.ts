@@ -1,0 +1,108 @@
+/**
+ * The control-plane HTTPS API (docs/PROTOCOL.md §3) on 127.0.0.1, with a server certificate from the
+ * cloud CA:
+ *   GET  /v1/ca       the CA certificate (PEM), unauthenticated
+ *   POST /v1/enroll   provisioning key + CSR -> identity, unauthenticated (the key is the credential)
+ *   GET  /v1/catalog  the app catalog of the caller's group, mutual TLS, ETag / If-None-Match
+ * Every request is bounded in size (MAX_BODY_BYTES) and time (REQUEST_TIMEOUT_MS).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "../../src/log.ts";
+import type { CatalogView, ConnectorRecord } from "./gateway-api.ts";
+import { REQUEST_TIMEOUT_MS } from "./config.ts";
+import { enroll, type EnrollDeps } from "./enroll.ts";
+import { CloudApiError, notFound } from "./errors.ts";
+import { readJson, sendError, sendJson } from "./http-io.ts";
+import { listenMtls, tlsSocketOf } from "./mtls-server.ts";
+
+export interface ControlPlaneDeps extends EnrollDeps {
+  readonly catalog: CatalogView;
+  readonly log: Logger;
+  /** Default REQUEST_TIMEOUT_MS; tests shorten it. */
+  readonly requestTimeoutMs?: number;
+}
+
+export interface ControlPlane {
+  /** https://127.0.0.1:PORT (no trailing slash): the URL inside provisioning keys. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+const ROUTES: Record<string, string[]> = { "/v1/ca": ["GET"], "/v1/enroll": ["POST"], "/v1/catalog": ["GET"] };
+
+export async function startControlPlane(deps: ControlPlaneDeps): Promise<ControlPlane> {
+  const serverCert = deps.ca.issueServerCert();
+  const server = await listenMtls(
+    { certPem: serverCert.certPem, keyPem: serverCert.keyPem, caPem: deps.ca.certPem },
+    (req, res) => void handle(deps, req, res),
+  );
+  return { url: `https://127.0.0.1:${server.port}`, stop: () => server.stop() };
+}
+
+async function handle(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const timeoutMs = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const timer = setTimeout(() => sendError(res, new CloudApiError(408, "BAD_REQUEST", `no complete request within ${timeoutMs} ms`)), timeoutMs);
+  res.on("close", () => clearTimeout(timer));
+  try {
+    await route(deps, req, res);
+  } catch (err) {
+    if (err instanceof CloudApiError) deps.log.warn(`${req.method} ${req.url} refused: ${err.code} ${err.message}`);
+    else deps.log.error(`${req.method} ${req.url} failed`, err);
+    sendError(res, err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function route(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = new URL(req.url ?? "/", "https://control-plane").pathname;
+  const key = `${req.method} ${path}`;
+  if (key === "GET /v1/ca") {
+    res.writeHead(200, { "content-type": "application/x-pem-file", "content-length": Buffer.byteLength(deps.ca.certPem) });
+    res.end(deps.ca.certPem);
+  } else if (key === "POST /v1/enroll") {
+    const { response, connector } = enroll(deps, await readJson(req));
+    deps.log.info(`enrolled connector ${connector.id} "${connector.name}" in group ${connector.group}`);
+    sendJson(res, 201, response);
+  } else if (key === "GET /v1/catalog") {
+    serveCatalog(deps, authenticate(deps, req), req, res);
+  } else if (ROUTES[path]) {
+    throw new CloudApiError(405, "BAD_REQUEST", `${req.method} is not allowed on ${path}; use ${ROUTES[path].join(", ")}`);
+  } else {
+    throw notFound(`no such endpoint: ${path}`);
+  }
+}
+
+/** The connector behind a mutual-TLS request: a certificate from our CA naming an enrolled, unrevoked connector. */
+function authenticate(deps: ControlPlaneDeps, req: IncomingMessage): ConnectorRecord {
+  const socket = tlsSocketOf(req);
+  if (!socket.authorized) {
+    throw new CloudApiError(401, "UNAUTHENTICATED", "a valid client certificate issued by the cloud CA is required");
+  }
+  // The CA writes the CN itself (never from the CSR), so a verified CN is the connector's identity.
+  const commonName = socket.getPeerCertificate().subject?.CN;
+  const connector = typeof commonName === "string" ? deps.registry.get(commonName) : undefined;
+  if (!connector) throw new CloudApiError(401, "UNAUTHENTICATED", "the client certificate does not name an enrolled connector");
+  if (connector.revoked) throw new CloudApiError(403, "CONNECTOR_REVOKED", "this connector has been revoked");
+  return connector;
+}
+
+function serveCatalog(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage, res: ServerResponse): void {
+  const catalog = deps.catalog.forGroup(connector.group);
+  const etag = `"${catalog.version}"`;
+  if (etagMatches(req.headers["if-none-match"], catalog.version)) {
+    res.writeHead(304, { etag });
+    res.end();
+    return;
+  }
+  sendJson(res, 200, catalog, { etag, "cache-control": "no-cache" });
+}
+
+/** If-None-Match holds a list of (possibly weak) entity tags; the spec also allows the bare version. */
+function etagMatches(header: string | undefined, version: string): boolean {
+  if (!header) return false;
+  return header.split(",").some((tag) => {
+    const t = tag.trim().replace(/^W\//, "");
+    return t === "*" || t === `"${version}"` || t === version;
+  });
+}
