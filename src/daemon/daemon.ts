@@ -145,6 +145,7 @@ export class Daemon {
           {
             rtt: (ms) => status.rtt(slot, ms),
             configChanged: () => void this.#refreshCatalog(),
+            streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
             goAway: (code, message) => log.info("gateway is draining this tunnel", { gateway: gateway.url, code, message }),
             closed: () => {
               status.detachSession(slot);

@@ -61,7 +61,7 @@ export async function connectTunnel(gateway: Gateway, options: ConnectTunnelOpti
   return {
     gateway,
     session,
-    closed: session.closed.then((info) => ({ reason: info.error?.message ?? info.reason })),
+    closed: session.closed.then((info) => ({ reason: info.error ? `${info.error.code}: ${info.error.message}` : `closed (${info.code}${info.reason ? ` ${info.reason}` : ""})` })),
     drain: () => session.goAway(),
     activeStreams: () => session.activeStreams,
     close: (reason) => session.close(1000, reason),

@@ -1,0 +1,204 @@
+/**
+ * A gateway that breaks the protocol must cost the connector one stream or one tunnel, never the
+ * process: the compiled connector runs against the reference control plane (in-process) whose only
+ * gateway is scripted here to send malformed frames, frames for unknown streams, DATA beyond the
+ * window and a huge length.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createConsola } from "consola";
+import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
+import type { GatewayFleet } from "../cloud/gateway-api.ts";
+import { listenTunnels } from "../../src/tunnel/ws-server.ts";
+import { SUBPROTOCOL, FrameType, StreamCode } from "../../src/tunnel/const.ts";
+import * as enc from "../../src/tunnel/frame-encoder.ts";
+import { decodeMessage, type Frame } from "../../src/tunnel/frame-decoder.ts";
+import type { WsTransport } from "../../src/tunnel/ws-transport.ts";
+import type { TransportClose } from "../../src/tunnel/transport.ts";
+import { startEchoServer, type EchoServer } from "../support/apps.ts";
+import { startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
+
+/** One tunnel as the scripted gateway sees it: frames received, and how it ended. */
+class RawTunnel {
+  readonly frames: Frame[] = [];
+  closed?: TransportClose;
+  #waiters: (() => void)[] = [];
+  constructor(readonly transport: WsTransport) {
+    transport.setHandlers({
+      message: (data) => {
+        decodeMessage(data, (f) => void this.frames.push(f.type === FrameType.DATA ? { ...f, payload: f.payload.slice() } : f));
+        this.#wake();
+      },
+      drain: () => {},
+      close: (info) => {
+        this.closed = info;
+        this.#wake();
+      },
+    });
+  }
+  #wake() {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  send(...frames: Uint8Array[]) {
+    this.transport.send(frames);
+  }
+  async until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames.map((f) => [f.type, f.streamId]))}`);
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+  /** Sends a PING and waits for its PONG: proof that the tunnel is still served. */
+  async alive(): Promise<boolean> {
+    const opaque = crypto.getRandomValues(new Uint8Array(8));
+    this.send(enc.encodePing(opaque));
+    await this.until("PONG", () =>
+      this.frames.find((f) => f.type === FrameType.PONG && Buffer.from(f.opaque).equals(Buffer.from(opaque))) ? true : undefined,
+    );
+    return this.closed === undefined;
+  }
+}
+
+const tunnels: RawTunnel[] = [];
+let nextTunnel: ((t: RawTunnel) => void) | undefined;
+function newTunnel(timeoutMs = 15_000): Promise<RawTunnel> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no new tunnel from the connector")), timeoutMs);
+    nextTunnel = (t) => {
+      clearTimeout(timer);
+      resolve(t);
+    };
+  });
+}
+
+let cloud: CloudHandle;
+let echo: EchoServer;
+/** An app that accepts and never reads, so the connector stops granting credit once kernel buffers fill. */
+let stuck: { port: number; stop(): void };
+let daemon: DaemonProcess;
+let firstTunnel: Promise<RawTunnel>;
+
+beforeAll(async () => {
+  echo = startEchoServer();
+  const stuckListener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => s.pause(), data() {} } });
+  stuck = { port: stuckListener.port, stop: () => stuckListener.stop(true) };
+  const scripted = (state: Parameters<NonNullable<Parameters<typeof startCloud>[0]>["startGateways"] & {}>[0]): Promise<GatewayFleet> => {
+    const cert = state.ca.issueServerCert();
+    const listener = listenTunnels({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: cert.certPem, key: cert.keyPem, ca: state.ca.certPem },
+      authorize: () => ({ accept: true, protocol: SUBPROTOCOL, context: undefined }),
+      onTunnel: ({ transport }) => {
+        const tunnel = new RawTunnel(transport);
+        tunnels.push(tunnel);
+        nextTunnel?.(tunnel);
+        nextTunnel = undefined;
+      },
+    });
+    const url = `wss://127.0.0.1:${listener.port}/v1/tunnel`;
+    return Promise.resolve({
+      gateways: [{ id: "scripted", url, stop: async () => listener.stop(true) }],
+      listenAddress: () => null,
+      stop: async () => listener.stop(true),
+    });
+  };
+  cloud = await startCloud({
+    startGateways: scripted,
+    apps: [
+      { name: "echo", destinations: [{ host: "127.0.0.1", ports: String(echo.port) }], servers: [`127.0.0.1:${echo.port}`] },
+      { name: "stuck", destinations: [{ host: "127.0.0.1", ports: String(stuck.port) }], servers: [`127.0.0.1:${stuck.port}`] },
+    ],
+    log: createConsola({ level: -999 }),
+  });
+  firstTunnel = newTunnel(30_000);
+  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1 });
+});
+
+afterAll(async () => {
+  await daemon?.stop(5_000);
+  await cloud?.stop();
+  echo?.stop();
+  stuck?.stop();
+});
+
+test("a frame for an unknown stream is answered RESET PROTOCOL; the tunnel stays up", async () => {
+  const tunnel = await firstTunnel;
+  tunnel.send(enc.encodeWindowUpdate(4242, 1024));
+  const reset = await tunnel.until("RESET for stream 4242", () => tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 4242));
+  expect(reset.type === FrameType.RESET && reset.code).toBe(StreamCode.PROTOCOL);
+  expect(await tunnel.alive()).toBe(true);
+}, 30_000);
+
+test("DATA beyond the window resets that stream with FLOW_CONTROL; the tunnel and other streams go on", async () => {
+  const tunnel = await firstTunnel;
+  tunnel.send(enc.encodeOpen(10, "stuck", "127.0.0.1", stuck.port), enc.encodeOpen(11, "echo", "127.0.0.1", echo.port));
+  for (const id of [10, 11]) {
+    const result = await tunnel.until(`OPEN_RESULT ${id}`, () => tunnel.frames.find((f) => f.type === FrameType.OPEN_RESULT && f.streamId === id));
+    expect(result.type === FrameType.OPEN_RESULT && result.code).toBe(StreamCode.OK);
+  }
+  // Use exactly the credit the connector grants (initial window + its updates) until it stops granting:
+  // the app does not read, so once the kernel buffers are full no more credit comes.
+  const granted = () =>
+    256 * 1024 + tunnel.frames.reduce((sum, f) => sum + (f.type === FrameType.WINDOW_UPDATE && f.streamId === 10 ? f.increment : 0), 0);
+  const frame = new Uint8Array(64 * 1024);
+  let sent = 0;
+  for (let quiet = 0; quiet < 5 && sent < 512 * 1024 * 1024; ) {
+    const credit = granted() - sent;
+    if (credit > 0) {
+      const n = Math.min(credit, frame.byteLength);
+      tunnel.send(enc.encodeData(10, frame.subarray(0, n)));
+      sent += n;
+      quiet = 0;
+    } else {
+      await Bun.sleep(100);
+      quiet += 1;
+    }
+  }
+  expect(granted() - sent).toBe(0);
+  tunnel.send(enc.encodeData(10, frame.subarray(0, 1024)));
+  const reset = await tunnel.until("RESET FLOW_CONTROL", () => tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 10));
+  expect(reset.type === FrameType.RESET && reset.code).toBe(StreamCode.FLOW_CONTROL);
+  // Stream 11 still echoes.
+  tunnel.send(enc.encodeData(11, new TextEncoder().encode("still here")), enc.encodeFin(11));
+  await tunnel.until("echo on stream 11", () => (tunnel.frames.some((f) => f.type === FrameType.FIN && f.streamId === 11) ? true : undefined));
+  const echoed = tunnel.frames.filter((f) => f.type === FrameType.DATA && f.streamId === 11).map((f) => (f.type === FrameType.DATA ? Buffer.from(f.payload).toString() : ""));
+  expect(echoed.join("")).toBe("still here");
+  expect(await tunnel.alive()).toBe(true);
+}, 60_000);
+
+test("a malformed frame closes the tunnel with a protocol error; the connector reconnects", async () => {
+  const tunnel = await firstTunnel;
+  const reconnected = newTunnel();
+  const bad = new Uint8Array(12);
+  bad[0] = 0x7f; // no such frame type
+  tunnel.send(bad);
+  await tunnel.until("close", () => tunnel.closed);
+  expect(tunnel.closed?.code).toBe(1002);
+  const next = await reconnected;
+  expect(await next.alive()).toBe(true);
+  expect(daemon.proc.exitCode).toBeNull();
+}, 30_000);
+
+test("a huge length closes the tunnel with a protocol error; the process stays up and reconnects", async () => {
+  const tunnel = tunnels.at(-1)!;
+  const reconnected = newTunnel();
+  const huge = new Uint8Array(12);
+  const view = new DataView(huge.buffer);
+  view.setUint8(0, FrameType.DATA);
+  view.setUint32(4, 1);
+  view.setUint32(8, 0xfffffff0);
+  tunnel.send(huge);
+  await tunnel.until("close", () => tunnel.closed);
+  expect(tunnel.closed?.code).toBe(1002);
+  const next = await reconnected;
+  expect(await next.alive()).toBe(true);
+  expect(daemon.proc.exitCode).toBeNull();
+  const logs = daemon.output();
+  expect(logs).toContain("PROTOCOL_");
+}, 30_000);
