@@ -46,6 +46,7 @@ const SPEC = {
   noProxy: { flag: "no-proxy", env: ["CONNECTOR_NO_PROXY", "NO_PROXY", "no_proxy"], schema: NoProxyList, fallback: "" },
   tunnels: { flag: "tunnels", env: ["CONNECTOR_TUNNELS"], schema: PositiveInt(1, 16), fallback: "2" },
   gracePeriod: { flag: "grace-period", env: ["CONNECTOR_GRACE_PERIOD"], schema: PositiveInt(0, 3600), fallback: "30" },
+  dialTimeout: { flag: "dial-timeout", env: ["CONNECTOR_DIAL_TIMEOUT"], schema: PositiveInt(1, 120), fallback: "10" },
   metrics: { flag: "metrics", env: ["CONNECTOR_METRICS"], schema: ListenAddress, fallback: undefined },
   name: { flag: "name", env: ["CONNECTOR_NAME"], schema: NonEmpty, fallback: undefined },
 } as const;

@@ -99,7 +99,7 @@ export class Daemon {
 
   async #start(identity: Identity): Promise<void> {
     const { settings, log } = this.#options;
-    const status = (this.#status = new StatusModel(identity));
+    const status = (this.#status = new StatusModel(identity, () => this.#counters.failures as Record<string, number>));
     this.#admin = startAdminServer(settings.stateDir, () => status.snapshot());
     const client = new ControlClient({
       controlUrl: identity.controlUrl,
@@ -120,6 +120,7 @@ export class Daemon {
       allowList: () => this.#allowList,
       log: log.withTag("dataplane"),
       counters: this.#counters,
+      dialTimeoutMs: settings.dialTimeout * 1000,
       onDialResult: (app, address, ok) => this.#health?.observe(app, address, ok),
     });
     this.#supervisor = new Supervisor({

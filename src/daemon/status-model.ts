@@ -36,6 +36,8 @@ export class StatusModel {
 
   constructor(
     private readonly identity: Identity,
+    /** Open failures by code, from the dataplane. */
+    private readonly failures: () => Readonly<Record<string, number>> = () => ({}),
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -112,6 +114,7 @@ export class StatusModel {
         created: this.#ended.created + sum((s) => s.streamsCreated),
         closed: this.#ended.closed + sum((s) => s.streamsClosed),
         active,
+        failures: { ...this.failures() },
       },
       bytes: { toCloud: this.#ended.toCloud + sum((s) => s.bytesOut), fromCloud: this.#ended.fromCloud + sum((s) => s.bytesIn) },
       apps: this.#health.apps.map((a) => ({ name: a.name, servers: a.servers.map((s) => ({ address: s.address, healthy: s.healthy })) })),

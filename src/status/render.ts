@@ -61,6 +61,11 @@ function appLines(snapshot: StatusSnapshot): string[] {
   ];
 }
 
+function failureText(failures: Readonly<Record<string, number>> | undefined): string {
+  const entries = Object.entries(failures ?? {}).filter(([, n]) => n > 0);
+  return entries.length === 0 ? "" : `; failed to open: ${entries.map(([code, n]) => `${code.toLowerCase()} ${n}`).join(", ")}`;
+}
+
 export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): string {
   const who = snapshot.connectorId === null ? "-" : `${snapshot.connectorId} "${snapshot.name ?? ""}" (group ${snapshot.group ?? "-"})`;
   const control = snapshot.controlPlane
@@ -74,7 +79,7 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
     line("certificate", certificateLine(snapshot.certificate.notAfter, now)),
     line("control plane", control),
     ...tunnelLines(snapshot),
-    line("streams", `created ${snapshot.streams.created}, closed ${snapshot.streams.closed}, active ${snapshot.streams.active}`),
+    line("streams", `created ${snapshot.streams.created}, closed ${snapshot.streams.closed}, active ${snapshot.streams.active}${failureText(snapshot.streams.failures)}`),
     line("bytes", `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`),
     ...appLines(snapshot),
     line("upgrade", upgrade),

@@ -37,7 +37,8 @@ export const StatusSnapshotSchema = v.object({
   /** Control-plane base URL and whether the daemon last reached it. */
   controlPlane: v.optional(v.object({ url: Text(2048), reachable: v.nullable(v.boolean()) })),
   tunnels: v.array(TunnelStatusSchema),
-  streams: v.object({ created: Count, closed: Count, active: Count }),
+  /** `failures`: streams the connector could not open, by §5.3 code (NOT_ALLOWED, REFUSED, …). */
+  streams: v.object({ created: Count, closed: Count, active: Count, failures: v.optional(v.record(v.string(), Count)) }),
   bytes: v.object({ toCloud: Count, fromCloud: Count }),
   apps: v.array(AppStatusSchema),
   /** Last upgrade check: when and what came of it (§5). */
