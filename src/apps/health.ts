@@ -43,6 +43,7 @@ export class HealthMonitor {
   #catalog?: Catalog;
   #timer?: TimerHandle;
   #stopped = false;
+  #checked = false;
 
   constructor(
     private readonly options: {
@@ -57,6 +58,7 @@ export class HealthMonitor {
   /** Replaces the catalog and checks at once. */
   async setCatalog(catalog: Catalog): Promise<void> {
     this.#catalog = catalog;
+    this.#checked = false;
     await this.checkAll();
   }
 
@@ -67,6 +69,11 @@ export class HealthMonitor {
   stop(): void {
     this.#stopped = true;
     this.#timer?.cancel();
+  }
+
+  /** True once a check of the current catalog has completed (before that there is nothing to report). */
+  get ready(): boolean {
+    return this.#checked;
   }
 
   report(): HealthReport {
@@ -93,8 +100,9 @@ export class HealthMonitor {
     const next = resolved.flat();
     await Promise.all(next.map(async (s) => (s.healthy = await (this.options.probe ?? tcpProbe)(s.host, s.port))));
     if (catalog !== this.#catalog) return; // replaced meanwhile; that check reports
-    const before = JSON.stringify(this.report());
+    const before = this.#checked ? JSON.stringify(this.report()) : undefined;
     this.#servers = next;
+    this.#checked = true;
     if (JSON.stringify(this.report()) !== before) this.options.onChange(this.report());
   }
 

@@ -112,7 +112,7 @@ export class Daemon {
     this.#health = new HealthMonitor({ clock: this.#clock, onChange: (report) => this.#broadcastHealth(report) });
     const catalog = await this.#firstCatalog();
     if (!catalog) return;
-    await this.#applyCatalog(catalog);
+    this.#applyCatalog(catalog);
     this.#health.start();
 
     const noProxy = ProxyBypass.parse(settings.noProxy);
@@ -156,7 +156,8 @@ export class Daemon {
         );
         this.#tunnels.set(slot, tunnel);
         status.attachSession(slot, () => tunnel.session.stats());
-        tunnel.session.sendHealthReport(this.#health!.report());
+        // Before the first check completes we send nothing: "no report" lets gateways route here.
+        if (this.#health?.ready) tunnel.session.sendHealthReport(this.#health.report());
         return tunnel;
       },
       onEvent: (event) => {
@@ -204,19 +205,20 @@ export class Daemon {
     try {
       const result = await this.#catalogSource!.fetch();
       this.#status?.controlPlane(true);
-      if (result.changed) await this.#applyCatalog(result.catalog);
+      if (result.changed) this.#applyCatalog(result.catalog);
     } catch (err) {
       this.#status?.controlPlane(false);
       this.#log.warn("catalog refresh failed; keeping the current one", { error: err instanceof Error ? err.message : String(err) });
     }
   }
 
-  async #applyCatalog(catalog: Catalog): Promise<void> {
+  #applyCatalog(catalog: Catalog): void {
     const compiled = AllowList.compile(catalog);
     for (const issue of compiled.issues) this.#log.warn("app catalog entry ignored", { issue });
     this.#allowList = compiled;
     this.#log.info("app catalog loaded", { version: catalog.version, apps: catalog.apps.length });
-    await this.#health?.setCatalog(catalog);
+    // Health checks run in the background: a server that does not answer must not delay the tunnels.
+    void this.#health?.setCatalog(catalog);
   }
 
   #broadcastHealth(report: HealthReport): void {
