@@ -1,0 +1,124 @@
+/**
+ * Every number that shapes the benchmark (durations, stream counts, deadlines, the guard's tolerance) in
+ * one place, each with the reason for its value. `profile(quick)` picks the full or the CI-sized set.
+ */
+
+export interface Profile {
+  /** Measured seconds of each bulk-throughput run (after the warm-up below). */
+  bulkSeconds: number;
+  /** Seconds dropped at the start of a bulk run: TCP slow start and relay buffers filling are not steady state. */
+  bulkWarmupSeconds: number;
+  /** Streams of the aggregate-throughput scenario. */
+  aggregateStreams: number;
+  /** Measured milliseconds of each request/response latency run. */
+  latencyMs: number;
+  /** Dropped milliseconds at the start of a latency run (JIT warm-up of the load generator and relays). */
+  latencyWarmupMs: number;
+  /** Measured milliseconds of the new-streams-per-second run. */
+  connRateMs: number;
+  /** Idle streams held open for the memory-per-stream scenario. */
+  idleStreams: number;
+  /** Milliseconds the slow reader drains the fast writer while the relay's memory is sampled. */
+  slowReaderMs: number;
+  /** Long-distance bulk runs: measured seconds (slow start at 80 ms RTT needs several seconds to reach steady state). */
+  longBulkSeconds: number;
+  longWarmupSeconds: number;
+}
+
+/** A full run: long enough for stable numbers on a 2-core machine (about 5 minutes without long-distance). */
+export const FULL: Profile = {
+  bulkSeconds: 10,
+  bulkWarmupSeconds: 1,
+  aggregateStreams: 64,
+  latencyMs: 5_000,
+  latencyWarmupMs: 500,
+  connRateMs: 5_000,
+  idleStreams: 10_000,
+  slowReaderMs: 5_000,
+  longBulkSeconds: 10,
+  longWarmupSeconds: 3,
+};
+
+/** `--quick`: the CI regression guard; the whole run must stay under 2 minutes, so every phase is short. */
+export const QUICK: Profile = {
+  bulkSeconds: 2,
+  bulkWarmupSeconds: 1,
+  aggregateStreams: 16,
+  latencyMs: 1_000,
+  latencyWarmupMs: 200,
+  connRateMs: 1_000,
+  idleStreams: 1_000,
+  slowReaderMs: 1_500,
+  longBulkSeconds: 2,
+  longWarmupSeconds: 1,
+};
+
+export function profile(quick: boolean): Profile {
+  return quick ? QUICK : FULL;
+}
+
+/** Request and response size of the latency scenarios (PRODUCT.md §10: 1 KiB). */
+export const REQUEST_BYTES = 1024;
+
+/** Concurrency levels of the latency scenarios (PRODUCT.md §10: 1 and 50). */
+export const LATENCY_CONCURRENCY = [1, 50] as const;
+
+/** Parallel open/first-byte/close loops: enough to keep a relay busy without exhausting ephemeral ports. */
+export const CONN_RATE_LOOPS = 8;
+
+/** Idle streams opened at once while building up the idle set: stays below every relay's listen backlog (ssh: 128). */
+export const IDLE_OPEN_PARALLEL = 64;
+
+/** The slow reader's pace: 1 MiB/s, far below any relay's throughput, so the writer is always ahead. */
+export const SLOW_READER_BYTES_PER_SECOND = 1 << 20;
+
+/** Memory sampling period while a scenario runs (peak RSS); /proc reads are cheap. */
+export const RSS_SAMPLE_MS = 100;
+
+/** Settling time before reading RSS after streams open or close: lets allocators and GC catch up. */
+export const RSS_SETTLE_MS = 1_000;
+
+/** Sink report period of the harness's own bulk sender (one 16-byte report per period). */
+export const SINK_REPORT_MS = 100;
+
+/** Chunk written by the harness's own senders: large enough that syscalls are not the bottleneck. */
+export const SEND_CHUNK_BYTES = 256 * 1024;
+
+/** Deadlines of each start-up step; a step that misses its deadline skips that path with a reason. */
+export const DEADLINES = {
+  /** sshd, socat, iperf3 and the target server listen within milliseconds; 15 s covers a loaded CI machine. */
+  listenMs: 15_000,
+  /** The reference cloud writes cloud.json after generating its CA. */
+  cloudMs: 30_000,
+  /** `connector enroll` and `bun build.ts --host`. */
+  enrollMs: 30_000,
+  buildMs: 120_000,
+  /** All tunnels up after `connector run` starts. */
+  tunnelsMs: 30_000,
+  /** Extra time a load-generator run may take beyond its own duration before it is killed. */
+  loadgenSlackMs: 30_000,
+  /** Opening the idle streams (10,000 through ssh takes a few seconds). */
+  idleOpenMs: 120_000,
+  /** SIGTERM to SIGKILL when stopping a process. */
+  stopMs: 3_000,
+} as const;
+
+/** Guard: a ratio counts as a gross regression only when it is worse than the recorded one by this factor. */
+export const GUARD_FACTOR = 2;
+
+/**
+ * Guard: quick runs at most (the first, plus confirmations when it finds a suspect). A ratio fails only if
+ * it is out of tolerance in every run: on a shared 2-core machine one quick run can halve a throughput
+ * ratio by itself (measured: connector ÷ ssh -L app→user 1.70 in one run, 0.77 in the next).
+ */
+export const GUARD_RUNS = 3;
+
+/** Namespace one-way delays on loopback: each packet crosses lo once per direction, so RTT = 2 × delay. */
+export const LONG_DISTANCE_DELAYS_MS = [10, 40] as const;
+
+/**
+ * Rows the guard does not judge: tail latency of a 1-second quick run on a shared 2-core machine swings by
+ * orders of magnitude between identical runs (ssh -L's p99 is bimodal: ~0.2 ms or a 40 ms delayed-ACK
+ * stall), so a p99 ratio would fail the guard with nothing changed. The full run still reports them.
+ */
+export const GUARD_EXCLUDE = /\bp99\b/;

@@ -1,0 +1,106 @@
+import { describe, expect, test } from "bun:test";
+import { type BaselineRatios, bestRatios, isGrossRegression, judge, recordRatios } from "./guard-logic.ts";
+import { type BenchDoc, buildRow } from "./report.ts";
+
+const tput = { name: "bulk", unit: "Gbit/s", higherIsBetter: true };
+const lat = { name: "p99", unit: "µs", higherIsBetter: false };
+
+function doc(connectorTput: number | null, connectorLat: number | null): BenchDoc {
+  const c = (x: number | null) => (x === null ? { skipped: "no gateways yet" } : { value: x });
+  return {
+    machine: { date: "2026-01-01T00:00:00Z", cores: 2 },
+    versions: { bun: "1.4.5" },
+    scenarios: [
+      buildRow(tput, { direct: { value: 20 }, ssh: { value: 4 }, socat: { value: 6 }, connector: c(connectorTput) }),
+      buildRow(lat, { direct: { value: 100 }, ssh: { value: 200 }, socat: { value: 150 }, connector: c(connectorLat) }),
+    ],
+  };
+}
+
+const baseline: BaselineRatios = {
+  note: "",
+  recordedAt: "2026-01-01T00:00:00Z",
+  machine: null,
+  ratios: { bulk: { vsSsh: 1.5, vsDirect: 0.3 }, p99: { vsSsh: 1, vsDirect: 2 } },
+};
+
+describe("isGrossRegression", () => {
+  test("higher-is-better regresses only below the recorded value divided by the factor", () => {
+    expect(isGrossRegression(0.76, 1.5, true, 2)).toBe(false);
+    expect(isGrossRegression(0.74, 1.5, true, 2)).toBe(true);
+  });
+
+  test("lower-is-better regresses only above the recorded value times the factor", () => {
+    expect(isGrossRegression(1.9, 1, false, 2)).toBe(false);
+    expect(isGrossRegression(2.1, 1, false, 2)).toBe(true);
+  });
+});
+
+describe("judge", () => {
+  test("passes ratios within the tolerance, however the absolute numbers moved", () => {
+    const verdict = judge(doc(5, 220), baseline, 2); // vsSsh 1.25 / 1.1, vsDirect 0.25 / 2.2
+    expect(verdict).toMatchObject({ ok: true, failures: [], checked: 4 });
+  });
+
+  test("fails when connector ÷ direct throughput falls below half the recorded value", () => {
+    const verdict = judge(doc(2.8, 200), { ...baseline, ratios: { bulk: { vsSsh: null, vsDirect: 0.3 } } }, 2); // 0.14 < 0.15
+    expect(verdict.ok).toBe(false);
+    expect(verdict.failures).toHaveLength(1);
+    expect(verdict.failures[0]).toStartWith('"bulk" connector ÷ direct: 0.140 vs recorded 0.300');
+  });
+
+  test("fails when latency ÷ ssh -L more than doubles", () => {
+    const verdict = judge(doc(6, 500), baseline, 2); // vsSsh 2.5 > 2, vsDirect 5 > 4
+    expect(verdict.ok).toBe(false);
+    expect(verdict.failures.map((f) => f.split(":")[0])).toEqual(['"p99" connector ÷ ssh -L', '"p99" connector ÷ direct']);
+  });
+
+  test("passes and says so when the connector column is skipped", () => {
+    const verdict = judge(doc(null, null), baseline, 2);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.checked).toBe(0);
+    expect(verdict.notes[0]).toContain("connector column skipped (no gateways yet)");
+  });
+
+  test("a row missing from the run or a ratio with no recorded value is noted, not failed", () => {
+    const verdict = judge(doc(6, 200), { ...baseline, ratios: { gone: { vsSsh: 1, vsDirect: 1 }, bulk: { vsSsh: null, vsDirect: 0.3 } } }, 2);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.checked).toBe(1);
+    expect(verdict.notes.some((n) => n.includes('"gone": not in this run'))).toBe(true);
+  });
+
+  test("with nothing recorded yet it passes and asks for a recording", () => {
+    const verdict = judge(doc(6, 200), { ...baseline, ratios: {} }, 2);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.notes.join(" ")).toContain("--record");
+  });
+});
+
+test("recordRatios keeps rows that have a connector ratio, with the run's machine line and the given date", () => {
+  const recorded = recordRatios(doc(6, null), "note", new Date("2026-02-03T04:05:06Z"));
+  expect(recorded.ratios).toEqual({ bulk: { vsSsh: 1.5, vsDirect: 0.3 } });
+  expect(recorded.recordedAt).toBe("2026-02-03T04:05:06.000Z");
+  expect(recorded.machine).toBe("cores: 2");
+});
+
+test("recordRatios leaves out rows matching the exclusion (noisy tail latency)", () => {
+  const recorded = recordRatios(doc(6, 200), "note", new Date(0), /\bp99\b/);
+  expect(Object.keys(recorded.ratios)).toEqual(["bulk"]);
+});
+
+describe("bestRatios", () => {
+  test("keeps each row's best ratio across runs: highest where higher is better, lowest where lower is", () => {
+    const merged = bestRatios([doc(2.8, 500), doc(6, 180), doc(null, 900)]);
+    expect(merged.scenarios.map((r) => [r.name, r.vsSsh, r.vsDirect])).toEqual([
+      ["bulk", 1.5, 0.3],
+      ["p99", 0.9, 1.8],
+    ]);
+  });
+
+  test("a regression seen in one run but not in a confirmation run does not fail the guard", () => {
+    const flaky = { ...baseline, ratios: { bulk: { vsSsh: 1.5, vsDirect: 0.3 } } };
+    expect(judge(doc(2.8, 200), flaky, 2).ok).toBe(false);
+    expect(judge(bestRatios([doc(2.8, 200), doc(5.5, 200)]), flaky, 2).ok).toBe(true);
+    expect(judge(bestRatios([doc(2.8, 200), doc(2.9, 200)]), flaky, 2).ok).toBe(false);
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * Scenarios that measure traffic: bulk throughput each way (one stream, and the aggregate of many),
+ * 1 KiB request/response latency at 1 and 50 concurrent, and new streams per second. The numbers come
+ * from iperf3 or the load generator, both separate processes from the relay under test.
+ */
+import * as v from "valibot";
+import { CONN_RATE_LOOPS, DEADLINES, type Profile, REQUEST_BYTES } from "./config.ts";
+import { runIperf } from "./iperf.ts";
+import type { ReadyPath } from "./paths/path.ts";
+import type { Outcome, RowSpec } from "./report.ts";
+import type { Rig } from "./rig.ts";
+import { type Scenario, type ScenarioContext, Skip } from "./scenario.ts";
+import { toGbits } from "./stats.ts";
+
+const BulkResult = v.object({ bytesPerSecond: v.number() });
+const LatencyResult = v.object({ count: v.number(), p50Us: v.number(), p99Us: v.number(), requestsPerSecond: v.number() });
+const ConnRateResult = v.object({ perSecond: v.number(), completed: v.number(), errors: v.number(), lastError: v.optional(v.string()) });
+
+/** A failed-stream share above this makes the new-streams rate a failure rather than a number. */
+const MAX_CONN_ERROR_SHARE = 0.01;
+
+export interface BulkSpec {
+  streams: number;
+  reverse: boolean;
+  seconds: number;
+  warmupSeconds: number;
+}
+
+/** Bulk throughput through `path` in Gbit/s: iperf3 when the run uses it, else the harness's own sender. */
+export async function bulkGbits(rig: Rig, useIperf: boolean, path: Pick<ReadyPath, "appPort" | "iperfPort">, spec: BulkSpec): Promise<number> {
+  if (useIperf) {
+    if (path.iperfPort === undefined) throw new Skip("this path forwards no iperf3 listener");
+    const bps = await runIperf(rig, { port: path.iperfPort, seconds: spec.seconds, omitSeconds: spec.warmupSeconds, streams: spec.streams, reverse: spec.reverse });
+    return bps / 1e9;
+  }
+  const job = {
+    cmd: spec.reverse ? ("download" as const) : ("upload" as const),
+    port: path.appPort,
+    streams: spec.streams,
+    durationMs: spec.seconds * 1000,
+    warmupMs: spec.warmupSeconds * 1000,
+  };
+  const result = v.parse(BulkResult, await rig.loadgen(job, job.durationMs + job.warmupMs + DEADLINES.loadgenSlackMs));
+  return toGbits(result.bytesPerSecond);
+}
+
+function bulkScenario(id: string, name: (p: Profile) => string, streams: (p: Profile) => number, reverse: boolean): Scenario {
+  return {
+    id,
+    phase: "traffic",
+    rows: (p) => [{ name: name(p), unit: "Gbit/s", higherIsBetter: true }],
+    async measure(ctx: ScenarioContext, path: ReadyPath): Promise<Outcome[]> {
+      const p = ctx.profile;
+      const spec = { streams: streams(p), reverse, seconds: p.bulkSeconds, warmupSeconds: p.bulkWarmupSeconds };
+      return [{ value: await bulkGbits(ctx.rig, ctx.useIperf, path, spec) }];
+    },
+  };
+}
+
+export const bulkUp = bulkScenario("bulk-up", () => "bulk, 1 stream, user→app", () => 1, false);
+export const bulkDown = bulkScenario("bulk-down", () => "bulk, 1 stream, app→user", () => 1, true);
+export const bulkAggregate = bulkScenario("bulk-aggregate", (p) => `bulk, ${p.aggregateStreams} streams aggregate, user→app`, (p) => p.aggregateStreams, false);
+
+function latencyScenario(concurrency: number): Scenario {
+  const withRate = concurrency > 1;
+  return {
+    id: `latency-${concurrency}`,
+    phase: "traffic",
+    rows: () => [
+      { name: `1 KiB request/response p50, ${concurrency} concurrent`, unit: "µs", higherIsBetter: false },
+      { name: `1 KiB request/response p99, ${concurrency} concurrent`, unit: "µs", higherIsBetter: false },
+      ...(withRate ? [{ name: `1 KiB requests per second, ${concurrency} concurrent`, unit: "req/s", higherIsBetter: true }] : []),
+    ],
+    async measure(ctx, path) {
+      const job = { cmd: "latency" as const, port: path.appPort, concurrency, durationMs: ctx.profile.latencyMs, warmupMs: ctx.profile.latencyWarmupMs, size: REQUEST_BYTES };
+      const r = v.parse(LatencyResult, await ctx.rig.loadgen(job, job.durationMs + job.warmupMs + DEADLINES.loadgenSlackMs));
+      return [{ value: r.p50Us }, { value: r.p99Us }, ...(withRate ? [{ value: r.requestsPerSecond }] : [])];
+    },
+  };
+}
+
+export const latency1 = latencyScenario(1);
+export const latency50 = latencyScenario(50);
+
+export const connRate: Scenario = {
+  id: "connrate",
+  phase: "traffic",
+  rows: () => [{ name: "new streams per second (open, first byte, close)", unit: "streams/s", higherIsBetter: true }],
+  async measure(ctx, path) {
+    const job = { cmd: "connrate" as const, port: path.appPort, loops: CONN_RATE_LOOPS, durationMs: ctx.profile.connRateMs };
+    const r = v.parse(ConnRateResult, await ctx.rig.loadgen(job, job.durationMs + DEADLINES.loadgenSlackMs));
+    if (r.errors > r.completed * MAX_CONN_ERROR_SHARE) {
+      return [{ skipped: `failed: ${r.errors} of ${r.errors + r.completed} streams failed (last: ${r.lastError ?? "unknown"})` }];
+    }
+    return [{ value: r.perSecond }];
+  },
+};
