@@ -81,7 +81,7 @@ export class StreamRegistry implements StreamHost {
     return this.deps.clock.now();
   }
   rttMs(): number | undefined {
-    return this.deps.heartbeat.rttMs;
+    return this.deps.heartbeat.minRttMs;
   }
   markReady(stream: Stream): void {
     this.deps.out.ready(stream);
