@@ -9,6 +9,8 @@ import type { Logger } from "../../src/log.ts";
 import type { CatalogStore } from "./catalog.ts";
 import { IDLE_TIMEOUT_MS, MAX_BODY_BYTES } from "./config.ts";
 import { CloudApiError, badRequest, notFound } from "./errors.ts";
+import { MAX_STOP_GRACE_MS } from "./gateway/config.ts";
+import type { GatewayAdmin, GatewaySummary } from "./gateway/admin-types.ts";
 import type { KeyStore } from "./keys.ts";
 import type { ConnectorRegistry } from "./registry.ts";
 
@@ -17,6 +19,8 @@ export interface AdminDeps {
   readonly registry: ConnectorRegistry;
   readonly catalog: CatalogStore;
   readonly log: Logger;
+  /** The gateways' admin interface; without it the /admin/gateways endpoints answer 404. */
+  readonly gateways?: GatewayAdmin | undefined;
 }
 
 export interface AdminServer {
@@ -37,6 +41,10 @@ const PutAppBody = v.object({
   destinations: AppSchema.entries.destinations,
   servers: AppSchema.entries.servers,
   group: v.optional(Group),
+});
+
+const StopGatewayBody = v.object({
+  graceMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_STOP_GRACE_MS))),
 });
 
 async function parseBody<S extends v.GenericSchema>(req: Request, schema: S): Promise<v.InferOutput<S>> {
@@ -73,6 +81,23 @@ function guarded<R extends Request>(log: Logger, handler: (req: R) => Promise<Re
 
 export function startAdmin(deps: AdminDeps): AdminServer {
   const { keys, registry, catalog, log } = deps;
+  const gatewayAdmin = (): GatewayAdmin => {
+    if (!deps.gateways) throw notFound("this cloud's gateways have no admin interface");
+    return deps.gateways;
+  };
+  /** Runs a restart or stop; an unknown id is 404, a gateway that fails to start is 500 with the reason. */
+  const gatewayOperation = async (id: string, what: string, run: (admin: GatewayAdmin) => Promise<GatewaySummary | undefined>) => {
+    const admin = gatewayAdmin();
+    let summary: GatewaySummary | undefined;
+    try {
+      summary = await run(admin);
+    } catch (err) {
+      throw new CloudApiError(500, "INTERNAL", `gateway ${id} could not be ${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!summary) throw notFound(`no gateway ${id}`);
+    log.info(`gateway ${id} ${what}`);
+    return Response.json(summary);
+  };
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -110,11 +135,22 @@ export function startAdmin(deps: AdminDeps): AdminServer {
           const name = appName(req.params.name);
           const body = await parseBody(req, PutAppBody);
           const version = catalog.put({ name, ...body });
-          return Response.json({ name, group: catalog.groupOf(name), version });
+          const listen = (await deps.gateways?.waitListenAddress(name)) ?? null;
+          return Response.json({ name, group: catalog.groupOf(name), version, listen });
         }),
         DELETE: guarded(log, (req) => {
           if (!catalog.delete(req.params.name)) throw notFound(`no app ${req.params.name}`);
           return noContent();
+        }),
+      },
+      "/admin/gateways": { GET: guarded(log, async () => Response.json(await gatewayAdmin().describe())) },
+      "/admin/gateways/:id/restart": {
+        POST: guarded(log, (req) => gatewayOperation(req.params.id, "restarted", (admin) => admin.restart(req.params.id))),
+      },
+      "/admin/gateways/:id/stop": {
+        POST: guarded(log, async (req) => {
+          const { graceMs } = await parseBody(req, StopGatewayBody);
+          return gatewayOperation(req.params.id, "stopped", (admin) => admin.stop(req.params.id, graceMs));
         }),
       },
     },

@@ -15,8 +15,9 @@ export const CloudJsonSchema = v.object({
   provisioningKey: v.pipe(v.string(), v.startsWith("cnk1.")),
   /** http://127.0.0.1:PORT, the test-only admin API (README.md). */
   adminUrl: v.pipe(v.string(), v.startsWith("http://")),
+  /** `pid`: the gateway's process now (absent while it is stopped); the url never changes. */
   gateways: v.array(v.object({ id: v.string(), url: v.pipe(v.string(), v.startsWith("wss://")), pid: v.optional(v.number()) })),
-  /** Per --app: where users connect ("127.0.0.1:PORT"), or null while gateways have no user listeners. */
+  /** Per --app: where users connect ("127.0.0.1:PORT"); null only with gateways that have no user listeners. */
   apps: v.record(v.string(), v.object({ listen: v.nullable(v.string()) })),
 });
 export type CloudJson = v.InferOutput<typeof CloudJsonSchema>;

@@ -3,8 +3,8 @@
  * connector registry, app catalog), the gateways, the control plane and the admin API, all on
  * 127.0.0.1 with ports chosen by the OS, plus a first provisioning key for the "default" group.
  *
- * Gateways plug in through `options.startGateways` (see gateway-api.ts); until test/cloud/gateway/
- * provides one, placeholder gateways answer 503.
+ * Gateways plug in through `options.startGateways` (see gateway-api.ts); by default they are the
+ * reference gateways of test/cloud/gateway/, one process each, with one user port per app.
  */
 import type { Gateway } from "../../src/control/api.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
@@ -13,9 +13,10 @@ import { CertificateAuthority } from "./ca.ts";
 import { CatalogStore, type AppSpec } from "./catalog.ts";
 import { DEFAULT_CERT_TTL_SECONDS, DEFAULT_KEY_MAX_USES, DEFAULT_KEY_TTL_SECONDS } from "./config.ts";
 import { startControlPlane } from "./control-plane.ts";
-import type { CloudState, StartGateways } from "./gateway-api.ts";
+import type { CloudState, StartGateways, Unsubscribe } from "./gateway-api.ts";
+import type { GatewayAdmin } from "./gateway/admin-types.ts";
+import { fleetAdmin, startGatewayFleet } from "./gateway/fleet.ts";
 import { KeyStore } from "./keys.ts";
-import { startPlaceholderGateways } from "./placeholder-gateway.ts";
 import { ConnectorRegistry } from "./registry.ts";
 
 export interface CloudOptions {
@@ -44,7 +45,12 @@ export interface CloudHandle {
   readonly provisioningKey: string;
   readonly provisioningKeyId: string;
   readonly apps: Record<string, { listen: string | null }>;
+  /** The gateways now: `pid` is the current process (absent while a gateway is stopped). */
   readonly gateways: readonly (Gateway & { pid?: number })[];
+  /** Restart, stop and describe gateways (undefined when `options.startGateways` made other gateways). */
+  readonly gatewayAdmin: GatewayAdmin | undefined;
+  /** Called when a gateway's process changes (restart, stop, crash), e.g. to rewrite cloud.json. */
+  onGatewaysChanged(listener: () => void): Unsubscribe;
   /** The live state, for in-process tests. */
   readonly state: CloudState & { readonly keys: KeyStore; readonly registry: ConnectorRegistry; readonly catalog: CatalogStore };
   stop(): Promise<void>;
@@ -69,9 +75,12 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
     for (const stopOne of stoppers.splice(0).reverse()) await stopOne();
   };
   try {
-    const fleet = await (options.startGateways ?? startPlaceholderGateways)(state, { count: gatewayCount });
+    const gatewayOptions = { count: gatewayCount, apps: (options.apps ?? []).map((a) => a.name), log };
+    const fleet = await (options.startGateways ?? startGatewayFleet)(state, gatewayOptions);
     stoppers.push(() => fleet.stop());
-    const gateways = fleet.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) }));
+    const gatewayAdmin = fleetAdmin(fleet);
+    // URLs never change (a restarted gateway keeps its port); pids do, so they are read live.
+    const gateways = () => fleet.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) }));
 
     const control = await startControlPlane({
       ca,
@@ -79,13 +88,13 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       registry,
       catalog,
       log,
-      gateways: () => gateways.map(({ id, url }) => ({ id, url })),
+      gateways: () => gateways().map(({ id, url }) => ({ id, url })),
       certTtlSeconds: options.certTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS,
     });
     stoppers.push(() => control.stop());
     controlUrl = control.url;
 
-    const admin = startAdmin({ keys, registry, catalog, log });
+    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin });
     stoppers.push(() => admin.stop());
 
     const first = keys.createKey({
@@ -102,7 +111,11 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       provisioningKey: first.key,
       provisioningKeyId: first.id,
       apps,
-      gateways,
+      get gateways() {
+        return gateways();
+      },
+      gatewayAdmin,
+      onGatewaysChanged: (listener) => gatewayAdmin?.onChange(listener) ?? (() => {}),
       state,
       stop,
     };

@@ -8,7 +8,6 @@ import { caPin } from "./ca.ts";
 import { parseAppArg } from "./cli-args.ts";
 import { startCloud, type CloudHandle } from "./cloud.ts";
 import { forgeCsr, rsaKeys, withBadSignature, type KeyPair } from "./fixtures.ts";
-import { PLACEHOLDER_MESSAGE } from "./placeholder-gateway.ts";
 import { adminFetch, adminKey, controlFetch, enrollBody, postEnroll, refusal, silentLog, type ClientCert } from "./test-client.ts";
 
 let cloud: CloudHandle;
@@ -165,18 +164,5 @@ describe("GET /v1/catalog", () => {
     } finally {
       await lagging.stop();
     }
-  });
-});
-
-describe("placeholder gateways", () => {
-  test("each listens with a certificate from the cloud CA and says tunnels are not implemented (503)", async () => {
-    expect(cloud.gateways.map((g) => g.id)).toEqual(["gw-1", "gw-2"]);
-    for (const gateway of cloud.gateways) {
-      expect(gateway.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/v1\/tunnel$/);
-      const response = await fetch(gateway.url.replace("wss://", "https://"), { tls: { ca: cloud.caCertPem }, signal: AbortSignal.timeout(5_000) });
-      expect(response.status).toBe(503);
-      expect(await response.text()).toBe(PLACEHOLDER_MESSAGE);
-    }
-    expect(cloud.apps).toEqual({ wiki: { listen: null } });
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The reference cloud as a process (PRODUCT.md §8). Starts everything on 127.0.0.1 with OS-chosen
- * ports, writes DIR/cloud.json atomically once ready, and runs until SIGTERM or SIGINT, then stops
+ * ports (each gateway in a child process), writes DIR/cloud.json atomically once ready (and again
+ * when a gateway's pid changes), and runs until SIGTERM or SIGINT, then stops
  * cleanly with exit 0 (a second signal exits at once). Usage: see cli-args.ts or `--help`.
  * Exit codes: 0 stopped by a signal, 1 failed to start, 2 usage error.
  */
@@ -47,7 +48,12 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
 
-  writeFileAtomic(cloudJsonPath, `${JSON.stringify(toCloudJson(cloud), null, 2)}\n`);
+  const writeCloudJson = () => writeFileAtomic(cloudJsonPath, `${JSON.stringify(toCloudJson(cloud), null, 2)}\n`);
+  writeCloudJson();
+  // A gateway restarted through the admin API has a new pid: keep the file true (written atomically).
+  cloud.onGatewaysChanged(() => {
+    if (!stopping) writeCloudJson();
+  });
   log.info(`control plane ${cloud.controlUrl}, admin ${cloud.adminUrl}, CA pin ${cloud.caPin}`);
   log.info(`gateways ${cloud.gateways.map((g) => g.url).join(", ")}; ready, wrote ${cloudJsonPath}`);
 }

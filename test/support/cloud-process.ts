@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import type { GatewayStatus, GatewaySummary } from "../cloud/gateway/admin-types.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const BUN = join(ROOT, "node_modules", ".bin", "bun");
@@ -17,8 +18,9 @@ export interface CloudJson {
   readonly caPin: string;
   readonly provisioningKey: string;
   readonly adminUrl: string;
+  /** `pid` is the gateway's process as of the last write (the cloud rewrites the file when it changes). */
   readonly gateways: readonly { readonly id: string; readonly url: string; readonly pid?: number }[];
-  /** Per app: where users connect (`127.0.0.1:PORT`), or null while gateways have no user listeners. */
+  /** Per app: where users connect (`127.0.0.1:PORT`); null only with gateways that have no user listeners. */
   readonly apps: Record<string, { readonly listen: string | null }>;
 }
 
@@ -44,6 +46,14 @@ export interface CloudProcess extends CloudJson {
   createKey(options?: { group?: string; maxUses?: number; expiresAt?: Date }): Promise<AdminKey>;
   /** Revokes a provisioning key through the admin API. */
   revokeKey(id: string): Promise<void>;
+  /** GET /admin/gateways: each gateway's pid, tunnels (connector, draining, streams), counters, user listeners. */
+  gatewayStatus(): Promise<GatewayStatus[]>;
+  /** SIGKILL to a gateway's current process; resolves once the cloud has seen it exit. */
+  killGateway(id: string): Promise<void>;
+  /** POST /admin/gateways/:id/restart: a killed or stopped gateway back on its URL; resolves when it is ready. */
+  restartGateway(id: string): Promise<GatewaySummary>;
+  /** POST /admin/gateways/:id/stop: GO_AWAY on every tunnel, up to `graceMs` for open streams, then exit. */
+  stopGateway(id: string, graceMs?: number): Promise<GatewaySummary>;
   /** Everything the cloud wrote to stdout/stderr so far (for failure messages). */
   output(): string;
   /** SIGTERM, then SIGKILL after a grace; removes the temp dir. */
@@ -122,16 +132,17 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     throw err;
   }
 
-  const admin = async (path: string, body: unknown): Promise<Response> => {
+  const admin = async (path: string, body?: unknown): Promise<Response> => {
     const response = await fetch(`${json.adminUrl.replace(/\/$/, "")}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
+      method: body === undefined ? "GET" : "POST",
+      ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(10_000),
     });
     if (!response.ok) throw new Error(`admin ${path} answered ${response.status}: ${await response.text()}`);
     return response;
   };
+
+  const gatewayStatus = async () => (await (await admin("/admin/gateways")).json()) as GatewayStatus[];
 
   return {
     ...json,
@@ -146,6 +157,24 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     },
     async revokeKey(id) {
       await admin(`/admin/keys/${encodeURIComponent(id)}/revoke`, {});
+    },
+    gatewayStatus,
+    async killGateway(id) {
+      const pid = (await gatewayStatus()).find((g) => g.id === id)?.pid;
+      if (pid === null || pid === undefined) throw new Error(`gateway ${id} is not running`);
+      process.kill(pid, "SIGKILL");
+      const deadline = Date.now() + 10_000;
+      while ((await gatewayStatus()).find((g) => g.id === id)?.running) {
+        if (Date.now() > deadline) throw new Error(`the cloud did not see gateway ${id} exit within 10 s`);
+        await Bun.sleep(20);
+      }
+    },
+    async restartGateway(id) {
+      return (await (await admin(`/admin/gateways/${encodeURIComponent(id)}/restart`, {})).json()) as GatewaySummary;
+    },
+    async stopGateway(id, graceMs) {
+      const body = graceMs === undefined ? {} : { graceMs };
+      return (await (await admin(`/admin/gateways/${encodeURIComponent(id)}/stop`, body)).json()) as GatewaySummary;
     },
     output,
     async stop() {

@@ -1,0 +1,115 @@
+/**
+ * An in-process connector for the gateway tests, made of the real modules: enrolled through the
+ * control plane (EC P-256 key, so it is fast), tunnels from src/tunnel/connection.ts, OPENs answered
+ * by the dataplane's open handler with the catalog's allow-list (re-fetched on CONFIG_CHANGED). Each
+ * tunnel records what the gateway sent it, and every wait has a deadline.
+ */
+import * as v from "valibot";
+import { systemClock } from "../../../src/clock.ts";
+import { CatalogSchema, EnrollResponseSchema, type Gateway } from "../../../src/control/api.ts";
+import { AllowList } from "../../../src/dataplane/allow-list.ts";
+import { createOpenHandler } from "../../../src/dataplane/open-handler.ts";
+import { Secret } from "../../../src/secret.ts";
+import { connectTunnel, type Tunnel, type TunnelCredentials } from "../../../src/tunnel/connection.ts";
+import { ProxyBypass } from "../../../src/tunnel/proxy-bypass.ts";
+import type { SessionClosed } from "../../../src/tunnel/session-types.ts";
+import type { CloudHandle } from "../cloud.ts";
+import { ecKeys, nativeCsr } from "../fixtures.ts";
+import { controlFetch, enrollBody, postEnroll, silentLog } from "../test-client.ts";
+import type { GatewayStatus } from "./admin-types.ts";
+
+const WAIT_MS = 8_000;
+
+/** Resolves once `probe` returns something other than undefined; polls every 20 ms until `timeoutMs`. */
+export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** Waits until the gateways' own account (GET /admin/gateways, in-process) satisfies `ok`. */
+export function untilGateways(cloud: CloudHandle, what: string, ok: (gateways: GatewayStatus[]) => boolean): Promise<GatewayStatus[]> {
+  return until(what, async () => {
+    const gateways = await cloud.gatewayAdmin!.describe();
+    return ok(gateways) ? gateways : undefined;
+  });
+}
+
+/** One tunnel of the test connector, with what the gateway sent on it. */
+export class TestTunnel {
+  readonly configChanged: string[] = [];
+  readonly goAways: number[] = [];
+  closed: SessionClosed | undefined;
+  tunnel!: Tunnel;
+
+  waitClosed(): Promise<SessionClosed> {
+    return until("the tunnel to close", () => this.closed);
+  }
+}
+
+export interface TestConnector {
+  readonly id: string;
+  readonly group: string;
+  readonly gateways: readonly Gateway[];
+  readonly credentials: TunnelCredentials;
+  /** Opens a tunnel to `gateway` (rejects with the dial error, e.g. 403). */
+  connect(gateway: Gateway): Promise<TestTunnel>;
+  /** Sends a health report for `app` with one server, healthy or not, on `tunnel`. */
+  reportHealth(tunnel: TestTunnel, app: string, address: string, healthy: boolean): void;
+  close(): void;
+}
+
+export async function enrollTestConnector(cloud: CloudHandle, name = "gateway-test"): Promise<TestConnector> {
+  const keys = ecKeys("prime256v1");
+  const response = await postEnroll(cloud, enrollBody(cloud.provisioningKey, nativeCsr(keys), name));
+  if (response.status !== 201) throw new Error(`enrollment answered ${response.status}: ${await response.text()}`);
+  const identity = v.parse(EnrollResponseSchema, await response.json());
+  const keyPem = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+  const credentials: TunnelCredentials = {
+    certificateChainPem: identity.certificate,
+    privateKeyPem: new Secret(keyPem),
+    caCertificatePem: identity.caCertificate,
+  };
+  let allowList = AllowList.empty();
+  const refreshCatalog = async () => {
+    const answer = await controlFetch(cloud, "/v1/catalog", { clientCert: { cert: identity.certificate, key: keyPem } });
+    allowList = AllowList.compile(v.parse(CatalogSchema, await answer.json()));
+  };
+  await refreshCatalog();
+  const onOpen = createOpenHandler({ allowList: () => allowList, log: silentLog, counters: { opened: 0, failures: {} } });
+  const open: Tunnel[] = [];
+
+  return {
+    id: identity.connectorId,
+    group: identity.group,
+    gateways: identity.gateways,
+    credentials,
+    async connect(gateway) {
+      const record = new TestTunnel();
+      record.tunnel = await connectTunnel(
+        gateway,
+        { credentials, connectorVersion: "0.0.0-test", noProxy: ProxyBypass.parse([]), clock: systemClock, onOpen, timeoutMs: 5_000 },
+        {
+          configChanged: (version) => {
+            record.configChanged.push(version);
+            void refreshCatalog();
+          },
+          goAway: (code) => record.goAways.push(code),
+          closed: (info) => (record.closed = info),
+        },
+      );
+      open.push(record.tunnel);
+      return record;
+    },
+    reportHealth(tunnel, app, address, healthy) {
+      tunnel.tunnel.session.sendHealthReport({ apps: [{ name: app, servers: [{ address, healthy }] }] });
+    },
+    close() {
+      for (const t of open) t.close("test over");
+    },
+  };
+}
