@@ -9,7 +9,13 @@ import { versionLine } from "./version.ts";
 
 const SUBCOMMANDS = ["preflight", "enroll", "run", "status", "upgrade"];
 
-async function main(rawArgs: string[]): Promise<number> {
+/** `--no-proxy LIST` is the documented spelling (as NO_PROXY); citty would read it as `--proxy=false`. */
+function normaliseArgs(rawArgs: readonly string[]): string[] {
+  return rawArgs.map((arg) => (arg === "--no-proxy" ? "--proxy-bypass" : arg.startsWith("--no-proxy=") ? `--proxy-bypass=${arg.slice(11)}` : arg));
+}
+
+async function main(given: string[]): Promise<number> {
+  const rawArgs = normaliseArgs(given);
   if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
     process.stdout.write(`${versionLine()}\n`);
     return ExitCode.ok;

@@ -8,5 +8,6 @@ export const globalArgs = {
 
 export const proxyArgs = {
   proxy: { type: "string", description: "HTTP proxy for outbound connections, http://[user:pass@]host:port (env HTTPS_PROXY)", valueHint: "URL" },
-  "no-proxy": { type: "string", description: "Destinations that bypass the proxy: IPs, CIDRs, domains, *.suffix (env NO_PROXY)", valueHint: "LIST" },
+  // Spelled --proxy-bypass because citty reads "--no-X" as "X is false"; main.ts accepts --no-proxy too.
+  "proxy-bypass": { type: "string", description: "Destinations that bypass the proxy: IPs, CIDRs, domains, *.suffix (--no-proxy, env NO_PROXY)", valueHint: "LIST" },
 } as const;

@@ -43,7 +43,7 @@ const SPEC = {
   logLevel: { flag: "log-level", env: ["CONNECTOR_LOG_LEVEL"], schema: LogLevel, fallback: "info" },
   logFormat: { flag: "log-format", env: ["CONNECTOR_LOG_FORMAT"], schema: LogFormat, fallback: undefined },
   proxy: { flag: "proxy", env: ["CONNECTOR_PROXY", "HTTPS_PROXY", "https_proxy"], schema: ProxyUrl, fallback: undefined },
-  noProxy: { flag: "no-proxy", env: ["CONNECTOR_NO_PROXY", "NO_PROXY", "no_proxy"], schema: NoProxyList, fallback: "" },
+  noProxy: { flag: "proxy-bypass", env: ["CONNECTOR_NO_PROXY", "NO_PROXY", "no_proxy"], schema: NoProxyList, fallback: "" },
   tunnels: { flag: "tunnels", env: ["CONNECTOR_TUNNELS"], schema: PositiveInt(1, 16), fallback: "2" },
   gracePeriod: { flag: "grace-period", env: ["CONNECTOR_GRACE_PERIOD"], schema: PositiveInt(0, 3600), fallback: "30" },
   dialTimeout: { flag: "dial-timeout", env: ["CONNECTOR_DIAL_TIMEOUT"], schema: PositiveInt(1, 120), fallback: "10" },

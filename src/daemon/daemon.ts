@@ -23,6 +23,8 @@ import { Backoff } from "../tunnel/backoff.ts";
 import { connectTunnel, type Tunnel } from "../tunnel/connection.ts";
 import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
 import { Supervisor } from "../tunnel/supervisor.ts";
+import { CloseCode } from "../tunnel/const.ts";
+import { TunnelDialError } from "../tunnel/websocket/errors.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
 import { buildInfo } from "../version.ts";
 import { startAdminServer, type AdminServer } from "./admin-server.ts";
@@ -59,6 +61,8 @@ export class Daemon {
   #health?: HealthMonitor;
   #catalogSource?: CatalogSource;
   #timers: TimerHandle[] = [];
+  #identity?: Identity;
+  #revocationTimer?: TimerHandle;
   #stopRequested?: (code: number) => void;
   #signals = 0;
 
@@ -115,6 +119,18 @@ export class Daemon {
     this.#applyCatalog(catalog);
     this.#health.start();
 
+    this.#identity = identity;
+    this.#startTunnels();
+    this.#every(SUMMARY_INTERVAL_MS, () => log.info("status", status.summary()));
+    this.#every(CATALOG_POLL_MS, () => void this.#refreshCatalog());
+  }
+
+
+  /** Starts the supervisor: N tunnels to distinct gateways, each serving OPENs through the dataplane. */
+  #startTunnels(): void {
+    const { settings, log } = this.#options;
+    const identity = this.#identity!;
+    const status = this.#status!;
     const noProxy = ProxyBypass.parse(settings.noProxy);
     const onOpen = createOpenHandler({
       allowList: () => this.#allowList,
@@ -148,12 +164,18 @@ export class Daemon {
             configChanged: () => void this.#refreshCatalog(),
             streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
             goAway: (code, message) => log.info("gateway is draining this tunnel", { gateway: gateway.url, code, message }),
-            closed: () => {
+            closed: (info) => {
               status.detachSession(slot);
               this.#tunnels.delete(slot);
+              // 1008: the gateway refused us by policy (revocation): ask the control plane.
+              if (info.code === CloseCode.POLICY_VIOLATION) void this.#refreshCatalog();
             },
           },
-        );
+        ).catch((err: unknown) => {
+          // 403 on the upgrade: the gateway does not accept this connector (revoked?): ask the control plane.
+          if (err instanceof TunnelDialError && err.status === 403) void this.#refreshCatalog();
+          throw err;
+        });
         this.#tunnels.set(slot, tunnel);
         status.attachSession(slot, () => tunnel.session.stats());
         // Before the first check completes we send nothing: "no report" lets gateways route here.
@@ -170,8 +192,6 @@ export class Daemon {
       },
     });
     this.#supervisor.start();
-    this.#every(SUMMARY_INTERVAL_MS, () => log.info("status", status.summary()));
-    this.#every(CATALOG_POLL_MS, () => void this.#refreshCatalog());
   }
 
   /** Fetches the catalog, retrying with backoff; a revoked connector retries slowly. */
@@ -206,10 +226,37 @@ export class Daemon {
       const result = await this.#catalogSource!.fetch();
       this.#status?.controlPlane(true);
       if (result.changed) this.#applyCatalog(result.catalog);
+      if (this.#status?.state() === "revoked") this.#reinstated();
     } catch (err) {
       this.#status?.controlPlane(false);
+      if (err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED") return this.#revoked();
       this.#log.warn("catalog refresh failed; keeping the current one", { error: err instanceof Error ? err.message : String(err) });
     }
+  }
+
+  /** §3: a revoked connector stops its tunnels, says so in status and logs, and retries only slowly. */
+  #revoked(): void {
+    if (this.#status?.state() === "revoked") return;
+    this.#status?.revoked();
+    this.#log.error("this connector has been revoked by the cloud: tunnels stopped; re-enroll it with a new key (connector enroll --force)", {
+      checkAgainInMs: REVOKED_RETRY_MS,
+    });
+    this.#supervisor?.stop("connector revoked");
+    this.#supervisor = undefined;
+    this.#revocationTimer = this.#clock.setTimeout(() => void this.#refreshCatalog().then(() => this.#recheckIfRevoked()), REVOKED_RETRY_MS);
+  }
+
+  #recheckIfRevoked(): void {
+    if (this.#status?.state() !== "revoked" || this.#abort.signal.aborted) return;
+    this.#revocationTimer = this.#clock.setTimeout(() => void this.#refreshCatalog().then(() => this.#recheckIfRevoked()), REVOKED_RETRY_MS);
+  }
+
+  /** The control plane serves us again (the revocation was lifted): tunnels come back. */
+  #reinstated(): void {
+    this.#status?.reinstated();
+    this.#log.info("the control plane accepts this connector again: starting tunnels");
+    this.#revocationTimer?.cancel();
+    if (!this.#supervisor && !this.#abort.signal.aborted) this.#startTunnels();
   }
 
   #applyCatalog(catalog: Catalog): void {
@@ -269,6 +316,7 @@ export class Daemon {
 
   #shutdown(): void {
     for (const timer of this.#timers) timer.cancel();
+    this.#revocationTimer?.cancel();
     this.#health?.stop();
     this.#supervisor?.stop();
     this.#admin?.stop();

@@ -84,6 +84,10 @@ export class StatusModel {
     this.#revoked = true;
   }
 
+  reinstated(): void {
+    this.#revoked = false;
+  }
+
   state(): ConnectorState {
     if (this.#revoked) return "revoked";
     const up = this.#slots.filter((s) => s.state === "up").length;

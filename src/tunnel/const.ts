@@ -157,6 +157,8 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** Protocol error: malformed or invalid frame (§5.1). */
   PROTOCOL_ERROR: 1002,
+  /** Policy violation: the gateway no longer accepts this connector (revoked). */
+  POLICY_VIOLATION: 1008,
   /** An unexpected failure inside this process. */
   INTERNAL_ERROR: 1011,
 } as const;

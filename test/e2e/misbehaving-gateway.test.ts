@@ -125,7 +125,7 @@ afterAll(async () => {
   await cloud?.stop();
   echo?.stop();
   stuck?.stop();
-});
+}, 30_000);
 
 test("a frame for an unknown stream is answered RESET PROTOCOL; the tunnel stays up", async () => {
   const tunnel = await firstTunnel;
