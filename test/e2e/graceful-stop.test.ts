@@ -1,0 +1,88 @@
+/**
+ * Graceful stop (§3): on SIGTERM the connector sends GO_AWAY, the gateway routes no new streams to it,
+ * streams open at that moment complete, then it exits 0.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
+import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
+import { roundTrip, splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+
+let echo: EchoServer;
+let cloud: CloudProcess;
+let a: DaemonProcess;
+let b: DaemonProcess;
+
+beforeAll(async () => {
+  echo = startEchoServer();
+  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`] });
+  [a, b] = await Promise.all([
+    startDaemon({ key: cloud.provisioningKey, tunnels: 1, gracePeriodSeconds: 30 }),
+    startDaemon({ key: cloud.provisioningKey, tunnels: 1 }),
+  ]);
+  await Promise.all([a.waitFor("connected", allTunnelsUp(1)), b.waitFor("connected", allTunnelsUp(1))]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([a?.stop(5_000), b?.stop(5_000)]);
+  await cloud?.stop();
+  echo?.stop();
+}, 30_000);
+
+/** A user session that sends a line every 100 ms for `ms`, then half-closes; resolves with whether the echo matched. */
+function slowSession(listen: string, ms: number): Promise<boolean> {
+  const { hostname, port } = splitAddress(listen);
+  const sent = createHash("sha256");
+  const got = createHash("sha256");
+  let sentBytes = 0;
+  let gotBytes = 0;
+  return new Promise((resolve) => {
+    Bun.connect<undefined>({
+      hostname,
+      port,
+      allowHalfOpen: true,
+      socket: {
+        open(socket) {
+          let i = 0;
+          const timer = setInterval(() => {
+            const line = new TextEncoder().encode(`line ${i++}\n`);
+            sent.update(line);
+            sentBytes += line.byteLength;
+            socket.write(line);
+          }, 100);
+          setTimeout(() => {
+            clearInterval(timer);
+            socket.shutdown();
+          }, ms);
+        },
+        data(_s, chunk) {
+          got.update(chunk);
+          gotBytes += chunk.byteLength;
+        },
+        close() {
+          resolve(gotBytes === sentBytes && sentBytes > 0 && got.digest("hex") === sent.digest("hex"));
+        },
+        error() {
+          resolve(false);
+        },
+      },
+    }).catch(() => resolve(false));
+  });
+}
+
+test("streams open at SIGTERM complete, no new stream goes to the draining connector, exit 0", async () => {
+  const listen = cloud.apps.echo!.listen!;
+  const sessions = Array.from({ length: 8 }, () => slowSession(listen, 3_000));
+  const busy = await a.waitFor("carrying streams", (s) => s.streams.active > 0, 10_000);
+  const createdAtStop = busy.streams.created;
+  a.proc.kill("SIGTERM");
+  await Bun.sleep(200);
+  // While A drains, new users all get through (via B) and A opens nothing new.
+  for (let i = 0; i < 10; i++) expect(new TextDecoder().decode(await roundTrip(listen, new TextEncoder().encode(`new ${i}`)))).toBe(`new ${i}`);
+  const draining = (await a.status()).snapshot;
+  expect(draining?.streams.created).toBe(createdAtStop);
+  expect((await Promise.all(sessions)).every(Boolean)).toBe(true);
+  const code = await a.proc.exited;
+  expect(code).toBe(0);
+  expect(a.output()).toContain("all streams finished");
+}, 60_000);
