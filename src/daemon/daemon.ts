@@ -186,9 +186,10 @@ export class Daemon {
         if (event.type !== "slot") return;
         status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
         const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
-        if (event.state === "down") log.warn(`tunnel ${event.state}`, fields);
+        const stopping = this.#abort.signal.aborted;
+        if (event.state === "down" && !stopping) log.warn(`tunnel ${event.state}`, fields);
         else log.info(`tunnel ${event.state}`, fields);
-        if (event.state !== "connecting") log.info("status", status.summary());
+        if (event.state !== "connecting" && !stopping) log.info("status", status.summary());
       },
     });
     this.#supervisor.start();
