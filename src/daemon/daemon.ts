@@ -20,11 +20,9 @@ import { ConnectorError } from "../errors.ts";
 import type { Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../tunnel/backoff.ts";
-import { connectTunnel, type Tunnel } from "../tunnel/connection.ts";
-import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
-import { Supervisor } from "../tunnel/supervisor.ts";
-import { CloseCode } from "../tunnel/const.ts";
-import { TunnelDialError } from "../tunnel/websocket/errors.ts";
+import type { Tunnel } from "../tunnel/connection.ts";
+import type { Supervisor } from "../tunnel/supervisor.ts";
+import { createTunnelSupervisor } from "./tunnel-supervisor.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
 import { buildInfo } from "../version.ts";
 import { startAdminServer, type AdminServer } from "./admin-server.ts";
@@ -129,68 +127,23 @@ export class Daemon {
   /** Starts the supervisor: N tunnels to distinct gateways, each serving OPENs through the dataplane. */
   #startTunnels(): void {
     const { settings, log } = this.#options;
-    const identity = this.#identity!;
-    const status = this.#status!;
-    const noProxy = ProxyBypass.parse(settings.noProxy);
-    const onOpen = createOpenHandler({
-      allowList: () => this.#allowList,
-      log: log.withTag("dataplane"),
-      counters: this.#counters,
-      dialTimeoutMs: settings.dialTimeout * 1000,
-      onDialResult: (app, address, ok) => this.#health?.observe(app, address, ok),
-    });
-    this.#supervisor = new Supervisor({
-      gateways: identity.gateways,
-      tunnels: settings.tunnels,
+    this.#supervisor = createTunnelSupervisor({
+      identity: this.#identity!,
+      settings,
+      log,
       clock: this.#clock,
-      connect: async (gateway, slot) => {
-        const tunnel = await connectTunnel(
-          gateway,
-          {
-            credentials: {
-              certificateChainPem: [identity.certificate, ...identity.chain].join("\n"),
-              privateKeyPem: identity.privateKeyPem,
-              caCertificatePem: identity.caCertificate,
-            },
-            connectorVersion: buildInfo.version,
-            proxy: settings.proxy,
-            noProxy,
-            clock: this.#clock,
-            onOpen,
-            log: log.withTag("tunnel"),
-          },
-          {
-            rtt: (ms) => status.rtt(slot, ms),
-            configChanged: () => void this.#refreshCatalog(),
-            streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
-            goAway: (code, message) => log.info("gateway is draining this tunnel", { gateway: gateway.url, code, message }),
-            closed: (info) => {
-              status.detachSession(slot);
-              this.#tunnels.delete(slot);
-              // 1008: the gateway refused us by policy (revocation): ask the control plane.
-              if (info.code === CloseCode.POLICY_VIOLATION) void this.#refreshCatalog();
-            },
-          },
-        ).catch((err: unknown) => {
-          // 403 on the upgrade: the gateway does not accept this connector (revoked?): ask the control plane.
-          if (err instanceof TunnelDialError && err.status === 403) void this.#refreshCatalog();
-          throw err;
-        });
-        this.#tunnels.set(slot, tunnel);
-        status.attachSession(slot, () => tunnel.session.stats());
-        // Before the first check completes we send nothing: "no report" lets gateways route here.
-        if (this.#health?.ready) tunnel.session.sendHealthReport(this.#health.report());
-        return tunnel;
-      },
-      onEvent: (event) => {
-        if (event.type !== "slot") return;
-        status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
-        const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
-        const stopping = this.#abort.signal.aborted;
-        if (event.state === "down" && !stopping) log.warn(`tunnel ${event.state}`, fields);
-        else log.info(`tunnel ${event.state}`, fields);
-        if (event.state !== "connecting" && !stopping) log.info("status", status.summary());
-      },
+      status: this.#status!,
+      tunnels: this.#tunnels,
+      health: () => this.#health,
+      onOpen: createOpenHandler({
+        allowList: () => this.#allowList,
+        log: log.withTag("dataplane"),
+        counters: this.#counters,
+        dialTimeoutMs: settings.dialTimeout * 1000,
+        onDialResult: (app, address, ok) => this.#health?.observe(app, address, ok),
+      }),
+      refreshCatalog: () => void this.#refreshCatalog(),
+      stopping: () => this.#abort.signal.aborted,
     });
     this.#supervisor.start();
   }

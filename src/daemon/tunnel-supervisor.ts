@@ -1,0 +1,83 @@
+/**
+ * Builds the daemon's tunnel supervisor: how one tunnel is dialled with this connector's identity and
+ * settings, which session events feed status and logs, and which signs of revocation (a gateway's 403
+ * on the upgrade, a 1008 close) make the daemon ask the control plane.
+ */
+import type { Clock } from "../clock.ts";
+import type { HealthMonitor } from "../apps/health.ts";
+import type { Settings } from "../config/settings.ts";
+import type { Identity } from "../identity/identity.ts";
+import type { Logger } from "../log.ts";
+import { connectTunnel, type Tunnel } from "../tunnel/connection.ts";
+import { CloseCode } from "../tunnel/const.ts";
+import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
+import type { OpenHandler } from "../tunnel/session-types.ts";
+import { Supervisor } from "../tunnel/supervisor.ts";
+import { TunnelDialError } from "../tunnel/websocket/errors.ts";
+import { buildInfo } from "../version.ts";
+import type { StatusModel } from "./status-model.ts";
+
+export interface TunnelSupervisorDeps {
+  identity: Identity;
+  settings: Settings;
+  log: Logger;
+  clock: Clock;
+  status: StatusModel;
+  /** Live tunnels by slot, kept up to date here (the daemon broadcasts health reports over them). */
+  tunnels: Map<number, Tunnel>;
+  health: () => HealthMonitor | undefined;
+  onOpen: OpenHandler;
+  /** Re-read the catalog (CONFIG_CHANGED, or a sign that we may be revoked). */
+  refreshCatalog: () => void;
+  /** True while the daemon is stopping: tunnel closes are expected then. */
+  stopping: () => boolean;
+}
+
+export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
+  const { identity, settings, log, status, tunnels } = deps;
+  const noProxy = ProxyBypass.parse(settings.noProxy);
+  const credentials = {
+    certificateChainPem: [identity.certificate, ...identity.chain].join("\n"),
+    privateKeyPem: identity.privateKeyPem,
+    caCertificatePem: identity.caCertificate,
+  };
+  return new Supervisor({
+    gateways: identity.gateways,
+    tunnels: settings.tunnels,
+    clock: deps.clock,
+    connect: async (gateway, slot) => {
+      const options = { credentials, connectorVersion: buildInfo.version, proxy: settings.proxy, noProxy, clock: deps.clock, onOpen: deps.onOpen, log: log.withTag("tunnel") };
+      const tunnel = await connectTunnel(gateway, options, {
+        rtt: (ms) => status.rtt(slot, ms),
+        configChanged: () => deps.refreshCatalog(),
+        streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
+        goAway: (code, message) => log.info("gateway is draining this tunnel", { gateway: gateway.url, code, message }),
+        closed: (info) => {
+          status.detachSession(slot);
+          tunnels.delete(slot);
+          // 1008: the gateway refused us by policy (revocation): ask the control plane.
+          if (info.code === CloseCode.POLICY_VIOLATION) deps.refreshCatalog();
+        },
+      }).catch((err: unknown) => {
+        // 403 on the upgrade: the gateway does not accept this connector (revoked?): ask the control plane.
+        if (err instanceof TunnelDialError && err.status === 403) deps.refreshCatalog();
+        throw err;
+      });
+      tunnels.set(slot, tunnel);
+      status.attachSession(slot, () => tunnel.session.stats());
+      // Before the first check completes we send nothing: "no report" lets gateways route here.
+      const health = deps.health();
+      if (health?.ready) tunnel.session.sendHealthReport(health.report());
+      return tunnel;
+    },
+    onEvent: (event) => {
+      if (event.type !== "slot") return;
+      status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
+      const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
+      const stopping = deps.stopping();
+      if (event.state === "down" && !stopping) log.warn(`tunnel ${event.state}`, fields);
+      else log.info(`tunnel ${event.state}`, fields);
+      if (event.state !== "connecting" && !stopping) log.info("status", status.summary());
+    },
+  });
+}
