@@ -26,6 +26,7 @@ import { createTunnelSupervisor } from "./tunnel-supervisor.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
 import { buildInfo } from "../version.ts";
 import { startAdminServer, type AdminServer } from "./admin-server.ts";
+import { startMetricsServer, type MetricsServer } from "../status/metrics.ts";
 import { obtainIdentity } from "./identity-source.ts";
 import { StatusModel } from "./status-model.ts";
 
@@ -56,6 +57,7 @@ export class Daemon {
   #supervisor?: Supervisor;
   #status?: StatusModel;
   #admin?: AdminServer;
+  #metrics?: MetricsServer;
   #health?: HealthMonitor;
   #catalogSource?: CatalogSource;
   #timers: TimerHandle[] = [];
@@ -103,6 +105,10 @@ export class Daemon {
     const { settings, log } = this.#options;
     const status = (this.#status = new StatusModel(identity, () => this.#counters.failures as Record<string, number>));
     this.#admin = startAdminServer(settings.stateDir, () => status.snapshot());
+    if (settings.metrics) {
+      this.#metrics = startMetricsServer(settings.metrics, () => status.snapshot(), buildInfo);
+      log.info("metrics served", { url: `${this.#metrics.url}/metrics` });
+    }
     const client = new ControlClient({
       controlUrl: identity.controlUrl,
       proxy: settings.proxy,
@@ -274,6 +280,7 @@ export class Daemon {
     this.#health?.stop();
     this.#supervisor?.stop();
     this.#admin?.stop();
+    this.#metrics?.stop();
     this.#log.info("stopped");
   }
 }

@@ -113,7 +113,7 @@ export class WsTransport implements Transport {
     this.#low = options.lowWaterBytes ?? WRITE_LOW_WATER_BYTES;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
     this.#clock = options.clock ?? systemClock;
-    this.#decoder = new FrameDecoder({ expectMasked: this.role === "server", maxMessageBytes: this.#max });
+    this.#decoder = new FrameDecoder({ expectMasked: this.role === "server", maxMessageBytes: this.#max, reuseBuffer: true });
     this.#writer = new FrameWriter({
       write: (buf, offset, length) => this.#socket.write(buf, offset, length),
       masked: this.role === "client",
@@ -214,7 +214,8 @@ export class WsTransport implements Transport {
       this.#fail(err.closeCode, err.message, err);
       return;
     }
-    if (this.#handlers === null || this.#pendingMessages.length > 0) this.#pendingMessages.push(data);
+    // Kept for later: copied, since the decoder reuses its assembly buffer for the next message.
+    if (this.#handlers === null || this.#pendingMessages.length > 0) this.#pendingMessages.push(data.slice());
     else this.#handlers.message(data);
   }
 

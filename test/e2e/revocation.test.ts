@@ -10,11 +10,21 @@ import { startEchoServer, type EchoServer } from "../support/apps.ts";
 let echo: EchoServer;
 let cloud: CloudProcess;
 let daemon: DaemonProcess;
+let metricsUrl: string;
+
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
 
 beforeAll(async () => {
   echo = startEchoServer();
   cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`] });
-  daemon = await startDaemon({ key: cloud.provisioningKey });
+  const metrics = `127.0.0.1:${freePort()}`;
+  metricsUrl = `http://${metrics}`;
+  daemon = await startDaemon({ key: cloud.provisioningKey, extraArgs: ["--metrics", metrics] });
   await daemon.waitFor("connected", allTunnelsUp(2));
 }, 60_000);
 
@@ -23,6 +33,16 @@ afterAll(async () => {
   await cloud?.stop();
   echo?.stop();
 }, 30_000);
+
+test("metrics: Prometheus text with tunnels, streams and certificate expiry; ready while a tunnel is up", async () => {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  expect(text).toContain("connector_tunnels_up 2");
+  expect(text).toMatch(/connector_build_info\{version="[^"]+",commit="[^"]+",target="[^"]+"\} 1/);
+  expect(text).toMatch(/connector_certificate_expiry_timestamp_seconds \d{10}/);
+  expect(text).toContain('connector_app_server_healthy{app="echo"');
+  expect((await fetch(`${metricsUrl}/healthz`)).status).toBe(200);
+  expect((await fetch(`${metricsUrl}/readyz`)).status).toBe(200);
+});
 
 test("a connector revoked while running stops its tunnels and reports revoked (status exit 4)", async () => {
   const id = (await daemon.status()).snapshot!.connectorId!;
@@ -37,4 +57,6 @@ test("a connector revoked while running stops its tunnels and reports revoked (s
   await Bun.sleep(3_000);
   expect(daemon.output().split("tunnel connecting").length).toBe(attemptsBefore);
   expect(daemon.proc.exitCode).toBeNull();
+  expect(await (await fetch(`${metricsUrl}/metrics`)).text()).toContain("connector_revoked 1");
+  expect((await fetch(`${metricsUrl}/readyz`)).status).toBe(503);
 }, 40_000);

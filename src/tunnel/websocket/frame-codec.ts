@@ -2,7 +2,8 @@
  * RFC 6455 frame codec, no I/O. The encoder writes headers into caller-provided buffers so the
  * transport can pack many frames into one write. `FrameDecoder` is incremental: bytes are pushed as
  * they arrive, a frame contained in one chunk is delivered as a view of that chunk (no copy), a frame
- * split over chunks is copied once into a buffer of its final size. Every violation is a
+ * split over chunks is copied once into a buffer of its final size (with `reuseBuffer`, one buffer reused
+ * for every such message). Every violation is a
  * `WebSocketProtocolError` carrying the close code to answer with.
  */
 import { MAX_CONTROL_PAYLOAD, MAX_MESSAGE_BYTES } from "./config.ts";
@@ -130,6 +131,14 @@ export interface FrameDecoderOptions {
   expectMasked: boolean;
   /** Largest message payload accepted (after reassembly). */
   maxMessageBytes?: number;
+  /**
+   * Assemble a single-frame message split over chunks in one buffer reused for the next such
+   * message, instead of a fresh one each time (a 256 KiB message spans several TLS reads, so almost
+   * every tunnel message is assembled: a fresh buffer each time cost zero-filling, page faults and
+   * unmapping, measured at a few % of the receiver's CPU). Such a message is then valid only during
+   * the sink call. Fragmented messages still get their own buffers.
+   */
+  reuseBuffer?: boolean;
 }
 
 const fail = (code: ConstructorParameters<typeof WebSocketProtocolError>[0], msg: string, close: number = CloseCode.protocolError) =>
@@ -149,6 +158,9 @@ export class FrameDecoder {
   #length = 0;
   #have = 0;
   #buffer: Uint8Array | null = null;
+  readonly #reuse: boolean;
+  /** The reused assembly buffer (grows to the largest split message, at most `maxMessageBytes`). */
+  #assembly: Uint8Array | null = null;
   // Message being reassembled from fragments (opcode 0 = none).
   #fragOpcode = 0;
   #fragments: Uint8Array[] = [];
@@ -158,6 +170,7 @@ export class FrameDecoder {
   constructor(options: FrameDecoderOptions) {
     this.#expectMasked = options.expectMasked;
     this.#max = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    this.#reuse = options.reuseBuffer ?? false;
   }
 
   /**
@@ -194,7 +207,7 @@ export class FrameDecoder {
         continue;
       }
       const take = avail < need ? avail : need;
-      this.#buffer ??= new Uint8Array(this.#length);
+      this.#buffer ??= this.#assemblyBuffer(this.#length);
       this.#buffer.set(chunk.subarray(pos, pos + take), this.#have);
       this.#have += take;
       pos += take;
@@ -204,6 +217,14 @@ export class FrameDecoder {
         this.#complete(data, sink);
       }
     }
+  }
+
+  /** Where a frame split over chunks is gathered: the reused buffer when the frame is a whole message. */
+  #assemblyBuffer(length: number): Uint8Array {
+    const wholeMessage = this.#fin && this.#opcode !== Opcode.continuation;
+    if (!this.#reuse || !wholeMessage) return new Uint8Array(length);
+    if (this.#assembly === null || this.#assembly.length < length) this.#assembly = new Uint8Array(length);
+    return this.#assembly.subarray(0, length);
   }
 
   /** Consumes header bytes from `chunk[pos]`; returns the new position. Sets #inPayload when done. */
