@@ -1,0 +1,45 @@
+/** The command line of the compiled binary (§1): version, help, usage errors and their exit codes. */
+import { describe, expect, test } from "bun:test";
+import { runConnector } from "../support/binary.ts";
+
+describe("connector CLI", () => {
+  test("--version prints version, commit, build date and target", async () => {
+    const { exitCode, stdout } = await runConnector(["--version"]);
+    expect(exitCode).toBe(0);
+    expect(stdout).toMatch(/^connector \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}|unknown), built \d{4}-\d\d-\d\dT[\d:]+Z, target linux-[a-z0-9-]+\)\n$/);
+  });
+
+  test("--help lists the five subcommands; a subcommand's --help shows its flags", async () => {
+    const root = await runConnector(["--help"]);
+    expect(root.exitCode).toBe(0);
+    for (const sub of ["preflight", "enroll", "run", "status", "upgrade"]) expect(root.stdout + root.stderr).toContain(sub);
+    const run = await runConnector(["run", "--help"]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout + run.stderr).toContain("--tunnels");
+    expect(run.stdout + run.stderr).toContain("--state-dir");
+  });
+
+  test("an unknown command is a usage error (exit 2)", async () => {
+    const { exitCode, stderr } = await runConnector(["frobnicate"]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toContain('Unknown command "frobnicate"');
+  });
+
+  test("an invalid setting names itself and its source, exit 2", async () => {
+    const { exitCode, stderr } = await runConnector(["status", "--log-format", "xml"]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toContain('log-format = "xml" (from flag --log-format)');
+    const fromEnv = await runConnector(["status", "--state-dir", "/tmp/none"], { env: { CONNECTOR_LOG_LEVEL: "loud" } });
+    expect(fromEnv.exitCode).toBe(2);
+    expect(fromEnv.stderr).toContain("environment variable CONNECTOR_LOG_LEVEL");
+  });
+
+  test("subcommands whose capability has not shipped say so and exit 1, with no fake output", async () => {
+    for (const sub of ["preflight", "upgrade"]) {
+      const { exitCode, stdout, stderr } = await runConnector([sub]);
+      expect(exitCode).toBe(1);
+      expect(stdout).toBe("");
+      expect(stderr).toContain("is not available in this version yet");
+    }
+  });
+});
