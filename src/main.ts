@@ -21,7 +21,9 @@ async function main(given: string[]): Promise<number> {
     return ExitCode.ok;
   }
   const helpAsked = rawArgs.some((a) => a === "--help" || a === "-h");
-  const sub = rawArgs.find((a) => !a.startsWith("-"));
+  // The subcommand may come after global flags (`connector --state-dir /x status`): it is the first
+  // argument that names one; the first bare word otherwise (for the error message).
+  const sub = rawArgs.find((a) => SUBCOMMANDS.includes(a)) ?? rawArgs.find((a) => !a.startsWith("-"));
   if (helpAsked || rawArgs.length === 0) {
     const subDef = sub && SUBCOMMANDS.includes(sub) ? await resolveSub(sub) : undefined;
     await showUsage(subDef ?? rootCommand, subDef ? rootCommand : undefined);
@@ -33,7 +35,8 @@ async function main(given: string[]): Promise<number> {
   }
   // Run the subcommand directly: citty's root dispatch drops a subcommand's return value (its exit code).
   const subDef = await resolveSub(sub);
-  const { result } = await runCommand(subDef as Parameters<typeof runCommand>[0], { rawArgs: rawArgs.slice(rawArgs.indexOf(sub) + 1) });
+  const subArgs = rawArgs.filter((_, i) => i !== rawArgs.indexOf(sub));
+  const { result } = await runCommand(subDef as Parameters<typeof runCommand>[0], { rawArgs: subArgs });
   return typeof result === "number" ? result : ExitCode.ok;
 }
 

@@ -16,7 +16,8 @@ const LogFormat = v.picklist(["pretty", "json"]);
 const ProxyUrl = v.pipe(
   v.string(),
   v.url("expected a URL such as http://proxy.example:3128"),
-  v.check((s) => /^https?:\/\//i.test(s), "expected an http:// or https:// proxy URL"),
+  // CONNECT to the proxy is plain HTTP; TLS to the proxy itself (https://) is not supported by the tunnels.
+  v.check((s) => /^http:\/\//i.test(s), "expected an http:// proxy URL (https:// proxies are not supported)"),
 );
 const NoProxyList = v.pipe(
   v.string(),
@@ -70,6 +71,11 @@ export interface SettingsInput {
 
 export type SettingSource = "flag" | "env" | "env-file" | "default";
 
+/** A proxy URL may carry a password: never echo `user:pass@` back in an error. */
+function withoutCredentials(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1[redacted]@");
+}
+
 function pick(
   spec: Spec[SettingName],
   input: SettingsInput,
@@ -104,7 +110,7 @@ export function resolveSettings(input: SettingsInput): { settings: Settings; sou
     const result = v.safeParse(spec.schema, value);
     if (!result.success) {
       const reason = result.issues[0]?.message ?? "invalid value";
-      throw new SettingsError(`Invalid setting ${spec.flag} = ${JSON.stringify(value)} (from ${origin}): ${reason}`);
+      throw new SettingsError(`Invalid setting ${spec.flag} = ${JSON.stringify(withoutCredentials(value))} (from ${origin}): ${reason}`);
     }
     settings[name] = result.output;
   }

@@ -78,6 +78,16 @@ describe("settings resolution", () => {
     );
   });
 
+  test("an invalid proxy URL is reported without its password", () => {
+    const attempt = () => resolveSettings({ flags: {}, env: { HTTPS_PROXY: "socks5://ops:s3cret@proxy.example:1080" }, envFile: noFile, isTTY: false });
+    expect(attempt).toThrow(/proxy = "socks5:\/\/\[redacted\]@proxy.example:1080"/);
+    try {
+      attempt();
+    } catch (err) {
+      expect((err as Error).message).not.toContain("s3cret");
+    }
+  });
+
   test("usage errors exit with code 2", () => {
     try {
       resolveSettings({ flags: { "log-format": "xml" }, env: {}, envFile: noFile, isTTY: false });

@@ -34,6 +34,14 @@ describe("connector CLI", () => {
     expect(fromEnv.stderr).toContain("environment variable CONNECTOR_LOG_LEVEL");
   });
 
+  test("global flags may come before the subcommand", async () => {
+    const { exitCode, stdout } = await runConnector(["--state-dir", "/nonexistent/state", "status", "--json"]);
+    expect(exitCode).toBe(3);
+    expect(JSON.parse(stdout).state).toBe("not-enrolled");
+    const bad = await runConnector(["--log-level=bogus", "status"]);
+    expect(bad.exitCode).toBe(2);
+  });
+
   test("subcommands whose capability has not shipped say so and exit 1, with no fake output", async () => {
     for (const sub of ["preflight", "upgrade"]) {
       const { exitCode, stdout, stderr } = await runConnector([sub]);
