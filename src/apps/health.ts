@@ -125,7 +125,9 @@ export class HealthMonitor {
   #schedule(): void {
     if (this.#stopped) return;
     this.#timer = this.options.clock.setTimeout(() => {
-      void this.checkAll().finally(() => this.#schedule());
+      this.checkAll()
+        .catch(() => undefined) // a failed round leaves the previous results; the next round retries
+        .finally(() => this.#schedule());
     }, this.options.intervalMs ?? HEALTH_CHECK_INTERVAL_MS);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { ConnectorError, ExitCode } from "../errors.ts";
 import { ADMIN_SOCKET_NAME } from "../status/config.ts";
 import type { StatusSnapshot } from "../status/schema.ts";
 
@@ -13,8 +14,22 @@ export interface AdminServer {
   stop(): void;
 }
 
-export function startAdminServer(stateDir: string, snapshot: () => StatusSnapshot): AdminServer {
+/** A daemon already answers on `path`: two daemons on one identity would fight over its tunnels. */
+async function answering(path: string): Promise<boolean> {
+  try {
+    const response = await fetch("http://localhost/v1/status", { unix: path, signal: AbortSignal.timeout(1_000) });
+    await response.arrayBuffer();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startAdminServer(stateDir: string, snapshot: () => StatusSnapshot): Promise<AdminServer> {
   const path = join(stateDir, ADMIN_SOCKET_NAME);
+  if (await answering(path)) {
+    throw new ConnectorError("ALREADY_RUNNING", `Another connector daemon is running on ${stateDir} (its admin socket answers); stop it first.`, ExitCode.failure);
+  }
   // A socket left by a daemon that was killed would make the bind fail.
   rmSync(path, { force: true });
   const server = Bun.serve({

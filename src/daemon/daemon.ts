@@ -26,8 +26,9 @@ import { createTunnelSupervisor } from "./tunnel-supervisor.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
 import { buildInfo } from "../version.ts";
 import { startAdminServer, type AdminServer } from "./admin-server.ts";
-import { startMetricsServer, type MetricsServer } from "../status/metrics.ts";
+import { isLoopbackListen, startMetricsServer, type MetricsServer } from "../status/metrics.ts";
 import { obtainIdentity } from "./identity-source.ts";
+import { CERTIFICATE_CHECK_MS, certificateWatch } from "./certificate-watch.ts";
 import { StatusModel } from "./status-model.ts";
 
 /** §3: a status summary line every 5 minutes (and on every tunnel change). */
@@ -63,6 +64,8 @@ export class Daemon {
   #timers: TimerHandle[] = [];
   #identity?: Identity;
   #revocationTimer?: TimerHandle;
+  #refreshing?: Promise<void>;
+  #refreshAgain = false;
   #stopRequested?: (code: number) => void;
   #signals = 0;
 
@@ -76,8 +79,12 @@ export class Daemon {
   async run(): Promise<number> {
     const stopped = new Promise<number>((resolve) => (this.#stopRequested = resolve));
     const onSignal = (signal: NodeJS.Signals) => this.#onSignal(signal);
+    // Last resort: a bug in one stream or tunnel must not take every tunnel down with the process.
+    const onUnhandled = (reason: unknown) =>
+      this.#log.error("unexpected error (kept running)", { error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    process.on("unhandledRejection", onUnhandled);
     try {
       const { settings, env, log } = this.#options;
       const identity = await obtainIdentity({
@@ -90,13 +97,14 @@ export class Daemon {
         clock: this.#clock,
         signal: this.#abort.signal,
       });
-      if (!identity) return await stopped;
+      if (!identity || this.#abort.signal.aborted) return await stopped;
       log.info("starting", { version: buildInfo.version, connectorId: identity.connectorId, name: identity.name, group: identity.group, tunnels: settings.tunnels });
-      await this.#start(identity);
-      return await stopped;
+      // A signal during start-up (catalog fetch) must not wait for it.
+      return await Promise.race([this.#start(identity).then(() => stopped), stopped]);
     } finally {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
+      process.off("unhandledRejection", onUnhandled);
       this.#shutdown();
     }
   }
@@ -104,10 +112,13 @@ export class Daemon {
   async #start(identity: Identity): Promise<void> {
     const { settings, log } = this.#options;
     const status = (this.#status = new StatusModel(identity, () => this.#counters.failures as Record<string, number>));
-    this.#admin = startAdminServer(settings.stateDir, () => status.snapshot());
+    this.#admin = await startAdminServer(settings.stateDir, () => status.snapshot());
     if (settings.metrics) {
       this.#metrics = startMetricsServer(settings.metrics, () => status.snapshot(), buildInfo);
       log.info("metrics served", { url: `${this.#metrics.url}/metrics` });
+      if (!isLoopbackListen(settings.metrics)) {
+        log.warn("metrics are served beyond loopback without authentication: they name apps and internal addresses", { listen: settings.metrics });
+      }
     }
     const client = new ControlClient({
       controlUrl: identity.controlUrl,
@@ -119,7 +130,8 @@ export class Daemon {
     this.#catalogSource = new CatalogSource(client);
     this.#health = new HealthMonitor({ clock: this.#clock, onChange: (report) => this.#broadcastHealth(report) });
     const catalog = await this.#firstCatalog();
-    if (!catalog) return;
+    if (!catalog || this.#abort.signal.aborted) return;
+    this.#every(CERTIFICATE_CHECK_MS, certificateWatch(identity, this.#clock, this.#log));
     this.#applyCatalog(catalog);
     this.#health.start();
 
@@ -161,6 +173,7 @@ export class Daemon {
       try {
         const result = await this.#catalogSource!.fetch();
         this.#status?.controlPlane(true);
+        this.#status?.reinstated();
         if (result.changed) return result.catalog;
       } catch (err) {
         this.#status?.controlPlane(false);
@@ -181,7 +194,23 @@ export class Daemon {
     return undefined;
   }
 
-  async #refreshCatalog(): Promise<void> {
+  /** Single flight: concurrent triggers (CONFIG_CHANGED on N tunnels, the poll) share one fetch, plus one more after it. */
+  #refreshCatalog(): Promise<void> {
+    if (this.#refreshing) {
+      this.#refreshAgain = true;
+      return this.#refreshing;
+    }
+    this.#refreshing = this.#fetchCatalog().finally(() => {
+      this.#refreshing = undefined;
+      if (this.#refreshAgain) {
+        this.#refreshAgain = false;
+        void this.#refreshCatalog();
+      }
+    });
+    return this.#refreshing;
+  }
+
+  async #fetchCatalog(): Promise<void> {
     try {
       const result = await this.#catalogSource!.fetch();
       this.#status?.controlPlane(true);
@@ -225,7 +254,7 @@ export class Daemon {
     this.#allowList = compiled;
     this.#log.info("app catalog loaded", { version: catalog.version, apps: catalog.apps.length });
     // Health checks run in the background: a server that does not answer must not delay the tunnels.
-    void this.#health?.setCatalog(catalog);
+    this.#health?.setCatalog(catalog).catch((err: unknown) => this.#log.warn("health check failed", { error: err instanceof Error ? err.message : String(err) }));
   }
 
   #broadcastHealth(report: HealthReport): void {
@@ -240,11 +269,12 @@ export class Daemon {
   }
 
   #every(ms: number, fn: () => void): void {
+    const index = this.#timers.length;
     const loop = () => {
       fn();
-      this.#timers.push(this.#clock.setTimeout(loop, ms));
+      this.#timers[index] = this.#clock.setTimeout(loop, ms);
     };
-    this.#timers.push(this.#clock.setTimeout(loop, ms));
+    this.#timers[index] = this.#clock.setTimeout(loop, ms);
   }
 
   #onSignal(signal: NodeJS.Signals): void {

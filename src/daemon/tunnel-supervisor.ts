@@ -66,8 +66,13 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       tunnels.set(slot, tunnel);
       status.attachSession(slot, () => tunnel.session.stats());
       // Before the first check completes we send nothing: "no report" lets gateways route here.
+      // Best effort: a report that cannot be sent (too large) must not cost the tunnel.
       const health = deps.health();
-      if (health?.ready) tunnel.session.sendHealthReport(health.report());
+      try {
+        if (health?.ready) tunnel.session.sendHealthReport(health.report());
+      } catch (err) {
+        log.warn("health report not sent", { tunnel: slot, error: err instanceof Error ? err.message : String(err) });
+      }
       return tunnel;
     },
     onEvent: (event) => {

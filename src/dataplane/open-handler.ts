@@ -10,6 +10,8 @@ import type { AllowList } from "./allow-list.ts";
 import { dialDestination } from "./dial.ts";
 import { DialError } from "./errors.ts";
 import { RelayLink, relaySocketHandlers } from "./relay.ts";
+import { nameRuleResolver } from "./name-answers.ts";
+import type { Resolver } from "./resolve.ts";
 
 export interface DataplaneCounters {
   opened: number;
@@ -23,6 +25,8 @@ export interface OpenHandlerOptions {
   log: Logger;
   counters: DataplaneCounters;
   dialTimeoutMs?: number;
+  /** Name resolution (the host's resolver by default; tests inject one). */
+  resolve?: Resolver;
   /** Passive health: a dial to `host:port` succeeded or failed. */
   onDialResult?: (app: string, address: string, ok: boolean) => void;
 }
@@ -33,6 +37,8 @@ function countFailure(counters: DataplaneCounters, code: StreamCodeName): void {
 
 export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
   const { log, counters } = options;
+  // Only names are resolved; IP destinations were matched against IP/CIDR rules as written.
+  const guardedResolver = nameRuleResolver(options.resolve);
   return (request, stream) => {
     const decision = options.allowList().allows(request.app, request.host, request.port);
     if (!decision.allowed) {
@@ -48,17 +54,25 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
     dialDestination(decision.host, request.port, relaySocketHandlers, {
       data: link,
       signal: abort.signal,
+      resolve: guardedResolver,
       ...(options.dialTimeoutMs === undefined ? {} : { timeoutMs: options.dialTimeoutMs }),
     }).then(
       (socket) => {
         link.socket = socket;
-        options.onDialResult?.(request.app, `${decision.host}:${request.port}`, true);
-        if (!stream.accept()) {
+        try {
+          options.onDialResult?.(request.app, `${decision.host}:${request.port}`, true);
+          if (!stream.accept()) {
+            socket.terminate();
+            return;
+          }
+          counters.opened += 1;
+          link.attach(stream);
+        } catch (err) {
+          // Never let one stream's failure escape as an unhandled rejection.
+          log.warn("stream failed after connecting", { app: request.app, error: err instanceof Error ? err.message : String(err) });
           socket.terminate();
-          return;
+          stream.reset(StreamCode.INTERNAL, "relay setup failed");
         }
-        counters.opened += 1;
-        link.attach(stream);
       },
       (err: unknown) => {
         const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";

@@ -26,8 +26,8 @@ export function renderMetrics(s: StatusSnapshot, build: { version: string; commi
     family("connector_build_info", "gauge", "Build of the running connector.", [[{ version: build.version, commit: build.commit, target: build.target }, 1]]),
     family("connector_revoked", "gauge", "1 when the cloud revoked this connector.", [[{}, s.state === "revoked" ? 1 : 0]]),
     family("connector_tunnels_up", "gauge", "Tunnels currently up.", [[{}, s.tunnels.filter((t) => t.state === "up").length]]),
-    family("connector_tunnel_up", "gauge", "1 when the tunnel to this gateway is up.", s.tunnels.map((t) => [{ gateway: t.gateway }, t.state === "up" ? 1 : 0] as const)),
-    family("connector_tunnel_rtt_seconds", "gauge", "Last PING round trip per tunnel.", s.tunnels.filter((t) => t.rttMs !== null).map((t) => [{ gateway: t.gateway }, (t.rttMs ?? 0) / 1000] as const)),
+    family("connector_tunnel_up", "gauge", "1 when the tunnel to this gateway is up.", s.tunnels.map((t, slot) => [{ tunnel: String(slot), gateway: t.gateway }, t.state === "up" ? 1 : 0] as const)),
+    family("connector_tunnel_rtt_seconds", "gauge", "Last PING round trip per tunnel.", s.tunnels.flatMap((t, slot) => (t.rttMs === null ? [] : [[{ tunnel: String(slot), gateway: t.gateway }, t.rttMs / 1000] as const]))),
     family("connector_streams_active", "gauge", "Streams open now.", [[{}, s.streams.active]]),
     family("connector_streams_created_total", "counter", "Streams opened since start.", [[{}, s.streams.created]]),
     family("connector_streams_closed_total", "counter", "Streams closed since start.", [[{}, s.streams.closed]]),
@@ -45,6 +45,12 @@ export interface MetricsServer {
 }
 
 /** Serves /metrics, /healthz and /readyz on `host:port` (an operator's choice; loopback by default in docs). */
+/** True for 127.0.0.0/8, ::1 and localhost: metrics carry app names and internal addresses. */
+export function isLoopbackListen(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export function startMetricsServer(address: string, snapshot: () => StatusSnapshot, build: { version: string; commit: string; target: string }): MetricsServer {
   const colon = address.lastIndexOf(":");
   const hostname = address.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
