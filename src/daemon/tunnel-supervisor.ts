@@ -41,20 +41,30 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
     privateKeyPem: identity.privateKeyPem,
     caCertificatePem: identity.caCertificate,
   };
-  return new Supervisor({
+  const supervisor: Supervisor = new Supervisor({
     gateways: identity.gateways,
     tunnels: settings.tunnels,
     clock: deps.clock,
     connect: async (gateway, slot) => {
       const options = { credentials, connectorVersion: buildInfo.version, proxy: settings.proxy, noProxy, clock: deps.clock, onOpen: deps.onOpen, log: log.withTag("tunnel") };
-      const tunnel = await connectTunnel(gateway, options, {
+      let tunnel: Tunnel | undefined;
+      const isCurrent = () => tunnel !== undefined && tunnels.get(slot) === tunnel;
+      tunnel = await connectTunnel(gateway, options, {
         rtt: (ms) => status.rtt(slot, ms),
         configChanged: () => deps.refreshCatalog(),
         streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
-        goAway: (code, message) => log.info("gateway is draining this tunnel", { gateway: gateway.url, code, message }),
-        closed: (info) => {
+        goAway: (code, message) => {
+          log.info("gateway is draining this tunnel: opening a replacement", { gateway: gateway.url, code, message });
+          if (!tunnel || !isCurrent()) return;
           status.detachSession(slot);
           tunnels.delete(slot);
+          supervisor.retire(slot, tunnel);
+        },
+        closed: (info) => {
+          if (isCurrent()) {
+            status.detachSession(slot);
+            tunnels.delete(slot);
+          }
           // 1008: the gateway refused us by policy (revocation): ask the control plane.
           if (info.code === CloseCode.POLICY_VIOLATION) deps.refreshCatalog();
         },
@@ -63,17 +73,18 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
         if (err instanceof TunnelDialError && err.status === 403) deps.refreshCatalog();
         throw err;
       });
-      tunnels.set(slot, tunnel);
-      status.attachSession(slot, () => tunnel.session.stats());
+      const live = tunnel;
+      tunnels.set(slot, live);
+      status.attachSession(slot, () => live.session.stats());
       // Before the first check completes we send nothing: "no report" lets gateways route here.
       // Best effort: a report that cannot be sent (too large) must not cost the tunnel.
       const health = deps.health();
       try {
-        if (health?.ready) tunnel.session.sendHealthReport(health.report());
+        if (health?.ready) live.session.sendHealthReport(health.report());
       } catch (err) {
         log.warn("health report not sent", { tunnel: slot, error: err instanceof Error ? err.message : String(err) });
       }
-      return tunnel;
+      return live;
     },
     onEvent: (event) => {
       if (event.type !== "slot") return;
@@ -85,4 +96,5 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       if (event.state !== "connecting" && !stopping) log.info("status", status.summary());
     },
   });
+  return supervisor;
 }

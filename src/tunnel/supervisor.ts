@@ -61,6 +61,8 @@ interface Slot {
 export class Supervisor {
   readonly #slots: Slot[];
   readonly #failedAt = new Map<string, number>();
+  /** Tunnels whose gateway sent GO_AWAY: still finishing their streams, no longer in a slot. */
+  readonly #retiring = new Set<TunnelHandle>();
   #gateways: readonly Gateway[];
   #stopping = false;
 
@@ -89,7 +91,26 @@ export class Supervisor {
   }
 
   activeStreams(): number {
-    return this.#slots.reduce((sum, s) => sum + (s.tunnel?.activeStreams() ?? 0), 0);
+    let sum = 0;
+    for (const tunnel of this.#retiring) sum += tunnel.activeStreams();
+    return this.#slots.reduce((total, s) => total + (s.tunnel?.activeStreams() ?? 0), sum);
+  }
+
+  /**
+   * The gateway of `slot` sent GO_AWAY (§5.7): its tunnel keeps serving the streams it has until the
+   * gateway closes it, and the slot reconnects now, to another gateway when there is one, so capacity
+   * does not shrink during a gateway's rolling restart.
+   */
+  retire(slot: number, tunnel: TunnelHandle): void {
+    const s = this.#slots[slot];
+    if (!s || s.tunnel !== tunnel || this.#stopping) return;
+    s.tunnel = undefined;
+    s.state = "down";
+    this.#failedAt.set(s.gateway!.id, this.options.clock.now());
+    this.#retiring.add(tunnel);
+    void tunnel.closed.then(() => this.#retiring.delete(tunnel));
+    this.#emit(s, { error: "gateway draining (GO_AWAY)" });
+    this.#connect(s, s.gateway!.id);
   }
 
   /** Graceful stop, first half: no reconnects, GO_AWAY on every tunnel. */
@@ -105,6 +126,7 @@ export class Supervisor {
   stop(reason = "connector stopping"): void {
     this.drain();
     for (const slot of this.#slots) slot.tunnel?.close(reason);
+    for (const tunnel of this.#retiring) tunnel.close(reason);
     this.options.onEvent({ type: "stopped" });
   }
 
@@ -136,9 +158,12 @@ export class Supervisor {
     });
   }
 
-  #connect(slot: Slot): void {
+  /** `avoid`: a gateway that is draining; another one is taken even if a second slot already uses it. */
+  #connect(slot: Slot, avoid?: string): void {
     if (this.#stopping) return;
-    slot.gateway = this.chooseGateway(slot);
+    const choice = this.chooseGateway(slot);
+    const others = this.#gateways.filter((g) => g.id !== avoid);
+    slot.gateway = choice.id === avoid && others.length > 0 ? others[slot.index % others.length]! : choice;
     slot.state = "connecting";
     this.#emit(slot);
     const gateway = slot.gateway;
@@ -159,6 +184,7 @@ export class Supervisor {
     this.#emit(slot);
     const gateway = slot.gateway!;
     tunnel.closed.then(({ reason }) => {
+      if (slot.tunnel !== tunnel) return; // retired: the slot has moved on
       slot.tunnel = undefined;
       const stable = this.options.clock.now() - (slot.upAt ?? 0) >= (this.options.stableAfterMs ?? 10_000);
       if (stable) slot.backoff.reset();

@@ -8,22 +8,23 @@ const gw = (id: string): Gateway => ({ id, url: `wss://127.0.0.1:1/${id}` });
 /** A fake tunnel world: which gateways accept, and a handle per live tunnel that the test can kill. */
 function world() {
   const down = new Set<string>();
-  const live: { gateway: string; kill: (reason: string) => void; drained: boolean }[] = [];
+  const live: { gateway: string; kill: (reason: string) => void; drained: boolean; streams: number; handle?: TunnelHandle }[] = [];
   const attempts: string[] = [];
   const connect = async (gateway: Gateway): Promise<TunnelHandle> => {
     attempts.push(gateway.id);
     if (down.has(gateway.id)) throw new Error(`refused by ${gateway.id}`);
     let kill!: (reason: string) => void;
     const closed = new Promise<{ reason: string }>((resolve) => (kill = (reason) => resolve({ reason })));
-    const entry = { gateway: gateway.id, kill, drained: false };
+    const entry: (typeof live)[number] = { gateway: gateway.id, kill, drained: false, streams: 0 };
     live.push(entry);
     closed.then(() => live.splice(live.indexOf(entry), 1));
-    return {
+    entry.handle = {
       closed,
       drain: () => void (entry.drained = true),
-      activeStreams: () => 0,
+      activeStreams: () => entry.streams,
       close: (reason) => kill(reason),
     };
+    return entry.handle;
   };
   return { down, live, attempts, connect };
 }
@@ -109,4 +110,27 @@ test("state changes are reported as events with the gateway", async () => {
   await clock.advance(0);
   const states = events.flatMap((e) => (e.type === "slot" ? [`${e.slot}:${e.state}:${e.gateway.id}`] : []));
   expect(states).toEqual(["0:connecting:a", "0:up:a"]);
+});
+
+
+test("a gateway's GO_AWAY moves its slot to another gateway at once; the old tunnel keeps its streams", async () => {
+  const { clock, w, supervisor } = setup([gw("a"), gw("b")]);
+  supervisor.start();
+  await clock.advance(0);
+  const onA = w.live.find((t) => t.gateway === "a")!;
+  onA.streams = 3;
+  const slotOfA = w.attempts.indexOf("a");
+  supervisor.retire(slotOfA, onA.handle!);
+  await clock.advance(0);
+  // A replacement went to the other gateway right away, without waiting for a backoff.
+  expect(w.attempts.slice(2)).toEqual(["b"]);
+  expect(supervisor.upCount()).toBe(2);
+  // The retired tunnel still counts for a graceful stop until the gateway closes it.
+  expect(supervisor.activeStreams()).toBe(3);
+  onA.kill("gateway closed after its streams finished");
+  await clock.advance(0);
+  expect(supervisor.activeStreams()).toBe(0);
+  // Its close does not take the slot down again.
+  expect(supervisor.upCount()).toBe(2);
+  expect(w.attempts.length).toBe(3);
 });
