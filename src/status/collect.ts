@@ -25,7 +25,7 @@ export interface CollectDeps {
 }
 
 /** Failures that mean "nobody is listening" rather than "the daemon is broken". */
-const NOT_LISTENING = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK", "ECONNRESET", "EACCES"]);
+const NOT_LISTENING = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK", "ECONNRESET"]);
 
 /** The admin-socket protocol: HTTP/1.1 `GET /v1/status` answering a `StatusSnapshot` as JSON. */
 export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): DaemonQuery {
@@ -40,6 +40,10 @@ export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): Dae
       const code = (err as { code?: unknown }).code;
       const name = err instanceof Error ? err.name : "";
       if (name === "TimeoutError" || (typeof code === "string" && NOT_LISTENING.has(code))) return undefined;
+      if (code === "EACCES" || code === "EPERM") {
+        // The daemon may well be running: do not tell an operator outside its group "not running".
+        throw new ConnectorError("STATUS_PERMISSION_DENIED", `Permission denied on the admin socket ${socketPath}: run as root or as a member of the connector's group.`, ExitCode.failure);
+      }
       throw new ConnectorError("STATUS_UNAVAILABLE", `The daemon's admin socket ${socketPath} answered badly: ${err instanceof Error ? err.message : String(err)}.`, ExitCode.failure);
     }
     let json: unknown;
