@@ -36,11 +36,11 @@ export interface SessionConfig {
    */
   readonly maxFrameBytes: number;
   /**
-   * DATA payload per frame when several streams compete: 32 KiB. Round-robin sends one frame per stream
-   * per turn, so a small stream waits behind at most one such frame per busy stream: 32 KiB is ~45 µs
-   * at 6 Gbit/s and ~2.6 ms at 100 Mbit/s. The receiver writes each DATA payload to its socket with one
-   * syscall, so 16 KiB (HTTP/2's default) cost measurably more: with 64 bulk streams, 32 KiB frames
-   * took ~15% less connector CPU per byte and ~10% more throughput (BENCHMARKS.md, optimisation log).
+   * DATA payload per frame when several streams compete: 16 KiB (HTTP/2's default). Round-robin sends
+   * one frame per stream per turn, so a small stream waits behind at most one such frame per busy
+   * stream: ~22 µs at 6 Gbit/s, ~1.3 ms at 100 Mbit/s. 32 KiB frames took ~15% less connector CPU per
+   * byte with 64 bulk streams, but 1 KiB echoes under a bulk stream then exceeded 10x their idle
+   * latency in some runs (BENCHMARKS.md, optimisation log), so fairness wins.
    */
   readonly fairFrameBytes: number;
   /**
@@ -64,7 +64,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = Object.freeze({
   missedHeartbeats: 3,
   openTimeoutMs: 30_000,
   maxFrameBytes: MAX_DATA_PAYLOAD,
-  fairFrameBytes: 32 * 1024,
+  fairFrameBytes: 16 * 1024,
   maxMessageBytes: 256 * 1024,
   maxReceiveWindow: MAX_WINDOW,
 });

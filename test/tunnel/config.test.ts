@@ -9,7 +9,7 @@ test("defaults are the documented numbers and pass validation", () => {
     missedHeartbeats: 3,
     openTimeoutMs: 30_000,
     maxFrameBytes: MAX_DATA_PAYLOAD,
-    fairFrameBytes: 32 * 1024,
+    fairFrameBytes: 16 * 1024,
     maxMessageBytes: 256 * 1024,
     maxReceiveWindow: MAX_WINDOW,
   });
