@@ -52,7 +52,7 @@ export class Daemon {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #abort = new AbortController();
-  readonly #counters: DataplaneCounters = { opened: 0, failures: {} };
+  readonly #counters: DataplaneCounters = { failures: {} };
   readonly #tunnels = new Map<number, Tunnel>();
   #allowList = AllowList.empty();
   #supervisor?: Supervisor;

@@ -13,8 +13,8 @@ import { RelayLink, relaySocketHandlers } from "./relay.ts";
 import { nameRuleResolver } from "./name-answers.ts";
 import type { Resolver } from "./resolve.ts";
 
+/** Streams are counted by their sessions; the dataplane adds why opens failed. */
 export interface DataplaneCounters {
-  opened: number;
   /** Open failures by §5.3 code name. */
   failures: Partial<Record<StreamCodeName, number>>;
 }
@@ -65,7 +65,6 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
             socket.terminate();
             return;
           }
-          counters.opened += 1;
           link.attach(stream);
         } catch (err) {
           // Never let one stream's failure escape as an unhandled rejection.

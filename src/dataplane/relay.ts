@@ -19,19 +19,11 @@ import type { Stream, StreamCloseReason } from "../tunnel/stream.ts";
 /** Bytes read from the socket before a stream is attached (gateway side: the user speaks first). */
 const MAX_EARLY_BYTES = 256 * 1024;
 
-export interface RelayCounters {
-  /** Bytes read from the socket and sent into the stream. */
-  socketToStream: number;
-  /** Bytes from the stream written to the socket. */
-  streamToSocket: number;
-}
-
 export class RelayLink {
   socket?: Socket<RelayLink>;
   #stream?: Stream;
   /** Stream bytes the socket has not taken yet (copies), oldest first. */
   #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
   /** Socket bytes that arrived before the stream was attached. */
   #early: Uint8Array[] = [];
   #earlyBytes = 0;
@@ -39,7 +31,6 @@ export class RelayLink {
   #streamEof = false;
   #shutdownSent = false;
   #closed = false;
-  readonly counters: RelayCounters = { socketToStream: 0, streamToSocket: 0 };
 
   constructor(private readonly onFinished?: (link: RelayLink, reason: string) => void) {}
 
@@ -79,7 +70,6 @@ export class RelayLink {
       const head = this.#pending[0]!;
       const taken = Math.max(0, this.socket.write(head));
       this.#consumed(taken);
-      this.#pendingBytes -= taken;
       if (taken < head.byteLength) {
         this.#pending[0] = head.subarray(taken);
         return;
@@ -111,7 +101,6 @@ export class RelayLink {
 
   #toStream(chunk: Uint8Array): void {
     const stream = this.#stream!;
-    this.counters.socketToStream += chunk.byteLength;
     if (!stream.write(chunk)) this.socket?.pause();
   }
 
@@ -129,13 +118,10 @@ export class RelayLink {
       chunk = chunk.subarray(taken);
     }
     this.#pending.push(chunk.slice());
-    this.#pendingBytes += chunk.byteLength;
   }
 
   #consumed(n: number): void {
-    if (n === 0) return;
-    this.counters.streamToSocket += n;
-    this.#stream?.consumed(n);
+    if (n > 0) this.#stream?.consumed(n);
   }
 
   #streamEnded(): void {
@@ -163,10 +149,6 @@ export class RelayLink {
     this.onFinished?.(this, reason.kind);
   }
 
-  /** Bytes held for the socket (bounded by the stream's receive window). */
-  get pendingBytes(): number {
-    return this.#pendingBytes;
-  }
 }
 
 /** Bun socket handlers that forward to the socket's `RelayLink` (passed as the socket's data). */

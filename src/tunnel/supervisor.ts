@@ -63,7 +63,7 @@ export class Supervisor {
   readonly #failedAt = new Map<string, number>();
   /** Tunnels whose gateway sent GO_AWAY: still finishing their streams, no longer in a slot. */
   readonly #retiring = new Set<TunnelHandle>();
-  #gateways: readonly Gateway[];
+  readonly #gateways: readonly Gateway[];
   #stopping = false;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -80,10 +80,6 @@ export class Supervisor {
     for (const slot of this.#slots) this.#connect(slot);
   }
 
-  /** Replaces the gateway list (e.g. after the control plane announced a change). Live tunnels stay. */
-  updateGateways(gateways: readonly Gateway[]): void {
-    if (gateways.length > 0) this.#gateways = gateways;
-  }
 
   /** Tunnels currently up. */
   upCount(): number {

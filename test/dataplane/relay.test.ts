@@ -52,7 +52,7 @@ function pair() {
       { name: "slow", destinations: [{ host: "127.0.0.1", ports: `${slowApp.port}` }], servers: [] },
     ],
   });
-  const counters: DataplaneCounters = { opened: 0, failures: {} };
+  const counters: DataplaneCounters = { failures: {} };
   const log = createConsola({ level: -999 });
   const [a, b] = createMemoryTransportPair();
   const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log, counters }) });

@@ -4,28 +4,24 @@
  * tunnels finish intact, and the restarted gateway gets its tunnels back within the backoff.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
-import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
-import { echoTransfer, roundTrip, startEchoServer, type EchoServer, type TransferResult } from "../support/apps.ts";
+import type { CloudProcess } from "../support/cloud-process.ts";
+import { allTunnelsUp, type DaemonProcess } from "../support/daemon-process.ts";
+import { echoTransfer, roundTrip, type TransferResult } from "../support/apps.ts";
+import { startStack, type Stack } from "../support/stack.ts";
 
 const MiB = 1024 * 1024;
-let echo: EchoServer;
+let stack: Stack;
 let cloud: CloudProcess;
 let a: DaemonProcess;
 let b: DaemonProcess;
 
 beforeAll(async () => {
-  echo = startEchoServer();
-  cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`] });
-  [a, b] = await Promise.all([startDaemon({ key: cloud.provisioningKey }), startDaemon({ key: cloud.provisioningKey })]);
-  await Promise.all([a.waitFor("connected", allTunnelsUp(2)), b.waitFor("connected", allTunnelsUp(2))]);
+  stack = await startStack({ gateways: 2, daemons: [{}, {}] });
+  ({ cloud } = stack);
+  [a, b] = stack.daemons as [DaemonProcess, DaemonProcess];
 }, 60_000);
 
-afterAll(async () => {
-  await Promise.all([a?.stop(5_000), b?.stop(5_000)]);
-  await cloud?.stop();
-  echo?.stop();
-}, 30_000);
+afterAll(() => stack?.stop(), 30_000);
 
 async function admin(method: string, path: string): Promise<unknown> {
   const response = await fetch(`${cloud.adminUrl}${path}`, { method, signal: AbortSignal.timeout(30_000) });

@@ -3,26 +3,22 @@
  * another gateway at once, so capacity does not shrink while the gateway drains.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
-import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
-import { roundTrip, startEchoServer, type EchoServer } from "../support/apps.ts";
+import type { CloudProcess } from "../support/cloud-process.ts";
+import type { DaemonProcess } from "../support/daemon-process.ts";
+import { roundTrip } from "../support/apps.ts";
+import { startStack, type Stack } from "../support/stack.ts";
 
-let echo: EchoServer;
+let stack: Stack;
 let cloud: CloudProcess;
 let daemon: DaemonProcess;
 
 beforeAll(async () => {
-  echo = startEchoServer();
-  cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`] });
-  daemon = await startDaemon({ key: cloud.provisioningKey });
-  await daemon.waitFor("connected", allTunnelsUp(2));
+  stack = await startStack({ gateways: 2 });
+  ({ cloud } = stack);
+  daemon = stack.daemons[0]!;
 }, 60_000);
 
-afterAll(async () => {
-  await daemon?.stop(5_000);
-  await cloud?.stop();
-  echo?.stop();
-}, 30_000);
+afterAll(() => stack?.stop(), 30_000);
 
 test("GO_AWAY from a stopping gateway: the tunnel moves to the other gateway and users keep working", async () => {
   const [leaving, staying] = cloud.gateways;

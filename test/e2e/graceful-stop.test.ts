@@ -4,30 +4,23 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
-import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
-import { roundTrip, splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+import type { CloudProcess } from "../support/cloud-process.ts";
+import type { DaemonProcess } from "../support/daemon-process.ts";
+import { roundTrip, splitAddress } from "../support/apps.ts";
+import { startStack, type Stack } from "../support/stack.ts";
 
-let echo: EchoServer;
+let stack: Stack;
 let cloud: CloudProcess;
 let a: DaemonProcess;
 let b: DaemonProcess;
 
 beforeAll(async () => {
-  echo = startEchoServer();
-  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`] });
-  [a, b] = await Promise.all([
-    startDaemon({ key: cloud.provisioningKey, tunnels: 1, gracePeriodSeconds: 30 }),
-    startDaemon({ key: cloud.provisioningKey, tunnels: 1 }),
-  ]);
-  await Promise.all([a.waitFor("connected", allTunnelsUp(1)), b.waitFor("connected", allTunnelsUp(1))]);
+  stack = await startStack({ daemons: [{ tunnels: 1, gracePeriodSeconds: 30 }, { tunnels: 1 }] });
+  ({ cloud } = stack);
+  [a, b] = stack.daemons as [DaemonProcess, DaemonProcess];
 }, 60_000);
 
-afterAll(async () => {
-  await Promise.all([a?.stop(5_000), b?.stop(5_000)]);
-  await cloud?.stop();
-  echo?.stop();
-}, 30_000);
+afterAll(() => stack?.stop(), 30_000);
 
 /** A user session that sends a line every 100 ms for `ms`, then half-closes; resolves with whether the echo matched. */
 function slowSession(listen: string, ms: number): Promise<boolean> {
@@ -75,8 +68,15 @@ test("streams open at SIGTERM complete, no new stream goes to the draining conne
   const sessions = Array.from({ length: 8 }, () => slowSession(listen, 3_000));
   const busy = await a.waitFor("carrying streams", (s) => s.streams.active > 0, 10_000);
   const createdAtStop = busy.streams.created;
+  const drainingId = busy.connectorId;
   a.proc.kill("SIGTERM");
-  await Bun.sleep(200);
+  // Wait until the gateway has seen A's GO_AWAY.
+  for (const deadline = Date.now() + 10_000; ; ) {
+    const gateways = await cloud.gatewayStatus();
+    if (gateways.some((g) => g.tunnels.some((t) => t.connectorId === drainingId && t.draining))) break;
+    if (Date.now() > deadline) throw new Error("the gateway never saw the connector's GO_AWAY");
+    await Bun.sleep(20);
+  }
   // While A drains, new users all get through (via B) and A opens nothing new.
   for (let i = 0; i < 10; i++) expect(new TextDecoder().decode(await roundTrip(listen, new TextEncoder().encode(`new ${i}`)))).toBe(`new ${i}`);
   const draining = (await a.status()).snapshot;

@@ -80,7 +80,7 @@ export async function enrollTestConnector(cloud: CloudHandle, name = "gateway-te
     allowList = AllowList.compile(v.parse(CatalogSchema, await answer.json()));
   };
   await refreshCatalog();
-  const onOpen = createOpenHandler({ allowList: () => allowList, log: silentLog, counters: { opened: 0, failures: {} } });
+  const onOpen = createOpenHandler({ allowList: () => allowList, log: silentLog, counters: { failures: {} } });
   const open: Tunnel[] = [];
 
   return {
