@@ -50,12 +50,19 @@ export interface SessionConfig {
    */
   readonly maxMessageBytes: number;
   /**
-   * Receive window growth cap (§5.5 allows up to 16 MiB). A stream's window doubles when its consumer
-   * used half of it within two round trips (the sender was window-limited, e.g. a long link), so only
+   * Receive window growth cap (§5.5 allows up to 16 MiB). A stream's window doubles when the sender
+   * flags that it ran out of credit while our consumer had delivered everything (the window, not the
+   * consumer, limited it: a long link, or the credit round trip through two busy event loops), so only
    * streams whose consumer keeps up grow; memory per stream stays bounded by this value. Set it to
    * `INITIAL_WINDOW` to disable growth.
    */
   readonly maxReceiveWindow: number;
+  /**
+   * Growth beyond `INITIAL_WINDOW` summed over a tunnel's streams. Bounds what one tunnel can be made
+   * to buffer when every grown stream's consumer stops at once: 64 MiB is four fully grown streams,
+   * or 80 ms × 6.7 Gbit/s of data in flight.
+   */
+  readonly windowGrowthBudget: number;
 }
 
 export const DEFAULT_SESSION_CONFIG: SessionConfig = Object.freeze({
@@ -67,6 +74,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = Object.freeze({
   fairFrameBytes: 16 * 1024,
   maxMessageBytes: 256 * 1024,
   maxReceiveWindow: MAX_WINDOW,
+  windowGrowthBudget: 64 * 1024 * 1024,
 });
 
 /**
@@ -118,6 +126,7 @@ export function verifySessionConfig(config: SessionConfig): void {
     isInt(config.maxReceiveWindow, INITIAL_WINDOW, MAX_WINDOW),
     `maxReceiveWindow must be ${INITIAL_WINDOW} .. ${MAX_WINDOW}`,
   );
+  check(isInt(config.windowGrowthBudget, 0, 2 ** 31), "windowGrowthBudget must be 0 .. 2^31 bytes");
 }
 
 /** Defaults overridden by `overrides`, validated. */

@@ -16,6 +16,16 @@ export const OFFSET_RESERVED = 2;
 export const OFFSET_STREAM_ID = 4;
 export const OFFSET_LENGTH = 8;
 
+/**
+ * DATA flags (§5.5). CREDIT_EXHAUSTED: this frame used the last of the sender's credit, so the sender
+ * now waits for a WINDOW_UPDATE. It is how a receiver learns that its window, not the link or the
+ * application, limits the stream; no other frame type has flags.
+ */
+export const DataFlag = {
+  CREDIT_EXHAUSTED: 0x01,
+} as const;
+export const DATA_FLAGS_MASK = DataFlag.CREDIT_EXHAUSTED;
+
 /** Frame types (§5.2). */
 export const FrameType = {
   /** Gateway asks the connector to open a stream to app/host/port. */

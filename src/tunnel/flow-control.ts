@@ -4,17 +4,16 @@
  *   views and only within credit, so the peer never receives more than it allowed.
  * - `ReceiveWindow`: the credit we granted, the bytes our consumer has not delivered yet, and when to
  *   grant more. Credit comes back only for delivered bytes, so a slow consumer bounds memory.
+ *
+ * Window growth (§5.5) is driven by the sender's own signal, not by timing: a DATA frame flagged
+ * CREDIT_EXHAUSTED says the sender ran out of credit. If our consumer had already delivered every
+ * byte when that frame arrived, the window, not the consumer, held the stream back (a long link, or
+ * the credit round trip through two busy event loops), so the next grant doubles the window. A slow
+ * consumer still holds bytes at that moment, so its window never grows. No RTT sample is needed, so
+ * growth starts with the first window of a fresh tunnel.
  */
 import { WINDOW_UPDATE_FRACTION } from "./config.ts";
 import { INITIAL_WINDOW, MAX_CREDIT, MAX_WINDOW } from "./const.ts";
-
-/**
- * Below this round trip (a LAN, loopback) the initial window already covers the bandwidth-delay
- * product: 256 KiB per millisecond is 2 Gbit/s per stream. Growing there only queues more of a bulk
- * stream in socket buffers ahead of everyone else's frames (measured: 1 KiB echoes under bulk load
- * went from ~3x to ~15x their idle latency), so windows grow only on links slower than this.
- */
-export const MIN_RTT_FOR_GROWTH_MS = 1;
 
 const NO_CHUNKS: Uint8Array[] = [];
 const SPENT = new Uint8Array(0);
@@ -95,11 +94,8 @@ export class ReceiveWindow {
   unconsumed = 0;
   /** Delivered bytes not yet granted back to the peer. */
   #ungranted = 0;
-  #lastGrantAt: number;
-
-  constructor(now: number) {
-    this.#lastGrantAt = now;
-  }
+  /** The sender ran out of credit while our consumer kept up: the next grant doubles the window. */
+  #growNext = false;
 
   /** Accounts `n` received bytes; false when they exceed the peer's credit (FLOW_CONTROL). */
   receive(n: number): boolean {
@@ -118,18 +114,29 @@ export class ReceiveWindow {
   }
 
   /**
-   * The increment to send now. When half a window was used within two round trips the window, not
-   * the link, limits the sender (a long link), so the window doubles, bounded by `maxWindow`.
+   * A DATA frame flagged CREDIT_EXHAUSTED was just handed to the consumer. Only when the consumer
+   * delivered everything at once (nothing unconsumed) is the window what stops the sender.
    */
-  grant(now: number, rttMs: number | undefined, maxWindow: number): number {
+  senderExhausted(): void {
+    if (this.unconsumed === 0) this.#growNext = true;
+  }
+
+  /**
+   * The increment to send now: the delivered bytes, plus the growth when the sender was window-limited.
+   * `reserveGrowth(extra)` asks the session's growth budget for `extra` bytes (false: none left), so
+   * grown windows stay bounded per tunnel as well as per stream.
+   */
+  grant(maxWindow: number, reserveGrowth: (extra: number) => boolean): number {
     let increment = this.#ungranted;
-    if (rttMs !== undefined && rttMs >= MIN_RTT_FOR_GROWTH_MS && now - this.#lastGrantAt < 2 * rttMs && this.window < maxWindow) {
+    if (this.#growNext && this.window < maxWindow) {
       const grown = Math.min(this.window * 2, maxWindow);
-      increment += grown - this.window;
-      this.window = grown;
+      if (reserveGrowth(grown - this.window)) {
+        increment += grown - this.window;
+        this.window = grown;
+      }
     }
+    this.#growNext = false;
     this.#ungranted = 0;
-    this.#lastGrantAt = now;
     this.peerCredit += increment;
     return increment;
   }

@@ -8,6 +8,8 @@
 import * as v from "valibot";
 import { Secret } from "../secret.ts";
 import {
+  DATA_FLAGS_MASK,
+  DataFlag,
   FrameType,
   type GoAwayCode,
   HEADER_BYTES,
@@ -43,6 +45,8 @@ export interface DataFrame {
   readonly streamId: number;
   /** A view into the message buffer. */
   readonly payload: Uint8Array;
+  /** The sender used its last credit with this frame (`DataFlag.CREDIT_EXHAUSTED`). */
+  readonly creditExhausted: boolean;
 }
 export interface WindowUpdateFrame {
   readonly type: typeof FrameType.WINDOW_UPDATE;
@@ -142,7 +146,8 @@ function badPayload(type: string, detail: string): ProtocolError {
 function checkHeader(type: number, flags: number, reserved: number, streamId: number, length: number): void {
   const max = MAX_PAYLOAD[type as FrameType];
   if (max === undefined) throw new ProtocolError(E.UNKNOWN_TYPE, `unknown frame type 0x${type.toString(16)}`);
-  if (flags !== 0) throw new ProtocolError(E.UNKNOWN_FLAGS, `frame type ${type} has unknown flags ${flags}`);
+  const known = type === FrameType.DATA ? DATA_FLAGS_MASK : 0;
+  if ((flags & ~known) !== 0) throw new ProtocolError(E.UNKNOWN_FLAGS, `frame type ${type} has unknown flags ${flags}`);
   if (reserved !== 0) throw new ProtocolError(E.RESERVED_NOT_ZERO, `frame type ${type} has reserved bits set`);
   const isStreamFrame = type <= FrameType.RESET;
   if (isStreamFrame === (streamId === 0)) {
@@ -174,10 +179,10 @@ function codeAndMessage(bytes: Uint8Array, start: number, end: number, name: str
   return [bytes[start]!, text(bytes, start + 1, end)];
 }
 
-function decodePayload(type: number, streamId: number, bytes: Uint8Array, view: DataView, start: number, end: number): Frame {
+function decodePayload(type: number, flags: number, streamId: number, bytes: Uint8Array, view: DataView, start: number, end: number): Frame {
   switch (type) {
     case FrameType.DATA:
-      return { type, streamId, payload: bytes.subarray(start, end) };
+      return { type, streamId, payload: bytes.subarray(start, end), creditExhausted: (flags & DataFlag.CREDIT_EXHAUSTED) !== 0 };
     case FrameType.WINDOW_UPDATE: {
       if (end - start !== WINDOW_UPDATE_PAYLOAD_BYTES) throw badPayload("WINDOW_UPDATE", "is not 4 bytes");
       const increment = view.getUint32(start);
@@ -237,14 +242,15 @@ export function decodeMessage(bytes: Uint8Array, onFrame: FrameHandler): number 
     const type = bytes[offset]!;
     const streamId = view.getUint32(offset + OFFSET_STREAM_ID);
     const length = view.getUint32(offset + OFFSET_LENGTH);
-    checkHeader(type, bytes[offset + 1]!, view.getUint16(offset + OFFSET_RESERVED), streamId, length);
+    const flags = bytes[offset + 1]!;
+    checkHeader(type, flags, view.getUint16(offset + OFFSET_RESERVED), streamId, length);
     const start = offset + HEADER_BYTES;
     if (length > size - start) {
       throw new ProtocolError(E.LENGTH_EXCEEDS_MESSAGE, `frame length ${length} exceeds the ${size - start} bytes left`);
     }
     offset = start + length;
     count++;
-    if (onFrame(decodePayload(type, streamId, bytes, view, start, offset)) === false) break;
+    if (onFrame(decodePayload(type, flags, streamId, bytes, view, start, offset)) === false) break;
   }
   return count;
 }

@@ -7,6 +7,7 @@
  */
 import type { Secret } from "../secret.ts";
 import {
+  DataFlag,
   FrameType,
   type GoAwayCode,
   HEADER_BYTES,
@@ -24,10 +25,10 @@ import type { HealthReport } from "./payloads.ts";
 const utf8 = new TextEncoder();
 const MAX_U32 = 0xffff_ffff;
 
-/** Writes a v1 header (flags and reserved zero) at `offset` of `target`. */
-export function writeHeader(target: Uint8Array, offset: number, type: FrameType, streamId: number, length: number): void {
+/** Writes a v1 header (reserved zero) at `offset` of `target`; `flags` only on DATA (`DataFlag`). */
+export function writeHeader(target: Uint8Array, offset: number, type: FrameType, streamId: number, length: number, flags = 0): void {
   target[offset] = type;
-  target[offset + 1] = 0;
+  target[offset + 1] = flags;
   target[offset + 2] = 0;
   target[offset + 3] = 0;
   target[offset + 4] = streamId >>> 24;
@@ -101,10 +102,11 @@ export function encodeOpenResult(streamId: number, code: StreamCode, message = "
 }
 
 /** A whole DATA frame in one new buffer (copies; for tests and raw frames, not the data path). */
-export function encodeData(streamId: number, payload: Uint8Array): Uint8Array {
+export function encodeData(streamId: number, payload: Uint8Array, creditExhausted = false): Uint8Array {
   checkStreamId(streamId);
   if (payload.length > MAX_DATA_PAYLOAD) throw new FrameEncodeError(`DATA of ${payload.length} bytes exceeds ${MAX_DATA_PAYLOAD}`);
   const out = frame(FrameType.DATA, streamId, payload.length);
+  if (creditExhausted) out[1] = DataFlag.CREDIT_EXHAUSTED;
   out.set(payload, HEADER_BYTES);
   return out;
 }
@@ -177,7 +179,7 @@ export function encodeFrame(f: Frame): Uint8Array {
     case FrameType.OPEN_RESULT:
       return encodeOpenResult(f.streamId, f.code, f.message);
     case FrameType.DATA:
-      return encodeData(f.streamId, f.payload);
+      return encodeData(f.streamId, f.payload, f.creditExhausted);
     case FrameType.WINDOW_UPDATE:
       return encodeWindowUpdate(f.streamId, f.increment);
     case FrameType.FIN:

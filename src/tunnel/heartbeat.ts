@@ -6,17 +6,12 @@
  */
 import type { Clock, TimerHandle } from "../clock.ts";
 
-/** RTT samples kept for the minimum: one per heartbeat, so about a minute's worth. */
-const RTT_SAMPLES = 6;
-
 export class Heartbeat {
   #lastReceivedAt: number;
   #nextPingAt: number;
   #seq = 0;
   #outstanding: { seq: number; sentAt: number } | undefined;
   #rttMs: number | undefined;
-  /** Recent RTT samples, newest last, for `minRttMs`. */
-  #samples: number[] = [];
 
   constructor(
     now: number,
@@ -24,21 +19,13 @@ export class Heartbeat {
     private readonly missed: number,
   ) {
     this.#lastReceivedAt = now;
-    // First PING at once: the RTT is known early (window growth needs it) and the path is proven.
+    // First PING at once: the path is proven and the RTT shown in status early.
     this.#nextPingAt = now;
   }
 
   /** Latest measured round-trip time; undefined until the first PONG. */
   get rttMs(): number | undefined {
     return this.#rttMs;
-  }
-
-  /**
-   * Smallest of the last few RTT samples: the path's own delay without the queueing our bulk traffic
-   * adds. Window growth uses it so that a busy tunnel does not grow windows on its own bufferbloat.
-   */
-  get minRttMs(): number | undefined {
-    return this.#samples.length === 0 ? undefined : Math.min(...this.#samples);
   }
 
   get deadAfterMs(): number {
@@ -76,8 +63,6 @@ export class Heartbeat {
     if (!out || view.getUint32(0) !== 0 || view.getUint32(4) !== out.seq) return undefined;
     this.#outstanding = undefined;
     this.#rttMs = now - out.sentAt;
-    this.#samples.push(this.#rttMs);
-    if (this.#samples.length > RTT_SAMPLES) this.#samples.shift();
     return this.#rttMs;
   }
 

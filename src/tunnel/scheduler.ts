@@ -6,7 +6,7 @@
  * Payload bytes are never copied: a DATA frame is a 12-byte header from a shared slab followed by
  * views of the stream's chunks. The scheduler holds no I/O; the session sends what it builds.
  */
-import { FrameType, HEADER_BYTES } from "./const.ts";
+import { DataFlag, FrameType, HEADER_BYTES } from "./const.ts";
 import { writeHeader } from "./frame-encoder.ts";
 
 /** What the scheduler needs from a stream (implemented by `Stream`). */
@@ -18,6 +18,8 @@ export interface SendSource {
   readonly sendable: boolean;
   /** Pushes views of at most `max` bytes (within credit) onto `out`; returns how many bytes. */
   pullData(max: number, out: Uint8Array[]): number;
+  /** No credit left after the last pull: that frame is flagged CREDIT_EXHAUSTED (§5.5). */
+  readonly creditExhausted: boolean;
   /** FIN should be written now: end was requested and every queued byte has been pulled. */
   readonly finDue: boolean;
   /** Called once the FIN header has been written into a message. */
@@ -138,7 +140,7 @@ export class FrameScheduler {
         parts.push(header);
         const length = source.pullData(Math.min(frameBytes, room), parts);
         if (length > 0) {
-          writeHeader(header, 0, FrameType.DATA, source.id, length);
+          writeHeader(header, 0, FrameType.DATA, source.id, length, source.creditExhausted ? DataFlag.CREDIT_EXHAUSTED : 0);
           bytes += HEADER_BYTES + length;
           dataBytes += length;
           frames++;

@@ -64,8 +64,6 @@ export class Session {
     this.#heartbeat = new Heartbeat(this.#clock.now(), this.config.heartbeatIntervalMs, this.config.missedHeartbeats);
     this.#streams = new StreamRegistry({
       config: this.config,
-      clock: this.#clock,
-      heartbeat: this.#heartbeat,
       out: this.#out,
       counters: this.#counters,
       streamError: (id, error) => this.#emit("streamError", id, error),
@@ -160,7 +158,7 @@ export class Session {
     switch (frame.type) {
       case FrameType.DATA:
         this.#counters.bytesIn += frame.payload.length;
-        this.#streams.forFrame(frame.streamId, frame.type)?.handleData(frame.payload);
+        this.#streams.forFrame(frame.streamId, frame.type)?.handleData(frame.payload, frame.creditExhausted);
         break;
       case FrameType.WINDOW_UPDATE:
         this.#streams.forFrame(frame.streamId, frame.type)?.handleWindowUpdate(frame.increment);

@@ -3,21 +3,17 @@
  * turns their requests (OPEN_RESULT, WINDOW_UPDATE, RESET, "ready to send") into frames on the
  * outbound queue, counts them, and forgets a stream's id once the stream ends (§5.4).
  */
-import type { Clock } from "../clock.ts";
 import type { ConnectorError } from "../errors.ts";
 import type { SessionConfig } from "./config.ts";
 import { StreamCode } from "./const.ts";
 import { SessionInternalError, StreamFaultError } from "./errors.ts";
 import { encodeOpenResult, encodeReset, encodeWindowUpdate } from "./frame-encoder.ts";
-import type { Heartbeat } from "./heartbeat.ts";
 import type { Outbound } from "./outbound.ts";
 import type { SessionCounters } from "./session-stats.ts";
 import { type OpenRequest, Stream, type StreamCloseReason, type StreamHost } from "./stream.ts";
 
 export interface RegistryDeps {
   readonly config: SessionConfig;
-  readonly clock: Clock;
-  readonly heartbeat: Heartbeat;
   readonly out: Outbound;
   readonly counters: SessionCounters;
   /** Reports a stream fault or a consumer failure (session event `streamError`). */
@@ -29,6 +25,8 @@ export interface RegistryDeps {
 export class StreamRegistry implements StreamHost {
   readonly #streams = new Map<number, Stream>();
   readonly config: SessionConfig;
+  /** Sum over live streams of their receive windows' growth beyond INITIAL_WINDOW. */
+  #grownWindowBytes = 0;
 
   constructor(private readonly deps: RegistryDeps) {
     this.config = deps.config;
@@ -77,11 +75,13 @@ export class StreamRegistry implements StreamHost {
 
   // ---- StreamHost ----
 
-  now(): number {
-    return this.deps.clock.now();
+  reserveWindowGrowth(extra: number): boolean {
+    if (this.#grownWindowBytes + extra > this.config.windowGrowthBudget) return false;
+    this.#grownWindowBytes += extra;
+    return true;
   }
-  rttMs(): number | undefined {
-    return this.deps.heartbeat.minRttMs;
+  releaseWindowGrowth(bytes: number): void {
+    this.#grownWindowBytes -= bytes;
   }
   markReady(stream: Stream): void {
     this.deps.out.ready(stream);

@@ -52,8 +52,9 @@ export interface StreamHandlers {
 /** What a stream needs from its session; implemented by `StreamRegistry`. */
 export interface StreamHost {
   readonly config: SessionConfig;
-  now(): number;
-  rttMs(): number | undefined;
+  /** Takes `extra` bytes of window growth from the session's budget; false when it is spent. */
+  reserveWindowGrowth(extra: number): boolean;
+  releaseWindowGrowth(bytes: number): void;
   markReady(stream: Stream): void;
   sendOpenResult(stream: Stream, code: StreamCode, message: string): void;
   sendWindowUpdate(stream: Stream, increment: number): void;
@@ -79,6 +80,13 @@ export class Stream implements SendSource {
   #pendingClose: StreamCloseReason | undefined;
   /** Scheduler bookkeeping: true while in the ready ring. */
   scheduled = false;
+  /** Window growth taken from the session's budget, given back when the stream ends. */
+  #grownBy = 0;
+  readonly #reserveGrowth = (extra: number): boolean => {
+    if (!this.host.reserveWindowGrowth(extra)) return false;
+    this.#grownBy += extra;
+    return true;
+  };
 
   constructor(
     readonly id: number,
@@ -88,7 +96,7 @@ export class Stream implements SendSource {
     /** True when the peer opened the stream, so this side answers with accept/reject. */
     readonly incoming: boolean,
   ) {
-    this.#receive = new ReceiveWindow(host.now());
+    this.#receive = new ReceiveWindow();
   }
 
   get state(): StreamState {
@@ -187,8 +195,7 @@ export class Stream implements SendSource {
   /** The consumer delivered `n` bytes (e.g. its socket took them): credit flows back to the peer. */
   consumed(n: number): void {
     if (n <= 0 || !this.#receive.consumed(n) || this.#terminal || this.#remoteFin) return;
-    const { maxReceiveWindow } = this.host.config;
-    this.host.sendWindowUpdate(this, this.#receive.grant(this.host.now(), this.host.rttMs(), maxReceiveWindow));
+    this.host.sendWindowUpdate(this, this.#receive.grant(this.host.config.maxReceiveWindow, this.#reserveGrowth));
   }
 
   // SendSource (the scheduler):
@@ -200,6 +207,9 @@ export class Stream implements SendSource {
   }
   pullData(max: number, out: Uint8Array[]): number {
     return this.#send.pull(max, out);
+  }
+  get creditExhausted(): boolean {
+    return this.#send.credit === 0;
   }
   finWritten(): void {
     this.#finSent = true;
@@ -217,7 +227,7 @@ export class Stream implements SendSource {
     if (this.sendable) this.host.markReady(this);
   }
 
-  handleData(payload: Uint8Array): void {
+  handleData(payload: Uint8Array, creditExhausted = false): void {
     if (this.#state === "opening") return this.#violation("DATA before the stream was open");
     if (this.#remoteFin) return this.#violation("DATA after FIN");
     if (!this.#receive.receive(payload.length)) {
@@ -226,6 +236,7 @@ export class Stream implements SendSource {
     if (payload.length === 0) return;
     if (this.#handlers) this.#call((h) => h.data(payload));
     else (this.#pending ??= []).push(payload.slice()); // the message buffer dies after this call
+    if (creditExhausted) this.#receive.senderExhausted();
   }
 
   handleWindowUpdate(increment: number): void {
@@ -264,6 +275,8 @@ export class Stream implements SendSource {
   #finish(state: "closed" | "reset", reason: StreamCloseReason): void {
     if (this.#terminal) return;
     this.#state = state;
+    this.host.releaseWindowGrowth(this.#grownBy);
+    this.#grownBy = 0;
     this.#send.clear();
     if (state === "reset") {
       this.#pending = undefined;

@@ -71,6 +71,8 @@ export const IDLE_OPEN_PARALLEL = 64;
 
 /** The slow reader's pace: 1 MiB/s, far below any relay's throughput, so the writer is always ahead. */
 export const SLOW_READER_BYTES_PER_SECOND = 1 << 20;
+/** A first slow reader, not measured, before the measured one (memory.ts says why). */
+export const SLOW_READER_WARMUP_MS = 1_000;
 
 /** Memory sampling period while a scenario runs (peak RSS); /proc reads are cheap. */
 export const RSS_SAMPLE_MS = 100;

@@ -11,7 +11,7 @@ import { LONG_DISTANCE_DELAYS_MS, type Profile } from "./config.ts";
 import { createNamespace, namespaceHost, namespaceUnavailable, setDelay } from "./host.ts";
 import type { ConnectorSetup } from "./paths/connector.ts";
 import { isReady, type PathStart } from "./paths/path.ts";
-import { PATHS, type ResultTable, type RowSpec } from "./report.ts";
+import { type PathId, PATHS, type ResultTable, type RowSpec } from "./report.ts";
 import { Rig } from "./rig.ts";
 import type { Progress } from "./run-host.ts";
 import { outcomeOfError, Skip } from "./scenario.ts";
@@ -30,6 +30,7 @@ export interface LongDistanceOptions {
   useIperf: boolean;
   connectorSkip: string | undefined;
   connector: ConnectorSetup;
+  paths?: readonly PathId[] | undefined;
   /** Why the scenario is not run at all (e.g. --quick), or undefined. */
   notRun: string | undefined;
   /** Run in the namespace without netem: checks the plumbing on kernels that lack sch_netem. */
@@ -71,7 +72,7 @@ export async function runLongDistance(o: LongDistanceOptions): Promise<void> {
     }
     const rig = new Rig(procs, namespaceHost(name), dir, o.tools, o.root);
     const targets = await startTargets(rig, o.useIperf);
-    const paths: PathStart[] = await startPaths(rig, targets, { connectorSkip: o.connectorSkip, connector: o.connector }, o.progress);
+    const paths: PathStart[] = await startPaths(rig, targets, { connectorSkip: o.connectorSkip, connector: o.connector, only: o.paths }, o.progress);
     for (const run of runs) {
       if (run.delayMs !== undefined) setDelay(name, run.delayMs);
       const specs = rowsFor(run.label);

@@ -12,7 +12,7 @@ import { formatReport } from "./format.ts";
 import { LOCAL_HOST } from "./host.ts";
 import { runLongDistance } from "./long-distance.ts";
 import { connectorMissing, connectorSetup } from "./paths/connector.ts";
-import { type BenchDoc, ResultTable } from "./report.ts";
+import { type BenchDoc, type PathId, PATHS, ResultTable } from "./report.ts";
 import { Rig } from "./rig.ts";
 import { runScenarios, startPaths } from "./run-host.ts";
 import { LONG_DISTANCE_ID, SCENARIO_IDS, SCENARIOS } from "./scenarios.ts";
@@ -23,10 +23,11 @@ import { detectTools, load1m, machineInfo, versions } from "./tools.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 
-const USAGE = `usage: bun test/bench/main.ts [--json] [--quick] [--only ID[,ID…]] [--no-build] [--no-iperf] [--keep] [--netns-no-delay]
+const USAGE = `usage: bun test/bench/main.ts [--json] [--quick] [--only ID[,ID…]] [--paths ID[,ID…]] [--no-build] [--no-iperf] [--keep] [--netns-no-delay]
   --json            print only the JSON document on stdout
   --quick           short durations, fewer streams (CI guard; under 2 minutes; long-distance not run)
   --only IDS        run only these scenarios: ${SCENARIO_IDS.join(", ")}
+  --paths IDS       measure only these columns: ${PATHS.join(", ")} (the others show as not selected)
   --no-build        use dist/connector as it is instead of building it first
   --no-iperf        bulk scenarios with the harness's own sender even when iperf3 is installed
   --keep            keep the scratch directory (logs of every process) and print where it is
@@ -38,6 +39,8 @@ export interface Options {
   json: boolean;
   quick: boolean;
   only: string[] | undefined;
+  /** Columns to measure (default all): quicker A/B runs of one path against one baseline. */
+  paths: PathId[] | undefined;
   build: boolean;
   iperf: boolean;
   keep: boolean;
@@ -53,6 +56,7 @@ export function parseOptions(argv: string[]): Options {
       json: { type: "boolean", default: false },
       quick: { type: "boolean", default: false },
       only: { type: "string" },
+      paths: { type: "string" },
       "no-build": { type: "boolean", default: false },
       "no-iperf": { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
@@ -70,10 +74,14 @@ export function parseOptions(argv: string[]): Options {
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
   const unknown = only?.filter((id) => !SCENARIO_IDS.includes(id)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(", ")}; known: ${SCENARIO_IDS.join(", ")}`);
+  const paths = values.paths?.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknownPaths = paths?.filter((id) => !(PATHS as readonly string[]).includes(id)) ?? [];
+  if (unknownPaths.length > 0) throw new Error(`unknown path ${unknownPaths.join(", ")}; known: ${PATHS.join(", ")}`);
   return {
     json: values.json,
     quick: values.quick,
     only,
+    paths: paths as PathId[] | undefined,
     build: !values["no-build"],
     iperf: !values["no-iperf"],
     keep: values.keep,
@@ -122,7 +130,7 @@ async function run(options: Options, session: BenchSession): Promise<BenchDoc> {
     progress(`${phase} phase: starting the target app and every path on 127.0.0.1…`);
     const rig = rigFor(phase);
     const targets = await startTargets(rig, useIperf);
-    const paths = await startPaths(rig, targets, { connectorSkip, connector }, progress);
+    const paths = await startPaths(rig, targets, { connectorSkip, connector, only: options.paths }, progress);
     await runScenarios({ rig, profile: prof, useIperf }, paths, scenarios, table, progress);
     await procs.stopAll(); // the next phase starts fresh relays, and the CPU is free for it
   }
@@ -136,6 +144,7 @@ async function run(options: Options, session: BenchSession): Promise<BenchDoc> {
       useIperf,
       connectorSkip,
       connector,
+      paths: options.paths,
       notRun: options.quick ? "not run with --quick (slow start over long round trips needs long runs)" : undefined,
       noDelay: options.netnsNoDelay,
       progress,

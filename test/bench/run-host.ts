@@ -8,7 +8,7 @@ import { directPath } from "./paths/direct.ts";
 import { isReady, type PathStart, startOrSkip, type Targets } from "./paths/path.ts";
 import { socatPath } from "./paths/socat.ts";
 import { sshPath } from "./paths/ssh.ts";
-import { PATHS, type ResultTable, type RowSpec } from "./report.ts";
+import { type PathId, PATHS, type ResultTable, type RowSpec } from "./report.ts";
 import type { Rig } from "./rig.ts";
 import { outcomeOfError, type Scenario, type ScenarioContext } from "./scenario.ts";
 import { socatMissing, sshMissing } from "./tools.ts";
@@ -19,15 +19,20 @@ export type Progress = (line: string) => void;
 export interface PathOptions {
   connectorSkip: string | undefined;
   connector: ConnectorSetup;
+  /** `--paths`: the columns to measure; the others are skipped as not selected. */
+  only?: readonly PathId[] | undefined;
 }
 
+const NOT_SELECTED = "not selected (--paths)";
+
 export async function startPaths(rig: Rig, targets: Targets, options: PathOptions, progress: Progress): Promise<PathStart[]> {
-  const paths: PathStart[] = [directPath(targets)];
-  const sshSkip = sshMissing(rig.tools);
+  const selected = (id: PathId) => !options.only || options.only.includes(id);
+  const paths: PathStart[] = [selected("direct") ? directPath(targets) : { id: "direct", skipped: NOT_SELECTED }];
+  const sshSkip = selected("ssh") ? sshMissing(rig.tools) : NOT_SELECTED;
   paths.push(sshSkip ? { id: "ssh", skipped: sshSkip } : await startOrSkip("ssh", () => sshPath(rig, targets)));
-  const socatSkip = socatMissing(rig.tools);
+  const socatSkip = selected("socat") ? socatMissing(rig.tools) : NOT_SELECTED;
   paths.push(socatSkip ? { id: "socat", skipped: socatSkip } : await startOrSkip("socat", () => socatPath(rig, targets)));
-  const connectorSkip = options.connectorSkip ?? connectorMissing(options.connector);
+  const connectorSkip = selected("connector") ? (options.connectorSkip ?? connectorMissing(options.connector)) : NOT_SELECTED;
   paths.push(connectorSkip ? { id: "connector", skipped: connectorSkip } : await startOrSkip("connector", () => connectorPath(rig, targets, options.connector)));
   for (const path of paths) progress(`  ${path.id}: ${isReady(path) ? `ready on 127.0.0.1:${path.appPort}` : `skipped — ${path.skipped}`}`);
   return paths;

@@ -12,6 +12,7 @@ test("defaults are the documented numbers and pass validation", () => {
     fairFrameBytes: 16 * 1024,
     maxMessageBytes: 256 * 1024,
     maxReceiveWindow: MAX_WINDOW,
+    windowGrowthBudget: 64 * 1024 * 1024,
   });
   expect(Object.isFrozen(DEFAULT_SESSION_CONFIG)).toBe(true);
 });

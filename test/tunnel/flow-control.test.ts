@@ -38,37 +38,53 @@ describe("SendBuffer", () => {
 });
 
 describe("ReceiveWindow", () => {
+  const unlimited = () => true;
+
   test("asks for an update only once half a window was consumed", () => {
-    const window = new ReceiveWindow(0);
+    const window = new ReceiveWindow();
     expect(window.receive(INITIAL_WINDOW)).toBe(true);
     expect(window.consumed(INITIAL_WINDOW / 2 - 1)).toBe(false);
     expect(window.consumed(1)).toBe(true);
-    expect(window.grant(1_000, undefined, 16 * INITIAL_WINDOW)).toBe(INITIAL_WINDOW / 2);
+    expect(window.grant(16 * INITIAL_WINDOW, unlimited)).toBe(INITIAL_WINDOW / 2);
     expect(window.receive(INITIAL_WINDOW / 2 + 1)).toBe(false); // beyond the credit granted
   });
 
-  test("grows by doubling when half a window is used within two round trips, up to the maximum only", () => {
-    const window = new ReceiveWindow(0);
+  test("doubles when the sender ran out of credit while the consumer kept up, up to the maximum only", () => {
+    const window = new ReceiveWindow();
     const max = 4 * INITIAL_WINDOW;
     const sizes: number[] = [];
-    for (let now = 1; now <= 10; now++) {
-      window.receive(window.peerCredit);
-      window.consumed(window.unconsumed);
-      window.grant(now, 5, max); // 1 ms between grants, RTT 5 ms: window-limited
+    for (let round = 0; round < 5; round++) {
+      window.receive(window.peerCredit); // the sender used all its credit…
+      window.consumed(window.unconsumed); // …and the consumer delivered it at once
+      window.senderExhausted();
+      window.grant(max, unlimited);
       sizes.push(window.window);
     }
-    expect(sizes).toEqual([2, 4, 4, 4, 4, 4, 4, 4, 4, 4].map((n) => n * INITIAL_WINDOW));
+    expect(sizes).toEqual([2, 4, 4, 4, 4].map((n) => n * INITIAL_WINDOW));
     expect(window.peerCredit).toBe(max);
   });
 
-  test("does not grow for a slow consumer or without an RTT", () => {
-    const window = new ReceiveWindow(0);
+  test("does not grow for a slow consumer, nor without the sender's signal", () => {
+    const window = new ReceiveWindow();
+    window.receive(INITIAL_WINDOW);
+    window.consumed(INITIAL_WINDOW / 2); // half still held by the consumer when the flag arrives
+    window.senderExhausted();
+    window.consumed(INITIAL_WINDOW / 2);
+    window.grant(16 * INITIAL_WINDOW, unlimited);
+    window.receive(INITIAL_WINDOW);
+    window.consumed(INITIAL_WINDOW); // fast consumer, but the sender was not out of credit
+    window.grant(16 * INITIAL_WINDOW, unlimited);
+    expect(window.window).toBe(INITIAL_WINDOW);
+  });
+
+  test("grows only by what the session's budget allows", () => {
+    const window = new ReceiveWindow();
+    const asked: number[] = [];
     window.receive(INITIAL_WINDOW);
     window.consumed(INITIAL_WINDOW);
-    window.grant(10_000, 5, 16 * INITIAL_WINDOW);
-    window.receive(INITIAL_WINDOW);
-    window.consumed(INITIAL_WINDOW);
-    window.grant(10_001, undefined, 16 * INITIAL_WINDOW);
+    window.senderExhausted();
+    expect(window.grant(16 * INITIAL_WINDOW, (extra) => (asked.push(extra), false))).toBe(INITIAL_WINDOW);
+    expect(asked).toEqual([INITIAL_WINDOW]);
     expect(window.window).toBe(INITIAL_WINDOW);
   });
 });
@@ -90,6 +106,51 @@ describe("flow control between sessions", () => {
     expect(connector.stats().unconsumedBytes).toBe(INITIAL_WINDOW);
     expect(gateway.stats().queuedBytes).toBe(written - INITIAL_WINDOW);
     expect([gw.sendCredit, gwSink.drains]).toEqual([0, 0]);
+    expect(incoming[0]!.closed).toBeUndefined();
+    expect(connector.stats().unconsumedBytes).toBeLessThanOrEqual(INITIAL_WINDOW); // a slow consumer's window never grows
+  });
+
+  /** Writes `bytes` on a new gateway stream, following drain, and waits until the far side has them all. */
+  async function pump(gateway: Session, far: Stream[], bytes: number, onWrite?: () => void): Promise<{ near: Stream; farStream: Stream; received: Sink }> {
+    const near = await gateway.open(wiki);
+    const farStream = far[far.length - 1]!;
+    const received = sink(farStream);
+    let written = 0;
+    const writeSome = () => {
+      while (written < bytes) {
+        onWrite?.();
+        written += CHUNK;
+        if (!near.write(new Uint8Array(CHUNK))) return;
+      }
+      near.end();
+    };
+    near.setHandlers({ data() {}, end() {}, close() {}, drain: writeSome });
+    writeSome();
+    await until(() => received.ended, "all data across");
+    return { near, farStream, received };
+  }
+
+  test("a sender that runs out of credit while the consumer keeps up gets a grown window, bounded by the maximum", async () => {
+    const far: Stream[] = [];
+    const max = 4 * INITIAL_WINDOW;
+    const { gateway } = createPair({ config: { maxReceiveWindow: max }, onOpen: (_r, s) => void (far.push(s), s.accept()) });
+    const { farStream, received } = await pump(gateway, far, 64 * CHUNK);
+    expect(received.bytes).toBe(64 * CHUNK);
+    expect(farStream.receiveWindow).toBe(max);
+  });
+
+  test("window growth across a tunnel's streams stays within the session's budget", async () => {
+    const far: Stream[] = [];
+    let peakGrowth = 0;
+    const live = () => far.filter((s) => s.state !== "closed" && s.state !== "reset");
+    const { gateway } = createPair({ config: { windowGrowthBudget: INITIAL_WINDOW }, onOpen: (_r, s) => void (far.push(s), s.accept()) });
+    const first = pump(gateway, far, 64 * CHUNK, () => {
+      peakGrowth = Math.max(peakGrowth, live().reduce((sum, s) => sum + s.receiveWindow - INITIAL_WINDOW, 0));
+    });
+    await until(() => far.length === 1, "first stream open");
+    const second = pump(gateway, far, 64 * CHUNK);
+    await Promise.all([first, second]);
+    expect(peakGrowth).toBe(INITIAL_WINDOW); // one doubling in all while both streams ran
   });
 
   test("the writer gets drain once the consumer delivers half a window, and everything arrives", async () => {

@@ -43,7 +43,12 @@ const fixtures: { name: string; hex: string; frame: Frame }[] = [
   {
     name: "DATA hello on stream 5",
     hex: "03 00 0000 00000005 00000005  68656c6c6f",
-    frame: { type: FrameType.DATA, streamId: 5, payload: new TextEncoder().encode("hello") },
+    frame: { type: FrameType.DATA, streamId: 5, payload: new TextEncoder().encode("hello"), creditExhausted: false },
+  },
+  {
+    name: "DATA that used the sender's last credit (flag 0x01)",
+    hex: "03 01 0000 00000005 00000002  6869",
+    frame: { type: FrameType.DATA, streamId: 5, payload: new TextEncoder().encode("hi"), creditExhausted: true },
   },
   {
     name: "WINDOW_UPDATE of 128 KiB",
@@ -133,7 +138,8 @@ describe("hex fixtures", () => {
 
   test("returning false from the handler stops decoding the rest of the message", () => {
     const seen: number[] = [];
-    const count = decodeMessage(hex(fixtures[5]!.hex + fixtures[5]!.hex), (f) => {
+    const fin = fixtures.find((f) => f.frame.type === FrameType.FIN)!;
+    const count = decodeMessage(hex(fin.hex + fin.hex), (f) => {
       seen.push(f.type);
       return false;
     });
@@ -150,6 +156,8 @@ describe("protocol violations throw ProtocolError with a stable code and close c
     ["unknown type 0x0d", hex("0d 00 0000 00000000 00000000"), "PROTOCOL_UNKNOWN_TYPE"],
     ["unknown type 0x00", hex("00 00 0000 00000000 00000000"), "PROTOCOL_UNKNOWN_TYPE"],
     ["non-zero flags", hex("05 01 0000 00000007 00000000"), "PROTOCOL_UNKNOWN_FLAGS"],
+    ["DATA with an unknown flag 0x02", hex("03 02 0000 00000007 00000000"), "PROTOCOL_UNKNOWN_FLAGS"],
+    ["CREDIT_EXHAUSTED on WINDOW_UPDATE", hex("04 01 0000 00000001 00000004 00000001"), "PROTOCOL_UNKNOWN_FLAGS"],
     ["non-zero reserved", hex("05 00 0001 00000007 00000000"), "PROTOCOL_RESERVED_NOT_ZERO"],
     ["stream frame on stream 0", hex("05 00 0000 00000000 00000000"), "PROTOCOL_BAD_STREAM_ID"],
     ["tunnel frame on a stream", hex("07 00 0000 00000001 00000008 0000000000000000"), "PROTOCOL_BAD_STREAM_ID"],

@@ -122,7 +122,7 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
     port: fc.integer({ min: 0, max: 65535 }),
   }),
   fc.record({ type: fc.constant(FrameType.OPEN_RESULT), streamId, code, message: shortText }),
-  fc.record({ type: fc.constant(FrameType.DATA), streamId, payload: fc.uint8Array({ maxLength: 300 }) }),
+  fc.record({ type: fc.constant(FrameType.DATA), streamId, payload: fc.uint8Array({ maxLength: 300 }), creditExhausted: fc.boolean() }),
   fc.record({ type: fc.constant(FrameType.WINDOW_UPDATE), streamId, increment: fc.integer({ min: 1, max: 0xffffffff }) }),
   fc.record({ type: fc.constant(FrameType.FIN), streamId }),
   fc.record({ type: fc.constant(FrameType.RESET), streamId, code, message: shortText }),

@@ -5,8 +5,8 @@ import { encodePong } from "../../src/tunnel/frame-encoder.ts";
 import { FrameScheduler, type SendSource } from "../../src/tunnel/scheduler.ts";
 import { createPair, randomBytes, sink, until } from "./helpers.ts";
 
-/** A source with `bytes` to send and an optional FIN after them. */
-function source(id: number, bytes: number, fin = false): SendSource & { left: number; finSent: boolean } {
+/** A source with `bytes` to send and an optional FIN after them; `creditBound`: `bytes` is all its credit. */
+function source(id: number, bytes: number, fin = false, creditBound = false): SendSource & { left: number; finSent: boolean } {
   return {
     id,
     scheduled: false,
@@ -17,6 +17,9 @@ function source(id: number, bytes: number, fin = false): SendSource & { left: nu
     },
     get finDue() {
       return fin && this.left === 0 && !this.finSent;
+    },
+    get creditExhausted() {
+      return creditBound && this.left === 0;
     },
     pullData(max, out) {
       const n = Math.min(max, this.left);
@@ -56,6 +59,21 @@ describe("FrameScheduler", () => {
     ]);
     expect(scheduler.turns).toBe(3);
     expect(scheduler.idle).toBe(true);
+  });
+
+  test("the frame that uses a stream's last credit is flagged CREDIT_EXHAUSTED, and only that one", () => {
+    const scheduler = new FrameScheduler(64 * 1024, 16 * 1024);
+    scheduler.markReady(source(1, 40 * 1024, false, true));
+    scheduler.markReady(source(2, 40 * 1024));
+    const sent = frames(scheduler.buildMessage(1024 * 1024)!.parts).map((f) => (f.type === FrameType.DATA ? [f.streamId, f.creditExhausted] : []));
+    expect(sent).toEqual([
+      [1, false],
+      [2, false],
+      [1, false],
+      [2, false],
+      [1, true],
+      [2, false],
+    ]);
   });
 
   test("a lone stream uses the large frame size; a message never exceeds its budget", () => {
