@@ -71,7 +71,7 @@ export const FRAME_TYPE_NAMES: Readonly<Record<FrameType, string>> = {
 };
 
 /** Largest DATA payload any peer may send (§5.2 `MAX_DATA_PAYLOAD`). */
-export const MAX_DATA_PAYLOAD = 64 * 1024;
+export const MAX_DATA_PAYLOAD = 256 * 1024;
 /** Largest WebSocket message; a larger one is a protocol error (§4 `MAX_MESSAGE_BYTES`). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** Window each direction of every stream starts with (§5.5 `INITIAL_WINDOW`). */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { FrameType, INITIAL_WINDOW, MAX_DATA_PAYLOAD, StreamCode } from "../../src/tunnel/const.ts";
+import { FrameType, INITIAL_WINDOW, StreamCode } from "../../src/tunnel/const.ts";
 import { ReceiveWindow, SendBuffer } from "../../src/tunnel/flow-control.ts";
 import * as enc from "../../src/tunnel/frame-encoder.ts";
 import { createMemoryTransportPair } from "../../src/tunnel/memory-transport.ts";
@@ -204,7 +204,7 @@ describe("a misbehaving peer", () => {
 
   test("DATA beyond the window resets that stream with FLOW_CONTROL; other streams and the tunnel go on", async () => {
     const { connector, peer, sinks } = await connectorWithRawGateway(2);
-    const full = new Uint8Array(MAX_DATA_PAYLOAD);
+    const full = new Uint8Array(INITIAL_WINDOW / 4);
     peer.send(enc.encodeData(1, full), enc.encodeData(1, full), enc.encodeData(1, full), enc.encodeData(1, full));
     peer.send(enc.encodeData(1, new Uint8Array(1)));
     await until(() => peer.of(FrameType.RESET).length === 1, "the reset");

@@ -161,7 +161,7 @@ describe("protocol violations throw ProtocolError with a stable code and close c
     ["non-zero reserved", hex("05 00 0001 00000007 00000000"), "PROTOCOL_RESERVED_NOT_ZERO"],
     ["stream frame on stream 0", hex("05 00 0000 00000000 00000000"), "PROTOCOL_BAD_STREAM_ID"],
     ["tunnel frame on a stream", hex("07 00 0000 00000001 00000008 0000000000000000"), "PROTOCOL_BAD_STREAM_ID"],
-    ["DATA over 64 KiB", hex("03 00 0000 00000001 00010001"), "PROTOCOL_LENGTH_EXCEEDS_MAX"],
+    ["DATA over 256 KiB", hex("03 00 0000 00000001 00040001"), "PROTOCOL_LENGTH_EXCEEDS_MAX"],
     ["a 4 GiB length", hex("03 00 0000 00000001 ffffffff"), "PROTOCOL_LENGTH_EXCEEDS_MAX"],
     ["FIN with a payload", hex("05 00 0000 00000001 00000001 00"), "PROTOCOL_LENGTH_EXCEEDS_MAX"],
     ["length past the message end", hex("03 00 0000 00000001 00000004 aabbcc"), "PROTOCOL_LENGTH_EXCEEDS_MESSAGE"],
