@@ -88,6 +88,11 @@ test("recordRatios leaves out rows matching the exclusion (noisy tail latency)",
   expect(Object.keys(recorded.ratios)).toEqual(["bulk"]);
 });
 
+test("recordRatios keeps only the ratio to direct for rows whose ssh -L value is unreliable", () => {
+  const recorded = recordRatios(doc(6, 200), "note", new Date(0), /\bp99\b/, /^bulk$/);
+  expect(recorded.ratios).toEqual({ bulk: { vsSsh: null, vsDirect: 0.3 } });
+});
+
 describe("bestRatios", () => {
   test("keeps each row's best ratio across runs: highest where higher is better, lowest where lower is", () => {
     const merged = bestRatios([doc(2.8, 500), doc(6, 180), doc(null, 900)]);

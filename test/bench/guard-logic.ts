@@ -102,12 +102,16 @@ export function bestRatios(runs: readonly BenchDoc[]): BenchDoc {
   };
 }
 
-/** The ratios of a run, in the baseline file's shape, for `guard.ts --record`; rows matching `exclude` are left out. */
-export function recordRatios(doc: BenchDoc, note: string, at: Date, exclude?: RegExp): BaselineRatios {
+/**
+ * The ratios of a run, in the baseline file's shape, for `guard.ts --record`; rows matching `exclude` are
+ * left out, and rows matching `excludeVsSsh` keep only their ratio to direct.
+ */
+export function recordRatios(doc: BenchDoc, note: string, at: Date, exclude?: RegExp, excludeVsSsh?: RegExp): BaselineRatios {
   const ratios: BaselineRatios["ratios"] = {};
   for (const row of doc.scenarios) {
     if (exclude?.test(row.name)) continue;
-    if (row.vsSsh !== null || row.vsDirect !== null) ratios[row.name] = { vsSsh: row.vsSsh, vsDirect: row.vsDirect };
+    const vsSsh = excludeVsSsh?.test(row.name) ? null : row.vsSsh;
+    if (vsSsh !== null || row.vsDirect !== null) ratios[row.name] = { vsSsh, vsDirect: row.vsDirect };
   }
   const machine = Object.entries(doc.machine)
     .filter(([k]) => k !== "date")

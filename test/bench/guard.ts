@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { GUARD_EXCLUDE, GUARD_FACTOR, GUARD_RUNS } from "./config.ts";
+import { GUARD_EXCLUDE, GUARD_FACTOR, GUARD_RUNS, GUARD_VS_SSH_EXCLUDE } from "./config.ts";
 import { BaselineRatiosSchema, bestRatios, judge, recordRatios } from "./guard-logic.ts";
 import { type BenchDoc, BenchDocSchema } from "./report.ts";
 
@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   };
   if (!(await runOnce())) return 2;
   if (record) {
-    const recorded = recordRatios(runs[0]!, NOTE, new Date(), GUARD_EXCLUDE);
+    const recorded = recordRatios(runs[0]!, NOTE, new Date(), GUARD_EXCLUDE, GUARD_VS_SSH_EXCLUDE);
     writeFileSync(BASELINE, `${JSON.stringify(recorded, null, 2)}\n`);
     console.log(`guard: recorded ${Object.keys(recorded.ratios).length} rows of ratios in ${BASELINE}`);
     return 0;
