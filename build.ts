@@ -16,9 +16,13 @@ type Target = (typeof TARGETS)[number];
 const root = import.meta.dir;
 const dist = join(root, "dist");
 
+/** HEAD's short hash, with "-dirty" when what goes into the binary differs from it (so a benchmark of
+ * uncommitted code is never labelled as a commit). */
 function gitCommit(): string {
   const result = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: root, stderr: "ignore" });
-  return result.exitCode === 0 ? result.stdout.toString().trim() : "unknown";
+  if (result.exitCode !== 0) return "unknown";
+  const clean = Bun.spawnSync(["git", "diff", "--quiet", "HEAD", "--", "src", "build.ts", "package.json", "package-lock.json"], { cwd: root, stderr: "ignore" });
+  return `${result.stdout.toString().trim()}${clean.exitCode === 1 ? "-dirty" : ""}`;
 }
 
 function buildDate(): string {

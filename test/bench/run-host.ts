@@ -8,9 +8,9 @@ import { directPath } from "./paths/direct.ts";
 import { isReady, type PathStart, startOrSkip, type Targets } from "./paths/path.ts";
 import { socatPath } from "./paths/socat.ts";
 import { sshPath } from "./paths/ssh.ts";
-import { type PathId, PATHS, type ResultTable, type RowSpec } from "./report.ts";
+import { type Outcome, type PathId, PATHS, type ResultTable, type RowSpec } from "./report.ts";
 import type { Rig } from "./rig.ts";
-import { outcomeOfError, type Scenario, type ScenarioContext } from "./scenario.ts";
+import { medianOutcome, outcomeOfError, type Scenario, type ScenarioContext } from "./scenario.ts";
 import { socatMissing, sshMissing } from "./tools.ts";
 
 export type Progress = (line: string) => void;
@@ -42,31 +42,44 @@ function describe(spec: RowSpec, value: number): string {
   return `${Number.isInteger(value) ? value : value.toPrecision(4)} ${spec.unit}`;
 }
 
-/** Measures `scenarios` on every path and records each cell (number or reason) in `table`. */
+/** One measurement of `scenario` on one path: an outcome per row (a failure becomes a skip with its reason). */
+async function measureOnce(ctx: ScenarioContext, scenario: Scenario, specs: readonly RowSpec[], path: PathStart, progress: Progress, label: string): Promise<Outcome[]> {
+  if (!isReady(path)) return specs.map(() => ({ skipped: path.skipped }));
+  const started = performance.now();
+  let outcomes: Outcome[];
+  try {
+    const measured = await scenario.measure(ctx, path);
+    outcomes = specs.map((_, i) => measured[i] ?? { skipped: "not measured" });
+  } catch (err) {
+    outcomes = specs.map(() => outcomeOfError(err));
+  }
+  const shown = specs.map((spec, i) => {
+    const o = outcomes[i]!;
+    return "value" in o ? describe(spec, o.value) : `— (${o.skipped})`;
+  });
+  progress(`  ${path.id}${label}: ${shown.join(", ")}  [${((performance.now() - started) / 1000).toFixed(1)} s]`);
+  return outcomes;
+}
+
+/**
+ * Measures `scenarios` on every path and records each cell (number or reason) in `table`. A repeated
+ * scenario runs `profile.rounds` rounds, each visiting every path in turn, and keeps each cell's median.
+ */
 export async function runScenarios(ctx: ScenarioContext, paths: readonly PathStart[], scenarios: readonly Scenario[], table: ResultTable, progress: Progress): Promise<void> {
   for (const scenario of scenarios) {
     const specs = scenario.rows(ctx.profile);
-    progress(`▶ ${scenario.id}`);
-    for (const id of PATHS) {
-      const path = paths.find((p) => p.id === id);
-      if (!path || !isReady(path)) {
-        for (const spec of specs) table.record(spec, id, { skipped: path && !isReady(path) ? path.skipped : "path not started" });
-        continue;
-      }
-      const started = performance.now();
-      try {
-        const outcomes = await scenario.measure(ctx, path);
-        specs.forEach((spec, i) => table.record(spec, id, outcomes[i] ?? { skipped: "not measured" }));
-        const shown = specs.map((spec, i) => {
-          const o = outcomes[i];
-          return o && "value" in o ? describe(spec, o.value) : `— (${o?.skipped ?? "not measured"})`;
-        });
-        progress(`  ${id}: ${shown.join(", ")}  [${((performance.now() - started) / 1000).toFixed(1)} s]`);
-      } catch (err) {
-        const outcome = outcomeOfError(err);
-        for (const spec of specs) table.record(spec, id, outcome);
-        progress(`  ${id}: — (${"skipped" in outcome ? outcome.skipped : ""})`);
+    const rounds = scenario.repeated ? ctx.profile.rounds : 1;
+    progress(`▶ ${scenario.id}${rounds > 1 ? ` (${rounds} rounds, median)` : ""}`);
+    const cells = new Map<PathId, Outcome[][]>();
+    for (let round = 1; round <= rounds; round++) {
+      for (const id of PATHS) {
+        const path = paths.find((p) => p.id === id) ?? { id, skipped: "path not started" };
+        if (!isReady(path) && round > 1) continue;
+        const label = rounds > 1 ? ` #${round}` : "";
+        const outcomes = isReady(path) ? await measureOnce(ctx, scenario, specs, path, progress, label) : specs.map(() => ({ skipped: path.skipped }));
+        cells.set(id, [...(cells.get(id) ?? []), outcomes]);
       }
     }
+    for (const [id, runs] of cells) specs.forEach((spec, i) => table.record(spec, id, medianOutcome(runs.map((r) => r[i]!))));
   }
 }

@@ -30,6 +30,8 @@ export interface Scenario {
   id: string;
   phase: Phase;
   rows(profile: Profile): RowSpec[];
+  /** Measured `profile.rounds` times, paths interleaved, and the median kept (bulk: the noisiest rows). */
+  repeated?: boolean;
   /** One outcome per row, in rows() order. */
   measure(ctx: ScenarioContext, path: ReadyPath): Promise<Outcome[]>;
 }
@@ -41,6 +43,14 @@ export class Skip extends Error {
 export function measuredOf(path: ReadyPath): MeasuredProcess {
   if (!path.measured) throw new Skip(path.noMeasuredReason ?? "no measured process");
   return path.measured;
+}
+
+/** The median of a cell's rounds (the mean of the middle two for an even count); a skip when no round measured. */
+export function medianOutcome(rounds: readonly Outcome[]): Outcome {
+  const values = rounds.flatMap((o) => ("value" in o ? [o.value] : [])).sort((a, b) => a - b);
+  if (values.length === 0) return rounds[0] ?? { skipped: "not measured" };
+  const mid = values.length >> 1;
+  return { value: values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2 };
 }
 
 /** The outcome for every row of a scenario when it could not measure a path. */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { percentile, rateIn, summarize, toGbits } from "./stats.ts";
+import { medianOutcome } from "./scenario.ts";
 
 describe("percentile (nearest rank)", () => {
   const hundred = Array.from({ length: 100 }, (_, i) => i + 1); // 1..100
@@ -73,4 +74,15 @@ describe("rateIn", () => {
 
 test("toGbits converts bytes per second to decimal gigabits per second", () => {
   expect(toGbits(125_000_000)).toBe(1);
+});
+
+describe("medianOutcome (repeated scenarios)", () => {
+  test("keeps the middle value of the measured rounds, the mean of the middle two for an even count", () => {
+    expect(medianOutcome([{ value: 9 }, { value: 6 }, { value: 7 }])).toEqual({ value: 7 });
+    expect(medianOutcome([{ value: 9 }, { skipped: "failed: timeout" }, { value: 7 }])).toEqual({ value: 8 });
+  });
+
+  test("is the first round's reason when no round measured anything", () => {
+    expect(medianOutcome([{ skipped: "ssh not installed" }, { skipped: "other" }])).toEqual({ skipped: "ssh not installed" });
+  });
 });

@@ -49,6 +49,7 @@ function bulkScenario(id: string, name: (p: Profile) => string, streams: (p: Pro
     id,
     phase: "traffic",
     rows: (p) => [{ name: name(p), unit: "Gbit/s", higherIsBetter: true }],
+    repeated: true,
     async measure(ctx: ScenarioContext, path: ReadyPath): Promise<Outcome[]> {
       const p = ctx.profile;
       const spec = { streams: streams(p), reverse, seconds: p.bulkSeconds, warmupSeconds: p.bulkWarmupSeconds };

@@ -6,7 +6,7 @@ describe("connector CLI", () => {
   test("--version prints version, commit, build date and target", async () => {
     const { exitCode, stdout } = await runConnector(["--version"]);
     expect(exitCode).toBe(0);
-    expect(stdout).toMatch(/^connector \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}|unknown), built \d{4}-\d\d-\d\dT[\d:]+Z, target linux-[a-z0-9-]+\)\n$/);
+    expect(stdout).toMatch(/^connector \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}(-dirty)?|unknown), built \d{4}-\d\d-\d\dT[\d:]+Z, target linux-[a-z0-9-]+\)\n$/);
   });
 
   test("--help lists the five subcommands; a subcommand's --help shows its flags", async () => {
