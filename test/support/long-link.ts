@@ -28,7 +28,6 @@ class LongLinkEnd implements Transport {
   #unsent = 0;
   #wantDrain = false;
   #closed = false;
-  bytesDelivered = 0;
 
   constructor(private readonly o: LongLinkOptions) {}
 
@@ -77,7 +76,6 @@ class LongLinkEnd implements Transport {
 
   #receive(data: Uint8Array): void {
     if (this.#closed) return;
-    this.bytesDelivered += data.length;
     if (this.#handlers) this.#handlers.message(data);
     else this.#early.push(data);
   }
