@@ -20,7 +20,7 @@ import { MAX_NAME_CHARS } from "./config.ts";
 import { certificateNotAfter, IDENTITY_FORMAT_VERSION, type Identity } from "./identity.ts";
 import { findProvisioningKey, type KeySourceKind } from "./key-source.ts";
 import type { ProvisioningKey } from "./provisioning-key.ts";
-import { buildCsr, generateKeyPair, type KeyPair } from "./keypair.ts";
+import type { KeyPair } from "./keypair.ts";
 import { readMachineId, MACHINE_ID_PATH } from "./machine-id.ts";
 import { IdentityExistsError, IdentityStore } from "./store.ts";
 
@@ -130,6 +130,9 @@ async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: Pr
   log.debug("control-plane route", { via: proxy === undefined ? "direct" : describeProxy(proxy) });
   const started = performance.now();
   const network = { controlUrl: key.controlUrl, proxy: options.proxy, noProxy: options.noProxy, timeoutMs: deps.timeoutMs, fetch: deps.fetch };
+  // Loaded here, not at start-up: node-forge (the CSR) alone is 12 MiB of RSS that `connector run`
+  // would otherwise hold for its whole life although it enrolls at most once.
+  const { buildCsr, generateKeyPair } = await import("./keypair.ts");
   // Key generation (CPU, off the main thread) overlaps the CA round trip.
   const [keys, caCertificate] = await Promise.all([(deps.generateKeyPair ?? generateKeyPair)(), fetchPinnedCa({ ...network, caPin: key.caPin })]);
   log.debug("CA pin verified; key pair generated", { caPin: key.caPin, elapsedMs: Math.round(performance.now() - started) });
