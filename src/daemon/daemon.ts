@@ -158,6 +158,7 @@ export class Daemon {
         log: log.withTag("dataplane"),
         counters: this.#counters,
         dialTimeoutMs: settings.dialTimeout * 1000,
+        clock: this.#clock,
         onDialResult: (app, address, ok) => this.#health?.observe(app, address, ok),
       }),
       refreshCatalog: () => void this.#refreshCatalog(),

@@ -3,6 +3,7 @@
  * dial the destination, answer OPEN_RESULT, then relay. Every outcome is counted by reason so status
  * and metrics can show why users fail, and a failure touches only its own stream.
  */
+import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { StreamCode, type StreamCodeName } from "../tunnel/const.ts";
 import type { OpenHandler } from "../tunnel/session-types.ts";
@@ -25,6 +26,8 @@ export interface OpenHandlerOptions {
   log: Logger;
   counters: DataplaneCounters;
   dialTimeoutMs?: number;
+  /** Schedules each relay's final-flush deadline; a fake clock in tests. */
+  clock?: Clock;
   /** Name resolution (the host's resolver by default; tests inject one). */
   resolve?: Resolver;
   /** Passive health: a dial to `host:port` succeeded or failed. */
@@ -47,7 +50,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       stream.reject(StreamCode.NOT_ALLOWED, decision.reason);
       return;
     }
-    const link = new RelayLink();
+    const link = new RelayLink(undefined, options.clock);
     const abort = new AbortController();
     // A gateway that gives up (RESET while we dial) cancels the dial.
     stream.setHandlers({ data: () => {}, end: () => {}, drain: () => {}, close: () => abort.abort() });

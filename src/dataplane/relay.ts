@@ -11,13 +11,25 @@
  *
  * Half-close: a FIN from either side becomes a FIN on the other (`socket.shutdown()` keeps reading).
  * A RESET aborts the socket; a socket error resets the stream with CANCELLED.
+ *
+ * Final flush: once the peer has sent FIN, what is still pending for the socket is all that is left to
+ * do. A socket that takes none of it for `FINAL_FLUSH_STALL_MS` (an app that stopped reading, a user
+ * that went away without closing) is cut, so neither it nor its pending bytes are held forever.
  */
 import type { Socket } from "bun";
+import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
 import { StreamCode } from "../tunnel/const.ts";
 import type { Stream, StreamCloseReason } from "../tunnel/stream.ts";
 
 /** Bytes read from the socket before a stream is attached (gateway side: the user speaks first). */
 const MAX_EARLY_BYTES = 256 * 1024;
+
+/**
+ * How long the final flush may go without the socket taking a byte: 60 s. Generous, because a slow
+ * but live reader only needs to take something within it (the last window is at most 16 MiB); short
+ * enough that a dead peer's socket is not held until TCP keepalive or forever.
+ */
+export const FINAL_FLUSH_STALL_MS = 60_000;
 
 export class RelayLink {
   socket?: Socket<RelayLink>;
@@ -31,8 +43,12 @@ export class RelayLink {
   #streamEof = false;
   #shutdownSent = false;
   #closed = false;
+  #flushDeadline: TimerHandle | undefined;
 
-  constructor(private readonly onFinished?: (link: RelayLink, reason: string) => void) {}
+  constructor(
+    private readonly onFinished?: (link: RelayLink, reason: string) => void,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** Starts relaying; bytes that arrived on the socket before are sent first. */
   attach(stream: Stream): void {
@@ -70,12 +86,14 @@ export class RelayLink {
       const head = this.#pending[0]!;
       const taken = Math.max(0, this.socket.write(head));
       this.#consumed(taken);
+      if (taken > 0 && this.#flushDeadline) this.#armFlushDeadline(); // progress: the stall clock restarts
       if (taken < head.byteLength) {
         this.#pending[0] = head.subarray(taken);
         return;
       }
       this.#pending.shift();
     }
+    this.#cancelFlushDeadline();
     if (this.#streamEof) this.#shutdownSocket();
   }
 
@@ -87,6 +105,7 @@ export class RelayLink {
 
   onSocketClose(error?: Error): void {
     this.socket = undefined;
+    this.#cancelFlushDeadline();
     if (this.#closed) return;
     const stream = this.#stream;
     // After our own shutdown() the peer's FIN shows up as `close` without `end`: that is end-of-file.
@@ -127,6 +146,21 @@ export class RelayLink {
   #streamEnded(): void {
     this.#streamEof = true;
     if (this.#pending.length === 0) this.#shutdownSocket();
+    else this.#armFlushDeadline();
+  }
+
+  #armFlushDeadline(): void {
+    this.#flushDeadline?.cancel();
+    this.#flushDeadline = this.clock.setTimeout(() => {
+      this.#flushDeadline = undefined;
+      this.#pending = [];
+      this.socket?.terminate();
+    }, FINAL_FLUSH_STALL_MS);
+  }
+
+  #cancelFlushDeadline(): void {
+    this.#flushDeadline?.cancel();
+    this.#flushDeadline = undefined;
   }
 
   #shutdownSocket(): void {
@@ -141,8 +175,11 @@ export class RelayLink {
     this.#closed = true;
     if (reason.kind === "fin") {
       if (this.#pending.length === 0) this.socket?.end();
-      // else: the socket closes once `drain` has flushed the rest and `end` is sent.
-      else this.#streamEof = true;
+      else {
+        // The socket closes once `drain` has flushed the rest and `end` is sent, or at the deadline.
+        this.#streamEof = true;
+        this.#armFlushDeadline();
+      }
     } else {
       this.socket?.terminate();
     }

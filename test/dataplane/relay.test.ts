@@ -7,11 +7,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { createConsola } from "consola";
 import { AllowList } from "../../src/dataplane/allow-list.ts";
 import { createOpenHandler, type DataplaneCounters } from "../../src/dataplane/open-handler.ts";
+import { FINAL_FLUSH_STALL_MS } from "../../src/dataplane/relay.ts";
 import { StreamCode } from "../../src/tunnel/const.ts";
 import { OpenRejectedError } from "../../src/tunnel/errors.ts";
 import { createMemoryTransportPair } from "../../src/tunnel/memory-transport.ts";
 import { Session } from "../../src/tunnel/session.ts";
 import { startEchoServer, type EchoServer } from "../support/apps.ts";
+import { FakeClock } from "../support/fake-clock.ts";
 import { pump, sink, until } from "../tunnel/helpers.ts";
 
 let echo: EchoServer;
@@ -44,7 +46,7 @@ afterAll(() => {
   slowApp.stop();
 });
 
-function pair() {
+function pair(clock?: FakeClock) {
   const allowList = AllowList.compile({
     version: "1",
     apps: [
@@ -55,7 +57,7 @@ function pair() {
   const counters: DataplaneCounters = { failures: {} };
   const log = createConsola({ level: -999 });
   const [a, b] = createMemoryTransportPair();
-  const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log, counters }) });
+  const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log, counters, ...(clock ? { clock } : {}) }) });
   const gateway = new Session({ role: "gateway", transport: b });
   return { connector, gateway, counters, close: () => (gateway.close(), connector.close()) };
 }
@@ -123,6 +125,41 @@ describe("relay between a stream and an app socket", () => {
     expect(stream.queuedBytes).toBeLessThanOrEqual(64 * 1024);
     expect(out.closed).toBeUndefined();
     stream.reset();
+    close();
+  });
+
+  /**
+   * Fills a never-reading app's socket through a stream, writing only what credit covers, until nothing
+   * moves; then half-closes it. The connector holds the last bytes the app did not take, and FIN: only
+   * the final flush is left.
+   */
+  async function stuckFinalFlush(clock: FakeClock) {
+    const appsBefore = slowApp.sockets.length;
+    const { gateway, close } = pair(clock);
+    const stream = await gateway.open({ app: "slow", host: "127.0.0.1", port: slowApp.port });
+    const out = sink(stream);
+    let last = -1;
+    await until(() => {
+      const room = stream.sendCredit - stream.queuedBytes;
+      if (room > 0) stream.write(new Uint8Array(Math.min(room, 1024 * 1024)));
+      const sent = gateway.stats().bytesOut;
+      const stalled = sent === last && stream.sendCredit === 0 && stream.queuedBytes === 0;
+      last = sent;
+      return stalled;
+    }, "the sender to stall", 10_000);
+    await until(() => slowApp.sockets.length > appsBefore, "the app connection");
+    stream.end(); // nothing queued: FIN leaves at once
+    return { out, close };
+  }
+
+  test("a final flush the app never takes is cut after FINAL_FLUSH_STALL_MS, resetting the stream", async () => {
+    const clock = new FakeClock();
+    const { out, close } = await stuckFinalFlush(clock);
+    await clock.advance(FINAL_FLUSH_STALL_MS - 1);
+    expect(out.closed).toBeUndefined();
+    await clock.advance(1);
+    await until(() => out.closed !== undefined, "the stream to end");
+    expect(out.closed).toMatchObject({ kind: "reset", code: StreamCode.CANCELLED });
     close();
   });
 });
