@@ -3,8 +3,9 @@
  * dial the destination, answer OPEN_RESULT, then relay. Every outcome is counted by reason so status
  * and metrics can show why users fail, and a failure touches only its own stream.
  */
-import type { Clock } from "../clock.ts";
+import { systemClock, type Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
+import { RepeatLimiter } from "../repeat-limiter.ts";
 import { StreamCode, type StreamCodeName } from "../tunnel/const.ts";
 import type { OpenHandler } from "../tunnel/session-types.ts";
 import type { AllowList } from "./allow-list.ts";
@@ -26,7 +27,7 @@ export interface OpenHandlerOptions {
   log: Logger;
   counters: DataplaneCounters;
   dialTimeoutMs?: number;
-  /** Schedules each relay's final-flush deadline; a fake clock in tests. */
+  /** Schedules each relay's final-flush deadline and paces repeated warnings; a fake clock in tests. */
   clock?: Clock;
   /** Name resolution (the host's resolver by default; tests inject one). */
   resolve?: Resolver;
@@ -40,13 +41,24 @@ function countFailure(counters: DataplaneCounters, code: StreamCodeName): void {
 
 export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
   const { log, counters } = options;
+  // The same failure for the same destination is logged once per window; counters see every one.
+  const repeats = new RepeatLimiter(options.clock ?? systemClock);
+  const warnFailure = (message: string, key: string, fields: Record<string, unknown>) => {
+    const verdict = repeats.check(key);
+    if (verdict.log) log.warn(message, verdict.suppressed > 0 ? { ...fields, similarNotLogged: verdict.suppressed } : fields);
+  };
   // Only names are resolved; IP destinations were matched against IP/CIDR rules as written.
   const guardedResolver = nameRuleResolver(options.resolve);
   return (request, stream) => {
     const decision = options.allowList().allows(request.app, request.host, request.port);
     if (!decision.allowed) {
       countFailure(counters, "NOT_ALLOWED");
-      log.warn("stream refused: destination not allowed", { app: request.app, host: request.host, port: request.port, reason: decision.reason });
+      warnFailure("stream refused: destination not allowed", `NOT_ALLOWED ${request.app} ${request.host}:${request.port}`, {
+        app: request.app,
+        host: request.host,
+        port: request.port,
+        reason: decision.reason,
+      });
       stream.reject(StreamCode.NOT_ALLOWED, decision.reason);
       return;
     }
@@ -82,7 +94,13 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
         options.onDialResult?.(request.app, `${decision.host}:${request.port}`, false);
         countFailure(counters, failure);
         const message = err instanceof Error ? err.message : String(err);
-        log.warn("stream failed: cannot reach destination", { app: request.app, host: request.host, port: request.port, failure, error: message });
+        warnFailure("stream failed: cannot reach destination", `${failure} ${request.app} ${request.host}:${request.port}`, {
+          app: request.app,
+          host: request.host,
+          port: request.port,
+          failure,
+          error: message,
+        });
         if (stream.state === "opening") stream.reject(StreamCode[failure], message);
       },
     );

@@ -55,11 +55,12 @@ function pair(clock?: FakeClock) {
     ],
   });
   const counters: DataplaneCounters = { failures: {} };
-  const log = createConsola({ level: -999 });
+  const warnings: unknown[][] = [];
+  const log = createConsola({ level: 999, reporters: [{ log: (entry) => void (entry.type === "warn" && warnings.push(entry.args)) }] });
   const [a, b] = createMemoryTransportPair();
   const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log, counters, ...(clock ? { clock } : {}) }) });
   const gateway = new Session({ role: "gateway", transport: b });
-  return { connector, gateway, counters, close: () => (gateway.close(), connector.close()) };
+  return { connector, gateway, counters, warnings, close: () => (gateway.close(), connector.close()) };
 }
 
 describe("relay between a stream and an app socket", () => {
@@ -86,6 +87,16 @@ describe("relay between a stream and an app socket", () => {
     expect(counters.failures.NOT_ALLOWED).toBe(1);
     const stream = await gateway.open({ app: "echo", host: "127.0.0.1", port: echo.port });
     expect(stream.state).toBe("open");
+    close();
+  });
+
+  test("a burst of the same failure is counted in full but logged once", async () => {
+    const { gateway, counters, warnings, close } = pair(new FakeClock());
+    const attempts = Array.from({ length: 20 }, () => gateway.open({ app: "echo", host: "127.0.0.1", port: closedPort }).catch(() => "refused"));
+    expect(await Promise.all(attempts)).toEqual(Array(20).fill("refused"));
+    expect(counters.failures.REFUSED).toBe(20);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]![0]).toBe("stream failed: cannot reach destination");
     close();
   });
 

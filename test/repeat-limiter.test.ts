@@ -1,0 +1,25 @@
+import { expect, test } from "bun:test";
+import { RepeatLimiter } from "../src/repeat-limiter.ts";
+import { FakeClock } from "./support/fake-clock.ts";
+
+test("the first occurrence of a key per window is logged; the next logged one counts those left out", async () => {
+  const clock = new FakeClock();
+  const limiter = new RepeatLimiter(clock, 10_000);
+  expect(limiter.check("REFUSED wiki")).toEqual({ log: true, suppressed: 0 });
+  for (let i = 0; i < 500; i++) expect(limiter.check("REFUSED wiki").log).toBe(false);
+  expect(limiter.check("TIMEOUT wiki")).toEqual({ log: true, suppressed: 0 }); // another key: its own window
+  await clock.advance(9_999);
+  expect(limiter.check("REFUSED wiki").log).toBe(false);
+  await clock.advance(1);
+  expect(limiter.check("REFUSED wiki")).toEqual({ log: true, suppressed: 501 });
+  expect(limiter.check("REFUSED wiki").log).toBe(false);
+});
+
+test("keys are bounded: past the limit the oldest is forgotten and logs again when it recurs", () => {
+  const limiter = new RepeatLimiter(new FakeClock(), 10_000, 2);
+  limiter.check("a");
+  limiter.check("b");
+  limiter.check("c"); // "a" is dropped
+  expect(limiter.check("a")).toEqual({ log: true, suppressed: 0 });
+  expect(limiter.check("c").log).toBe(false);
+});
