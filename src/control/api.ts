@@ -46,6 +46,23 @@ export const EnrollResponseSchema = v.object({
 });
 export type EnrollResponse = v.InferOutput<typeof EnrollResponseSchema>;
 
+/** POST /v1/renew request (mutual TLS with the current certificate). */
+export const RenewRequestSchema = v.object({
+  /** PKCS#10 CSR in PEM for a key pair generated for this renewal; checked like enrollment's. */
+  csr: Pem,
+  version: v.pipe(v.string(), v.maxLength(64)),
+});
+export type RenewRequest = v.InferOutput<typeof RenewRequestSchema>;
+
+/** POST /v1/renew 200 response: the new certificate for the same connector, and the current gateways. */
+export const RenewResponseSchema = v.object({
+  certificate: Pem,
+  chain: v.array(Pem),
+  caCertificate: Pem,
+  gateways: v.pipe(v.array(GatewaySchema), v.minLength(1)),
+});
+export type RenewResponse = v.InferOutput<typeof RenewResponseSchema>;
+
 /** Error codes of the control plane; each maps to a distinct connector error and exit code. */
 export const ApiErrorCode = v.picklist([
   "KEY_UNKNOWN",

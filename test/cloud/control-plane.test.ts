@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import * as v from "valibot";
-import { CatalogSchema, EnrollResponseSchema, type EnrollResponse } from "../../src/control/api.ts";
+import { CatalogSchema, EnrollResponseSchema, RenewResponseSchema, type EnrollResponse } from "../../src/control/api.ts";
 import { decodeProvisioningKey } from "../../src/identity/provisioning-key.ts";
 import { createTestCa } from "../support/test-pki.ts";
 import { caPin } from "./ca.ts";
@@ -164,5 +164,36 @@ describe("GET /v1/catalog", () => {
     } finally {
       await lagging.stop();
     }
+  });
+});
+
+describe("POST /v1/renew", () => {
+  const renewBody = (csr: string) => ({ method: "POST", body: JSON.stringify({ csr, version: "0.2.0" }), headers: { "content-type": "application/json" } });
+
+  test("issues a new certificate for the same connector and group, for the new key, with the gateways", async () => {
+    const { response, clientCert } = await enrollFresh();
+    const nextKeys = rsaKeys(3072);
+    const http = await controlFetch(cloud, "/v1/renew", { ...renewBody(forgeCsr(nextKeys, "ignored-subject")), clientCert });
+    expect(http.status).toBe(200);
+    const renewed = v.parse(RenewResponseSchema, await http.json());
+    const cert = new X509Certificate(renewed.certificate);
+    expect(cert.subject).toBe(`CN=${response.connectorId}\nO=default`);
+    expect(cert.publicKey.export({ type: "spki", format: "der" })).toEqual(nextKeys.publicKey.export({ type: "spki", format: "der" }));
+    expect(cert.serialNumber).not.toBe(new X509Certificate(response.certificate).serialNumber);
+    expect(renewed).toMatchObject({ chain: [], caCertificate: cloud.caCertPem, gateways: response.gateways });
+    expect(cloud.state.registry.get(response.connectorId)).toMatchObject({ certSerial: cert.serialNumber, version: "0.2.0", revoked: false });
+    // The new certificate authenticates too; the old one stays valid until it expires.
+    const fresh = { cert: renewed.certificate, key: nextKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
+    expect((await controlFetch(cloud, "/v1/catalog", { clientCert: fresh })).status).toBe(200);
+    expect((await controlFetch(cloud, "/v1/catalog", { clientCert })).status).toBe(200);
+  });
+
+  test("without a client certificate is 401, for a revoked connector 403, with a bad CSR 400", async () => {
+    expect(await refusal(await controlFetch(cloud, "/v1/renew", renewBody(goodCsr)))).toBe("401 UNAUTHENTICATED");
+    const { response, clientCert } = await enrollFresh();
+    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody(withBadSignature(goodCsr)), clientCert }))).toBe("400 CSR_INVALID");
+    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody("not a csr"), clientCert }))).toBe("400 BAD_REQUEST");
+    expect((await adminFetch(cloud, "POST", `/admin/connectors/${response.connectorId}/revoke`)).status).toBe(204);
+    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody(goodCsr), clientCert }))).toBe("403 CONNECTOR_REVOKED");
   });
 });

@@ -4,13 +4,14 @@
  *   GET  /v1/ca       the CA certificate (PEM), unauthenticated
  *   POST /v1/enroll   provisioning key + CSR -> identity, unauthenticated (the key is the credential)
  *   GET  /v1/catalog  the app catalog of the caller's group, mutual TLS, ETag / If-None-Match
+ *   POST /v1/renew    a new certificate for the caller (CSR in), mutual TLS
  * Every request is bounded in size (MAX_BODY_BYTES) and time (REQUEST_TIMEOUT_MS).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../../src/log.ts";
 import type { CatalogView, ConnectorRecord } from "./gateway-api.ts";
 import { REQUEST_TIMEOUT_MS } from "./config.ts";
-import { enroll, type EnrollDeps } from "./enroll.ts";
+import { enroll, type EnrollDeps, renew } from "./enroll.ts";
 import { CloudApiError, notFound } from "./errors.ts";
 import { readJson, sendError, sendJson } from "./http-io.ts";
 import { listenMtls, tlsSocketOf } from "./mtls-server.ts";
@@ -28,7 +29,7 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-const ROUTES: Record<string, string[]> = { "/v1/ca": ["GET"], "/v1/enroll": ["POST"], "/v1/catalog": ["GET"] };
+const ROUTES: Record<string, string[]> = { "/v1/ca": ["GET"], "/v1/enroll": ["POST"], "/v1/catalog": ["GET"], "/v1/renew": ["POST"] };
 
 export async function startControlPlane(deps: ControlPlaneDeps): Promise<ControlPlane> {
   const serverCert = deps.ca.issueServerCert();
@@ -66,6 +67,11 @@ async function route(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerRe
     sendJson(res, 201, response);
   } else if (key === "GET /v1/catalog") {
     serveCatalog(deps, authenticate(deps, req), req, res);
+  } else if (key === "POST /v1/renew") {
+    const connector = authenticate(deps, req);
+    const response = renew(deps, connector, await readJson(req));
+    deps.log.info(`renewed the certificate of connector ${connector.id} "${connector.name}"`);
+    sendJson(res, 200, response);
   } else if (ROUTES[path]) {
     throw new CloudApiError(405, "BAD_REQUEST", `${req.method} is not allowed on ${path}; use ${ROUTES[path].join(", ")}`);
   } else {

@@ -1,5 +1,6 @@
 /**
- * Enrollment (docs/PROTOCOL.md §3.2): a provisioning key's secret and a CSR in, an identity out.
+ * Enrollment (docs/PROTOCOL.md §3.2): a provisioning key's secret and a CSR in, an identity out; and
+ * renewal (§3.4): an enrolled connector's CSR in, a new certificate out.
  *
  * Order of checks: the body's shape, then the key (so an anonymous caller gets no CSR parsing out of
  * the cloud), then the CSR while the certificate is issued. The key's use is counted only after the
@@ -7,7 +8,15 @@
  * take a key's last use.
  */
 import * as v from "valibot";
-import { EnrollRequestSchema, EnrollResponseSchema, type EnrollResponse, type Gateway } from "../../src/control/api.ts";
+import {
+  EnrollRequestSchema,
+  EnrollResponseSchema,
+  RenewRequestSchema,
+  RenewResponseSchema,
+  type EnrollResponse,
+  type Gateway,
+  type RenewResponse,
+} from "../../src/control/api.ts";
 import type { CertificateAuthority } from "./ca.ts";
 import { badRequest } from "./errors.ts";
 import type { KeyStore } from "./keys.ts";
@@ -62,4 +71,30 @@ export function enroll(deps: EnrollDeps, body: unknown): { response: EnrollRespo
   };
   // The response is checked against the same schema the connector applies, so the cloud cannot drift from it.
   return { response: v.parse(EnrollResponseSchema, response), connector };
+}
+
+/**
+ * Renewal (docs/PROTOCOL.md §3.4) for a connector already authenticated by its current certificate: a
+ * new certificate for the same id and group. Throws CloudApiError (400) for a bad body or CSR.
+ */
+export function renew(deps: EnrollDeps, connector: ConnectorRecord, body: unknown): RenewResponse {
+  const parsed = v.safeParse(RenewRequestSchema, body);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.issues.map((issue) => v.getDotPath(issue) ?? "(body)"))];
+    throw badRequest(`invalid renewal request: check ${fields.join(", ")}`);
+  }
+  const cert = deps.ca.issueClientCert({
+    csrPem: parsed.output.csr,
+    connectorId: connector.id,
+    group: connector.group,
+    ttlSeconds: deps.certTtlSeconds,
+  });
+  deps.registry.renewed(connector.id, {
+    certSerial: cert.serialNumber,
+    certFingerprint256: cert.fingerprint256,
+    certNotAfter: cert.notAfter.toISOString(),
+    version: parsed.output.version,
+  });
+  const response: RenewResponse = { certificate: cert.certPem, chain: [], caCertificate: deps.ca.certPem, gateways: [...deps.gateways()] };
+  return v.parse(RenewResponseSchema, response);
 }

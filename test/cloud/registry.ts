@@ -30,6 +30,14 @@ export class ConnectorRegistry implements ConnectorDirectory {
     return record;
   }
 
+  /** Records a renewed certificate (and the connector's version); false for an unknown id. */
+  renewed(id: string, cert: Pick<ConnectorRecord, "certSerial" | "certFingerprint256" | "certNotAfter" | "version">): boolean {
+    const record = this.#connectors.get(id);
+    if (!record) return false;
+    this.#connectors.set(id, { ...record, ...cert });
+    return true;
+  }
+
   get(id: string): ConnectorRecord | undefined {
     return this.#connectors.get(id);
   }
