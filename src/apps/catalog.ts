@@ -12,7 +12,12 @@ export type CatalogFetch = { changed: true; catalog: Catalog } | { changed: fals
 
 export class CatalogSource {
   #etag?: string;
-  constructor(private readonly client: ControlClient) {}
+  constructor(private client: ControlClient) {}
+
+  /** Later requests go through `client` (a renewed certificate); the ETag is kept. */
+  useClient(client: ControlClient): void {
+    this.client = client;
+  }
 
   async fetch(): Promise<CatalogFetch> {
     const headers: Record<string, string> = this.#etag ? { "if-none-match": this.#etag } : {};

@@ -16,8 +16,12 @@ import {
   ApiErrorSchema,
   EnrollRequestSchema,
   EnrollResponseSchema,
+  RenewRequestSchema,
+  RenewResponseSchema,
   type EnrollRequest,
   type EnrollResponse,
+  type RenewRequest,
+  type RenewResponse,
 } from "./api.ts";
 import { MAX_CA_PEM_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS } from "./config.ts";
 import { apiRejection, BadResponseError, RequestFailedError } from "./errors.ts";
@@ -206,5 +210,12 @@ export class ControlClient {
       throw new BadResponseError("enrollment response", `unexpected HTTP status ${response.status}`);
     }
     return validate(EnrollResponseSchema, parseJson(response.text, "enrollment response"), "enrollment response");
+  }
+
+  /** `POST /v1/renew` (mutual TLS): a CSR for a new key pair in, a new certificate out (docs/PROTOCOL.md §3.4). */
+  async renew(request: RenewRequest): Promise<RenewResponse> {
+    const response = await this.request("POST", `${API_VERSION_PREFIX}/renew`, { json: v.parse(RenewRequestSchema, request) });
+    if (response.status !== 200) throw new BadResponseError("renewal response", `unexpected HTTP status ${response.status}`);
+    return validate(RenewResponseSchema, parseJson(response.text, "renewal response"), "renewal response");
   }
 }

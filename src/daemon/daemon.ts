@@ -17,7 +17,7 @@ import { ApiRejectedError } from "../control/errors.ts";
 import { AllowList } from "../dataplane/allow-list.ts";
 import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
 import { ConnectorError } from "../errors.ts";
-import type { Identity } from "../identity/identity.ts";
+import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../tunnel/backoff.ts";
 import type { Tunnel } from "../tunnel/connection.ts";
@@ -28,7 +28,9 @@ import { buildInfo } from "../version.ts";
 import { startAdminServer, type AdminServer } from "./admin-server.ts";
 import { isLoopbackListen, startMetricsServer, type MetricsServer } from "../status/metrics.ts";
 import { obtainIdentity } from "./identity-source.ts";
-import { CERTIFICATE_CHECK_MS, certificateWatch } from "./certificate-watch.ts";
+import { renewIdentity } from "../identity/renew.ts";
+import { CertificateRenewal } from "./certificate-renewal.ts";
+import { rollTunnels } from "./identity-rollover.ts";
 import { StatusModel } from "./status-model.ts";
 
 /** §3: a status summary line every 5 minutes (and on every tunnel change). */
@@ -63,6 +65,7 @@ export class Daemon {
   #catalogSource?: CatalogSource;
   #timers: TimerHandle[] = [];
   #identity?: Identity;
+  #renewal?: CertificateRenewal;
   #revocationTimer?: TimerHandle;
   #refreshing?: Promise<void>;
   #refreshAgain = false;
@@ -120,18 +123,19 @@ export class Daemon {
         log.warn("metrics are served beyond loopback without authentication: they name apps and internal addresses", { listen: settings.metrics });
       }
     }
-    const client = new ControlClient({
-      controlUrl: identity.controlUrl,
-      proxy: settings.proxy,
-      noProxy: settings.noProxy,
-      caCertificate: identity.caCertificate,
-      clientCertificate: { certificate: identity.certificate, chain: identity.chain, privateKeyPem: identity.privateKeyPem },
-    });
-    this.#catalogSource = new CatalogSource(client);
+    this.#catalogSource = new CatalogSource(this.#controlClient(identity));
     this.#health = new HealthMonitor({ clock: this.#clock, onChange: (report) => this.#broadcastHealth(report) });
     const catalog = await this.#firstCatalog();
     if (!catalog || this.#abort.signal.aborted) return;
-    this.#every(CERTIFICATE_CHECK_MS, certificateWatch(identity, this.#clock, this.#log));
+    this.#renewal = new CertificateRenewal(identity, {
+      clock: this.#clock,
+      log: log.withTag("identity"),
+      renew: (current) => renewIdentity(current, { stateDir: settings.stateDir, proxy: settings.proxy, noProxy: settings.noProxy, log: log.withTag("identity") }),
+      onRenewed: (renewed) => this.#useIdentity(renewed),
+    });
+    this.#renewal.start();
+    const renewal = this.#renewal;
+    status.showRenewal(() => renewal.view());
     this.#applyCatalog(catalog);
     this.#health.start();
 
@@ -142,11 +146,44 @@ export class Daemon {
   }
 
 
+  #controlClient(identity: Identity): ControlClient {
+    const { settings } = this.#options;
+    return new ControlClient({
+      controlUrl: identity.controlUrl,
+      proxy: settings.proxy,
+      noProxy: settings.noProxy,
+      caCertificate: identity.caCertificate,
+      clientCertificate: { certificate: identity.certificate, chain: identity.chain, privateKeyPem: identity.privateKeyPem },
+    });
+  }
+
+  /** A renewed certificate: used for everything new at once; tunnels move onto it one at a time. */
+  #useIdentity(identity: Identity): void {
+    const previous = this.#identity;
+    this.#identity = identity;
+    this.#status?.useIdentity(identity);
+    this.#catalogSource?.useClient(this.#controlClient(identity));
+    const supervisor = this.#supervisor;
+    if (!supervisor) return;
+    supervisor.setGateways(identity.gateways);
+    void rollTunnels({
+      supervisor,
+      tunnels: this.#tunnels,
+      status: this.#status!,
+      clock: this.#clock,
+      log: this.#log,
+      // Streams on a replaced tunnel may run until the old certificate expires (long-lived sessions
+      // should not be cut by a routine renewal); the stop grace period is the floor.
+      graceMs: Math.max(this.#options.settings.gracePeriod * 1000, previous ? certificateNotAfter(previous).getTime() - this.#clock.wallNow().getTime() : 0),
+      stopping: () => this.#abort.signal.aborted,
+    });
+  }
+
   /** Starts the supervisor: N tunnels to distinct gateways, each serving OPENs through the dataplane. */
   #startTunnels(): void {
     const { settings, log } = this.#options;
     this.#supervisor = createTunnelSupervisor({
-      identity: this.#identity!,
+      identity: () => this.#identity!,
       settings,
       log,
       clock: this.#clock,
@@ -309,6 +346,7 @@ export class Daemon {
     for (const timer of this.#timers) timer.cancel();
     this.#revocationTimer?.cancel();
     this.#health?.stop();
+    this.#renewal?.stop();
     this.#supervisor?.stop();
     this.#admin?.stop();
     this.#metrics?.stop();

@@ -35,7 +35,7 @@ export class StatusModel {
   #controlReachable: boolean | null = null;
 
   constructor(
-    private readonly identity: Identity,
+    private identity: Identity,
     /** Open failures by code, from the dataplane. */
     private readonly failures: () => Readonly<Record<string, number>> = () => ({}),
     private readonly now: () => Date = () => new Date(),
@@ -95,6 +95,21 @@ export class StatusModel {
     return up > 0 ? "degraded" : "disconnected";
   }
 
+  #renewal: () => { renewAt?: string; renewalError?: string } = () => ({});
+
+  /** Where status reads the renewal schedule from (the daemon's `CertificateRenewal`). */
+  showRenewal(view: () => { dueAt: string; lastError: string | null }): void {
+    this.#renewal = () => {
+      const { dueAt, lastError } = view();
+      return { renewAt: dueAt, ...(lastError === null ? {} : { renewalError: lastError.slice(0, 1024) }) };
+    };
+  }
+
+  /** A renewed certificate: status shows its expiry from now on. */
+  useIdentity(identity: Identity): void {
+    this.identity = identity;
+  }
+
   snapshot(): StatusSnapshot {
     const live = this.#slots.map((s) => s.stats?.());
     const sum = (pick: (s: SessionStats) => number) => live.reduce((total, s) => total + (s ? pick(s) : 0), 0);
@@ -105,7 +120,7 @@ export class StatusModel {
       name: this.identity.name,
       group: this.identity.group,
       version: buildInfo.version,
-      certificate: { notAfter: certificateNotAfter(this.identity).toISOString() },
+      certificate: { notAfter: certificateNotAfter(this.identity).toISOString(), ...this.#renewal() },
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
       tunnels: this.#slots.map((s, i) => ({
         gateway: s.gateway,

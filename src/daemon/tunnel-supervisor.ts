@@ -18,7 +18,8 @@ import { buildInfo } from "../version.ts";
 import type { StatusModel } from "./status-model.ts";
 
 export interface TunnelSupervisorDeps {
-  identity: Identity;
+  /** The current identity: read at every dial, so a renewed certificate is used from then on. */
+  identity: () => Identity;
   settings: Settings;
   log: Logger;
   clock: Clock;
@@ -34,19 +35,22 @@ export interface TunnelSupervisorDeps {
 }
 
 export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
-  const { identity, settings, log, status, tunnels } = deps;
+  const { settings, log, status, tunnels } = deps;
   const noProxy = ProxyBypass.parse(settings.noProxy);
-  const credentials = {
-    certificateChainPem: [identity.certificate, ...identity.chain].join("\n"),
-    privateKeyPem: identity.privateKeyPem,
-    caCertificatePem: identity.caCertificate,
+  const credentials = () => {
+    const identity = deps.identity();
+    return {
+      certificateChainPem: [identity.certificate, ...identity.chain].join("\n"),
+      privateKeyPem: identity.privateKeyPem,
+      caCertificatePem: identity.caCertificate,
+    };
   };
   const supervisor: Supervisor = new Supervisor({
-    gateways: identity.gateways,
+    gateways: deps.identity().gateways,
     tunnels: settings.tunnels,
     clock: deps.clock,
     connect: async (gateway, slot) => {
-      const options = { credentials, connectorVersion: buildInfo.version, proxy: settings.proxy, noProxy, clock: deps.clock, onOpen: deps.onOpen, log: log.withTag("tunnel") };
+      const options = { credentials: credentials(), connectorVersion: buildInfo.version, proxy: settings.proxy, noProxy, clock: deps.clock, onOpen: deps.onOpen, log: log.withTag("tunnel") };
       let tunnel: Tunnel | undefined;
       const isCurrent = () => tunnel !== undefined && tunnels.get(slot) === tunnel;
       tunnel = await connectTunnel(gateway, options, {

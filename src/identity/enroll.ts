@@ -6,18 +6,16 @@
  * after the control plane's answer has been checked against our own key and the pinned CA.
  * Used by `connector enroll` and, later, by `connector run` when it has a key but no identity.
  */
-import { createPublicKey, X509Certificate } from "node:crypto";
 import { hostname } from "node:os";
 import { fetchPinnedCa, ControlClient, type FetchFn } from "../control/client.ts";
-import { BadResponseError, TlsInspectionError } from "../control/errors.ts";
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
-import { pinnedCaCertificate } from "../control/pin.ts";
 import { ConnectorError, StateError, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ensurePrivateDir } from "../state/atomic-file.ts";
 import { buildInfo } from "../version.ts";
 import { MAX_NAME_CHARS } from "./config.ts";
 import { certificateNotAfter, IDENTITY_FORMAT_VERSION, type Identity } from "./identity.ts";
+import { answeredCaCertificate, checkIssued } from "./issued.ts";
 import { findProvisioningKey, type KeySourceKind } from "./key-source.ts";
 import type { ProvisioningKey } from "./provisioning-key.ts";
 import type { KeyPair } from "./keypair.ts";
@@ -65,46 +63,14 @@ export function connectorName(given: string | undefined, host: () => string = ho
   return name;
 }
 
-/** Checks that the issued certificate certifies our key and chains to the pinned CA. */
-function checkIssued(certificatePem: string, chain: readonly string[], caPem: string, keys: KeyPair): void {
-  let leaf: X509Certificate;
-  let links: X509Certificate[];
-  try {
-    leaf = new X509Certificate(certificatePem);
-    links = [...chain.map((pem) => new X509Certificate(pem)), new X509Certificate(caPem)];
-  } catch {
-    throw new BadResponseError("enrollment response", "a certificate cannot be parsed");
-  }
-  const certified = leaf.publicKey.export({ type: "spki", format: "der" });
-  if (!certified.equals(createPublicKey(keys.publicKeyPem).export({ type: "spki", format: "der" }))) {
-    throw new BadResponseError("enrollment response", "the issued certificate is not for the key pair generated here");
-  }
-  let child = leaf;
-  for (const issuer of links) {
-    if (!child.verify(issuer.publicKey)) throw new BadResponseError("enrollment response", "the issued certificate does not chain to the pinned CA");
-    child = issuer;
-  }
-}
-
 /** Runs a state-dir operation, turning a file-system failure (EACCES, ENOSPC, EROFS…) into a StateError. */
-function stateDirOp<T>(stateDir: string, op: () => T): T {
+export function stateDirOp<T>(stateDir: string, op: () => T): T {
   try {
     return op();
   } catch (err) {
     if (err instanceof ConnectorError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     throw new StateError("STATE_DIR_UNWRITABLE", `Cannot write the identity into the state dir ${stateDir} (${code}). Run as root or the connector's user, or choose another --state-dir.`, { cause: err });
-  }
-}
-
-/** The CA in the answer must be the pinned one: it is what `run` will trust for gateways. */
-function responseCaCertificate(pem: string, pin: string, controlUrl: string): string {
-  try {
-    return pinnedCaCertificate(pem, pin, new URL(controlUrl).hostname);
-  } catch (err) {
-    // The answer came over the verified connection, so this is a faulty server, not interception.
-    if (err instanceof TlsInspectionError) throw new BadResponseError("enrollment response", "its CA certificate does not match the key's pin");
-    throw err;
   }
 }
 
@@ -145,8 +111,8 @@ async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: Pr
     version: buildInfo.version,
   });
   log.debug("certificate issued", { connectorId: response.connectorId, elapsedMs: Math.round(performance.now() - started) });
-  const responseCa = responseCaCertificate(response.caCertificate, key.caPin, key.controlUrl);
-  checkIssued(response.certificate, response.chain, responseCa, keys);
+  const responseCa = answeredCaCertificate("enrollment response", response.caCertificate, key.caPin, key.controlUrl);
+  checkIssued("enrollment response", response.certificate, response.chain, responseCa, keys.publicKeyPem);
   return {
     formatVersion: IDENTITY_FORMAT_VERSION,
     connectorId: response.connectorId,

@@ -30,6 +30,8 @@ export const IdentityFileSchema = v.object({
   gateways: v.pipe(v.array(GatewaySchema), v.minLength(1)),
   /** ISO 8601 time of enrollment. */
   enrolledAt: v.pipe(v.string(), v.isoTimestamp()),
+  /** ISO 8601 time of the latest certificate renewal, if any. */
+  renewedAt: v.optional(v.pipe(v.string(), v.isoTimestamp())),
   /** /etc/machine-id at enrollment, when readable. */
   machineId: v.optional(v.pipe(v.string(), v.maxLength(128))),
 });

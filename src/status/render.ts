@@ -31,11 +31,13 @@ const STATE_HINT: Record<StatusSnapshot["state"], string> = {
   revoked: "the cloud revoked this connector; enroll it again with a new key",
 };
 
-function certificateLine(notAfter: string | null, now: Date): string {
+function certificateLine(certificate: StatusSnapshot["certificate"], now: Date): string {
+  const { notAfter, renewAt, renewalError } = certificate;
   if (notAfter === null) return "none";
   const days = Math.floor((Date.parse(notAfter) - now.getTime()) / DAY_MS);
   const when = days < 0 ? `expired ${-days} days ago` : `in ${days} days`;
-  return `expires ${notAfter.slice(0, 10)} (${when})`;
+  const renewal = renewAt === undefined ? "" : renewalError ? `; renewal failing (${renewalError}), next try ${renewAt}` : `; renews ${renewAt.slice(0, 10)}`;
+  return `expires ${notAfter.slice(0, 10)} (${when})${renewal}`;
 }
 
 function tunnelLines(snapshot: StatusSnapshot): string[] {
@@ -76,7 +78,7 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
     line("connector", who),
     line("state", `${snapshot.state} — ${STATE_HINT[snapshot.state]}`),
     line("version", snapshot.version),
-    line("certificate", certificateLine(snapshot.certificate.notAfter, now)),
+    line("certificate", certificateLine(snapshot.certificate, now)),
     line("control plane", control),
     ...tunnelLines(snapshot),
     line("streams", `created ${snapshot.streams.created}, closed ${snapshot.streams.closed}, active ${snapshot.streams.active}${failureText(snapshot.streams.failures)}`),

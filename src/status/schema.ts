@@ -33,7 +33,13 @@ export const StatusSnapshotSchema = v.object({
   group: v.nullable(Text(128)),
   /** Version of the binary that answers (the daemon's, or this CLI's when offline). */
   version: Text(64),
-  certificate: v.object({ notAfter: v.nullable(Text(64)) }),
+  certificate: v.object({
+    notAfter: v.nullable(Text(64)),
+    /** When the daemon renews it next (or retries a failed renewal); absent when no daemon runs. */
+    renewAt: v.optional(Text(64)),
+    /** Why the last renewal failed; absent after a success. */
+    renewalError: v.optional(Text(1024)),
+  }),
   /** Control-plane base URL and whether the daemon last reached it. */
   controlPlane: v.optional(v.object({ url: Text(2048), reachable: v.nullable(v.boolean()) })),
   tunnels: v.array(TunnelStatusSchema),

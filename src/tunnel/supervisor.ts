@@ -58,12 +58,15 @@ interface Slot {
   upAt?: number;
 }
 
+/** How often a replaced tunnel is checked for open streams before it is closed. */
+const REPLACE_POLL_MS = 1_000;
+
 export class Supervisor {
   readonly #slots: Slot[];
   readonly #failedAt = new Map<string, number>();
   /** Tunnels whose gateway sent GO_AWAY: still finishing their streams, no longer in a slot. */
   readonly #retiring = new Set<TunnelHandle>();
-  readonly #gateways: readonly Gateway[];
+  #gateways: readonly Gateway[];
   #stopping = false;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -107,6 +110,41 @@ export class Supervisor {
     void tunnel.closed.then(() => this.#retiring.delete(tunnel));
     this.#emit(s, { error: "gateway draining (GO_AWAY)" });
     this.#connect(s, s.gateway!.id);
+  }
+
+  /** The control plane sent a new gateway list (certificate renewal): later connects choose from it. */
+  setGateways(gateways: readonly Gateway[]): void {
+    if (gateways.length > 0) this.#gateways = gateways;
+  }
+
+  /**
+   * Moves `slot` onto a fresh tunnel because the connector's credentials changed (a renewed
+   * certificate): the slot dials again now, and `tunnel` is told to drain (GO_AWAY: the gateway routes
+   * no new stream to it), then closed once its streams are done, or after `graceMs`. Returns false
+   * when `tunnel` is no longer the slot's.
+   */
+  replace(slot: number, tunnel: TunnelHandle, graceMs: number): boolean {
+    const s = this.#slots[slot];
+    if (!s || s.tunnel !== tunnel || this.#stopping) return false;
+    s.tunnel = undefined;
+    this.#retiring.add(tunnel);
+    void tunnel.closed.then(() => this.#retiring.delete(tunnel));
+    tunnel.drain();
+    const deadline = this.options.clock.now() + graceMs;
+    const closeWhenIdle = () => {
+      if (!this.#retiring.has(tunnel)) return;
+      if (tunnel.activeStreams() === 0 || this.options.clock.now() >= deadline) tunnel.close("moved to a renewed certificate");
+      else this.options.clock.setTimeout(closeWhenIdle, REPLACE_POLL_MS);
+    };
+    // The first look waits a little: an OPEN the gateway sent before it saw GO_AWAY may still be in flight.
+    this.options.clock.setTimeout(closeWhenIdle, REPLACE_POLL_MS);
+    this.#connect(s);
+    return true;
+  }
+
+  /** Whether `slot` has a tunnel up. */
+  isUp(slot: number): boolean {
+    return this.#slots[slot]?.state === "up";
   }
 
   /** Graceful stop, first half: no reconnects, GO_AWAY on every tunnel. */

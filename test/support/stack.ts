@@ -20,13 +20,19 @@ export interface StackOptions {
   readonly gateways?: number;
   /** More `NAME=HOST:PORT` apps besides `echo`. */
   readonly extraApps?: readonly string[];
+  /** Lifetime of the client certificates the cloud issues (default: the cloud's). */
+  readonly certTtlSeconds?: number;
   /** One entry per connector daemon (its key comes from the cloud). */
   readonly daemons?: readonly Omit<DaemonOptions, "key">[];
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const echo = startEchoServer();
-  const cloud = await startCloud({ gateways: options.gateways ?? 1, apps: [`echo=${echo.address}`, ...(options.extraApps ?? [])] });
+  const cloud = await startCloud({
+    gateways: options.gateways ?? 1,
+    apps: [`echo=${echo.address}`, ...(options.extraApps ?? [])],
+    ...(options.certTtlSeconds === undefined ? {} : { certTtlSeconds: options.certTtlSeconds }),
+  });
   const specs = options.daemons ?? [{}];
   const daemons = await Promise.all(specs.map((spec) => startDaemon({ ...spec, key: cloud.provisioningKey })));
   const stop = async () => {

@@ -134,3 +134,48 @@ test("a gateway's GO_AWAY moves its slot to another gateway at once; the old tun
   expect(supervisor.upCount()).toBe(2);
   expect(w.attempts.length).toBe(3);
 });
+
+test("replace (new credentials): the slot dials again now; the old tunnel drains and closes once its streams end", async () => {
+  const { clock, w, supervisor } = setup([gw("a"), gw("b")]);
+  supervisor.start();
+  await clock.advance(0);
+  const old = w.live.find((t) => t.gateway === "a")!;
+  const slot = old === w.live[0] ? 0 : 1;
+  old.streams = 2;
+  expect(supervisor.replace(slot, old.handle!, 60_000)).toBe(true);
+  expect(old.drained).toBe(true);
+  await clock.advance(0);
+  expect(supervisor.isUp(slot)).toBe(true); // the replacement is up while the old tunnel still serves
+  expect(w.live).toHaveLength(3);
+  await clock.advance(10_000);
+  expect(w.live).toContain(old); // streams still open: kept
+  old.streams = 0;
+  await clock.advance(1_000);
+  expect(w.live).not.toContain(old);
+  expect(supervisor.upCount()).toBe(2);
+  expect(supervisor.replace(slot, old.handle!, 60_000)).toBe(false); // no longer the slot's tunnel
+});
+
+test("replace closes the old tunnel at the grace deadline even with streams still open", async () => {
+  const { clock, w, supervisor } = setup([gw("a")], 1);
+  supervisor.start();
+  await clock.advance(0);
+  const old = w.live[0]!;
+  old.streams = 1;
+  supervisor.replace(0, old.handle!, 5_000);
+  await clock.advance(4_000);
+  expect(w.live).toContain(old);
+  await clock.advance(1_000);
+  expect(w.live).not.toContain(old);
+  expect(supervisor.upCount()).toBe(1);
+});
+
+test("setGateways: later dials choose from the new list", async () => {
+  const { clock, w, supervisor } = setup([gw("a")], 1);
+  supervisor.start();
+  await clock.advance(0);
+  supervisor.setGateways([gw("z")]);
+  supervisor.replace(0, w.live[0]!.handle!, 0);
+  await clock.advance(1_000);
+  expect(w.attempts).toEqual(["a", "z"]);
+});

@@ -1,0 +1,69 @@
+/**
+ * Certificate renewal (§3; docs/PROTOCOL.md §3.4): a key pair generated here, its CSR sent with the
+ * current certificate (mutual TLS, pinned CA), the answer checked like enrollment's (our key, the
+ * pinned CA) and for the same connector id, then the identity replaced atomically. Until the new
+ * identity is durable the old one stays on disk and in use, so a failed renewal changes nothing.
+ */
+import { X509Certificate } from "node:crypto";
+import { ControlClient, type FetchFn } from "../control/client.ts";
+import { BadResponseError } from "../control/errors.ts";
+import type { Logger } from "../log.ts";
+import { buildInfo } from "../version.ts";
+import { stateDirOp } from "./enroll.ts";
+import { certificateNotAfter, type Identity } from "./identity.ts";
+import { answeredCaCertificate, checkIssued } from "./issued.ts";
+import type { KeyPair } from "./keypair.ts";
+import { IdentityStore } from "./store.ts";
+
+export interface RenewOptions {
+  readonly stateDir: string;
+  readonly proxy?: string | undefined;
+  readonly noProxy?: readonly string[] | undefined;
+  readonly log: Logger;
+}
+
+/** Seams for tests; production defaults otherwise. */
+export interface RenewDeps {
+  readonly fetch?: FetchFn;
+  readonly generateKeyPair?: () => Promise<KeyPair>;
+  readonly now?: () => Date;
+  readonly timeoutMs?: number;
+}
+
+function commonName(cert: X509Certificate): string | undefined {
+  return /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
+}
+
+/** Renews `current`'s certificate and stores the result; returns the new identity. */
+export async function renewIdentity(current: Identity, options: RenewOptions, deps: RenewDeps = {}): Promise<Identity> {
+  const what = "renewal response";
+  // node-forge (the CSR) is loaded only when needed, as for enrollment.
+  const { buildCsr, generateKeyPair } = await import("./keypair.ts");
+  const keys = await (deps.generateKeyPair ?? generateKeyPair)();
+  const client = new ControlClient({
+    controlUrl: current.controlUrl,
+    proxy: options.proxy,
+    noProxy: options.noProxy,
+    timeoutMs: deps.timeoutMs,
+    fetch: deps.fetch,
+    caCertificate: current.caCertificate,
+    clientCertificate: { certificate: current.certificate, chain: current.chain, privateKeyPem: current.privateKeyPem },
+  });
+  const response = await client.renew({ csr: buildCsr(keys, current.name), version: buildInfo.version });
+  const caCertificate = answeredCaCertificate(what, response.caCertificate, current.caPin, current.controlUrl);
+  const leaf = checkIssued(what, response.certificate, response.chain, caCertificate, keys.publicKeyPem);
+  if (commonName(leaf) !== current.connectorId) throw new BadResponseError(what, "the new certificate names another connector");
+  const renewed: Identity = {
+    ...current,
+    caCertificate,
+    certificate: response.certificate,
+    chain: response.chain,
+    gateways: response.gateways,
+    renewedAt: (deps.now ?? (() => new Date()))().toISOString(),
+    privateKeyPem: keys.privateKeyPem,
+  };
+  const store = new IdentityStore(options.stateDir);
+  stateDirOp(options.stateDir, () => store.save(renewed, { replace: true }));
+  options.log.info("certificate renewed", { connectorId: renewed.connectorId, notAfter: certificateNotAfter(renewed).toISOString(), gateways: renewed.gateways.length });
+  return renewed;
+}
