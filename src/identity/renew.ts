@@ -5,30 +5,18 @@
  * identity is durable the old one stays on disk and in use, so a failed renewal changes nothing.
  */
 import { X509Certificate } from "node:crypto";
-import { ControlClient, type FetchFn } from "../control/client.ts";
+import { ControlClient } from "../control/client.ts";
 import { BadResponseError } from "../control/errors.ts";
-import type { Logger } from "../log.ts";
 import { buildInfo } from "../version.ts";
-import { stateDirOp } from "./enroll.ts";
+import { type EnrollDeps, type EnrollOptions, stateDirOp } from "./enroll.ts";
 import { certificateNotAfter, type Identity } from "./identity.ts";
 import { answeredCaCertificate, checkIssued } from "./issued.ts";
-import type { KeyPair } from "./keypair.ts";
 import { IdentityStore } from "./store.ts";
 
-export interface RenewOptions {
-  readonly stateDir: string;
-  readonly proxy?: string | undefined;
-  readonly noProxy?: readonly string[] | undefined;
-  readonly log: Logger;
-}
+export type RenewOptions = Pick<EnrollOptions, "stateDir" | "proxy" | "noProxy" | "log">;
 
-/** Seams for tests; production defaults otherwise. */
-export interface RenewDeps {
-  readonly fetch?: FetchFn;
-  readonly generateKeyPair?: () => Promise<KeyPair>;
-  readonly now?: () => Date;
-  readonly timeoutMs?: number;
-}
+/** Seams for tests, as for enrollment; production defaults otherwise. */
+export type RenewDeps = Pick<EnrollDeps, "fetch" | "generateKeyPair" | "now" | "timeoutMs">;
 
 function commonName(cert: X509Certificate): string | undefined {
   return /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
