@@ -37,6 +37,12 @@ export interface DialOptions<T> extends Partial<DialConfig> {
   readonly resolve?: Resolver;
   readonly connect?: ConnectFn;
   readonly clock?: Clock;
+  /**
+   * Each address tried, as `ip:port` (`[ip6]:port`), and whether it accepted the connection: passive
+   * health per resolved address, the same addresses the active checks report (cancelled tries are not
+   * reported: they say nothing about the server).
+   */
+  readonly onAttempt?: (address: string, ok: boolean) => void;
 }
 
 const bunConnect: ConnectFn = (options) => Bun.connect(options);
@@ -78,8 +84,12 @@ export async function dialDestination<T>(
     if (remaining <= 0) break;
     const budget = Math.min(remaining, Math.max(config.minAttemptMs, remaining / (addresses.length - i)));
     const result = await attempt(addresses[i]!, port, budget, handlers, options, config, clock);
-    if ("socket" in result) return result.socket;
+    if ("socket" in result) {
+      options.onAttempt?.(endpoint(addresses[i]!.address, port), true);
+      return result.socket;
+    }
     if (result.failure === "CANCELLED") throw new DialError("CANCELLED", `dial to ${endpoint(canonical, port)} cancelled`);
+    options.onAttempt?.(result.address, false);
     failures.push(result);
   }
   throw summarise(canonical, port, failures);

@@ -31,7 +31,7 @@ export interface OpenHandlerOptions {
   clock?: Clock;
   /** Name resolution (the host's resolver by default; tests inject one). */
   resolve?: Resolver;
-  /** Passive health: a dial to `host:port` succeeded or failed. */
+  /** Passive health: a dial to one resolved address (`ip:port`, `[ip6]:port`) succeeded or failed. */
   onDialResult?: (app: string, address: string, ok: boolean) => void;
 }
 
@@ -70,12 +70,12 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       data: link,
       signal: abort.signal,
       resolve: guardedResolver,
+      onAttempt: (address, ok) => options.onDialResult?.(request.app, address, ok),
       ...(options.dialTimeoutMs === undefined ? {} : { timeoutMs: options.dialTimeoutMs }),
     }).then(
       (socket) => {
         link.socket = socket;
         try {
-          options.onDialResult?.(request.app, `${decision.host}:${request.port}`, true);
           if (!stream.accept()) {
             socket.terminate();
             return;
@@ -91,7 +91,6 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       (err: unknown) => {
         const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";
         if (failure === "CANCELLED") return;
-        options.onDialResult?.(request.app, `${decision.host}:${request.port}`, false);
         countFailure(counters, failure);
         const message = err instanceof Error ? err.message : String(err);
         warnFailure("stream failed: cannot reach destination", `${failure} ${request.app} ${request.host}:${request.port}`, {

@@ -144,6 +144,7 @@ describe("dialDestination on loopback", () => {
   test("after a refused address the next one is tried, and only the winner's events reach the handlers", async () => {
     const server = echoServer("127.0.0.1");
     const hosts: string[] = [];
+    const attempts: [string, boolean][] = [];
     const seen: unknown[] = [];
     let closed!: () => void;
     const closedP = new Promise<void>((resolve) => (closed = resolve));
@@ -151,9 +152,14 @@ describe("dialDestination on loopback", () => {
       "app.corp.example",
       server.port,
       { close: (s) => void (seen.push(s), closed()), end: (s) => void seen.push(s), error: (s) => void seen.push(s) },
-      { data: undefined, resolve: resolveTo(v4("127.0.0.2"), v4("127.0.0.1")), connect: recordingConnect(hosts) },
+      { data: undefined, resolve: resolveTo(v4("127.0.0.2"), v4("127.0.0.1")), connect: recordingConnect(hosts), onAttempt: (a, ok) => void attempts.push([a, ok]) },
     );
     expect(hosts).toEqual(["127.0.0.2", "127.0.0.1"]);
+    // Passive health hears about each resolved address, as the active checks name them.
+    expect(attempts).toEqual([
+      [`127.0.0.2:${server.port}`, false],
+      [`127.0.0.1:${server.port}`, true],
+    ]);
     expect(socket.remoteAddress).toBe("127.0.0.1");
     socket.terminate();
     await within(closedP, "close");
