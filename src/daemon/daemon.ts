@@ -13,13 +13,10 @@ import { HealthMonitor } from "../apps/health.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Catalog } from "../control/api.ts";
 import { ControlClient } from "../control/client.ts";
-import { ApiRejectedError } from "../control/errors.ts";
 import { AllowList } from "../dataplane/allow-list.ts";
 import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
-import { ConnectorError } from "../errors.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
-import { Backoff } from "../tunnel/backoff.ts";
 import type { Tunnel } from "../tunnel/connection.ts";
 import type { Supervisor } from "../tunnel/supervisor.ts";
 import { createTunnelSupervisor } from "./tunnel-supervisor.ts";
@@ -31,14 +28,13 @@ import { obtainIdentity } from "./identity-source.ts";
 import { renewIdentity } from "../identity/renew.ts";
 import { CertificateRenewal } from "./certificate-renewal.ts";
 import { rollTunnels } from "./identity-rollover.ts";
+import { CatalogRefresh, REVOKED_RETRY_MS } from "./catalog-refresh.ts";
 import { StatusModel } from "./status-model.ts";
 
 /** §3: a status summary line every 5 minutes (and on every tunnel change). */
 const SUMMARY_INTERVAL_MS = 5 * 60_000;
 /** Fallback when CONFIG_CHANGED is missed: revalidate the catalog (ETag, usually a 304). */
 const CATALOG_POLL_MS = 5 * 60_000;
-/** A revoked connector retries only slowly (§3). */
-const REVOKED_RETRY_MS = 10 * 60_000;
 /** Steps of the graceful stop's wait for open streams. */
 const DRAIN_POLL_MS = 100;
 
@@ -63,12 +59,11 @@ export class Daemon {
   #metrics?: MetricsServer;
   #health?: HealthMonitor;
   #catalogSource?: CatalogSource;
+  #catalog?: CatalogRefresh;
   #timers: TimerHandle[] = [];
   #identity?: Identity;
   #renewal?: CertificateRenewal;
   #revocationTimer?: TimerHandle;
-  #refreshing?: Promise<void>;
-  #refreshAgain = false;
   #stopRequested?: (code: number) => void;
   #signals = 0;
 
@@ -124,8 +119,20 @@ export class Daemon {
       }
     }
     this.#catalogSource = new CatalogSource(this.#controlClient(identity));
+    this.#catalog = new CatalogRefresh({
+      source: this.#catalogSource,
+      status,
+      log,
+      clock: this.#clock,
+      signal: this.#abort.signal,
+      changed: (catalog) => this.#applyCatalog(catalog),
+      served: () => {
+        if (status.state() === "revoked") this.#reinstated();
+      },
+      revoked: () => this.#revoked(),
+    });
     this.#health = new HealthMonitor({ clock: this.#clock, onChange: (report) => this.#broadcastHealth(report) });
-    const catalog = await this.#firstCatalog();
+    const catalog = await this.#catalog.first();
     if (!catalog || this.#abort.signal.aborted) return;
     this.#renewal = new CertificateRenewal(identity, {
       clock: this.#clock,
@@ -204,64 +211,11 @@ export class Daemon {
     this.#supervisor.start();
   }
 
-  /** Fetches the catalog, retrying with backoff; a revoked connector retries slowly. */
-  async #firstCatalog(): Promise<Catalog | undefined> {
-    const backoff = new Backoff();
-    while (!this.#abort.signal.aborted) {
-      try {
-        const result = await this.#catalogSource!.fetch();
-        this.#status?.controlPlane(true);
-        this.#status?.reinstated();
-        if (result.changed) return result.catalog;
-      } catch (err) {
-        this.#status?.controlPlane(false);
-        const revoked = err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED";
-        if (revoked) this.#status?.revoked();
-        const delay = revoked ? REVOKED_RETRY_MS : backoff.nextDelayMs();
-        this.#log.error(revoked ? "this connector has been revoked by the cloud; re-enroll it with a new key" : "cannot fetch the app catalog", {
-          code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
-          error: err instanceof Error ? err.message : String(err),
-          retryInMs: delay,
-        });
-        await new Promise<void>((resolve) => {
-          const timer = this.#clock.setTimeout(resolve, delay);
-          this.#abort.signal.addEventListener("abort", () => (timer.cancel(), resolve()), { once: true });
-        });
-      }
-    }
-    return undefined;
-  }
-
-  /** Single flight: concurrent triggers (CONFIG_CHANGED on N tunnels, the poll) share one fetch, plus one more after it. */
-  #refreshCatalog(): Promise<void> {
-    if (this.#refreshing) {
-      this.#refreshAgain = true;
-      return this.#refreshing;
-    }
-    this.#refreshing = this.#fetchCatalog().finally(() => {
-      this.#refreshing = undefined;
-      if (this.#refreshAgain) {
-        this.#refreshAgain = false;
-        void this.#refreshCatalog();
-      }
-    });
-    return this.#refreshing;
-  }
-
-  async #fetchCatalog(): Promise<void> {
-    try {
-      const result = await this.#catalogSource!.fetch();
-      this.#status?.controlPlane(true);
-      if (result.changed) this.#applyCatalog(result.catalog);
-      if (this.#status?.state() === "revoked") this.#reinstated();
-    } catch (err) {
-      this.#status?.controlPlane(false);
-      if (err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED") return this.#revoked();
-      this.#log.warn("catalog refresh failed; keeping the current one", { error: err instanceof Error ? err.message : String(err) });
-    }
-  }
-
   /** §3: a revoked connector stops its tunnels, says so in status and logs, and retries only slowly. */
+  #refreshCatalog(): Promise<void> {
+    return this.#catalog?.refresh() ?? Promise.resolve();
+  }
+
   #revoked(): void {
     if (this.#status?.state() === "revoked") return;
     this.#status?.revoked();
