@@ -1,9 +1,10 @@
 /**
  * Keeps the client certificate fresh (§3): renews it once two thirds of its life has passed, plus a
  * random delay of up to 5% of its life (a fleet enrolled together does not renew together), retries a
- * failed renewal with backoff (1 min doubling to 1 h, full jitter) for as long as the certificate is
- * valid, and hands each new identity to the daemon. Every failure is logged with its reason; after
- * expiry it says plainly that tunnels will fail and the connector must be re-enrolled.
+ * failed renewal with backoff (1 min doubling to 1 h, full jitter), and hands each new identity to the
+ * daemon. Every failure is logged with its reason. It keeps trying, hourly, after the certificate
+ * expired too (the cloud will refuse it, but a host clock that was wrong may have been fixed), and
+ * says each time that tunnels will fail and the connector must be re-enrolled.
  *
  * Certificate times are wall-clock times, so the schedule reads `clock.wallNow()`; a timer never
  * sleeps longer than `MAX_SLEEP_MS` (timers cap at 2^31 ms, and a host clock may be stepped), it wakes
