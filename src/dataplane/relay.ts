@@ -114,7 +114,8 @@ export class RelayLink {
       return;
     }
     this.#closed = true;
-    stream?.reset(StreamCode.CANCELLED, error ? `connection failed: ${error.message}` : "connection closed");
+    // What the socket delivered before it failed still goes out first (an app's last answer).
+    stream?.resetAfterQueued(StreamCode.CANCELLED, error ? `connection failed: ${error.message}` : "connection closed");
     this.onFinished?.(this, error ? "socket error" : "socket closed");
   }
 

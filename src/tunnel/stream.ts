@@ -80,6 +80,8 @@ export class Stream implements SendSource {
   #pendingClose: StreamCloseReason | undefined;
   /** Scheduler bookkeeping: true while in the ready ring. */
   scheduled = false;
+  /** `resetAfterQueued`: the RESET to send once the queued bytes are out. */
+  #resetDue: { code: StreamCode; message: string; scheduled: boolean } | undefined;
   /** Window growth taken from the session's budget, given back when the stream ends. */
   #grownBy = 0;
   readonly #reserveGrowth = (extra: number): boolean => {
@@ -185,6 +187,21 @@ export class Stream implements SendSource {
     if (this.finDue) this.host.markReady(this);
   }
 
+  /**
+   * RESET after the bytes already queued, when the peer's credit covers them all: an app that wrote
+   * its last answer and reset the connection in the same breath (a server refusing a client, with the
+   * request still unread) keeps its answer, as over plain TCP. Otherwise RESET at once, as `reset`.
+   * No more writes are taken either way.
+   */
+  resetAfterQueued(code: StreamCode = StreamCode.CANCELLED, message = ""): void {
+    if (this.#terminal || this.#resetDue) return;
+    const queued = this.#send.queued;
+    if (queued === 0 || !this.#sending || queued > this.#send.credit) return this.reset(code, message);
+    this.#resetDue = { code, message, scheduled: false };
+    this.#ending = true;
+    this.host.markReady(this);
+  }
+
   /** Aborts both directions (RESET); queued and buffered data are dropped. */
   reset(code: StreamCode = StreamCode.CANCELLED, message = ""): void {
     if (this.#terminal) return;
@@ -203,10 +220,17 @@ export class Stream implements SendSource {
     return this.#sending && ((this.#send.queued > 0 && this.#send.credit > 0) || this.finDue);
   }
   get finDue(): boolean {
-    return this.#ending && !this.#finSent && this.#send.queued === 0 && this.#sending;
+    return this.#ending && !this.#finSent && this.#send.queued === 0 && this.#sending && !this.#resetDue;
   }
   pullData(max: number, out: Uint8Array[]): number {
-    return this.#send.pull(max, out);
+    const taken = this.#send.pull(max, out);
+    const due = this.#resetDue;
+    if (due && !due.scheduled && this.#send.queued === 0) {
+      due.scheduled = true; // `#resetDue` stays set until then, so no FIN is written meanwhile
+      // A microtask later: the RESET goes into the next message, behind the data just pulled.
+      queueMicrotask(() => this.reset(due.code, due.message));
+    }
+    return taken;
   }
   get creditExhausted(): boolean {
     return this.#send.credit === 0;

@@ -90,6 +90,37 @@ describe("relay between a stream and an app socket", () => {
     close();
   });
 
+  test("an app that answers and resets the connection at once: the answer still reaches the user, then the reset", async () => {
+    // Like iperf3 -s refusing a second client: an answer, then a close with the greeting unread (RST).
+    // The same-tick case (data and reset in one event-loop turn) is pinned in session-data.test.ts.
+    const refusing = Bun.listen<undefined>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(s) {
+          s.write("busy");
+          s.terminate();
+        },
+      },
+    });
+    try {
+      const allowList = AllowList.compile({ version: "1", apps: [{ name: "r", destinations: [{ host: "127.0.0.1", ports: `${refusing.port}` }], servers: [] }] });
+      const [a, b] = createMemoryTransportPair();
+      const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log: createConsola({ level: -999 }), counters: { failures: {} } }) });
+      const gateway = new Session({ role: "gateway", transport: b });
+      const stream = await gateway.open({ app: "r", host: "127.0.0.1", port: refusing.port });
+      const out = sink(stream);
+      stream.write(new TextEncoder().encode("hello"));
+      await until(() => out.closed !== undefined, "the stream to end");
+      expect(new TextDecoder().decode(Buffer.concat(out.chunks))).toBe("busy");
+      expect(out.closed).toMatchObject({ kind: "reset", by: "remote" });
+      gateway.close();
+      connector.close();
+    } finally {
+      refusing.stop(true);
+    }
+  });
+
   test("a burst of the same failure is counted in full but logged once", async () => {
     const { gateway, counters, warnings, close } = pair(new FakeClock());
     const attempts = Array.from({ length: 20 }, () => gateway.open({ app: "echo", host: "127.0.0.1", port: closedPort }).catch(() => "refused"));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { StreamCode } from "../../src/tunnel/const.ts";
+import { INITIAL_WINDOW, StreamCode } from "../../src/tunnel/const.ts";
 import { StreamStateError } from "../../src/tunnel/errors.ts";
 import type { Stream } from "../../src/tunnel/stream.ts";
 import { createPair, pump, randomBytes, settle, sha256, sink, type Sink, until } from "./helpers.ts";
@@ -130,6 +130,38 @@ describe("reset", () => {
     expect([gateway.activeStreams, connector.activeStreams]).toEqual([0, 0]);
     expect(connector.stats()).toMatchObject({ resetsReceived: 1, unconsumedBytes: 0 });
     expect(gateway.isClosed || connector.isClosed).toBe(false);
+  });
+
+  test("resetAfterQueued: bytes already queued (and covered by credit) arrive first, then the RESET, never a FIN", async () => {
+    const streams: Stream[] = [];
+    const { gateway } = createPair({ onOpen: (_r, s) => void (streams.push(s), s.accept()) });
+    const gw = await gateway.open(wiki);
+    sink(gw);
+    const connSink = sink(streams[0]!);
+    const answer = randomBytes(1000, 4);
+    gw.write(answer);
+    gw.resetAfterQueued(StreamCode.CANCELLED, "app reset the connection");
+    expect(() => gw.write(new Uint8Array(1))).toThrow(StreamStateError); // nothing more is taken
+    await until(() => connSink.closed !== undefined, "reset at the connector");
+    expect(connSink.bytes).toBe(1000);
+    expect(Buffer.concat(connSink.chunks)).toEqual(Buffer.from(answer));
+    expect(connSink.ended).toBe(false);
+    expect(connSink.closed).toEqual({ kind: "reset", code: StreamCode.CANCELLED, message: "app reset the connection", by: "remote" });
+  });
+
+  test("resetAfterQueued with more queued than the peer's credit resets at once and drops the bytes", async () => {
+    const streams: Stream[] = [];
+    const { gateway } = createPair({ onOpen: (_r, s) => void (streams.push(s), s.accept()) });
+    const gw = await gateway.open(wiki);
+    sink(gw);
+    const connSink = sink(streams[0]!, { consume: false });
+    gw.write(randomBytes(INITIAL_WINDOW * 2, 5)); // a window's worth goes out, the rest waits for credit
+    await until(() => connSink.bytes === INITIAL_WINDOW, "the first window");
+    gw.resetAfterQueued(StreamCode.CANCELLED, "gone");
+    expect(gw.queuedBytes).toBe(0);
+    await until(() => connSink.closed !== undefined, "reset at the connector");
+    expect(connSink.bytes).toBe(INITIAL_WINDOW);
+    expect(connSink.closed).toMatchObject({ kind: "reset", by: "remote" });
   });
 
   test("data sent right after OPEN_RESULT is kept until the gateway attaches its handlers", async () => {
