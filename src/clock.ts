@@ -22,3 +22,22 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(id) };
   },
 };
+
+/**
+ * Waits `ms` on `clock`, or less when `signal` aborts; never rejects. The abort listener is removed
+ * when the time is up, so a daemon-lifetime signal does not collect one listener per wait.
+ */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const onAbort = () => {
+      timer.cancel();
+      resolve();
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

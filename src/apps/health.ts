@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from "../clock.ts";
 import type { Catalog } from "../control/api.ts";
 import { dialDestination } from "../dataplane/dial.ts";
 import { systemResolver, type Resolver } from "../dataplane/resolve.ts";
-import { formatHost, parseHost, splitHostPort } from "../netaddr/index.ts";
+import { formatHost, formatHostPort, parseHost, splitHostPort } from "../netaddr/index.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
 
 /** §3 default: a TCP connect check every 30 s. */
@@ -111,12 +111,13 @@ export class HealthMonitor {
     const parsed = split ? parseHost(split.host) : undefined;
     const port = split?.port;
     if (!split || !parsed || port === undefined) return [{ app, address: server, host: server, port: 0, healthy: false }];
-    if (parsed.kind !== "name") return [{ app, address: server, host: formatHost(parsed), port, healthy: false }];
+    // Canonical, as the dialler reports passive results (IPv4-mapped unmapped, IPv6 lower-case).
+    if (parsed.kind !== "name") return [{ app, address: formatHostPort(formatHost(parsed), port), host: formatHost(parsed), port, healthy: false }];
     try {
       const lookup = (this.options.resolve ?? systemResolver)(parsed.name);
       const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("DNS timeout")), HEALTH_CHECK_TIMEOUT_MS).unref());
       const addresses = await Promise.race([lookup, timeout]);
-      return addresses.map((a) => ({ app, address: `${a.family === 6 ? `[${a.address}]` : a.address}:${port}`, host: a.address, port, healthy: false }));
+      return addresses.map((a) => ({ app, address: formatHostPort(a.address, port), host: a.address, port, healthy: false }));
     } catch {
       return [{ app, address: server, host: parsed.name, port, healthy: false }];
     }

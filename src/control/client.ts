@@ -16,7 +16,6 @@ import {
   ApiErrorSchema,
   EnrollRequestSchema,
   EnrollResponseSchema,
-  RenewRequestSchema,
   RenewResponseSchema,
   type EnrollRequest,
   type EnrollResponse,
@@ -214,7 +213,7 @@ export class ControlClient {
 
   /** `POST /v1/renew` (mutual TLS): a CSR for a new key pair in, a new certificate out (docs/PROTOCOL.md §3.4). */
   async renew(request: RenewRequest): Promise<RenewResponse> {
-    const response = await this.request("POST", `${API_VERSION_PREFIX}/renew`, { json: v.parse(RenewRequestSchema, request) });
+    const response = await this.request("POST", `${API_VERSION_PREFIX}/renew`, { json: request });
     if (response.status !== 200) throw new BadResponseError("renewal response", `unexpected HTTP status ${response.status}`);
     return validate(RenewResponseSchema, parseJson(response.text, "renewal response"), "renewal response");
   }

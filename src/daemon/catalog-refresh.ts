@@ -6,7 +6,7 @@
  * daemon, which decides what they mean for tunnels; the control-plane flag in status is kept here.
  */
 import type { CatalogSource } from "../apps/catalog.ts";
-import type { Clock } from "../clock.ts";
+import { sleep, type Clock } from "../clock.ts";
 import type { Catalog } from "../control/api.ts";
 import { ApiRejectedError } from "../control/errors.ts";
 import { ConnectorError } from "../errors.ts";
@@ -61,10 +61,7 @@ export class CatalogRefresh {
           error: err instanceof Error ? err.message : String(err),
           retryInMs: delay,
         });
-        await new Promise<void>((resolve) => {
-          const timer = clock.setTimeout(resolve, delay);
-          signal.addEventListener("abort", () => (timer.cancel(), resolve()), { once: true });
-        });
+        await sleep(clock, delay, signal);
       }
     }
     return undefined;

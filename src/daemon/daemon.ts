@@ -7,13 +7,14 @@
  * waits until open streams finish or the grace period ends, closes and resolves 0. A second signal
  * resolves at once with 128+signal.
  */
-import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
+import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
 import { CatalogSource } from "../apps/catalog.ts";
 import { HealthMonitor } from "../apps/health.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Catalog } from "../control/api.ts";
 import { ControlClient } from "../control/client.ts";
 import { AllowList } from "../dataplane/allow-list.ts";
+import { nameRuleResolver } from "../dataplane/name-answers.ts";
 import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
@@ -131,7 +132,9 @@ export class Daemon {
       },
       revoked: () => this.#revoked(),
     });
-    this.#health = new HealthMonitor({ clock: this.#clock, onChange: (report) => this.#broadcastHealth(report) });
+    // Server names resolve as for streams: never to this host's loopback or link-local addresses, so
+    // health never vouches for an address the dataplane would not dial.
+    this.#health = new HealthMonitor({ clock: this.#clock, resolve: nameRuleResolver(), onChange: (report) => this.#broadcastHealth(report) });
     const catalog = await this.#catalog.first();
     if (!catalog || this.#abort.signal.aborted) return;
     this.#renewal = new CertificateRenewal(identity, {
@@ -149,7 +152,10 @@ export class Daemon {
     this.#identity = identity;
     this.#startTunnels();
     this.#every(SUMMARY_INTERVAL_MS, () => log.info("status", status.summary()));
-    this.#every(CATALOG_POLL_MS, () => void this.#refreshCatalog());
+    // A revoked connector asks only on its own slow schedule (#revoked), not on the poll.
+    this.#every(CATALOG_POLL_MS, () => {
+      if (status.state() !== "revoked") void this.#refreshCatalog();
+    });
   }
 
 
@@ -224,9 +230,10 @@ export class Daemon {
     });
     this.#supervisor?.stop("connector revoked");
     this.#supervisor = undefined;
-    this.#revocationTimer = this.#clock.setTimeout(() => void this.#refreshCatalog().then(() => this.#recheckIfRevoked()), REVOKED_RETRY_MS);
+    this.#recheckIfRevoked();
   }
 
+  /** While revoked, the catalog is asked again every REVOKED_RETRY_MS (and only then). */
   #recheckIfRevoked(): void {
     if (this.#status?.state() !== "revoked" || this.#abort.signal.aborted) return;
     this.#revocationTimer = this.#clock.setTimeout(() => void this.#refreshCatalog().then(() => this.#recheckIfRevoked()), REVOKED_RETRY_MS);
@@ -289,7 +296,7 @@ export class Daemon {
     supervisor.drain();
     const deadline = this.#clock.now() + graceMs;
     while (supervisor.activeStreams() > 0 && this.#clock.now() < deadline && this.#signals < 2) {
-      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, DRAIN_POLL_MS));
+      await sleep(this.#clock, DRAIN_POLL_MS);
     }
     const left = supervisor.activeStreams();
     if (left > 0) this.#log.warn("grace period over: closing remaining streams", { openStreams: left });

@@ -5,7 +5,7 @@
  * more than one tunnel. A replaced tunnel gets no new streams and is closed once its streams are done,
  * at the latest when `graceMs` runs out (the daemon passes the old certificate's remaining life).
  */
-import type { Clock } from "../clock.ts";
+import { sleep, type Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Tunnel } from "../tunnel/connection.ts";
 import type { Supervisor } from "../tunnel/supervisor.ts";
@@ -26,16 +26,13 @@ export interface RolloverDeps {
   readonly stopping: () => boolean;
 }
 
-function waitFor(clock: Clock, done: () => boolean, timeoutMs: number): Promise<boolean> {
+async function waitFor(clock: Clock, done: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = clock.now() + timeoutMs;
-  return new Promise((resolve) => {
-    const check = () => {
-      if (done()) return resolve(true);
-      if (clock.now() >= deadline) return resolve(false);
-      clock.setTimeout(check, ROLL_POLL_MS);
-    };
-    check();
-  });
+  while (!done()) {
+    if (clock.now() >= deadline) return false;
+    await sleep(clock, ROLL_POLL_MS);
+  }
+  return true;
 }
 
 /** Moves every tunnel that is up onto the current credentials, one slot at a time. */

@@ -5,7 +5,7 @@
  * failures are retried with backoff; a rejected key (expired, revoked, used up, malformed) is retried
  * only slowly, since it needs an operator.
  */
-import type { Clock } from "../clock.ts";
+import { sleep, type Clock } from "../clock.ts";
 import { ConnectorError, ExitCode } from "../errors.ts";
 import { enroll } from "../identity/enroll.ts";
 import type { Identity } from "../identity/identity.ts";
@@ -42,13 +42,6 @@ export interface IdentitySourceOptions {
   machineIdPath?: string;
 }
 
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = clock.setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (timer.cancel(), resolve()), { once: true });
-  });
-}
-
 /** Resolves with the identity, or undefined when `signal` aborted first. */
 export async function obtainIdentity(options: IdentitySourceOptions): Promise<Identity | undefined> {
   const { log } = options;
@@ -66,8 +59,8 @@ export async function obtainIdentity(options: IdentitySourceOptions): Promise<Id
     }
     let waitMs: number;
     try {
+      // enroll() logs "enrolled" itself.
       const result = await enroll({ stateDir: options.stateDir, env: options.env, name: options.name, force: false, proxy: options.proxy, noProxy: options.noProxy, log });
-      log.info("enrolled", { connectorId: result.identity.connectorId, name: result.identity.name, group: result.identity.group, keySource: result.keySource });
       return result.identity;
     } catch (err) {
       if (err instanceof NoProvisioningKeyError) {

@@ -17,7 +17,7 @@
 import type { Socket, SocketHandler, TCPSocketConnectOptions } from "bun";
 import { type Clock, systemClock } from "../clock.ts";
 import { describeError } from "../errors.ts";
-import { formatHost, formatIp, type Host, parseHost, unmapIp } from "../netaddr/index.ts";
+import { formatHost, formatHostPort, formatIp, type Host, parseHost, unmapIp } from "../netaddr/index.ts";
 import { DEFAULT_DIAL_CONFIG, type DialConfig } from "./config.ts";
 import { DialError, type DialFailure, failureOfSocketError } from "./errors.ts";
 import { dialOrder, type ResolvedAddress, type Resolver, systemResolver } from "./resolve.ts";
@@ -76,7 +76,7 @@ export async function dialDestination<T>(
   const parsed = parseHost(host);
   if (!parsed) throw new DialError("DNS_FAILURE", `${JSON.stringify(host.slice(0, 100))} is not a valid host name`);
   const canonical = formatHost(parsed);
-  if (options.signal?.aborted) throw new DialError("CANCELLED", `dial to ${endpoint(canonical, port)} cancelled`);
+  if (options.signal?.aborted) throw new DialError("CANCELLED", `dial to ${formatHostPort(canonical, port)} cancelled`);
   const addresses = await addressesOf(parsed, config, clock, deadline, options);
   const failures: AttemptFailure[] = [];
   for (let i = 0; i < addresses.length; i++) {
@@ -85,10 +85,10 @@ export async function dialDestination<T>(
     const budget = Math.min(remaining, Math.max(config.minAttemptMs, remaining / (addresses.length - i)));
     const result = await attempt(addresses[i]!, port, budget, handlers, options, config, clock);
     if ("socket" in result) {
-      options.onAttempt?.(endpoint(addresses[i]!.address, port), true);
+      options.onAttempt?.(formatHostPort(addresses[i]!.address, port), true);
       return result.socket;
     }
-    if (result.failure === "CANCELLED") throw new DialError("CANCELLED", `dial to ${endpoint(canonical, port)} cancelled`);
+    if (result.failure === "CANCELLED") throw new DialError("CANCELLED", `dial to ${formatHostPort(canonical, port)} cancelled`);
     options.onAttempt?.(result.address, false);
     failures.push(result);
   }
@@ -151,7 +151,7 @@ async function attempt<T>(
   config: DialConfig,
   clock: Clock,
 ): Promise<{ socket: Socket<T> } | AttemptFailure> {
-  const address = endpoint(target.address, port);
+  const address = formatHostPort(target.address, port);
   let abandoned = false;
   let pending: Promise<Socket<T>>;
   try {
@@ -206,15 +206,12 @@ function summarise(host: string, port: number, failures: readonly AttemptFailure
     (best, f) => (best === undefined || FAILURE_RANK[f.failure] > FAILURE_RANK[best.failure] ? f : best),
     undefined,
   );
-  if (!worst) return new DialError("TIMEOUT", `dial to ${endpoint(host, port)} ran out of time`);
+  if (!worst) return new DialError("TIMEOUT", `dial to ${formatHostPort(host, port)} ran out of time`);
   if (failures.length === 1) return new DialError(worst.failure, `connect to ${worst.address}: ${worst.detail}`);
   const tried = failures.map((f) => `${f.address} ${f.detail}`).join("; ");
-  return new DialError(worst.failure, `no address of ${endpoint(host, port)} accepted a connection (${tried})`);
+  return new DialError(worst.failure, `no address of ${formatHostPort(host, port)} accepted a connection (${tried})`);
 }
 
-function endpoint(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /** A short, stable description: the errno-style code when there is one (ECONNREFUSED, ENOTFOUND). */
 function errorCode(err: unknown): string {

@@ -136,6 +136,14 @@ export async function enroll(options: EnrollOptions, deps: EnrollDeps = {}): Pro
   const identity = await requestIdentity(options, deps, found.key, name);
   stateDirOp(options.stateDir, () => store.save(identity, { replace: options.force }));
   const notAfter = certificateNotAfter(identity);
-  options.log.info("enrolled", { dir: store.dir, connectorId: identity.connectorId, group: identity.group, gateways: identity.gateways.length, notAfter: notAfter.toISOString() });
+  options.log.info("enrolled", {
+    dir: store.dir,
+    connectorId: identity.connectorId,
+    name: identity.name,
+    group: identity.group,
+    keySource: found.origin,
+    gateways: identity.gateways.length,
+    notAfter: notAfter.toISOString(),
+  });
   return { identity, notAfter, keySource: found.source, replaced };
 }

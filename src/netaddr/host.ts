@@ -29,6 +29,14 @@ export function formatHost(host: Host): string {
   return host.kind === "name" ? host.name : formatIp(unmapIp(host.ip));
 }
 
+/**
+ * `host:port` text, IPv6 in brackets: how the dialler names the address it tried and health checks
+ * name the servers they probe, so a passive result finds its server.
+ */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 const PORT_TEXT = /^[0-9]{1,5}$/;
 
 /** Parses a port number 0–65535 written in decimal, or returns undefined. */

@@ -6,5 +6,5 @@
  */
 export { type Cidr, cidrContains, formatCidr, makeCidr, parseCidr, parseIpOrCidr } from "./cidr.ts";
 export { type DomainPattern, domainMatches, formatDomainPattern, normaliseDomain, parseDomainPattern } from "./domain.ts";
-export { formatHost, type Host, parseHost, parsePort, splitHostPort } from "./host.ts";
+export { formatHost, formatHostPort, type Host, parseHost, parsePort, splitHostPort } from "./host.ts";
 export { formatIp, type IpAddress, ipEquals, isIPv4Mapped, parseIp, parseIPv4, parseIPv6, unmapIp } from "./ip.ts";

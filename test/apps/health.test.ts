@@ -65,3 +65,17 @@ test("a failed stream dial marks the server unhealthy at once (passive health)",
   health.observe("wiki", "10.0.0.2:443", false);
   expect(reports.length).toBe(before + 1);
 });
+
+test("an IP server written in another form is named as the dialler names it, so passive results find it", async () => {
+  const { health, reports } = monitor(new Set(["10.0.0.9:80", "2001:db8::1:80"]));
+  await health.setCatalog({
+    version: "2",
+    apps: [{ name: "ops", destinations: [{ host: "10.0.0.0/8", ports: "80" }], servers: ["[::ffff:10.0.0.9]:80", "[2001:DB8::1]:80"] }],
+  });
+  expect(reports.at(-1)!.apps[0]!.servers).toEqual([
+    { address: "10.0.0.9:80", healthy: true },
+    { address: "[2001:db8::1]:80", healthy: true },
+  ]);
+  health.observe("ops", "[2001:db8::1]:80", false); // the text dialDestination's onAttempt reports
+  expect(reports.at(-1)!.apps[0]!.servers[1]).toEqual({ address: "[2001:db8::1]:80", healthy: false });
+});

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Secret } from "../../secret.ts";
 import { HttpHeadError } from "./errors.ts";
+import { formatHostPort } from "../../netaddr/index.ts";
 import {
   headerHasToken,
   headerList,
@@ -28,9 +29,7 @@ export function computeAcceptKey(key: string): string {
 }
 
 /** `Host` / CONNECT authority: IPv6 literals in brackets. */
-export function formatAuthority(host: string, port: number): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export const formatAuthority = formatHostPort;
 
 export interface UpgradeRequestInput {
   /** host:port for the Host header. */
