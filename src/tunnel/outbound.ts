@@ -25,11 +25,6 @@ export class Outbound {
     this.scheduler = new FrameScheduler(config.maxFrameBytes, config.fairFrameBytes);
   }
 
-  /** The transport pushed back and has not drained yet. */
-  get blocked(): boolean {
-    return this.#blocked;
-  }
-
   control(frame: Uint8Array): void {
     if (this.#stopped) return;
     this.scheduler.enqueueControl(frame);

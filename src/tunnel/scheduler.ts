@@ -90,10 +90,6 @@ export class FrameScheduler {
     return this.#controlHead === this.#control.length && this.#ready.size === 0;
   }
 
-  get controlQueued(): number {
-    return this.#control.length - this.#controlHead;
-  }
-
   enqueueControl(frame: Uint8Array): void {
     this.#control.push(frame);
     this.controlBytes += frame.length;

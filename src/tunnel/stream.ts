@@ -81,7 +81,7 @@ export class Stream implements SendSource {
   /** Scheduler bookkeeping: true while in the ready ring. */
   scheduled = false;
   /** `resetAfterQueued`: the RESET to send once the queued bytes are out. */
-  #resetDue: { code: StreamCode; message: string; scheduled: boolean } | undefined;
+  #resetDue: { code: StreamCode; message: string } | undefined;
   /** Window growth taken from the session's budget, given back when the stream ends. */
   #grownBy = 0;
   readonly #reserveGrowth = (extra: number): boolean => {
@@ -197,7 +197,7 @@ export class Stream implements SendSource {
     if (this.#terminal || this.#resetDue) return;
     const queued = this.#send.queued;
     if (queued === 0 || !this.#sending || queued > this.#send.credit) return this.reset(code, message);
-    this.#resetDue = { code, message, scheduled: false };
+    this.#resetDue = { code, message };
     this.#ending = true;
     this.host.markReady(this);
   }
@@ -225,9 +225,10 @@ export class Stream implements SendSource {
   pullData(max: number, out: Uint8Array[]): number {
     const taken = this.#send.pull(max, out);
     const due = this.#resetDue;
-    if (due && !due.scheduled && this.#send.queued === 0) {
-      due.scheduled = true; // `#resetDue` stays set until then, so no FIN is written meanwhile
-      // A microtask later: the RESET goes into the next message, behind the data just pulled.
+    if (due && this.#send.queued === 0) {
+      // Runs once: with nothing queued and `#resetDue` set (no FIN due) the stream is not sendable, so
+      // the scheduler does not pull again. A microtask later: the RESET goes into the next message,
+      // behind the data just pulled.
       queueMicrotask(() => this.reset(due.code, due.message));
     }
     return taken;

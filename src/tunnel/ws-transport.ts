@@ -59,8 +59,6 @@ type State = "open" | "closing" | "closed";
 export class WsTransport implements Transport {
   readonly role: WsRole;
   readonly protocol: string;
-  /** Wire bytes received from the socket (a counter for status). */
-  bytesRead = 0;
 
   readonly #socket: ByteSocket;
   readonly #decoder: FrameDecoder;
@@ -132,11 +130,6 @@ export class WsTransport implements Transport {
     return this.#writer.size;
   }
 
-  /** Wire bytes taken by the socket (a counter for status). */
-  get bytesWritten(): number {
-    return this.#writer.bytesWritten;
-  }
-
   setHandlers(handlers: TransportHandlers): void {
     const first = this.#handlers === null;
     this.#handlers = handlers;
@@ -193,7 +186,6 @@ export class WsTransport implements Transport {
   }
 
   #onData(chunk: Uint8Array): void {
-    this.bytesRead += chunk.length;
     if (this.#state === "closed") return;
     this.#receive(chunk);
   }

@@ -8,6 +8,8 @@ interface Pending {
   cancelled: boolean;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class FakeClock implements Clock {
   #now = 0;
   #seq = 0;
@@ -20,6 +22,8 @@ export class FakeClock implements Clock {
     return new Date(Date.UTC(2026, 0, 1) + this.#now);
   }
   setTimeout(fn: () => void, ms: number): TimerHandle {
+    // Real timers overflow above 2^31 − 1 ms and fire at once; code under test must never ask for that.
+    if (ms > MAX_TIMER_MS) throw new RangeError(`setTimeout(${ms}) exceeds what a real timer can wait (${MAX_TIMER_MS} ms)`);
     const entry: Pending = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
     this.#pending.push(entry);
     return { cancel: () => void (entry.cancelled = true) };

@@ -21,8 +21,6 @@ export interface FrameWriterOptions {
 }
 
 export class FrameWriter {
-  /** Wire bytes taken by the socket. */
-  bytesWritten = 0;
   readonly #queue: WriteQueue;
   readonly #masks: MaskKeySource | null;
   readonly #options: FrameWriterOptions;
@@ -35,11 +33,7 @@ export class FrameWriter {
     this.#options = options;
     this.#queue = new WriteQueue(options.batchBytes, options.poolBuffers);
     this.#masks = options.masked ? new MaskKeySource() : null;
-    this.#write = (buf, offset, length) => {
-      const n = options.write(buf, offset, length);
-      if (n > 0) this.bytesWritten += n;
-      return n;
-    };
+    this.#write = options.write;
   }
 
   /** Bytes accepted and not yet taken by the socket. */

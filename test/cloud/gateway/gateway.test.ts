@@ -60,8 +60,9 @@ describe("users through the gateways", () => {
 
   test("when every connector reports the app unhealthy, users are still routed and the connector answers for itself", async () => {
     for (const t of tunnels) connector.reportHealth(t, "echo", echo.address, false);
-    await Bun.sleep(200); // the reports travel tunnel -> gateway process
-    const gws = await cloud.gatewayAdmin!.describe();
+    const gws = await untilGateways(cloud, "every gateway has the unhealthy reports", (all) =>
+      all.every((g) => g.tunnels.length > 0 && g.tunnels.every((t) => t.unhealthyApps.includes("echo"))),
+    );
     expect(gws.every((g) => g.apps.echo?.routable)).toBe(true);
     expect(new TextDecoder().decode(await roundTrip(listen(), text("anyone?")))).toBe("anyone?");
     for (const t of tunnels) connector.reportHealth(t, "echo", echo.address, true);
