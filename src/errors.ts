@@ -69,3 +69,12 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** The errno-style `code` of a thrown value (`ECONNREFUSED`, `ENOTFOUND`, `CERT_HAS_EXPIRED`), if any. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Codes a failed name lookup shows up as, from getaddrinfo or from Bun's own resolver. */
+export const DNS_ERROR_CODES: ReadonlySet<string> = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "DNSException", "DNS_ENOTFOUND"]);

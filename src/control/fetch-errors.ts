@@ -7,6 +7,7 @@
  *   status line in the message; an aborted `AbortSignal.timeout` rejects with name `TimeoutError`.
  * Through a proxy, every socket goes to the proxy, so refusal or DNS failure is the proxy's.
  */
+import { DNS_ERROR_CODES, errnoCode } from "../errors.ts";
 import { describeProxy } from "./no-proxy.ts";
 import {
   ConnectionRefusedError,
@@ -29,7 +30,6 @@ export interface FailedRequest {
   readonly strict: boolean;
 }
 
-const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "DNSException"]);
 const CONNECT_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -66,8 +66,7 @@ const CERT_CODES = new Set([
 const CLOCK_CODES = new Set(["CERT_NOT_YET_VALID", "CERT_HAS_EXPIRED"]);
 
 function errorCode(err: unknown): string {
-  if (err && typeof err === "object" && "code" in err && typeof err.code === "string") return err.code;
-  return "";
+  return errnoCode(err) ?? "";
 }
 
 function errorName(err: unknown): string {
@@ -96,10 +95,10 @@ export function classifyFetchError(err: unknown, request: FailedRequest): Contro
     return new ControlTimeoutError(hostPort(url), request.timeoutMs, via);
   }
   if (code === "ERR_PROXY_TUNNEL" && via) return new ProxyFailureError(via, proxyTunnelDetail(err, url));
-  if (via && (DNS_CODES.has(code) || code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH")) {
+  if (via && (DNS_ERROR_CODES.has(code) || code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH")) {
     return new ProxyFailureError(via, `cannot connect to it (${code})`);
   }
-  if (DNS_CODES.has(code)) return new DnsFailureError(url.hostname, code);
+  if (DNS_ERROR_CODES.has(code)) return new DnsFailureError(url.hostname, code);
   if (CONNECT_CODES.has(code)) return new ConnectionRefusedError(hostPort(url), code);
   if (CERT_CODES.has(code)) {
     const clock = CLOCK_CODES.has(code) ? " (or this host's clock is wrong)" : "";

@@ -9,7 +9,7 @@ import type { CatalogSource } from "../apps/catalog.ts";
 import { sleep, type Clock } from "../clock.ts";
 import type { Catalog } from "../control/api.ts";
 import { ApiRejectedError } from "../control/errors.ts";
-import { ConnectorError } from "../errors.ts";
+import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../tunnel/backoff.ts";
 import type { StatusModel } from "./status-model.ts";
@@ -58,7 +58,7 @@ export class CatalogRefresh {
         const delay = revoked ? REVOKED_RETRY_MS : backoff.nextDelayMs();
         log.error(revoked ? "this connector has been revoked by the cloud; re-enroll it with a new key" : "cannot fetch the app catalog", {
           code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
-          error: err instanceof Error ? err.message : String(err),
+          error: describeError(err),
           retryInMs: delay,
         });
         await sleep(clock, delay, signal);
@@ -93,7 +93,7 @@ export class CatalogRefresh {
     } catch (err) {
       status.controlPlane(false);
       if (isRevocation(err)) return this.deps.revoked();
-      log.warn("catalog refresh failed; keeping the current one", { error: err instanceof Error ? err.message : String(err) });
+      log.warn("catalog refresh failed; keeping the current one", { error: describeError(err) });
     }
   }
 }

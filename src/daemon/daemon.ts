@@ -7,6 +7,7 @@
  * waits until open streams finish or the grace period ends, closes and resolves 0. A second signal
  * resolves at once with 128+signal.
  */
+import { describeError } from "../errors.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
 import { CatalogSource } from "../apps/catalog.ts";
 import { HealthMonitor } from "../apps/health.ts";
@@ -253,7 +254,7 @@ export class Daemon {
     this.#allowList = compiled;
     this.#log.info("app catalog loaded", { version: catalog.version, apps: catalog.apps.length });
     // Health checks run in the background: a server that does not answer must not delay the tunnels.
-    this.#health?.setCatalog(catalog).catch((err: unknown) => this.#log.warn("health check failed", { error: err instanceof Error ? err.message : String(err) }));
+    this.#health?.setCatalog(catalog).catch((err: unknown) => this.#log.warn("health check failed", { error: describeError(err) }));
   }
 
   #broadcastHealth(report: HealthReport): void {
@@ -262,7 +263,7 @@ export class Daemon {
       try {
         tunnel.session.sendHealthReport(report);
       } catch (err) {
-        this.#log.warn("health report not sent", { error: err instanceof Error ? err.message : String(err) });
+        this.#log.warn("health report not sent", { error: describeError(err) });
       }
     }
   }

@@ -6,7 +6,7 @@
  * only slowly, since it needs an operator.
  */
 import { sleep, type Clock } from "../clock.ts";
-import { ConnectorError, ExitCode } from "../errors.ts";
+import { ConnectorError, describeError, ExitCode } from "../errors.ts";
 import { enroll } from "../identity/enroll.ts";
 import type { Identity } from "../identity/identity.ts";
 import { NoProvisioningKeyError } from "../identity/key-source.ts";
@@ -71,7 +71,7 @@ export async function obtainIdentity(options: IdentitySourceOptions): Promise<Id
         waitMs = REJECTED_KEY_RETRY_MS;
       } else {
         waitMs = backoff.nextDelayMs();
-        log.warn("enrollment failed; retrying", { code: err instanceof ConnectorError ? err.code : "UNEXPECTED", error: err instanceof Error ? err.message : String(err), retryInMs: waitMs });
+        log.warn("enrollment failed; retrying", { code: err instanceof ConnectorError ? err.code : "UNEXPECTED", error: describeError(err), retryInMs: waitMs });
       }
     }
     await sleep(options.clock, waitMs, options.signal);

@@ -3,6 +3,7 @@
  * settings, which session events feed status and logs, and which signs of revocation (a gateway's 403
  * on the upgrade, a 1008 close) make the daemon ask the control plane.
  */
+import { describeError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { HealthMonitor } from "../apps/health.ts";
 import type { Settings } from "../config/settings.ts";
@@ -86,7 +87,7 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       try {
         if (health?.ready) live.session.sendHealthReport(health.report());
       } catch (err) {
-        log.warn("health report not sent", { tunnel: slot, error: err instanceof Error ? err.message : String(err) });
+        log.warn("health report not sent", { tunnel: slot, error: describeError(err) });
       }
       return live;
     },

@@ -16,7 +16,7 @@
  */
 import type { Socket, SocketHandler, TCPSocketConnectOptions } from "bun";
 import { type Clock, systemClock } from "../clock.ts";
-import { describeError } from "../errors.ts";
+import { describeError, errnoCode } from "../errors.ts";
 import { formatHost, formatHostPort, formatIp, type Host, parseHost, unmapIp } from "../netaddr/index.ts";
 import { DEFAULT_DIAL_CONFIG, type DialConfig } from "./config.ts";
 import { DialError, type DialFailure, failureOfSocketError } from "./errors.ts";
@@ -215,6 +215,5 @@ function summarise(host: string, port: number, failures: readonly AttemptFailure
 
 /** A short, stable description: the errno-style code when there is one (ECONNREFUSED, ENOTFOUND). */
 function errorCode(err: unknown): string {
-  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
-  return typeof code === "string" ? code : describeError(err);
+  return errnoCode(err) ?? describeError(err);
 }

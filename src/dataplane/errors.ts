@@ -4,7 +4,7 @@
  * dialer and the protocol cannot drift apart. Messages name the host, port and addresses tried,
  * never stream data.
  */
-import { ConnectorError } from "../errors.ts";
+import { ConnectorError, errnoCode } from "../errors.ts";
 import type { StreamCodeName } from "../tunnel/const.ts";
 
 /**
@@ -34,8 +34,7 @@ export class DialError extends ConnectorError {
  * gateway's point of view there is no route from this connector.
  */
 export function failureOfSocketError(err: unknown): DialFailure {
-  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
-  switch (code) {
+  switch (errnoCode(err)) {
     case "ECONNREFUSED":
       return "REFUSED";
     case "ETIMEDOUT":

@@ -3,6 +3,7 @@
  * dial the destination, answer OPEN_RESULT, then relay. Every outcome is counted by reason so status
  * and metrics can show why users fail, and a failure touches only its own stream.
  */
+import { describeError } from "../errors.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { RepeatLimiter } from "../repeat-limiter.ts";
@@ -83,7 +84,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
           link.attach(stream);
         } catch (err) {
           // Never let one stream's failure escape as an unhandled rejection.
-          log.warn("stream failed after connecting", { app: request.app, error: err instanceof Error ? err.message : String(err) });
+          log.warn("stream failed after connecting", { app: request.app, error: describeError(err) });
           socket.terminate();
           stream.reset(StreamCode.INTERNAL, "relay setup failed");
         }
@@ -92,7 +93,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
         const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";
         if (failure === "CANCELLED") return;
         countFailure(counters, failure);
-        const message = err instanceof Error ? err.message : String(err);
+        const message = describeError(err);
         warnFailure("stream failed: cannot reach destination", `${failure} ${request.app} ${request.host}:${request.port}`, {
           app: request.app,
           host: request.host,

@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { ConnectorError, ExitCode } from "../errors.ts";
+import { ConnectorError, describeError, errnoCode, ExitCode } from "../errors.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import { IdentityStore } from "../identity/store.ts";
 import { buildInfo } from "../version.ts";
@@ -37,14 +37,14 @@ export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): Dae
       text = await response.text();
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
+      const code = errnoCode(err);
       const name = err instanceof Error ? err.name : "";
-      if (name === "TimeoutError" || (typeof code === "string" && NOT_LISTENING.has(code))) return undefined;
+      if (name === "TimeoutError" || (code !== undefined && NOT_LISTENING.has(code))) return undefined;
       if (code === "EACCES" || code === "EPERM") {
         // The daemon may well be running: do not tell an operator outside its group "not running".
         throw new ConnectorError("STATUS_PERMISSION_DENIED", `Permission denied on the admin socket ${socketPath}: run as root or as a member of the connector's group.`, ExitCode.failure);
       }
-      throw new ConnectorError("STATUS_UNAVAILABLE", `The daemon's admin socket ${socketPath} answered badly: ${err instanceof Error ? err.message : String(err)}.`, ExitCode.failure);
+      throw new ConnectorError("STATUS_UNAVAILABLE", `The daemon's admin socket ${socketPath} answered badly: ${describeError(err)}.`, ExitCode.failure);
     }
     let json: unknown;
     try {

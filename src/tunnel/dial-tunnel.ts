@@ -12,6 +12,7 @@ import type { Socket } from "bun";
 import type { Secret } from "../secret.ts";
 import { DIAL_TIMEOUT_MS, MAX_HTTP_HEAD_BYTES, SUBPROTOCOL_V1, TUNNEL_PATH } from "./websocket/config.ts";
 import { HttpHeadError, TunnelDialError } from "./websocket/errors.ts";
+import { describeError, DNS_ERROR_CODES, errnoCode } from "../errors.ts";
 import {
   buildUpgradeRequest,
   checkUpgradeResponse,
@@ -184,12 +185,6 @@ function upgradeRefused(status: number, reason: string, supported: string[], tar
   return new TunnelDialError("TUNNEL_HANDSHAKE", `${where} refused the tunnel: ${detail}`, { status, supportedProtocols: supported });
 }
 
-function errnoCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "DNS_ENOTFOUND"]);
 
 /** Maps anything thrown during a dial to a TunnelDialError. */
 function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined): TunnelDialError {
@@ -225,9 +220,9 @@ function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined):
     );
   }
   const code = errnoCode(err);
-  if (code !== undefined && DNS_CODES.has(code)) return new TunnelDialError("TUNNEL_DNS", `${where}: cannot resolve ${target.host} (${code})`, { cause: err });
+  if (code !== undefined && DNS_ERROR_CODES.has(code)) return new TunnelDialError("TUNNEL_DNS", `${where}: cannot resolve ${target.host} (${code})`, { cause: err });
   if (code === "ECONNREFUSED") return new TunnelDialError("TUNNEL_REFUSED", `${where}: connection refused`, { cause: err });
   if (code === "ETIMEDOUT") return new TunnelDialError("TUNNEL_TIMEOUT", `${where}: connect timed out`, { cause: err });
   if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return new TunnelDialError("TUNNEL_REFUSED", `${where}: ${code === "EHOSTUNREACH" ? "host" : "network"} unreachable`, { cause: err });
-  return new TunnelDialError("TUNNEL_REFUSED", `${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new TunnelDialError("TUNNEL_REFUSED", `${where}: ${describeError(err)}`, { cause: err });
 }

@@ -11,6 +11,7 @@
  * `stableAfterMs` resets its slot's backoff, so a gateway that accepts and then drops us at once
  * cannot make us reconnect in a tight loop.
  */
+import { describeError } from "../errors.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { Gateway } from "../control/api.ts";
 import { Backoff, TUNNEL_BACKOFF, type BackoffPolicy } from "./backoff.ts";
@@ -203,7 +204,7 @@ export class Supervisor {
     const gateway = slot.gateway;
     this.options.connect(gateway, slot.index).then(
       (tunnel) => this.#onUp(slot, tunnel),
-      (err: unknown) => this.#onDown(slot, gateway, err instanceof Error ? err.message : String(err)),
+      (err: unknown) => this.#onDown(slot, gateway, describeError(err)),
     );
   }
 

@@ -3,6 +3,7 @@
  * upgrade) and turns socket events into awaitable steps, each bounded by a shared deadline. It holds
  * at most one HTTP head (`MAX_HTTP_HEAD_BYTES`); anything after the head is handed to the next owner.
  */
+import { errnoCode } from "../../errors.ts";
 import { HttpHeadError } from "./errors.ts";
 import { HeadCollector } from "./http-head.ts";
 import type { SocketSink } from "./socket-slot.ts";
@@ -27,8 +28,7 @@ export class TlsHandshakeError extends Error {
   readonly certificateRejected: boolean;
   constructor(readonly tlsError: Error | null) {
     super(tlsError?.message ?? "TLS handshake failed");
-    const code = (tlsError as { code?: unknown } | null)?.code;
-    this.reason = typeof code === "string" ? code : this.message;
+    this.reason = errnoCode(tlsError) ?? this.message;
     this.certificateRejected = /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|ISSUER|SIGNATURE/i.test(this.reason);
   }
 }
