@@ -7,7 +7,7 @@ import { ConnectorError, ExitCode } from "./errors.ts";
 import { rootCommand } from "./cli/root.ts";
 import { versionLine } from "./version.ts";
 
-const SUBCOMMANDS = ["preflight", "enroll", "run", "status", "upgrade"];
+const SUBCOMMANDS = Object.keys(rootCommand.subCommands as Record<string, unknown>);
 
 /** `--no-proxy LIST` is the documented spelling (as NO_PROXY); citty would read it as `--proxy=false`. */
 function normaliseArgs(rawArgs: readonly string[]): string[] {

@@ -3,10 +3,8 @@
  * certificate (`GET /v1/catalog`, docs/PROTOCOL.md §3.3) and revalidated with its ETag, so an
  * unchanged catalog costs one empty 304. Compiled into an `AllowList` once per version.
  */
-import * as v from "valibot";
 import { API_VERSION_PREFIX, CatalogSchema, type Catalog } from "../control/api.ts";
-import type { ControlClient } from "../control/client.ts";
-import { BadResponseError } from "../control/errors.ts";
+import { type ControlClient, parseJson, validate } from "../control/client.ts";
 
 export type CatalogFetch = { changed: true; catalog: Catalog } | { changed: false };
 
@@ -23,18 +21,8 @@ export class CatalogSource {
     const headers: Record<string, string> = this.#etag ? { "if-none-match": this.#etag } : {};
     const response = await this.client.request("GET", `${API_VERSION_PREFIX}/catalog`, { headers });
     if (response.status === 304) return { changed: false };
-    let body: unknown;
-    try {
-      body = JSON.parse(response.text);
-    } catch {
-      throw new BadResponseError("app catalog", "the body is not JSON");
-    }
-    const parsed = v.safeParse(CatalogSchema, body);
-    if (!parsed.success) {
-      const where = parsed.issues[0]?.path?.map((p) => String(p.key)).join(".") || "(root)";
-      throw new BadResponseError("app catalog", `field ${where} does not match the protocol`);
-    }
-    this.#etag = response.headers.get("etag") ?? `"${parsed.output.version}"`;
-    return { changed: true, catalog: parsed.output };
+    const catalog = validate(CatalogSchema, parseJson(response.text, "app catalog"), "app catalog");
+    this.#etag = response.headers.get("etag") ?? `"${catalog.version}"`;
+    return { changed: true, catalog };
   }
 }

@@ -106,7 +106,8 @@ async function exchange(options: ControlPlaneOptions, x: Exchange): Promise<Cont
   }
 }
 
-function parseJson(text: string, what: string): unknown {
+/** `text` as JSON, or a `BadResponseError` naming `what`. */
+export function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -115,7 +116,7 @@ function parseJson(text: string, what: string): unknown {
 }
 
 /** Validates `value`, reporting where it fails without echoing values (they may be large or odd). */
-function validate<S extends v.GenericSchema>(schema: S, value: unknown, what: string): v.InferOutput<S> {
+export function validate<S extends v.GenericSchema>(schema: S, value: unknown, what: string): v.InferOutput<S> {
   const result = v.safeParse(schema, value);
   if (result.success) return result.output;
   const issue = result.issues[0];

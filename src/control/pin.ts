@@ -19,7 +19,7 @@ function pinsEqual(a: string, b: string): boolean {
 }
 
 /** Parses the first certificate of `pem`; throws `BadResponseError` when there is none. */
-export function parseCertificate(pem: string, what: string): X509Certificate {
+function parseCertificate(pem: string, what: string): X509Certificate {
   const block = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
   if (!block) throw new BadResponseError(what, "no PEM certificate in the response");
   try {
@@ -27,6 +27,16 @@ export function parseCertificate(pem: string, what: string): X509Certificate {
   } catch {
     throw new BadResponseError(what, "the certificate cannot be parsed");
   }
+}
+
+/**
+ * The PEM of `pem`'s first certificate when its key matches `pin`, re-encoded; undefined when it does
+ * not. What a mismatch means is the caller's to say: interception on a first contact, a faulty server
+ * inside an already pinned connection.
+ */
+export function certificateMatchingPin(pem: string, pin: string, what: string): string | undefined {
+  const certificate = parseCertificate(pem, what);
+  return pinsEqual(spkiPin(certificate), pin) ? certificate.toString() : undefined;
 }
 
 /**

@@ -111,7 +111,7 @@ async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: Pr
     version: buildInfo.version,
   });
   log.debug("certificate issued", { connectorId: response.connectorId, elapsedMs: Math.round(performance.now() - started) });
-  const responseCa = answeredCaCertificate("enrollment response", response.caCertificate, key.caPin, key.controlUrl);
+  const responseCa = answeredCaCertificate("enrollment response", response.caCertificate, key.caPin);
   checkIssued("enrollment response", response.certificate, response.chain, responseCa, keys.publicKeyPem);
   return {
     formatVersion: IDENTITY_FORMAT_VERSION,

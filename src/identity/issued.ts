@@ -5,8 +5,8 @@
  * verified against the pin), reported as `BadResponseError` naming `what`.
  */
 import { createPublicKey, X509Certificate } from "node:crypto";
-import { BadResponseError, TlsInspectionError } from "../control/errors.ts";
-import { pinnedCaCertificate } from "../control/pin.ts";
+import { BadResponseError } from "../control/errors.ts";
+import { certificateMatchingPin } from "../control/pin.ts";
 
 /** Checks that the issued certificate certifies `publicKeyPem` and chains to `caPem`. */
 export function checkIssued(what: string, certificatePem: string, chain: readonly string[], caPem: string, publicKeyPem: string): X509Certificate {
@@ -31,11 +31,8 @@ export function checkIssued(what: string, certificatePem: string, chain: readonl
 }
 
 /** The CA in the answer must be the pinned one: it is what `run` trusts for gateways. */
-export function answeredCaCertificate(what: string, pem: string, pin: string, controlUrl: string): string {
-  try {
-    return pinnedCaCertificate(pem, pin, new URL(controlUrl).hostname);
-  } catch (err) {
-    if (err instanceof TlsInspectionError) throw new BadResponseError(what, "its CA certificate does not match the key's pin");
-    throw err;
-  }
+export function answeredCaCertificate(what: string, pem: string, pin: string): string {
+  const certificate = certificateMatchingPin(pem, pin, what);
+  if (certificate === undefined) throw new BadResponseError(what, "its CA certificate does not match the key's pin");
+  return certificate;
 }

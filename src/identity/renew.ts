@@ -38,7 +38,7 @@ export async function renewIdentity(current: Identity, options: RenewOptions, de
     clientCertificate: { certificate: current.certificate, chain: current.chain, privateKeyPem: current.privateKeyPem },
   });
   const response = await client.renew({ csr: buildCsr(keys, current.name), version: buildInfo.version });
-  const caCertificate = answeredCaCertificate(what, response.caCertificate, current.caPin, current.controlUrl);
+  const caCertificate = answeredCaCertificate(what, response.caCertificate, current.caPin);
   const leaf = checkIssued(what, response.certificate, response.chain, caCertificate, keys.publicKeyPem);
   if (commonName(leaf) !== current.connectorId) throw new BadResponseError(what, "the new certificate names another connector");
   const renewed: Identity = {

@@ -13,12 +13,11 @@
  * Concurrent enrollments into one state dir are not coordinated beyond this: without `--force` the
  * final rename cannot replace an existing identity, so the first one wins.
  */
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import * as v from "valibot";
 import { ConnectorError, ExitCode, StateError } from "../errors.ts";
 import { Secret } from "../secret.ts";
-import { ensurePrivateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../state/atomic-file.ts";
+import { ensurePrivateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tempSibling } from "../state/atomic-file.ts";
 import { MAX_IDENTITY_FILE_BYTES, STALE_TEMP_DIR_MS } from "./config.ts";
 import { IdentityFileSchema, identityProblem, type Identity, type IdentityRecord } from "./identity.ts";
 import { nodeStoreFs, type StoreFs } from "./store-fs.ts";
@@ -147,7 +146,7 @@ export class IdentityStore {
     this.recover();
     if (!options.replace && this.exists()) throw new IdentityExistsError(this.dir);
     const record: IdentityRecord = v.parse(IdentityFileSchema, { ...identity, privateKeyPem: undefined });
-    const temp = join(this.stateDir, `.identity.${randomBytes(6).toString("hex")}.tmp`);
+    const temp = tempSibling(this.dir); // `.identity.<hex>.tmp`, what TEMP_PATTERN recognises
     let movedOld = false;
     try {
       fs.mkdir(temp, PRIVATE_DIR_MODE);
