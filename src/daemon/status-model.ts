@@ -39,7 +39,9 @@ export class StatusModel {
     /** Open failures by code, from the dataplane. */
     private readonly failures: () => Readonly<Record<string, number>> = () => ({}),
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.#notAfter = certificateNotAfter(identity).toISOString();
+  }
 
   slotChanged(slot: number, state: SlotState, gateway: string, since: Date): void {
     const view = (this.#slots[slot] ??= { gateway, state, since: since.toISOString(), rttMs: null });
@@ -95,6 +97,8 @@ export class StatusModel {
     return up > 0 ? "degraded" : "disconnected";
   }
 
+  /** Parsed once per certificate, not on every status request or metrics scrape. */
+  #notAfter = "";
   #renewal: () => { renewAt?: string; renewalError?: string } = () => ({});
 
   /** Where status reads the renewal schedule from (the daemon's `CertificateRenewal`). */
@@ -108,6 +112,7 @@ export class StatusModel {
   /** A renewed certificate: status shows its expiry from now on. */
   useIdentity(identity: Identity): void {
     this.identity = identity;
+    this.#notAfter = certificateNotAfter(identity).toISOString();
   }
 
   snapshot(): StatusSnapshot {
@@ -120,7 +125,7 @@ export class StatusModel {
       name: this.identity.name,
       group: this.identity.group,
       version: buildInfo.version,
-      certificate: { notAfter: certificateNotAfter(this.identity).toISOString(), ...this.#renewal() },
+      certificate: { notAfter: this.#notAfter, ...this.#renewal() },
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
       tunnels: this.#slots.map((s, i) => ({
         gateway: s.gateway,

@@ -18,6 +18,7 @@ import {
   PING_PAYLOAD_BYTES,
   type StreamCode,
 } from "./const.ts";
+import { truncateUtf8 } from "../utf8.ts";
 import { FrameEncodeError } from "./errors.ts";
 import type { Frame } from "./frame-decoder.ts";
 import type { HealthReport } from "./payloads.ts";
@@ -53,15 +54,6 @@ function frame(type: FrameType, streamId: number, length: number): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + length);
   writeHeader(out, 0, type, streamId, length);
   return out;
-}
-
-/** UTF-8 of `text`, cut back to a character boundary at most `max` bytes long. */
-export function truncateUtf8(text: string, max: number): Uint8Array {
-  const bytes = utf8.encode(text);
-  if (bytes.length <= max) return bytes;
-  let cut = max;
-  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
-  return bytes.subarray(0, cut);
 }
 
 function codeAndReason(type: FrameType, streamId: number, code: number, reason: string): Uint8Array {

@@ -165,13 +165,18 @@ export class Supervisor {
     this.options.onEvent({ type: "stopped" });
   }
 
-  /** Picks a gateway for `slot`: unused by other slots first, then not recently failed, then least recently failed. */
-  chooseGateway(slot: Slot): Gateway {
+  /**
+   * Picks a gateway for `slot`: unused by other slots first, then not recently failed, then least
+   * recently failed. `avoid` (a draining gateway) is left out whenever there is another one.
+   */
+  #chooseGateway(slot: Slot, avoid?: string): Gateway {
     const inUse = new Set(
       this.#slots.filter((s) => s !== slot && s.state !== "down" && s.gateway).map((s) => s.gateway!.id),
     );
-    const free = this.#gateways.filter((g) => !inUse.has(g.id));
-    const pool = free.length > 0 ? free : [...this.#gateways];
+    const others = this.#gateways.filter((g) => g.id !== avoid);
+    const candidates = others.length > 0 ? others : this.#gateways;
+    const free = candidates.filter((g) => !inUse.has(g.id));
+    const pool = free.length > 0 ? free : [...candidates];
     const now = this.options.clock.now();
     const penalty = this.options.failurePenaltyMs ?? TUNNEL_BACKOFF.capMs;
     const healthy = pool.filter((g) => now - (this.#failedAt.get(g.id) ?? -Infinity) >= penalty);
@@ -196,9 +201,7 @@ export class Supervisor {
   /** `avoid`: a gateway that is draining; another one is taken even if a second slot already uses it. */
   #connect(slot: Slot, avoid?: string): void {
     if (this.#stopping) return;
-    const choice = this.chooseGateway(slot);
-    const others = this.#gateways.filter((g) => g.id !== avoid);
-    slot.gateway = choice.id === avoid && others.length > 0 ? others[slot.index % others.length]! : choice;
+    slot.gateway = this.#chooseGateway(slot, avoid);
     slot.state = "connecting";
     this.#emit(slot);
     const gateway = slot.gateway;

@@ -6,6 +6,7 @@
  * for every such message). Every violation is a
  * `WebSocketProtocolError` carrying the close code to answer with.
  */
+import { truncateUtf8 } from "../../utf8.ts";
 import { MAX_CONTROL_PAYLOAD, MAX_MESSAGE_BYTES } from "./config.ts";
 import { CloseCode, WebSocketProtocolError } from "./errors.ts";
 import { maskInPlace } from "./mask.ts";
@@ -86,7 +87,6 @@ export function isValidCloseCode(code: number): boolean {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const utf8Encoder = new TextEncoder();
 
 /** Parses a close frame's payload; an empty one means "no status" (1005). */
 export function parseClosePayload(payload: Uint8Array): { code: number; reason: string } {
@@ -107,12 +107,7 @@ export function parseClosePayload(payload: Uint8Array): { code: number; reason: 
 
 /** Close payload: code + UTF-8 reason cut to fit the 125-byte control limit on a character boundary. */
 export function encodeClosePayload(code: number, reason = ""): Uint8Array {
-  let bytes = utf8Encoder.encode(reason);
-  if (bytes.length > MAX_CONTROL_PAYLOAD - 2) {
-    let cut = MAX_CONTROL_PAYLOAD - 2;
-    while (cut > 0 && ((bytes[cut] ?? 0) & 0xc0) === 0x80) cut--; // do not split a UTF-8 sequence
-    bytes = bytes.subarray(0, cut);
-  }
+  const bytes = truncateUtf8(reason, MAX_CONTROL_PAYLOAD - 2);
   const out = new Uint8Array(2 + bytes.length);
   out[0] = code >>> 8;
   out[1] = code & 0xff;
