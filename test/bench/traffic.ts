@@ -18,6 +18,8 @@ const ConnRateResult = v.object({ perSecond: v.number(), completed: v.number(), 
 
 /** A failed-stream share above this makes the new-streams rate a failure rather than a number. */
 const MAX_CONN_ERROR_SHARE = 0.01;
+/** How long the bulk stream of `latency-bulk` runs alone before, and after, the measured requests. */
+const BULK_LEAD_MS = 500;
 
 export interface BulkSpec {
   streams: number;
@@ -82,6 +84,27 @@ function latencyScenario(concurrency: number): Scenario {
 
 export const latency1 = latencyScenario(1);
 export const latency50 = latencyScenario(50);
+
+/**
+ * Fairness (§3: "one bulk stream cannot starve the others"): 1 KiB round trips on one connection while
+ * another connection through the same path carries a bulk upload. The bulk job (its own load-generator
+ * process) starts first and runs past the end of the latency run.
+ */
+export const latencyUnderBulk: Scenario = {
+  id: "latency-bulk",
+  phase: "traffic",
+  rows: () => [{ name: "1 KiB request/response p50 under a bulk stream", unit: "µs", higherIsBetter: false }],
+  async measure(ctx, path) {
+    const p = ctx.profile;
+    const latencyJob = { cmd: "latency" as const, port: path.appPort, concurrency: 1, durationMs: p.latencyMs, warmupMs: p.latencyWarmupMs, size: REQUEST_BYTES };
+    const bulkMs = BULK_LEAD_MS + latencyJob.warmupMs + latencyJob.durationMs + BULK_LEAD_MS;
+    const bulk = ctx.rig.loadgen({ cmd: "upload", port: path.appPort, streams: 1, durationMs: bulkMs, warmupMs: 0 }, bulkMs + DEADLINES.loadgenSlackMs);
+    await Bun.sleep(BULK_LEAD_MS); // the bulk stream is flowing before the first request
+    const r = v.parse(LatencyResult, await ctx.rig.loadgen(latencyJob, latencyJob.durationMs + latencyJob.warmupMs + DEADLINES.loadgenSlackMs));
+    v.parse(BulkResult, await bulk);
+    return [{ value: r.p50Us }];
+  },
+};
 
 export const connRate: Scenario = {
   id: "connrate",
