@@ -11,9 +11,9 @@ import { fetchPinnedCa, ControlClient, type FetchFn } from "../control/client.ts
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
 import { ConnectorError, StateError, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { ensurePrivateDir } from "../state/atomic-file.ts";
+import { ensureStateDir, probeWritable, tempSibling } from "../state/atomic-file.ts";
 import { buildInfo } from "../version.ts";
-import { MAX_NAME_CHARS } from "./config.ts";
+import { MAX_NAME_CHARS, STATE_DIR_PROBE_BYTES } from "./config.ts";
 import { certificateNotAfter, IDENTITY_FORMAT_VERSION, type Identity } from "./identity.ts";
 import { answeredCaCertificate, checkIssued } from "./issued.ts";
 import { findProvisioningKey, type KeySourceKind } from "./key-source.ts";
@@ -45,6 +45,8 @@ export interface EnrollDeps {
   readonly hostname?: () => string;
   readonly now?: () => Date;
   readonly timeoutMs?: number;
+  /** Writes, fsyncs and removes a file of `bytes` bytes at `path` (the state-dir probe). */
+  readonly probeWritable?: (path: string, bytes: number) => void;
 }
 
 export interface EnrollResult {
@@ -79,10 +81,13 @@ function prepare(options: EnrollOptions, deps: EnrollDeps) {
   const found = findProvisioningKey({ key: options.key, keyFile: options.keyFile, env: options.env, stateDir: options.stateDir });
   const name = connectorName(options.name, deps.hostname);
   const store = new IdentityStore(options.stateDir);
-  // Fail on an unwritable state dir now, before a key use is spent.
+  // Fail on an unwritable state dir now, before a key use is spent: a real write, since a read-only or
+  // full file system passes every check that only looks. The probe is named like the store's temp
+  // directories, so one left by a crash is cleaned up by recover().
   stateDirOp(options.stateDir, () => {
-    ensurePrivateDir(options.stateDir);
+    ensureStateDir(options.stateDir);
     store.recover();
+    (deps.probeWritable ?? probeWritable)(tempSibling(store.dir), STATE_DIR_PROBE_BYTES);
   });
   const replaced = store.exists();
   if (replaced && !options.force) throw new IdentityExistsError(store.dir);
