@@ -111,11 +111,13 @@ describe("IdentityStore.save", () => {
     expect(mode(join(stateDir, "identity", "identity.json"))).toBe(0o600);
   });
 
-  test("an existing state dir that is too open is narrowed to 0700", () => {
+  test("an existing state dir keeps its mode (it may be shared); the identity dir inside is 0700", () => {
     mkdirSync(stateDir, { mode: 0o755 });
     chmodSync(stateDir, 0o755);
     new IdentityStore(stateDir).save(NEW, { replace: false });
-    expect(mode(stateDir)).toBe(0o700);
+    expect(mode(stateDir)).toBe(0o755);
+    expect(mode(join(stateDir, "identity"))).toBe(0o700);
+    expect(mode(join(stateDir, "identity", "key.pem"))).toBe(0o600);
   });
 
   test("identity.json never contains the private key", () => {
