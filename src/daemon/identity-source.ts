@@ -21,7 +21,7 @@ const KEY_POLL_MS = 30_000;
 /** A key the control plane rejected needs a human; do not hammer the control plane meanwhile. */
 const REJECTED_KEY_RETRY_MS = 5 * 60_000;
 /** A read-only, full or foreign-owned state dir needs a human too. */
-const STATE_DIR_RETRY_MS = 5 * 60_000;
+export const STATE_DIR_RETRY_MS = 5 * 60_000;
 
 const OPERATOR_NEEDED: ReadonlySet<number> = new Set([
   ExitCode.keyMalformed,
