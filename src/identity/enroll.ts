@@ -9,14 +9,16 @@
 import { hostname } from "node:os";
 import { fetchPinnedCa, ControlClient, type FetchFn } from "../control/client.ts";
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
-import { ConnectorError, StateError, UsageError } from "../errors.ts";
+import { ConnectorError, describeError, StateError, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { ensureStateDir, probeWritable, tempSibling } from "../state/atomic-file.ts";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { ensureStateDir, fsyncDir, probeWritable, tempSibling } from "../state/atomic-file.ts";
 import { buildInfo } from "../version.ts";
 import { MAX_NAME_CHARS, STATE_DIR_PROBE_BYTES } from "./config.ts";
 import { certificateNotAfter, IDENTITY_FORMAT_VERSION, type Identity } from "./identity.ts";
 import { answeredCaCertificate, checkIssued } from "./issued.ts";
-import { findProvisioningKey, type KeySourceKind } from "./key-source.ts";
+import { findProvisioningKey, STATE_KEY_FILE, type KeySourceKind } from "./key-source.ts";
 import type { ProvisioningKey } from "./provisioning-key.ts";
 import type { KeyPair } from "./keypair.ts";
 import { readMachineId, MACHINE_ID_PATH } from "./machine-id.ts";
@@ -135,11 +137,27 @@ async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: Pr
   };
 }
 
+/**
+ * The key in `<state-dir>/provision_key` has done its job once the identity is durable: left there it
+ * would be one more copy of a secret (often 0644) that can enroll other connectors until its uses run
+ * out. A failure to remove it is logged, not fatal: the enrollment itself succeeded.
+ */
+function removeUsedKeyFile(path: string, options: EnrollOptions): void {
+  try {
+    rmSync(path, { force: true });
+    fsyncDir(options.stateDir);
+    options.log.info("provisioning key file removed after enrollment", { path });
+  } catch (err) {
+    options.log.warn("could not remove the provisioning key file after enrollment; delete it by hand", { path, error: describeError(err) });
+  }
+}
+
 export async function enroll(options: EnrollOptions, deps: EnrollDeps = {}): Promise<EnrollResult> {
   const { found, name, store, replaced } = prepare(options, deps);
   options.log.info("enrolling", { controlUrl: found.key.controlUrl, keySource: found.origin, name, replace: replaced });
   const identity = await requestIdentity(options, deps, found.key, name);
   stateDirOp(options.stateDir, () => store.save(identity, { replace: options.force }));
+  if (found.source === "state-file") removeUsedKeyFile(join(options.stateDir, STATE_KEY_FILE), options);
   const notAfter = certificateNotAfter(identity);
   options.log.info("enrolled", {
     dir: store.dir,

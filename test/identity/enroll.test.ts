@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectorName, enroll, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
@@ -174,6 +174,34 @@ describe("enroll", () => {
     await enroll(options({ stateDir: join(dir, "link") }), deps());
     expect(statSync(target).mode & 0o7777).toBe(0o755);
     expect(new IdentityStore(join(dir, "link")).load()?.connectorId).toBeDefined();
+  });
+
+  test("a key read from <state-dir>/provision_key is removed once the identity is stored, and kept when enrollment fails", async () => {
+    const stateDir = join(dir, "state");
+    mkdirSync(stateDir);
+    const keyFile = join(stateDir, "provision_key");
+    writeFileSync(keyFile, cloud.key, { mode: 0o644 });
+    await enroll(options({ key: undefined }), deps());
+    expect(existsSync(keyFile)).toBe(false);
+    expect(logLines.some((l) => l.includes("provisioning key file removed after enrollment"))).toBe(true);
+
+    const cp = startFakeControlPlane({ ca: cloud.ca });
+    try {
+      cp.override("POST /v1/enroll", () => Response.json({ error: { code: "KEY_EXPIRED", message: "expired" } }, { status: 403 }));
+      writeFileSync(keyFile, cp.key);
+      await failure(enroll(options({ key: undefined, force: true }), deps()));
+      expect(existsSync(keyFile)).toBe(true);
+    } finally {
+      cp.stop();
+    }
+  });
+
+  test("a key given another way leaves <state-dir>/provision_key alone", async () => {
+    const stateDir = join(dir, "state");
+    mkdirSync(stateDir);
+    writeFileSync(join(stateDir, "provision_key"), cloud.key);
+    await enroll(options(), deps());
+    expect(existsSync(join(stateDir, "provision_key"))).toBe(true);
   });
 
   test("no key at all exits 22 before touching the network", async () => {
