@@ -120,6 +120,15 @@ export class IdentityStore {
       }
       throw corrupt(dir, code === "ENOENT" ? "a file is missing" : `it cannot be read (${code ?? "error"})`);
     }
+    // Like ssh with an unprotected key: refused rather than used, so the exposure gets fixed.
+    const keyMode = this.#fs.mode(keyPath);
+    if ((keyMode & 0o077) !== 0) {
+      throw new StateError(
+        "IDENTITY_KEY_EXPOSED",
+        `The private key ${keyPath} is readable or writable by other users (mode ${keyMode.toString(8).padStart(4, "0")}); it is not used. ` +
+          `Run: chmod 600 ${keyPath} (and check who may have read it; if in doubt, re-enroll with "connector enroll --force").`,
+      );
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
