@@ -30,7 +30,7 @@ export async function lockStateDir(options: StateDirLockOptions): Promise<Daemon
         if (err instanceof ConnectorError) throw err;
         throw new StateError("STATE_DIR_UNWRITABLE", `Cannot create the state dir ${stateDir} (${errnoCode(err) ?? "error"}).`, { cause: err });
       }
-      return await takeDaemonLock(stateDir, (ms) => sleep(options.clock, ms, options.signal));
+      return await takeDaemonLock(stateDir, (ms) => sleep(options.clock, ms));
     } catch (err) {
       if (err instanceof AlreadyRunningError || !(err instanceof StateError)) throw err;
       log.error("the state dir cannot be written; the daemon waits until it is fixed", { code: err.code, error: err.message, retryInSeconds: STATE_DIR_RETRY_MS / 1000 });
