@@ -6,9 +6,15 @@
  *   bun run build -- --host    this machine  -> dist/connector
  *
  * Reproducible dates: SOURCE_DATE_EPOCH, when set, replaces the current time.
+ *
+ * Nothing where the binary runs may change what it runs: no `.env`, `bunfig.toml`, `tsconfig.json`
+ * or `package.json` is read from the working directory (an operator's `sudo connector status` in a
+ * directory someone else controls must not load their preload script or settings), and the
+ * runtime's own environment overrides are patched out of the executable (scripts/neutralize-runtime-env.ts).
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { neutralizeRuntimeEnv } from "./scripts/neutralize-runtime-env.ts";
 
 export const TARGETS = ["linux-x64", "linux-x64-baseline", "linux-arm64", "linux-x64-musl", "linux-arm64-musl"] as const;
 type Target = (typeof TARGETS)[number];
@@ -52,6 +58,8 @@ export function hostTarget(): Target {
 }
 
 async function compile(target: Target, outfile: string, info: { version: string; commit: string; date: string }) {
+  const compiled = `${outfile}.unpatched`;
+  rmSync(outfile, { force: true }); // never leave an older binary behind that looks like this build
   const define = {
     BUILD_VERSION: info.version,
     BUILD_COMMIT: info.commit,
@@ -66,14 +74,28 @@ async function compile(target: Target, outfile: string, info: { version: string;
     "--minify-syntax",
     "--minify-whitespace",
     "--sourcemap=none",
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
+    "--no-compile-autoload-tsconfig",
+    "--no-compile-autoload-package-json",
     ...Object.entries(define).map(([key, value]) => `--define=${key}=${JSON.stringify(value)}`),
     join(root, "src/main.ts"),
     "--outfile",
-    outfile,
+    compiled,
   ];
   const proc = Bun.spawn(args, { cwd: root, stdout: "pipe", stderr: "pipe" });
   const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
   if (code !== 0) throw new Error(`build for ${target} failed (exit ${code}):\n${stderr}`);
+  // Patched beside the output and renamed over it: a failed patch never leaves an unpatched `outfile`.
+  const binary = readFileSync(compiled);
+  try {
+    neutralizeRuntimeEnv(binary);
+  } catch (err) {
+    rmSync(compiled, { force: true });
+    throw err;
+  }
+  writeFileSync(compiled, binary, { mode: 0o755 });
+  renameSync(compiled, outfile);
   const mib = (statSync(outfile).size / (1024 * 1024)).toFixed(1);
   console.log(`built ${outfile} (${target}, ${mib} MiB)`);
 }

@@ -23,6 +23,8 @@ export const ExitCode = {
   identityExists: 20,
   enrollRejected: 21,
   noKey: 22,
+  // run
+  alreadyRunning: 23,
   // status (§4) uses 0..4 with its own meaning, see src/status.
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

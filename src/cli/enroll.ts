@@ -1,6 +1,8 @@
 /** `connector enroll`: exchange a provisioning key for this connector's identity (§2). */
 import { defineCommand } from "citty";
+import { protectProcessSecrets } from "../host/process-secrets.ts";
 import { enroll } from "../identity/enroll.ts";
+import { KEY_ENV_VAR } from "../identity/key-source.ts";
 import { cliContext, printOut } from "./context.ts";
 import { globalArgs, proxyArgs } from "./global-args.ts";
 
@@ -20,12 +22,14 @@ export default defineCommand({
     json: { type: "boolean", description: "Print the result as JSON" },
   },
   async run({ args }) {
-    const { settings, log } = cliContext(args);
+    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR]);
+    const { settings, log } = cliContext(args, env);
+    for (const problem of problems) log.warn(problem);
     const result = await enroll({
       stateDir: settings.stateDir,
       key: args.key,
       keyFile: args["key-file"],
-      env: process.env,
+      env,
       name: settings.name,
       force: Boolean(args.force),
       proxy: settings.proxy,

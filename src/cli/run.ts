@@ -1,6 +1,8 @@
 /** `connector run`: the daemon (§3). */
 import { defineCommand } from "citty";
 import { Daemon } from "../daemon/daemon.ts";
+import { protectProcessSecrets } from "../host/process-secrets.ts";
+import { KEY_ENV_VAR } from "../identity/key-source.ts";
 import { cliContext } from "./context.ts";
 import { globalArgs, proxyArgs } from "./global-args.ts";
 
@@ -16,7 +18,9 @@ export default defineCommand({
     name: { type: "string", description: "Name to enroll under when enrolling by itself (default: hostname)" },
   },
   async run({ args }) {
-    const { settings, log } = cliContext(args);
-    return new Daemon({ settings, env: process.env, log }).run();
+    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR]);
+    const { settings, log } = cliContext(args, env);
+    for (const problem of problems) log.warn(problem);
+    return new Daemon({ settings, env, log }).run();
   },
 });

@@ -43,7 +43,7 @@ const SPEC = {
   stateDir: { flag: "state-dir", env: ["CONNECTOR_STATE_DIR"], schema: NonEmpty, fallback: DEFAULT_STATE_DIR },
   logLevel: { flag: "log-level", env: ["CONNECTOR_LOG_LEVEL"], schema: LogLevel, fallback: "info" },
   logFormat: { flag: "log-format", env: ["CONNECTOR_LOG_FORMAT"], schema: LogFormat, fallback: undefined },
-  proxy: { flag: "proxy", env: ["CONNECTOR_PROXY", "HTTPS_PROXY", "https_proxy"], schema: ProxyUrl, fallback: undefined },
+  proxy: { flag: "proxy", env: ["CONNECTOR_PROXY", "HTTPS_PROXY", "https_proxy"], schema: ProxyUrl, fallback: undefined, secret: true },
   noProxy: { flag: "proxy-bypass", env: ["CONNECTOR_NO_PROXY", "NO_PROXY", "no_proxy"], schema: NoProxyList, fallback: "" },
   tunnels: { flag: "tunnels", env: ["CONNECTOR_TUNNELS"], schema: PositiveInt(1, 16), fallback: "2" },
   gracePeriod: { flag: "grace-period", env: ["CONNECTOR_GRACE_PERIOD"], schema: PositiveInt(0, 3600), fallback: "30" },
@@ -70,11 +70,6 @@ export interface SettingsInput {
 }
 
 export type SettingSource = "flag" | "env" | "env-file" | "default";
-
-/** A proxy URL may carry a password: never echo `user:pass@` back in an error. */
-function withoutCredentials(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1[redacted]@");
-}
 
 function pick(
   spec: Spec[SettingName],
@@ -110,7 +105,10 @@ export function resolveSettings(input: SettingsInput): { settings: Settings; sou
     const result = v.safeParse(spec.schema, value);
     if (!result.success) {
       const reason = result.issues[0]?.message ?? "invalid value";
-      throw new SettingsError(`Invalid setting ${spec.flag} = ${JSON.stringify(withoutCredentials(value))} (from ${origin}): ${reason}`);
+      // A proxy URL may carry a password anywhere a parser could misread it (one with a "/" does not
+      // look like userinfo at all): such a value is never echoed, only named with its source.
+      const shown = "secret" in spec ? "(value not shown: it may hold a password)" : `= ${JSON.stringify(value)}`;
+      throw new SettingsError(`Invalid setting ${spec.flag} ${shown} (from ${origin}): ${reason}`);
     }
     settings[name] = result.output;
   }

@@ -28,7 +28,7 @@ async function answering(path: string): Promise<boolean> {
 export async function startAdminServer(stateDir: string, snapshot: () => StatusSnapshot): Promise<AdminServer> {
   const path = join(stateDir, ADMIN_SOCKET_NAME);
   if (await answering(path)) {
-    throw new ConnectorError("ALREADY_RUNNING", `Another connector daemon is running on ${stateDir} (its admin socket answers); stop it first.`, ExitCode.failure);
+    throw new ConnectorError("ALREADY_RUNNING", `Another connector daemon is running on ${stateDir} (its admin socket answers); stop it first.`, ExitCode.alreadyRunning);
   }
   // A socket left by a daemon that was killed would make the bind fail.
   rmSync(path, { force: true });

@@ -27,6 +27,8 @@ import { buildInfo } from "../version.ts";
 import { startAdminServer, type AdminServer } from "./admin-server.ts";
 import { isLoopbackListen, startMetricsServer, type MetricsServer } from "../status/metrics.ts";
 import { obtainIdentity } from "./identity-source.ts";
+import { lockStateDir } from "./state-dir-lock.ts";
+import type { DaemonLock } from "../state/daemon-lock.ts";
 import { renewIdentity } from "../identity/renew.ts";
 import { CertificateRenewal } from "./certificate-renewal.ts";
 import { rollTunnels } from "./identity-rollover.ts";
@@ -68,6 +70,7 @@ export class Daemon {
   #revocationTimer?: TimerHandle;
   #stopRequested?: (code: number) => void;
   #signals = 0;
+  #lock?: DaemonLock;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -87,6 +90,9 @@ export class Daemon {
     process.on("unhandledRejection", onUnhandled);
     try {
       const { settings, env, log } = this.#options;
+      // Held until exit, taken before enrolling: one daemon per state dir (ALREADY_RUNNING otherwise).
+      this.#lock = await lockStateDir({ stateDir: settings.stateDir, log, clock: this.#clock, signal: this.#abort.signal });
+      if (!this.#lock) return await stopped;
       const identity = await obtainIdentity({
         stateDir: settings.stateDir,
         env,
@@ -106,6 +112,7 @@ export class Daemon {
       process.off("SIGINT", onSignal);
       process.off("unhandledRejection", onUnhandled);
       this.#shutdown();
+      this.#lock?.release();
     }
   }
 

@@ -2,12 +2,13 @@
  * How `connector run` gets its identity (§2): the stored one; else, when a provisioning key is
  * available (flag-less sources: env, key file in the state dir), it enrolls by itself — boot-time
  * user-data and containers rely on this; else it waits, logging, and looks again. Enrollment
- * failures are retried with backoff; a rejected key (expired, revoked, used up, malformed) is retried
- * only slowly, since it needs an operator.
+ * failures are retried with backoff; a rejected key (expired, revoked, used up, malformed) and a
+ * state dir that cannot be written are retried only slowly, since they need an operator (and each
+ * attempt that reached the control plane would spend a key use).
  */
 import { sleep, type Clock } from "../clock.ts";
-import { ConnectorError, describeError, ExitCode } from "../errors.ts";
-import { enroll } from "../identity/enroll.ts";
+import { ConnectorError, describeError, ExitCode, StateError } from "../errors.ts";
+import { enroll, type EnrollDeps } from "../identity/enroll.ts";
 import type { Identity } from "../identity/identity.ts";
 import { NoProvisioningKeyError } from "../identity/key-source.ts";
 import { readMachineId } from "../identity/machine-id.ts";
@@ -19,6 +20,8 @@ import { Backoff } from "../tunnel/backoff.ts";
 const KEY_POLL_MS = 30_000;
 /** A key the control plane rejected needs a human; do not hammer the control plane meanwhile. */
 const REJECTED_KEY_RETRY_MS = 5 * 60_000;
+/** A read-only, full or foreign-owned state dir needs a human too. */
+export const STATE_DIR_RETRY_MS = 5 * 60_000;
 
 const OPERATOR_NEEDED: ReadonlySet<number> = new Set([
   ExitCode.keyMalformed,
@@ -40,6 +43,8 @@ export interface IdentitySourceOptions {
   clock: Clock;
   signal: AbortSignal;
   machineIdPath?: string;
+  /** Seams for tests (file system probe, network). */
+  enrollDeps?: EnrollDeps;
 }
 
 /** Resolves with the identity, or undefined when `signal` aborted first. */
@@ -60,12 +65,21 @@ export async function obtainIdentity(options: IdentitySourceOptions): Promise<Id
     let waitMs: number;
     try {
       // enroll() logs "enrolled" itself.
-      const result = await enroll({ stateDir: options.stateDir, env: options.env, name: options.name, force: false, proxy: options.proxy, noProxy: options.noProxy, log });
+      const result = await enroll({ stateDir: options.stateDir, env: options.env, name: options.name, force: false, proxy: options.proxy, noProxy: options.noProxy, log }, options.enrollDeps);
       return result.identity;
     } catch (err) {
       if (err instanceof NoProvisioningKeyError) {
         log.warn("not enrolled and no provisioning key: waiting for one", { lookAgainInSeconds: KEY_POLL_MS / 1000, stateDir: options.stateDir });
         waitMs = KEY_POLL_MS;
+      } else if (err instanceof StateError) {
+        // enroll() probes the state dir before any request, so this usually spent no key use; a fast
+        // retry would spend one per attempt whenever the probe passes and the final write fails.
+        log.error("not enrolled: the state dir cannot be written; enrollment waits until it is fixed", {
+          code: err.code,
+          error: err.message,
+          retryInSeconds: STATE_DIR_RETRY_MS / 1000,
+        });
+        waitMs = STATE_DIR_RETRY_MS;
       } else if (err instanceof ConnectorError && OPERATOR_NEEDED.has(err.exitCode)) {
         log.error("enrollment refused; an operator must provide a valid key", { code: err.code, error: err.message, retryInSeconds: REJECTED_KEY_RETRY_MS / 1000 });
         waitMs = REJECTED_KEY_RETRY_MS;

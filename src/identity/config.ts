@@ -20,3 +20,9 @@ export const MAX_IDENTITY_FILE_BYTES = 1024 * 1024;
  * milliseconds; 10 minutes leaves a concurrent enrollment's temp dir alone whatever the disk speed.
  */
 export const STALE_TEMP_DIR_MS = 10 * 60 * 1000;
+
+/**
+ * Size of the probe file written before an enrollment spends a key use: about what the identity
+ * takes (identity.json with its certificates, key.pem), so a nearly full disk fails the probe too.
+ */
+export const STATE_DIR_PROBE_BYTES = 16 * 1024;

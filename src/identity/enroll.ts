@@ -9,14 +9,16 @@
 import { hostname } from "node:os";
 import { fetchPinnedCa, ControlClient, type FetchFn } from "../control/client.ts";
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
-import { ConnectorError, StateError, UsageError } from "../errors.ts";
+import { ConnectorError, describeError, StateError, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { ensurePrivateDir } from "../state/atomic-file.ts";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { ensureStateDir, fsyncDir, probeWritable, tempSibling } from "../state/atomic-file.ts";
 import { buildInfo } from "../version.ts";
-import { MAX_NAME_CHARS } from "./config.ts";
+import { MAX_NAME_CHARS, STATE_DIR_PROBE_BYTES } from "./config.ts";
 import { certificateNotAfter, IDENTITY_FORMAT_VERSION, type Identity } from "./identity.ts";
 import { answeredCaCertificate, checkIssued } from "./issued.ts";
-import { findProvisioningKey, type KeySourceKind } from "./key-source.ts";
+import { findProvisioningKey, STATE_KEY_FILE, type KeySourceKind } from "./key-source.ts";
 import type { ProvisioningKey } from "./provisioning-key.ts";
 import type { KeyPair } from "./keypair.ts";
 import { readMachineId, MACHINE_ID_PATH } from "./machine-id.ts";
@@ -45,6 +47,8 @@ export interface EnrollDeps {
   readonly hostname?: () => string;
   readonly now?: () => Date;
   readonly timeoutMs?: number;
+  /** Writes, fsyncs and removes a file of `bytes` bytes at `path` (the state-dir probe). */
+  readonly probeWritable?: (path: string, bytes: number) => void;
 }
 
 export interface EnrollResult {
@@ -79,10 +83,13 @@ function prepare(options: EnrollOptions, deps: EnrollDeps) {
   const found = findProvisioningKey({ key: options.key, keyFile: options.keyFile, env: options.env, stateDir: options.stateDir });
   const name = connectorName(options.name, deps.hostname);
   const store = new IdentityStore(options.stateDir);
-  // Fail on an unwritable state dir now, before a key use is spent.
+  // Fail on an unwritable state dir now, before a key use is spent: a real write, since a read-only or
+  // full file system passes every check that only looks. The probe is named like the store's temp
+  // directories, so one left by a crash is cleaned up by recover().
   stateDirOp(options.stateDir, () => {
-    ensurePrivateDir(options.stateDir);
+    ensureStateDir(options.stateDir);
     store.recover();
+    (deps.probeWritable ?? probeWritable)(tempSibling(store.dir), STATE_DIR_PROBE_BYTES);
   });
   const replaced = store.exists();
   if (replaced && !options.force) throw new IdentityExistsError(store.dir);
@@ -130,11 +137,27 @@ async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: Pr
   };
 }
 
+/**
+ * The key in `<state-dir>/provision_key` has done its job once the identity is durable: left there it
+ * would be one more copy of a secret (often 0644) that can enroll other connectors until its uses run
+ * out. A failure to remove it is logged, not fatal: the enrollment itself succeeded.
+ */
+function removeUsedKeyFile(path: string, options: EnrollOptions): void {
+  try {
+    rmSync(path, { force: true });
+    fsyncDir(options.stateDir);
+    options.log.info("provisioning key file removed after enrollment", { path });
+  } catch (err) {
+    options.log.warn("could not remove the provisioning key file after enrollment; delete it by hand", { path, error: describeError(err) });
+  }
+}
+
 export async function enroll(options: EnrollOptions, deps: EnrollDeps = {}): Promise<EnrollResult> {
   const { found, name, store, replaced } = prepare(options, deps);
   options.log.info("enrolling", { controlUrl: found.key.controlUrl, keySource: found.origin, name, replace: replaced });
   const identity = await requestIdentity(options, deps, found.key, name);
   stateDirOp(options.stateDir, () => store.save(identity, { replace: options.force }));
+  if (found.source === "state-file") removeUsedKeyFile(join(options.stateDir, STATE_KEY_FILE), options);
   const notAfter = certificateNotAfter(identity);
   options.log.info("enrolled", {
     dir: store.dir,

@@ -6,6 +6,7 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 import * as v from "valibot";
 import { GatewaySchema } from "../control/api.ts";
+import { spkiPin } from "../control/pin.ts";
 import type { Secret } from "../secret.ts";
 
 /** Bumped only for an incompatible change; a reader refuses versions it does not know. */
@@ -64,5 +65,14 @@ export function identityProblem(identity: Identity): string | undefined {
   } catch {
     return "the private key cannot be parsed";
   }
-  return certSpki.equals(keySpki) ? undefined : "the private key does not match the certificate";
+  if (!certSpki.equals(keySpki)) return "the private key does not match the certificate";
+  // The stored CA is the trust anchor for every later connection; the pin came with the provisioning
+  // key. A CA whose key does not hash to the pin was not written by an enrollment: do not trust it.
+  let caPin: string;
+  try {
+    caPin = spkiPin(new X509Certificate(identity.caCertificate));
+  } catch {
+    return "the CA certificate cannot be parsed";
+  }
+  return caPin === identity.caPin ? undefined : "the stored CA certificate does not match the stored CA pin";
 }

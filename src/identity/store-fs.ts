@@ -19,6 +19,8 @@ export interface StoreFs {
   canEnter(path: string): boolean;
   /** Last modification time, ms since the epoch. */
   mtimeMs(path: string): number;
+  /** Permission bits (`mode & 0o7777`). */
+  mode(path: string): number;
   readdir(path: string): string[];
   /** Reads a file as UTF-8; throws if larger than `maxBytes`. */
   readFile(path: string, maxBytes: number): string;
@@ -47,6 +49,9 @@ export const nodeStoreFs: StoreFs = {
   },
   mtimeMs(path) {
     return statSync(path).mtimeMs;
+  },
+  mode(path) {
+    return statSync(path).mode & 0o7777;
   },
   readdir(path) {
     return readdirSync(path);

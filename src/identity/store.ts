@@ -1,6 +1,7 @@
 /**
- * The identity store (§2): `<state-dir>/identity/` holds `identity.json` and `key.pem` (0600), the
- * directory and the state dir are 0700.
+ * The identity store (§2): `<state-dir>/identity/` holds `identity.json` and `key.pem` (0600) in a
+ * directory the store creates 0700. A state dir the connector creates is 0700 too; an existing one is
+ * used as it is (see `ensureStateDir`).
  *
  * Atomic as a whole: a new identity is written into a fresh temp directory next to `identity/`, each
  * file fsynced, the temp directory fsynced, then renamed into place and the state dir fsynced. A
@@ -17,7 +18,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { ConnectorError, ExitCode, StateError } from "../errors.ts";
 import { Secret } from "../secret.ts";
-import { ensurePrivateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tempSibling } from "../state/atomic-file.ts";
+import { ensureStateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tempSibling } from "../state/atomic-file.ts";
 import { MAX_IDENTITY_FILE_BYTES, STALE_TEMP_DIR_MS } from "./config.ts";
 import { IdentityFileSchema, identityProblem, type Identity, type IdentityRecord } from "./identity.ts";
 import { nodeStoreFs, type StoreFs } from "./store-fs.ts";
@@ -119,6 +120,15 @@ export class IdentityStore {
       }
       throw corrupt(dir, code === "ENOENT" ? "a file is missing" : `it cannot be read (${code ?? "error"})`);
     }
+    // Like ssh with an unprotected key: refused rather than used, so the exposure gets fixed.
+    const keyMode = this.#fs.mode(keyPath);
+    if ((keyMode & 0o077) !== 0) {
+      throw new StateError(
+        "IDENTITY_KEY_EXPOSED",
+        `The private key ${keyPath} is readable or writable by other users (mode ${keyMode.toString(8).padStart(4, "0")}); it is not used. ` +
+          `Run: chmod 600 ${keyPath} (and check who may have read it; if in doubt, re-enroll with "connector enroll --force").`,
+      );
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -142,7 +152,7 @@ export class IdentityStore {
    */
   save(identity: Identity, options: { replace: boolean }): void {
     const fs = this.#fs;
-    ensurePrivateDir(this.stateDir);
+    ensureStateDir(this.stateDir);
     this.recover();
     if (!options.replace && this.exists()) throw new IdentityExistsError(this.dir);
     const record: IdentityRecord = v.parse(IdentityFileSchema, { ...identity, privateKeyPem: undefined });

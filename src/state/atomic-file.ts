@@ -3,9 +3,10 @@
  * sibling, fsynced, renamed over the target and the directory fsynced, so a crash or kill -9 at any
  * moment leaves either the old or the new content — never a torn file.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, chmodSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, chmodSync, writeSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { errnoCode, StateError } from "../errors.ts";
 
 /** Mode of directories that hold secrets: owner only. */
 export const PRIVATE_DIR_MODE = 0o700;
@@ -21,10 +22,65 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Creates `dir` (and parents) if missing and forces it to 0700. */
-export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-  if ((statSync(dir).mode & 0o777) !== PRIVATE_DIR_MODE) chmodSync(dir, PRIVATE_DIR_MODE);
+/**
+ * Creates `dir` (and missing parents) 0700 when it does not exist. An existing directory, or a
+ * symlink to one, is used as it is and never chmodded: it may be shared (a 1777 dir would lose its
+ * sticky bit) or belong to someone else; the `identity/` directory the connector creates inside it
+ * (0700) is what protects the secrets. Anything else at that path is a `STATE_DIR_NOT_A_DIRECTORY`.
+ */
+export function ensureStateDir(dir: string): void {
+  const existing = statOrUndefined(dir);
+  if (existing) {
+    if (!existing.isDirectory()) throw notADirectory(dir);
+    return;
+  }
+  const first = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  if (first === undefined) {
+    // Created by someone else meanwhile: theirs, so not chmodded.
+    if (!statSync(dir).isDirectory()) throw notADirectory(dir);
+    return;
+  }
+  // The umask may have narrowed the mode; make exactly the directories created here 0700. Opened with
+  // O_NOFOLLOW so a directory swapped for a symlink meanwhile is not followed.
+  for (let d = dir; ; d = dirname(d)) {
+    const fd = openSync(d, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      fchmodSync(fd, PRIVATE_DIR_MODE);
+    } finally {
+      closeSync(fd);
+    }
+    if (d === first || dirname(d) === d) break;
+  }
+}
+
+function statOrUndefined(path: string) {
+  try {
+    return statSync(path);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+function notADirectory(dir: string): StateError {
+  return new StateError("STATE_DIR_NOT_A_DIRECTORY", `The state dir ${dir} exists and is not a directory. Remove it or choose another --state-dir.`);
+}
+
+/**
+ * Proves the file system takes a new file now: creates `path` exclusively, writes `bytes` bytes,
+ * fsyncs, removes it. A read-only, full or foreign-owned state dir fails here, before anything is
+ * spent that a failed write afterwards would waste (a provisioning key use).
+ */
+export function probeWritable(path: string, bytes: number): void {
+  try {
+    writeNewFileDurably(path, new Uint8Array(bytes), PRIVATE_FILE_MODE);
+  } finally {
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // A probe left behind is a harmless temp file; the write's own error matters more.
+    }
+  }
 }
 
 /** A temp name next to `target`, on the same filesystem so that rename is atomic. */

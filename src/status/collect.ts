@@ -3,7 +3,8 @@
  * its answer (HTTP `GET /v1/status` over the Unix socket, validated with the snapshot schema);
  * without one it is built from the stored identity: "not-running" when enrolled, "not-enrolled"
  * otherwise. A socket file that nothing answers on (a killed daemon leaves it behind) is "not
- * running". Reading never writes to the state dir.
+ * running" unless a daemon holds the state dir's lock: then the daemon runs but does not answer (out
+ * of file descriptors, stuck), "not-responding". Reading never writes to the state dir.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import * as v from "valibot";
 import { ConnectorError, describeError, errnoCode, ExitCode } from "../errors.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import { IdentityStore } from "../identity/store.ts";
+import { daemonLockHeld } from "../state/daemon-lock.ts";
 import { buildInfo } from "../version.ts";
 import { ADMIN_QUERY_TIMEOUT_MS, ADMIN_SOCKET_NAME, MAX_STATUS_BYTES } from "./config.ts";
 import { StatusSnapshotSchema, type StatusSnapshot } from "./schema.ts";
@@ -22,6 +24,8 @@ export interface CollectDeps {
   readonly readIdentity?: (stateDir: string) => Identity | undefined;
   readonly queryDaemon?: DaemonQuery;
   readonly timeoutMs?: number;
+  /** Whether a daemon holds the state dir's lock (undefined: cannot tell). */
+  readonly lockHeld?: (stateDir: string) => boolean | undefined;
 }
 
 /** Failures that mean "nobody is listening" rather than "the daemon is broken". */
@@ -90,5 +94,7 @@ export async function collectStatus(stateDir: string, deps: CollectDeps = {}): P
     if (live) return live;
   }
   const read = deps.readIdentity ?? ((dir: string) => new IdentityStore(dir).read());
-  return offlineSnapshot(read(stateDir));
+  const offline = offlineSnapshot(read(stateDir));
+  if (offline.state === "not-running" && (deps.lockHeld ?? daemonLockHeld)(stateDir) === true) return { ...offline, state: "not-responding" };
+  return offline;
 }

@@ -27,6 +27,7 @@ const STATE_HINT: Record<StatusSnapshot["state"], string> = {
   degraded: "some tunnels down",
   disconnected: "no tunnel up",
   "not-running": "the daemon is not running (systemctl start connector, or connector run)",
+  "not-responding": "the daemon is running (it holds the state dir's lock) but its admin socket does not answer; see its logs",
   "not-enrolled": "no identity in the state dir (connector enroll --key …)",
   revoked: "the cloud revoked this connector; enroll it again with a new key",
 };

@@ -5,7 +5,8 @@
  */
 import * as v from "valibot";
 
-export const ConnectorState = v.picklist(["connected", "degraded", "disconnected", "not-running", "not-enrolled", "revoked"]);
+/** `not-responding`: a daemon holds the state dir's lock but its admin socket does not answer. */
+export const ConnectorState = v.picklist(["connected", "degraded", "disconnected", "not-running", "not-responding", "not-enrolled", "revoked"]);
 export type ConnectorState = v.InferOutput<typeof ConnectorState>;
 
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -52,7 +53,7 @@ export const StatusSnapshotSchema = v.object({
 });
 export type StatusSnapshot = v.InferOutput<typeof StatusSnapshotSchema>;
 
-/** `connector status` exit codes (§4): 0 connected, 1 degraded, 2 disconnected/not running, 3 not enrolled, 4 revoked. */
+/** `connector status` exit codes (§4): 0 connected, 1 degraded, 2 disconnected/not running, 3 not enrolled, 4 revoked, 5 running but not answering. */
 export const STATUS_EXIT: Record<ConnectorState, number> = {
   connected: 0,
   degraded: 1,
@@ -60,4 +61,5 @@ export const STATUS_EXIT: Record<ConnectorState, number> = {
   "not-running": 2,
   "not-enrolled": 3,
   revoked: 4,
+  "not-responding": 5,
 };

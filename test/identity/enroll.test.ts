@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectorName, enroll, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
@@ -141,6 +141,67 @@ describe("enroll", () => {
     expect(err.code).toBe("STATE_DIR_UNWRITABLE");
     expect(err.message).toContain(join(dir, "file", "state"));
     expect(cloud.requests.length).toBe(before);
+  });
+
+  test("a state dir that fails the write probe (read-only, full) is refused before any request", async () => {
+    const before = cloud.requests.length;
+    const probes: { path: string; bytes: number }[] = [];
+    const probe = (path: string, bytes: number) => {
+      probes.push({ path, bytes });
+      throw Object.assign(new Error("EROFS: read-only file system"), { code: "EROFS" });
+    };
+    const err = await failure(enroll(options(), deps({ probeWritable: probe })));
+    expect(err.code).toBe("STATE_DIR_UNWRITABLE");
+    expect(err.message).toContain("EROFS");
+    expect(cloud.requests.length).toBe(before);
+    expect(probes.length).toBe(1);
+    expect(probes[0]!.path.startsWith(join(dir, "state") + "/")).toBe(true);
+    expect(probes[0]!.bytes).toBeGreaterThanOrEqual(8 * 1024);
+  });
+
+  test("an existing shared state dir keeps its mode and sticky bit; a symlinked one's target is not chmodded", async () => {
+    const shared = join(dir, "shared");
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    await enroll(options({ stateDir: shared }), deps());
+    expect(statSync(shared).mode & 0o7777).toBe(0o1777);
+    expect(statSync(join(shared, "identity")).mode & 0o777).toBe(0o700);
+
+    const target = join(dir, "target");
+    mkdirSync(target);
+    chmodSync(target, 0o755);
+    symlinkSync(target, join(dir, "link"));
+    await enroll(options({ stateDir: join(dir, "link") }), deps());
+    expect(statSync(target).mode & 0o7777).toBe(0o755);
+    expect(new IdentityStore(join(dir, "link")).load()?.connectorId).toBeDefined();
+  });
+
+  test("a key read from <state-dir>/provision_key is removed once the identity is stored, and kept when enrollment fails", async () => {
+    const stateDir = join(dir, "state");
+    mkdirSync(stateDir);
+    const keyFile = join(stateDir, "provision_key");
+    writeFileSync(keyFile, cloud.key, { mode: 0o644 });
+    await enroll(options({ key: undefined }), deps());
+    expect(existsSync(keyFile)).toBe(false);
+    expect(logLines.some((l) => l.includes("provisioning key file removed after enrollment"))).toBe(true);
+
+    const cp = startFakeControlPlane({ ca: cloud.ca });
+    try {
+      cp.override("POST /v1/enroll", () => Response.json({ error: { code: "KEY_EXPIRED", message: "expired" } }, { status: 403 }));
+      writeFileSync(keyFile, cp.key);
+      await failure(enroll(options({ key: undefined, force: true }), deps()));
+      expect(existsSync(keyFile)).toBe(true);
+    } finally {
+      cp.stop();
+    }
+  });
+
+  test("a key given another way leaves <state-dir>/provision_key alone", async () => {
+    const stateDir = join(dir, "state");
+    mkdirSync(stateDir);
+    writeFileSync(join(stateDir, "provision_key"), cloud.key);
+    await enroll(options(), deps());
+    expect(existsSync(join(stateDir, "provision_key"))).toBe(true);
   });
 
   test("no key at all exits 22 before touching the network", async () => {

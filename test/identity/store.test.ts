@@ -6,6 +6,7 @@ import { IdentityExistsError, IdentityStore } from "../../src/identity/store.ts"
 import { nodeStoreFs, type StoreFs } from "../../src/identity/store-fs.ts";
 import { ExitCode, StateError } from "../../src/errors.ts";
 import { makeIdentity } from "./fixtures.ts";
+import { createTestCa } from "../support/test-pki.ts";
 
 const OLD = makeIdentity("conn-old");
 const NEW = makeIdentity("conn-new");
@@ -72,6 +73,7 @@ function crashingFs(crashAt: number): StoreFs & { readonly steps: number } {
     exists: nodeStoreFs.exists,
     canEnter: nodeStoreFs.canEnter,
     mtimeMs: nodeStoreFs.mtimeMs,
+    mode: nodeStoreFs.mode,
     readdir: nodeStoreFs.readdir,
     readFile: nodeStoreFs.readFile,
   };
@@ -111,11 +113,13 @@ describe("IdentityStore.save", () => {
     expect(mode(join(stateDir, "identity", "identity.json"))).toBe(0o600);
   });
 
-  test("an existing state dir that is too open is narrowed to 0700", () => {
+  test("an existing state dir keeps its mode (it may be shared); the identity dir inside is 0700", () => {
     mkdirSync(stateDir, { mode: 0o755 });
     chmodSync(stateDir, 0o755);
     new IdentityStore(stateDir).save(NEW, { replace: false });
-    expect(mode(stateDir)).toBe(0o700);
+    expect(mode(stateDir)).toBe(0o755);
+    expect(mode(join(stateDir, "identity"))).toBe(0o700);
+    expect(mode(join(stateDir, "identity", "key.pem"))).toBe(0o600);
   });
 
   test("identity.json never contains the private key", () => {
@@ -291,6 +295,40 @@ describe("validation on read", () => {
     expect((caught as StateError).message).toContain(fragment);
     expect((caught as StateError).message).not.toContain("PRIVATE KEY");
   }
+
+  test("a key.pem readable by group or others is refused, naming the fix (chmod 600)", () => {
+    const store = new IdentityStore(stateDir);
+    store.save(OLD, { replace: false });
+    const keyPath = join(stateDir, "identity", "key.pem");
+    for (const mode of [0o644, 0o640, 0o604, 0o660]) {
+      chmodSync(keyPath, mode);
+      let caught: unknown;
+      try {
+        store.load();
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(StateError);
+      expect((caught as StateError).code).toBe("IDENTITY_KEY_EXPOSED");
+      expect((caught as StateError).message).toContain(`chmod 600 ${keyPath}`);
+      expect((caught as StateError).message).toContain(`0${mode.toString(8)}`);
+      expect((caught as StateError).message).not.toContain("PRIVATE KEY");
+    }
+    chmodSync(keyPath, 0o400);
+    expect(store.load()?.connectorId).toBe("conn-old");
+  });
+
+  test("a stored CA certificate that does not match the stored CA pin is refused", () => {
+    const store = new IdentityStore(stateDir);
+    store.save(OLD, { replace: false });
+    const path = join(stateDir, "identity", "identity.json");
+    const other = createTestCa("Some Other CA");
+    const json = JSON.parse(readFileSync(path, "utf8"));
+    writeFileSync(path, JSON.stringify({ ...json, caCertificate: other.cert }));
+    expectCorrupt(store, "does not match the stored CA pin");
+    writeFileSync(path, JSON.stringify({ ...json, caCertificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" }));
+    expectCorrupt(store, "CA certificate cannot be parsed");
+  });
 
   test("identity.json that is not JSON is reported", () => {
     const store = new IdentityStore(stateDir);

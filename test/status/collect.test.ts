@@ -6,6 +6,7 @@ import * as v from "valibot";
 import { collectStatus, httpDaemonQuery, offlineSnapshot } from "../../src/status/collect.ts";
 import { STATUS_EXIT, StatusSnapshotSchema, type StatusSnapshot } from "../../src/status/schema.ts";
 import { IdentityStore } from "../../src/identity/store.ts";
+import { takeDaemonLock } from "../../src/state/daemon-lock.ts";
 import { makeIdentity } from "../identity/fixtures.ts";
 
 const IDENTITY = makeIdentity("conn-42");
@@ -80,6 +81,26 @@ describe("admin socket", () => {
     }
   });
 
+  test("a silent admin socket while a daemon holds the state dir's lock is not-responding (exit 5), not not-running", async () => {
+    new IdentityStore(stateDir).save(IDENTITY, { replace: false });
+    const silent = Bun.listen({ unix: join(stateDir, "admin.sock"), socket: { data() {} } });
+    const lock = await takeDaemonLock(stateDir);
+    try {
+      const snapshot = await collectStatus(stateDir, { timeoutMs: 150 });
+      expect(snapshot.state).toBe("not-responding");
+      expect(STATUS_EXIT[snapshot.state]).toBe(5);
+      expect(v.safeParse(StatusSnapshotSchema, snapshot).success).toBe(true);
+      // No socket at all (e.g. it could not be created) with the lock held: the same.
+      silent.stop(true);
+      rmSync(join(stateDir, "admin.sock"), { force: true });
+      expect((await collectStatus(stateDir)).state).toBe("not-responding");
+    } finally {
+      silent.stop(true);
+      lock.release();
+    }
+    expect((await collectStatus(stateDir)).state).toBe("not-running");
+  });
+
   test("a daemon answering GET /v1/status gives the live snapshot", async () => {
     const live: StatusSnapshot = {
       ...offlineSnapshot(IDENTITY),
@@ -112,7 +133,7 @@ describe("admin socket", () => {
 
 describe("STATUS_EXIT", () => {
   test("maps every state to the §4 exit code", () => {
-    expect(STATUS_EXIT).toEqual({ connected: 0, degraded: 1, disconnected: 2, "not-running": 2, "not-enrolled": 3, revoked: 4 });
+    expect(STATUS_EXIT).toEqual({ connected: 0, degraded: 1, disconnected: 2, "not-running": 2, "not-enrolled": 3, revoked: 4, "not-responding": 5 });
   });
 });
 

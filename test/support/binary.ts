@@ -29,6 +29,8 @@ export interface RunOptions {
   /** Kill the process (SIGKILL) and fail after this long; default 30 s. */
   readonly timeoutMs?: number;
   readonly stdin?: string;
+  /** Working directory of the process; default the test runner's. */
+  readonly cwd?: string;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function runConnector(args: readonly string[], options: RunOptions 
   const started = performance.now();
   const proc = Bun.spawn([connectorBinary(), ...args], {
     env: isolatedEnv(options.env),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
     stdout: "pipe",
     stderr: "pipe",
