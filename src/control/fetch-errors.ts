@@ -8,6 +8,7 @@
  * Through a proxy, every socket goes to the proxy, so refusal or DNS failure is the proxy's.
  */
 import { DNS_ERROR_CODES, errnoCode } from "../errors.ts";
+import { peerText } from "../peer-text.ts";
 import { describeProxy } from "./no-proxy.ts";
 import {
   ConnectionRefusedError,
@@ -81,7 +82,7 @@ function proxyTunnelDetail(err: unknown, url: URL): string {
   const message = err instanceof Error ? err.message : "";
   const status = /\b(\d{3})\b(.*)$/.exec(message);
   const code = status?.[1];
-  const line = status ? `${code}${status[2] ?? ""}`.trim() : "no status";
+  const line = status ? peerText(`${code}${status[2] ?? ""}`.trim()) : "no status";
   const hint = code === "407" ? " (wrong or missing proxy credentials)" : code === "403" ? " (the proxy's policy forbids this destination)" : "";
   return `it refused to open a tunnel to ${hostPort(url)}: ${line}${hint}`;
 }

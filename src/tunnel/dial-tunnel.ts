@@ -13,6 +13,7 @@ import type { Secret } from "../secret.ts";
 import { DIAL_TIMEOUT_MS, MAX_HTTP_HEAD_BYTES, SUBPROTOCOL_V1, TUNNEL_PATH } from "./websocket/config.ts";
 import { HttpHeadError, TunnelDialError } from "./websocket/errors.ts";
 import { describeError, DNS_ERROR_CODES, errnoCode } from "../errors.ts";
+import { peerText } from "../peer-text.ts";
 import {
   buildUpgradeRequest,
   checkUpgradeResponse,
@@ -180,8 +181,8 @@ function upgradeRefused(status: number, reason: string, supported: string[], tar
       : status === 401
         ? "the gateway did not accept our credentials"
         : status === 426
-          ? `no common protocol version (gateway supports: ${supported.join(", ") || "unknown"})`
-          : `${status} ${reason}`.trimEnd();
+          ? `no common protocol version (gateway supports: ${peerText(supported.join(", ")) || "unknown"})`
+          : `${status} ${peerText(reason)}`.trimEnd();
   return new TunnelDialError("TUNNEL_HANDSHAKE", `${where} refused the tunnel: ${detail}`, { status, supportedProtocols: supported });
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { classifyFetchError } from "../../src/control/fetch-errors.ts";
 import { ExitCode } from "../../src/errors.ts";
+import { isOneLine } from "../support/printable.ts";
 
 const url = new URL("https://cloud.example:8443/v1/ca");
 const base = { url, proxy: undefined, timeoutMs: 15_000, timedOut: false, strict: true };
@@ -47,6 +48,13 @@ describe("classifyFetchError", () => {
     expect(result.message).toContain("credentials");
     expect(result.message).not.toContain("s3cret");
     expect(result.message).not.toContain("alice");
+  });
+
+  test("a proxy's status line is shown without its control characters", () => {
+    const err = Object.assign(new Error("Proxy refused to open a tunnel: 403 Forbidden\u001b]0;owned\u0007\u009b2J"), { code: "ERR_PROXY_TUNNEL" });
+    const result = classifyFetchError(err, { ...base, proxy: "http://proxy.corp:3128" });
+    expect(result.message).toContain("403 Forbidden\\x1b]0;owned");
+    expect(isOneLine(result.message)).toBe(true);
   });
 
   test("an expired certificate also suggests checking the clock", () => {

@@ -11,6 +11,9 @@ import { encodeProvisioningKey } from "../../src/identity/provisioning-key.ts";
 import { connectorBinary, isolatedEnv, runConnector, type RunResult } from "../support/binary.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { startConnectProxy } from "../support/connect-proxy.ts";
+import { isPrintable } from "../support/printable.ts";
+import { createTestCa } from "../support/test-pki.ts";
+import { startFakeControlPlane } from "../control/fake-control-plane.ts";
 
 let cloud: CloudProcess;
 let otherCloud: CloudProcess;
@@ -18,6 +21,7 @@ const roots: string[] = [];
 /** Every stdout/stderr of every run, checked at the end for key material. */
 const outputs: string[] = [];
 const durations: number[] = [];
+const fakeCa = createTestCa("Fake Cloud CA");
 
 beforeAll(async () => {
   connectorBinary();
@@ -166,6 +170,32 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
     expect(errorLine(result)).toContain(`add ${new URL(otherCloud.controlUrl).hostname} to your TLS-inspection bypass list`);
     expectNoIdentity(dir);
   });
+
+  // The CA fetch is not verified yet: a TLS-inspecting proxy's 403, a claimed KEY_REVOKED or an API
+  // error full of terminal escapes must all read as likely TLS inspection, and reach no terminal raw.
+  const unverifiedAnswers: [string, () => Response][] = [
+    ["a proxy's 403 page", () => new Response("<html>Blocked by policy</html>", { status: 403, headers: { "content-type": "text/html" } })],
+    ["a claimed KEY_REVOKED", () => Response.json({ error: { code: "KEY_REVOKED", message: "revoked" } }, { status: 403 })],
+    ["an API error full of terminal escapes", () => Response.json({ error: { code: "BAD\u001b[31m", message: "\u001b]0;owned\u0007\u001b[2J\u009b" } }, { status: 400 })],
+  ];
+  for (const [name, answer] of unverifiedAnswers) {
+    test(`${name} on GET /v1/ca: exit 15 naming TLS inspection, no control bytes on stderr`, async () => {
+      const fake = startFakeControlPlane({ ca: fakeCa });
+      try {
+        fake.override("GET /v1/ca", answer);
+        const key = encodeProvisioningKey({ controlUrl: fake.url, caPin: fakeCa.pin, secret: randomBytes(32).toString("base64url") });
+        const dir = stateDir();
+        const result = await enroll(dir, key);
+        expect(result.exitCode).toBe(15);
+        expect(errorLine(result)).toContain("add 127.0.0.1 to your TLS-inspection bypass list");
+        expect(isPrintable(result.stderr)).toBe(true);
+        expect(fake.requests).toEqual(["GET /v1/ca"]);
+        expectNoIdentity(dir);
+      } finally {
+        fake.stop();
+      }
+    });
+  }
 
   test("an unreachable control plane: exit 17", async () => {
     const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
