@@ -25,6 +25,18 @@ export class TlsInspectionError extends ControlPlaneError {
   }
 }
 
+/**
+ * A TLS check other than "who signed it" failed on a verified connection: the certificate is for
+ * another name or purpose, or outside its dates by this host's clock, or no common TLS version.
+ * Not TLS inspection (that is `TlsInspectionError`), so exit 1 and the check named in the code.
+ */
+export class TlsCheckError extends ControlPlaneError {
+  override readonly name = "TlsCheckError";
+  constructor(code: "TLS_HOSTNAME_MISMATCH" | "TLS_WRONG_PURPOSE" | "TLS_CERT_EXPIRED" | "TLS_CERT_NOT_YET_VALID" | "TLS_HANDSHAKE_FAILED", message: string) {
+    super(code, message, ExitCode.failure);
+  }
+}
+
 export class DnsFailureError extends ControlPlaneError {
   override readonly name = "DnsFailureError";
   constructor(host: string, detail: string) {

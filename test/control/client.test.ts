@@ -5,6 +5,7 @@ import { ControlPlaneError } from "../../src/control/errors.ts";
 import { ExitCode } from "../../src/errors.ts";
 import { isOneLine } from "../support/printable.ts";
 import { createTestCa } from "../support/test-pki.ts";
+import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit } from "../support/tls-misfits.ts";
 import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";
 import { closedPort, SECRET, startFakeControlPlane, startSilentListener, type FakeControlPlane } from "./fake-control-plane.ts";
 
@@ -269,4 +270,42 @@ describe("through an HTTP CONNECT proxy", () => {
     await fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.url, noProxy: ["127.0.0.0/8"] });
     expect(p.connects).toBe(0);
   });
+});
+
+describe("each failed TLS or proxy check is named as such (real sockets)", () => {
+  const expected: [CertificateMisfit, string, number, string][] = [
+    ["wrong-name", "TLS_HOSTNAME_MISMATCH", ExitCode.failure, "not issued for 127.0.0.1"],
+    ["wrong-purpose", "TLS_WRONG_PURPOSE", ExitCode.failure, "extended key usage"],
+    ["expired", "TLS_CERT_EXPIRED", ExitCode.failure, "this host's clock"],
+    ["not-yet-valid", "TLS_CERT_NOT_YET_VALID", ExitCode.failure, "this host's clock"],
+    ["other-ca", "TLS_INSPECTION", ExitCode.caPinMismatch, "TLS inspection"],
+  ];
+  for (const [misfit, code, exit, text] of expected) {
+    test(`a control plane whose certificate is ${misfit}: ${code} (exit ${exit})`, async () => {
+      const cert = misfitCertificate(cloud.ca, misfit);
+      const server = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, fetch: () => new Response("ok") });
+      cleanups.push(() => server.stop(true));
+      const err = await failure(new ControlClient({ controlUrl: `https://127.0.0.1:${server.port}`, caCertificate: cloud.ca.cert }).request("GET", "/v1/ping"));
+      expect([err.code, err.exitCode]).toEqual([code, exit]);
+      expect(err.message).toContain(text);
+    });
+  }
+
+  test("a control plane that offers only TLS 1.1: the handshake failure names the TLS version among its causes", async () => {
+    const legacy = await startLegacyTlsServer(cloud.ca.issueServer());
+    cleanups.push(() => legacy.stop());
+    const err = await failure(new ControlClient({ controlUrl: `https://127.0.0.1:${legacy.port}`, caCertificate: cloud.ca.cert }).request("GET", "/v1/ping"));
+    expect(err.code).toBe("TLS_HANDSHAKE_FAILED");
+    expect(err.message).toContain("TLS older than 1.2");
+  });
+
+  for (const mode of ["close", "reset", "close-after-200", "garbage"] as const) {
+    test(`a proxy that does "${mode}" at CONNECT is a proxy failure naming it (exit 19), not the control plane refusing`, async () => {
+      const proxy = startBrokenProxy(mode);
+      cleanups.push(() => proxy.stop());
+      const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: proxy.url }));
+      expect([err.code, err.exitCode]).toEqual(["PROXY_FAILURE", ExitCode.proxyFailure]);
+      expect(err.message).toContain(`The proxy ${proxy.url} failed`);
+    });
+  }
 });

@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Secret } from "../../src/secret.ts";
 import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
-import { TunnelDialError } from "../../src/tunnel/websocket/errors.ts";
+import { TunnelDialError, type TunnelErrorCode } from "../../src/tunnel/websocket/errors.ts";
 import { isOneLine } from "../support/printable.ts";
 import { createTestCa, type IssuedCert, type TestCa } from "../support/test-pki.ts";
+import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit, type ProxyMisbehaviour } from "../support/tls-misfits.ts";
 
 let ca: TestCa;
 let serverCert: IssuedCert;
@@ -78,4 +79,64 @@ describe("what the gateway says is shown printably", () => {
     expect(err.message).toContain("connector.v7\\x1b[2J");
     expect(isOneLine(err.message)).toBe(true);
   });
+});
+
+describe("each failed TLS or proxy check is named as such", () => {
+  /** A TLS gateway stand-in with `cert` that never answers the upgrade (the dial fails before). */
+  function tlsServer(cert: IssuedCert): string {
+    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, socket: { data() {} } });
+    stops.push(() => listener.stop(true));
+    return `wss://127.0.0.1:${listener.port}`;
+  }
+
+  const expected: [CertificateMisfit, TunnelErrorCode, string][] = [
+    ["wrong-name", "TUNNEL_TLS_HOSTNAME", "signed by the cloud CA but not issued for localhost"],
+    ["wrong-purpose", "TUNNEL_TLS_PURPOSE", "not meant for TLS servers (extended key usage"],
+    ["expired", "TUNNEL_TLS_CLOCK", "expired by this host's clock"],
+    ["not-yet-valid", "TUNNEL_TLS_CLOCK", "not valid yet by this host's clock"],
+    ["other-ca", "TUNNEL_TLS", "TLS inspection"],
+  ];
+  for (const [misfit, code, text] of expected) {
+    test(`a gateway certificate that is ${misfit}: ${code}`, async () => {
+      const err = await dialError(dialOptions(tlsServer(misfitCertificate(ca, misfit))));
+      expect(err.code).toBe(code);
+      expect(err.message).toContain(text);
+      if (misfit !== "other-ca") expect(err.message).not.toContain("TLS inspection");
+      expect(err.message).not.toContain("TLS 1.2");
+    });
+  }
+
+  test("a gateway that offers only TLS 1.1: TUNNEL_TLS_VERSION, not blamed on the certificate", async () => {
+    const legacy = await startLegacyTlsServer(serverCert);
+    stops.push(legacy.stop);
+    const err = await dialError(dialOptions(`wss://127.0.0.1:${legacy.port}`));
+    expect(err.code).toBe("TUNNEL_TLS_VERSION");
+    expect(err.message).toContain("only TLS versions older than 1.2");
+  });
+
+  test("a gateway port that does not speak TLS: TUNNEL_TLS saying so, not a TLS version", async () => {
+    const plain = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s) => void (s.write("HTTP/1.1 400 Bad Request\r\n\r\n"), s.end()) } });
+    stops.push(() => plain.stop(true));
+    const err = await dialError(dialOptions(`wss://127.0.0.1:${plain.port}`));
+    expect(err.code).toBe("TUNNEL_TLS");
+    expect(err.message).toContain("does not speak TLS on this port");
+    expect(err.message).not.toContain("1.2");
+  });
+
+  const proxyCases: [ProxyMisbehaviour, string][] = [
+    ["close", "closed the connection without an answer when asked to CONNECT"],
+    ["reset", "reset the connection when asked to CONNECT"],
+    ["garbage", "answered with something that is not HTTP when asked to CONNECT"],
+    ["close-after-200", "accepted CONNECT"],
+  ];
+  for (const [mode, text] of proxyCases) {
+    test(`a proxy that does "${mode}" at CONNECT: TUNNEL_PROXY naming the proxy, not the gateway`, async () => {
+      const proxy = startBrokenProxy(mode);
+      stops.push(proxy.stop);
+      const err = await dialError(dialOptions(tlsServer(serverCert), { proxy: proxy.url }));
+      expect(err.code).toBe("TUNNEL_PROXY");
+      expect(err.message).toStartWith(`proxy ${proxy.url} `);
+      expect(err.message).toContain(text);
+    });
+  }
 });
