@@ -12,6 +12,7 @@ import { connectorBinary, isolatedEnv, runConnector, type RunResult } from "../s
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { startConnectProxy } from "../support/connect-proxy.ts";
 import { isPrintable } from "../support/printable.ts";
+import { startBrokenProxy } from "../support/tls-misfits.ts";
 import { createTestCa } from "../support/test-pki.ts";
 import { startFakeControlPlane } from "../control/fake-control-plane.ts";
 
@@ -311,6 +312,22 @@ describe("through an HTTP CONNECT proxy", () => {
       proxy.stop();
     }
   });
+
+  for (const mode of ["reset", "close-after-200"] as const) {
+    test(`a proxy that does "${mode}" at CONNECT: exit 19 naming the proxy, not 17 blaming the control plane`, async () => {
+      const proxy = startBrokenProxy(mode);
+      try {
+        const dir = stateDir();
+        const result = await enroll(dir, cloud.provisioningKey, ["--proxy", proxy.url]);
+        expect(result.exitCode).toBe(19);
+        expect(errorLine(result)).toContain(`The proxy ${proxy.url} failed`);
+        expect(errorLine(result)).not.toContain("Cannot connect to the control plane");
+        expectNoIdentity(dir);
+      } finally {
+        proxy.stop();
+      }
+    });
+  }
 });
 
 describe("secrets", () => {
