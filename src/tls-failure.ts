@@ -48,11 +48,6 @@ export function tlsFailureKind(code: string | undefined, message = ""): TlsFailu
   return undefined;
 }
 
-/** Whether the failure is about the certificate (as opposed to the protocol). */
-export function isCertificateFailure(kind: TlsFailureKind | undefined): boolean {
-  return kind === "untrusted" || kind === "hostname" || kind === "purpose" || kind === "expired" || kind === "not-yet-valid";
-}
-
 /**
  * One sentence naming the check that failed, for `who` ("the control plane cloud.example:443",
  * "gateway gw:443"), with what to do. `now` is this host's time (shown for clock failures).

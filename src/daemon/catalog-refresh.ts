@@ -84,8 +84,9 @@ export class CatalogRefresh {
         const revoked = isRevocation(err);
         if (revoked) status.revoked();
         // The stored catalog is looked at once: on the first failure that is an outage.
-        const kept = !revoked && !storeTried && isOutage(err) ? this.#stored(err) : undefined;
-        storeTried ||= !revoked && isOutage(err);
+        const outage = !revoked && isOutage(err);
+        const kept = outage && !storeTried ? this.#stored(err) : undefined;
+        storeTried ||= outage;
         if (kept) {
           void this.#untilServed(backoff);
           return kept;
