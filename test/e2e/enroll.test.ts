@@ -146,7 +146,9 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
   });
 
   test("a malformed key: exit 10", async () => {
-    const result = await enroll(stateDir(), `${cloud.provisioningKey.slice(0, 40)}x${cloud.provisioningKey.slice(41)}`);
+    // Replace one character with a different one (an "x" where there was one would leave the key valid).
+    const key = cloud.provisioningKey;
+    const result = await enroll(stateDir(), `${key.slice(0, 40)}${key[40] === "x" ? "y" : "x"}${key.slice(41)}`);
     expect(result.exitCode).toBe(10);
     expect(errorLine(result)).toContain("Invalid provisioning key");
   });
