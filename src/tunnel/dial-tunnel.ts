@@ -230,8 +230,10 @@ function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined, 
       err.kind === "untrusted"
         ? ". This is what TLS inspection looks like: exempt the gateway from inspection on the proxy or firewall."
         : err.kind === "not-tls" && proxy
-          ? `: the proxy may have answered or cut the tunnel itself.`
-          : "";
+          ? ": the proxy may have answered or cut the tunnel itself."
+          : err.kind === "closed"
+            ? "; if this persists, the gateway may be refusing our client certificate (with TLS 1.2 it can only hang up)"
+            : "";
     return new TunnelDialError(TLS_CODES[err.kind], `${said}${hint}`, { cause: err });
   }
   if ((err instanceof SocketClosedError || err instanceof TlsHandshakeError) && proxy && stage !== "upgrade") {

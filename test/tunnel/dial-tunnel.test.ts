@@ -3,6 +3,8 @@
  * says is shown printably, and each failure names the check that failed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { AddressInfo } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { Secret } from "../../src/secret.ts";
 import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
 import { TunnelDialError, type TunnelErrorCode } from "../../src/tunnel/websocket/errors.ts";
@@ -139,4 +141,18 @@ describe("each failed TLS or proxy check is named as such", () => {
       expect(err.message).toContain(text);
     });
   }
+});
+
+test("a TLS 1.2 gateway that hangs up on our client certificate: TUNNEL_TLS naming a closed handshake and the client certificate", async () => {
+  const stranger = createTestCa("Other CA").issueClient({ commonName: "intruder" });
+  const server = createTlsServer({ cert: serverCert.cert, key: serverCert.key, ca: ca.cert, requestCert: true, rejectUnauthorized: true, maxVersion: "TLSv1.2" }, (s) => s.resume());
+  server.on("tlsClientError", () => {});
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  stops.push(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const err = await dialError(dialOptions(`wss://127.0.0.1:${port}`, { tls: { cert: stranger.cert, key: new Secret(stranger.key), ca: ca.cert } }));
+  expect(err.code).toBe("TUNNEL_TLS");
+  expect(err.message).toContain("closed the connection during the TLS handshake");
+  expect(err.message).toContain("client certificate");
+  expect(err.message).not.toContain("TLS 1.2 or newer is required");
 });
