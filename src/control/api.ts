@@ -8,11 +8,14 @@ import * as v from "valibot";
 export const API_VERSION_PREFIX = "/v1";
 
 const Pem = v.pipe(v.string(), v.includes("-----BEGIN ", "expected a PEM block"), v.maxLength(64 * 1024));
-const ConnectorName = v.pipe(v.string(), v.minLength(1), v.maxLength(63));
+/** Identifiers the connector prints (logs, status, errors) carry no control characters (src/peer-text.ts). */
+const NO_CONTROLS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u;
+const printable = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max), v.regex(NO_CONTROLS, "expected no control characters"));
+const ConnectorName = printable(63);
 
 export const GatewaySchema = v.object({
   /** Stable gateway identifier, used to spread tunnels over distinct gateways. */
-  id: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  id: printable(128),
   /** wss:// URL of the tunnel endpoint. */
   url: v.pipe(v.string(), v.url(), v.startsWith("wss://")),
 });
@@ -33,9 +36,9 @@ export type EnrollRequest = v.InferOutput<typeof EnrollRequestSchema>;
 
 /** POST /v1/enroll 201 response. */
 export const EnrollResponseSchema = v.object({
-  connectorId: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  connectorId: printable(128),
   name: ConnectorName,
-  group: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  group: printable(128),
   /** The connector's client certificate (PEM). */
   certificate: Pem,
   /** Intermediates between the certificate and the CA, nearest first (may be empty). */
@@ -97,7 +100,7 @@ export const DestinationSchema = v.object({
 export type Destination = v.InferOutput<typeof DestinationSchema>;
 
 export const AppSchema = v.object({
-  name: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  name: printable(128),
   /** What streams for this app may reach. */
   destinations: v.pipe(v.array(DestinationSchema), v.maxLength(1024)),
   /** Concrete host:port servers to health-check (names are resolved, each address checked). */
@@ -107,7 +110,7 @@ export type App = v.InferOutput<typeof AppSchema>;
 
 /** GET /v1/catalog (mutual TLS) 200 response; the ETag header equals `version`. */
 export const CatalogSchema = v.object({
-  version: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  version: printable(128),
   apps: v.pipe(v.array(AppSchema), v.maxLength(10_000)),
 });
 export type Catalog = v.InferOutput<typeof CatalogSchema>;

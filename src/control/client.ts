@@ -1,7 +1,8 @@
 /**
  * The control-plane HTTPS client. Trust is bootstrapped once per enrollment (docs/PROTOCOL.md §3.1):
  * `fetchPinnedCa` reads `GET /v1/ca` over a connection it does not verify and keeps the CA only if
- * its key matches the provisioning key's pin; every other request goes through `ControlClient`,
+ * its key matches the provisioning key's pin (any other answer there is reported as likely TLS
+ * inspection, never parsed); every other request goes through `ControlClient`,
  * which trusts that CA and nothing else (not the system store), optionally with a client certificate.
  *
  * Guarantees: every request has a deadline (connect, proxy, TLS, headers and body together), every
@@ -23,7 +24,7 @@ import {
   type RenewResponse,
 } from "./api.ts";
 import { MAX_CA_PEM_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS } from "./config.ts";
-import { apiRejection, BadResponseError, RequestFailedError } from "./errors.ts";
+import { apiRejection, BadResponseError, RequestFailedError, TlsInspectionError } from "./errors.ts";
 import { classifyFetchError } from "./fetch-errors.ts";
 import { proxyFor } from "./no-proxy.ts";
 import { pinnedCaCertificate } from "./pin.ts";
@@ -138,6 +139,21 @@ function rejectionOf(response: ControlResponse): never {
 }
 
 /**
+ * A non-200 answer to the CA fetch. Nothing authenticates it (the connection is not verified yet), so
+ * neither its status nor its body is believed: a TLS-inspecting proxy answers 403 here, and anyone on
+ * the path could claim KEY_REVOKED. The real control plane serves its CA to anyone, so the likely
+ * cause is interception; an outage is named as the other possibility.
+ */
+function unverifiedAnswer(status: number, url: URL): TlsInspectionError {
+  return new TlsInspectionError(
+    "TLS_INSPECTION",
+    url.hostname,
+    `GET ${API_VERSION_PREFIX}/ca on ${url.host} was answered with HTTP ${status} over a connection that cannot be verified yet, ` +
+      `so the answer is not trusted (if ${url.host} is reachable without inspection, the control plane may be failing: try again later)`,
+  );
+}
+
+/**
  * Fetches the CA over an unverified connection and returns its PEM only if it matches `caPin`
  * (a mismatch throws `TlsInspectionError`, exit 15). The connection is not reused for anything else.
  */
@@ -152,7 +168,7 @@ export async function fetchPinnedCa(options: ControlPlaneOptions & { readonly ca
     headers: { accept: "application/x-pem-file" },
     reuseConnection: false,
   });
-  if (response.status !== 200) rejectionOf(response);
+  if (response.status !== 200) throw unverifiedAnswer(response.status, new URL(options.controlUrl));
   return pinnedCaCertificate(response.text, options.caPin, new URL(options.controlUrl).hostname);
 }
 

@@ -4,6 +4,7 @@
  * happened and what to do. Messages name hosts and the proxy (without credentials), never a secret.
  */
 import { ConnectorError, ExitCode } from "../errors.ts";
+import { peerText } from "../peer-text.ts";
 
 /** Base class, so callers can catch every control-plane failure at once. */
 export class ControlPlaneError extends ConnectorError {
@@ -21,6 +22,18 @@ export class TlsInspectionError extends ControlPlaneError {
         `add ${host} to your TLS-inspection bypass list, then enroll again.`,
       ExitCode.caPinMismatch,
     );
+  }
+}
+
+/**
+ * A TLS check other than "who signed it" failed on a verified connection: the certificate is for
+ * another name or purpose, or outside its dates by this host's clock, or no common TLS version.
+ * Not TLS inspection (that is `TlsInspectionError`), so exit 1 and the check named in the code.
+ */
+export class TlsCheckError extends ControlPlaneError {
+  override readonly name = "TlsCheckError";
+  constructor(code: "TLS_HOSTNAME_MISMATCH" | "TLS_WRONG_PURPOSE" | "TLS_CERT_EXPIRED" | "TLS_CERT_NOT_YET_VALID" | "TLS_HANDSHAKE_FAILED", message: string) {
+    super(code, message, ExitCode.failure);
   }
 }
 
@@ -112,8 +125,8 @@ export class ApiRejectedError extends ControlPlaneError {
 export function apiRejection(status: number, apiCode: string, serverMessage: string): ApiRejectedError {
   const known = (KEY_REJECTIONS as Record<string, { exit: number; text: string }>)[apiCode];
   if (known) return new ApiRejectedError(apiCode, known.text, known.exit, status, apiCode);
-  // Server text is shown because it explains CSR_* and BAD_REQUEST; the schema bounds it to 1 KiB.
-  const reason = `${apiCode}${serverMessage ? `: ${serverMessage}` : ""}`;
+  // Server text is shown because it explains CSR_* and BAD_REQUEST; made printable and short first.
+  const reason = `${peerText(apiCode, 64)}${serverMessage ? `: ${peerText(serverMessage)}` : ""}`;
   if (status >= 400 && status < 500) {
     return new ApiRejectedError("REQUEST_REJECTED", `The control plane rejected the request (HTTP ${status}, ${reason}).`, ExitCode.enrollRejected, status, apiCode);
   }

@@ -2,19 +2,24 @@
  * Turns what Bun's `fetch` throws into the connector's typed control-plane errors. Bun 1.4 reports
  * network failures as errors with a string `code` (verified with scripts against real sockets):
  *   DNS: `ENOTFOUND` (also `EAI_*`); refused: `ECONNREFUSED`; peer closed: `ECONNRESET`;
- *   not TLS: `EPROTO`; certificate: OpenSSL names such as `UNABLE_TO_VERIFY_LEAF_SIGNATURE`,
- *   `ERR_TLS_CERT_ALTNAME_INVALID`; proxy answered non-200 to CONNECT: `ERR_PROXY_TUNNEL` with the
- *   status line in the message; an aborted `AbortSignal.timeout` rejects with name `TimeoutError`.
- * Through a proxy, every socket goes to the proxy, so refusal or DNS failure is the proxy's.
+ *   not TLS or TLS < 1.2: `EPROTO`; certificate: OpenSSL names (which check: src/tls-failure.ts);
+ *   proxy answered non-200 to CONNECT: `ERR_PROXY_TUNNEL` with the status line in the message; proxy
+ *   closed or reset the connection at CONNECT: `ECONNRESET`; proxy answered CONNECT with something
+ *   that is not HTTP: `Malformed_HTTP_Response`; an aborted `AbortSignal.timeout` rejects with name
+ *   `TimeoutError`.
+ * Through a proxy, every socket goes to the proxy, so refusal, reset or DNS failure is the proxy's.
  */
 import { DNS_ERROR_CODES, errnoCode } from "../errors.ts";
+import { peerText } from "../peer-text.ts";
 import { describeProxy } from "./no-proxy.ts";
+import { describeTlsFailure, tlsFailureKind } from "../tls-failure.ts";
 import {
   ConnectionRefusedError,
   ControlTimeoutError,
   DnsFailureError,
   ProxyFailureError,
   RequestFailedError,
+  TlsCheckError,
   TlsInspectionError,
   type ControlPlaneError,
 } from "./errors.ts";
@@ -28,6 +33,8 @@ export interface FailedRequest {
   readonly timedOut: boolean;
   /** The request verified the server against the pinned CA. */
   readonly strict: boolean;
+  /** This host's time, shown when a certificate is outside its dates; default now. */
+  readonly now?: Date;
 }
 
 const CONNECT_CODES = new Set([
@@ -41,29 +48,14 @@ const CONNECT_CODES = new Set([
   "ConnectionClosed",
   "ConnectionRefused",
 ]);
-/** Certificate verification failures (OpenSSL verify results and Node's hostname check). */
-const CERT_CODES = new Set([
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
-  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_NOT_YET_VALID",
-  "CERT_HAS_EXPIRED",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "CERT_CHAIN_TOO_LONG",
-  "CERT_REVOKED",
-  "INVALID_CA",
-  "PATH_LENGTH_EXCEEDED",
-  "INVALID_PURPOSE",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-  "HOSTNAME_MISMATCH",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-const CLOCK_CODES = new Set(["CERT_NOT_YET_VALID", "CERT_HAS_EXPIRED"]);
+/** What a proxy that drops the connection while (or right after) answering CONNECT looks like. */
+const PROXY_DROP_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ConnectionClosed", "Malformed_HTTP_Response"]);
+const TLS_CHECK_CODES = {
+  hostname: "TLS_HOSTNAME_MISMATCH",
+  purpose: "TLS_WRONG_PURPOSE",
+  expired: "TLS_CERT_EXPIRED",
+  "not-yet-valid": "TLS_CERT_NOT_YET_VALID",
+} as const;
 
 function errorCode(err: unknown): string {
   return errnoCode(err) ?? "";
@@ -81,7 +73,7 @@ function proxyTunnelDetail(err: unknown, url: URL): string {
   const message = err instanceof Error ? err.message : "";
   const status = /\b(\d{3})\b(.*)$/.exec(message);
   const code = status?.[1];
-  const line = status ? `${code}${status[2] ?? ""}`.trim() : "no status";
+  const line = status ? peerText(`${code}${status[2] ?? ""}`.trim()) : "no status";
   const hint = code === "407" ? " (wrong or missing proxy credentials)" : code === "403" ? " (the proxy's policy forbids this destination)" : "";
   return `it refused to open a tunnel to ${hostPort(url)}: ${line}${hint}`;
 }
@@ -98,20 +90,26 @@ export function classifyFetchError(err: unknown, request: FailedRequest): Contro
   if (via && (DNS_ERROR_CODES.has(code) || code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH")) {
     return new ProxyFailureError(via, `cannot connect to it (${code})`);
   }
+  // Through a proxy every byte goes through it: a connection dropped before any TLS answer (or an
+  // answer to CONNECT that is not HTTP) is the proxy's doing, not the control plane refusing.
+  if (via && PROXY_DROP_CODES.has(code)) {
+    const how = code === "Malformed_HTTP_Response" ? "answered with something that is not HTTP" : `closed the connection (${code})`;
+    return new ProxyFailureError(via, `it ${how} while opening the tunnel to ${hostPort(url)}; its policy may refuse that destination`);
+  }
   if (DNS_ERROR_CODES.has(code)) return new DnsFailureError(url.hostname, code);
   if (CONNECT_CODES.has(code)) return new ConnectionRefusedError(hostPort(url), code);
-  if (CERT_CODES.has(code)) {
-    const clock = CLOCK_CODES.has(code) ? " (or this host's clock is wrong)" : "";
-    return new TlsInspectionError(
-      "TLS_INSPECTION",
-      url.hostname,
-      `The control plane ${hostPort(url)} presented a certificate that the pinned cloud CA did not sign (${code})${clock}`,
-    );
+  const kind = tlsFailureKind(code || undefined, err instanceof Error ? err.message : "");
+  const who = `The control plane ${hostPort(url)}`;
+  if (kind === "untrusted") return new TlsInspectionError("TLS_INSPECTION", url.hostname, describeTlsFailure(kind, who, code, request.now ?? new Date()));
+  if (kind === "hostname" || kind === "purpose" || kind === "expired" || kind === "not-yet-valid") {
+    return new TlsCheckError(TLS_CHECK_CODES[kind], `${describeTlsFailure(kind, who, code, request.now ?? new Date(), url.hostname)}.`);
   }
-  if (code === "EPROTO") {
-    return new RequestFailedError(
+  if (kind !== undefined) {
+    // fetch reports a server that is not TLS and one that offers only TLS < 1.2 alike (EPROTO).
+    return new TlsCheckError(
       "TLS_HANDSHAKE_FAILED",
-      `The TLS handshake with ${hostPort(url)} failed${via ? ` through the proxy ${via}` : ""}: it does not speak TLS on this port, or a middlebox interfered.`,
+      `The TLS handshake with ${hostPort(url)} failed${via ? ` through the proxy ${via}` : ""} (${code || "TLS error"}): ` +
+        "it does not speak TLS on this port, offers only TLS older than 1.2, or a middlebox interfered.",
     );
   }
   const what = code || errorName(err) || "unknown error";

@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import { BadResponseError, TlsInspectionError } from "./errors.ts";
+import { peerText } from "../peer-text.ts";
 
 export function spkiPin(certificate: X509Certificate): string {
   const spki = certificate.publicKey.export({ type: "spki", format: "der" });
@@ -49,7 +50,7 @@ export function pinnedCaCertificate(pem: string, pin: string, host: string): str
     throw new TlsInspectionError(
       "CA_PIN_MISMATCH",
       host,
-      `The CA certificate served by ${host} ("${certificate.subject.replace(/\s*\n\s*/g, ", ").slice(0, 200)}") does not match the CA pin in the provisioning key`,
+      `The CA certificate served by ${host} ("${peerText(certificate.subject.replace(/\s*\n\s*/g, ", "))}") does not match the CA pin in the provisioning key`,
     );
   }
   return certificate.toString();

@@ -4,11 +4,24 @@
  * are single-flight: concurrent triggers (CONFIG_CHANGED from N tunnels, the poll) share one fetch,
  * plus one more after it, so a change announced mid-fetch is not missed. Outcomes are reported to the
  * daemon, which decides what they mean for tunnels; the control-plane flag in status is kept here.
+ *
+ * Every catalog the control plane serves is kept in the state dir (`CatalogStore`). When the first
+ * fetch fails because the control plane cannot be reached or fails (network, proxy, timeout, 5xx),
+ * the kept catalog is used at once so tunnels come up during an outage, and fetching goes on in the
+ * background with backoff until the control plane answers. A refusal (CONNECTOR_REVOKED, any 4xx, a
+ * certificate the pinned CA did not sign) is not an outage: the kept catalog is not used then.
  */
 import type { CatalogSource } from "../apps/catalog.ts";
+import type { CatalogStore } from "../apps/catalog-store.ts";
 import { sleep, type Clock } from "../clock.ts";
 import type { Catalog } from "../control/api.ts";
-import { ApiRejectedError } from "../control/errors.ts";
+import {
+  ApiRejectedError,
+  ConnectionRefusedError,
+  ControlTimeoutError,
+  DnsFailureError,
+  ProxyFailureError,
+} from "../control/errors.ts";
 import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../tunnel/backoff.ts";
@@ -29,15 +42,25 @@ export interface CatalogRefreshDeps {
   readonly served: () => void;
   /** The control plane says CONNECTOR_REVOKED. */
   readonly revoked: () => void;
+  /** Where the last good catalog is kept, and whose it is. */
+  readonly store?: { readonly catalogs: CatalogStore; readonly connectorId: string };
 }
 
 function isRevocation(err: unknown): boolean {
   return err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED";
 }
 
+/** The control plane could not be reached or failed: not a decision about this connector. */
+export function isOutage(err: unknown): boolean {
+  if (err instanceof ApiRejectedError) return err.status >= 500;
+  return err instanceof ConnectionRefusedError || err instanceof ControlTimeoutError || err instanceof DnsFailureError || err instanceof ProxyFailureError;
+}
+
 export class CatalogRefresh {
   #refreshing?: Promise<void>;
   #again = false;
+  /** The control plane has served a catalog (or a 304), or revoked this connector, since start. */
+  #answered = false;
 
   constructor(private readonly deps: CatalogRefreshDeps) {}
 
@@ -45,16 +68,29 @@ export class CatalogRefresh {
   async first(): Promise<Catalog | undefined> {
     const { source, status, log, clock, signal } = this.deps;
     const backoff = new Backoff();
+    let storeTried = false;
     while (!signal.aborted) {
       try {
         const result = await source.fetch();
         status.controlPlane(true);
         status.reinstated();
-        if (result.changed) return result.catalog;
+        this.#answered = true;
+        if (result.changed) {
+          this.#keep(result.catalog);
+          return result.catalog;
+        }
       } catch (err) {
         status.controlPlane(false);
         const revoked = isRevocation(err);
         if (revoked) status.revoked();
+        // The stored catalog is looked at once: on the first failure that is an outage.
+        const outage = !revoked && isOutage(err);
+        const kept = outage && !storeTried ? this.#stored(err) : undefined;
+        storeTried ||= outage;
+        if (kept) {
+          void this.#untilServed(backoff);
+          return kept;
+        }
         const delay = revoked ? REVOKED_RETRY_MS : backoff.nextDelayMs();
         log.error(revoked ? "this connector has been revoked by the cloud; re-enroll it with a new key" : "cannot fetch the app catalog", {
           code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
@@ -65,6 +101,52 @@ export class CatalogRefresh {
       }
     }
     return undefined;
+  }
+
+  /** The kept catalog for this connector, logged as used; undefined (and why, logged) if there is none. */
+  #stored(err: unknown): Catalog | undefined {
+    const { store, log, status, clock } = this.deps;
+    if (!store) return undefined;
+    const load = store.catalogs.load(store.connectorId);
+    if (!load.found) {
+      log.info("no stored app catalog to start with", { reason: load.why });
+      return undefined;
+    }
+    const { catalog, fetchedAt } = load.stored;
+    status.catalogFrom("stored", catalog.version, fetchedAt);
+    log.warn("the control plane is unreachable: starting with the stored app catalog, fetching it again in the background", {
+      code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
+      error: describeError(err),
+      version: catalog.version,
+      fetchedAt: fetchedAt.toISOString(),
+      ageSeconds: Math.max(0, Math.round((clock.wallNow().getTime() - fetchedAt.getTime()) / 1000)),
+    });
+    return catalog;
+  }
+
+  /** After starting on the stored catalog: fetch with backoff until the control plane answers (or revokes). */
+  async #untilServed(backoff: Backoff): Promise<void> {
+    const { clock, signal, status } = this.deps;
+    while (!this.#answered && !signal.aborted && status.state() !== "revoked") {
+      await sleep(clock, backoff.nextDelayMs(), signal);
+      if (!signal.aborted) await this.refresh();
+    }
+  }
+
+  /** Keeps a catalog the control plane served; a state dir that cannot be written costs only the fallback. */
+  #keep(catalog: Catalog): void {
+    const { store, log, status, clock } = this.deps;
+    const now = clock.wallNow();
+    status.catalogFrom("control-plane", catalog.version, now);
+    if (!store) return;
+    try {
+      store.catalogs.save(store.connectorId, catalog, now);
+    } catch (err) {
+      log.warn("cannot keep the app catalog in the state dir (a restart during a control-plane outage will wait for it)", {
+        path: store.catalogs.path,
+        error: describeError(err),
+      });
+    }
   }
 
   /** Revalidates the catalog (single flight, see above); never throws. */
@@ -88,11 +170,19 @@ export class CatalogRefresh {
     try {
       const result = await source.fetch();
       status.controlPlane(true);
-      if (result.changed) this.deps.changed(result.catalog);
+      this.#answered = true;
+      if (result.changed) {
+        this.#keep(result.catalog);
+        this.deps.changed(result.catalog);
+      }
       this.deps.served();
     } catch (err) {
       status.controlPlane(false);
-      if (isRevocation(err)) return this.deps.revoked();
+      if (isRevocation(err)) {
+        // From here the daemon's slow revocation schedule asks again, not the outage retries.
+        this.#answered = true;
+        return this.deps.revoked();
+      }
       log.warn("catalog refresh failed; keeping the current one", { error: describeError(err) });
     }
   }

@@ -10,6 +10,7 @@
 import { describeError } from "../errors.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
 import { CatalogSource } from "../apps/catalog.ts";
+import { CatalogStore } from "../apps/catalog-store.ts";
 import { HealthMonitor } from "../apps/health.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Catalog } from "../control/api.ts";
@@ -139,6 +140,7 @@ export class Daemon {
         if (status.state() === "revoked") this.#reinstated();
       },
       revoked: () => this.#revoked(),
+      store: { catalogs: new CatalogStore(settings.stateDir), connectorId: identity.connectorId },
     });
     // Server names resolve as for streams: never to this host's loopback or link-local addresses, so
     // health never vouches for an address the dataplane would not dial.

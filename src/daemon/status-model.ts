@@ -33,6 +33,7 @@ export class StatusModel {
   #health: HealthReport = { apps: [] };
   #revoked = false;
   #controlReachable: boolean | null = null;
+  #catalog: NonNullable<StatusSnapshot["catalog"]> | undefined;
 
   constructor(
     private identity: Identity,
@@ -82,6 +83,11 @@ export class StatusModel {
     this.#controlReachable = reachable;
   }
 
+  /** The app catalog in use: served now by the control plane, or the stored one served at `fetchedAt`. */
+  catalogFrom(source: "control-plane" | "stored", version: string, fetchedAt: Date): void {
+    this.#catalog = { source, version, fetchedAt: fetchedAt.toISOString() };
+  }
+
   revoked(): void {
     this.#revoked = true;
   }
@@ -127,6 +133,7 @@ export class StatusModel {
       version: buildInfo.version,
       certificate: { notAfter: this.#notAfter, ...this.#renewal() },
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
+      ...(this.#catalog ? { catalog: this.#catalog } : {}),
       tunnels: this.#slots.map((s, i) => ({
         gateway: s.gateway,
         state: s.state,

@@ -18,6 +18,7 @@
  * rule may only ever narrow access, never widen it or take the other rules down with it.
  */
 import type { App, Catalog } from "../control/api.ts";
+import { peerText } from "../peer-text.ts";
 import {
   type Cidr,
   cidrContains,
@@ -51,7 +52,7 @@ const MAX_QUOTED = 100;
 
 /** Quotes peer-supplied text for a reason: escaped (no control characters reach logs) and bounded. */
 function quote(text: string): string {
-  return JSON.stringify(text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}…` : text);
+  return `"${peerText(text, MAX_QUOTED).replace(/"/g, '\\"')}"`;
 }
 
 /** Parses `PORT` or `FROM-TO` (inclusive). A range may start at 0 ("every port"); port 0 itself never matches. */

@@ -14,6 +14,7 @@ import { dialDestination } from "./dial.ts";
 import { DialError } from "./errors.ts";
 import { RelayLink, relaySocketHandlers } from "./relay.ts";
 import { nameRuleResolver } from "./name-answers.ts";
+import { peerText } from "../peer-text.ts";
 import type { Resolver } from "./resolve.ts";
 
 /** Streams are counted by their sessions; the dataplane adds why opens failed. */
@@ -55,8 +56,9 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
     if (!decision.allowed) {
       countFailure(counters, "NOT_ALLOWED");
       warnFailure("stream refused: destination not allowed", `NOT_ALLOWED ${request.app} ${request.host}:${request.port}`, {
-        app: request.app,
-        host: request.host,
+        // The gateway chose these: printable before they reach a log.
+        app: peerText(request.app),
+        host: peerText(request.host),
         port: request.port,
         reason: decision.reason,
       });

@@ -69,6 +69,12 @@ function failureText(failures: Readonly<Record<string, number>> | undefined): st
   return entries.length === 0 ? "" : `; failed to open: ${entries.map(([code, n]) => `${code.toLowerCase()} ${n}`).join(", ")}`;
 }
 
+function catalogText(catalog: NonNullable<StatusSnapshot["catalog"]>, now: Date): string {
+  if (catalog.source === "control-plane") return `version ${catalog.version}`;
+  const ageMinutes = Math.max(0, Math.round((now.getTime() - Date.parse(catalog.fetchedAt)) / 60_000));
+  return `version ${catalog.version}, stored copy from ${catalog.fetchedAt} (${ageMinutes} min old; the control plane has not answered since start)`;
+}
+
 export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): string {
   const who = snapshot.connectorId === null ? "-" : `${snapshot.connectorId} "${snapshot.name ?? ""}" (group ${snapshot.group ?? "-"})`;
   const control = snapshot.controlPlane
@@ -81,6 +87,7 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
     line("version", snapshot.version),
     line("certificate", certificateLine(snapshot.certificate, now)),
     line("control plane", control),
+    ...(snapshot.catalog ? [line("app catalog", catalogText(snapshot.catalog, now))] : []),
     ...tunnelLines(snapshot),
     line("streams", `created ${snapshot.streams.created}, closed ${snapshot.streams.closed}, active ${snapshot.streams.active}${failureText(snapshot.streams.failures)}`),
     line("bytes", `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`),

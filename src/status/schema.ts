@@ -43,6 +43,8 @@ export const StatusSnapshotSchema = v.object({
   }),
   /** Control-plane base URL and whether the daemon last reached it. */
   controlPlane: v.optional(v.object({ url: Text(2048), reachable: v.nullable(v.boolean()) })),
+  /** The app catalog in use: from the control plane, or the one kept in the state dir during an outage. */
+  catalog: v.optional(v.object({ source: v.picklist(["control-plane", "stored"]), version: Text(128), fetchedAt: Text(64) })),
   tunnels: v.array(TunnelStatusSchema),
   /** `failures`: streams the connector could not open, by §5.3 code (NOT_ALLOWED, REFUSED, …). */
   streams: v.object({ created: Count, closed: Count, active: Count, failures: v.optional(v.record(v.string(), Count)) }),

@@ -3,16 +3,21 @@
  * HTTP CONNECT proxy), TLS 1.2+ with the connector's client certificate and only the cloud CA as
  * trust anchor, then the WebSocket upgrade offering our subprotocols. The whole dial shares one
  * deadline. Every failure is a `TunnelDialError` whose code says what to fix: TUNNEL_DNS,
- * TUNNEL_REFUSED, TUNNEL_TIMEOUT, TUNNEL_TLS (verification failed: likely TLS inspection),
- * TUNNEL_PROXY, TUNNEL_HANDSHAKE (non-101; 403 revoked, 426 version unsupported).
- * Bun 1.4.5's TLS options have no minVersion, but its client refuses anything below TLS 1.2 by
- * default (a test dials a TLS 1.1-only server and gets TUNNEL_TLS).
+ * TUNNEL_REFUSED, TUNNEL_TIMEOUT, TUNNEL_TLS (a certificate the cloud CA did not sign: likely TLS
+ * inspection; or no TLS on the port), TUNNEL_TLS_HOSTNAME / TUNNEL_TLS_PURPOSE / TUNNEL_TLS_CLOCK
+ * (signed by the cloud CA, but for another name, not for servers, or outside its dates by this
+ * host's clock), TUNNEL_TLS_VERSION, TUNNEL_PROXY (the proxy refused, reset, closed or garbled
+ * CONNECT, or cut the tunnel during the TLS handshake), TUNNEL_HANDSHAKE (non-101; 403 revoked,
+ * 426 version unsupported). Bun 1.4.5's TLS options have no minVersion, but its client refuses
+ * anything below TLS 1.2 by default (a test dials a TLS 1.1-only server: TUNNEL_TLS_VERSION).
  */
 import type { Socket } from "bun";
 import type { Secret } from "../secret.ts";
 import { DIAL_TIMEOUT_MS, MAX_HTTP_HEAD_BYTES, SUBPROTOCOL_V1, TUNNEL_PATH } from "./websocket/config.ts";
-import { HttpHeadError, TunnelDialError } from "./websocket/errors.ts";
+import { HttpHeadError, TunnelDialError, type TunnelErrorCode } from "./websocket/errors.ts";
 import { describeError, DNS_ERROR_CODES, errnoCode } from "../errors.ts";
+import { peerText } from "../peer-text.ts";
+import { describeTlsFailure, type TlsFailureKind } from "../tls-failure.ts";
 import {
   buildUpgradeRequest,
   checkUpgradeResponse,
@@ -56,6 +61,8 @@ export interface DialedTunnel {
   protocol: string;
 }
 
+type Stage = "connect" | "tls" | "upgrade";
+
 interface Target {
   host: string;
   port: number;
@@ -80,6 +87,8 @@ export async function dialTunnel(options: DialTunnelOptions): Promise<DialedTunn
   const sockets: Socket<SocketSlot>[] = [];
   let sink = new HandshakeSink(MAX_HTTP_HEAD_BYTES);
   let abandoned = false;
+  /** How far the dial got: a close means something else before the TLS handshake is done. */
+  let stage: Stage = "connect";
   const connect = async (host: string, port: number, tls: boolean): Promise<Socket<SocketSlot>> => {
     const pending = Bun.connect<SocketSlot>({
       hostname: host,
@@ -107,7 +116,9 @@ export async function dialTunnel(options: DialTunnelOptions): Promise<DialedTunn
     } else {
       socket = await deadline.race("connecting to the gateway", connect(target.host, target.port, true));
     }
+    stage = "tls";
     await deadline.race("the TLS handshake", sink.tlsReady());
+    stage = "upgrade";
     const key = generateWebSocketKey();
     const request = buildUpgradeRequest({
       authority: target.authority,
@@ -127,7 +138,7 @@ export async function dialTunnel(options: DialTunnelOptions): Promise<DialedTunn
   } catch (err) {
     abandoned = true;
     for (const s of sockets) s.terminate();
-    throw classify(err, target, proxy);
+    throw classify(err, target, proxy, stage, options.serverName ?? target.host);
   } finally {
     deadline.clear();
   }
@@ -154,16 +165,27 @@ async function proxyConnect(
     throw new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} closed the connection before CONNECT`);
   }
   let answer: { head: string; rest: Uint8Array };
+  let head: ReturnType<typeof parseResponseHead>;
   try {
     answer = await deadline.race(`CONNECT through proxy ${proxy.display}`, sink.readHead());
+    head = parseResponseHead(answer.head);
   } catch (err) {
     if (err instanceof DeadlineError) throw err;
-    throw new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} closed the connection or answered garbage to CONNECT ${target.authority}`, { cause: err });
+    throw new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} ${proxyDropped(err)} when asked to CONNECT ${target.authority}`, { cause: err });
   }
-  checkConnectResponse(parseResponseHead(answer.head), proxy, target.authority);
+  checkConnectResponse(head, proxy, target.authority);
   if (answer.rest.length > 0) {
     throw new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} sent data before the TLS handshake`);
   }
+}
+
+/** What the proxy did instead of answering CONNECT: reset, closed, or answered something else. */
+function proxyDropped(err: unknown): string {
+  if (err instanceof SocketClosedError) {
+    const code = errnoCode(err.socketError);
+    return code === "ECONNRESET" || /reset/i.test(err.socketError?.message ?? "") ? "reset the connection" : "closed the connection without an answer";
+  }
+  return "answered with something that is not HTTP";
 }
 
 function proxyUnreachable(err: unknown, proxy: ProxyTarget): unknown {
@@ -180,26 +202,50 @@ function upgradeRefused(status: number, reason: string, supported: string[], tar
       : status === 401
         ? "the gateway did not accept our credentials"
         : status === 426
-          ? `no common protocol version (gateway supports: ${supported.join(", ") || "unknown"})`
-          : `${status} ${reason}`.trimEnd();
+          ? `no common protocol version (gateway supports: ${peerText(supported.join(", ")) || "unknown"})`
+          : `${status} ${peerText(reason)}`.trimEnd();
   return new TunnelDialError("TUNNEL_HANDSHAKE", `${where} refused the tunnel: ${detail}`, { status, supportedProtocols: supported });
 }
 
 
-/** Maps anything thrown during a dial to a TunnelDialError. */
-function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined): TunnelDialError {
+const TLS_CODES: Record<TlsFailureKind, TunnelErrorCode> = {
+  untrusted: "TUNNEL_TLS",
+  hostname: "TUNNEL_TLS_HOSTNAME",
+  purpose: "TUNNEL_TLS_PURPOSE",
+  expired: "TUNNEL_TLS_CLOCK",
+  "not-yet-valid": "TUNNEL_TLS_CLOCK",
+  version: "TUNNEL_TLS_VERSION",
+  "not-tls": "TUNNEL_TLS",
+  closed: "TUNNEL_TLS",
+  other: "TUNNEL_TLS",
+};
+
+/** Maps anything thrown during a dial to a TunnelDialError naming the check or the party that failed. */
+function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined, stage: Stage, serverName: string): TunnelDialError {
   if (err instanceof TunnelDialError) return err;
   const where = `gateway ${target.authority}${proxy ? ` via proxy ${proxy.display}` : ""}`;
-  if (err instanceof TlsHandshakeError && err.certificateRejected) {
+  if (err instanceof TlsHandshakeError && !(proxy && err.kind === "closed")) {
+    const said = describeTlsFailure(err.kind, where, err.reason, new Date(), serverName);
+    const hint =
+      err.kind === "untrusted"
+        ? ". This is what TLS inspection looks like: exempt the gateway from inspection on the proxy or firewall."
+        : err.kind === "not-tls" && proxy
+          ? ": the proxy may have answered or cut the tunnel itself."
+          : err.kind === "closed"
+            ? "; if this persists, the gateway may be refusing our client certificate (with TLS 1.2 it can only hang up)"
+            : "";
+    return new TunnelDialError(TLS_CODES[err.kind], `${said}${hint}`, { cause: err });
+  }
+  if ((err instanceof SocketClosedError || err instanceof TlsHandshakeError) && proxy && stage !== "upgrade") {
+    // The proxy said 200 and then the connection ended before TLS with the gateway finished: the
+    // proxy (or a policy behind it) cut it; the gateway would have had to refuse in TLS to be blamed.
+    const detail = err instanceof SocketClosedError ? err.socketError?.message : err.reason;
+    const how = detail ? ` (${detail})` : "";
     return new TunnelDialError(
-      "TUNNEL_TLS",
-      `${where}: the server certificate does not verify against the cloud CA (${err.reason}). ` +
-        "This is what TLS inspection looks like: exempt the gateway from inspection on the proxy or firewall.",
+      "TUNNEL_PROXY",
+      `proxy ${proxy.display} accepted CONNECT ${target.authority} but the connection was closed during the TLS handshake${how}; the proxy may block or inspect TLS to the gateway`,
       { cause: err },
     );
-  }
-  if (err instanceof TlsHandshakeError) {
-    return new TunnelDialError("TUNNEL_TLS", `${where}: TLS handshake failed (${err.message}); TLS 1.2 or newer is required`, { cause: err });
   }
   if (err instanceof DeadlineError) return new TunnelDialError("TUNNEL_TIMEOUT", `${where}: timed out during ${err.phase}`, { cause: err });
   if (err instanceof UpgradeResponseError || err instanceof HttpHeadError) {

@@ -6,6 +6,7 @@
  * message buffer is (for a `Transport`, only during its `message` callback).
  */
 import * as v from "valibot";
+import { peerText } from "../peer-text.ts";
 import { Secret } from "../secret.ts";
 import {
   DATA_FLAGS_MASK,
@@ -15,6 +16,7 @@ import {
   HEADER_BYTES,
   MAX_MESSAGE_BYTES,
   MAX_PAYLOAD,
+  MAX_REASON_BYTES,
   OFFSET_LENGTH,
   OFFSET_RESERVED,
   OFFSET_STREAM_ID,
@@ -176,7 +178,8 @@ function decodeOpen(bytes: Uint8Array, view: DataView, streamId: number, start: 
 /** Code byte followed by a UTF-8 reason (OPEN_RESULT, RESET, GO_AWAY). */
 function codeAndMessage(bytes: Uint8Array, start: number, end: number, name: string): [number, string] {
   if (end - start < 1) throw badPayload(name, "has no code");
-  return [bytes[start]!, text(bytes, start + 1, end)];
+  // The gateway's words end up in logs, errors and status: made printable here, where they enter.
+  return [bytes[start]!, peerText(text(bytes, start + 1, end), MAX_REASON_BYTES)];
 }
 
 function decodePayload(type: number, flags: number, streamId: number, bytes: Uint8Array, view: DataView, start: number, end: number): Frame {

@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createTestCa } from "../support/test-pki.ts";
 import { startConnectProxy } from "../support/connect-proxy.ts";
+import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit } from "../support/tls-misfits.ts";
 import { closedPort, startSilentListener } from "./fake-control-plane.ts";
 
 const ca = createTestCa("Facts CA");
@@ -72,6 +73,59 @@ describe("Bun fetch error facts", () => {
       proxy.stop();
     }
   });
+
+  // Which check failed, as src/tls-failure.ts reads it. The chain is checked before the name and
+  // the purpose, so those two only show for a certificate the trusted CA signed; dates come first.
+  const certificateFacts: [CertificateMisfit, string][] = [
+    ["wrong-name", "ERR_TLS_CERT_ALTNAME_INVALID"],
+    ["wrong-purpose", "INVALID_PURPOSE"],
+    ["expired", "CERT_HAS_EXPIRED"],
+    ["not-yet-valid", "CERT_NOT_YET_VALID"],
+    ["other-ca", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+  ];
+  for (const [misfit, code] of certificateFacts) {
+    test(`a server certificate that is ${misfit}: code ${code}`, async () => {
+      const cert = misfitCertificate(ca, misfit);
+      const bad = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, fetch: () => new Response("ok") });
+      try {
+        expect((await thrown(fetch(`https://127.0.0.1:${bad.port}/`, { tls: { ca: [ca.cert] } }))).code).toBe(code);
+      } finally {
+        bad.stop(true);
+      }
+    });
+  }
+
+  test("a foreign CA's certificate for another name or purpose: UNABLE_TO_VERIFY (the chain is checked first); expired: CERT_HAS_EXPIRED", async () => {
+    for (const [misfit, code] of [["wrong-name", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"], ["wrong-purpose", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"], ["expired", "CERT_HAS_EXPIRED"]] as const) {
+      const cert = misfitCertificate(other, misfit);
+      const bad = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, fetch: () => new Response("ok") });
+      try {
+        expect([misfit, (await thrown(fetch(`https://127.0.0.1:${bad.port}/`, { tls: { ca: [ca.cert] } }))).code]).toEqual([misfit, code]);
+      } finally {
+        bad.stop(true);
+      }
+    }
+  });
+
+  test("a TLS 1.1-only server: code EPROTO, as for a server that is not TLS at all", async () => {
+    const legacy = await startLegacyTlsServer(leaf);
+    try {
+      expect((await thrown(fetch(`https://127.0.0.1:${legacy.port}/`, { tls: { ca: [ca.cert] } }))).code).toBe("EPROTO");
+    } finally {
+      legacy.stop();
+    }
+  });
+
+  for (const [mode, code] of [["close", "ECONNRESET"], ["reset", "ECONNRESET"], ["close-after-200", "ECONNRESET"], ["garbage", "Malformed_HTTP_Response"]] as const) {
+    test(`a proxy that ${mode === "garbage" ? "answers CONNECT with something not HTTP" : `does "${mode}" at CONNECT`}: code ${code}`, async () => {
+      const proxy = startBrokenProxy(mode);
+      try {
+        expect((await thrown(fetch(url, { tls: { ca: [ca.cert] }, proxy: { url: proxy.url, respectNoProxy: false } }))).code).toBe(code);
+      } finally {
+        proxy.stop();
+      }
+    });
+  }
 
   test("an unreachable proxy: code ECONNREFUSED (the same as a refused target)", async () => {
     expect((await thrown(fetch(url, { proxy: { url: `http://127.0.0.1:${closedPort()}`, respectNoProxy: false } }))).code).toBe("ECONNREFUSED");

@@ -3,7 +3,9 @@ import { X509Certificate } from "node:crypto";
 import { ControlClient, fetchPinnedCa, type FetchFn } from "../../src/control/client.ts";
 import { ControlPlaneError } from "../../src/control/errors.ts";
 import { ExitCode } from "../../src/errors.ts";
+import { isOneLine } from "../support/printable.ts";
 import { createTestCa } from "../support/test-pki.ts";
+import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit } from "../support/tls-misfits.ts";
 import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";
 import { closedPort, SECRET, startFakeControlPlane, startSilentListener, type FakeControlPlane } from "./fake-control-plane.ts";
 
@@ -60,6 +62,37 @@ describe("fetchPinnedCa", () => {
     expect(err.code).toBe("BAD_RESPONSE");
   });
 
+  // The CA fetch is not verified: whatever answers it could be a middlebox, so no answer is believed.
+  const unverifiedAnswers: [string, () => Response][] = [
+    ["a proxy's 403 page", () => new Response("<html>Blocked by policy</html>", { status: 403, headers: { "content-type": "text/html" } })],
+    ["a claimed KEY_REVOKED", () => Response.json({ error: { code: "KEY_REVOKED", message: "revoked" } }, { status: 403 })],
+    ["an API error full of terminal escapes", () => Response.json({ error: { code: "X\u001b[31m", message: "\u001b]0;owned\u0007\u001b[2J" } }, { status: 400 })],
+    ["a 503", () => new Response("unavailable", { status: 503 })],
+  ];
+  for (const [name, answer] of unverifiedAnswers) {
+    test(`${name} on the unverified CA fetch is reported as likely TLS inspection (exit 15), never parsed`, async () => {
+      const cp = fresh();
+      cp.override("GET /v1/ca", answer);
+      const err = await failure(fetchPinnedCa({ controlUrl: cp.url, caPin: cloud.ca.pin }));
+      expect(err.code).toBe("TLS_INSPECTION");
+      expect(err.exitCode).toBe(ExitCode.caPinMismatch);
+      expect(err.message).toContain("add 127.0.0.1 to your TLS-inspection bypass list");
+      expect(err.message).not.toContain("revoked");
+      expect(isOneLine(err.message)).toBe(true);
+    });
+  }
+
+  test("a CA whose subject carries control characters is named printably when it does not match the pin", async () => {
+    // node-forge takes the UTF-8 bytes of the name as a binary string.
+    const odd = createTestCa(Buffer.from("Evil\u202eAC\u009b2J\u0085\u001b[1m", "utf8").toString("latin1"));
+    const cp = fresh();
+    cp.override("GET /v1/ca", () => new Response(odd.cert));
+    const err = await failure(fetchPinnedCa({ controlUrl: cp.url, caPin: cloud.ca.pin }));
+    expect(err.code).toBe("CA_PIN_MISMATCH");
+    expect(err.message).toContain("Evil");
+    expect(isOneLine(err.message)).toBe(true);
+  });
+
   test("an endless body is cut at the size limit", async () => {
     const cp = fresh();
     cp.override("GET /v1/ca", () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) })));
@@ -112,6 +145,15 @@ describe("ControlClient (strict, pinned)", () => {
     });
   }
 
+  test("an API error's code and message are shown without their control characters", async () => {
+    const cp = fresh();
+    cp.override("POST /v1/enroll", () => Response.json({ error: { code: "CSR_\u001b[2J", message: "bad\u001b]0;owned\u0007\nline\u009b" } }, { status: 400 }));
+    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    expect(err.exitCode).toBe(ExitCode.enrollRejected);
+    expect(err.message).toContain("\\x1b]0;owned");
+    expect(isOneLine(err.message)).toBe(true);
+  });
+
   test("a 4xx without an error body still exits 21", async () => {
     const cp = fresh();
     cp.override("POST /v1/enroll", () => new Response("nope", { status: 418 }));
@@ -125,6 +167,16 @@ describe("ControlClient (strict, pinned)", () => {
     const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
     expect(err.code).toBe("BAD_RESPONSE");
     expect(err.message).toContain("certificate");
+  });
+
+  test("identifiers the connector prints (connector id, group, gateway id) may not carry control characters", async () => {
+    const cp = fresh();
+    const good = { connectorId: "c", name: "host-1", group: "g", certificate: cloud.ca.cert, chain: [], caCertificate: cloud.ca.cert, gateways: [{ id: "gw-1", url: "wss://127.0.0.1:1/" }] };
+    for (const bad of [{ connectorId: "c\u001b[2J" }, { group: "g\u009b" }, { gateways: [{ id: "gw\u202e", url: "wss://127.0.0.1:1/" }] }]) {
+      cp.override("POST /v1/enroll", () => Response.json({ ...good, ...bad }, { status: 201 }));
+      const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+      expect(err.code).toBe("BAD_RESPONSE");
+    }
   });
 
   test("a redirect is not followed", async () => {
@@ -218,4 +270,42 @@ describe("through an HTTP CONNECT proxy", () => {
     await fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.url, noProxy: ["127.0.0.0/8"] });
     expect(p.connects).toBe(0);
   });
+});
+
+describe("each failed TLS or proxy check is named as such (real sockets)", () => {
+  const expected: [CertificateMisfit, string, number, string][] = [
+    ["wrong-name", "TLS_HOSTNAME_MISMATCH", ExitCode.failure, "not issued for 127.0.0.1"],
+    ["wrong-purpose", "TLS_WRONG_PURPOSE", ExitCode.failure, "extended key usage"],
+    ["expired", "TLS_CERT_EXPIRED", ExitCode.failure, "this host's clock"],
+    ["not-yet-valid", "TLS_CERT_NOT_YET_VALID", ExitCode.failure, "this host's clock"],
+    ["other-ca", "TLS_INSPECTION", ExitCode.caPinMismatch, "TLS inspection"],
+  ];
+  for (const [misfit, code, exit, text] of expected) {
+    test(`a control plane whose certificate is ${misfit}: ${code} (exit ${exit})`, async () => {
+      const cert = misfitCertificate(cloud.ca, misfit);
+      const server = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, fetch: () => new Response("ok") });
+      cleanups.push(() => server.stop(true));
+      const err = await failure(new ControlClient({ controlUrl: `https://127.0.0.1:${server.port}`, caCertificate: cloud.ca.cert }).request("GET", "/v1/ping"));
+      expect([err.code, err.exitCode]).toEqual([code, exit]);
+      expect(err.message).toContain(text);
+    });
+  }
+
+  test("a control plane that offers only TLS 1.1: the handshake failure names the TLS version among its causes", async () => {
+    const legacy = await startLegacyTlsServer(cloud.ca.issueServer());
+    cleanups.push(() => legacy.stop());
+    const err = await failure(new ControlClient({ controlUrl: `https://127.0.0.1:${legacy.port}`, caCertificate: cloud.ca.cert }).request("GET", "/v1/ping"));
+    expect(err.code).toBe("TLS_HANDSHAKE_FAILED");
+    expect(err.message).toContain("TLS older than 1.2");
+  });
+
+  for (const mode of ["close", "reset", "close-after-200", "garbage"] as const) {
+    test(`a proxy that does "${mode}" at CONNECT is a proxy failure naming it (exit 19), not the control plane refusing`, async () => {
+      const proxy = startBrokenProxy(mode);
+      cleanups.push(() => proxy.stop());
+      const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: proxy.url }));
+      expect([err.code, err.exitCode]).toEqual(["PROXY_FAILURE", ExitCode.proxyFailure]);
+      expect(err.message).toContain(`The proxy ${proxy.url} failed`);
+    });
+  }
 });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Catalog } from "../../src/control/api.ts";
+import { isOneLine } from "../support/printable.ts";
 import { AllowList, parsePortRange } from "../../src/dataplane/allow-list.ts";
 
 const catalog: Catalog = {
@@ -109,6 +110,14 @@ describe("AllowList.allows", () => {
     if (!decision.allowed) {
       expect(decision.reason).not.toContain("\n");
       expect(decision.reason.length).toBeLessThan(200);
+    }
+  });
+
+  test("a refusal reason shows no control character of any kind (C1, DEL, bidi overrides too)", () => {
+    for (const [app, host] of [["nope\u009b2J\u202e", "wiki.corp.example"], ["wiki", "evil\u001b]0;x\u0007\u007f\u0085.example"]]) {
+      const decision = list.allows(app!, host!, 443);
+      expect(decision.allowed).toBe(false);
+      if (!decision.allowed) expect(isOneLine(decision.reason)).toBe(true);
     }
   });
 });

@@ -11,6 +11,10 @@ import { encodeProvisioningKey } from "../../src/identity/provisioning-key.ts";
 import { connectorBinary, isolatedEnv, runConnector, type RunResult } from "../support/binary.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { startConnectProxy } from "../support/connect-proxy.ts";
+import { isPrintable } from "../support/printable.ts";
+import { startBrokenProxy } from "../support/tls-misfits.ts";
+import { createTestCa } from "../support/test-pki.ts";
+import { startFakeControlPlane } from "../control/fake-control-plane.ts";
 
 let cloud: CloudProcess;
 let otherCloud: CloudProcess;
@@ -18,6 +22,7 @@ const roots: string[] = [];
 /** Every stdout/stderr of every run, checked at the end for key material. */
 const outputs: string[] = [];
 const durations: number[] = [];
+const fakeCa = createTestCa("Fake Cloud CA");
 
 beforeAll(async () => {
   connectorBinary();
@@ -141,7 +146,9 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
   });
 
   test("a malformed key: exit 10", async () => {
-    const result = await enroll(stateDir(), `${cloud.provisioningKey.slice(0, 40)}x${cloud.provisioningKey.slice(41)}`);
+    // Replace one character with a different one (an "x" where there was one would leave the key valid).
+    const key = cloud.provisioningKey;
+    const result = await enroll(stateDir(), `${key.slice(0, 40)}${key[40] === "x" ? "y" : "x"}${key.slice(41)}`);
     expect(result.exitCode).toBe(10);
     expect(errorLine(result)).toContain("Invalid provisioning key");
   });
@@ -166,6 +173,32 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
     expect(errorLine(result)).toContain(`add ${new URL(otherCloud.controlUrl).hostname} to your TLS-inspection bypass list`);
     expectNoIdentity(dir);
   });
+
+  // The CA fetch is not verified yet: a TLS-inspecting proxy's 403, a claimed KEY_REVOKED or an API
+  // error full of terminal escapes must all read as likely TLS inspection, and reach no terminal raw.
+  const unverifiedAnswers: [string, () => Response][] = [
+    ["a proxy's 403 page", () => new Response("<html>Blocked by policy</html>", { status: 403, headers: { "content-type": "text/html" } })],
+    ["a claimed KEY_REVOKED", () => Response.json({ error: { code: "KEY_REVOKED", message: "revoked" } }, { status: 403 })],
+    ["an API error full of terminal escapes", () => Response.json({ error: { code: "BAD\u001b[31m", message: "\u001b]0;owned\u0007\u001b[2J\u009b" } }, { status: 400 })],
+  ];
+  for (const [name, answer] of unverifiedAnswers) {
+    test(`${name} on GET /v1/ca: exit 15 naming TLS inspection, no control bytes on stderr`, async () => {
+      const fake = startFakeControlPlane({ ca: fakeCa });
+      try {
+        fake.override("GET /v1/ca", answer);
+        const key = encodeProvisioningKey({ controlUrl: fake.url, caPin: fakeCa.pin, secret: randomBytes(32).toString("base64url") });
+        const dir = stateDir();
+        const result = await enroll(dir, key);
+        expect(result.exitCode).toBe(15);
+        expect(errorLine(result)).toContain("add 127.0.0.1 to your TLS-inspection bypass list");
+        expect(isPrintable(result.stderr)).toBe(true);
+        expect(fake.requests).toEqual(["GET /v1/ca"]);
+        expectNoIdentity(dir);
+      } finally {
+        fake.stop();
+      }
+    });
+  }
 
   test("an unreachable control plane: exit 17", async () => {
     const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -281,6 +314,22 @@ describe("through an HTTP CONNECT proxy", () => {
       proxy.stop();
     }
   });
+
+  for (const mode of ["reset", "close-after-200"] as const) {
+    test(`a proxy that does "${mode}" at CONNECT: exit 19 naming the proxy, not 17 blaming the control plane`, async () => {
+      const proxy = startBrokenProxy(mode);
+      try {
+        const dir = stateDir();
+        const result = await enroll(dir, cloud.provisioningKey, ["--proxy", proxy.url]);
+        expect(result.exitCode).toBe(19);
+        expect(errorLine(result)).toContain(`The proxy ${proxy.url} failed`);
+        expect(errorLine(result)).not.toContain("Cannot connect to the control plane");
+        expectNoIdentity(dir);
+      } finally {
+        proxy.stop();
+      }
+    });
+  }
 });
 
 describe("secrets", () => {

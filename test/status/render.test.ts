@@ -30,6 +30,13 @@ describe("renderStatus", () => {
     expect(renderStatus(snapshot, NOW)).toContain("expired 2 days ago");
   });
 
+  test("a stored app catalog in use says so, with its age", () => {
+    const base = offlineSnapshot(makeIdentity("conn-7"));
+    const stored = renderStatus({ ...base, catalog: { source: "stored", version: "v3", fetchedAt: "2025-12-31T22:30:00.000Z" } }, NOW);
+    expect(stored).toContain("app catalog    version v3, stored copy from 2025-12-31T22:30:00.000Z (90 min old;");
+    expect(renderStatus({ ...base, catalog: { source: "control-plane", version: "v4", fetchedAt: NOW.toISOString() } }, NOW)).toContain("app catalog    version v4\n");
+  });
+
   test("tunnels and apps are listed one per line", () => {
     const snapshot: StatusSnapshot = {
       ...offlineSnapshot(makeIdentity("conn-7")),

@@ -27,6 +27,8 @@ export interface DaemonOptions {
   readonly gracePeriodSeconds?: number;
   readonly env?: Record<string, string>;
   readonly extraArgs?: readonly string[];
+  /** Run on this state dir (e.g. a previous daemon's) and leave it in place on stop; default: a new temp dir. */
+  readonly stateDir?: string;
 }
 
 async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
@@ -35,8 +37,8 @@ async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Prom
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess> {
-  const root = mkdtempSync(join(tmpdir(), "e2e-daemon-"));
-  const stateDir = join(root, "state");
+  const root = options.stateDir === undefined ? mkdtempSync(join(tmpdir(), "e2e-daemon-")) : undefined;
+  const stateDir = options.stateDir ?? join(root!, "state");
   const args = ["run", "--state-dir", stateDir, "--log-format", "json", "--log-level", "debug"];
   if (options.tunnels !== undefined) args.push("--tunnels", String(options.tunnels));
   if (options.gracePeriodSeconds !== undefined) args.push("--grace-period", String(options.gracePeriodSeconds));
@@ -84,7 +86,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
       const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
       const code = await proc.exited;
       clearTimeout(timer);
-      rmSync(root, { recursive: true, force: true });
+      if (root !== undefined) rmSync(root, { recursive: true, force: true });
       return code;
     },
     async kill9() {

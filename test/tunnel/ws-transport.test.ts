@@ -271,25 +271,25 @@ describe("certificates", () => {
     const { transport } = await dialTunnel(options);
     transport.close();
     const dnsOnly = startGateway({ cert: ca.issueServer({ dnsNames: ["localhost"], ips: [] }) });
-    expect((await dialError({ ...options, url: dnsOnly.url })).code).toBe("TUNNEL_TLS");
+    expect((await dialError({ ...options, url: dnsOnly.url })).code).toBe("TUNNEL_TLS_HOSTNAME");
   });
 
-  test("a gateway that only speaks TLS 1.1 is refused with TUNNEL_TLS (TLS 1.2 minimum), not blamed on inspection", async () => {
+  test("a gateway that only speaks TLS 1.1 is refused with TUNNEL_TLS_VERSION (TLS 1.2 minimum), not blamed on inspection", async () => {
     const legacy = createTlsServer({ cert: serverCert.cert, key: serverCert.key, minVersion: "TLSv1", maxVersion: "TLSv1.1" }, (s) => s.resume());
     legacy.on("tlsClientError", () => {});
     await new Promise<void>((resolve) => legacy.listen(0, "127.0.0.1", resolve));
     stops.push(() => legacy.close());
     const port = (legacy.address() as AddressInfo).port;
     const err = await dialError(dialOptions({ url: `wss://127.0.0.1:${port}` }));
-    expect(err.code).toBe("TUNNEL_TLS");
+    expect(err.code).toBe("TUNNEL_TLS_VERSION");
     expect(err.message).toContain("TLS 1.2");
     expect(err.message).not.toContain("inspection");
   });
 
-  test("a gateway certificate for another name fails with TUNNEL_TLS", async () => {
+  test("a gateway certificate for another name fails with TUNNEL_TLS_HOSTNAME", async () => {
     const gw = startGateway();
     const err = await dialError(dialOptions(gw, { serverName: "gateway.example" }));
-    expect(err.code).toBe("TUNNEL_TLS");
+    expect(err.code).toBe("TUNNEL_TLS_HOSTNAME");
   });
 });
 

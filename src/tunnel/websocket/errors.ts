@@ -51,6 +51,10 @@ export type TunnelErrorCode =
   | "TUNNEL_REFUSED"
   | "TUNNEL_TIMEOUT"
   | "TUNNEL_TLS"
+  | "TUNNEL_TLS_HOSTNAME"
+  | "TUNNEL_TLS_PURPOSE"
+  | "TUNNEL_TLS_CLOCK"
+  | "TUNNEL_TLS_VERSION"
   | "TUNNEL_PROXY"
   | "TUNNEL_HANDSHAKE";
 
@@ -59,6 +63,10 @@ const EXIT: Record<TunnelErrorCode, number> = {
   TUNNEL_REFUSED: ExitCode.connectionRefused,
   TUNNEL_TIMEOUT: ExitCode.timeout,
   TUNNEL_TLS: ExitCode.failure,
+  TUNNEL_TLS_HOSTNAME: ExitCode.failure,
+  TUNNEL_TLS_PURPOSE: ExitCode.failure,
+  TUNNEL_TLS_CLOCK: ExitCode.failure,
+  TUNNEL_TLS_VERSION: ExitCode.failure,
   TUNNEL_PROXY: ExitCode.proxyFailure,
   TUNNEL_HANDSHAKE: ExitCode.failure,
 };

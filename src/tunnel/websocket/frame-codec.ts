@@ -6,6 +6,7 @@
  * for every such message). Every violation is a
  * `WebSocketProtocolError` carrying the close code to answer with.
  */
+import { peerText } from "../../peer-text.ts";
 import { truncateUtf8 } from "../../utf8.ts";
 import { MAX_CONTROL_PAYLOAD, MAX_MESSAGE_BYTES } from "./config.ts";
 import { CloseCode, WebSocketProtocolError } from "./errors.ts";
@@ -99,7 +100,8 @@ export function parseClosePayload(payload: Uint8Array): { code: number; reason: 
     throw new WebSocketProtocolError("WS_BAD_CLOSE_PAYLOAD", `invalid close code ${code}`, CloseCode.protocolError);
   }
   try {
-    return { code, reason: utf8.decode(payload.subarray(2)) };
+    // The peer's reason ends up in logs and status: made printable here, where it enters.
+    return { code, reason: peerText(utf8.decode(payload.subarray(2))) };
   } catch {
     throw new WebSocketProtocolError("WS_INVALID_UTF8", "close reason is not valid UTF-8", CloseCode.invalidPayload);
   }

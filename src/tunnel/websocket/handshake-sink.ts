@@ -4,6 +4,7 @@
  * at most one HTTP head (`MAX_HTTP_HEAD_BYTES`); anything after the head is handed to the next owner.
  */
 import { errnoCode } from "../../errors.ts";
+import { tlsFailureKind, type TlsFailureKind } from "../../tls-failure.ts";
 import { HttpHeadError } from "./errors.ts";
 import { HeadCollector } from "./http-head.ts";
 import type { SocketSink } from "./socket-slot.ts";
@@ -24,12 +25,13 @@ export class TlsHandshakeError extends Error {
   override readonly name = "TlsHandshakeError";
   /** OpenSSL-style reason, e.g. SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, EPROTO. */
   readonly reason: string;
-  /** True when the failure is certificate verification (what TLS inspection looks like). */
-  readonly certificateRejected: boolean;
+  /** Which check failed (src/tls-failure.ts). */
+  readonly kind: TlsFailureKind;
   constructor(readonly tlsError: Error | null) {
     super(tlsError?.message ?? "TLS handshake failed");
-    this.reason = errnoCode(tlsError) ?? this.message;
-    this.certificateRejected = /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|ISSUER|SIGNATURE/i.test(this.reason);
+    const code = errnoCode(tlsError);
+    this.reason = code === undefined || code === "EPROTO" ? this.message.replace(/^error:[0-9a-f]+:SSL routines:OPENSSL_internal:/, "") : code;
+    this.kind = tlsFailureKind(code, this.message) ?? "other";
   }
 }
 

@@ -4,6 +4,7 @@
  * both sides are tested with fixtures; the access token only ever travels as a `Secret`.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { peerText } from "../../peer-text.ts";
 import { Secret } from "../../secret.ts";
 import { HttpHeadError } from "./errors.ts";
 import { formatHostPort } from "../../netaddr/index.ts";
@@ -76,7 +77,7 @@ export function checkUpgradeResponse(res: HttpResponseHead, key: string, offered
   if (h.has("sec-websocket-extensions")) throw new UpgradeResponseError("gateway selected an extension we did not offer");
   const chosen = h.get("sec-websocket-protocol");
   if (chosen === undefined || !offered.includes(chosen)) {
-    throw new UpgradeResponseError(`gateway selected subprotocol ${JSON.stringify(chosen ?? null)}, not one we offered`);
+    throw new UpgradeResponseError(`gateway selected subprotocol ${peerText(JSON.stringify(chosen ?? null), 80)}, not one we offered`);
   }
   return chosen;
 }

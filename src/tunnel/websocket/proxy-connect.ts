@@ -3,6 +3,7 @@
  * request with optional Basic credentials, and the meaning of its answer. The proxy password is only
  * read when the request is built; every description of the proxy omits the credentials.
  */
+import { peerText } from "../../peer-text.ts";
 import { TunnelDialError } from "./errors.ts";
 import { formatAuthority } from "./handshake.ts";
 import { serializeHead, type HttpResponseHead } from "./http-head.ts";
@@ -59,7 +60,7 @@ export function checkConnectResponse(res: HttpResponseHead, proxy: ProxyTarget, 
   }
   throw new TunnelDialError(
     "TUNNEL_PROXY",
-    `proxy ${proxy.display} refused CONNECT to ${target}: ${res.status} ${res.reason}`.trimEnd(),
+    `proxy ${proxy.display} refused CONNECT to ${target}: ${res.status} ${peerText(res.reason)}`.trimEnd(),
     { status: res.status },
   );
 }

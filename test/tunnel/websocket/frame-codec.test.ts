@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { WebSocketProtocolError } from "../../../src/tunnel/websocket/errors.ts";
+import { isOneLine } from "../../support/printable.ts";
 import {
   encodeClosePayload,
   encodeFrame,
@@ -208,6 +209,12 @@ describe("protocol errors carry a code and a close code", () => {
 describe("close payloads", () => {
   test("code and reason round-trip", () => {
     expect(parseClosePayload(encodeClosePayload(1001, "going away"))).toEqual({ code: 1001, reason: "going away" });
+  });
+  test("a peer's reason is made printable where it enters", () => {
+    const { code, reason } = parseClosePayload(encodeClosePayload(4000, "bye\u001b[2J\u001b]0;owned\u0007\n"));
+    expect(code).toBe(4000);
+    expect(reason).toBe("bye\\x1b[2J\\x1b]0;owned\\x07 ");
+    expect(isOneLine(reason)).toBe(true);
   });
   test("an empty payload means no status (1005)", () => {
     expect(parseClosePayload(new Uint8Array(0))).toEqual({ code: 1005, reason: "" });

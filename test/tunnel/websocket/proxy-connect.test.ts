@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { TunnelDialError } from "../../../src/tunnel/websocket/errors.ts";
+import { isOneLine } from "../../support/printable.ts";
 import { parseResponseHead } from "../../../src/tunnel/websocket/http-head.ts";
 import { buildConnectRequest, checkConnectResponse, parseProxyUrl } from "../../../src/tunnel/websocket/proxy-connect.ts";
 
@@ -39,6 +40,11 @@ describe("proxy answer", () => {
     throw new Error("accepted");
   };
 
+  test("the proxy's reason phrase is shown without its control characters", () => {
+    const err = errorFor("403 Denied\u001b]0;owned\u0007\u009b2J");
+    expect(err.message).toContain("403 Denied\\x1b]0;owned");
+    expect(isOneLine(err.message)).toBe(true);
+  });
   test("any 2xx opens the tunnel", () => {
     expect(() => checkConnectResponse(parseResponseHead("HTTP/1.1 200 Connection established"), proxy, "gw:443")).not.toThrow();
   });
