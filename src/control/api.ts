@@ -63,6 +63,17 @@ export const RenewResponseSchema = v.object({
 });
 export type RenewResponse = v.InferOutput<typeof RenewResponseSchema>;
 
+/**
+ * POST /v1/token 200 response (mutual TLS): a short-lived access token bound to the client certificate
+ * of the request (docs/PROTOCOL.md §3.5). The token is opaque to the connector; `expiresAt` (ISO 8601)
+ * is when it stops being accepted, and drives the refresh schedule.
+ */
+export const TokenResponseSchema = v.object({
+  token: v.pipe(v.string(), v.minLength(1), v.maxLength(8 * 1024), v.regex(/^[\x21-\x7e]+$/, "expected printable ASCII")),
+  expiresAt: v.pipe(v.string(), v.maxLength(64), v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date")),
+});
+export type TokenResponse = v.InferOutput<typeof TokenResponseSchema>;
+
 /** Error codes of the control plane; each maps to a distinct connector error and exit code. */
 export const ApiErrorCode = v.picklist([
   "KEY_UNKNOWN",
