@@ -109,6 +109,13 @@ export class StatusModel {
     };
   }
 
+  #accessToken: () => { expiresAt: string | null; refreshAt: string | null; lastError: string | null } | undefined = () => undefined;
+
+  /** Where status reads the access token's expiry from (the daemon's `AccessTokens`; never the token). */
+  showAccessToken(view: () => { expiresAt: string | null; refreshAt: string | null; lastError: string | null }): void {
+    this.#accessToken = view;
+  }
+
   /** A renewed certificate: status shows its expiry from now on. */
   useIdentity(identity: Identity): void {
     this.identity = identity;
@@ -127,6 +134,7 @@ export class StatusModel {
       version: buildInfo.version,
       certificate: { notAfter: this.#notAfter, ...this.#renewal() },
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
+      ...this.#tokenStatus(),
       tunnels: this.#slots.map((s, i) => ({
         gateway: s.gateway,
         state: s.state,
@@ -142,6 +150,18 @@ export class StatusModel {
       },
       bytes: { toCloud: this.#ended.toCloud + sum((s) => s.bytesOut), fromCloud: this.#ended.fromCloud + sum((s) => s.bytesIn) },
       apps: this.#health.apps.map((a) => ({ name: a.name, servers: a.servers.map((s) => ({ address: s.address, healthy: s.healthy })) })),
+    };
+  }
+
+  #tokenStatus(): Pick<StatusSnapshot, "accessToken"> {
+    const view = this.#accessToken();
+    if (!view) return {};
+    return {
+      accessToken: {
+        expiresAt: view.expiresAt,
+        ...(view.refreshAt === null ? {} : { refreshAt: view.refreshAt }),
+        ...(view.lastError === null ? {} : { error: view.lastError.slice(0, 1024) }),
+      },
     };
   }
 
