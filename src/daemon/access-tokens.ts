@@ -192,8 +192,9 @@ export class AccessTokens {
     this.#lastError = null;
     this.#backoff.reset();
     const delay = life * TOKEN_REFRESH_AT_FRACTION + this.#random() * life * TOKEN_REFRESH_JITTER_FRACTION;
-    this.#schedule(Math.min(MAX_REFRESH_DELAY_MS, Math.max(MIN_REFRESH_DELAY_MS, Math.ceil(delay))));
-    log.debug("access token received", { expiresAt: held.expiresAt, lifeMs: life });
+    const refreshInMs = Math.min(MAX_REFRESH_DELAY_MS, Math.max(MIN_REFRESH_DELAY_MS, Math.ceil(delay)));
+    this.#schedule(refreshInMs);
+    log.debug("access token received", { expiresAt: held.expiresAt, lifeMs: life, refreshInMs });
     for (const [holder, certificate] of this.#holders) if (certificate === held.certificate) this.#send(holder, held.value);
     return held;
   }
