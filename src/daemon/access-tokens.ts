@@ -37,7 +37,10 @@ export const MAX_REFRESH_DELAY_MS = 24 * 60 * 60_000;
 /** What the control plane answered, and the certificate (PEM) the request was made with. */
 export interface FetchedToken {
   readonly token: string;
+  /** For status: the cloud's clock. */
   readonly expiresAt: string;
+  /** Seconds of life left when answered: the schedule uses this, not `expiresAt` against our clock. */
+  readonly expiresIn: number;
   readonly certificate: string;
 }
 
@@ -178,8 +181,8 @@ export class AccessTokens {
       this.#failed(err);
       throw err;
     }
-    const receivedWall = clock.wallNow().getTime();
-    const life = Math.max(0, Date.parse(fetched.expiresAt) - receivedWall);
+    // Life from the answer's own count, not expiresAt against our wall clock, which may be off.
+    const life = Math.max(0, fetched.expiresIn * 1000);
     const held: Held = {
       value: new Secret(fetched.token),
       certificate: fetched.certificate,

@@ -20,6 +20,7 @@ const refused = (token: string | undefined, over: Partial<typeof ctx> = {}) => {
 describe("verifyAccessToken: token and certificate together", () => {
   test("an issued token verifies with the certificate it was issued to, until it expires", () => {
     expect(issued.expiresAt.getTime()).toBe(T0 + 60_000);
+    expect(issued.expiresIn).toBe(60);
     expect(verifyAccessToken(issued.token, ctx)).toEqual({ ok: true, claims });
     expect(refused(issued.token, { nowMs: T0 + 59_999 })).toBe("accepted");
     expect(refused(issued.token, { nowMs: T0 + 60_000 })).toBe("access token expired");

@@ -44,6 +44,8 @@ export function certificateThumbprint(der: Uint8Array): string {
 export interface IssuedToken {
   readonly token: string;
   readonly expiresAt: Date;
+  /** Seconds from now until `expiresAt` (ms precision): what the connector schedules by. */
+  readonly expiresIn: number;
 }
 
 /** The control plane's side: holds the signing key, makes tokens. */
@@ -66,7 +68,8 @@ export class TokenIssuer {
   }
 
   issue(subject: { connectorId: string; group: string; certificateDer: Uint8Array }): IssuedToken {
-    const iat = Math.floor((this.options.now ?? Date.now)() / 1000);
+    const nowMs = (this.options.now ?? Date.now)();
+    const iat = Math.floor(nowMs / 1000);
     const claims: TokenClaims = {
       ver: 1,
       sub: subject.connectorId,
@@ -75,7 +78,7 @@ export class TokenIssuer {
       iat,
       exp: iat + this.options.ttlSeconds,
     };
-    return { token: signToken(claims, this.#privateKey), expiresAt: new Date(claims.exp * 1000) };
+    return { token: signToken(claims, this.#privateKey), expiresAt: new Date(claims.exp * 1000), expiresIn: Math.max(0, claims.exp * 1000 - nowMs) / 1000 };
   }
 }
 

@@ -208,7 +208,7 @@ describe("POST /v1/token", () => {
     const http = await post(clientCert);
     expect(http.status).toBe(200);
     expect(http.headers.get("cache-control")).toBe("no-store");
-    const { token, expiresAt } = v.parse(TokenResponseSchema, await http.json());
+    const { token, expiresAt, expiresIn } = v.parse(TokenResponseSchema, await http.json());
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     const certificate = new X509Certificate(response.certificate);
     const ctx = { publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem), certificate, connectorId: response.connectorId, nowMs: Date.now() };
@@ -218,6 +218,8 @@ describe("POST /v1/token", () => {
     expect(verdict.claims.exp - verdict.claims.iat).toBe(DEFAULT_TOKEN_TTL_SECONDS);
     expect(verdict.claims.iat).toBeGreaterThanOrEqual(before);
     expect(Date.parse(expiresAt)).toBe(verdict.claims.exp * 1000);
+    expect(expiresIn).toBeGreaterThan(DEFAULT_TOKEN_TTL_SECONDS - 2); // exp is whole seconds from iat
+    expect(expiresIn).toBeLessThanOrEqual(DEFAULT_TOKEN_TTL_SECONDS);
     // Bound: the same connector's token does not verify with another certificate of the cloud CA.
     const other = await enrollFresh();
     expect(verifyAccessToken(token, { ...ctx, certificate: new X509Certificate(other.response.certificate) })).toEqual({ ok: false, reason: "access token was issued to another certificate" });

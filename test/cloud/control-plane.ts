@@ -103,9 +103,9 @@ function authenticate(deps: ControlPlaneDeps, req: IncomingMessage): ConnectorRe
 /** A token bound to the certificate this very request was made with (not the one enrolled: renewals change it). */
 function issueToken(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage): TokenResponse {
   const der = tlsSocketOf(req).getPeerCertificate().raw;
-  const { token, expiresAt } = deps.tokens.issue({ connectorId: connector.id, group: connector.group, certificateDer: der });
+  const { token, expiresAt, expiresIn } = deps.tokens.issue({ connectorId: connector.id, group: connector.group, certificateDer: der });
   deps.log.debug(`access token for connector ${connector.id}, expires ${expiresAt.toISOString()}`);
-  return { token, expiresAt: expiresAt.toISOString() };
+  return { token, expiresAt: expiresAt.toISOString(), expiresIn };
 }
 
 function serveCatalog(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage, res: ServerResponse): void {

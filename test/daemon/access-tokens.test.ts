@@ -9,7 +9,7 @@ const LIFE_MS = 600_000; // a 10-minute token
 const EPOCH = Date.UTC(2026, 0, 1); // the fake clock's wall time at 0
 
 /** A control plane whose answers the test scripts: a token for the current certificate, or an error. */
-function setup(options: { random?: () => number; failWith?: () => Error | undefined } = {}) {
+function setup(options: { random?: () => number; failWith?: () => Error | undefined; cloudClockOffsetMs?: number } = {}) {
   const clock = new FakeClock();
   const lines: { type: string; text: string }[] = [];
   const log = createConsola({ level: 999, reporters: [{ log: (e) => void lines.push({ type: e.type, text: JSON.stringify(e.args) }) }] });
@@ -20,7 +20,8 @@ function setup(options: { random?: () => number; failWith?: () => Error | undefi
     fetches.push(clock.now());
     const failure = options.failWith?.();
     if (failure) throw failure;
-    return { token: `token-${fetches.length}`, expiresAt: new Date(clock.wallNow().getTime() + LIFE_MS).toISOString(), certificate };
+    const expiresAt = new Date(clock.wallNow().getTime() + (options.cloudClockOffsetMs ?? 0) + LIFE_MS).toISOString();
+    return { token: `token-${fetches.length}`, expiresAt, expiresIn: LIFE_MS / 1000, certificate };
   };
   const tokens = new AccessTokens({ clock, log, fetch, onRevoked: () => void revoked++, random: options.random ?? (() => 0.5) });
   return { clock, lines, fetches, tokens, revoked: () => revoked, useCertificate: (c: string) => void (certificate = c) };
@@ -157,5 +158,19 @@ describe("access token schedule", () => {
     tokens.attach(tunnel, "cert-A", used);
     expect(tunnel.updates).toEqual(["token-2"]);
     tokens.stop();
+  });
+
+  test("a host clock an hour behind or ahead of the cloud does not shift the schedule: it follows expiresIn", async () => {
+    for (const offset of [3_600_000, -3_600_000]) {
+      const { clock, fetches, tokens } = setup({ random: () => 0, cloudClockOffsetMs: offset });
+      tokens.start();
+      expect((await tokens.forDial("cert-A")).reveal()).toBe("token-1"); // usable although expiresAt reads as past
+      expect(tokens.view().expiresAt).toBe(new Date(EPOCH + offset + LIFE_MS).toISOString()); // status shows the cloud's time
+      await clock.advance(LIFE_MS * (2 / 3) - 1);
+      expect(fetches.length).toBe(1);
+      await clock.advance(1);
+      expect(fetches.length).toBe(2);
+      tokens.stop();
+    }
   });
 });

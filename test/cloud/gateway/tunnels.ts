@@ -2,10 +2,10 @@
  * The tunnel side of one gateway process (docs/PROTOCOL.md §4–§5): a mutual-TLS WebSocket endpoint
  * (src/tunnel/ws-server.ts) that accepts only client certificates from the cloud CA naming a known,
  * unrevoked connector (403 otherwise), negotiates `connector.v1` (426 otherwise), and runs a gateway
- * `Session` per tunnel. The upgrade must carry a valid access token bound to the client certificate
- * (401 otherwise); TOKEN_UPDATE replaces it, and a tunnel whose token expires gets GO_AWAY AUTH_EXPIRED
- * and is closed shortly after (tunnel-token.ts). Each tunnel is a `RouteTarget` for the router; its health reports, GO_AWAY and
- * end are passed on. Revocation closes the connector's tunnels at once; a catalog change is announced
+ * `Session` per tunnel (gateway-tunnel.ts). The upgrade must also carry a valid access token bound to
+ * the client certificate (401 otherwise); TOKEN_UPDATE replaces it, and a tunnel whose token expires
+ * gets GO_AWAY AUTH_EXPIRED and is closed shortly after (tunnel-token.ts). Each tunnel is a
+ * `RouteTarget` for the router; its health reports, GO_AWAY and end are passed on. Revocation closes the connector's tunnels at once; a catalog change is announced
  * (CONFIG_CHANGED) on the tunnels of the group whose catalog changed.
  */
 import type { X509Certificate } from "node:crypto";
