@@ -66,6 +66,19 @@ export const RenewResponseSchema = v.object({
 });
 export type RenewResponse = v.InferOutput<typeof RenewResponseSchema>;
 
+/**
+ * POST /v1/token 200 response (mutual TLS): a short-lived access token bound to the client certificate
+ * of the request (docs/PROTOCOL.md §3.5). The token is opaque to the connector. `expiresIn` (seconds
+ * from the answer) drives the refresh schedule, so a host clock that is off does not shift it;
+ * `expiresAt` (ISO 8601, the cloud's clock) is what status shows.
+ */
+export const TokenResponseSchema = v.object({
+  token: v.pipe(v.string(), v.minLength(1), v.maxLength(8 * 1024), v.regex(/^[\x21-\x7e]+$/, "expected printable ASCII")),
+  expiresAt: v.pipe(v.string(), v.maxLength(64), v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date")),
+  expiresIn: v.pipe(v.number(), v.minValue(0), v.maxValue(366 * 86_400)),
+});
+export type TokenResponse = v.InferOutput<typeof TokenResponseSchema>;
+
 /** Error codes of the control plane; each maps to a distinct connector error and exit code. */
 export const ApiErrorCode = v.picklist([
   "KEY_UNKNOWN",

@@ -18,10 +18,12 @@ import {
   EnrollRequestSchema,
   EnrollResponseSchema,
   RenewResponseSchema,
+  TokenResponseSchema,
   type EnrollRequest,
   type EnrollResponse,
   type RenewRequest,
   type RenewResponse,
+  type TokenResponse,
 } from "./api.ts";
 import { MAX_CA_PEM_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS } from "./config.ts";
 import { apiRejection, BadResponseError, RequestFailedError, TlsInspectionError } from "./errors.ts";
@@ -233,5 +235,12 @@ export class ControlClient {
     const response = await this.request("POST", `${API_VERSION_PREFIX}/renew`, { json: request });
     if (response.status !== 200) throw new BadResponseError("renewal response", `unexpected HTTP status ${response.status}`);
     return validate(RenewResponseSchema, parseJson(response.text, "renewal response"), "renewal response");
+  }
+
+  /** `POST /v1/token` (mutual TLS): a short-lived access token bound to our certificate (docs/PROTOCOL.md §3.5). */
+  async token(): Promise<TokenResponse> {
+    const response = await this.request("POST", `${API_VERSION_PREFIX}/token`);
+    if (response.status !== 200) throw new BadResponseError("token response", `unexpected HTTP status ${response.status}`);
+    return validate(TokenResponseSchema, parseJson(response.text, "token response"), "token response");
   }
 }

@@ -35,6 +35,7 @@ import { CertificateRenewal } from "./certificate-renewal.ts";
 import { rollTunnels } from "./identity-rollover.ts";
 import { CatalogRefresh, REVOKED_RETRY_MS } from "./catalog-refresh.ts";
 import { StatusModel } from "./status-model.ts";
+import { AccessTokens } from "./access-tokens.ts";
 
 /** §3: a status summary line every 5 minutes (and on every tunnel change). */
 const SUMMARY_INTERVAL_MS = 5 * 60_000;
@@ -68,6 +69,7 @@ export class Daemon {
   #timers: TimerHandle[] = [];
   #identity?: Identity;
   #renewal?: CertificateRenewal;
+  #tokens?: AccessTokens;
   #revocationTimer?: TimerHandle;
   #stopRequested?: (code: number) => void;
   #signals = 0;
@@ -160,6 +162,19 @@ export class Daemon {
     this.#health.start();
 
     this.#identity = identity;
+    // Tunnels need an access token (docs/PROTOCOL.md §4): the first is fetched now, and dials wait for it.
+    this.#tokens = new AccessTokens({
+      clock: this.#clock,
+      log: log.withTag("token"),
+      fetch: async () => {
+        const current = this.#identity ?? identity;
+        return { ...(await this.#controlClient(current).token()), certificate: current.certificate };
+      },
+      onRevoked: () => this.#revoked(),
+    });
+    const tokens = this.#tokens;
+    status.showAccessToken(() => tokens.view());
+    tokens.start();
     this.#startTunnels();
     this.#every(SUMMARY_INTERVAL_MS, () => log.info("status", status.summary()));
     // A revoked connector asks only on its own slow schedule (#revoked), not on the poll.
@@ -186,6 +201,7 @@ export class Daemon {
     this.#identity = identity;
     this.#status?.useIdentity(identity);
     this.#catalogSource?.useClient(this.#controlClient(identity));
+    this.#tokens?.certificateChanged();
     const supervisor = this.#supervisor;
     if (!supervisor) return;
     supervisor.setGateways(identity.gateways);
@@ -223,6 +239,7 @@ export class Daemon {
       }),
       refreshCatalog: () => void this.#refreshCatalog(),
       stopping: () => this.#abort.signal.aborted,
+      tokens: this.#tokens!,
     });
     this.#supervisor.start();
   }
@@ -318,6 +335,7 @@ export class Daemon {
     this.#revocationTimer?.cancel();
     this.#health?.stop();
     this.#renewal?.stop();
+    this.#tokens?.stop();
     this.#supervisor?.stop();
     this.#admin?.stop();
     this.#metrics?.stop();

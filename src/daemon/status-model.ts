@@ -115,6 +115,13 @@ export class StatusModel {
     };
   }
 
+  #accessToken: () => { expiresAt: string | null; refreshAt: string | null; lastError: string | null } | undefined = () => undefined;
+
+  /** Where status reads the access token's expiry from (the daemon's `AccessTokens`; never the token). */
+  showAccessToken(view: () => { expiresAt: string | null; refreshAt: string | null; lastError: string | null }): void {
+    this.#accessToken = view;
+  }
+
   /** A renewed certificate: status shows its expiry from now on. */
   useIdentity(identity: Identity): void {
     this.identity = identity;
@@ -134,6 +141,7 @@ export class StatusModel {
       certificate: { notAfter: this.#notAfter, ...this.#renewal() },
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
       ...(this.#catalog ? { catalog: this.#catalog } : {}),
+      ...this.#tokenStatus(),
       tunnels: this.#slots.map((s, i) => ({
         gateway: s.gateway,
         state: s.state,
@@ -149,6 +157,18 @@ export class StatusModel {
       },
       bytes: { toCloud: this.#ended.toCloud + sum((s) => s.bytesOut), fromCloud: this.#ended.fromCloud + sum((s) => s.bytesIn) },
       apps: this.#health.apps.map((a) => ({ name: a.name, servers: a.servers.map((s) => ({ address: s.address, healthy: s.healthy })) })),
+    };
+  }
+
+  #tokenStatus(): Pick<StatusSnapshot, "accessToken"> {
+    const view = this.#accessToken();
+    if (!view) return {};
+    return {
+      accessToken: {
+        expiresAt: view.expiresAt,
+        ...(view.refreshAt === null ? {} : { refreshAt: view.refreshAt }),
+        ...(view.lastError === null ? {} : { error: view.lastError.slice(0, 1024) }),
+      },
     };
   }
 

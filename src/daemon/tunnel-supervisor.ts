@@ -17,6 +17,7 @@ import { Supervisor } from "../tunnel/supervisor.ts";
 import { TunnelDialError } from "../tunnel/websocket/errors.ts";
 import { buildInfo } from "../version.ts";
 import type { StatusModel } from "./status-model.ts";
+import type { AccessTokens } from "./access-tokens.ts";
 
 export interface TunnelSupervisorDeps {
   /** The current identity: read at every dial, so a renewed certificate is used from then on. */
@@ -33,6 +34,8 @@ export interface TunnelSupervisorDeps {
   refreshCatalog: () => void;
   /** True while the daemon is stopping: tunnel closes are expected then. */
   stopping: () => boolean;
+  /** The access token for each upgrade; a 401 marks it stale, open tunnels get its refreshes. */
+  tokens: AccessTokens;
 }
 
 export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
@@ -51,7 +54,10 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
     tunnels: settings.tunnels,
     clock: deps.clock,
     connect: async (gateway, slot) => {
-      const options = { credentials: credentials(), connectorVersion: buildInfo.version, proxy: settings.proxy, noProxy, clock: deps.clock, onOpen: deps.onOpen, log: log.withTag("tunnel") };
+      const creds = credentials();
+      const certificate = deps.identity().certificate;
+      const accessToken = await deps.tokens.forDial(certificate);
+      const options = { credentials: creds, accessToken, connectorVersion: buildInfo.version, proxy: settings.proxy, noProxy, clock: deps.clock, onOpen: deps.onOpen, log: log.withTag("tunnel") };
       let tunnel: Tunnel | undefined;
       const isCurrent = () => tunnel !== undefined && tunnels.get(slot) === tunnel;
       tunnel = await connectTunnel(gateway, options, {
@@ -76,10 +82,13 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       }).catch((err: unknown) => {
         // 403 on the upgrade: the gateway does not accept this connector (revoked?): ask the control plane.
         if (err instanceof TunnelDialError && err.status === 403) deps.refreshCatalog();
+        // 401: the gateway did not accept the token (expired, or bound to another certificate).
+        if (err instanceof TunnelDialError && err.status === 401) deps.tokens.rejected(accessToken);
         throw err;
       });
       const live = tunnel;
       tunnels.set(slot, live);
+      deps.tokens.attach(live, certificate, accessToken);
       status.attachSession(slot, () => live.session.stats());
       // Before the first check completes we send nothing: "no report" lets gateways route here.
       // Best effort: a report that cannot be sent (too large) must not cost the tunnel.

@@ -41,6 +41,14 @@ function certificateLine(certificate: StatusSnapshot["certificate"], now: Date):
   return `expires ${notAfter.slice(0, 10)} (${when})${renewal}`;
 }
 
+/** The access token's expiry and refresh (never its text); nothing when no daemon runs. */
+function tokenLines(token: StatusSnapshot["accessToken"]): string[] {
+  if (!token) return [];
+  if (token.expiresAt === null) return [line("access token", `none yet${token.error ? ` (${token.error})` : ""}`)];
+  const refresh = token.error ? `; refresh failing (${token.error})${token.refreshAt ? `, next try ${token.refreshAt}` : ""}` : token.refreshAt ? `; refreshes ${token.refreshAt}` : "";
+  return [line("access token", `expires ${token.expiresAt}${refresh}`)];
+}
+
 function tunnelLines(snapshot: StatusSnapshot): string[] {
   if (snapshot.tunnels.length === 0) return [line("tunnels", "none")];
   return [
@@ -88,6 +96,7 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
     line("certificate", certificateLine(snapshot.certificate, now)),
     line("control plane", control),
     ...(snapshot.catalog ? [line("app catalog", catalogText(snapshot.catalog, now))] : []),
+    ...tokenLines(snapshot.accessToken),
     ...tunnelLines(snapshot),
     line("streams", `created ${snapshot.streams.created}, closed ${snapshot.streams.closed}, active ${snapshot.streams.active}${failureText(snapshot.streams.failures)}`),
     line("bytes", `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`),

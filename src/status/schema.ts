@@ -41,6 +41,11 @@ export const StatusSnapshotSchema = v.object({
     /** Why the last renewal failed; absent after a success. */
     renewalError: v.optional(Text(1024)),
   }),
+  /**
+   * The tunnels' access token (docs/PROTOCOL.md §3.5), never its text: when it expires (null before the
+   * first), when it is refreshed next, why the last refresh failed. Absent when no daemon runs.
+   */
+  accessToken: v.optional(v.object({ expiresAt: v.nullable(Text(64)), refreshAt: v.optional(Text(64)), error: v.optional(Text(1024)) })),
   /** Control-plane base URL and whether the daemon last reached it. */
   controlPlane: v.optional(v.object({ url: Text(2048), reachable: v.nullable(v.boolean()) })),
   /** The app catalog in use: from the control plane, or the one kept in the state dir during an outage. */

@@ -23,6 +23,8 @@ export interface TunnelCredentials {
 export interface ConnectTunnelOptions {
   readonly credentials: TunnelCredentials;
   readonly connectorVersion: string;
+  /** Sent as `Authorization: Bearer` on the upgrade (docs/PROTOCOL.md §4); never logged. */
+  readonly accessToken?: Secret<string> | undefined;
   readonly proxy?: string | undefined;
   readonly noProxy: ProxyBypass;
   readonly clock: Clock;
@@ -47,6 +49,7 @@ export async function connectTunnel(gateway: Gateway, options: ConnectTunnelOpti
       ca: options.credentials.caCertificatePem,
     },
     connectorVersion: options.connectorVersion,
+    ...(options.accessToken === undefined ? {} : { accessToken: options.accessToken }),
     ...(useProxy ? { proxy: options.proxy } : {}),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });

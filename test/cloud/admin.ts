@@ -43,6 +43,11 @@ const PutAppBody = v.object({
   group: v.optional(Group),
 });
 
+const RevokeConnectorBody = v.object({
+  /** false: gateways are not told, so open tunnels last until their access tokens expire. Default true. */
+  notifyGateways: v.optional(v.boolean()),
+});
+
 const StopGatewayBody = v.object({
   graceMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_STOP_GRACE_MS))),
 });
@@ -124,9 +129,10 @@ export function startAdmin(deps: AdminDeps): AdminServer {
       },
       "/admin/connectors": { GET: () => Response.json(registry.list()) },
       "/admin/connectors/:id/revoke": {
-        POST: guarded(log, (req) => {
-          if (!registry.revoke(req.params.id)) throw notFound(`no connector ${req.params.id}`);
-          log.info(`connector ${req.params.id} revoked`);
+        POST: guarded(log, async (req) => {
+          const { notifyGateways } = await parseBody(req, RevokeConnectorBody);
+          if (!registry.revoke(req.params.id, { notify: notifyGateways !== false })) throw notFound(`no connector ${req.params.id}`);
+          log.info(`connector ${req.params.id} revoked${notifyGateways === false ? " (gateways not told)" : ""}`);
           return noContent();
         }),
       },

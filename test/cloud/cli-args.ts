@@ -2,7 +2,7 @@
  * Command-line parsing of test/cloud/main.ts (PRODUCT.md §8, a stable contract):
  *
  *   bun test/cloud/main.ts --dir DIR [--gateways N] [--app NAME=HOST:PORT[,HOST:PORT…]]… [--key-uses N]
- *                          [--cert-ttl SECONDS] [--key-expires-in SECONDS]
+ *                          [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]
  *
  * Each --app becomes a catalog app (group "default") whose servers are the given host:ports and whose
  * allowed destinations are exactly those host and port pairs.
@@ -15,7 +15,7 @@ import type { AppSpec } from "./catalog.ts";
 import type { CloudOptions } from "./cloud.ts";
 
 export const USAGE = `usage: bun test/cloud/main.ts --dir DIR [--gateways N] [--app NAME=HOST:PORT[,HOST:PORT...]]...
-                           [--key-uses N] [--cert-ttl SECONDS] [--key-expires-in SECONDS]`;
+                           [--key-uses N] [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]`;
 
 export interface CloudCli extends CloudOptions {
   /** Where cloud.json is written. */
@@ -75,6 +75,7 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
         "key-uses": { type: "string" },
         "cert-ttl": { type: "string" },
         "key-expires-in": { type: "string" },
+        "token-ttl": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -96,5 +97,6 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
     ...optional("keyUses", integer("key-uses", values["key-uses"], 1)),
     ...optional("certTtlSeconds", integer("cert-ttl", values["cert-ttl"], 1)),
     ...optional("keyExpiresInSeconds", integer("key-expires-in", values["key-expires-in"], 0)),
+    ...optional("tokenTtlSeconds", integer("token-ttl", values["token-ttl"], 1)),
   };
 }

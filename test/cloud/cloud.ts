@@ -8,6 +8,7 @@
  */
 import type { Gateway } from "../../src/control/api.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
+import { DEFAULT_TOKEN_TTL_SECONDS, TokenIssuer } from "./access-token.ts";
 import { startAdmin } from "./admin.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { CatalogStore, type AppSpec } from "./catalog.ts";
@@ -30,6 +31,8 @@ export interface CloudOptions {
   readonly keyExpiresInSeconds?: number;
   /** Lifetime of issued client certificates; default 30 days. */
   readonly certTtlSeconds?: number;
+  /** Lifetime of access tokens (POST /v1/token); default 10 minutes. */
+  readonly tokenTtlSeconds?: number;
   /** Wall clock (ms since the epoch) for certificates and key expiry; default Date.now. */
   readonly now?: () => number;
   readonly log?: Logger;
@@ -68,7 +71,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
   for (const app of options.apps ?? []) catalog.put(app);
   let controlUrl = ""; // known once the control plane listens, before any key is made
   const keys = new KeyStore({ caPin: ca.pin, controlUrl: () => controlUrl, now });
-  const state = { ca, connectors: registry, catalog, keys, registry };
+  const tokens = new TokenIssuer({ ttlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, now });
+  const state = { ca, connectors: registry, catalog, keys, registry, tokenPublicKeyPem: tokens.publicKeyPem };
 
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -88,6 +92,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       registry,
       catalog,
       log,
+      tokens,
       gateways: () => gateways().map(({ id, url }) => ({ id, url })),
       certTtlSeconds: options.certTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS,
     });

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import * as v from "valibot";
-import { CatalogSchema, EnrollResponseSchema, RenewResponseSchema, type EnrollResponse } from "../../src/control/api.ts";
+import { CatalogSchema, EnrollResponseSchema, RenewResponseSchema, TokenResponseSchema, type EnrollResponse } from "../../src/control/api.ts";
 import { decodeProvisioningKey } from "../../src/identity/provisioning-key.ts";
 import { createTestCa } from "../support/test-pki.ts";
+import { certificateThumbprint, DEFAULT_TOKEN_TTL_SECONDS, publicKeyFromPem, verifyAccessToken } from "./access-token.ts";
 import { caPin } from "./ca.ts";
 import { parseAppArg } from "./cli-args.ts";
 import { startCloud, type CloudHandle } from "./cloud.ts";
@@ -195,5 +196,41 @@ describe("POST /v1/renew", () => {
     expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody("not a csr"), clientCert }))).toBe("400 BAD_REQUEST");
     expect((await adminFetch(cloud, "POST", `/admin/connectors/${response.connectorId}/revoke`)).status).toBe(204);
     expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody(goodCsr), clientCert }))).toBe("403 CONNECTOR_REVOKED");
+  });
+});
+
+describe("POST /v1/token", () => {
+  const post = (clientCert?: ClientCert) => controlFetch(cloud, "/v1/token", { method: "POST", ...(clientCert ? { clientCert } : {}) });
+
+  test("issues a signed token bound to the presented certificate, naming the connector, expiring after the TTL", async () => {
+    const { response, clientCert } = await enrollFresh();
+    const before = Math.floor(Date.now() / 1000);
+    const http = await post(clientCert);
+    expect(http.status).toBe(200);
+    expect(http.headers.get("cache-control")).toBe("no-store");
+    const { token, expiresAt, expiresIn } = v.parse(TokenResponseSchema, await http.json());
+    expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    const certificate = new X509Certificate(response.certificate);
+    const ctx = { publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem), certificate, connectorId: response.connectorId, nowMs: Date.now() };
+    const verdict = verifyAccessToken(token, ctx);
+    if (!verdict.ok) throw new Error(verdict.reason);
+    expect(verdict.claims).toMatchObject({ ver: 1, sub: response.connectorId, grp: "default", cnf: { "x5t#S256": certificateThumbprint(certificate.raw) } });
+    expect(verdict.claims.exp - verdict.claims.iat).toBe(DEFAULT_TOKEN_TTL_SECONDS);
+    expect(verdict.claims.iat).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(expiresAt)).toBe(verdict.claims.exp * 1000);
+    expect(expiresIn).toBeGreaterThan(DEFAULT_TOKEN_TTL_SECONDS - 2); // exp is whole seconds from iat
+    expect(expiresIn).toBeLessThanOrEqual(DEFAULT_TOKEN_TTL_SECONDS);
+    // Bound: the same connector's token does not verify with another certificate of the cloud CA.
+    const other = await enrollFresh();
+    expect(verifyAccessToken(token, { ...ctx, certificate: new X509Certificate(other.response.certificate) })).toEqual({ ok: false, reason: "access token was issued to another certificate" });
+  });
+
+  test("without a client certificate is 401, for a revoked connector 403 CONNECTOR_REVOKED, GET is 405", async () => {
+    expect(await refusal(await post())).toBe("401 UNAUTHENTICATED");
+    const { response, clientCert } = await enrollFresh();
+    expect((await post(clientCert)).status).toBe(200);
+    expect(await refusal(await controlFetch(cloud, "/v1/token", { clientCert }))).toBe("405 BAD_REQUEST");
+    expect((await adminFetch(cloud, "POST", `/admin/connectors/${response.connectorId}/revoke`, { notifyGateways: false })).status).toBe(204);
+    expect(await refusal(await post(clientCert))).toBe("403 CONNECTOR_REVOKED");
   });
 });

@@ -5,10 +5,13 @@
  *   POST /v1/enroll   provisioning key + CSR -> identity, unauthenticated (the key is the credential)
  *   GET  /v1/catalog  the app catalog of the caller's group, mutual TLS, ETag / If-None-Match
  *   POST /v1/renew    a new certificate for the caller (CSR in), mutual TLS
+ *   POST /v1/token    a short-lived access token bound to the caller's certificate, mutual TLS
  * Every request is bounded in size (MAX_BODY_BYTES) and time (REQUEST_TIMEOUT_MS).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TokenResponse } from "../../src/control/api.ts";
 import type { Logger } from "../../src/log.ts";
+import type { TokenIssuer } from "./access-token.ts";
 import type { CatalogView, ConnectorRecord } from "./gateway-api.ts";
 import { REQUEST_TIMEOUT_MS } from "./config.ts";
 import { enroll, type EnrollDeps, renew } from "./enroll.ts";
@@ -19,6 +22,8 @@ import { listenMtls, tlsSocketOf } from "./mtls-server.ts";
 export interface ControlPlaneDeps extends EnrollDeps {
   readonly catalog: CatalogView;
   readonly log: Logger;
+  /** Signs access tokens (POST /v1/token). */
+  readonly tokens: TokenIssuer;
   /** Default REQUEST_TIMEOUT_MS; tests shorten it. */
   readonly requestTimeoutMs?: number;
 }
@@ -29,7 +34,7 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-const ROUTES: Record<string, string[]> = { "/v1/ca": ["GET"], "/v1/enroll": ["POST"], "/v1/catalog": ["GET"], "/v1/renew": ["POST"] };
+const ROUTES: Record<string, string[]> = { "/v1/ca": ["GET"], "/v1/enroll": ["POST"], "/v1/catalog": ["GET"], "/v1/renew": ["POST"], "/v1/token": ["POST"] };
 
 export async function startControlPlane(deps: ControlPlaneDeps): Promise<ControlPlane> {
   const serverCert = deps.ca.issueServerCert();
@@ -72,6 +77,8 @@ async function route(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerRe
     const response = renew(deps, connector, await readJson(req));
     deps.log.info(`renewed the certificate of connector ${connector.id} "${connector.name}"`);
     sendJson(res, 200, response);
+  } else if (key === "POST /v1/token") {
+    sendJson(res, 200, issueToken(deps, authenticate(deps, req), req), { "cache-control": "no-store" });
   } else if (ROUTES[path]) {
     throw new CloudApiError(405, "BAD_REQUEST", `${req.method} is not allowed on ${path}; use ${ROUTES[path].join(", ")}`);
   } else {
@@ -91,6 +98,14 @@ function authenticate(deps: ControlPlaneDeps, req: IncomingMessage): ConnectorRe
   if (!connector) throw new CloudApiError(401, "UNAUTHENTICATED", "the client certificate does not name an enrolled connector");
   if (connector.revoked) throw new CloudApiError(403, "CONNECTOR_REVOKED", "this connector has been revoked");
   return connector;
+}
+
+/** A token bound to the certificate this very request was made with (not the one enrolled: renewals change it). */
+function issueToken(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage): TokenResponse {
+  const der = tlsSocketOf(req).getPeerCertificate().raw;
+  const { token, expiresAt, expiresIn } = deps.tokens.issue({ connectorId: connector.id, group: connector.group, certificateDer: der });
+  deps.log.debug(`access token for connector ${connector.id}, expires ${expiresAt.toISOString()}`);
+  return { token, expiresAt: expiresAt.toISOString(), expiresIn };
 }
 
 function serveCatalog(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage, res: ServerResponse): void {

@@ -33,7 +33,10 @@ export interface ConnectorRecord {
 export interface ConnectorDirectory {
   get(id: string): ConnectorRecord | undefined;
   list(): ConnectorRecord[];
-  /** Called with the connector's id when it is revoked: its tunnels must be closed. */
+  /**
+   * Called with the connector's id when it is revoked (unless the revocation was made without telling
+   * the gateways): its tunnels must be closed.
+   */
   onRevoked(listener: (id: string) => void): Unsubscribe;
 }
 
@@ -52,6 +55,8 @@ export interface CloudState {
   readonly ca: CertificateAuthority;
   readonly connectors: ConnectorDirectory;
   readonly catalog: CatalogView;
+  /** SPKI PEM of the key access tokens are signed with: gateways verify every tunnel's token with it. */
+  readonly tokenPublicKeyPem: string;
 }
 
 /** One running gateway. */

@@ -46,13 +46,17 @@ export class ConnectorRegistry implements ConnectorDirectory {
     return [...this.#connectors.values()];
   }
 
-  /** Returns false if there is no such connector. */
-  revoke(id: string): boolean {
+  /**
+   * Returns false if there is no such connector. `notify: false` revokes without telling subscribers
+   * (the gateways): the control plane refuses the connector from now on, and its open tunnels end only
+   * when their access tokens expire, which is what tests use to show the token alone ends access.
+   */
+  revoke(id: string, options: { notify?: boolean } = {}): boolean {
     const record = this.#connectors.get(id);
     if (!record) return false;
     if (!record.revoked) {
       this.#connectors.set(id, { ...record, revoked: true });
-      for (const listener of this.#revokedListeners) listener(id);
+      if (options.notify !== false) for (const listener of this.#revokedListeners) listener(id);
     }
     return true;
   }

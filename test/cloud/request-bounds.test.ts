@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect } from "node:tls";
 import { CertificateAuthority } from "./ca.ts";
+import { TokenIssuer } from "./access-token.ts";
 import { CatalogStore } from "./catalog.ts";
 import { startControlPlane, type ControlPlane } from "./control-plane.ts";
 import { KeyStore } from "./keys.ts";
@@ -17,6 +18,7 @@ beforeAll(async () => {
     registry: new ConnectorRegistry(),
     catalog: new CatalogStore(),
     log: silentLog,
+    tokens: new TokenIssuer({ ttlSeconds: 60 }),
     gateways: () => [{ id: "gw-1", url: "wss://127.0.0.1:1/v1/tunnel" }],
     certTtlSeconds: 60,
     requestTimeoutMs: 200,

@@ -25,6 +25,16 @@ describe("renderStatus", () => {
     expect(text).toContain("bytes          to cloud 0 B, from cloud 0 B");
   });
 
+  test("the access token's expiry and refresh are shown, or why refreshing fails; nothing without a daemon", () => {
+    const base = offlineSnapshot(makeIdentity("conn-7"));
+    expect(renderStatus(base, NOW)).not.toContain("access token");
+    const ok = { ...base, accessToken: { expiresAt: "2026-01-01T00:10:00.000Z", refreshAt: "2026-01-01T00:06:40.000Z" } };
+    expect(renderStatus(ok, NOW)).toContain("access token   expires 2026-01-01T00:10:00.000Z; refreshes 2026-01-01T00:06:40.000Z");
+    const failing = { ...base, accessToken: { expiresAt: "2026-01-01T00:10:00.000Z", refreshAt: "2026-01-01T00:07:00.000Z", error: "CONNECTION_REFUSED: …" } };
+    expect(renderStatus(failing, NOW)).toContain("; refresh failing (CONNECTION_REFUSED: …), next try 2026-01-01T00:07:00.000Z");
+    expect(renderStatus({ ...base, accessToken: { expiresAt: null } }, NOW)).toContain("access token   none yet");
+  });
+
   test("an expired certificate says so", () => {
     const snapshot = { ...offlineSnapshot(makeIdentity("conn-7")), certificate: { notAfter: "2025-12-30T00:00:00.000Z" } };
     expect(renderStatus(snapshot, NOW)).toContain("expired 2 days ago");

@@ -31,6 +31,8 @@ export interface CloudOptions {
   readonly keyUses?: number;
   readonly certTtlSeconds?: number;
   readonly keyExpiresInSeconds?: number;
+  /** Lifetime of access tokens (--token-ttl); default the cloud's (10 minutes). */
+  readonly tokenTtlSeconds?: number;
   /** How long to wait for cloud.json; default 20 s. */
   readonly startTimeoutMs?: number;
 }
@@ -67,6 +69,7 @@ function cloudArgs(dir: string, o: CloudOptions): string[] {
   if (o.keyUses !== undefined) args.push("--key-uses", String(o.keyUses));
   if (o.certTtlSeconds !== undefined) args.push("--cert-ttl", String(o.certTtlSeconds));
   if (o.keyExpiresInSeconds !== undefined) args.push("--key-expires-in", String(o.keyExpiresInSeconds));
+  if (o.tokenTtlSeconds !== undefined) args.push("--token-ttl", String(o.tokenTtlSeconds));
   return args;
 }
 

@@ -22,6 +22,8 @@ export interface StackOptions {
   readonly extraApps?: readonly string[];
   /** Lifetime of the client certificates the cloud issues (default: the cloud's). */
   readonly certTtlSeconds?: number;
+  /** Lifetime of the access tokens the cloud issues (default: the cloud's). */
+  readonly tokenTtlSeconds?: number;
   /** One entry per connector daemon (its key comes from the cloud). */
   readonly daemons?: readonly Omit<DaemonOptions, "key">[];
 }
@@ -32,6 +34,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     gateways: options.gateways ?? 1,
     apps: [`echo=${echo.address}`, ...(options.extraApps ?? [])],
     ...(options.certTtlSeconds === undefined ? {} : { certTtlSeconds: options.certTtlSeconds }),
+    ...(options.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: options.tokenTtlSeconds }),
   });
   const specs = options.daemons ?? [{}];
   const daemons = await Promise.all(specs.map((spec) => startDaemon({ ...spec, key: cloud.provisioningKey })));

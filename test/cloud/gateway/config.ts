@@ -71,3 +71,11 @@ export const APP_LISTEN_TIMEOUT_MS = 5_000;
  * cannot pile up.
  */
 export const USER_LINGER_MS = 2_000;
+
+/**
+ * A tunnel whose access token expired without a valid TOKEN_UPDATE gets GO_AWAY AUTH_EXPIRED and is
+ * closed this long after: time for the GO_AWAY to arrive ahead of the close (so the connector knows why
+ * and dials a replacement with a fresh token), short enough that an unauthorised tunnel carries
+ * nothing for long.
+ */
+export const AUTH_EXPIRED_CLOSE_MS = 1_000;

@@ -188,6 +188,7 @@ class Fleet implements GatewayAdmin {
       tunnelPort: g.tunnelPort,
       logLevel: levelName(this.#log.level),
       tls: { certPem: g.cert.certPem, keyPem: g.cert.keyPem, caPem: this.#state.ca.certPem },
+      tokenPublicKeyPem: this.#state.tokenPublicKeyPem,
       apps: this.#apps,
       appPorts: this.#ports.known(),
     };

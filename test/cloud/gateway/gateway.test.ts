@@ -114,9 +114,11 @@ describe("who may open a tunnel", () => {
         url: cloud.gateways[0]!.url,
         tls: { cert: connector.credentials.certificateChainPem, key: connector.credentials.privateKeyPem, ca: cloud.caCertPem },
         protocols,
+        accessToken: new Secret(token),
         connectorVersion: "0",
         timeoutMs: 5_000,
       });
+    const { token } = await connector.token();
     const accepted = await dial(["connector.v2", "connector.v1"]);
     expect(accepted.protocol).toBe("connector.v1");
     accepted.transport.close();
@@ -125,11 +127,12 @@ describe("who may open a tunnel", () => {
   });
 
   test("revoking a connector closes its tunnels on every gateway at once; it is refused 403 afterwards", async () => {
+    const { token } = await connector.token(); // still valid after the revocation: the registry refuses
     const response = await adminFetch(cloud, "POST", `/admin/connectors/${connector.id}/revoke`);
     expect(response.status).toBe(204);
     const closed = await Promise.all(tunnels.map((t) => t.waitClosed()));
     expect(closed.map((c) => c.code)).toEqual([1008, 1008]);
-    const error = await connector.connect(connector.gateways[1]!).then(() => undefined, (e: unknown) => e);
+    const error = await connector.connect(connector.gateways[1]!, { token }).then(() => undefined, (e: unknown) => e);
     expect((error as TunnelDialError).status).toBe(403);
     const gws = await untilGateways(cloud, "no tunnels left", (g) => g.every((x) => x.tunnels.length === 0));
     expect(gws.reduce((n, g) => n + (g.counters?.tunnelsRefused ?? 0), 0)).toBeGreaterThanOrEqual(2);

@@ -30,7 +30,7 @@ export class Gateway {
   readonly #router: Router<Stream>;
   readonly #users: UserListeners;
   readonly #tunnels: TunnelServer;
-  readonly #tunnelCounters = { tunnelsAccepted: 0, tunnelsRefused: 0 };
+  readonly #tunnelCounters = { tunnelsAccepted: 0, tunnelsRefused: 0, tokenUpdates: 0, tokenUpdatesRefused: 0, tunnelsExpired: 0 };
   readonly #lookups = new Map<number, PendingLookup>();
   #nextRequest = 0;
 
@@ -42,6 +42,7 @@ export class Gateway {
     this.#tunnels = new TunnelServer({
       port: init.tunnelPort,
       tls: { cert: init.tls.certPem, key: init.tls.keyPem, ca: init.tls.caPem },
+      tokenPublicKeyPem: init.tokenPublicKeyPem,
       lookup: (id) => this.#lookup(id),
       router: this.#router,
       counters: this.#tunnelCounters,

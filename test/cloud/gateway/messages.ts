@@ -36,6 +36,8 @@ export const InitMessageSchema = v.object({
   tunnelPort: Port,
   logLevel: LogLevelSchema,
   tls: v.object({ certPem: v.string(), keyPem: v.string(), caPem: v.string() }),
+  /** SPKI PEM of the cloud's access-token signing key (docs/PROTOCOL.md §3.5). */
+  tokenPublicKeyPem: v.pipe(v.string(), v.maxLength(4096)),
   apps: v.array(GatewayAppSchema),
   /** Known user ports per app; a gateway binds them (SO_REUSEPORT) when it can route the app. */
   appPorts: v.record(v.string(), Port),
@@ -79,8 +81,14 @@ export const CountersSchema = v.object({
   /** Opens tried on another tunnel after a BUSY / draining / closed one. */
   retries: Count,
   tunnelsAccepted: Count,
-  /** Upgrades refused: unknown or revoked connector, no common protocol version. */
+  /** Upgrades refused: unknown or revoked connector, missing or invalid access token, no common protocol version. */
   tunnelsRefused: Count,
+  /** TOKEN_UPDATEs accepted (the tunnel's expiry moved). */
+  tokenUpdates: Count,
+  /** Tunnels closed for an invalid TOKEN_UPDATE. */
+  tokenUpdatesRefused: Count,
+  /** Tunnels ended because their access token expired (GO_AWAY AUTH_EXPIRED, then closed). */
+  tunnelsExpired: Count,
 });
 export type GatewayCounters = v.InferOutput<typeof CountersSchema>;
 
@@ -96,6 +104,10 @@ export const TunnelInfoSchema = v.object({
   unhealthyApps: v.array(v.string()),
   bytesIn: Count,
   bytesOut: Count,
+  /** When the tunnel's current access token expires (ISO 8601). */
+  tokenExpiresAt: v.pipe(v.string(), v.maxLength(64)),
+  /** TOKEN_UPDATEs accepted on this tunnel. */
+  tokenUpdates: Count,
 });
 export type TunnelInfo = v.InferOutput<typeof TunnelInfoSchema>;
 

@@ -1,12 +1,13 @@
 /**
  * An in-process connector for the gateway tests, made of the real modules: enrolled through the
- * control plane (EC P-256 key, so it is fast), tunnels from src/tunnel/connection.ts, OPENs answered
+ * control plane (EC P-256 key, so it is fast), an access token from POST /v1/token (fetched before each
+ * dial unless the test brings its own), tunnels from src/tunnel/connection.ts, OPENs answered
  * by the dataplane's open handler with the catalog's allow-list (re-fetched on CONFIG_CHANGED). Each
  * tunnel records what the gateway sent it, and every wait has a deadline.
  */
 import * as v from "valibot";
 import { systemClock } from "../../../src/clock.ts";
-import { CatalogSchema, EnrollResponseSchema, type Gateway } from "../../../src/control/api.ts";
+import { CatalogSchema, EnrollResponseSchema, TokenResponseSchema, type Gateway, type TokenResponse } from "../../../src/control/api.ts";
 import { AllowList } from "../../../src/dataplane/allow-list.ts";
 import { createOpenHandler } from "../../../src/dataplane/open-handler.ts";
 import { Secret } from "../../../src/secret.ts";
@@ -56,8 +57,15 @@ export interface TestConnector {
   readonly group: string;
   readonly gateways: readonly Gateway[];
   readonly credentials: TunnelCredentials;
-  /** Opens a tunnel to `gateway` (rejects with the dial error, e.g. 403). */
-  connect(gateway: Gateway): Promise<TestTunnel>;
+  /** The client certificate and key, for control-plane requests in tests. */
+  readonly clientCert: { cert: string; key: string };
+  /** A fresh access token from POST /v1/token (throws on any other answer than 200). */
+  token(): Promise<TokenResponse>;
+  /**
+   * Opens a tunnel to `gateway` (rejects with the dial error, e.g. 401, 403) with `options.token`, or
+   * without one when it is null, or with a fresh one when it is absent.
+   */
+  connect(gateway: Gateway, options?: { token?: string | null }): Promise<TestTunnel>;
   /** Sends a health report for `app` with one server, healthy or not, on `tunnel`. */
   reportHealth(tunnel: TestTunnel, app: string, address: string, healthy: boolean): void;
   close(): void;
@@ -82,17 +90,32 @@ export async function enrollTestConnector(cloud: CloudHandle, name = "gateway-te
   await refreshCatalog();
   const onOpen = createOpenHandler({ allowList: () => allowList, log: silentLog, counters: { failures: {} } });
   const open: Tunnel[] = [];
+  const clientCert = { cert: identity.certificate, key: keyPem };
+  const token = async () => {
+    const answer = await controlFetch(cloud, "/v1/token", { method: "POST", clientCert });
+    if (answer.status !== 200) throw new Error(`POST /v1/token answered ${answer.status}: ${await answer.text()}`);
+    return v.parse(TokenResponseSchema, await answer.json());
+  };
 
   return {
     id: identity.connectorId,
     group: identity.group,
     gateways: identity.gateways,
     credentials,
-    async connect(gateway) {
+    clientCert,
+    token,
+    async connect(gateway, options = {}) {
       const record = new TestTunnel();
+      const accessToken = options.token === undefined ? (await token()).token : options.token;
       record.tunnel = await connectTunnel(
         gateway,
-        { credentials, connectorVersion: "0.0.0-test", noProxy: ProxyBypass.parse([]), clock: systemClock, onOpen, timeoutMs: 5_000 },
+        {
+          credentials,
+          connectorVersion: "0.0.0-test",
+          ...(accessToken === null ? {} : { accessToken: new Secret(accessToken) }),
+          noProxy: ProxyBypass.parse([]), clock: systemClock, onOpen,
+          timeoutMs: 5_000,
+        },
         {
           configChanged: (version) => {
             record.configChanged.push(version);

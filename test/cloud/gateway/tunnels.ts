@@ -2,22 +2,26 @@
  * The tunnel side of one gateway process (docs/PROTOCOL.md §4–§5): a mutual-TLS WebSocket endpoint
  * (src/tunnel/ws-server.ts) that accepts only client certificates from the cloud CA naming a known,
  * unrevoked connector (403 otherwise), negotiates `connector.v1` (426 otherwise), and runs a gateway
- * `Session` per tunnel. Each tunnel is a `RouteTarget` for the router; its health reports, GO_AWAY and
- * end are passed on. Revocation closes the connector's tunnels at once; a catalog change is announced
+ * `Session` per tunnel (gateway-tunnel.ts). The upgrade must also carry a valid access token bound to
+ * the client certificate (401 otherwise); TOKEN_UPDATE replaces it, and a tunnel whose token expires
+ * gets GO_AWAY AUTH_EXPIRED and is closed shortly after (tunnel-token.ts). Each tunnel is a
+ * `RouteTarget` for the router; its health reports, GO_AWAY and end are passed on. Revocation closes the connector's tunnels at once; a catalog change is announced
  * (CONFIG_CHANGED) on the tunnels of the group whose catalog changed.
  */
 import type { X509Certificate } from "node:crypto";
 import type { TCPSocketListener } from "bun";
 import type { Logger } from "../../../src/log.ts";
 import { GoAwayCode, SUBPROTOCOL } from "../../../src/tunnel/const.ts";
-import { Session } from "../../../src/tunnel/session.ts";
-import type { OpenRequest, Stream } from "../../../src/tunnel/stream.ts";
+import type { Stream } from "../../../src/tunnel/stream.ts";
 import type { Transport } from "../../../src/tunnel/transport.ts";
 import { negotiateProtocol, type UpgradeRequest } from "../../../src/tunnel/websocket/handshake.ts";
 import type { SocketSlot } from "../../../src/tunnel/websocket/socket-slot.ts";
 import { listenTunnels, type AuthorizeDecision, type PeerInfo } from "../../../src/tunnel/ws-server.ts";
-import type { ConnectorInfo, TunnelInfo } from "./messages.ts";
-import type { RouteTarget, Router } from "./router.ts";
+import { bearerToken } from "../access-token.ts";
+import { GatewayTunnel, type TunnelAuthContext } from "./gateway-tunnel.ts";
+import type { ConnectorInfo } from "./messages.ts";
+import type { Router } from "./router.ts";
+import { TokenVerifier } from "./tunnel-token.ts";
 
 /** WebSocket close code for a revoked connector's tunnels (RFC 6455 1008: policy violation). */
 const CLOSE_REVOKED = 1008;
@@ -52,61 +56,18 @@ export function commonName(certificate: X509Certificate): string | undefined {
   return /^CN=(.+)$/m.exec(certificate.subject)?.[1]?.trim() || undefined;
 }
 
-/** One accepted tunnel: a gateway-role session plus what routing needs to know about it. */
-export class GatewayTunnel implements RouteTarget<Stream> {
-  readonly session: Session;
-  readonly #router: Router<Stream>;
-
-  constructor(
-    readonly connectorId: string,
-    readonly group: string,
-    transport: Transport,
-    hooks: { changed(tunnel: GatewayTunnel): void; closed(tunnel: GatewayTunnel, reason: string): void; router: Router<Stream>; log: Logger },
-  ) {
-    this.#router = hooks.router;
-    this.session = new Session({
-      role: "gateway",
-      transport,
-      log: hooks.log,
-      events: {
-        healthReport: (report) => hooks.router.setHealth(this, report),
-        goAway: () => hooks.changed(this),
-        closed: (info) => hooks.closed(this, info.error?.message ?? info.reason),
-      },
-    });
-  }
-
-  get usable(): boolean {
-    const s = this.session;
-    return !s.isClosed && !s.draining && !s.peerDraining;
-  }
-
-  open(request: OpenRequest): Promise<Stream> {
-    return this.session.open(request);
-  }
-
-  info(): TunnelInfo {
-    const stats = this.session.stats();
-    return {
-      connectorId: this.connectorId,
-      group: this.group,
-      draining: this.session.draining || this.session.peerDraining,
-      streams: this.session.activeStreams,
-      rttMs: stats.rttMs ?? null,
-      unhealthyApps: this.#router.unhealthyApps(this),
-      bytesIn: stats.bytesIn,
-      bytesOut: stats.bytesOut,
-    };
-  }
-}
 
 export interface TunnelServerOptions {
   readonly port: number;
   readonly tls: { cert: string; key: string; ca: string };
+  /** SPKI PEM of the cloud's token-signing key. */
+  readonly tokenPublicKeyPem: string;
+  /** Wall clock for token expiry; default Date.now. */
+  readonly now?: () => number;
   /** Asks the cloud about a connector id; undefined when unknown. May reject (no answer in time). */
   readonly lookup: (connectorId: string) => Promise<ConnectorInfo | undefined>;
   readonly router: Router<Stream>;
-  readonly counters: { tunnelsAccepted: number; tunnelsRefused: number };
+  readonly counters: { tunnelsAccepted: number; tunnelsRefused: number; tokenUpdates: number; tokenUpdatesRefused: number; tunnelsExpired: number };
   readonly log: Logger;
 }
 
@@ -119,15 +80,17 @@ export class TunnelServer {
   #closedWaiters: (() => void)[] = [];
   #listener: TCPSocketListener<SocketSlot> | undefined;
   #stopping = false;
+  readonly #verifier: TokenVerifier;
 
   constructor(options: TunnelServerOptions) {
     this.#options = options;
+    this.#verifier = new TokenVerifier(options.tokenPublicKeyPem, options.now);
   }
 
   /** Binds the tunnel port (throws if it cannot) and returns it. */
   listen(): number {
     const { port, tls, counters, log } = this.#options;
-    this.#listener = listenTunnels<ConnectorInfo>({
+    this.#listener = listenTunnels<TunnelAuthContext>({
       hostname: "127.0.0.1",
       port,
       tls,
@@ -191,7 +154,7 @@ export class TunnelServer {
     if (--this.#openTransports === 0) for (const wake of this.#closedWaiters.splice(0)) wake();
   }
 
-  async #authorize(request: UpgradeRequest, peer: PeerInfo): Promise<AuthorizeDecision<ConnectorInfo>> {
+  async #authorize(request: UpgradeRequest, peer: PeerInfo): Promise<AuthorizeDecision<TunnelAuthContext>> {
     const id = commonName(peer.certificate);
     if (!id) return { accept: false, status: 403, message: "client certificate names no connector" };
     let info: ConnectorInfo | undefined;
@@ -202,15 +165,23 @@ export class TunnelServer {
     }
     if (!info) return { accept: false, status: 403, message: `unknown connector ${id}` };
     if (info.revoked || this.#revoked.has(id)) return { accept: false, status: 403, message: `connector ${id} is revoked` };
+    // Token and certificate together (docs/PROTOCOL.md §4): after the registry, so an unknown or revoked
+    // connector still reads 403 (re-enroll) rather than 401 (refresh the token). The reason is logged,
+    // the token never is.
+    const verdict = this.#verifier.check(bearerToken(request.headers.get("authorization")), peer.certificate, id);
+    if (!verdict.ok) {
+      return { accept: false, status: 401, message: `${verdict.reason} (connector ${id})`, headers: [["WWW-Authenticate", 'Bearer error="invalid_token"']] };
+    }
     if (this.#stopping) return { accept: false, status: 503, message: "gateway stopping" };
     const protocol = negotiateProtocol(request.protocols, [SUBPROTOCOL]);
     if (!protocol) {
       return { accept: false, status: 426, message: "no supported protocol version offered", headers: [["Sec-WebSocket-Protocol", SUBPROTOCOL]] };
     }
-    return { accept: true, protocol, context: info };
+    return { accept: true, protocol, context: { info, certificate: peer.certificate, tokenExpiresAtMs: verdict.claims.exp * 1000 } };
   }
 
-  #accept(transport: Transport, info: ConnectorInfo): void {
+  #accept(transport: Transport, auth: TunnelAuthContext): void {
+    const { info } = auth;
     const { router, counters, log } = this.#options;
     if (this.#revoked.has(info.id) || this.#stopping) {
       // Revoked (or stopping) while the upgrade was being answered.
@@ -220,9 +191,20 @@ export class TunnelServer {
     counters.tunnelsAccepted++;
     this.#openTransports++;
     const observed = observeClose(transport, () => this.#transportClosed());
-    const tunnel = new GatewayTunnel(info.id, info.group, observed, {
+    const tunnel = new GatewayTunnel(auth, observed, {
       router,
       log,
+      verifier: this.#verifier,
+      token: (t, event, detail) => {
+        if (event === "updated") counters.tokenUpdates++;
+        else if (event === "expired") {
+          counters.tunnelsExpired++;
+          log.info(`tunnel from ${t.connectorId}: access token expired without a valid update: GO_AWAY AUTH_EXPIRED`);
+        } else {
+          counters.tokenUpdatesRefused++;
+          log.warn(`tunnel from ${t.connectorId}: TOKEN_UPDATE refused (${detail}): closing it`);
+        }
+      },
       changed: () => router.refresh(),
       closed: (t, reason) => {
         this.#tunnels.delete(t);
@@ -230,7 +212,7 @@ export class TunnelServer {
         log.info(`tunnel from ${t.connectorId} closed: ${reason}`);
       },
     });
-    if (tunnel.session.isClosed) return; // the transport was already gone; `closed` has run
+    if (tunnel.session.isClosed) return; // the transport was already gone; `closed` has run (and stopped the token watch)
     this.#tunnels.add(tunnel);
     router.addTarget(tunnel);
     log.info(`tunnel from ${info.id} (group ${info.group}) up`);

@@ -1,0 +1,245 @@
+/**
+ * The connector's access token (docs/PROTOCOL.md §3.5, §4, §5.8): fetched from the control plane before
+ * tunnels are dialled, sent in each upgrade's `Authorization: Bearer` header, refreshed at two thirds of
+ * its life (plus up to 5% of its life of random delay, so a fleet does not refresh in step), and handed
+ * to every open tunnel as TOKEN_UPDATE so tunnels outlive any one token without reconnecting.
+ *
+ * A token is bound to the certificate it was fetched with, so it is only sent on tunnels dialled with
+ * that certificate: after a certificate renewal a fresh token is fetched for new dials, and tunnels still
+ * on the old certificate (being replaced) keep theirs until they close.
+ *
+ * Failures are retried with backoff and full jitter (1 s doubling to 1 min); a dial that finds no usable
+ * token waits for the refresh in flight. A gateway's 401 marks the token stale: the next dial waits for
+ * a fresh one. CONNECTOR_REVOKED goes to the daemon's
+ * revocation path and stops the schedule until a dial asks again. The token is a `Secret`: it is never
+ * logged, and status shows only when it expires.
+ */
+import type { Clock, TimerHandle } from "../clock.ts";
+import { ApiRejectedError } from "../control/errors.ts";
+import { ConnectorError, describeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { Secret } from "../secret.ts";
+import { Backoff, type BackoffPolicy } from "../tunnel/backoff.ts";
+
+export const TOKEN_REFRESH_AT_FRACTION = 2 / 3;
+export const TOKEN_REFRESH_JITTER_FRACTION = 0.05;
+/** Retries of a failed refresh: short, because a token lives minutes, not days. */
+export const TOKEN_RETRY: BackoffPolicy = { baseMs: 1_000, capMs: 60_000 };
+/** Floor under a jittered retry: full jitter may draw ~0, and a failing control plane must not be asked in a loop. */
+export const MIN_RETRY_DELAY_MS = 250;
+/** A token with less than this left is not used for a new dial (it would expire during the upgrade). */
+export const MIN_DIAL_LIFE_MS = 2_000;
+/** Never refresh sooner than this after a success, whatever the token's life (a server or clock gone wrong). */
+export const MIN_REFRESH_DELAY_MS = 1_000;
+/** Longest single wait: a token claiming a life of years is refreshed daily anyway. */
+export const MAX_REFRESH_DELAY_MS = 24 * 60 * 60_000;
+
+/** What the control plane answered, and the certificate (PEM) the request was made with. */
+export interface FetchedToken {
+  readonly token: string;
+  /** For status: the cloud's clock. */
+  readonly expiresAt: string;
+  /** Seconds of life left when answered: the schedule uses this, not `expiresAt` against our clock. */
+  readonly expiresIn: number;
+  readonly certificate: string;
+}
+
+/** An open tunnel that can take TOKEN_UPDATE (a `Tunnel` of src/tunnel/connection.ts). */
+export interface TokenHolder {
+  readonly session: { sendTokenUpdate(token: Secret<string>): void; readonly isClosed: boolean };
+  readonly closed: Promise<unknown>;
+}
+
+export interface AccessTokensOptions {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** POST /v1/token with the current identity. */
+  readonly fetch: () => Promise<FetchedToken>;
+  /** The control plane answered CONNECTOR_REVOKED. */
+  readonly onRevoked: () => void;
+  readonly random?: () => number;
+}
+
+/** What status shows: never the token. */
+export interface AccessTokenView {
+  readonly expiresAt: string | null;
+  readonly refreshAt: string | null;
+  readonly lastError: string | null;
+}
+
+interface Held {
+  readonly value: Secret<string>;
+  readonly certificate: string;
+  readonly expiresAt: string;
+  /** Monotonic deadline (clock.now()), so a stepped host clock does not change what is usable. */
+  readonly expiresAtMono: number;
+}
+
+export class AccessTokens {
+  readonly #options: AccessTokensOptions;
+  readonly #backoff: Backoff;
+  readonly #random: () => number;
+  readonly #holders = new Map<TokenHolder, string>();
+  #held: Held | undefined;
+  #stale = false;
+  #inflight: Promise<Held> | undefined;
+  #timer: TimerHandle | undefined;
+  #refreshAt: number | null = null;
+  #lastError: string | null = null;
+  #stopped = false;
+
+  constructor(options: AccessTokensOptions) {
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+    this.#backoff = new Backoff(TOKEN_RETRY, this.#random);
+  }
+
+  /** Fetches the first token now (dials wait for it). */
+  start(): void {
+    this.#refreshSoon();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#holders.clear();
+  }
+
+  view(): AccessTokenView {
+    const wall = this.#options.clock.wallNow().getTime();
+    const refreshAt = this.#refreshAt === null ? null : new Date(wall + Math.max(0, this.#refreshAt - this.#options.clock.now())).toISOString();
+    return { expiresAt: this.#held?.expiresAt ?? null, refreshAt, lastError: this.#lastError };
+  }
+
+  /**
+   * The token for a new dial with `certificate`: the current one if it is bound to that certificate, not
+   * refused by a gateway and not about to expire; otherwise waits for a refresh (which may fail: the dial
+   * fails with it and the supervisor retries with its backoff).
+   */
+  async forDial(certificate: string): Promise<Secret<string>> {
+    const held = this.#held;
+    if (held && this.#usable(held, certificate)) return held.value;
+    const fresh = await this.#refresh();
+    if (fresh.certificate !== certificate) {
+      // The identity changed while we fetched: the next fetch uses the new certificate.
+      this.#stale = true;
+      return (await this.#refresh()).value;
+    }
+    return fresh.value;
+  }
+
+  /** A gateway answered 401 to a dial with `token`: fetch a new one before the next dial. */
+  rejected(token: Secret<string>): void {
+    if (this.#held?.value.reveal() !== token.reveal()) return;
+    this.#stale = true;
+    this.#refreshSoon();
+  }
+
+  /** A renewed certificate: new dials need a token bound to it. */
+  certificateChanged(): void {
+    this.#stale = true;
+    this.#refreshSoon();
+  }
+
+  /**
+   * A tunnel dialled with `certificate` and `used`: it gets every later token bound to the same
+   * certificate (at once, if one arrived while it was being dialled) until it closes.
+   */
+  attach(holder: TokenHolder, certificate: string, used: Secret<string>): void {
+    if (this.#stopped || holder.session.isClosed) return;
+    this.#holders.set(holder, certificate);
+    void holder.closed.then(() => this.#holders.delete(holder));
+    const held = this.#held;
+    if (held && held.value.reveal() !== used.reveal() && held.certificate === certificate) this.#send(holder, held.value);
+  }
+
+  #usable(held: Held, certificate: string): boolean {
+    return !this.#stale && held.certificate === certificate && held.expiresAtMono - this.#options.clock.now() > MIN_DIAL_LIFE_MS;
+  }
+
+  #refreshSoon(): void {
+    if (this.#stopped || this.#inflight) return;
+    this.#refresh().catch(() => undefined); // logged and rescheduled inside
+  }
+
+  /** One fetch at a time; every caller waits for the same one. */
+  #refresh(): Promise<Held> {
+    this.#inflight ??= this.#fetch().finally(() => (this.#inflight = undefined));
+    return this.#inflight;
+  }
+
+  async #fetch(): Promise<Held> {
+    const { clock, log } = this.#options;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#refreshAt = null;
+    let fetched: FetchedToken;
+    try {
+      fetched = await this.#options.fetch();
+    } catch (err) {
+      this.#failed(err);
+      throw err;
+    }
+    // Life from the answer's own count, not expiresAt against our wall clock, which may be off.
+    const life = Math.max(0, fetched.expiresIn * 1000);
+    const held: Held = {
+      value: new Secret(fetched.token),
+      certificate: fetched.certificate,
+      expiresAt: new Date(Date.parse(fetched.expiresAt)).toISOString(),
+      expiresAtMono: clock.now() + life,
+    };
+    if (this.#stopped) return held;
+    this.#held = held;
+    this.#stale = false;
+    this.#lastError = null;
+    this.#backoff.reset();
+    const delay = life * TOKEN_REFRESH_AT_FRACTION + this.#random() * life * TOKEN_REFRESH_JITTER_FRACTION;
+    const refreshInMs = Math.min(MAX_REFRESH_DELAY_MS, Math.max(MIN_REFRESH_DELAY_MS, Math.ceil(delay)));
+    this.#schedule(refreshInMs);
+    log.debug("access token received", { expiresAt: held.expiresAt, lifeMs: life, refreshInMs });
+    for (const [holder, certificate] of this.#holders) if (certificate === held.certificate) this.#send(holder, held.value);
+    return held;
+  }
+
+  #failed(err: unknown): void {
+    if (this.#stopped) return;
+    const { log } = this.#options;
+    this.#lastError = err instanceof ConnectorError ? `${err.code}: ${err.message}` : describeError(err);
+    if (err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED") {
+      // No schedule while revoked: the daemon re-checks slowly, and a dial after reinstatement asks again.
+      log.warn("access token refused: this connector has been revoked");
+      this.#options.onRevoked();
+      return;
+    }
+    const delay = Math.max(MIN_RETRY_DELAY_MS, this.#backoff.nextDelayMs());
+    this.#schedule(delay);
+    const expired = this.#held === undefined || this.#held.expiresAtMono <= this.#options.clock.now();
+    log.warn(expired ? "cannot get an access token: tunnels cannot be opened until one is issued; retrying" : "access token refresh failed; retrying", {
+      error: this.#lastError,
+      retryInMs: delay,
+      ...(this.#held ? { expiresAt: this.#held.expiresAt } : {}),
+    });
+  }
+
+  #schedule(delayMs: number): void {
+    this.#timer?.cancel();
+    this.#refreshAt = this.#options.clock.now() + delayMs;
+    this.#timer = this.#options.clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#refreshSoon();
+    }, delayMs);
+  }
+
+  #send(holder: TokenHolder, token: Secret<string>): void {
+    if (holder.session.isClosed) {
+      this.#holders.delete(holder);
+      return;
+    }
+    try {
+      holder.session.sendTokenUpdate(token);
+    } catch (err) {
+      this.#options.log.warn("token update not sent", { error: describeError(err) });
+    }
+  }
+}

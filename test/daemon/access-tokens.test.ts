@@ -1,0 +1,176 @@
+import { describe, expect, test } from "bun:test";
+import { createConsola } from "consola";
+import { AccessTokens, MIN_DIAL_LIFE_MS, type FetchedToken, type TokenHolder } from "../../src/daemon/access-tokens.ts";
+import { apiRejection, ConnectionRefusedError } from "../../src/control/errors.ts";
+import { Secret } from "../../src/secret.ts";
+import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+
+const LIFE_MS = 600_000; // a 10-minute token
+const EPOCH = Date.UTC(2026, 0, 1); // the fake clock's wall time at 0
+
+/** A control plane whose answers the test scripts: a token for the current certificate, or an error. */
+function setup(options: { random?: () => number; failWith?: () => Error | undefined; cloudClockOffsetMs?: number } = {}) {
+  const clock = new FakeClock();
+  const lines: { type: string; text: string }[] = [];
+  const log = createConsola({ level: 999, reporters: [{ log: (e) => void lines.push({ type: e.type, text: JSON.stringify(e.args) }) }] });
+  const fetches: number[] = [];
+  let certificate = "cert-A";
+  let revoked = 0;
+  const fetch = async (): Promise<FetchedToken> => {
+    fetches.push(clock.now());
+    const failure = options.failWith?.();
+    if (failure) throw failure;
+    const expiresAt = new Date(clock.wallNow().getTime() + (options.cloudClockOffsetMs ?? 0) + LIFE_MS).toISOString();
+    return { token: `token-${fetches.length}`, expiresAt, expiresIn: LIFE_MS / 1000, certificate };
+  };
+  const tokens = new AccessTokens({ clock, log, fetch, onRevoked: () => void revoked++, random: options.random ?? (() => 0.5) });
+  return { clock, lines, fetches, tokens, revoked: () => revoked, useCertificate: (c: string) => void (certificate = c) };
+}
+
+/** A tunnel that records the TOKEN_UPDATEs it is given. */
+function holder(): TokenHolder & { updates: string[]; close(): void } {
+  let close!: () => void;
+  const updates: string[] = [];
+  const session = { isClosed: false, sendTokenUpdate: (t: Secret<string>) => void updates.push(t.reveal()) };
+  return { session, updates, closed: new Promise<void>((r) => (close = r)), close: () => ((session.isClosed = true), close()) };
+}
+
+describe("access token schedule", () => {
+  test("first token before the first dial; refreshed at 2/3 of its life plus jitter (5% of life × random), handed to open tunnels", async () => {
+    const { clock, fetches, tokens } = setup({ random: () => 0.5 });
+    tokens.start();
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-1");
+    const tunnel = holder();
+    tokens.attach(tunnel, "cert-A", new Secret("token-1"));
+    const due = LIFE_MS * (2 / 3) + 0.5 * LIFE_MS * 0.05; // 415 s
+    expect(tokens.view()).toEqual({ expiresAt: new Date(EPOCH + LIFE_MS).toISOString(), refreshAt: new Date(EPOCH + due).toISOString(), lastError: null });
+    await clock.advance(due - 1);
+    expect(fetches).toEqual([0]);
+    await clock.advance(1);
+    expect(fetches).toEqual([0, due]);
+    expect(tunnel.updates).toEqual(["token-2"]);
+    await clock.advance(due);
+    expect(fetches).toEqual([0, due, 2 * due]);
+    expect(tunnel.updates).toEqual(["token-2", "token-3"]);
+    // A closed tunnel gets nothing more; new dials use the newest token without a fetch.
+    tunnel.close();
+    await flushMicrotasks();
+    await clock.advance(due);
+    expect(tunnel.updates).toEqual(["token-2", "token-3"]);
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-4");
+    expect(fetches.length).toBe(4);
+    expect(JSON.stringify(tokens.view())).not.toContain("token-");
+    tokens.stop();
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  test("a failed refresh is retried with backoff and full jitter (1 s, 2 s, 4 s … × random); the old token serves dials meanwhile", async () => {
+    let failing = false;
+    const { clock, fetches, tokens, lines } = setup({ random: () => 0.5, failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    tokens.start();
+    await tokens.forDial("cert-A");
+    failing = true;
+    const due = 415_000;
+    await clock.advance(due);
+    expect(fetches).toEqual([0, due]);
+    expect(tokens.view().lastError).toContain("CONNECTION_REFUSED");
+    await clock.advance(500);
+    expect(fetches).toEqual([0, due, due + 500]);
+    await clock.advance(1_000);
+    expect(fetches).toEqual([0, due, due + 500, due + 1_500]);
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-1"); // still valid: no fetch for the dial
+    expect(fetches.length).toBe(4);
+    expect(lines.filter((l) => l.type === "warn" && l.text.includes("refresh failed")).length).toBe(3);
+    failing = false;
+    await clock.advance(2_000);
+    expect(fetches.length).toBe(5);
+    expect(tokens.view().lastError).toBeNull();
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-5");
+    tokens.stop();
+  });
+
+  test("a token about to expire is not used for a dial: the dial waits for a fresh one (and fails if none comes)", async () => {
+    let failing = false;
+    const { clock, fetches, tokens } = setup({ random: () => 0, failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    tokens.start();
+    await tokens.forDial("cert-A");
+    failing = true;
+    await clock.advance(LIFE_MS - MIN_DIAL_LIFE_MS); // every retry failed meanwhile
+    const before = fetches.length;
+    await expect(tokens.forDial("cert-A")).rejects.toBeInstanceOf(ConnectionRefusedError);
+    expect(fetches.length).toBe(before + 1);
+    tokens.stop();
+  });
+
+  test("CONNECTOR_REVOKED goes to the revocation path and stops the schedule; a later dial asks again", async () => {
+    let revokedNow = false;
+    const { clock, fetches, tokens, revoked } = setup({ failWith: () => (revokedNow ? apiRejection(403, "CONNECTOR_REVOKED", "revoked") : undefined) });
+    tokens.start();
+    await tokens.forDial("cert-A");
+    revokedNow = true;
+    await clock.advance(LIFE_MS);
+    expect(fetches.length).toBe(2);
+    expect(revoked()).toBe(1);
+    expect(clock.pendingTimers).toBe(0);
+    await clock.advance(10 * LIFE_MS);
+    expect(fetches.length).toBe(2);
+    revokedNow = false; // reinstated: the next dial fetches
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-3");
+    tokens.stop();
+  });
+
+  test("a gateway's 401 makes the next dial wait for a fresh token", async () => {
+    const { fetches, tokens } = setup();
+    tokens.start();
+    const first = await tokens.forDial("cert-A");
+    tokens.rejected(new Secret("some older token")); // not the current one: ignored
+    expect((await tokens.forDial("cert-A")) === first).toBe(true);
+    tokens.rejected(first);
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-2");
+    expect(fetches.length).toBe(2);
+    tokens.stop();
+  });
+
+  test("tokens go only to tunnels of the certificate they are bound to; a renewed certificate gets its own for new dials", async () => {
+    const { clock, tokens, useCertificate } = setup({ random: () => 0 });
+    tokens.start();
+    const oldToken = await tokens.forDial("cert-A");
+    const oldTunnel = holder();
+    tokens.attach(oldTunnel, "cert-A", oldToken);
+    useCertificate("cert-B");
+    tokens.certificateChanged();
+    const newToken = await tokens.forDial("cert-B");
+    expect(newToken.reveal()).toBe("token-2");
+    const newTunnel = holder();
+    tokens.attach(newTunnel, "cert-B", newToken);
+    await clock.advance(LIFE_MS * (2 / 3));
+    expect(newTunnel.updates).toEqual(["token-3"]);
+    expect(oldTunnel.updates).toEqual([]);
+    tokens.stop();
+  });
+
+  test("a tunnel whose dial overlapped a refresh gets the newer token as soon as it is attached", async () => {
+    const { clock, tokens } = setup({ random: () => 0 });
+    tokens.start();
+    const used = await tokens.forDial("cert-A");
+    await clock.advance(LIFE_MS * (2 / 3)); // token-2 arrives while the dial with token-1 is in flight
+    const tunnel = holder();
+    tokens.attach(tunnel, "cert-A", used);
+    expect(tunnel.updates).toEqual(["token-2"]);
+    tokens.stop();
+  });
+
+  test("a host clock an hour behind or ahead of the cloud does not shift the schedule: it follows expiresIn", async () => {
+    for (const offset of [3_600_000, -3_600_000]) {
+      const { clock, fetches, tokens } = setup({ random: () => 0, cloudClockOffsetMs: offset });
+      tokens.start();
+      expect((await tokens.forDial("cert-A")).reveal()).toBe("token-1"); // usable although expiresAt reads as past
+      expect(tokens.view().expiresAt).toBe(new Date(EPOCH + offset + LIFE_MS).toISOString()); // status shows the cloud's time
+      await clock.advance(LIFE_MS * (2 / 3) - 1);
+      expect(fetches.length).toBe(1);
+      await clock.advance(1);
+      expect(fetches.length).toBe(2);
+      tokens.stop();
+    }
+  });
+});
