@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import { connectTunnel, type Tunnel } from "../tunnel/connection.ts";
 import { CloseCode } from "../tunnel/const.ts";
 import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
+import { RepeatLimiter } from "../repeat-limiter.ts";
 import type { OpenHandler } from "../tunnel/session-types.ts";
 import { Supervisor } from "../tunnel/supervisor.ts";
 import { TunnelDialError } from "../tunnel/websocket/errors.ts";
@@ -38,6 +39,8 @@ export interface TunnelSupervisorDeps {
 export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
   const { settings, log, status, tunnels } = deps;
   const noProxy = ProxyBypass.parse(settings.noProxy);
+  // A gateway may drain every tunnel right after the upgrade: one line per gateway per window.
+  const goAwayLines = new RepeatLimiter(deps.clock);
   const credentials = () => {
     const identity = deps.identity();
     return {
@@ -58,12 +61,11 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
         rtt: (ms) => status.rtt(slot, ms),
         configChanged: () => deps.refreshCatalog(),
         streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
+        // The supervisor acts on GO_AWAY (through the tunnel's `peerDraining`), even one that came
+        // with the 101; this only logs it.
         goAway: (code, message) => {
-          log.info("gateway is draining this tunnel: opening a replacement", { gateway: gateway.url, code, message });
-          if (!tunnel || !isCurrent()) return;
-          status.detachSession(slot);
-          tunnels.delete(slot);
-          supervisor.retire(slot, tunnel);
+          const verdict = goAwayLines.check(`${gateway.url} ${code}`);
+          if (verdict.log) log.info("gateway is draining this tunnel: opening a replacement", { gateway: gateway.url, code, message, ...(verdict.suppressed > 0 ? { suppressed: verdict.suppressed } : {}) });
         },
         closed: (info) => {
           if (isCurrent()) {
@@ -92,6 +94,21 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       return live;
     },
     onEvent: (event) => {
+      if (event.type === "retired") {
+        // Only if the slot has no newer tunnel yet (a replacement dial may have finished first).
+        if (tunnels.get(event.slot) === event.tunnel) {
+          status.detachSession(event.slot);
+          tunnels.delete(event.slot);
+        }
+        return;
+      }
+      if (event.type === "rebalance") {
+        const fields = { tunnel: event.slot, gateway: event.gateway.url };
+        if (event.phase === "scheduled") log.info("tunnels share a gateway while another is unused: moving one back", { ...fields, inMs: event.inMs });
+        else if (event.phase === "moved") log.info("tunnel moved back to a distinct gateway", fields);
+        else log.warn("could not move a tunnel to a distinct gateway", { ...fields, error: event.error });
+        return;
+      }
       if (event.type !== "slot") return;
       status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
       const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
