@@ -81,6 +81,9 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
         throw err;
       });
       const live = tunnel;
+      // A make-before-break move (renewal, redundancy): the old tunnel's counters so far go into the
+      // totals before its status view is taken over, so they never go backwards.
+      if (tunnels.has(slot)) status.detachSession(slot);
       tunnels.set(slot, live);
       status.attachSession(slot, () => live.session.stats());
       // Before the first check completes we send nothing: "no report" lets gateways route here.
