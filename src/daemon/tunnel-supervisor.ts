@@ -14,7 +14,7 @@ import { CloseCode } from "../tunnel/const.ts";
 import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
 import { RepeatLimiter } from "../repeat-limiter.ts";
 import type { OpenHandler } from "../tunnel/session-types.ts";
-import { Supervisor } from "../tunnel/supervisor.ts";
+import { Supervisor, type TunnelHandle } from "../tunnel/supervisor.ts";
 import { TunnelDialError } from "../tunnel/websocket/errors.ts";
 import { buildInfo } from "../version.ts";
 import type { StatusModel } from "./status-model.ts";
@@ -41,6 +41,10 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
   const noProxy = ProxyBypass.parse(settings.noProxy);
   // A gateway may drain every tunnel right after the upgrade: one line per gateway per window.
   const goAwayLines = new RepeatLimiter(deps.clock);
+  // Tunnels we dialled, by the handle the supervisor reports: a tunnel becomes the slot's (in
+  // `tunnels` and in status) only when the supervisor says so, not when the dial ends (a tunnel on
+  // probation for a move to another gateway must not displace the slot's tunnel).
+  const dialled = new WeakMap<TunnelHandle, Tunnel>();
   const credentials = () => {
     const identity = deps.identity();
     return {
@@ -58,7 +62,9 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       let tunnel: Tunnel | undefined;
       const isCurrent = () => tunnel !== undefined && tunnels.get(slot) === tunnel;
       tunnel = await connectTunnel(gateway, options, {
-        rtt: (ms) => status.rtt(slot, ms),
+        rtt: (ms) => {
+          if (isCurrent()) status.rtt(slot, ms);
+        },
         configChanged: () => deps.refreshCatalog(),
         streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
         // The supervisor acts on GO_AWAY (through the tunnel's `peerDraining`), even one that came
@@ -81,11 +87,7 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
         throw err;
       });
       const live = tunnel;
-      // A make-before-break move (renewal, redundancy): the old tunnel's counters so far go into the
-      // totals before its status view is taken over, so they never go backwards.
-      if (tunnels.has(slot)) status.detachSession(slot);
-      tunnels.set(slot, live);
-      status.attachSession(slot, () => live.session.stats());
+      dialled.set(live, live);
       // Before the first check completes we send nothing: "no report" lets gateways route here.
       // Best effort: a report that cannot be sent (too large) must not cost the tunnel.
       const health = deps.health();
@@ -113,6 +115,14 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
         return;
       }
       if (event.type !== "slot") return;
+      const live = event.tunnel && dialled.get(event.tunnel);
+      if (live) {
+        // A make-before-break move (renewal, redundancy): the old tunnel's counters so far go into
+        // the totals before its status view is taken over, so they never go backwards.
+        if (tunnels.has(event.slot)) status.detachSession(event.slot);
+        tunnels.set(event.slot, live);
+        status.attachSession(event.slot, () => live.session.stats());
+      }
       status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
       const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
       const stopping = deps.stopping();

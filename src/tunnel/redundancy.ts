@@ -3,10 +3,11 @@
  * its slot moves to a gateway another slot already uses; when the drained gateway is back, nothing
  * else would ever move it again and one gateway failure would take every tunnel. While two slots that
  * are up share a gateway and a known gateway is used by no slot, this dials that gateway for one of
- * them, make-before-break: the new tunnel takes the slot, and the supervisor drains the doubled one.
- * Attempts are spaced by their own backoff with full jitter (5 s → 2 min), never a loop; the backoff
- * starts over only after a quiet spell, so a gateway that accepts and drains us at once is tried at
- * most about once per two minutes.
+ * them, make-before-break: the new tunnel must first stay up for the stable period (it serves what the
+ * gateway sends meanwhile), then it takes the slot and the supervisor drains the doubled one. A new
+ * tunnel that is drained or closed during that probation counts as a failure, so a gateway that
+ * accepts and drains us at once never costs a healthy tunnel. Attempts are spaced by their own
+ * backoff with full jitter (5 s → 2 min), never a loop; it starts over only after a quiet spell.
  */
 import { describeError } from "../errors.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
@@ -31,6 +32,8 @@ export interface RedundancyOptions {
   readonly onEvent: (event: RedundancyEvent) => void;
   /** A tunnel to `gateway` is up for `slot`: hand it over. */
   readonly onMoved: (slot: Slot, gateway: Gateway, tunnel: TunnelHandle) => void;
+  /** How long a new tunnel must stay up (no GO_AWAY, no close) before it takes the slot. */
+  readonly probationMs: number;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
 }
@@ -57,7 +60,9 @@ export class Redundancy {
   readonly #backoff: Backoff;
   readonly #policy: BackoffPolicy;
   #timer: TimerHandle | undefined;
+  /** A dial or a probation is under way. */
   #inFlight = false;
+  #probation: TunnelHandle | undefined;
   #stopped = false;
   #lastAttemptAt = -Infinity;
 
@@ -85,6 +90,7 @@ export class Redundancy {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#probation?.close("connector stopping");
   }
 
   #plan() {
@@ -99,22 +105,47 @@ export class Redundancy {
     this.#inFlight = true;
     this.#lastAttemptAt = this.options.clock.now();
     this.options.connect(gateway, slot.index).then(
-      (tunnel) => {
-        this.#inFlight = false;
-        if (this.#stopped) {
-          tunnel.close("connector stopping");
-          return;
-        }
-        this.options.onEvent({ type: "rebalance", phase: "moved", slot: slot.index, gateway });
-        this.options.onMoved(slot, gateway, tunnel);
-        this.check();
-      },
-      (err: unknown) => {
-        this.#inFlight = false;
-        this.options.failedAt.set(gateway.id, this.options.clock.now());
-        this.options.onEvent({ type: "rebalance", phase: "failed", slot: slot.index, gateway, error: describeError(err) });
-        this.check();
-      },
+      (tunnel) => this.#probate(slot, gateway, tunnel),
+      (err: unknown) => this.#failed(slot, gateway, describeError(err)),
     );
+  }
+
+  /** Keeps `tunnel` out of the slot until it has stayed up for `probationMs`. */
+  #probate(slot: Slot, gateway: Gateway, tunnel: TunnelHandle): void {
+    if (this.#stopped) {
+      this.#inFlight = false;
+      tunnel.close("connector stopping");
+      return;
+    }
+    this.#probation = tunnel;
+    let over = false;
+    const fail = (why: string) => {
+      if (over) return;
+      over = true;
+      timer.cancel();
+      this.#probation = undefined;
+      tunnel.close(why);
+      this.#failed(slot, gateway, why);
+    };
+    const timer = this.options.clock.setTimeout(() => {
+      if (over) return;
+      over = true;
+      this.#probation = undefined;
+      this.#inFlight = false;
+      if (this.#stopped) return tunnel.close("connector stopping");
+      this.options.onEvent({ type: "rebalance", phase: "moved", slot: slot.index, gateway });
+      this.options.onMoved(slot, gateway, tunnel);
+      this.check();
+    }, this.options.probationMs);
+    tunnel.peerDraining?.then(() => fail("gateway drained the new tunnel (GO_AWAY) at once"));
+    void tunnel.closed.then(({ reason }) => fail(`the new tunnel closed at once: ${reason}`));
+  }
+
+  #failed(slot: Slot, gateway: Gateway, error: string): void {
+    this.#inFlight = false;
+    if (this.#stopped) return;
+    this.options.failedAt.set(gateway.id, this.options.clock.now());
+    this.options.onEvent({ type: "rebalance", phase: "failed", slot: slot.index, gateway, error });
+    this.check();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * `RetiringTunnels` holds the tunnels that left their slot but may still carry streams: drained by the
  * gateway (its GO_AWAY), or by us (a renewed certificate, a move back to a distinct gateway). The
- * connector closes each one itself (docs/PROTOCOL.md §5.7 lets either side close a drained tunnel):
+ * connector closes each one itself rather than wait for the gateway (a hostile one never would):
  * once it has no open stream, looked at first after `settleMs` (an OPEN the gateway sent before it
  * saw or sent GO_AWAY may still be in flight), and at the latest when its grace runs out. A gateway
  * that drains every tunnel at once cannot make them pile up: past `max`, the idlest (then oldest) is

@@ -26,7 +26,8 @@ export type ConnectTunnel = (gateway: Gateway, slot: number) => Promise<TunnelHa
 export type SlotState = "connecting" | "up" | "down";
 
 export type SupervisorEvent =
-  | { type: "slot"; slot: number; state: SlotState; gateway: Gateway; since: Date; error?: string; retryInMs?: number }
+  /** `tunnel` is set when the slot comes up: from then on it is the slot's tunnel. */
+  | { type: "slot"; slot: number; state: SlotState; gateway: Gateway; since: Date; error?: string; retryInMs?: number; tunnel?: TunnelHandle }
   /** `tunnel` left `slot` (drained or replaced) and now only finishes its streams. */
   | { type: "retired"; slot: number; tunnel: TunnelHandle; gateway: Gateway }
   | RedundancyEvent

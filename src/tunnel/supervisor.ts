@@ -72,6 +72,7 @@ export class Supervisor {
       connect: options.connect,
       onEvent: options.onEvent,
       onMoved: (slot, gateway, tunnel) => this.#onMoved(slot, gateway, tunnel),
+      probationMs: options.stableAfterMs ?? STABLE_AFTER_MS,
       ...(options.rebalanceBackoff ? { backoff: options.rebalanceBackoff } : {}),
       ...(options.random ? { random: options.random } : {}),
     });
@@ -97,7 +98,7 @@ export class Supervisor {
   }
 
   /**
-   * The gateway of `slot` sent GO_AWAY (§5.7): its tunnel keeps serving the streams it has, and we
+   * The gateway of `slot` sent GO_AWAY (docs/PROTOCOL.md §5.7): its tunnel keeps serving the streams it has, and we
    * close it once they are done (or after `drainedGraceMs`). The slot reconnects, to another gateway
    * when there is one: at once after a tunnel that was stable, so capacity does not shrink during a
    * rolling restart; after the slot's backoff when the GO_AWAY came early, so a gateway that drains
@@ -217,7 +218,7 @@ export class Supervisor {
     this.#onUp(slot, tunnel);
   }
 
-  #emit(slot: Slot, extra: { error?: string; retryInMs?: number } = {}): void {
+  #emit(slot: Slot, extra: { error?: string; retryInMs?: number; tunnel?: TunnelHandle } = {}): void {
     this.options.onEvent({
       type: "slot",
       slot: slot.index,
@@ -249,7 +250,7 @@ export class Supervisor {
     slot.tunnel = tunnel;
     slot.state = "up";
     slot.upAt = this.options.clock.now();
-    this.#emit(slot);
+    this.#emit(slot, { tunnel });
     const gateway = slot.gateway!;
     tunnel.closed.then(({ reason }) => {
       if (slot.tunnel !== tunnel) return; // retired: the slot has moved on

@@ -307,3 +307,24 @@ test("redundancy: with as many gateways as tunnels in use, nothing moves", async
   expect(w.attempts).toEqual(["a", "a", "a"]);
   expect(events.some((e) => e.type === "rebalance")).toBe(false);
 });
+
+test("redundancy: a gateway that drains the new tunnel at once never costs the slot its tunnel, and is tried rarely", async () => {
+  const { clock, w, supervisor, events } = setup([gw("a"), gw("b")], 2);
+  supervisor.start();
+  await clock.advance(10_000);
+  const onB = w.live.find((t) => t.gateway === "b")!;
+  w.hostile.add("b"); // from now on b drains every tunnel right after the upgrade
+  onB.goAway();
+  await clock.advance(10 * 60_000);
+  // Both slots stayed on their tunnels to "a" the whole time: never drained by a move.
+  const onA = w.all.filter((t) => t.gateway === "a");
+  expect(onA.filter((t) => t.drained || t.closedBy !== undefined)).toEqual([]);
+  expect(supervisor.upCount()).toBe(2);
+  // Moves to "b" were tried, each failed in probation, spaced by the 5 s → 2 min backoff: with random
+  // 0.5 the waits are 2.5, 5, 10, 20, 40 s, then 60 s each: 13 tries in 10 minutes.
+  const failed = events.filter((e) => e.type === "rebalance" && e.phase === "failed");
+  expect(failed.length).toBe(13);
+  expect(events.some((e) => e.type === "rebalance" && e.phase === "moved")).toBe(false);
+  // Every probation tunnel to "b" was closed by us.
+  expect(w.all.filter((t) => t.gateway === "b" && t !== onB && t.closedBy === undefined)).toEqual([]);
+});
