@@ -98,11 +98,11 @@ export class Supervisor {
   }
 
   /**
-   * The gateway of `slot` sent GO_AWAY (docs/PROTOCOL.md §5.7): its tunnel keeps serving the streams it has, and we
-   * close it once they are done (or after `drainedGraceMs`). The slot reconnects, to another gateway
-   * when there is one: at once after a tunnel that was stable, so capacity does not shrink during a
-   * rolling restart; after the slot's backoff when the GO_AWAY came early, so a gateway that drains
-   * every tunnel right after the upgrade cannot make us dial in a loop.
+   * The gateway of `slot` sent GO_AWAY (docs/PROTOCOL.md §5.7): its tunnel keeps serving the streams
+   * it has, and we close it once they are done (or after `drainedGraceMs`). The slot reconnects, to
+   * another gateway when there is one: at once after a tunnel that was stable, so capacity does not
+   * shrink during a rolling restart; after the slot's backoff when the GO_AWAY came early, so a
+   * gateway that drains every tunnel right after the upgrade cannot make us dial in a loop.
    */
   retire(slot: number, tunnel: TunnelHandle): void {
     const s = this.#slots[slot];
