@@ -5,7 +5,7 @@
  */
 import type { Identity } from "../identity/identity.ts";
 import { certificateNotAfter } from "../identity/identity.ts";
-import type { StatusSnapshot, ConnectorState } from "../status/schema.ts";
+import { redundancyLost, type ConnectorState, type Redundancy, type StatusSnapshot } from "../status/schema.ts";
 import type { SessionStats } from "../tunnel/session-stats.ts";
 import type { SlotState } from "../tunnel/supervisor.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
@@ -99,8 +99,18 @@ export class StatusModel {
   state(): ConnectorState {
     if (this.#revoked) return "revoked";
     const up = this.#slots.filter((s) => s.state === "up").length;
-    if (up > 0 && up === this.#slots.length) return "connected";
+    if (up > 0 && up === this.#slots.length) return redundancyLost(this.redundancy()) ? "degraded" : "connected";
     return up > 0 ? "degraded" : "disconnected";
+  }
+
+  /** How many distinct gateways the tunnels that are up use, out of the gateways this connector knows. */
+  redundancy(): Redundancy {
+    const up = this.#slots.filter((s) => s.state === "up");
+    return {
+      distinctGateways: new Set(up.map((s) => s.gateway)).size,
+      tunnels: up.length,
+      gatewaysKnown: new Set(this.identity.gateways.map((g) => g.url)).size,
+    };
   }
 
   /** Parsed once per certificate, not on every status request or metrics scrape. */
@@ -142,6 +152,7 @@ export class StatusModel {
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
       ...(this.#catalog ? { catalog: this.#catalog } : {}),
       ...this.#tokenStatus(),
+      redundancy: this.redundancy(),
       tunnels: this.#slots.map((s, i) => ({
         gateway: s.gateway,
         state: s.state,
@@ -175,10 +186,14 @@ export class StatusModel {
   /** One line for the periodic log (§3: every 5 minutes and on every tunnel change). */
   summary(): Record<string, unknown> {
     const snap = this.snapshot();
+    const redundancy = snap.redundancy!;
     return {
       state: snap.state,
       tunnelsUp: snap.tunnels.filter((t) => t.state === "up").length,
       tunnels: snap.tunnels.length,
+      gateways: redundancy.distinctGateways,
+      gatewaysKnown: redundancy.gatewaysKnown,
+      ...(redundancyLost(redundancy) ? { redundancy: "tunnels share a gateway although another is known" } : {}),
       streamsActive: snap.streams.active,
       streamsCreated: snap.streams.created,
       bytesToCloud: snap.bytes.toCloud,

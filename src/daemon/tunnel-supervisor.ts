@@ -12,8 +12,9 @@ import type { Logger } from "../log.ts";
 import { connectTunnel, type Tunnel } from "../tunnel/connection.ts";
 import { CloseCode } from "../tunnel/const.ts";
 import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
+import { RepeatLimiter } from "../repeat-limiter.ts";
 import type { OpenHandler } from "../tunnel/session-types.ts";
-import { Supervisor } from "../tunnel/supervisor.ts";
+import { Supervisor, type TunnelHandle } from "../tunnel/supervisor.ts";
 import { TunnelDialError } from "../tunnel/websocket/errors.ts";
 import { buildInfo } from "../version.ts";
 import type { StatusModel } from "./status-model.ts";
@@ -41,6 +42,12 @@ export interface TunnelSupervisorDeps {
 export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
   const { settings, log, status, tunnels } = deps;
   const noProxy = ProxyBypass.parse(settings.noProxy);
+  // A gateway may drain every tunnel right after the upgrade: one line per gateway per window.
+  const goAwayLines = new RepeatLimiter(deps.clock);
+  // Tunnels we dialled, by the handle the supervisor reports: a tunnel becomes the slot's (in
+  // `tunnels` and in status) only when the supervisor says so, not when the dial ends (a tunnel on
+  // probation for a move to another gateway must not displace the slot's tunnel).
+  const dialled = new WeakMap<TunnelHandle, Tunnel>();
   const credentials = () => {
     const identity = deps.identity();
     return {
@@ -61,15 +68,16 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       let tunnel: Tunnel | undefined;
       const isCurrent = () => tunnel !== undefined && tunnels.get(slot) === tunnel;
       tunnel = await connectTunnel(gateway, options, {
-        rtt: (ms) => status.rtt(slot, ms),
+        rtt: (ms) => {
+          if (isCurrent()) status.rtt(slot, ms);
+        },
         configChanged: () => deps.refreshCatalog(),
         streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
+        // The supervisor acts on GO_AWAY (through the tunnel's `peerDraining`), even one that came
+        // with the 101; this only logs it.
         goAway: (code, message) => {
-          log.info("gateway is draining this tunnel: opening a replacement", { gateway: gateway.url, code, message });
-          if (!tunnel || !isCurrent()) return;
-          status.detachSession(slot);
-          tunnels.delete(slot);
-          supervisor.retire(slot, tunnel);
+          const verdict = goAwayLines.check(`${gateway.url} ${code}`);
+          if (verdict.log) log.info("gateway is draining this tunnel: opening a replacement", { gateway: gateway.url, code, message, ...(verdict.suppressed > 0 ? { suppressed: verdict.suppressed } : {}) });
         },
         closed: (info) => {
           if (isCurrent()) {
@@ -87,9 +95,9 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
         throw err;
       });
       const live = tunnel;
-      tunnels.set(slot, live);
+      dialled.set(live, live);
+      // Every tunnel dialled with this certificate gets the token updates, one on probation too.
       deps.tokens.attach(live, certificate, accessToken);
-      status.attachSession(slot, () => live.session.stats());
       // Before the first check completes we send nothing: "no report" lets gateways route here.
       // Best effort: a report that cannot be sent (too large) must not cost the tunnel.
       const health = deps.health();
@@ -101,7 +109,30 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       return live;
     },
     onEvent: (event) => {
+      if (event.type === "retired") {
+        // Only if the slot has no newer tunnel yet (a replacement dial may have finished first).
+        if (tunnels.get(event.slot) === event.tunnel) {
+          status.detachSession(event.slot);
+          tunnels.delete(event.slot);
+        }
+        return;
+      }
+      if (event.type === "rebalance") {
+        const fields = { tunnel: event.slot, gateway: event.gateway.url };
+        if (event.phase === "scheduled") log.info("tunnels share a gateway while another is unused: moving one back", { ...fields, inMs: event.inMs });
+        else if (event.phase === "moved") log.info("tunnel moved back to a distinct gateway", fields);
+        else log.warn("could not move a tunnel to a distinct gateway", { ...fields, error: event.error });
+        return;
+      }
       if (event.type !== "slot") return;
+      const live = event.tunnel && dialled.get(event.tunnel);
+      if (live) {
+        // A make-before-break move (renewal, redundancy): the old tunnel's counters so far go into
+        // the totals before its status view is taken over, so they never go backwards.
+        if (tunnels.has(event.slot)) status.detachSession(event.slot);
+        tunnels.set(event.slot, live);
+        status.attachSession(event.slot, () => live.session.stats());
+      }
       status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
       const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
       const stopping = deps.stopping();

@@ -26,6 +26,7 @@ export function renderMetrics(s: StatusSnapshot, build: { version: string; commi
     family("connector_build_info", "gauge", "Build of the running connector.", [[{ version: build.version, commit: build.commit, target: build.target }, 1]]),
     family("connector_revoked", "gauge", "1 when the cloud revoked this connector.", [[{}, s.state === "revoked" ? 1 : 0]]),
     family("connector_tunnels_up", "gauge", "Tunnels currently up.", [[{}, s.tunnels.filter((t) => t.state === "up").length]]),
+    family("connector_tunnel_gateways", "gauge", "Distinct gateways the tunnels that are up use (fewer than tunnels and gateways known: redundancy lost).", s.redundancy ? [[{}, s.redundancy.distinctGateways]] : []),
     family("connector_tunnel_up", "gauge", "1 when the tunnel to this gateway is up.", s.tunnels.map((t, slot) => [{ tunnel: String(slot), gateway: t.gateway }, t.state === "up" ? 1 : 0] as const)),
     family("connector_tunnel_rtt_seconds", "gauge", "Last PING round trip per tunnel.", s.tunnels.flatMap((t, slot) => (t.rttMs === null ? [] : [[{ tunnel: String(slot), gateway: t.gateway }, t.rttMs / 1000] as const]))),
     family("connector_streams_active", "gauge", "Streams open now.", [[{}, s.streams.active]]),

@@ -2,7 +2,7 @@
  * The human-readable `connector status` block (§4): one label per line, aligned, readable at a
  * glance; every value comes from the snapshot, so the text and `--json` never disagree.
  */
-import type { StatusSnapshot } from "./schema.ts";
+import { redundancyLost, type StatusSnapshot } from "./schema.ts";
 
 const LABEL_WIDTH = 15;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -49,6 +49,23 @@ function tokenLines(token: StatusSnapshot["accessToken"]): string[] {
   return [line("access token", `expires ${token.expiresAt}${refresh}`)];
 }
 
+/** The hint after the state; "degraded" with every tunnel up means they share a gateway. */
+function stateHint(snapshot: StatusSnapshot): string {
+  const allUp = snapshot.tunnels.length > 0 && snapshot.tunnels.every((t) => t.state === "up");
+  if (snapshot.state === "degraded" && allUp && snapshot.redundancy && redundancyLost(snapshot.redundancy)) {
+    return "all tunnels up, but they share a gateway although another is known (moving one back)";
+  }
+  return STATE_HINT[snapshot.state];
+}
+
+function redundancyLine(snapshot: StatusSnapshot): string[] {
+  const r = snapshot.redundancy;
+  if (!r) return [];
+  const gateways = `${r.distinctGateways} gateway${r.distinctGateways === 1 ? "" : "s"}`;
+  const verdict = redundancyLost(r) ? ": LOST, tunnels share a gateway" : "";
+  return [line("redundancy", `${r.tunnels} tunnel${r.tunnels === 1 ? "" : "s"} up on ${gateways} (${r.gatewaysKnown} known)${verdict}`)];
+}
+
 function tunnelLines(snapshot: StatusSnapshot): string[] {
   if (snapshot.tunnels.length === 0) return [line("tunnels", "none")];
   return [
@@ -91,13 +108,14 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
   const upgrade = snapshot.upgrade?.lastCheck ? `last check ${snapshot.upgrade.lastCheck}: ${snapshot.upgrade.result ?? "-"}` : "never checked";
   return [
     line("connector", who),
-    line("state", `${snapshot.state} — ${STATE_HINT[snapshot.state]}`),
+    line("state", `${snapshot.state} — ${stateHint(snapshot)}`),
     line("version", snapshot.version),
     line("certificate", certificateLine(snapshot.certificate, now)),
     line("control plane", control),
     ...(snapshot.catalog ? [line("app catalog", catalogText(snapshot.catalog, now))] : []),
     ...tokenLines(snapshot.accessToken),
     ...tunnelLines(snapshot),
+    ...redundancyLine(snapshot),
     line("streams", `created ${snapshot.streams.created}, closed ${snapshot.streams.closed}, active ${snapshot.streams.active}${failureText(snapshot.streams.failures)}`),
     line("bytes", `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`),
     ...appLines(snapshot),

@@ -22,6 +22,18 @@ export const TunnelStatusSchema = v.object({
   streams: v.optional(Count),
 });
 
+/**
+ * Whether the tunnels are spread over gateways: `distinctGateways` used by the `tunnels` that are up,
+ * out of `gatewaysKnown` in the connector's list.
+ */
+export const RedundancySchema = v.object({ distinctGateways: Count, tunnels: Count, gatewaysKnown: Count });
+export type Redundancy = v.InferOutput<typeof RedundancySchema>;
+
+/** Tunnels share a gateway although another is known: one gateway failure would cut them all. */
+export function redundancyLost(r: Redundancy): boolean {
+  return r.distinctGateways < Math.min(r.tunnels, r.gatewaysKnown);
+}
+
 export const AppStatusSchema = v.object({
   name: Text(128),
   servers: v.array(v.object({ address: Text(300), healthy: v.boolean() })),
@@ -51,6 +63,8 @@ export const StatusSnapshotSchema = v.object({
   /** The app catalog in use: from the control plane, or the one kept in the state dir during an outage. */
   catalog: v.optional(v.object({ source: v.picklist(["control-plane", "stored"]), version: Text(128), fetchedAt: Text(64) })),
   tunnels: v.array(TunnelStatusSchema),
+  /** Absent when no daemon runs. */
+  redundancy: v.optional(RedundancySchema),
   /** `failures`: streams the connector could not open, by §5.3 code (NOT_ALLOWED, REFUSED, …). */
   streams: v.object({ created: Count, closed: Count, active: Count, failures: v.optional(v.record(v.string(), Count)) }),
   bytes: v.object({ toCloud: Count, fromCloud: Count }),

@@ -53,18 +53,28 @@ export async function connectTunnel(gateway: Gateway, options: ConnectTunnelOpti
     ...(useProxy ? { proxy: options.proxy } : {}),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
+  // The gateway's GO_AWAY may come in the same read as its 101, before the caller holds the tunnel:
+  // a promise keeps it for whoever looks later (the supervisor, once the tunnel is in a slot).
+  const peerDraining = Promise.withResolvers<{ code: number; message: string }>();
   const session = new Session({
     role: "connector",
     transport,
     clock: options.clock,
     onOpen: options.onOpen,
-    events,
+    events: {
+      ...events,
+      goAway: (code, message) => {
+        peerDraining.resolve({ code, message });
+        events.goAway?.(code, message);
+      },
+    },
     ...(options.log ? { log: options.log } : {}),
   });
   return {
     gateway,
     session,
     closed: session.closed.then((info) => ({ reason: info.error ? `${info.error.code}: ${info.error.message}` : `closed (${info.code}${info.reason ? ` ${info.reason}` : ""})` })),
+    peerDraining: peerDraining.promise,
     drain: () => session.goAway(),
     activeStreams: () => session.activeStreams,
     close: (reason) => session.close(1000, reason),

@@ -133,7 +133,8 @@ export async function dialTunnel(options: DialTunnelOptions): Promise<DialedTunn
     const response = parseResponseHead(head);
     if (response.status !== 101) throw upgradeRefused(response.status, response.reason, headerList(response.headers.get("sec-websocket-protocol")), target);
     const protocol = checkUpgradeResponse(response, key, protocols);
-    const transport = new WsTransport({ ...options.transport, role: "client", socket, protocol, initialData: [rest] });
+    // Every byte after the head, in order: the head's tail, then anything read since.
+    const transport = new WsTransport({ ...options.transport, role: "client", socket, protocol, initialData: [rest, ...sink.takeBuffered()] });
     return { transport, protocol };
   } catch (err) {
     abandoned = true;

@@ -6,35 +6,22 @@
  * those it prefers gateways that have not failed recently. With two gateways and two slots, a slot whose
  * gateway died therefore keeps retrying that gateway (with backoff) rather than doubling up on the
  * surviving one, so a restarted gateway gets its tunnel back within one backoff period; with more
- * gateways than slots it moves to another gateway at once.
+ * gateways than slots it moves to another gateway at once. When slots do end up sharing a gateway
+ * while another known gateway is unused (a drained gateway came back), `Redundancy` moves one back.
  * Retries: exponential backoff with full jitter per slot (1 s → 60 s); a tunnel that stayed up for
  * `stableAfterMs` resets its slot's backoff, so a gateway that accepts and then drops us at once
- * cannot make us reconnect in a tight loop.
+ * cannot make us reconnect in a tight loop. An early GO_AWAY counts as such a failure too.
+ * Drained tunnels are closed by us once idle (`RetiringTunnels`), and never more than 2× N stay open.
  */
 import { describeError } from "../errors.ts";
-import type { Clock, TimerHandle } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import type { Gateway } from "../control/api.ts";
 import { Backoff, TUNNEL_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import { RetiringTunnels } from "./retiring-tunnels.ts";
+import { Redundancy } from "./redundancy.ts";
+import type { ConnectTunnel, Slot, SlotState, SupervisorEvent, TunnelHandle } from "./supervisor-types.ts";
 
-/** One live tunnel as the supervisor sees it. */
-export interface TunnelHandle {
-  /** Resolves once when the tunnel is gone, with why. */
-  readonly closed: Promise<{ reason: string }>;
-  /** Tell the gateway to route no new streams here (GO_AWAY); existing streams continue. */
-  drain(): void;
-  /** Number of streams still open (for graceful stop). */
-  activeStreams(): number;
-  /** Close now. */
-  close(reason: string): void;
-}
-
-export type ConnectTunnel = (gateway: Gateway, slot: number) => Promise<TunnelHandle>;
-
-export type SlotState = "connecting" | "up" | "down";
-
-export type SupervisorEvent =
-  | { type: "slot"; slot: number; state: SlotState; gateway: Gateway; since: Date; error?: string; retryInMs?: number }
-  | { type: "stopped" };
+export type { ConnectTunnel, SlotState, SupervisorEvent, TunnelHandle } from "./supervisor-types.ts";
 
 export interface SupervisorOptions {
   gateways: readonly Gateway[];
@@ -47,26 +34,24 @@ export interface SupervisorOptions {
   /** A gateway that failed within this window is avoided when another is available. */
   failurePenaltyMs?: number;
   stableAfterMs?: number;
+  /** A tunnel the gateway drained is closed by us at the latest this long after its GO_AWAY. */
+  drainedGraceMs?: number;
+  /** Retry policy for moving a tunnel back to an unused gateway. */
+  rebalanceBackoff?: BackoffPolicy;
 }
 
-interface Slot {
-  index: number;
-  state: SlotState;
-  gateway?: Gateway;
-  tunnel?: TunnelHandle;
-  backoff: Backoff;
-  timer?: TimerHandle;
-  upAt?: number;
-}
-
-/** How often a replaced tunnel is checked for open streams before it is closed. */
-const REPLACE_POLL_MS = 1_000;
+/** How often a retiring tunnel is checked for open streams before it is closed; also the first wait. */
+const RETIRE_POLL_MS = 1_000;
+/** A drained tunnel whose streams never end is closed after this long. */
+const DRAINED_GRACE_MS = 10 * 60_000;
+const STABLE_AFTER_MS = 10_000;
 
 export class Supervisor {
   readonly #slots: Slot[];
   readonly #failedAt = new Map<string, number>();
-  /** Tunnels whose gateway sent GO_AWAY: still finishing their streams, no longer in a slot. */
-  readonly #retiring = new Set<TunnelHandle>();
+  /** Tunnels drained (by the gateway or by us): still finishing their streams, no longer in a slot. */
+  readonly #retiring: RetiringTunnels;
+  readonly #redundancy: Redundancy;
   #gateways: readonly Gateway[];
   #stopping = false;
 
@@ -78,6 +63,19 @@ export class Supervisor {
       state: "down" as SlotState,
       backoff: new Backoff(options.backoff ?? TUNNEL_BACKOFF, options.random),
     }));
+    this.#retiring = new RetiringTunnels({ clock: options.clock, max: 2 * options.tunnels, settleMs: RETIRE_POLL_MS });
+    this.#redundancy = new Redundancy({
+      clock: options.clock,
+      slots: () => this.#slots,
+      gateways: () => this.#gateways,
+      failedAt: this.#failedAt,
+      connect: options.connect,
+      onEvent: options.onEvent,
+      onMoved: (slot, gateway, tunnel) => this.#onMoved(slot, gateway, tunnel),
+      probationMs: options.stableAfterMs ?? STABLE_AFTER_MS,
+      ...(options.rebalanceBackoff ? { backoff: options.rebalanceBackoff } : {}),
+      ...(options.random ? { random: options.random } : {}),
+    });
   }
 
   start(): void {
@@ -91,31 +89,47 @@ export class Supervisor {
   }
 
   activeStreams(): number {
-    let sum = 0;
-    for (const tunnel of this.#retiring) sum += tunnel.activeStreams();
-    return this.#slots.reduce((total, s) => total + (s.tunnel?.activeStreams() ?? 0), sum);
+    return this.#slots.reduce((total, s) => total + (s.tunnel?.activeStreams() ?? 0), this.#retiring.activeStreams());
+  }
+
+  /** Tunnels out of their slot that are still open (drained, finishing streams). */
+  retiringCount(): number {
+    return this.#retiring.size;
   }
 
   /**
-   * The gateway of `slot` sent GO_AWAY (§5.7): its tunnel keeps serving the streams it has until the
-   * gateway closes it, and the slot reconnects now, to another gateway when there is one, so capacity
-   * does not shrink during a gateway's rolling restart.
+   * The gateway of `slot` sent GO_AWAY (docs/PROTOCOL.md §5.7): its tunnel keeps serving the streams
+   * it has, and we close it once they are done (or after `drainedGraceMs`). The slot reconnects, to
+   * another gateway when there is one: at once after a tunnel that was stable, so capacity does not
+   * shrink during a rolling restart; after the slot's backoff when the GO_AWAY came early, so a
+   * gateway that drains every tunnel right after the upgrade cannot make us dial in a loop.
    */
   retire(slot: number, tunnel: TunnelHandle): void {
     const s = this.#slots[slot];
     if (!s || s.tunnel !== tunnel || this.#stopping) return;
+    const gateway = s.gateway!;
+    const now = this.options.clock.now();
+    const stable = now - (s.upAt ?? 0) >= (this.options.stableAfterMs ?? STABLE_AFTER_MS);
     s.tunnel = undefined;
     s.state = "down";
-    this.#failedAt.set(s.gateway!.id, this.options.clock.now());
-    this.#retiring.add(tunnel);
-    void tunnel.closed.then(() => this.#retiring.delete(tunnel));
-    this.#emit(s, { error: "gateway draining (GO_AWAY)" });
-    this.#connect(s, s.gateway!.id);
+    this.#failedAt.set(gateway.id, now);
+    this.#retireTunnel(s, tunnel, gateway, this.options.drainedGraceMs ?? DRAINED_GRACE_MS, "gateway drained this tunnel");
+    if (stable) {
+      s.backoff.reset();
+      this.#emit(s, { error: "gateway draining (GO_AWAY)" });
+      this.#connect(s, gateway.id);
+      return;
+    }
+    const delay = s.backoff.nextDelayMs();
+    this.#emit(s, { error: "gateway draining (GO_AWAY) soon after the upgrade", retryInMs: delay });
+    s.timer = this.options.clock.setTimeout(() => this.#connect(s, gateway.id), delay);
+    this.#redundancy.check();
   }
 
   /** The control plane sent a new gateway list (certificate renewal): later connects choose from it. */
   setGateways(gateways: readonly Gateway[]): void {
     if (gateways.length > 0) this.#gateways = gateways;
+    this.#redundancy.check();
   }
 
   /**
@@ -128,17 +142,8 @@ export class Supervisor {
     const s = this.#slots[slot];
     if (!s || s.tunnel !== tunnel || this.#stopping) return false;
     s.tunnel = undefined;
-    this.#retiring.add(tunnel);
-    void tunnel.closed.then(() => this.#retiring.delete(tunnel));
     tunnel.drain();
-    const deadline = this.options.clock.now() + graceMs;
-    const closeWhenIdle = () => {
-      if (!this.#retiring.has(tunnel)) return;
-      if (tunnel.activeStreams() === 0 || this.options.clock.now() >= deadline) tunnel.close("moved to a renewed certificate");
-      else this.options.clock.setTimeout(closeWhenIdle, REPLACE_POLL_MS);
-    };
-    // The first look waits a little: an OPEN the gateway sent before it saw GO_AWAY may still be in flight.
-    this.options.clock.setTimeout(closeWhenIdle, REPLACE_POLL_MS);
+    this.#retireTunnel(s, tunnel, s.gateway!, graceMs, "moved to a renewed certificate");
     this.#connect(s);
     return true;
   }
@@ -151,6 +156,7 @@ export class Supervisor {
   /** Graceful stop, first half: no reconnects, GO_AWAY on every tunnel. */
   drain(): void {
     this.#stopping = true;
+    this.#redundancy.stop();
     for (const slot of this.#slots) {
       slot.timer?.cancel();
       slot.tunnel?.drain();
@@ -161,7 +167,7 @@ export class Supervisor {
   stop(reason = "connector stopping"): void {
     this.drain();
     for (const slot of this.#slots) slot.tunnel?.close(reason);
-    for (const tunnel of this.#retiring) tunnel.close(reason);
+    this.#retiring.closeAll(reason);
     this.options.onEvent({ type: "stopped" });
   }
 
@@ -187,7 +193,32 @@ export class Supervisor {
     return pool.reduce((best, g) => ((this.#failedAt.get(g.id) ?? 0) < (this.#failedAt.get(best.id) ?? 0) ? g : best));
   }
 
-  #emit(slot: Slot, extra: { error?: string; retryInMs?: number } = {}): void {
+  /** Hands `tunnel` to the retiring set; past its cap the idlest retiring tunnel is closed at once. */
+  #retireTunnel(slot: Slot, tunnel: TunnelHandle, gateway: Gateway, graceMs: number, reason: string): void {
+    this.options.onEvent({ type: "retired", slot: slot.index, tunnel, gateway });
+    this.#retiring.add(tunnel, graceMs, reason);
+  }
+
+  /** Redundancy dialled `gateway` for `slot` (make-before-break): the new tunnel takes the slot. */
+  #onMoved(slot: Slot, gateway: Gateway, tunnel: TunnelHandle): void {
+    if (this.#stopping || slot.state === "connecting") {
+      // Stopping, or the slot is already dialling after a failure: that dial takes the slot.
+      tunnel.close(this.#stopping ? "connector stopping" : "superseded");
+      return;
+    }
+    const old = slot.tunnel;
+    if (old) {
+      slot.tunnel = undefined;
+      old.drain();
+      this.#retireTunnel(slot, old, slot.gateway!, this.options.drainedGraceMs ?? DRAINED_GRACE_MS, "moved to a distinct gateway");
+    } else {
+      slot.timer?.cancel();
+    }
+    slot.gateway = gateway;
+    this.#onUp(slot, tunnel);
+  }
+
+  #emit(slot: Slot, extra: { error?: string; retryInMs?: number; tunnel?: TunnelHandle } = {}): void {
     this.options.onEvent({
       type: "slot",
       slot: slot.index,
@@ -219,15 +250,17 @@ export class Supervisor {
     slot.tunnel = tunnel;
     slot.state = "up";
     slot.upAt = this.options.clock.now();
-    this.#emit(slot);
+    this.#emit(slot, { tunnel });
     const gateway = slot.gateway!;
     tunnel.closed.then(({ reason }) => {
       if (slot.tunnel !== tunnel) return; // retired: the slot has moved on
       slot.tunnel = undefined;
-      const stable = this.options.clock.now() - (slot.upAt ?? 0) >= (this.options.stableAfterMs ?? 10_000);
+      const stable = this.options.clock.now() - (slot.upAt ?? 0) >= (this.options.stableAfterMs ?? STABLE_AFTER_MS);
       if (stable) slot.backoff.reset();
       this.#onDown(slot, gateway, reason);
     });
+    tunnel.peerDraining?.then(() => this.retire(slot.index, tunnel));
+    this.#redundancy.check();
   }
 
   #onDown(slot: Slot, gateway: Gateway, error: string): void {
@@ -240,5 +273,6 @@ export class Supervisor {
     const delay = slot.backoff.nextDelayMs();
     this.#emit(slot, { error, retryInMs: delay });
     slot.timer = this.options.clock.setTimeout(() => this.#connect(slot), delay);
+    this.#redundancy.check();
   }
 }

@@ -65,6 +65,22 @@ describe("renderStatus", () => {
     expect(text).toContain("  wiki: 10.0.0.1:443 healthy, 10.0.0.2:443 UNHEALTHY");
     expect(text).toContain("to cloud 1.5 KiB, from cloud 3.0 MiB");
   });
+  test("tunnels sharing a gateway although another is known: the state line and a redundancy line say so", () => {
+    const snapshot: StatusSnapshot = {
+      ...offlineSnapshot(makeIdentity("conn-7")),
+      state: "degraded",
+      tunnels: [
+        { gateway: "gw-1", state: "up", since: "2026-01-01T00:00:00Z", rttMs: 1 },
+        { gateway: "gw-1", state: "up", since: "2026-01-01T00:00:00Z", rttMs: 1 },
+      ],
+      redundancy: { distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 },
+    };
+    const text = renderStatus(snapshot, NOW);
+    expect(text).toContain("state          degraded — all tunnels up, but they share a gateway although another is known");
+    expect(text).toContain("redundancy     2 tunnels up on 1 gateway (2 known): LOST, tunnels share a gateway");
+    const spread = renderStatus({ ...snapshot, state: "connected", redundancy: { distinctGateways: 2, tunnels: 2, gatewaysKnown: 2 } }, NOW);
+    expect(spread).toContain("redundancy     2 tunnels up on 2 gateways (2 known)\n");
+  });
 });
 
 describe("formatBytes", () => {

@@ -100,6 +100,16 @@ export class HandshakeSink implements SocketSink {
     return Promise.race([waiter.promise, this.#closed.promise]);
   }
 
+  /**
+   * Bytes that came after the last head was handed out: they belong to the next owner, after the
+   * head's `rest` (a peer may send frames right behind its 101, in the same or the next read).
+   */
+  takeBuffered(): Uint8Array[] {
+    const early = this.#early;
+    this.#early = [];
+    return early;
+  }
+
   get socketError(): Error | undefined {
     return this.#socketError;
   }

@@ -1,0 +1,46 @@
+/**
+ * `StatusModel`: tunnels that share a gateway while another gateway is known make the connector
+ * "degraded" (exit 1), and the snapshot and the summary log line say why.
+ */
+import { expect, test } from "bun:test";
+import { StatusModel } from "../../src/daemon/status-model.ts";
+import { STATUS_EXIT, StatusSnapshotSchema } from "../../src/status/schema.ts";
+import * as v from "valibot";
+import { makeIdentity } from "../identity/fixtures.ts";
+
+const A = "wss://127.0.0.1:9443/v1/tunnel";
+const B = "wss://127.0.0.1:9444/v1/tunnel";
+const at = new Date(Date.UTC(2026, 0, 1));
+
+function model(gateways: string[]) {
+  return new StatusModel(makeIdentity("conn-1", { gateways: gateways.map((url, i) => ({ id: `gw-${i}`, url })) }));
+}
+
+test("two tunnels up on one gateway while a second is known: degraded, and the snapshot says so", () => {
+  const status = model([A, B]);
+  status.slotChanged(0, "up", A, at);
+  status.slotChanged(1, "up", A, at);
+  const snap = status.snapshot();
+  expect(v.parse(StatusSnapshotSchema, snap).redundancy).toEqual({ distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 });
+  expect(snap.state).toBe("degraded");
+  expect(STATUS_EXIT[snap.state]).toBe(1);
+  expect(status.summary()).toMatchObject({ state: "degraded", gateways: 1, gatewaysKnown: 2, redundancy: "tunnels share a gateway although another is known" });
+  // Moved back: connected again.
+  status.slotChanged(1, "up", B, at);
+  expect(status.snapshot().redundancy).toEqual({ distinctGateways: 2, tunnels: 2, gatewaysKnown: 2 });
+  expect(status.state()).toBe("connected");
+  expect(status.summary()).not.toHaveProperty("redundancy");
+});
+
+test("sharing is fine when there is no other gateway to use", () => {
+  const one = model([A]);
+  one.slotChanged(0, "up", A, at);
+  one.slotChanged(1, "up", A, at);
+  expect(one.state()).toBe("connected");
+  // Three tunnels on two gateways: as spread as they can be.
+  const two = model([A, B]);
+  two.slotChanged(0, "up", A, at);
+  two.slotChanged(1, "up", B, at);
+  two.slotChanged(2, "up", A, at);
+  expect(two.state()).toBe("connected");
+});
