@@ -57,6 +57,8 @@ export interface AccessTokensOptions {
   readonly fetch: () => Promise<FetchedToken>;
   /** The control plane answered CONNECTOR_REVOKED. */
   readonly onRevoked: () => void;
+  /** A fresh token arrived, with `lifeMs` left (the daemon keeps it in the state dir). */
+  readonly onFetched?: (fetched: FetchedToken, lifeMs: number) => void;
   readonly random?: () => number;
 }
 
@@ -94,7 +96,17 @@ export class AccessTokens {
     this.#backoff = new Backoff(TOKEN_RETRY, this.#random);
   }
 
-  /** Fetches the first token now (dials wait for it). */
+  /**
+   * A token kept from an earlier run, with `lifeLeftMs` by this host's clock: dials use it until a fresh
+   * one arrives, so a restart during a control-plane outage still brings tunnels up while it lives (a
+   * gateway that no longer takes it answers 401, and the dial then waits for a fresh one).
+   */
+  seed(token: { readonly value: Secret<string>; readonly certificate: string; readonly expiresAt: string; readonly lifeLeftMs: number }): void {
+    if (this.#held || token.lifeLeftMs <= MIN_DIAL_LIFE_MS) return;
+    this.#held = { value: token.value, certificate: token.certificate, expiresAt: token.expiresAt, expiresAtMono: this.#options.clock.now() + token.lifeLeftMs };
+  }
+
+  /** Fetches the first token now (dials wait for it unless a seeded token is still good). */
   start(): void {
     this.#refreshSoon();
   }
@@ -198,6 +210,11 @@ export class AccessTokens {
     const refreshInMs = Math.min(MAX_REFRESH_DELAY_MS, Math.max(MIN_REFRESH_DELAY_MS, Math.ceil(delay)));
     this.#schedule(refreshInMs);
     log.debug("access token received", { expiresAt: held.expiresAt, lifeMs: life, refreshInMs });
+    try {
+      this.#options.onFetched?.(fetched, life);
+    } catch (err) {
+      log.warn("access token not kept in the state dir", { error: describeError(err) });
+    }
     for (const [holder, certificate] of this.#holders) if (certificate === held.certificate) this.#send(holder, held.value);
     return held;
   }

@@ -36,6 +36,7 @@ import { rollTunnels } from "./identity-rollover.ts";
 import { CatalogRefresh, REVOKED_RETRY_MS } from "./catalog-refresh.ts";
 import { StatusModel } from "./status-model.ts";
 import { AccessTokens } from "./access-tokens.ts";
+import { TokenStore } from "./token-store.ts";
 
 /** §3: a status summary line every 5 minutes (and on every tunnel change). */
 const SUMMARY_INTERVAL_MS = 5 * 60_000;
@@ -162,7 +163,9 @@ export class Daemon {
     this.#health.start();
 
     this.#identity = identity;
-    // Tunnels need an access token (docs/PROTOCOL.md §4): the first is fetched now, and dials wait for it.
+    // Tunnels need an access token (docs/PROTOCOL.md §4): the first is fetched now, and dials wait for it
+    // unless the one kept from the last run is still good.
+    const tokenStore = new TokenStore(settings.stateDir);
     this.#tokens = new AccessTokens({
       clock: this.#clock,
       log: log.withTag("token"),
@@ -171,8 +174,12 @@ export class Daemon {
         return { ...(await this.#controlClient(current).token()), certificate: current.certificate };
       },
       onRevoked: () => this.#revoked(),
+      onFetched: (fetched, lifeMs) => tokenStore.save(fetched.certificate, fetched.token, new Date(this.#clock.wallNow().getTime() + lifeMs)),
     });
     const tokens = this.#tokens;
+    const kept = tokenStore.seedFor(identity.certificate, this.#clock.wallNow());
+    if (kept.found) tokens.seed(kept.seed);
+    else log.debug("no stored access token", { why: kept.why });
     status.showAccessToken(() => tokens.view());
     tokens.start();
     this.#startTunnels();

@@ -174,3 +174,36 @@ describe("access token schedule", () => {
     }
   });
 });
+
+describe("a token kept from the last run", () => {
+  test("a seeded token serves dials while the control plane is down; one about to expire is not used", async () => {
+    const { tokens, fetches } = setup({ failWith: () => new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") });
+    tokens.seed({ value: new Secret("kept"), certificate: "cert-A", expiresAt: new Date(EPOCH + 60_000).toISOString(), lifeLeftMs: 60_000 });
+    tokens.start();
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("kept");
+    expect(fetches.length).toBe(1); // it still asked for a fresh one
+    tokens.stop();
+
+    const other = setup({ failWith: () => new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") });
+    other.tokens.seed({ value: new Secret("nearly-gone"), certificate: "cert-A", expiresAt: new Date(EPOCH + MIN_DIAL_LIFE_MS).toISOString(), lifeLeftMs: MIN_DIAL_LIFE_MS });
+    other.tokens.start();
+    await expect(other.tokens.forDial("cert-A")).rejects.toThrow("ECONNREFUSED");
+    other.tokens.stop();
+  });
+
+  test("every fresh token is handed to onFetched with its life, so the daemon can keep it", async () => {
+    const clock = new FakeClock();
+    const kept: { token: string; lifeMs: number }[] = [];
+    const tokens = new AccessTokens({
+      clock,
+      log: createConsola({ level: -999 }),
+      fetch: async () => ({ token: "fresh", expiresAt: new Date(EPOCH + LIFE_MS).toISOString(), expiresIn: LIFE_MS / 1000, certificate: "cert-A" }),
+      onRevoked: () => undefined,
+      onFetched: (fetched, lifeMs) => void kept.push({ token: fetched.token, lifeMs }),
+    });
+    tokens.start();
+    await tokens.forDial("cert-A");
+    expect(kept).toEqual([{ token: "fresh", lifeMs: LIFE_MS }]);
+    tokens.stop();
+  });
+});
