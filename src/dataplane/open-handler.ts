@@ -14,6 +14,7 @@ import { dialDestination } from "./dial.ts";
 import { DialError } from "./errors.ts";
 import { RelayLink, relaySocketHandlers } from "./relay.ts";
 import { nameRuleResolver } from "./name-answers.ts";
+import type { OpenStreams } from "./open-streams.ts";
 import type { Resolver } from "./resolve.ts";
 
 /** Streams are counted by their sessions; the dataplane adds why opens failed. */
@@ -32,6 +33,8 @@ export interface OpenHandlerOptions {
   clock?: Clock;
   /** Name resolution (the host's resolver by default; tests inject one). */
   resolve?: Resolver;
+  /** Where relayed streams are tracked for catalog re-checks and the idle timeout (the daemon's one list). */
+  openStreams?: OpenStreams;
   /** Passive health: a dial to one resolved address (`ip:port`, `[ip6]:port`) succeeded or failed. */
   onDialResult?: (app: string, address: string, ok: boolean) => void;
 }
@@ -63,7 +66,8 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       stream.reject(StreamCode.NOT_ALLOWED, decision.reason);
       return;
     }
-    const link = new RelayLink(undefined, options.clock);
+    let untrack: (() => void) | undefined;
+    const link = new RelayLink(() => untrack?.(), options.clock);
     const abort = new AbortController();
     // A gateway that gives up (RESET while we dial) cancels the dial.
     stream.setHandlers({ data: () => {}, end: () => {}, drain: () => {}, close: () => abort.abort() });
@@ -77,14 +81,24 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       (socket) => {
         link.socket = socket;
         try {
+          // The catalog may have changed while we dialled: a destination removed meanwhile is not opened.
+          const now = options.allowList().allows(request.app, request.host, request.port);
+          if (!now.allowed && stream.state === "opening") {
+            socket.terminate();
+            countFailure(counters, "NOT_ALLOWED");
+            stream.reject(StreamCode.NOT_ALLOWED, now.reason);
+            return;
+          }
           if (!stream.accept()) {
             socket.terminate();
             return;
           }
+          untrack = options.openStreams?.add({ request, stream, bytesMoved: () => link.bytesMoved });
           link.attach(stream);
         } catch (err) {
           // Never let one stream's failure escape as an unhandled rejection.
           log.warn("stream failed after connecting", { app: request.app, error: describeError(err) });
+          untrack?.();
           socket.terminate();
           stream.reset(StreamCode.INTERNAL, "relay setup failed");
         }

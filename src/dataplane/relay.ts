@@ -44,11 +44,17 @@ export class RelayLink {
   #shutdownSent = false;
   #closed = false;
   #flushDeadline: TimerHandle | undefined;
+  #bytesMoved = 0;
 
   constructor(
     private readonly onFinished?: (link: RelayLink, reason: string) => void,
     private readonly clock: Clock = systemClock,
   ) {}
+
+  /** Bytes received from either side so far: the idle check watches it move (src/dataplane/open-streams.ts). */
+  get bytesMoved(): number {
+    return this.#bytesMoved;
+  }
 
   /** Starts relaying; bytes that arrived on the socket before are sent first. */
   attach(stream: Stream): void {
@@ -75,6 +81,7 @@ export class RelayLink {
 
   // Socket events (see `relaySocketHandlers`).
   onSocketData(chunk: Uint8Array): void {
+    this.#bytesMoved += chunk.byteLength;
     if (this.#stream) return this.#toStream(chunk);
     this.#early.push(chunk);
     this.#earlyBytes += chunk.byteLength;
@@ -125,6 +132,7 @@ export class RelayLink {
   }
 
   #fromStream(chunk: Uint8Array): void {
+    this.#bytesMoved += chunk.byteLength;
     const socket = this.socket;
     if (!socket) {
       // The destination is gone; nobody will take these bytes, so stop the peer from sending more.
