@@ -18,6 +18,8 @@ import { AllowList } from "../dataplane/allow-list.ts";
 import { nameRuleResolver } from "../dataplane/name-answers.ts";
 import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
 import { OpenStreams } from "../dataplane/open-streams.ts";
+import { AdmissionGate, DEFAULT_ADMISSION_LIMITS, kernelSendBufferMax } from "../dataplane/admission.ts";
+import { countOpenFds, getNoFileLimit, raiseNoFileLimit } from "../host/rlimit.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import type { Tunnel } from "../tunnel/connection.ts";
@@ -57,6 +59,7 @@ export class Daemon {
   readonly #tunnels = new Map<number, Tunnel>();
   #allowList = AllowList.empty();
   #openStreams?: OpenStreams;
+  #gate?: AdmissionGate;
   #supervisor?: Supervisor;
   #status?: StatusModel;
   #admin?: AdminServer;
@@ -150,6 +153,10 @@ export class Daemon {
     this.#openStreams = new OpenStreams(this.#clock, settings.streamIdleTimeout * 1000, (why, count, apps) =>
       log.withTag("dataplane").warn(why === "idle" ? "streams reset: idle timeout" : "streams reset: the catalog no longer allows their destination", { count, apps }),
     );
+    this.#gate = this.#admissionGate();
+    const gate = this.#gate;
+    const openStreams = this.#openStreams;
+    status.showDataplane(() => ({ busy: gate.rejections, ended: { ...openStreams.ended } }));
     const renewal = this.#renewal;
     status.showRenewal(() => renewal.view());
     this.#applyCatalog(catalog);
@@ -198,6 +205,22 @@ export class Daemon {
     });
   }
 
+  /** The process-wide stream bounds, after raising the soft fd limit to the hard one (every stream costs an fd). */
+  #admissionGate(): AdmissionGate {
+    const { settings, log } = this.#options;
+    const raised = raiseNoFileLimit();
+    const fdLimit = raised?.after.soft ?? Infinity;
+    const gate = new AdmissionGate(
+      this.#clock,
+      { limit: () => getNoFileLimit()?.soft ?? Infinity, openFds: countOpenFds },
+      { ...DEFAULT_ADMISSION_LIMITS, maxStreams: settings.maxStreams, kernelBytesPerBlockedSocket: kernelSendBufferMax() },
+    );
+    const fields = { maxStreams: gate.maxStreams, maxPendingDials: gate.limits.maxPendingDials, fdLimit: raised ? fdLimit : "unknown", fdLimitBefore: raised?.before.soft };
+    if (gate.maxStreams < settings.maxStreams) log.warn("the file descriptor limit lowers the stream limit: raise the hard limit (LimitNOFILE=) to serve more", fields);
+    else log.info("stream limits", fields);
+    return gate;
+  }
+
   /** Starts the supervisor: N tunnels to distinct gateways, each serving OPENs through the dataplane. */
   #startTunnels(): void {
     const { settings, log } = this.#options;
@@ -216,6 +239,7 @@ export class Daemon {
         dialTimeoutMs: settings.dialTimeout * 1000,
         clock: this.#clock,
         openStreams: this.#openStreams,
+        gate: this.#gate,
         onDialResult: (app, address, ok) => this.#health?.observe(app, address, ok),
       }),
       refreshCatalog: () => void this.#refreshCatalog(),

@@ -15,6 +15,7 @@ import { DialError } from "./errors.ts";
 import { RelayLink, relaySocketHandlers } from "./relay.ts";
 import { nameRuleResolver } from "./name-answers.ts";
 import type { OpenStreams } from "./open-streams.ts";
+import type { AdmissionGate, Ticket } from "./admission.ts";
 import type { Resolver } from "./resolve.ts";
 
 /** Streams are counted by their sessions; the dataplane adds why opens failed. */
@@ -35,6 +36,8 @@ export interface OpenHandlerOptions {
   resolve?: Resolver;
   /** Where relayed streams are tracked for catalog re-checks and the idle timeout (the daemon's one list). */
   openStreams?: OpenStreams;
+  /** The process-wide bounds shared by every tunnel's handler; without one only the tunnel's own cap applies. */
+  gate?: AdmissionGate;
   /** Passive health: a dial to one resolved address (`ip:port`, `[ip6]:port`) succeeded or failed. */
   onDialResult?: (app: string, address: string, ok: boolean) => void;
 }
@@ -66,8 +69,23 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       stream.reject(StreamCode.NOT_ALLOWED, decision.reason);
       return;
     }
+    let ticket: Ticket | undefined;
+    if (options.gate) {
+      const admission = options.gate.admit();
+      if (!admission.admitted) {
+        countFailure(counters, "BUSY");
+        warnFailure("stream refused: connector busy", `BUSY ${admission.reason}`, { app: request.app, limit: admission.reason, reason: admission.message });
+        stream.reject(StreamCode.BUSY, admission.message);
+        return;
+      }
+      ticket = admission.ticket;
+    }
     let untrack: (() => void) | undefined;
-    const link = new RelayLink(() => untrack?.(), options.clock);
+    const link = new RelayLink(() => {
+      untrack?.();
+      ticket?.close();
+    }, options.clock);
+    link.account = ticket;
     const abort = new AbortController();
     // A gateway that gives up (RESET while we dial) cancels the dial.
     stream.setHandlers({ data: () => {}, end: () => {}, drain: () => {}, close: () => abort.abort() });
@@ -79,18 +97,21 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       ...(options.dialTimeoutMs === undefined ? {} : { timeoutMs: options.dialTimeoutMs }),
     }).then(
       (socket) => {
+        ticket?.dialEnded();
         link.socket = socket;
         try {
           // The catalog may have changed while we dialled: a destination removed meanwhile is not opened.
           const now = options.allowList().allows(request.app, request.host, request.port);
           if (!now.allowed && stream.state === "opening") {
             socket.terminate();
+            ticket?.close();
             countFailure(counters, "NOT_ALLOWED");
             stream.reject(StreamCode.NOT_ALLOWED, now.reason);
             return;
           }
           if (!stream.accept()) {
             socket.terminate();
+            ticket?.close();
             return;
           }
           untrack = options.openStreams?.add({ request, stream, bytesMoved: () => link.bytesMoved });
@@ -99,11 +120,13 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
           // Never let one stream's failure escape as an unhandled rejection.
           log.warn("stream failed after connecting", { app: request.app, error: describeError(err) });
           untrack?.();
+          ticket?.close();
           socket.terminate();
           stream.reset(StreamCode.INTERNAL, "relay setup failed");
         }
       },
       (err: unknown) => {
+        ticket?.close();
         const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";
         if (failure === "CANCELLED") return;
         countFailure(counters, failure);

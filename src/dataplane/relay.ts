@@ -31,8 +31,18 @@ const MAX_EARLY_BYTES = 256 * 1024;
  */
 export const FINAL_FLUSH_STALL_MS = 60_000;
 
+/** Where a relay reports the bytes it holds for its socket (the connector's admission gate). */
+export interface BufferAccount {
+  /** Bytes held now grew (positive) or shrank (negative). */
+  hold(delta: number): void;
+  /** The socket stopped taking writes (so the kernel's send buffer is full), or caught up. */
+  setBlocked(blocked: boolean): void;
+}
+
 export class RelayLink {
   socket?: Socket<RelayLink>;
+  /** Charged with the bytes pending for the socket; none on the gateway side. */
+  account?: BufferAccount;
   #stream?: Stream;
   /** Stream bytes the socket has not taken yet (copies), oldest first. */
   #pending: Uint8Array[] = [];
@@ -92,6 +102,7 @@ export class RelayLink {
     while (this.#pending.length > 0 && this.socket) {
       const head = this.#pending[0]!;
       const taken = Math.max(0, this.socket.write(head));
+      this.account?.hold(-taken);
       this.#consumed(taken);
       if (taken > 0 && this.#flushDeadline) this.#armFlushDeadline(); // progress: the stall clock restarts
       if (taken < head.byteLength) {
@@ -100,6 +111,7 @@ export class RelayLink {
       }
       this.#pending.shift();
     }
+    this.account?.setBlocked(false);
     this.#cancelFlushDeadline();
     if (this.#streamEof) this.#shutdownSocket();
   }
@@ -146,6 +158,8 @@ export class RelayLink {
       chunk = chunk.subarray(taken);
     }
     this.#pending.push(chunk.slice());
+    this.account?.hold(chunk.byteLength);
+    this.account?.setBlocked(true);
   }
 
   #consumed(n: number): void {
@@ -162,9 +176,15 @@ export class RelayLink {
     this.#flushDeadline?.cancel();
     this.#flushDeadline = this.clock.setTimeout(() => {
       this.#flushDeadline = undefined;
-      this.#pending = [];
+      this.#dropPending();
       this.socket?.terminate();
     }, FINAL_FLUSH_STALL_MS);
+  }
+
+  #dropPending(): void {
+    this.account?.hold(-this.#pending.reduce((sum, chunk) => sum + chunk.byteLength, 0));
+    this.account?.setBlocked(false);
+    this.#pending = [];
   }
 
   #cancelFlushDeadline(): void {
