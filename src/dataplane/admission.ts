@@ -139,6 +139,11 @@ export class AdmissionGate {
     return estimate === undefined || estimate + 1 + this.limits.fdReserve <= this.#fdLimit;
   }
 
+  /** A dial found the process out of fds although the estimate had room (other fds grew): counted as "fds". */
+  fdShortage(): void {
+    this.rejections.fds++;
+  }
+
   // Ticket bookkeeping.
   /** @internal */ dialEnded(): void {
     this.#dials--;

@@ -129,6 +129,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
         ticket?.close();
         const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";
         if (failure === "CANCELLED") return;
+        if (failure === "BUSY") options.gate?.fdShortage();
         countFailure(counters, failure);
         const message = describeError(err);
         warnFailure("stream failed: cannot reach destination", `${failure} ${request.app} ${request.host}:${request.port}`, {

@@ -8,7 +8,7 @@
  * compiled binary). Anything that fails here (no libc, not Linux) reports "unknown" instead of
  * throwing: the connector then runs with whatever limit it was given.
  */
-import { readdirSync } from "node:fs";
+import { closeSync, openSync, readdirSync } from "node:fs";
 
 /** RLIMIT_NOFILE on Linux (every architecture the connector is built for). */
 const RLIMIT_NOFILE = 7;
@@ -78,5 +78,20 @@ export function countOpenFds(): number | undefined {
     return Math.max(0, readdirSync("/proc/self/fd").length - 1);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether this process is out of fds right now: opens /dev/null, the cheapest fd there is. Bun reports
+ * EMFILE from `Bun.connect` as ECONNREFUSED, so a "refused" dial is confirmed here before the app is
+ * blamed for it.
+ */
+export function outOfFds(): boolean {
+  try {
+    closeSync(openSync("/dev/null", "r"));
+    return false;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return code === "EMFILE" || code === "ENFILE";
   }
 }
