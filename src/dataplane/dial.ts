@@ -133,6 +133,8 @@ async function addressesOf<T>(
     case "timeout":
       throw new DialError("DNS_FAILURE", `resolving ${name} took longer than ${config.timeoutMs} ms`);
     case "error":
+      // A resolver's own verdict (a name that points only at this host is NOT_ALLOWED) stands as given.
+      if (outcome.error instanceof DialError) throw outcome.error;
       throw new DialError("DNS_FAILURE", `cannot resolve ${name}: ${errorCode(outcome.error)}`, { cause: outcome.error });
     case "value": {
       const addresses = dialOrder(outcome.value, config.maxAddresses);

@@ -42,17 +42,29 @@ export interface OpenHandlerOptions {
   onDialResult?: (app: string, address: string, ok: boolean) => void;
 }
 
+/**
+ * Failure lines per 10 s window over all apps and destinations: 20. Enough to show a handful of
+ * distinct problems at once; beyond it a hostile or broken gateway could only fill the log.
+ */
+const MAX_FAILURE_LINES = 20;
+
 function countFailure(counters: DataplaneCounters, code: StreamCodeName): void {
   counters.failures[code] = (counters.failures[code] ?? 0) + 1;
 }
 
 export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
   const { log, counters } = options;
-  // The same failure for the same destination is logged once per window; counters see every one.
-  const repeats = new RepeatLimiter(options.clock ?? systemClock);
+  // The same failure for the same destination is logged once per window, and at most
+  // MAX_FAILURE_LINES lines per window over all of them; counters see every one.
+  const repeats = new RepeatLimiter(options.clock ?? systemClock, undefined, undefined, MAX_FAILURE_LINES);
   const warnFailure = (message: string, key: string, fields: Record<string, unknown>) => {
     const verdict = repeats.check(key);
-    if (verdict.log) log.warn(message, verdict.suppressed > 0 ? { ...fields, similarNotLogged: verdict.suppressed } : fields);
+    if (!verdict.log) return;
+    log.warn(message, {
+      ...fields,
+      ...(verdict.suppressed > 0 ? { similarNotLogged: verdict.suppressed } : {}),
+      ...(verdict.othersSuppressed > 0 ? { otherFailuresNotLogged: verdict.othersSuppressed } : {}),
+    });
   };
   // Only names are resolved; IP destinations were matched against IP/CIDR rules as written.
   const guardedResolver = nameRuleResolver(options.resolve);
@@ -60,7 +72,8 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
     const decision = options.allowList().allows(request.app, request.host, request.port);
     if (!decision.allowed) {
       countFailure(counters, "NOT_ALLOWED");
-      warnFailure("stream refused: destination not allowed", `NOT_ALLOWED ${request.app} ${request.host}:${request.port}`, {
+      // Keyed by app, not destination: a gateway asking for 5,000 hosts gets one line per app per window.
+      warnFailure("stream refused: destination not allowed", `NOT_ALLOWED ${request.app}`, {
         app: request.app,
         host: request.host,
         port: request.port,
