@@ -33,6 +33,11 @@ export interface OpenFrame {
   readonly app: string;
   readonly host: string;
   readonly port: number;
+  /**
+   * Set when app or host is not valid UTF-8 (then both are ""): the frame is well formed and names its
+   * stream, so the fault is that stream's, answered RESET PROTOCOL, not the tunnel's.
+   */
+  readonly malformed?: string;
 }
 export interface OpenResultFrame {
   readonly type: typeof FrameType.OPEN_RESULT;
@@ -164,13 +169,13 @@ function decodeOpen(bytes: Uint8Array, view: DataView, streamId: number, start: 
   const hostLen = appLen >= 0 && hostAt < end ? bytes[hostAt]! : -1;
   const portAt = hostAt + 1 + hostLen;
   if (hostLen < 0 || portAt + 2 !== end) throw badPayload("OPEN", "does not match app, host and port lengths");
-  return {
-    type: FrameType.OPEN,
-    streamId,
-    app: text(bytes, start + 1, hostAt),
-    host: text(bytes, hostAt + 1, portAt),
-    port: view.getUint16(portAt),
-  };
+  const port = view.getUint16(portAt);
+  try {
+    return { type: FrameType.OPEN, streamId, app: text(bytes, start + 1, hostAt), host: text(bytes, hostAt + 1, portAt), port };
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    return { type: FrameType.OPEN, streamId, app: "", host: "", port, malformed: "OPEN app or host is not valid UTF-8" };
+  }
 }
 
 /** Code byte followed by a UTF-8 reason (OPEN_RESULT, RESET, GO_AWAY). */
