@@ -190,9 +190,8 @@ function decodePayload(type: number, flags: number, streamId: number, bytes: Uin
       return { type, streamId, payload: bytes.subarray(start, end), creditExhausted: (flags & DataFlag.CREDIT_EXHAUSTED) !== 0 };
     case FrameType.WINDOW_UPDATE: {
       if (end - start !== WINDOW_UPDATE_PAYLOAD_BYTES) throw badPayload("WINDOW_UPDATE", "is not 4 bytes");
-      const increment = view.getUint32(start);
-      if (increment === 0) throw badPayload("WINDOW_UPDATE", "has a zero increment");
-      return { type, streamId, increment };
+      // A zero increment is that stream's fault (RESET PROTOCOL, see Stream.handleWindowUpdate), not the tunnel's.
+      return { type, streamId, increment: view.getUint32(start) };
     }
     case FrameType.FIN:
       return { type, streamId };

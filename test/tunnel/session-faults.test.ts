@@ -101,6 +101,20 @@ describe("stream-level faults reset one stream; the tunnel stays up", () => {
     expect(await connector.closed).toMatchObject({ code: CloseCode.PROTOCOL_ERROR, reason: "PROTOCOL_STREAM_ID_NOT_INCREASING" });
   });
 
+  test("a WINDOW_UPDATE with a zero increment resets that stream PROTOCOL (known or unknown id); the tunnel goes on", async () => {
+    const { connector, peer, sinks } = connectorWithRawGateway();
+    peer.send(enc.encodeOpen(1, "a", "h", 1));
+    await until(() => sinks.length === 1, "the open");
+    peer.send(hex("04 00 0000 00000001 00000004 00000000"), hex("04 00 0000 00000063 00000004 00000000"));
+    await until(() => peer.of(FrameType.RESET).length === 2, "two resets");
+    expect(peer.of(FrameType.RESET).map((f) => [f.streamId, f.code])).toEqual([
+      [1, StreamCode.PROTOCOL],
+      [99, StreamCode.PROTOCOL],
+    ]);
+    expect(sinks[0]!.closed).toMatchObject({ kind: "reset", code: StreamCode.PROTOCOL });
+    expect(connector.isClosed).toBe(false);
+  });
+
   test("a consumer callback that throws resets only its stream, with INTERNAL", async () => {
     const errors: string[] = [];
     const { gateway, incoming } = createPair({ connectorEvents: { streamError: (_id, e) => void errors.push(e.code) } });
