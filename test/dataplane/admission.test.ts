@@ -185,4 +185,29 @@ describe("one gate shared by the open handlers of two tunnels", () => {
       t!.close();
     }
   });
+
+  test("dials held by a black hole stop at the dial cap: the rest are BUSY 'dials' at once, not held for the dial timeout", async () => {
+    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxPendingDials: 3 }));
+    const allowList = AllowList.compile({ version: "1", apps: [{ name: "bh", destinations: [{ host: "*.corp.example", ports: "443" }], servers: [] }] });
+    const [a, b] = createMemoryTransportPair();
+    const connector = new Session({
+      role: "connector",
+      transport: a,
+      onOpen: createOpenHandler({ allowList: () => allowList, log: createConsola({ level: -999 }), counters: { failures: {} }, gate, resolve: () => new Promise(() => {}) }),
+    });
+    const gateway = new Session({ role: "gateway", transport: b });
+    try {
+      const opens = Array.from({ length: 10 }, (_, i) => gateway.open({ app: "bh", host: `h${i}.corp.example`, port: 443 }).catch((err: unknown) => err));
+      const busy = await Promise.race([Promise.all(opens.slice(3)), Bun.sleep(5_000).then(() => "held")]);
+      expect(busy).not.toBe("held");
+      for (const err of busy as unknown[]) expect((err as OpenRejectedError).result).toBe(StreamCode.BUSY);
+      expect(gate.pendingDials).toBe(3);
+      expect(gate.rejections.dials).toBe(7);
+    } finally {
+      gateway.close();
+      connector.close();
+    }
+    // The tunnel's end cancels the dials: every slot comes back.
+    await until(() => gate.pendingDials === 0 && gate.streams === 0, "the slots to be freed");
+  });
 });
