@@ -18,8 +18,7 @@ import { AllowList } from "../dataplane/allow-list.ts";
 import { nameRuleResolver } from "../dataplane/name-answers.ts";
 import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
 import { OpenStreams } from "../dataplane/open-streams.ts";
-import { AdmissionGate, DEFAULT_ADMISSION_LIMITS, kernelSendBufferMax } from "../dataplane/admission.ts";
-import { countOpenFds, getNoFileLimit, raiseNoFileLimit } from "../host/rlimit.ts";
+import { type AdmissionGate, createProcessGate } from "../dataplane/admission.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import type { Tunnel } from "../tunnel/connection.ts";
@@ -153,7 +152,7 @@ export class Daemon {
     this.#openStreams = new OpenStreams(this.#clock, settings.streamIdleTimeout * 1000, (why, count, apps) =>
       log.withTag("dataplane").warn(why === "idle" ? "streams reset: idle timeout" : "streams reset: the catalog no longer allows their destination", { count, apps }),
     );
-    this.#gate = this.#admissionGate();
+    this.#gate = createProcessGate({ maxStreams: settings.maxStreams, clock: this.#clock, log: log.withTag("dataplane") });
     const gate = this.#gate;
     const openStreams = this.#openStreams;
     status.showDataplane(() => ({ busy: gate.rejections, ended: { ...openStreams.ended } }));
@@ -203,22 +202,6 @@ export class Daemon {
       graceMs: Math.max(this.#options.settings.gracePeriod * 1000, previous ? certificateNotAfter(previous).getTime() - this.#clock.wallNow().getTime() : 0),
       stopping: () => this.#abort.signal.aborted,
     });
-  }
-
-  /** The process-wide stream bounds, after raising the soft fd limit to the hard one (every stream costs an fd). */
-  #admissionGate(): AdmissionGate {
-    const { settings, log } = this.#options;
-    const raised = raiseNoFileLimit();
-    const fdLimit = raised?.after.soft ?? Infinity;
-    const gate = new AdmissionGate(
-      this.#clock,
-      { limit: () => getNoFileLimit()?.soft ?? Infinity, openFds: countOpenFds },
-      { ...DEFAULT_ADMISSION_LIMITS, maxStreams: settings.maxStreams, kernelBytesPerBlockedSocket: kernelSendBufferMax() },
-    );
-    const fields = { maxStreams: gate.maxStreams, maxPendingDials: gate.limits.maxPendingDials, fdLimit: raised ? fdLimit : "unknown", fdLimitBefore: raised?.before.soft };
-    if (gate.maxStreams < settings.maxStreams) log.warn("the file descriptor limit lowers the stream limit: raise the hard limit (LimitNOFILE=) to serve more", fields);
-    else log.info("stream limits", fields);
-    return gate;
   }
 
   /** Starts the supervisor: N tunnels to distinct gateways, each serving OPENs through the dataplane. */

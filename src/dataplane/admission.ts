@@ -24,6 +24,8 @@
  */
 import { readFileSync } from "node:fs";
 import type { Clock } from "../clock.ts";
+import { countOpenFds, getNoFileLimit, raiseNoFileLimit } from "../host/rlimit.ts";
+import type { Logger } from "../log.ts";
 
 export type BusyReason = "streams" | "dials" | "fds" | "buffered";
 
@@ -233,4 +235,31 @@ export function kernelSendBufferMax(read: () => string = () => readFileSync("/pr
   } catch {
     return DEFAULT_ADMISSION_LIMITS.kernelBytesPerBlockedSocket;
   }
+}
+
+/**
+ * The daemon's gate: raises the soft fd limit to the hard one first (every stream costs an fd), reads
+ * the limit again with every fd sample, and logs the limits it settled on (a warning when the fd
+ * limit lowers the configured stream cap).
+ */
+export function createProcessGate(options: { maxStreams: number; clock: Clock; log: Logger }): AdmissionGate {
+  const raised = raiseNoFileLimit();
+  const gate = new AdmissionGate(
+    options.clock,
+    { limit: () => getNoFileLimit()?.soft ?? Infinity, openFds: countOpenFds },
+    { ...DEFAULT_ADMISSION_LIMITS, maxStreams: options.maxStreams, kernelBytesPerBlockedSocket: kernelSendBufferMax() },
+  );
+  const fields = {
+    maxStreams: gate.maxStreams,
+    maxPendingDials: gate.limits.maxPendingDials,
+    maxBufferedBytes: gate.limits.maxBufferedBytes,
+    fdLimit: raised ? raised.after.soft : "unknown",
+    fdLimitBefore: raised?.before.soft,
+  };
+  if (gate.maxStreams < options.maxStreams) {
+    options.log.warn("the file descriptor limit lowers the stream limit: raise the hard limit (LimitNOFILE=) to serve more", fields);
+  } else {
+    options.log.info("stream limits", fields);
+  }
+  return gate;
 }
