@@ -26,6 +26,7 @@ import { readFileSync } from "node:fs";
 import type { Clock } from "../clock.ts";
 import { countOpenFds, getNoFileLimit, raiseNoFileLimit } from "../host/rlimit.ts";
 import type { Logger } from "../log.ts";
+import { DEFAULT_SESSION_CONFIG } from "../tunnel/config.ts";
 
 export type BusyReason = "streams" | "dials" | "fds" | "buffered";
 
@@ -75,6 +76,9 @@ export const DEFAULT_ADMISSION_LIMITS: AdmissionLimits = Object.freeze({
   kernelBytesPerBlockedSocket: 4 * 1024 * 1024,
   fdReserve: 128,
 });
+
+/** A tunnel's own stream cap (src/tunnel/config.ts `maxStreams`), the yardstick for warning about fds. */
+const ONE_TUNNEL_STREAMS = DEFAULT_SESSION_CONFIG.maxStreams;
 
 /** How long an fd count is trusted: a readdir of /proc/self/fd costs O(fds), so not per OPEN. */
 const FD_SAMPLE_MS = 1_000;
@@ -256,8 +260,10 @@ export function createProcessGate(options: { maxStreams: number; clock: Clock; l
     fdLimit: raised ? raised.after.soft : "unknown",
     fdLimitBefore: raised?.before.soft,
   };
-  if (gate.maxStreams < options.maxStreams) {
-    options.log.warn("the file descriptor limit lowers the stream limit: raise the hard limit (LimitNOFILE=) to serve more", fields);
+  // A warning only when the fd limit leaves fewer streams than one tunnel may carry (a 1,024 hard limit);
+  // a default cap trimmed by the reserve (20,000 fds) is normal and only logged.
+  if (gate.maxStreams < Math.min(options.maxStreams, ONE_TUNNEL_STREAMS)) {
+    options.log.warn("stream limits: the file descriptor limit lowers the stream limit; raise the hard limit (LimitNOFILE=) to serve more", fields);
   } else {
     options.log.info("stream limits", fields);
   }

@@ -71,5 +71,7 @@ test(`${USERS} users against a daemon with fds for ~20 streams: BUSY, not REFUSE
   expect(served).toBeGreaterThan(0);
   expect(served + refused).toBe(USERS);
   expect(snapshot.apps.find((a) => a.name === "echo")?.servers.every((s) => s.healthy), logs()).toBe(true);
+  // The limits were read through bun:ffi in the compiled binary (a number, not "unknown").
+  expect(daemon.output()).toMatch(/"msg":"stream limits".*"fdLimit":\d+/);
   for (const u of users) u.socket.end();
 }, 90_000);
