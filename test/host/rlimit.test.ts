@@ -24,18 +24,19 @@ test("the limits are read through libc and the soft one is raised to the hard on
   expect(outOfFds()).toBe(false);
 });
 
-test("out of fds, a dial Bun reports as refused is answered BUSY and the address is not blamed", async () => {
+test("out of fds, a dial Bun reports as refused is answered BUSY and neither passive nor active health blames the app", async () => {
   const script = join(import.meta.dir, "../support/scripts/emfile-dial.ts");
   const child = Bun.spawn(["prlimit", "--nofile=64:64", process.execPath, script, String(server.port)], { stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
   const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
   clearTimeout(timer);
   expect(await child.exited, err).toBe(0);
-  const result = JSON.parse(out) as { held: number; bunError: string; failure: string; attempts: unknown[]; outOfFds: boolean };
+  const result = JSON.parse(out) as { held: number; bunError: string; failure: string; attempts: unknown[]; healthCheck: string; outOfFds: boolean };
   expect(result.held).toBeGreaterThan(0);
   // The fact the probe exists for: Bun says "refused" although nothing refused anything.
   expect(result.bunError).toBe("ECONNREFUSED");
   expect(result.outOfFds).toBe(true);
   expect(result.failure).toBe("BUSY");
   expect(result.attempts).toEqual([]);
+  expect(result.healthCheck).toBe("threw BUSY");
 });

@@ -7,6 +7,7 @@ import { openSync } from "node:fs";
 import { dialDestination } from "../../../src/dataplane/dial.ts";
 import { DialError } from "../../../src/dataplane/errors.ts";
 import { outOfFds } from "../../../src/host/rlimit.ts";
+import { tcpProbe } from "../../../src/apps/health.ts";
 
 const port = Number(process.argv[2]);
 const held: number[] = [];
@@ -30,5 +31,10 @@ try {
 } catch (err) {
   failure = err instanceof DialError ? err.failure : String(err);
 }
-console.log(JSON.stringify({ held: held.length, bunError, failure, attempts, outOfFds: outOfFds() }));
+// The active health check: out of fds it must not answer "unhealthy" (false); it fails the round instead.
+const healthCheck = await tcpProbe("127.0.0.1", port).then(
+  (healthy) => (healthy ? "healthy" : "unhealthy"),
+  (err: unknown) => (err instanceof DialError ? `threw ${err.failure}` : `threw ${String(err)}`),
+);
+console.log(JSON.stringify({ held: held.length, bunError, failure, attempts, healthCheck, outOfFds: outOfFds() }));
 process.exit(0);
