@@ -7,6 +7,7 @@
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { Catalog } from "../control/api.ts";
 import { dialDestination } from "../dataplane/dial.ts";
+import { DialError } from "../dataplane/errors.ts";
 import { systemResolver, type Resolver } from "../dataplane/resolve.ts";
 import { formatHost, formatHostPort, parseHost, splitHostPort } from "../netaddr/index.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
@@ -24,7 +25,9 @@ export const tcpProbe: ProbeFn = async (host, port) => {
     const socket = await dialDestination(host, port, {}, { data: undefined, timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
     socket.end();
     return true;
-  } catch {
+  } catch (err) {
+    // Out of fds says nothing about the server: fail the round, which keeps the previous results.
+    if (err instanceof DialError && err.failure === "BUSY") throw err;
     return false;
   }
 };

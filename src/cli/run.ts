@@ -14,6 +14,8 @@ export default defineCommand({
     tunnels: { type: "string", description: "Tunnels to keep up, to distinct gateways (default 2, env CONNECTOR_TUNNELS)", valueHint: "N" },
     "grace-period": { type: "string", description: "Seconds open streams get to finish on SIGTERM (default 30)", valueHint: "SECONDS" },
     "dial-timeout": { type: "string", description: "Seconds to reach an app before a stream fails TIMEOUT (default 10)", valueHint: "SECONDS" },
+    "max-streams": { type: "string", description: "Streams open at once over all tunnels; more are answered BUSY (default 20000, lowered to fit the fd limit; env CONNECTOR_MAX_STREAMS)", valueHint: "N" },
+    "stream-idle-timeout": { type: "string", description: "Seconds a stream may move no data before it is reset (default 3600, 0 = never; env CONNECTOR_STREAM_IDLE_TIMEOUT)", valueHint: "SECONDS" },
     metrics: { type: "string", description: "Serve Prometheus metrics, /healthz and /readyz on HOST:PORT (env CONNECTOR_METRICS)", valueHint: "HOST:PORT" },
     name: { type: "string", description: "Name to enroll under when enrolling by itself (default: hostname)" },
   },

@@ -48,6 +48,10 @@ const SPEC = {
   tunnels: { flag: "tunnels", env: ["CONNECTOR_TUNNELS"], schema: PositiveInt(1, 16), fallback: "2" },
   gracePeriod: { flag: "grace-period", env: ["CONNECTOR_GRACE_PERIOD"], schema: PositiveInt(0, 3600), fallback: "30" },
   dialTimeout: { flag: "dial-timeout", env: ["CONNECTOR_DIAL_TIMEOUT"], schema: PositiveInt(1, 120), fallback: "10" },
+  // Process-wide stream cap (src/dataplane/admission.ts explains the default); the fd limit may lower it.
+  maxStreams: { flag: "max-streams", env: ["CONNECTOR_MAX_STREAMS"], schema: PositiveInt(1, 1_000_000), fallback: "20000" },
+  // A week at most: a stream idle for longer is abandoned whatever the app; 0 turns the timeout off.
+  streamIdleTimeout: { flag: "stream-idle-timeout", env: ["CONNECTOR_STREAM_IDLE_TIMEOUT"], schema: PositiveInt(0, 604_800), fallback: "3600" },
   metrics: { flag: "metrics", env: ["CONNECTOR_METRICS"], schema: ListenAddress, fallback: undefined },
   name: { flag: "name", env: ["CONNECTOR_NAME"], schema: NonEmpty, fallback: undefined },
 } as const;

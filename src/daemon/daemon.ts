@@ -18,6 +18,8 @@ import { ControlClient } from "../control/client.ts";
 import { AllowList } from "../dataplane/allow-list.ts";
 import { nameRuleResolver } from "../dataplane/name-answers.ts";
 import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
+import { OpenStreams } from "../dataplane/open-streams.ts";
+import { type AdmissionGate, createProcessGate } from "../dataplane/admission.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import type { Tunnel } from "../tunnel/connection.ts";
@@ -60,6 +62,8 @@ export class Daemon {
   readonly #counters: DataplaneCounters = { failures: {} };
   readonly #tunnels = new Map<number, Tunnel>();
   #allowList = AllowList.empty();
+  #openStreams?: OpenStreams;
+  #gate?: AdmissionGate;
   #supervisor?: Supervisor;
   #status?: StatusModel;
   #admin?: AdminServer;
@@ -157,6 +161,13 @@ export class Daemon {
       onRenewed: (renewed) => this.#useIdentity(renewed),
     });
     this.#renewal.start();
+    this.#openStreams = new OpenStreams(this.#clock, settings.streamIdleTimeout * 1000, (why, count, apps) =>
+      log.withTag("dataplane").warn(why === "idle" ? "streams reset: idle timeout" : "streams reset: the catalog no longer allows their destination", { count, apps }),
+    );
+    this.#gate = createProcessGate({ maxStreams: settings.maxStreams, clock: this.#clock, log: log.withTag("dataplane") });
+    const gate = this.#gate;
+    const openStreams = this.#openStreams;
+    status.showDataplane(() => ({ busy: gate.rejections, ended: { ...openStreams.ended } }));
     const renewal = this.#renewal;
     status.showRenewal(() => renewal.view());
     this.#applyCatalog(catalog);
@@ -242,6 +253,8 @@ export class Daemon {
         counters: this.#counters,
         dialTimeoutMs: settings.dialTimeout * 1000,
         clock: this.#clock,
+        openStreams: this.#openStreams,
+        gate: this.#gate,
         onDialResult: (app, address, ok) => this.#health?.observe(app, address, ok),
       }),
       refreshCatalog: () => void this.#refreshCatalog(),
@@ -285,6 +298,8 @@ export class Daemon {
     const compiled = AllowList.compile(catalog);
     for (const issue of compiled.issues) this.#log.warn("app catalog entry ignored", { issue });
     this.#allowList = compiled;
+    // Removing access ends access: streams already open are held to the new catalog too.
+    this.#openStreams?.recheck(compiled);
     this.#log.info("app catalog loaded", { version: catalog.version, apps: catalog.apps.length });
     // Health checks run in the background: a server that does not answer must not delay the tunnels.
     this.#health?.setCatalog(catalog).catch((err: unknown) => this.#log.warn("health check failed", { error: describeError(err) }));
@@ -341,6 +356,7 @@ export class Daemon {
     for (const timer of this.#timers) timer.cancel();
     this.#revocationTimer?.cancel();
     this.#health?.stop();
+    this.#openStreams?.stop();
     this.#renewal?.stop();
     this.#tokens?.stop();
     this.#supervisor?.stop();

@@ -116,6 +116,15 @@ export class StatusModel {
   /** Parsed once per certificate, not on every status request or metrics scrape. */
   #notAfter = "";
   #renewal: () => { renewAt?: string; renewalError?: string } = () => ({});
+  #dataplane: () => { busy?: Record<string, number>; ended?: Record<string, number> } = () => ({});
+
+  /** Why OPENs were answered BUSY (which process-wide bound) and why the dataplane ended streams. */
+  showDataplane(view: () => { busy: Readonly<Record<string, number>>; ended: Readonly<Record<string, number>> }): void {
+    this.#dataplane = () => {
+      const { busy, ended } = view();
+      return { busy: { ...busy }, ended: { ...ended } };
+    };
+  }
 
   /** Where status reads the renewal schedule from (the daemon's `CertificateRenewal`). */
   showRenewal(view: () => { dueAt: string; lastError: string | null }): void {
@@ -165,6 +174,7 @@ export class StatusModel {
         closed: this.#ended.closed + sum((s) => s.streamsClosed),
         active,
         failures: { ...this.failures() },
+        ...this.#dataplane(),
       },
       bytes: { toCloud: this.#ended.toCloud + sum((s) => s.bytesOut), fromCloud: this.#ended.fromCloud + sum((s) => s.bytesIn) },
       apps: this.#health.apps.map((a) => ({ name: a.name, servers: a.servers.map((s) => ({ address: s.address, healthy: s.healthy })) })),

@@ -22,6 +22,7 @@ import { DEFAULT_DIAL_CONFIG, type DialConfig } from "./config.ts";
 import { DialError, type DialFailure, failureOfSocketError } from "./errors.ts";
 import { dialOrder, type ResolvedAddress, type Resolver, systemResolver } from "./resolve.ts";
 import { settleWithin } from "./settle.ts";
+import { outOfFds as hostOutOfFds } from "../host/rlimit.ts";
 
 /** The handlers the caller's socket gets; `open`, `connectError` and `handshake` belong to the dialer. */
 export type DialHandlers<T> = Pick<SocketHandler<T>, "data" | "drain" | "end" | "close" | "error" | "timeout">;
@@ -43,11 +44,18 @@ export interface DialOptions<T> extends Partial<DialConfig> {
    * reported: they say nothing about the server).
    */
   readonly onAttempt?: (address: string, ok: boolean) => void;
+  /**
+   * Whether the process is out of fds, asked when a connect fails "refused" (Bun reports EMFILE as
+   * ECONNREFUSED): then the dial ends BUSY at once and the address is not reported (the app is fine).
+   */
+  readonly outOfFds?: () => boolean;
 }
 
 const bunConnect: ConnectFn = (options) => Bun.connect(options);
 
 const FAILURE_RANK: Readonly<Record<DialFailure, number>> = {
+  BUSY: 7,
+  NOT_ALLOWED: 6,
   CANCELLED: 5,
   REFUSED: 4,
   TIMEOUT: 3,
@@ -89,6 +97,7 @@ export async function dialDestination<T>(
       return result.socket;
     }
     if (result.failure === "CANCELLED") throw new DialError("CANCELLED", `dial to ${formatHostPort(canonical, port)} cancelled`);
+    if (result.failure === "BUSY") throw new DialError("BUSY", `connector out of file descriptors (connect to ${result.address}: ${result.detail})`);
     options.onAttempt?.(result.address, false);
     failures.push(result);
   }
@@ -124,6 +133,8 @@ async function addressesOf<T>(
     case "timeout":
       throw new DialError("DNS_FAILURE", `resolving ${name} took longer than ${config.timeoutMs} ms`);
     case "error":
+      // A resolver's own verdict (a name that points only at this host is NOT_ALLOWED) stands as given.
+      if (outcome.error instanceof DialError) throw outcome.error;
       throw new DialError("DNS_FAILURE", `cannot resolve ${name}: ${errorCode(outcome.error)}`, { cause: outcome.error });
     case "value": {
       const addresses = dialOrder(outcome.value, config.maxAddresses);
@@ -163,7 +174,7 @@ async function attempt<T>(
       socket: forwarding(handlers, () => !abandoned),
     });
   } catch (err) {
-    return { address, failure: failureOfSocketError(err), detail: errorCode(err) };
+    return { address, failure: classify(err, options), detail: errorCode(err) };
   }
   const outcome = await settleWithin(pending, budgetMs, clock, options.signal);
   switch (outcome.kind) {
@@ -172,7 +183,7 @@ async function attempt<T>(
       outcome.value.setKeepAlive(true, config.keepAliveDelayMs);
       return { socket: outcome.value };
     case "error":
-      return { address, failure: failureOfSocketError(outcome.error), detail: errorCode(outcome.error) };
+      return { address, failure: classify(outcome.error, options), detail: errorCode(outcome.error) };
     case "timeout":
     case "aborted":
       // Bun cannot cancel a connect in flight: drop whatever it yields later, unseen by the caller.
@@ -185,6 +196,13 @@ async function attempt<T>(
         ? { address, failure: "TIMEOUT", detail: `no answer within ${Math.round(budgetMs)} ms` }
         : { address, failure: "CANCELLED", detail: "cancelled" };
   }
+}
+
+/** A connect error's failure; "refused" is confirmed not to be this process's fd shortage first. */
+function classify<T>(err: unknown, options: DialOptions<T>): DialFailure {
+  const failure = failureOfSocketError(err);
+  if (failure !== "REFUSED" && failure !== "INTERNAL") return failure;
+  return (options.outOfFds ?? hostOutOfFds)() ? "BUSY" : failure;
 }
 
 /** Handlers that pass events to the caller's only while `live()`: never for an abandoned attempt. */

@@ -9,11 +9,13 @@ import type { StreamCodeName } from "../tunnel/const.ts";
 
 /**
  * §5.3 codes a dial can end with. `CANCELLED` means the caller's signal aborted the dial (the stream
- * went away first); it is a RESET code, never sent as an OPEN_RESULT.
+ * went away first); it is a RESET code, never sent as an OPEN_RESULT. `BUSY`: this process ran out of
+ * file descriptors (the app is not to blame). `NOT_ALLOWED`: a name resolved only to addresses a name
+ * rule may not reach.
  */
 export type DialFailure = Extract<
   StreamCodeName,
-  "DNS_FAILURE" | "REFUSED" | "TIMEOUT" | "UNREACHABLE" | "INTERNAL" | "CANCELLED"
+  "DNS_FAILURE" | "REFUSED" | "TIMEOUT" | "UNREACHABLE" | "INTERNAL" | "CANCELLED" | "BUSY" | "NOT_ALLOWED"
 >;
 
 export class DialError extends ConnectorError {
@@ -37,6 +39,9 @@ export function failureOfSocketError(err: unknown): DialFailure {
   switch (errnoCode(err)) {
     case "ECONNREFUSED":
       return "REFUSED";
+    case "EMFILE":
+    case "ENFILE":
+      return "BUSY";
     case "ETIMEDOUT":
       return "TIMEOUT";
     case "ENETUNREACH":

@@ -15,6 +15,8 @@ import { DialError } from "./errors.ts";
 import { RelayLink, relaySocketHandlers } from "./relay.ts";
 import { nameRuleResolver } from "./name-answers.ts";
 import { peerText } from "../peer-text.ts";
+import type { OpenStreams } from "./open-streams.ts";
+import type { AdmissionGate, Ticket } from "./admission.ts";
 import type { Resolver } from "./resolve.ts";
 
 /** Streams are counted by their sessions; the dataplane adds why opens failed. */
@@ -33,9 +35,19 @@ export interface OpenHandlerOptions {
   clock?: Clock;
   /** Name resolution (the host's resolver by default; tests inject one). */
   resolve?: Resolver;
+  /** Where relayed streams are tracked for catalog re-checks and the idle timeout (the daemon's one list). */
+  openStreams?: OpenStreams;
+  /** The process-wide bounds shared by every tunnel's handler; without one only the tunnel's own cap applies. */
+  gate?: AdmissionGate;
   /** Passive health: a dial to one resolved address (`ip:port`, `[ip6]:port`) succeeded or failed. */
   onDialResult?: (app: string, address: string, ok: boolean) => void;
 }
+
+/**
+ * Failure lines per 10 s window over all apps and destinations: 20. Enough to show a handful of
+ * distinct problems at once; beyond it a hostile or broken gateway could only fill the log.
+ */
+const MAX_FAILURE_LINES = 20;
 
 function countFailure(counters: DataplaneCounters, code: StreamCodeName): void {
   counters.failures[code] = (counters.failures[code] ?? 0) + 1;
@@ -43,11 +55,17 @@ function countFailure(counters: DataplaneCounters, code: StreamCodeName): void {
 
 export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
   const { log, counters } = options;
-  // The same failure for the same destination is logged once per window; counters see every one.
-  const repeats = new RepeatLimiter(options.clock ?? systemClock);
+  // The same failure for the same destination is logged once per window, and at most
+  // MAX_FAILURE_LINES lines per window over all of them; counters see every one.
+  const repeats = new RepeatLimiter(options.clock ?? systemClock, undefined, undefined, MAX_FAILURE_LINES);
   const warnFailure = (message: string, key: string, fields: Record<string, unknown>) => {
     const verdict = repeats.check(key);
-    if (verdict.log) log.warn(message, verdict.suppressed > 0 ? { ...fields, similarNotLogged: verdict.suppressed } : fields);
+    if (!verdict.log) return;
+    log.warn(message, {
+      ...fields,
+      ...(verdict.suppressed > 0 ? { similarNotLogged: verdict.suppressed } : {}),
+      ...(verdict.othersSuppressed > 0 ? { otherFailuresNotLogged: verdict.othersSuppressed } : {}),
+    });
   };
   // Only names are resolved; IP destinations were matched against IP/CIDR rules as written.
   const guardedResolver = nameRuleResolver(options.resolve);
@@ -55,8 +73,9 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
     const decision = options.allowList().allows(request.app, request.host, request.port);
     if (!decision.allowed) {
       countFailure(counters, "NOT_ALLOWED");
-      warnFailure("stream refused: destination not allowed", `NOT_ALLOWED ${request.app} ${request.host}:${request.port}`, {
-        // The gateway chose these: printable before they reach a log.
+      // Keyed by app, not destination: a gateway asking for 5,000 hosts gets one line per app per window.
+      // The gateway chose app and host: printable before they reach a log.
+      warnFailure("stream refused: destination not allowed", `NOT_ALLOWED ${request.app}`, {
         app: peerText(request.app),
         host: peerText(request.host),
         port: request.port,
@@ -65,7 +84,23 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       stream.reject(StreamCode.NOT_ALLOWED, decision.reason);
       return;
     }
-    const link = new RelayLink(undefined, options.clock);
+    let ticket: Ticket | undefined;
+    if (options.gate) {
+      const admission = options.gate.admit();
+      if (!admission.admitted) {
+        countFailure(counters, "BUSY");
+        warnFailure("stream refused: connector busy", `BUSY ${admission.reason}`, { app: request.app, limit: admission.reason, reason: admission.message });
+        stream.reject(StreamCode.BUSY, admission.message);
+        return;
+      }
+      ticket = admission.ticket;
+    }
+    let untrack: (() => void) | undefined;
+    const link = new RelayLink(() => {
+      untrack?.();
+      ticket?.close();
+    }, options.clock);
+    link.account = ticket;
     const abort = new AbortController();
     // A gateway that gives up (RESET while we dial) cancels the dial.
     stream.setHandlers({ data: () => {}, end: () => {}, drain: () => {}, close: () => abort.abort() });
@@ -77,23 +112,39 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       ...(options.dialTimeoutMs === undefined ? {} : { timeoutMs: options.dialTimeoutMs }),
     }).then(
       (socket) => {
+        ticket?.dialEnded();
         link.socket = socket;
         try {
-          if (!stream.accept()) {
+          // The catalog may have changed while we dialled: a destination removed meanwhile is not opened.
+          const now = options.allowList().allows(request.app, request.host, request.port);
+          if (!now.allowed && stream.state === "opening") {
             socket.terminate();
+            ticket?.close();
+            countFailure(counters, "NOT_ALLOWED");
+            stream.reject(StreamCode.NOT_ALLOWED, now.reason);
             return;
           }
+          if (!stream.accept()) {
+            socket.terminate();
+            ticket?.close();
+            return;
+          }
+          untrack = options.openStreams?.add({ request, stream, bytesMoved: () => link.bytesMoved });
           link.attach(stream);
         } catch (err) {
           // Never let one stream's failure escape as an unhandled rejection.
           log.warn("stream failed after connecting", { app: request.app, error: describeError(err) });
+          untrack?.();
+          ticket?.close();
           socket.terminate();
           stream.reset(StreamCode.INTERNAL, "relay setup failed");
         }
       },
       (err: unknown) => {
+        ticket?.close();
         const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";
         if (failure === "CANCELLED") return;
+        if (failure === "BUSY") options.gate?.fdShortage();
         countFailure(counters, failure);
         const message = describeError(err);
         warnFailure("stream failed: cannot reach destination", `${failure} ${request.app} ${request.host}:${request.port}`, {

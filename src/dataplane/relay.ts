@@ -31,8 +31,18 @@ const MAX_EARLY_BYTES = 256 * 1024;
  */
 export const FINAL_FLUSH_STALL_MS = 60_000;
 
+/** Where a relay reports the bytes it holds for its socket (the connector's admission gate). */
+export interface BufferAccount {
+  /** Bytes held now grew (positive) or shrank (negative). */
+  hold(delta: number): void;
+  /** The socket stopped taking writes (so the kernel's send buffer is full), or caught up. */
+  setBlocked(blocked: boolean): void;
+}
+
 export class RelayLink {
   socket?: Socket<RelayLink>;
+  /** Charged with the bytes pending for the socket; none on the gateway side. */
+  account?: BufferAccount;
   #stream?: Stream;
   /** Stream bytes the socket has not taken yet (copies), oldest first. */
   #pending: Uint8Array[] = [];
@@ -44,11 +54,17 @@ export class RelayLink {
   #shutdownSent = false;
   #closed = false;
   #flushDeadline: TimerHandle | undefined;
+  #bytesMoved = 0;
 
   constructor(
     private readonly onFinished?: (link: RelayLink, reason: string) => void,
     private readonly clock: Clock = systemClock,
   ) {}
+
+  /** Bytes received from either side so far: the idle check watches it move (src/dataplane/open-streams.ts). */
+  get bytesMoved(): number {
+    return this.#bytesMoved;
+  }
 
   /** Starts relaying; bytes that arrived on the socket before are sent first. */
   attach(stream: Stream): void {
@@ -75,6 +91,7 @@ export class RelayLink {
 
   // Socket events (see `relaySocketHandlers`).
   onSocketData(chunk: Uint8Array): void {
+    this.#bytesMoved += chunk.byteLength;
     if (this.#stream) return this.#toStream(chunk);
     this.#early.push(chunk);
     this.#earlyBytes += chunk.byteLength;
@@ -85,6 +102,7 @@ export class RelayLink {
     while (this.#pending.length > 0 && this.socket) {
       const head = this.#pending[0]!;
       const taken = Math.max(0, this.socket.write(head));
+      this.account?.hold(-taken);
       this.#consumed(taken);
       if (taken > 0 && this.#flushDeadline) this.#armFlushDeadline(); // progress: the stall clock restarts
       if (taken < head.byteLength) {
@@ -93,6 +111,7 @@ export class RelayLink {
       }
       this.#pending.shift();
     }
+    this.account?.setBlocked(false);
     this.#cancelFlushDeadline();
     if (this.#streamEof) this.#shutdownSocket();
   }
@@ -125,6 +144,7 @@ export class RelayLink {
   }
 
   #fromStream(chunk: Uint8Array): void {
+    this.#bytesMoved += chunk.byteLength;
     const socket = this.socket;
     if (!socket) {
       // The destination is gone; nobody will take these bytes, so stop the peer from sending more.
@@ -138,6 +158,8 @@ export class RelayLink {
       chunk = chunk.subarray(taken);
     }
     this.#pending.push(chunk.slice());
+    this.account?.hold(chunk.byteLength);
+    this.account?.setBlocked(true);
   }
 
   #consumed(n: number): void {
@@ -154,9 +176,15 @@ export class RelayLink {
     this.#flushDeadline?.cancel();
     this.#flushDeadline = this.clock.setTimeout(() => {
       this.#flushDeadline = undefined;
-      this.#pending = [];
+      this.#dropPending();
       this.socket?.terminate();
     }, FINAL_FLUSH_STALL_MS);
+  }
+
+  #dropPending(): void {
+    this.account?.hold(-this.#pending.reduce((sum, chunk) => sum + chunk.byteLength, 0));
+    this.account?.setBlocked(false);
+    this.#pending = [];
   }
 
   #cancelFlushDeadline(): void {

@@ -33,6 +33,8 @@ export function renderMetrics(s: StatusSnapshot, build: { version: string; commi
     family("connector_streams_created_total", "counter", "Streams opened since start.", [[{}, s.streams.created]]),
     family("connector_streams_closed_total", "counter", "Streams closed since start.", [[{}, s.streams.closed]]),
     family("connector_stream_open_failures_total", "counter", "Streams that could not be opened, by reason.", Object.entries(s.streams.failures ?? {}).map(([reason, n]) => [{ reason }, n] as const)),
+    family("connector_stream_busy_total", "counter", "OPENs answered BUSY, by the process-wide bound they hit.", Object.entries(s.streams.busy ?? {}).map(([limit, n]) => [{ limit }, n] as const)),
+    family("connector_streams_ended_total", "counter", "Streams the connector reset itself, by reason (notAllowed, idle).", Object.entries(s.streams.ended ?? {}).map(([reason, n]) => [{ reason }, n] as const)),
     family("connector_bytes_to_cloud_total", "counter", "Stream bytes sent towards the cloud.", [[{}, s.bytes.toCloud]]),
     family("connector_bytes_from_cloud_total", "counter", "Stream bytes received from the cloud.", [[{}, s.bytes.fromCloud]]),
     family("connector_app_server_healthy", "gauge", "1 when the app server answers its health check.", s.apps.flatMap((a) => a.servers.map((v) => [{ app: a.name, server: v.address }, v.healthy ? 1 : 0] as const))),

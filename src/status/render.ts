@@ -89,9 +89,18 @@ function appLines(snapshot: StatusSnapshot): string[] {
   ];
 }
 
-function failureText(failures: Readonly<Record<string, number>> | undefined): string {
-  const entries = Object.entries(failures ?? {}).filter(([, n]) => n > 0);
-  return entries.length === 0 ? "" : `; failed to open: ${entries.map(([code, n]) => `${code.toLowerCase()} ${n}`).join(", ")}`;
+function countsText(label: string, counts: Readonly<Record<string, number>> | undefined, lower = true): string {
+  const entries = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
+  return entries.length === 0 ? "" : `; ${label}: ${entries.map(([what, n]) => `${lower ? what.toLowerCase() : what} ${n}`).join(", ")}`;
+}
+
+function streamsText(streams: StatusSnapshot["streams"]): string {
+  return (
+    `created ${streams.created}, closed ${streams.closed}, active ${streams.active}` +
+    countsText("failed to open", streams.failures) +
+    countsText("busy (limit hit)", streams.busy, false) +
+    countsText("reset by connector", streams.ended, false)
+  );
 }
 
 function catalogText(catalog: NonNullable<StatusSnapshot["catalog"]>, now: Date): string {
@@ -116,7 +125,7 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
     ...tokenLines(snapshot.accessToken),
     ...tunnelLines(snapshot),
     ...redundancyLine(snapshot),
-    line("streams", `created ${snapshot.streams.created}, closed ${snapshot.streams.closed}, active ${snapshot.streams.active}${failureText(snapshot.streams.failures)}`),
+    line("streams", streamsText(snapshot.streams)),
     line("bytes", `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`),
     ...appLines(snapshot),
     line("upgrade", upgrade),

@@ -66,7 +66,18 @@ export const StatusSnapshotSchema = v.object({
   /** Absent when no daemon runs. */
   redundancy: v.optional(RedundancySchema),
   /** `failures`: streams the connector could not open, by §5.3 code (NOT_ALLOWED, REFUSED, …). */
-  streams: v.object({ created: Count, closed: Count, active: Count, failures: v.optional(v.record(v.string(), Count)) }),
+  /**
+   * `busy`: OPENs answered BUSY by the process-wide bound they hit (streams, dials, fds, buffered);
+   * `ended`: streams the connector reset itself (notAllowed: the catalog no longer allows them; idle).
+   */
+  streams: v.object({
+    created: Count,
+    closed: Count,
+    active: Count,
+    failures: v.optional(v.record(v.string(), Count)),
+    busy: v.optional(v.record(v.string(), Count)),
+    ended: v.optional(v.record(v.string(), Count)),
+  }),
   bytes: v.object({ toCloud: Count, fromCloud: Count }),
   apps: v.array(AppStatusSchema),
   /** Last upgrade check: when and what came of it (§5). */

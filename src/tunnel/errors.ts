@@ -28,7 +28,7 @@ export const ProtocolErrorCode = {
   RESERVED_NOT_ZERO: "PROTOCOL_RESERVED_NOT_ZERO",
   /** Stream frame on id 0, or tunnel frame on a non-zero id (§5.2). */
   BAD_STREAM_ID: "PROTOCOL_BAD_STREAM_ID",
-  /** A payload that does not have its type's structure (sizes, zero increment). */
+  /** A payload that does not have its type's structure (sizes). */
   BAD_PAYLOAD: "PROTOCOL_BAD_PAYLOAD",
   /** A text field that is not valid UTF-8. */
   BAD_UTF8: "PROTOCOL_BAD_UTF8",

@@ -35,6 +35,11 @@ export interface OpenFrame {
   readonly app: string;
   readonly host: string;
   readonly port: number;
+  /**
+   * Set when app or host is not valid UTF-8 (then both are ""): the frame is well formed and names its
+   * stream, so the fault is that stream's, answered RESET PROTOCOL, not the tunnel's.
+   */
+  readonly malformed?: string;
 }
 export interface OpenResultFrame {
   readonly type: typeof FrameType.OPEN_RESULT;
@@ -166,13 +171,13 @@ function decodeOpen(bytes: Uint8Array, view: DataView, streamId: number, start: 
   const hostLen = appLen >= 0 && hostAt < end ? bytes[hostAt]! : -1;
   const portAt = hostAt + 1 + hostLen;
   if (hostLen < 0 || portAt + 2 !== end) throw badPayload("OPEN", "does not match app, host and port lengths");
-  return {
-    type: FrameType.OPEN,
-    streamId,
-    app: text(bytes, start + 1, hostAt),
-    host: text(bytes, hostAt + 1, portAt),
-    port: view.getUint16(portAt),
-  };
+  const port = view.getUint16(portAt);
+  try {
+    return { type: FrameType.OPEN, streamId, app: text(bytes, start + 1, hostAt), host: text(bytes, hostAt + 1, portAt), port };
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    return { type: FrameType.OPEN, streamId, app: "", host: "", port, malformed: "OPEN app or host is not valid UTF-8" };
+  }
 }
 
 /** Code byte followed by a UTF-8 reason (OPEN_RESULT, RESET, GO_AWAY). */
@@ -188,9 +193,8 @@ function decodePayload(type: number, flags: number, streamId: number, bytes: Uin
       return { type, streamId, payload: bytes.subarray(start, end), creditExhausted: (flags & DataFlag.CREDIT_EXHAUSTED) !== 0 };
     case FrameType.WINDOW_UPDATE: {
       if (end - start !== WINDOW_UPDATE_PAYLOAD_BYTES) throw badPayload("WINDOW_UPDATE", "is not 4 bytes");
-      const increment = view.getUint32(start);
-      if (increment === 0) throw badPayload("WINDOW_UPDATE", "has a zero increment");
-      return { type, streamId, increment };
+      // A zero increment is that stream's fault (RESET PROTOCOL, see Stream.handleWindowUpdate), not the tunnel's.
+      return { type, streamId, increment: view.getUint32(start) };
     }
     case FrameType.FIN:
       return { type, streamId };

@@ -4,8 +4,9 @@
  * fair scheduler builds, waiting for the transport's `drain` when it pushes back.
  *
  * Guarantees: every DATA byte it sends is covered by credit; a stream-level fault (unknown id, frame
- * invalid in its state, DATA beyond the window) resets only that stream; a malformed frame closes the
- * tunnel with 1002 and a `ProtocolError` as the reason; nothing throws out of a transport callback;
+ * invalid in its state, DATA beyond the window, an OPEN whose app or host is not UTF-8) resets only that
+ * stream; a malformed frame closes the tunnel with 1002 and a `ProtocolError` as the reason; nothing
+ * throws out of a transport callback;
  * one timer per session (heartbeat, death and open deadlines), none per stream.
  */
 import { type Clock, systemClock } from "../clock.ts";
@@ -210,6 +211,7 @@ export class Session {
       throw new E.ProtocolError(E.ProtocolErrorCode.STREAM_ID_NOT_INCREASING, `OPEN for stream ${frame.streamId} after ${this.#lastStreamId}`);
     }
     this.#lastStreamId = frame.streamId;
+    if (frame.malformed !== undefined) return this.#streams.refuseMalformedOpen(frame.streamId, frame.malformed);
     const refuse = (message: string) => {
       this.#counters.openFailed(StreamCode.BUSY);
       this.#out.control(enc.encodeOpenResult(frame.streamId, StreamCode.BUSY, message));

@@ -57,6 +57,16 @@ export class StreamRegistry implements StreamHost {
     return stream;
   }
 
+  /**
+   * An OPEN whose app or host cannot be read (not UTF-8): its id is spent (ids only increase), no
+   * stream is made, and RESET PROTOCOL (not OPEN_RESULT: the stream never existed) ends it at the peer.
+   */
+  refuseMalformedOpen(streamId: number, message: string): void {
+    this.deps.counters.resetsSent++;
+    this.deps.out.control(encodeReset(streamId, StreamCode.PROTOCOL, message));
+    this.deps.streamError(streamId, new StreamFaultError(StreamCode.PROTOCOL, message));
+  }
+
   /** Ends every stream because the tunnel is gone. */
   abortAll(error: ConnectorError): void {
     for (const stream of [...this.#streams.values()]) stream.abort(error);

@@ -265,6 +265,7 @@ export class Stream implements SendSource {
   }
 
   handleWindowUpdate(increment: number): void {
+    if (increment === 0) return this.#violation("WINDOW_UPDATE with a zero increment");
     if (!this.#send.addCredit(increment)) return this.#violation("WINDOW_UPDATE overflows 2^31-1");
     if (this.sendable) this.host.markReady(this);
     if (this.#wantDrain && this.#send.writable && !this.#ending) {

@@ -264,6 +264,21 @@ describe("dialDestination failures from injected resolvers and connectors", () =
     expect((await dialError(dial)).failure).toBe("REFUSED");
   });
 
+  test("a 'refused' connect while the process is out of fds ends BUSY at once, with no address blamed", async () => {
+    const refused = Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
+    let calls = 0;
+    const connect = (() => (calls++, Promise.reject(refused))) as ConnectFn;
+    const attempts: unknown[] = [];
+    const resolve = resolveTo(v4("127.0.0.2"), v4("127.0.0.3"));
+    const busy = await dialError(dialDestination("a.example", 443, {}, { data: undefined, connect, resolve, outOfFds: () => true, onAttempt: (...a) => void attempts.push(a) }));
+    expect(busy.failure).toBe("BUSY");
+    expect(calls).toBe(1);
+    expect(attempts).toEqual([]);
+    const real = await dialError(dialDestination("a.example", 443, {}, { data: undefined, connect, resolve, outOfFds: () => false, onAttempt: (...a) => void attempts.push(a) }));
+    expect(real.failure).toBe("REFUSED");
+    expect(attempts).toHaveLength(2);
+  });
+
   test("aborting the signal cancels a dial in flight with CANCELLED", async () => {
     const controller = new AbortController();
     const connect = (() => new Promise(() => {})) as ConnectFn;
@@ -283,6 +298,8 @@ describe("dialDestination failures from injected resolvers and connectors", () =
 describe("failureOfSocketError", () => {
   const cases: [string | undefined, string][] = [
     ["ECONNREFUSED", "REFUSED"],
+    ["EMFILE", "BUSY"],
+    ["ENFILE", "BUSY"],
     ["ETIMEDOUT", "TIMEOUT"],
     ["ENETUNREACH", "UNREACHABLE"],
     ["EHOSTUNREACH", "UNREACHABLE"],

@@ -172,6 +172,27 @@ test("DATA beyond the window resets that stream with FLOW_CONTROL; the tunnel an
   expect(await tunnel.alive()).toBe(true);
 }, 60_000);
 
+test("an OPEN with invalid UTF-8 in its app name resets that stream PROTOCOL; the tunnel stays up and serves the next OPEN", async () => {
+  const tunnel = await firstTunnel;
+  // OPEN stream 20: app bytes 0x65 0xff (not UTF-8), host "127.0.0.1", the echo port.
+  const host = new TextEncoder().encode("127.0.0.1");
+  const payload = new Uint8Array([2, 0x65, 0xff, host.length, ...host, echo.port >> 8, echo.port & 0xff]);
+  const frame = new Uint8Array(12 + payload.length);
+  const view = new DataView(frame.buffer);
+  view.setUint8(0, FrameType.OPEN);
+  view.setUint32(4, 20);
+  view.setUint32(8, payload.length);
+  frame.set(payload, 12);
+  tunnel.send(frame);
+  const reset = await tunnel.until("RESET for stream 20", () => tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 20));
+  expect(reset.type === FrameType.RESET && reset.code).toBe(StreamCode.PROTOCOL);
+  expect(await tunnel.alive()).toBe(true);
+  tunnel.send(enc.encodeOpen(21, "echo", "127.0.0.1", echo.port));
+  const result = await tunnel.until("OPEN_RESULT 21", () => tunnel.frames.find((f) => f.type === FrameType.OPEN_RESULT && f.streamId === 21));
+  expect(result.type === FrameType.OPEN_RESULT && result.code).toBe(StreamCode.OK);
+  tunnel.send(enc.encodeFin(21));
+}, 30_000);
+
 test("a malformed frame closes the tunnel with a protocol error; the connector reconnects", async () => {
   const tunnel = await firstTunnel;
   const reconnected = newTunnel();

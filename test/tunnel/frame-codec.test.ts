@@ -174,7 +174,6 @@ describe("protocol violations throw ProtocolError with a stable code and close c
     ["FIN with a payload", hex("05 00 0000 00000001 00000001 00"), "PROTOCOL_LENGTH_EXCEEDS_MAX"],
     ["length past the message end", hex("03 00 0000 00000001 00000004 aabbcc"), "PROTOCOL_LENGTH_EXCEEDS_MESSAGE"],
     ["WINDOW_UPDATE of 3 bytes", hex("04 00 0000 00000001 00000003 000001"), "PROTOCOL_BAD_PAYLOAD"],
-    ["WINDOW_UPDATE of zero", hex("04 00 0000 00000001 00000004 00000000"), "PROTOCOL_BAD_PAYLOAD"],
     ["PING of 7 bytes", hex("07 00 0000 00000000 00000007 00000000000000"), "PROTOCOL_BAD_PAYLOAD"],
     ["RESET without a code", hex("06 00 0000 00000001 00000000"), "PROTOCOL_BAD_PAYLOAD"],
     ["OPEN whose app length overruns", hex("01 00 0000 00000001 00000004 09 61 00 01"), "PROTOCOL_BAD_PAYLOAD"],

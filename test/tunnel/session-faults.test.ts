@@ -67,6 +67,54 @@ describe("stream-level faults reset one stream; the tunnel stays up", () => {
     expect(sinks[0]!).toMatchObject({ ended: true, bytes: 0, closed: { kind: "reset", code: StreamCode.PROTOCOL } });
   });
 
+  test("an OPEN with invalid UTF-8 in app or host resets that stream PROTOCOL; its id counts as seen; the tunnel goes on", async () => {
+    const errors: [number, string][] = [];
+    const [connectorEnd, gatewayEnd] = createMemoryTransportPair();
+    const opened: string[] = [];
+    const connector = new Session({
+      role: "connector",
+      transport: connectorEnd,
+      clock: new FakeClock(),
+      events: { streamError: (id, err) => void errors.push([id, err.code]) },
+      onOpen: (r, st) => (opened.push(r.app), st.accept()),
+    });
+    const peer = new RawPeer(gatewayEnd);
+    // OPEN stream 3: app "a\xff" (bad UTF-8), host "h", port 1; then OPEN stream 4 with a bad host.
+    peer.send(hex("01 00 0000 00000003 00000007 02 61ff 01 68 0001"), hex("01 00 0000 00000004 00000007 01 61 02 c328 0001"));
+    await until(() => peer.of(FrameType.RESET).length === 2, "two resets");
+    expect(peer.of(FrameType.RESET).map((f) => [f.streamId, f.code])).toEqual([
+      [3, StreamCode.PROTOCOL],
+      [4, StreamCode.PROTOCOL],
+    ]);
+    expect(errors).toEqual([
+      [3, "STREAM_PROTOCOL"],
+      [4, "STREAM_PROTOCOL"],
+    ]);
+    expect(opened).toEqual([]);
+    expect(connector.activeStreams).toBe(0);
+    // The next good OPEN works; an OPEN reusing a spent id is still the tunnel-level fault it always was.
+    peer.send(enc.encodeOpen(5, "good", "h", 1));
+    await until(() => peer.of(FrameType.OPEN_RESULT).length === 1, "the good open's result");
+    expect(peer.of(FrameType.OPEN_RESULT)[0]).toMatchObject({ streamId: 5, code: StreamCode.OK });
+    expect(connector.isClosed).toBe(false);
+    peer.send(enc.encodeOpen(4, "a", "h", 1));
+    expect(await connector.closed).toMatchObject({ code: CloseCode.PROTOCOL_ERROR, reason: "PROTOCOL_STREAM_ID_NOT_INCREASING" });
+  });
+
+  test("a WINDOW_UPDATE with a zero increment resets that stream PROTOCOL (known or unknown id); the tunnel goes on", async () => {
+    const { connector, peer, sinks } = connectorWithRawGateway();
+    peer.send(enc.encodeOpen(1, "a", "h", 1));
+    await until(() => sinks.length === 1, "the open");
+    peer.send(hex("04 00 0000 00000001 00000004 00000000"), hex("04 00 0000 00000063 00000004 00000000"));
+    await until(() => peer.of(FrameType.RESET).length === 2, "two resets");
+    expect(peer.of(FrameType.RESET).map((f) => [f.streamId, f.code])).toEqual([
+      [1, StreamCode.PROTOCOL],
+      [99, StreamCode.PROTOCOL],
+    ]);
+    expect(sinks[0]!.closed).toMatchObject({ kind: "reset", code: StreamCode.PROTOCOL });
+    expect(connector.isClosed).toBe(false);
+  });
+
   test("a consumer callback that throws resets only its stream, with INTERNAL", async () => {
     const errors: string[] = [];
     const { gateway, incoming } = createPair({ connectorEvents: { streamError: (_id, e) => void errors.push(e.code) } });

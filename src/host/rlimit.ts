@@ -1,0 +1,97 @@
+/**
+ * The process's file-descriptor limit (RLIMIT_NOFILE) and how many fds are open. Every stream costs
+ * an fd (its app socket), so the limit is what the connector can serve: at start the soft limit is
+ * raised to the hard one (distributions default the soft limit to 1,024 while allowing far more), and
+ * the dataplane keeps a reserve below it (src/dataplane/admission.ts).
+ *
+ * Bun has no rlimit API; libc's getrlimit/setrlimit are called through bun:ffi (which works in the
+ * compiled binary). Anything that fails here (no libc, not Linux) reports "unknown" instead of
+ * throwing: the connector then runs with whatever limit it was given.
+ */
+import { closeSync, openSync, readdirSync } from "node:fs";
+
+/** RLIMIT_NOFILE on Linux (every architecture the connector is built for). */
+const RLIMIT_NOFILE = 7;
+/** `RLIM_INFINITY` as the kernel reports it in a 64-bit rlim_t. */
+const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+
+export interface NoFileLimit {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+interface Libc {
+  getrlimit(resource: number, out: BigUint64Array): number;
+  setrlimit(resource: number, value: BigUint64Array): number;
+}
+
+let libc: Libc | null | undefined;
+
+function loadLibc(): Libc | null {
+  if (libc !== undefined) return libc;
+  libc = null;
+  if (process.platform !== "linux") return libc;
+  try {
+    // Loaded lazily, so modules that import this file never touch FFI unless asked.
+    const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
+    const lib = dlopen("libc.so.6", {
+      getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+      setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+    });
+    libc = {
+      getrlimit: (resource, out) => lib.symbols.getrlimit(resource, ptr(out)),
+      setrlimit: (resource, value) => lib.symbols.setrlimit(resource, ptr(value)),
+    };
+  } catch {
+    libc = null;
+  }
+  return libc;
+}
+
+const toNumber = (value: bigint): number => (value === RLIM_INFINITY ? Infinity : Number(value));
+
+/** The current soft and hard limits, or undefined when they cannot be read. */
+export function getNoFileLimit(): NoFileLimit | undefined {
+  const c = loadLibc();
+  if (!c) return undefined;
+  const out = new BigUint64Array(2);
+  if (c.getrlimit(RLIMIT_NOFILE, out) !== 0) return undefined;
+  return { soft: toNumber(out[0]!), hard: toNumber(out[1]!) };
+}
+
+/**
+ * Raises the soft limit to the hard one. Returns the limits before and after (equal when nothing
+ * changed or the call failed), or undefined when they cannot be read.
+ */
+export function raiseNoFileLimit(): { before: NoFileLimit; after: NoFileLimit } | undefined {
+  const before = getNoFileLimit();
+  const c = loadLibc();
+  if (!before || !c || before.soft >= before.hard) return before && { before, after: before };
+  const value = new BigUint64Array([before.hard === Infinity ? RLIM_INFINITY : BigInt(before.hard), before.hard === Infinity ? RLIM_INFINITY : BigInt(before.hard)]);
+  if (c.setrlimit(RLIMIT_NOFILE, value) !== 0) return { before, after: before };
+  return { before, after: getNoFileLimit() ?? before };
+}
+
+/** fds open in this process now (/proc/self/fd, less the one readdir itself holds), or undefined off Linux. */
+export function countOpenFds(): number | undefined {
+  try {
+    return Math.max(0, readdirSync("/proc/self/fd").length - 1);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether this process is out of fds right now: opens /dev/null, the cheapest fd there is. Bun reports
+ * EMFILE from `Bun.connect` as ECONNREFUSED, so a "refused" dial is confirmed here before the app is
+ * blamed for it.
+ */
+export function outOfFds(): boolean {
+  try {
+    closeSync(openSync("/dev/null", "r"));
+    return false;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return code === "EMFILE" || code === "ENFILE";
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Removing access ends access, end to end: a user connection open through the compiled connector is
+ * cut soon after the cloud removes its destination from the app's catalog entry (the gateway's user
+ * listener stays, so only the connector's re-check can end it); and an idle stream is cut after
+ * `--stream-idle-timeout` while a busy one goes on.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
+import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
+import { splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+
+/** Short, so the test is quick; the first test's stream moves data within it. */
+const IDLE_SECONDS = 3;
+
+let echo: EchoServer;
+let cloud: CloudProcess;
+let daemon: DaemonProcess;
+
+beforeAll(async () => {
+  echo = startEchoServer();
+  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`, `chat=${echo.address}`] });
+  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1, extraArgs: ["--stream-idle-timeout", String(IDLE_SECONDS)] });
+  await daemon.waitFor("connected", allTunnelsUp(1));
+}, 60_000);
+
+afterAll(async () => {
+  await daemon?.stop(10_000);
+  await cloud?.stop();
+  echo?.stop();
+}, 30_000);
+
+function logs(): string {
+  return `--- connector ---\n${daemon.output().slice(-3000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
+}
+
+test("a user connection is cut within seconds after its app's destination is removed from the catalog", async () => {
+  const { hostname, port } = splitAddress(cloud.apps.echo!.listen!);
+  let received = 0;
+  let closedAt: number | undefined;
+  const user = await Bun.connect<undefined>({
+    hostname,
+    port,
+    socket: { data: (_s, chunk) => void (received += chunk.byteLength), close: () => void (closedAt = Date.now()), error() {} },
+  });
+  user.write("hello");
+  const echoDeadline = Date.now() + 10_000;
+  while (received < 5 && Date.now() < echoDeadline) await Bun.sleep(20);
+  expect(received, logs()).toBe(5);
+
+  const removedAt = Date.now();
+  const response = await fetch(`${cloud.adminUrl}/admin/apps/echo`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ destinations: [{ host: "127.0.0.1", ports: "1" }], servers: [echo.address] }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  expect(response.status).toBe(200);
+  // CONFIG_CHANGED reaches the connector at once; 20 s is a safety deadline, not an expectation.
+  const cutDeadline = removedAt + 20_000;
+  while (closedAt === undefined && Date.now() < cutDeadline) await Bun.sleep(20);
+  expect(closedAt, `user connection still open 20 s after the destination was removed\n${logs()}`).toBeDefined();
+  console.log(`access removal: user connection cut ${closedAt! - removedAt} ms after the catalog change`);
+  expect(daemon.output()).toContain("the catalog no longer allows their destination");
+  const status = await daemon.status();
+  expect(status.snapshot?.streams.active).toBe(0);
+}, 60_000);
+
+test("an idle user connection is cut after --stream-idle-timeout; one that keeps sending goes on", async () => {
+  const { hostname, port } = splitAddress(cloud.apps.chat!.listen!);
+  const connect = async () => {
+    const state = { received: 0, closedAt: undefined as number | undefined };
+    const socket = await Bun.connect<undefined>({
+      hostname,
+      port,
+      socket: { data: (_s, chunk) => void (state.received += chunk.byteLength), close: () => void (state.closedAt = Date.now()), error() {} },
+    });
+    return { socket, state };
+  };
+  const idle = await connect();
+  const busy = await connect();
+  idle.socket.write("x");
+  busy.socket.write("x");
+  const openedAt = Date.now();
+  const ticker = setInterval(() => busy.socket.write("."), 300);
+  try {
+    const deadline = openedAt + 30_000;
+    while (idle.state.closedAt === undefined && Date.now() < deadline) await Bun.sleep(50);
+    expect(idle.state.closedAt, `idle connection still open after 30 s\n${logs()}`).toBeDefined();
+    expect(idle.state.received).toBe(1);
+    // The busy one outlives the idle one by another full timeout.
+    const until = Date.now() + (IDLE_SECONDS + 1) * 1000;
+    while (busy.state.closedAt === undefined && Date.now() < until) await Bun.sleep(50);
+    expect(busy.state.closedAt, logs()).toBeUndefined();
+    expect(busy.state.received).toBeGreaterThan(5);
+    console.log(`idle timeout ${IDLE_SECONDS} s: idle connection cut ${idle.state.closedAt! - openedAt} ms after its last byte`);
+  } finally {
+    clearInterval(ticker);
+    busy.socket.end();
+  }
+  expect(daemon.output()).toContain("streams reset: idle timeout");
+  expect((await daemon.status()).snapshot?.streams.ended?.idle).toBeGreaterThanOrEqual(1);
+}, 60_000);

@@ -1,0 +1,77 @@
+/**
+ * Running short of file descriptors, end to end: the compiled daemon's fd limit is lowered (prlimit
+ * --pid) to what it holds now plus ~150, then 200 users connect at once. Users beyond what the fds
+ * allow get BUSY (not REFUSED), the app stays healthy, and `connector status` still answers over the
+ * admin socket, because the connector keeps a reserve of fds free and confirms "refused" dials.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import type { Socket } from "bun";
+import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
+import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
+import { splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+
+const USERS = 200;
+/** fds above what the daemon holds when the limit is lowered: the reserve (128) and a few streams. */
+const ROOM = 150;
+
+let echo: EchoServer;
+let cloud: CloudProcess;
+let daemon: DaemonProcess;
+
+beforeAll(async () => {
+  echo = startEchoServer();
+  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`] });
+  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1 });
+  await daemon.waitFor("connected and the app healthy", (s) => allTunnelsUp(1)(s) && s.apps.some((a) => a.name === "echo" && a.servers.length > 0 && a.servers.every((v) => v.healthy)));
+}, 60_000);
+
+afterAll(async () => {
+  await daemon?.stop(10_000);
+  await cloud?.stop();
+  echo?.stop();
+}, 30_000);
+
+function logs(): string {
+  return `--- connector ---\n${daemon.output().slice(-4000)}\n--- cloud ---\n${cloud.output().slice(-2000)}`;
+}
+
+test(`${USERS} users against a daemon with fds for ~20 streams: BUSY, not REFUSED; app healthy; status answers`, async () => {
+  const pid = daemon.proc.pid;
+  const limit = readdirSync(`/proc/${pid}/fd`).length + ROOM;
+  const prlimit = Bun.spawnSync(["prlimit", "--pid", String(pid), `--nofile=${limit}:${limit}`]);
+  expect(prlimit.exitCode, prlimit.stderr.toString()).toBe(0);
+
+  const { hostname, port } = splitAddress(cloud.apps.echo!.listen!);
+  const users: { socket: Socket<undefined>; closed: () => boolean; echoed: () => boolean }[] = [];
+  for (let i = 0; i < USERS; i++) {
+    let closed = false;
+    let got = 0;
+    const socket = await Bun.connect<undefined>({
+      hostname,
+      port,
+      socket: { data: (_s, c) => void (got += c.byteLength), close: () => void (closed = true), error() {} },
+    });
+    socket.write("hi");
+    users.push({ socket, closed: () => closed, echoed: () => got >= 2 });
+  }
+  // Every user is either served (echo back) or turned away (closed); 30 s is a safety deadline.
+  const deadline = Date.now() + 30_000;
+  while (users.some((u) => !u.echoed() && !u.closed()) && Date.now() < deadline) await Bun.sleep(50);
+  const served = users.filter((u) => u.echoed() && !u.closed()).length;
+  const refused = users.filter((u) => u.closed()).length;
+  console.log(`fd limit ${limit}: ${served} users served, ${refused} turned away`);
+
+  const status = await daemon.status();
+  expect(status.exitCode, logs()).toBe(0);
+  const snapshot = status.snapshot!;
+  expect(snapshot.streams.failures?.REFUSED ?? 0, logs()).toBe(0);
+  expect(snapshot.streams.failures?.BUSY ?? 0, logs()).toBeGreaterThan(0);
+  expect(snapshot.streams.busy?.fds ?? 0, logs()).toBeGreaterThan(0);
+  expect(served).toBeGreaterThan(0);
+  expect(served + refused).toBe(USERS);
+  expect(snapshot.apps.find((a) => a.name === "echo")?.servers.every((s) => s.healthy), logs()).toBe(true);
+  // The limits were read through bun:ffi in the compiled binary (a number, not "unknown").
+  expect(daemon.output()).toMatch(/"msg":"stream limits".*"fdLimit":\d+/);
+  for (const u of users) u.socket.end();
+}, 90_000);

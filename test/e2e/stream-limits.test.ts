@@ -1,0 +1,78 @@
+/**
+ * The process-wide stream cap, end to end: with `--max-streams 3`, user connections beyond three open
+ * streams are answered BUSY by the compiled connector (the gateway has no other connector, so the user
+ * connection closes), counted in status by the bound they hit, and the three keep working.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Socket } from "bun";
+import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
+import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
+import { splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+
+let echo: EchoServer;
+let cloud: CloudProcess;
+let daemon: DaemonProcess;
+
+beforeAll(async () => {
+  echo = startEchoServer();
+  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`] });
+  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1, extraArgs: ["--max-streams", "3"] });
+  await daemon.waitFor("connected", allTunnelsUp(1));
+}, 60_000);
+
+afterAll(async () => {
+  await daemon?.stop(10_000);
+  await cloud?.stop();
+  echo?.stop();
+}, 30_000);
+
+function logs(): string {
+  return `--- connector ---\n${daemon.output().slice(-3000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
+}
+
+interface User {
+  socket: Socket<undefined>;
+  received: () => number;
+  closed: () => boolean;
+}
+
+async function connectUser(): Promise<User> {
+  const { hostname, port } = splitAddress(cloud.apps.echo!.listen!);
+  let received = 0;
+  let closed = false;
+  const socket = await Bun.connect<undefined>({
+    hostname,
+    port,
+    socket: { data: (_s, chunk) => void (received += chunk.byteLength), close: () => void (closed = true), error() {} },
+  });
+  return { socket, received: () => received, closed: () => closed };
+}
+
+/** Sends 5 bytes and waits for their echo or the connection's end (safety deadline 15 s). */
+async function echoOnce(user: User): Promise<boolean> {
+  const before = user.received();
+  user.socket.write("hello");
+  const deadline = Date.now() + 15_000;
+  while (user.received() < before + 5 && !user.closed() && Date.now() < deadline) await Bun.sleep(20);
+  return user.received() >= before + 5;
+}
+
+test("streams beyond --max-streams are answered BUSY and counted; the admitted ones keep working", async () => {
+  const admitted = [await connectUser(), await connectUser(), await connectUser()];
+  for (const user of admitted) expect(await echoOnce(user), logs()).toBe(true);
+  const extra = [await connectUser(), await connectUser()];
+  for (const user of extra) expect(await echoOnce(user), logs()).toBe(false);
+  const status = await daemon.status();
+  expect(status.exitCode).toBe(0);
+  expect(status.snapshot?.streams.failures?.BUSY, logs()).toBeGreaterThanOrEqual(2);
+  expect(status.snapshot?.streams.busy?.streams, logs()).toBeGreaterThanOrEqual(2);
+  expect(status.snapshot?.streams.active).toBe(3);
+  for (const user of admitted) expect(await echoOnce(user), logs()).toBe(true);
+  // One ends: a new user is admitted again.
+  admitted[0]!.socket.end();
+  const waitFree = Date.now() + 15_000;
+  while ((await daemon.status()).snapshot?.streams.active !== 2 && Date.now() < waitFree) await Bun.sleep(50);
+  const next = await connectUser();
+  expect(await echoOnce(next), logs()).toBe(true);
+  for (const user of [...admitted, ...extra, next]) user.socket.end();
+}, 90_000);
