@@ -1,11 +1,12 @@
 /**
  * The few libc calls the connector needs and Bun does not expose, through bun:ffi (works in the
- * compiled binary): flock(2) for the daemon lock, prctl(2) to make the process non-dumpable, and
+ * compiled binary): flock(2) for the daemon lock, prctl(2) to make the process non-dumpable,
  * getenv(3)/memset(3) to overwrite a secret in the process's original environment block (what
- * /proc/PID/environ shows; deleting it from `process.env` does not touch those bytes).
+ * /proc/PID/environ shows; deleting it from `process.env` does not touch those bytes), and
+ * getrlimit(2)/setrlimit(2) for the file-descriptor limit (src/host/rlimit.ts).
  * Loaded on first use; glibc is `libc.so.6`, musl's loader answers to `libc.so`.
  */
-import { dlopen, FFIType, read } from "bun:ffi";
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
 
 const LIBRARY_NAMES = ["libc.so.6", "libc.so"];
 
@@ -16,6 +17,8 @@ const SYMBOLS = {
   strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
   memset: { args: [FFIType.ptr, FFIType.i32, FFIType.u64], returns: FFIType.ptr },
   __errno_location: { args: [], returns: FFIType.ptr },
+  getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
 } as const;
 
 type Libc = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -79,4 +82,14 @@ export function scrubEnvironmentValue(name: string): boolean {
   if (value === null) return false;
   c.memset(value, 0, c.strlen(value));
   return true;
+}
+
+/** getrlimit(2) into `out` (soft, hard as 64-bit rlim_t); returns 0 on success. Throws without a C library. */
+export function getrlimit(resource: number, out: BigUint64Array): number {
+  return load().getrlimit(resource, ptr(out));
+}
+
+/** setrlimit(2) from `value` (soft, hard); returns 0 on success. Throws without a C library. */
+export function setrlimit(resource: number, value: BigUint64Array): number {
+  return load().setrlimit(resource, ptr(value));
 }

@@ -4,11 +4,12 @@
  * raised to the hard one (distributions default the soft limit to 1,024 while allowing far more), and
  * the dataplane keeps a reserve below it (src/dataplane/admission.ts).
  *
- * Bun has no rlimit API; libc's getrlimit/setrlimit are called through bun:ffi (which works in the
- * compiled binary). Anything that fails here (no libc, not Linux) reports "unknown" instead of
+ * Bun has no rlimit API; libc's getrlimit/setrlimit are called through bun:ffi (src/host/libc.ts).
+ * Anything that fails here (no libc, not Linux) reports "unknown" instead of
  * throwing: the connector then runs with whatever limit it was given.
  */
 import { closeSync, openSync, readdirSync } from "node:fs";
+import { getrlimit, setrlimit } from "./libc.ts";
 
 /** RLIMIT_NOFILE on Linux (every architecture the connector is built for). */
 const RLIMIT_NOFILE = 7;
@@ -25,27 +26,16 @@ interface Libc {
   setrlimit(resource: number, value: BigUint64Array): number;
 }
 
-let libc: Libc | null | undefined;
-
+/** The C library's rlimit calls, or null where there is none (not Linux, no libc to load). */
 function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  if (process.platform !== "linux") return libc;
+  if (process.platform !== "linux") return null;
   try {
-    // Loaded lazily, so modules that import this file never touch FFI unless asked.
-    const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
-    const lib = dlopen("libc.so.6", {
-      getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-      setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-    });
-    libc = {
-      getrlimit: (resource, out) => lib.symbols.getrlimit(resource, ptr(out)),
-      setrlimit: (resource, value) => lib.symbols.setrlimit(resource, ptr(value)),
-    };
+    const probe = new BigUint64Array(2);
+    getrlimit(RLIMIT_NOFILE, probe); // loads the library now, so a missing one is "unknown", not a throw later
+    return { getrlimit, setrlimit };
   } catch {
-    libc = null;
+    return null;
   }
-  return libc;
 }
 
 const toNumber = (value: bigint): number => (value === RLIM_INFINITY ? Infinity : Number(value));
