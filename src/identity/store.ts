@@ -1,5 +1,5 @@
 /**
- * The identity store (§2): `<state-dir>/identity/` holds `identity.json` and `key.pem` (0600) in a
+ * The identity store: `<state-dir>/identity/` holds `identity.json` and `key.pem` (0600) in a
  * directory the store creates 0700. A state dir the connector creates is 0700 too; an existing one is
  * used as it is (see `ensureStateDir`).
  *

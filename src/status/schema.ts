@@ -85,7 +85,7 @@ export const StatusSnapshotSchema = v.object({
 });
 export type StatusSnapshot = v.InferOutput<typeof StatusSnapshotSchema>;
 
-/** `connector status` exit codes (§4): 0 connected, 1 degraded, 2 disconnected/not running, 3 not enrolled, 4 revoked, 5 running but not answering. */
+/** `connector status` exit codes: 0 connected, 1 degraded, 2 disconnected/not running, 3 not enrolled, 4 revoked, 5 running but not answering. */
 export const STATUS_EXIT: Record<ConnectorState, number> = {
   connected: 0,
   degraded: 1,
