@@ -46,6 +46,8 @@ test("a user connection is cut within seconds after its app's destination is rem
   const echoDeadline = Date.now() + 10_000;
   while (received < 5 && Date.now() < echoDeadline) await Bun.sleep(20);
   expect(received, logs()).toBe(5);
+  // Keep the stream busy, so only the catalog change (not the 3 s idle timeout) can end it.
+  const ticker = setInterval(() => closedAt === undefined && user.write("."), 300);
 
   const removedAt = Date.now();
   const response = await fetch(`${cloud.adminUrl}/admin/apps/echo`, {
@@ -58,11 +60,14 @@ test("a user connection is cut within seconds after its app's destination is rem
   // CONFIG_CHANGED reaches the connector at once; 20 s is a safety deadline, not an expectation.
   const cutDeadline = removedAt + 20_000;
   while (closedAt === undefined && Date.now() < cutDeadline) await Bun.sleep(20);
+  clearInterval(ticker);
   expect(closedAt, `user connection still open 20 s after the destination was removed\n${logs()}`).toBeDefined();
   console.log(`access removal: user connection cut ${closedAt! - removedAt} ms after the catalog change`);
   expect(daemon.output()).toContain("the catalog no longer allows their destination");
   const status = await daemon.status();
-  expect(status.snapshot?.streams.active).toBe(0);
+  expect(status.snapshot?.streams.active, logs()).toBe(0);
+  expect(status.snapshot?.streams.ended?.notAllowed, logs()).toBe(1);
+  expect(status.snapshot?.streams.ended?.idle ?? 0, logs()).toBe(0);
 }, 60_000);
 
 test("an idle user connection is cut after --stream-idle-timeout; one that keeps sending goes on", async () => {
