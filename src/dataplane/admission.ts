@@ -9,7 +9,9 @@
  * What is bounded, and how:
  * - streams: admitted OPENs until their stream ends (dialling or relaying). Each holds one fd (its app
  *   socket), so the cap is the configured one and never more than the fd limit less the reserve.
- * - pending dials: OPENs between admission and the dial's outcome.
+ * - pending dials: OPENs between admission and the dial's outcome, plus connects the dialer gave up on
+ *   that Bun cannot cancel (each still holds an fd until the kernel gives up): a gateway that opens and
+ *   at once resets streams to a black-holed address cannot slip past the cap that way.
  * - file descriptors: open fds (sampled from /proc/self/fd, at most every FD_SAMPLE_MS, plus the
  *   streams and dials admitted since) + the reserve must stay under the soft RLIMIT_NOFILE, so the
  *   tunnels, the admin socket, control-plane requests and health checks always find an fd.
@@ -97,6 +99,8 @@ export class AdmissionGate {
   readonly rejections: Record<BusyReason, number> = { streams: 0, dials: 0, fds: 0, buffered: 0 };
   #streams = 0;
   #dials = 0;
+  /** Connects given up on (timeout, cancel) that still hold an fd until they settle. */
+  #lingering = 0;
   #heldBytes = 0;
   #blockedSockets = 0;
   #fdSample: number | undefined;
@@ -117,7 +121,7 @@ export class AdmissionGate {
     return this.#streams;
   }
   get pendingDials(): number {
-    return this.#dials;
+    return this.#dials + this.#lingering;
   }
   /** User-space bytes held plus the kernel estimate for blocked sockets. */
   get bufferedBytes(): number {
@@ -127,7 +131,7 @@ export class AdmissionGate {
   /** Admits one OPEN (a stream and its dial) or says which bound it would cross. */
   admit(): Admission {
     if (this.#streams >= this.maxStreams) return this.#busy("streams", `connector stream limit reached (${this.maxStreams} open)`);
-    if (this.#dials >= this.limits.maxPendingDials) return this.#busy("dials", `connector dial limit reached (${this.#dials} dials in progress)`);
+    if (this.pendingDials >= this.limits.maxPendingDials) return this.#busy("dials", `connector dial limit reached (${this.pendingDials} dials in progress)`);
     if (this.bufferedBytes >= this.limits.maxBufferedBytes) {
       return this.#busy("buffered", `connector buffer limit reached (apps not reading ${Math.round(this.bufferedBytes / 1048576)} MiB)`);
     }
@@ -137,7 +141,13 @@ export class AdmissionGate {
     return { admitted: true, ticket: new Ticket(this) };
   }
 
-  /** Whether one more fd leaves the reserve free (also asked before each dial attempt's socket). */
+  /** A connect the dialer gave up on still runs until `settled`: it counts as a dial and an fd till then. */
+  lingering(settled: Promise<unknown>): void {
+    this.#lingering++;
+    void settled.finally(() => this.#lingering--);
+  }
+
+  /** Whether one more fd leaves the reserve free (asked at admission). */
   fdHeadroom(): boolean {
     let estimate = this.#fdEstimate(FD_SAMPLE_MS);
     if (estimate === undefined || !Number.isFinite(this.#fdLimit)) return true;
@@ -171,7 +181,7 @@ export class AdmissionGate {
 
   #fdEstimate(maxAgeMs: number): number | undefined {
     const now = this.clock.now();
-    const inUse = this.#streams; // a dialling stream is one of them: one fd each
+    const inUse = this.#streams + this.#lingering; // a dialling stream is one of them: one fd each
     if (this.#fdSample === undefined || now - this.#fdSampledAt >= maxAgeMs) {
       this.#fdLimit = this.fds.limit();
       const counted = this.fds.openFds();

@@ -49,6 +49,12 @@ export interface DialOptions<T> extends Partial<DialConfig> {
    * ECONNREFUSED): then the dial ends BUSY at once and the address is not reported (the app is fine).
    */
   readonly outOfFds?: () => boolean;
+  /**
+   * An attempt was given up (timeout, cancel) while Bun's connect still runs: it holds an fd until the
+   * kernel gives up too (about 2 min against a black hole). `settled` resolves when it is gone, so the
+   * caller can count it against its fd and dial budgets meanwhile.
+   */
+  readonly onAbandoned?: (settled: Promise<void>) => void;
 }
 
 const bunConnect: ConnectFn = (options) => Bun.connect(options);
@@ -188,9 +194,11 @@ async function attempt<T>(
     case "aborted":
       // Bun cannot cancel a connect in flight: drop whatever it yields later, unseen by the caller.
       abandoned = true;
-      pending.then(
-        (late) => late.terminate(),
-        () => undefined,
+      options.onAbandoned?.(
+        pending.then(
+          (late) => late.terminate(),
+          () => undefined,
+        ),
       );
       return outcome.kind === "timeout"
         ? { address, failure: "TIMEOUT", detail: `no answer within ${Math.round(budgetMs)} ms` }

@@ -109,6 +109,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       signal: abort.signal,
       resolve: guardedResolver,
       onAttempt: (address, ok) => options.onDialResult?.(request.app, address, ok),
+      ...(options.gate ? { onAbandoned: (settled: Promise<void>) => options.gate!.lingering(settled) } : {}),
       ...(options.dialTimeoutMs === undefined ? {} : { timeoutMs: options.dialTimeoutMs }),
     }).then(
       (socket) => {

@@ -38,6 +38,26 @@ describe("AdmissionGate", () => {
     expect(gate.admit().admitted).toBe(false);
   });
 
+  test("a connect given up on (Bun cannot cancel it) counts as a dial and an fd until it settles", async () => {
+    let open = 10;
+    const gate = new AdmissionGate(new FakeClock(), { limit: () => 10 + 2 + 128, openFds: () => open }, limits({ maxStreams: 100, maxPendingDials: 2 }));
+    const ticket = admitted(gate);
+    let settle!: () => void;
+    gate.lingering(new Promise<void>((resolve) => (settle = resolve)));
+    ticket.close(); // the stream was reset while its connect still ran: its slots are free, the connect is not
+    expect(gate.streams).toBe(0);
+    expect(gate.pendingDials).toBe(1);
+    admitted(gate).dialEnded();
+    // Two fds left above the reserve at the sample: one lingering connect, one stream since: no headroom.
+    expect(gate.admit()).toMatchObject({ admitted: false, reason: "fds" });
+    settle();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(gate.pendingDials).toBe(0);
+    open = 11; // the late connect is gone; a resample sees only the stream's fd
+    expect(gate.fdHeadroom()).toBe(true);
+  });
+
   test("the stream cap never exceeds the fd limit less the reserve", () => {
     expect(effectiveMaxStreams(limits({ maxStreams: 20_000, fdReserve: 128 }), 1024)).toBe(896);
     expect(effectiveMaxStreams(limits({ maxStreams: 500, fdReserve: 128 }), 1024)).toBe(500);

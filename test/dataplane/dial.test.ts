@@ -231,15 +231,23 @@ describe("dialDestination failures from injected resolvers and connectors", () =
       new Promise<Socket<undefined>>((resolve) => {
         lateResolve = resolve;
       })) as ConnectFn;
-    const dial = dialDestination("127.0.0.1", 443, {}, { data: undefined, clock, timeoutMs: 10_000, connect });
+    let lingering: Promise<void> | undefined;
+    const dial = dialDestination("127.0.0.1", 443, {}, { data: undefined, clock, timeoutMs: 10_000, connect, onAbandoned: (settled) => void (lingering = settled) });
     await advanceUntilSettled(clock, dial, 1_000);
     const err = await dialError(dial);
     expect(err.failure).toBe("TIMEOUT");
     expect(clock.now()).toBe(10_000);
+    // The given-up connect is handed to the caller (it still holds an fd) until it settles.
+    expect(lingering).toBeDefined();
+    let gone = false;
+    void lingering!.then(() => (gone = true));
+    await Promise.resolve();
+    expect(gone).toBe(false);
     let terminated = false;
     lateResolve({ terminate: () => void (terminated = true) } as unknown as Socket<undefined>);
-    await Promise.resolve();
+    await lingering;
     expect(terminated).toBe(true);
+    expect(gone).toBe(true);
   });
 
   test("addresses share the deadline: with two silent addresses the second is tried halfway", async () => {
