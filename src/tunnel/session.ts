@@ -217,6 +217,9 @@ export class Session {
       this.#out.control(enc.encodeOpenResult(frame.streamId, StreamCode.BUSY, message));
     };
     if (this.#goAwaySent) return refuse("connector is draining");
+    // A gateway that drained this tunnel opens nothing more on it; one that does anyway would keep a
+    // retired tunnel (and its fds) busy for as long as it likes.
+    if (this.#goAwayReceived) return refuse("the gateway drained this tunnel (GO_AWAY)");
     if (this.#streams.size >= this.config.maxStreams) return refuse("stream limit reached");
     const request: OpenRequest = { app: frame.app, host: frame.host, port: frame.port };
     const stream = this.#streams.create(frame.streamId, request, true);

@@ -108,6 +108,20 @@ describe("opening streams", () => {
     expect([gateway.activeStreams, gateway.isClosed]).toEqual([0, false]);
   });
 
+  test("an OPEN after the gateway's own GO_AWAY is answered BUSY without reaching the handler", async () => {
+    const [connectorEnd, gatewayEnd] = createMemoryTransportPair();
+    const opened: string[] = [];
+    const connector = new Session({ role: "connector", transport: connectorEnd, clock: new FakeClock(), onOpen: (r, s) => (opened.push(r.app), s.accept()) });
+    const peer = new RawPeer(gatewayEnd);
+    peer.send(enc.encodeOpen(1, "wiki", "wiki.corp.example", 443));
+    await until(() => peer.of(FrameType.OPEN_RESULT).length === 1, "the first answer");
+    peer.send(enc.encodeGoAway(0, "restarting"), enc.encodeOpen(2, "wiki", "wiki.corp.example", 443));
+    await until(() => peer.of(FrameType.OPEN_RESULT).length === 2, "the second answer");
+    expect(peer.of(FrameType.OPEN_RESULT).map((f) => f.code)).toEqual([StreamCode.OK, StreamCode.BUSY]);
+    expect(opened).toEqual(["wiki"]);
+    expect([connector.activeStreams, connector.isClosed]).toEqual([1, false]); // the first stream goes on
+  });
+
   test("an open handler that throws answers INTERNAL and the tunnel stays up", async () => {
     const errors: string[] = [];
     const { gateway } = createPair({
