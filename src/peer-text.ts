@@ -14,6 +14,8 @@ export const MAX_PEER_TEXT_CHARS = 200;
  * separators, and the bidirectional overrides/isolates that can make a message read backwards.
  */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+/** The same set without the global flag: `test` on a /g regex keeps state between calls. */
+const UNSAFE_TEST = new RegExp(UNSAFE.source, "u");
 
 function escape(ch: string): string {
   // Whitespace controls become a space so that a multi-line reason still reads as one sentence.
@@ -28,6 +30,8 @@ function escape(ch: string): string {
  * surrogate pair.
  */
 export function peerText(text: string, maxChars = MAX_PEER_TEXT_CHARS): string {
+  // The usual case (a short, plain reason, once per stream end) costs one length check and one scan.
+  if (text.length <= maxChars && !UNSAFE_TEST.test(text)) return text;
   const escaped = text.replace(UNSAFE, escape);
   const chars = Array.from(escaped);
   if (chars.length <= maxChars) return escaped;

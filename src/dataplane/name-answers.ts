@@ -29,8 +29,21 @@ const HOST_ONLY: readonly Cidr[] = [
 /** This host's interface addresses; read per lookup, so an address added at run time is covered. */
 export type HostAddresses = () => readonly string[];
 
-export const systemHostAddresses: HostAddresses = () =>
-  Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address));
+/**
+ * How long one read of the interfaces serves lookups: a host with hundreds of virtual interfaces (a
+ * Kubernetes node) would otherwise pay a getifaddrs and a parse of each per OPEN; an address added at
+ * run time is covered within a second.
+ */
+const HOST_ADDRESSES_TTL_MS = 1_000;
+let hostAddressCache: { readonly at: number; readonly addresses: readonly string[] } | undefined;
+
+export const systemHostAddresses: HostAddresses = () => {
+  const now = performance.now();
+  if (!hostAddressCache || now - hostAddressCache.at >= HOST_ADDRESSES_TTL_MS) {
+    hostAddressCache = { at: now, addresses: Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address)) };
+  }
+  return hostAddressCache.addresses;
+};
 
 function parsedAll(addresses: readonly string[]): IpAddress[] {
   return addresses.flatMap((a) => {
@@ -41,18 +54,22 @@ function parsedAll(addresses: readonly string[]): IpAddress[] {
 
 /** True for addresses a name rule never reaches; `own` are this host's interface addresses. */
 export function isHostOnlyAddress(address: string, own: readonly string[] = []): boolean {
+  return hostOnly(address, parsedAll(own));
+}
+
+function hostOnly(address: string, own: readonly IpAddress[]): boolean {
   const ip = parseIp(address);
   if (!ip) return false;
   const plain = unmapIp(ip);
-  return HOST_ONLY.some((cidr) => cidrContains(cidr, plain)) || parsedAll(own).some((mine) => ipEquals(mine, plain));
+  return HOST_ONLY.some((cidr) => cidrContains(cidr, plain)) || own.some((mine) => ipEquals(mine, plain));
 }
 
 /** A resolver that drops host-only answers; fails NOT_ALLOWED when nothing else is left. */
 export function nameRuleResolver(resolve: Resolver = systemResolver, hostAddresses: HostAddresses = systemHostAddresses): Resolver {
   return async (name) => {
     const answers = await resolve(name);
-    const own = hostAddresses();
-    const usable = answers.filter((a) => !isHostOnlyAddress(a.address, own));
+    const own = parsedAll(hostAddresses()); // parsed once per lookup, not once per answer
+    const usable = answers.filter((a) => !hostOnly(a.address, own));
     if (usable.length === 0 && answers.length > 0) {
       throw new DialError(
         "NOT_ALLOWED",

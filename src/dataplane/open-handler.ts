@@ -73,9 +73,11 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
     const decision = options.allowList().allows(request.app, request.host, request.port);
     if (!decision.allowed) {
       countFailure(counters, "NOT_ALLOWED");
-      // Keyed by app, not destination: a gateway asking for 5,000 hosts gets one line per app per window.
-      // The gateway chose app and host: printable before they reach a log.
-      warnFailure("stream refused: destination not allowed", `NOT_ALLOWED ${request.app}`, {
+      // Keyed by catalog app, not destination: a gateway asking for 5,000 hosts gets one line per app per
+      // window, and one making up app names shares a single key (it cannot spend the log budget that
+      // real failures need). The gateway chose app and host: printable before they reach a log.
+      const key = options.allowList().hasApp(request.app) ? `NOT_ALLOWED ${request.app}` : "NOT_ALLOWED unknown app";
+      warnFailure("stream refused: destination not allowed", key, {
         app: peerText(request.app),
         host: peerText(request.host),
         port: request.port,
