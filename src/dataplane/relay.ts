@@ -54,6 +54,8 @@ export class RelayLink {
   #shutdownSent = false;
   #closed = false;
   #flushDeadline: TimerHandle | undefined;
+  /** Set while the stream is done but its last bytes still go to the socket: why, for `onFinished`. */
+  #finishWhenSocketCloses: string | undefined;
   #bytesMoved = 0;
 
   constructor(
@@ -125,6 +127,12 @@ export class RelayLink {
   onSocketClose(error?: Error): void {
     this.socket = undefined;
     this.#cancelFlushDeadline();
+    const finished = this.#finishWhenSocketCloses;
+    if (finished !== undefined) {
+      this.#finishWhenSocketCloses = undefined;
+      this.onFinished?.(this, finished);
+      return;
+    }
     if (this.#closed) return;
     const stream = this.#stream;
     // After our own shutdown() the peer's FIN shows up as `close` without `end`: that is end-of-file.
@@ -204,10 +212,14 @@ export class RelayLink {
     this.#closed = true;
     if (reason.kind === "fin") {
       if (this.#pending.length === 0) this.socket?.end();
-      else {
-        // The socket closes once `drain` has flushed the rest and `end` is sent, or at the deadline.
+      else if (this.socket) {
+        // The socket closes once `drain` has flushed the rest and `end` is sent, or at the deadline;
+        // until then it still holds an fd and bytes, so the link is not finished (its admission
+        // ticket and idle tracking stay).
         this.#streamEof = true;
+        this.#finishWhenSocketCloses = reason.kind;
         this.#armFlushDeadline();
+        return;
       }
     } else {
       this.socket?.terminate();

@@ -73,3 +73,28 @@ test("a socket that keeps taking some of the final flush is never cut, and gets 
   await clock.advance(10 * FINAL_FLUSH_STALL_MS);
   expect(socket.calls).toEqual(["shutdown"]); // the deadline went with the last byte
 });
+
+test("a stream that ends while its last bytes still go to the socket finishes only when the socket closes", async () => {
+  const clock = new FakeClock();
+  const socket = new FakeSocket();
+  const finished: string[] = [];
+  const link = new RelayLink((_l, why) => void finished.push(why), clock);
+  link.socket = socket as unknown as Socket<RelayLink>;
+  let far: Stream | undefined;
+  const { gateway } = createPair({ onOpen: (_r, s) => void ((far = s), s.accept(), link.attach(s)) });
+  const near = await gateway.open({ app: "wiki", host: "wiki.corp.example", port: 443 });
+  sink(near);
+  near.write(new Uint8Array(100 * 1024));
+  near.end();
+  await until(() => far?.state === "remoteClosed", "FIN at the connector");
+  link.onSocketEnd(); // the app's FIN: both directions are done, the stream closes
+  await until(() => far?.state === "closed", "the stream to close");
+  // Its bytes are still queued for the socket: the link (its fd, its bytes) is not finished yet.
+  expect(finished).toEqual([]);
+  socket.allowance = Number.POSITIVE_INFINITY;
+  link.onSocketDrain();
+  expect(socket.calls).toEqual(["end"]);
+  expect(finished).toEqual([]);
+  link.onSocketClose();
+  expect(finished).toEqual(["fin"]);
+});
