@@ -32,6 +32,14 @@ export interface RedundancyOptions {
   readonly onEvent: (event: RedundancyEvent) => void;
   /** A tunnel to `gateway` is up for `slot`: hand it over. */
   readonly onMoved: (slot: Slot, gateway: Gateway, tunnel: TunnelHandle) => void;
+  /**
+   * A tunnel on probation that will not take the slot but may carry streams (the gateway drained it,
+   * the connector is stopping, the credentials changed): the supervisor drains it and lets its streams
+   * finish like any retired tunnel, instead of cutting the users on it.
+   */
+  readonly release: (tunnel: TunnelHandle, gateway: Gateway, reason: string) => void;
+  /** Changes whenever the tunnels' credentials do (a renewed certificate): a tunnel dialled before is not moved in. */
+  readonly credentials?: () => number;
   /** How long a new tunnel must stay up (no GO_AWAY, no close) before it takes the slot. */
   readonly probationMs: number;
   readonly backoff?: BackoffPolicy;
@@ -62,7 +70,7 @@ export class Redundancy {
   #timer: TimerHandle | undefined;
   /** A dial or a probation is under way. */
   #inFlight = false;
-  #probation: TunnelHandle | undefined;
+  #probation: { readonly tunnel: TunnelHandle; readonly gateway: Gateway } | undefined;
   #stopped = false;
   #lastAttemptAt = -Infinity;
 
@@ -86,11 +94,24 @@ export class Redundancy {
     }, inMs);
   }
 
+  /** Stops moving tunnels; one on probation is drained and released (its streams finish). */
   stop(): void {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
-    this.#probation?.close("connector stopping");
+    const probation = this.#probation;
+    this.#probation = undefined;
+    if (probation) this.options.release(probation.tunnel, probation.gateway, "connector stopping");
+  }
+
+  /** Streams on the tunnel on probation (users the gateway already sent there). */
+  probationStreams(): number {
+    return this.#probation?.tunnel.activeStreams() ?? 0;
+  }
+
+  /** The gateway of the tunnel on probation: in use, for the supervisor's choice of gateway. */
+  probationGateway(): string | undefined {
+    return this.#probation?.gateway.id;
   }
 
   #plan() {
@@ -104,41 +125,48 @@ export class Redundancy {
     const { slot, gateway } = plan;
     this.#inFlight = true;
     this.#lastAttemptAt = this.options.clock.now();
+    const credentials = this.options.credentials?.();
     this.options.connect(gateway, slot.index).then(
-      (tunnel) => this.#probate(slot, gateway, tunnel),
+      (tunnel) => this.#probate(slot, gateway, tunnel, credentials),
       (err: unknown) => this.#failed(slot, gateway, describeError(err)),
     );
   }
 
   /** Keeps `tunnel` out of the slot until it has stayed up for `probationMs`. */
-  #probate(slot: Slot, gateway: Gateway, tunnel: TunnelHandle): void {
+  #probate(slot: Slot, gateway: Gateway, tunnel: TunnelHandle, credentials: number | undefined): void {
     if (this.#stopped) {
       this.#inFlight = false;
       tunnel.close("connector stopping");
       return;
     }
-    this.#probation = tunnel;
+    const probation = { tunnel, gateway };
+    this.#probation = probation;
     let over = false;
-    const fail = (why: string) => {
+    // The gateway may have sent users to it already: a failed move drains it rather than cutting them.
+    const fail = (why: string, closed: boolean) => {
       if (over) return;
       over = true;
       timer.cancel();
-      this.#probation = undefined;
-      tunnel.close(why);
+      if (this.#probation === probation) this.#probation = undefined;
+      if (!closed) this.options.release(tunnel, gateway, why);
       this.#failed(slot, gateway, why);
     };
     const timer = this.options.clock.setTimeout(() => {
-      if (over) return;
+      if (over || this.#probation !== probation) return; // stopped meanwhile: released by stop()
       over = true;
       this.#probation = undefined;
       this.#inFlight = false;
-      if (this.#stopped) return tunnel.close("connector stopping");
+      if (credentials !== this.options.credentials?.()) {
+        this.options.release(tunnel, gateway, "credentials renewed during the move");
+        this.check();
+        return;
+      }
       this.options.onEvent({ type: "rebalance", phase: "moved", slot: slot.index, gateway });
       this.options.onMoved(slot, gateway, tunnel);
       this.check();
     }, this.options.probationMs);
-    tunnel.peerDraining?.then(() => fail("gateway drained the new tunnel (GO_AWAY) at once"));
-    void tunnel.closed.then(({ reason }) => fail(`the new tunnel closed at once: ${reason}`));
+    tunnel.peerDraining?.then(() => fail("gateway drained the new tunnel (GO_AWAY) at once", false));
+    void tunnel.closed.then(({ reason }) => fail(`the new tunnel closed at once: ${reason}`, true));
   }
 
   #failed(slot: Slot, gateway: Gateway, error: string): void {

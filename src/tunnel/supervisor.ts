@@ -54,6 +54,8 @@ export class Supervisor {
   readonly #redundancy: Redundancy;
   #gateways: readonly Gateway[];
   #stopping = false;
+  /** Counts credential changes (`replace`), so a tunnel dialled before one is not moved into a slot. */
+  #credentials = 0;
 
   constructor(private readonly options: SupervisorOptions) {
     if (options.gateways.length === 0) throw new Error("Supervisor needs at least one gateway");
@@ -72,6 +74,8 @@ export class Supervisor {
       connect: options.connect,
       onEvent: options.onEvent,
       onMoved: (slot, gateway, tunnel) => this.#onMoved(slot, gateway, tunnel),
+      release: (tunnel, _gateway, reason) => this.#release(tunnel, reason),
+      credentials: () => this.#credentials,
       probationMs: options.stableAfterMs ?? STABLE_AFTER_MS,
       ...(options.rebalanceBackoff ? { backoff: options.rebalanceBackoff } : {}),
       ...(options.random ? { random: options.random } : {}),
@@ -89,7 +93,8 @@ export class Supervisor {
   }
 
   activeStreams(): number {
-    return this.#slots.reduce((total, s) => total + (s.tunnel?.activeStreams() ?? 0), this.#retiring.activeStreams());
+    const others = this.#retiring.activeStreams() + this.#redundancy.probationStreams();
+    return this.#slots.reduce((total, s) => total + (s.tunnel?.activeStreams() ?? 0), others);
   }
 
   /** Tunnels out of their slot that are still open (drained, finishing streams). */
@@ -141,6 +146,7 @@ export class Supervisor {
   replace(slot: number, tunnel: TunnelHandle, graceMs: number): boolean {
     const s = this.#slots[slot];
     if (!s || s.tunnel !== tunnel || this.#stopping) return false;
+    this.#credentials++; // a tunnel on probation was dialled with the old credentials: it is not moved in
     s.tunnel = undefined;
     tunnel.drain();
     this.#retireTunnel(s, tunnel, s.gateway!, graceMs, "moved to a renewed certificate");
@@ -179,6 +185,8 @@ export class Supervisor {
     const inUse = new Set(
       this.#slots.filter((s) => s !== slot && s.state !== "down" && s.gateway).map((s) => s.gateway!.id),
     );
+    const probation = this.#redundancy.probationGateway();
+    if (probation !== undefined) inUse.add(probation);
     const others = this.#gateways.filter((g) => g.id !== avoid);
     const candidates = others.length > 0 ? others : this.#gateways;
     const free = candidates.filter((g) => !inUse.has(g.id));
@@ -199,11 +207,24 @@ export class Supervisor {
     this.#retiring.add(tunnel, graceMs, reason);
   }
 
+  /** A tunnel that will not take a slot but may carry streams: drained, then closed once idle. */
+  #release(tunnel: TunnelHandle, reason: string): void {
+    tunnel.drain();
+    this.#retiring.add(tunnel, this.options.drainedGraceMs ?? DRAINED_GRACE_MS, reason);
+  }
+
   /** Redundancy dialled `gateway` for `slot` (make-before-break): the new tunnel takes the slot. */
   #onMoved(slot: Slot, gateway: Gateway, tunnel: TunnelHandle): void {
     if (this.#stopping || slot.state === "connecting") {
       // Stopping, or the slot is already dialling after a failure: that dial takes the slot.
-      tunnel.close(this.#stopping ? "connector stopping" : "superseded");
+      this.#release(tunnel, this.#stopping ? "connector stopping" : "superseded");
+      return;
+    }
+    // The plan is checked again: while the new tunnel was on probation another slot may have taken
+    // that gateway, or the slot's own gateway may no longer be shared; moving then would only churn.
+    const elsewhere = (id: string | undefined) => this.#slots.some((s) => s !== slot && s.state !== "down" && s.gateway?.id === id);
+    if (elsewhere(gateway.id) || (slot.state === "up" && !elsewhere(slot.gateway?.id))) {
+      this.#release(tunnel, "superseded: the tunnels spread out meanwhile");
       return;
     }
     const old = slot.tunnel;

@@ -328,3 +328,54 @@ test("redundancy: a gateway that drains the new tunnel at once never costs the s
   // Every probation tunnel to "b" was closed by us.
   expect(w.all.filter((t) => t.gateway === "b" && t !== onB && t.closedBy === undefined)).toEqual([]);
 });
+
+/** Both slots on "a" after "b" drained and came back; returns the first probation tunnel to "b". */
+async function probationToB(extra: Partial<ConstructorParameters<typeof Supervisor>[0]> = {}) {
+  const s = setup([gw("a"), gw("b")], 2, extra);
+  s.supervisor.start();
+  await s.clock.advance(10_000);
+  const onB = s.w.live.find((t) => t.gateway === "b")!;
+  onB.goAway(); // b restarts gracefully and is back at once
+  await s.clock.advance(0);
+  // The first move is scheduled at 2.5 s (random 0.5 of the 5 s ceiling); the new tunnel is then on probation.
+  await s.clock.advance(2_500);
+  const probation = s.w.live.find((t) => t.gateway === "b" && t !== onB)!;
+  expect(probation).toBeDefined();
+  return { ...s, probation };
+}
+
+test("redundancy: a tunnel on probation the gateway drains keeps its users: drained and retired, closed once idle", async () => {
+  const { clock, w, supervisor, probation } = await probationToB();
+  probation.streams = 2; // the gateway already sent users there
+  expect(supervisor.activeStreams()).toBe(2);
+  probation.goAway();
+  await clock.advance(5_000);
+  expect(probation.closedBy).toBeUndefined(); // not cut: its streams go on
+  expect(probation.drained).toBe(true);
+  probation.streams = 0;
+  await clock.advance(2_000);
+  expect(probation.closedBy).toBeDefined();
+  expect(w.live.filter((t) => t.gateway === "a")).toHaveLength(2); // the slots never moved
+});
+
+test("redundancy: a certificate renewal during the probation keeps the old-credential tunnel out of the slot", async () => {
+  const { clock, w, supervisor, probation, events } = await probationToB();
+  const slot1 = w.live.find((t) => t.gateway === "a" && t !== probation)!;
+  const up = events.find((e) => e.type === "slot" && e.tunnel === slot1.handle);
+  expect(supervisor.replace((up as { slot: number }).slot, slot1.handle!, 60_000)).toBe(true);
+  await clock.advance(30_000); // well past the probation
+  // The probation tunnel (dialled with the old credentials) never took a slot: it was drained.
+  expect(probation.drained).toBe(true);
+  expect(events.filter((e) => e.type === "slot" && e.tunnel === probation.handle)).toEqual([]);
+});
+
+test("redundancy: a graceful stop during the probation waits for that tunnel's streams too", async () => {
+  const { supervisor, probation } = await probationToB();
+  probation.streams = 1;
+  supervisor.drain();
+  expect(probation.drained).toBe(true);
+  expect(probation.closedBy).toBeUndefined();
+  expect(supervisor.activeStreams()).toBe(1);
+  supervisor.stop();
+  expect(probation.closedBy).toBeDefined();
+});
