@@ -164,7 +164,7 @@ export class Daemon {
     this.#openStreams = new OpenStreams(this.#clock, settings.streamIdleTimeout * 1000, (why, count, apps) =>
       log.withTag("dataplane").warn(why === "idle" ? "streams reset: idle timeout" : "streams reset: the catalog no longer allows their destination", { count, apps }),
     );
-    this.#gate = createProcessGate({ maxStreams: settings.maxStreams, clock: this.#clock, log: log.withTag("dataplane") });
+    this.#gate = createProcessGate({ maxStreams: settings.maxStreams, tunnels: settings.tunnels, clock: this.#clock, log: log.withTag("dataplane") });
     const gate = this.#gate;
     const openStreams = this.#openStreams;
     status.showDataplane(() => ({ busy: gate.rejections, ended: { ...openStreams.ended } }));

@@ -23,6 +23,12 @@
  *   are not charged here: the relay stops reading an app socket once its stream's credit is spent, so
  *   they are bounded per stream by the window (at most 16 MiB) times the stream cap.
  * A BUSY does not shrink what is already held; it stops it from growing.
+ *
+ * When the connector keeps more than one tunnel, each may take at most half of each bound (its
+ * `owner` share): one hostile gateway that opens thousands of streams, dials black holes or feeds apps
+ * that never read is then BUSY on its own tunnel while the other half stays for honest gateways.
+ * Half, not a share per live tunnel, so a tunnel that came first cannot hold everything before the
+ * others exist; a tunnel still has 256 dials and 256 MiB by default, far more than honest load needs.
  */
 import { readFileSync } from "node:fs";
 import type { Clock } from "../clock.ts";
@@ -94,8 +100,18 @@ export function effectiveMaxStreams(limits: AdmissionLimits, fdLimit: number): n
   return Math.max(0, Math.min(limits.maxStreams, fdLimit - limits.fdReserve));
 }
 
+/** What one tunnel holds of the gate (streams include those dialling; bytes include the kernel estimate). */
+interface Usage {
+  streams: number;
+  dials: number;
+  heldBytes: number;
+  blockedSockets: number;
+}
+
 export class AdmissionGate {
   readonly maxStreams: number;
+  /** What each tunnel holds, while it holds anything. */
+  readonly #usage = new Map<object, Usage>();
   readonly rejections: Record<BusyReason, number> = { streams: 0, dials: 0, fds: 0, buffered: 0 };
   #streams = 0;
   #dials = 0;
@@ -112,6 +128,8 @@ export class AdmissionGate {
     private readonly clock: Clock,
     private readonly fds: FdFacts,
     readonly limits: AdmissionLimits = DEFAULT_ADMISSION_LIMITS,
+    /** Tunnels the connector keeps: with more than one, each gets half of each bound. */
+    private readonly tunnels = 2,
   ) {
     this.maxStreams = effectiveMaxStreams(limits, fds.limit());
     this.#fdLimit = fds.limit();
@@ -128,8 +146,18 @@ export class AdmissionGate {
     return this.#heldBytes + this.#blockedSockets * this.limits.kernelBytesPerBlockedSocket;
   }
 
-  /** Admits one OPEN (a stream and its dial) or says which bound it would cross. */
-  admit(): Admission {
+  /**
+   * Admits one OPEN (a stream and its dial) or says which bound it would cross; `owner` identifies the
+   * tunnel (any object, e.g. the stream's `owner`), whose share is half of each bound.
+   */
+  admit(owner: object = this): Admission {
+    const mine = this.#usage.get(owner) ?? { streams: 0, dials: 0, heldBytes: 0, blockedSockets: 0 };
+    const share = (cap: number) => (this.tunnels > 1 ? Math.max(1, Math.ceil(cap / 2)) : cap);
+    if (mine.streams >= share(this.maxStreams)) return this.#busy("streams", `this tunnel's share of the connector's streams is in use (${mine.streams} open)`);
+    if (mine.dials >= share(this.limits.maxPendingDials)) return this.#busy("dials", `this tunnel's share of the connector's dials is in use (${mine.dials} in progress)`);
+    if (mine.heldBytes + mine.blockedSockets * this.limits.kernelBytesPerBlockedSocket >= share(this.limits.maxBufferedBytes)) {
+      return this.#busy("buffered", "this tunnel's share of the connector's buffers is in use (apps not reading)");
+    }
     if (this.#streams >= this.maxStreams) return this.#busy("streams", `connector stream limit reached (${this.maxStreams} open)`);
     if (this.pendingDials >= this.limits.maxPendingDials) return this.#busy("dials", `connector dial limit reached (${this.pendingDials} dials in progress)`);
     if (this.bufferedBytes >= this.limits.maxBufferedBytes) {
@@ -138,7 +166,14 @@ export class AdmissionGate {
     if (!this.fdHeadroom()) return this.#busy("fds", "connector is short of file descriptors");
     this.#streams++;
     this.#dials++;
-    return { admitted: true, ticket: new Ticket(this) };
+    mine.streams++;
+    mine.dials++;
+    this.#usage.set(owner, mine);
+    return { admitted: true, ticket: new Ticket(this, mine, () => this.#forgetIfIdle(owner, mine)) };
+  }
+
+  #forgetIfIdle(owner: object, usage: Usage): void {
+    if (usage.streams === 0 && usage.dials === 0 && usage.heldBytes === 0 && usage.blockedSockets === 0) this.#usage.delete(owner);
   }
 
   /** A connect the dialer gave up on still runs until `settled`: it counts as a dial and an fd till then. */
@@ -205,12 +240,18 @@ export class Ticket {
   #held = 0;
   #blocked = false;
 
-  constructor(private readonly gate: AdmissionGate) {}
+  constructor(
+    private readonly gate: AdmissionGate,
+    /** The tunnel's share, charged alongside the gate's totals. */
+    private readonly usage: Usage,
+    private readonly released: () => void,
+  ) {}
 
   /** The dial settled (connected, failed or cancelled). */
   dialEnded(): void {
     if (!this.#dialing) return;
     this.#dialing = false;
+    this.usage.dials--;
     this.gate.dialEnded();
   }
 
@@ -218,6 +259,7 @@ export class Ticket {
   hold(delta: number): void {
     if (!this.#open || delta === 0) return;
     this.#held += delta;
+    this.usage.heldBytes += delta;
     this.gate.held(delta);
   }
 
@@ -225,6 +267,7 @@ export class Ticket {
   setBlocked(blocked: boolean): void {
     if (!this.#open || blocked === this.#blocked) return;
     this.#blocked = blocked;
+    this.usage.blockedSockets += blocked ? 1 : -1;
     this.gate.blocked(blocked ? 1 : -1);
   }
 
@@ -234,7 +277,9 @@ export class Ticket {
     this.setBlocked(false);
     this.hold(-this.#held);
     this.#open = false;
+    this.usage.streams--;
     this.gate.streamEnded();
+    this.released();
   }
 }
 
@@ -256,12 +301,13 @@ export function kernelSendBufferMax(read: () => string = () => readFileSync("/pr
  * the limit again with every fd sample, and logs the limits it settled on (a warning when the fd
  * limit lowers the configured stream cap).
  */
-export function createProcessGate(options: { maxStreams: number; clock: Clock; log: Logger }): AdmissionGate {
+export function createProcessGate(options: { maxStreams: number; tunnels: number; clock: Clock; log: Logger }): AdmissionGate {
   const raised = raiseNoFileLimit();
   const gate = new AdmissionGate(
     options.clock,
     { limit: () => getNoFileLimit()?.soft ?? Infinity, openFds: countOpenFds },
     { ...DEFAULT_ADMISSION_LIMITS, maxStreams: options.maxStreams, kernelBytesPerBlockedSocket: kernelSendBufferMax() },
+    options.tunnels,
   );
   const fields = {
     maxStreams: gate.maxStreams,

@@ -88,7 +88,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
     }
     let ticket: Ticket | undefined;
     if (options.gate) {
-      const admission = options.gate.admit();
+      const admission = options.gate.admit(stream.owner);
       if (!admission.admitted) {
         countFailure(counters, "BUSY");
         warnFailure("stream refused: connector busy", `BUSY ${admission.reason}`, { app: request.app, limit: admission.reason, reason: admission.message });

@@ -101,6 +101,11 @@ export class Stream implements SendSource {
     this.#receive = new ReceiveWindow();
   }
 
+  /** The tunnel this stream belongs to, as an opaque key (the dataplane's per-tunnel share of its bounds). */
+  get owner(): object {
+    return this.host;
+  }
+
   get state(): StreamState {
     return this.#state;
   }

@@ -17,8 +17,14 @@ import { sink, until } from "../tunnel/helpers.ts";
 const limits = (over: Partial<AdmissionLimits>): AdmissionLimits => ({ ...DEFAULT_ADMISSION_LIMITS, ...over });
 const noFdLimit = { limit: () => Infinity, openFds: () => 10 };
 
+function admittedFor(gate: AdmissionGate, owner: object) {
+  const a = gate.admit(owner);
+  if (!a.admitted) throw new Error(`expected admission, got BUSY ${a.reason}`);
+  return a.ticket;
+}
+
 function admitted(gate: AdmissionGate) {
-  const a = gate.admit();
+  const a = gate.admit({});
   if (!a.admitted) throw new Error(`expected admission, got BUSY ${a.reason}`);
   return a.ticket;
 }
@@ -28,14 +34,14 @@ describe("AdmissionGate", () => {
     const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxStreams: 3 }));
     const tickets = [admitted(gate), admitted(gate), admitted(gate)];
     for (const t of tickets) t.dialEnded();
-    expect(gate.admit()).toMatchObject({ admitted: false, reason: "streams" });
-    expect(gate.admit()).toMatchObject({ admitted: false, reason: "streams" });
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "streams" });
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "streams" });
     expect(gate.rejections.streams).toBe(2);
     tickets[0]!.close();
     tickets[0]!.close(); // idempotent
     expect(gate.streams).toBe(2);
     admitted(gate);
-    expect(gate.admit().admitted).toBe(false);
+    expect(gate.admit({}).admitted).toBe(false);
   });
 
   test("a connect given up on (Bun cannot cancel it) counts as a dial and an fd until it settles", async () => {
@@ -49,13 +55,37 @@ describe("AdmissionGate", () => {
     expect(gate.pendingDials).toBe(1);
     admitted(gate).dialEnded();
     // Two fds left above the reserve at the sample: one lingering connect, one stream since: no headroom.
-    expect(gate.admit()).toMatchObject({ admitted: false, reason: "fds" });
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "fds" });
     settle();
     await Promise.resolve();
     await Promise.resolve();
     expect(gate.pendingDials).toBe(0);
     open = 11; // the late connect is gone; a resample sees only the stream's fd
     expect(gate.fdHeadroom()).toBe(true);
+  });
+
+  test("one tunnel gets at most half of each bound: a hostile gateway's tunnel is BUSY while another is served", () => {
+    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxStreams: 10, maxPendingDials: 4, maxBufferedBytes: 1_000, kernelBytesPerBlockedSocket: 100 }));
+    const hostile = {};
+    const honest = {};
+    const hostileTickets = [gate.admit(hostile), gate.admit(hostile)].map((a) => (a.admitted ? a.ticket : undefined));
+    expect(gate.admit(hostile)).toMatchObject({ admitted: false, reason: "dials" }); // 2 of 4 in progress
+    admittedFor(gate, honest).dialEnded();
+    for (const t of hostileTickets) t!.dialEnded();
+    for (let i = 0; i < 3; i++) admittedFor(gate, hostile).dialEnded(); // connected at once
+    expect(gate.admit(hostile)).toMatchObject({ admitted: false, reason: "streams" }); // 5 of 10 open
+    admittedFor(gate, honest).dialEnded();
+    // Bytes: the hostile tunnel's apps stop reading; its share (500) fills, the honest tunnel's does not.
+    hostileTickets[0]!.hold(450);
+    hostileTickets[0]!.setBlocked(true);
+    hostileTickets[1]!.close();
+    expect(gate.admit(hostile)).toMatchObject({ admitted: false, reason: "buffered" });
+    admittedFor(gate, honest).dialEnded();
+    expect(gate.rejections).toMatchObject({ dials: 1, streams: 1, buffered: 1 });
+    // A connector that keeps a single tunnel gives it every bound whole.
+    const lone = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxPendingDials: 4 }), 1);
+    for (let i = 0; i < 4; i++) admittedFor(lone, hostile);
+    expect(lone.admit(hostile)).toMatchObject({ admitted: false, reason: "dials" });
   });
 
   test("the stream cap never exceeds the fd limit less the reserve", () => {
@@ -69,7 +99,7 @@ describe("AdmissionGate", () => {
     const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxStreams: 100, maxPendingDials: 2 }));
     const a = admitted(gate);
     admitted(gate);
-    expect(gate.admit()).toMatchObject({ admitted: false, reason: "dials" });
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "dials" });
     a.dialEnded();
     a.dialEnded();
     expect(gate.pendingDials).toBe(1);
@@ -87,7 +117,7 @@ describe("AdmissionGate", () => {
     expect(gate.bufferedBytes).toBe(7_000);
     const b = admitted(gate);
     b.hold(3_000);
-    expect(gate.admit()).toMatchObject({ admitted: false, reason: "buffered" });
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "buffered" });
     a.hold(-3_000);
     a.setBlocked(false);
     expect(gate.bufferedBytes).toBe(3_000);
@@ -106,7 +136,7 @@ describe("AdmissionGate", () => {
     // 50 open + reserve 100: 50 more fit under 200 (each admission is counted as one more fd).
     const tickets = Array.from({ length: 50 }, () => admitted(gate));
     expect(reads).toBeLessThan(50);
-    expect(gate.admit()).toMatchObject({ admitted: false, reason: "fds" });
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "fds" });
     // Other fds closed meanwhile (the tunnel's requests ended): seen at the next sample.
     open = 20;
     await clock.advance(1_000);
@@ -119,7 +149,7 @@ describe("AdmissionGate", () => {
     const gate = new AdmissionGate(new FakeClock(), { limit: () => 200, openFds: () => undefined }, limits({ fdReserve: 100, maxStreams: 1_000 }));
     expect(gate.maxStreams).toBe(100);
     for (let i = 0; i < 100; i++) admitted(gate).dialEnded();
-    expect(gate.admit()).toMatchObject({ admitted: false, reason: "streams" });
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "streams" });
   });
 
   test("the kernel estimate is tcp_wmem's maximum, or 4 MiB when unreadable", () => {
@@ -206,8 +236,8 @@ describe("one gate shared by the open handlers of two tunnels", () => {
     }
   });
 
-  test("dials held by a black hole stop at the dial cap: the rest are BUSY 'dials' at once, not held for the dial timeout", async () => {
-    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxPendingDials: 3 }));
+  test("dials held by a black hole stop at the tunnel's share of the dial cap: the rest are BUSY 'dials' at once, not held for the dial timeout", async () => {
+    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxPendingDials: 6 })); // one tunnel: 3
     const allowList = AllowList.compile({ version: "1", apps: [{ name: "bh", destinations: [{ host: "*.corp.example", ports: "443" }], servers: [] }] });
     const [a, b] = createMemoryTransportPair();
     const connector = new Session({
