@@ -41,7 +41,7 @@ export async function rollTunnels(deps: RolloverDeps): Promise<void> {
   for (const [slot, tunnel] of [...tunnels]) {
     if (deps.stopping()) return;
     if (tunnels.get(slot) !== tunnel) continue; // already replaced (GO_AWAY, failure) meanwhile
-    status.detachSession(slot);
+    status.detachSession(slot, tunnel.closed); // it counts until its streams are done
     tunnels.delete(slot);
     if (!supervisor.replace(slot, tunnel, deps.graceMs)) continue;
     const up = await waitFor(deps.clock, () => deps.stopping() || supervisor.isUp(slot), ROLL_SLOT_TIMEOUT_MS);

@@ -58,16 +58,31 @@ export class StatusModel {
     if (view) view.stats = stats;
   }
 
-  /** The session of `slot` ended: fold its final counters into the totals. */
-  detachSession(slot: number): void {
+  /**
+   * The session of `slot` left the slot. If it ended, its final counters go into the totals now; if it
+   * lives on (drained, finishing its streams until `closed`), it keeps counting towards the totals
+   * until then, so streams and bytes of a retiring tunnel (minutes, or days after a renewal) are not lost.
+   */
+  detachSession(slot: number, closed?: Promise<unknown>): void {
     const view = this.#slots[slot];
-    const stats = view?.stats?.();
+    const stats = view?.stats;
     if (!view || !stats) return;
+    view.stats = undefined;
+    if (!closed) return this.#fold(stats());
+    this.#retired.add(stats);
+    void closed.then(() => {
+      if (this.#retired.delete(stats)) this.#fold(stats());
+    });
+  }
+
+  /** Sessions drained out of their slot that still serve streams. */
+  readonly #retired = new Set<() => SessionStats>();
+
+  #fold(stats: SessionStats): void {
     this.#ended.created += stats.streamsCreated;
     this.#ended.closed += stats.streamsClosed + stats.streamsActive;
     this.#ended.toCloud += stats.bytesOut;
     this.#ended.fromCloud += stats.bytesIn;
-    view.stats = undefined;
   }
 
   rtt(slot: number, ms: number): void {
@@ -149,7 +164,8 @@ export class StatusModel {
 
   snapshot(): StatusSnapshot {
     const live = this.#slots.map((s) => s.stats?.());
-    const sum = (pick: (s: SessionStats) => number) => live.reduce((total, s) => total + (s ? pick(s) : 0), 0);
+    const all = [...live, ...[...this.#retired].map((stats) => stats())];
+    const sum = (pick: (s: SessionStats) => number) => all.reduce((total, s) => total + (s ? pick(s) : 0), 0);
     const active = sum((s) => s.streamsActive);
     return {
       state: this.state(),

@@ -112,7 +112,7 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       if (event.type === "retired") {
         // Only if the slot has no newer tunnel yet (a replacement dial may have finished first).
         if (tunnels.get(event.slot) === event.tunnel) {
-          status.detachSession(event.slot);
+          status.detachSession(event.slot, event.tunnel.closed); // it counts until its streams are done
           tunnels.delete(event.slot);
         }
         return;

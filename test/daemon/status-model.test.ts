@@ -44,3 +44,23 @@ test("sharing is fine when there is no other gateway to use", () => {
   two.slotChanged(2, "up", A, at);
   expect(two.state()).toBe("connected");
 });
+
+test("a drained tunnel that still serves streams keeps counting until it closes", async () => {
+  const status = model([A, B]);
+  const counts = { streamsCreated: 3, streamsClosed: 1, streamsActive: 2, bytesIn: 100, bytesOut: 50 };
+  const stats = () => ({ ...counts }) as unknown as import("../../src/tunnel/session-stats.ts").SessionStats;
+  status.slotChanged(0, "up", A, at);
+  status.attachSession(0, stats);
+  let close!: () => void;
+  status.detachSession(0, new Promise<void>((resolve) => (close = resolve))); // drained, streams go on
+  Object.assign(counts, { streamsClosed: 2, streamsActive: 1, bytesIn: 300 }); // it keeps working
+  let snap = status.snapshot();
+  expect(snap.streams).toMatchObject({ created: 3, closed: 2, active: 1 });
+  expect(snap.bytes.fromCloud).toBe(300);
+  Object.assign(counts, { streamsClosed: 3, streamsActive: 0, bytesIn: 400 });
+  close();
+  await Promise.resolve();
+  snap = status.snapshot();
+  expect(snap.streams).toMatchObject({ created: 3, closed: 3, active: 0 });
+  expect(snap.bytes.fromCloud).toBe(400);
+});
