@@ -159,13 +159,18 @@ describe("enroll", () => {
     expect(probes[0]!.bytes).toBeGreaterThanOrEqual(8 * 1024);
   });
 
-  test("an existing shared state dir keeps its mode and sticky bit; a symlinked one's target is not chmodded", async () => {
+  test("an existing shared (1777) state dir is refused STATE_DIR_UNSAFE before the network, its mode unchanged; a symlinked safe one's target is not chmodded", async () => {
     const shared = join(dir, "shared");
     mkdirSync(shared);
     chmodSync(shared, 0o1777);
-    await enroll(options({ stateDir: shared }), deps());
+    const before = cloud.requests.length;
+    const err = await failure(enroll(options({ stateDir: shared }), deps()));
+    expect(err.code).toBe("STATE_DIR_UNSAFE");
+    expect(err.message).toContain("mode 1777");
+    expect(err.message).toContain(`chmod go-w ${shared}`);
+    expect(cloud.requests.length).toBe(before);
     expect(statSync(shared).mode & 0o7777).toBe(0o1777);
-    expect(statSync(join(shared, "identity")).mode & 0o777).toBe(0o700);
+    expect(readdirSync(shared)).toEqual([]);
 
     const target = join(dir, "target");
     mkdirSync(target);

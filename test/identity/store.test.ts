@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IdentityExistsError, IdentityStore } from "../../src/identity/store.ts";
@@ -240,6 +240,25 @@ describe("recovery", () => {
     expect(store.exists()).toBe(true);
     expect(store.load()?.connectorId).toBe("conn-old");
     expect(readdirSync(stateDir)).toEqual(["identity"]);
+  });
+
+  test("a .identity.old in a state dir others may write into is not renamed into place: STATE_DIR_UNSAFE", () => {
+    const store = new IdentityStore(stateDir);
+    store.save(OLD, { replace: false });
+    renameSync(join(stateDir, "identity"), join(stateDir, ".identity.old"));
+    chmodSync(stateDir, 0o1777);
+    expect(() => store.load()).toThrow(expect.objectContaining({ code: "STATE_DIR_UNSAFE" }));
+    expect(readdirSync(stateDir)).toEqual([".identity.old"]);
+    expect(mode(stateDir)).toBe(0o777);
+  });
+
+  test("a symlinked identity.json is not followed", () => {
+    const store = new IdentityStore(stateDir);
+    store.save(OLD, { replace: false });
+    const json = join(stateDir, "identity", "identity.json");
+    renameSync(json, join(root, "planted.json"));
+    symlinkSync(join(root, "planted.json"), json);
+    expect(() => store.load()).toThrow(expect.objectContaining({ code: "STATE_FILE_UNSAFE" }));
   });
 
   test("read() sees the identity in .identity.old without writing anything", () => {
