@@ -103,12 +103,13 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
     expect(refused.exitCode).toBe(20);
     expect(errorLine(refused)).toContain("--force");
     expect(identityFiles(dir)).toEqual(before);
-    expect(readdirSync(dir).sort()).toEqual(["identity"]);
+    // daemon.lock: enroll holds the daemon's lock while it works (harmless when left behind).
+    expect(readdirSync(dir).sort()).toEqual(["daemon.lock", "identity"]);
     const forced = await enroll(dir, cloud.provisioningKey, ["--force"]);
     expect(forced.exitCode).toBe(0);
     const after = identityFiles(dir);
     expect(after["key.pem"]!.bytes).not.toBe(before["key.pem"]!.bytes);
-    expect(readdirSync(dir).sort()).toEqual(["identity"]);
+    expect(readdirSync(dir).sort()).toEqual(["daemon.lock", "identity"]);
   });
 
   test("a key used its maximum number of times: exit 13", async () => {

@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectorName, enroll, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
+import { connectorName, enroll, enrollExclusively, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
 import { generateKeyPair } from "../../src/identity/keypair.ts";
 import { IdentityStore } from "../../src/identity/store.ts";
+import { takeDaemonLock } from "../../src/state/daemon-lock.ts";
 import { createLogger } from "../../src/log.ts";
 import { ConnectorError, ExitCode } from "../../src/errors.ts";
 import { createTestCa } from "../support/test-pki.ts";
@@ -49,6 +50,28 @@ async function failure(promise: Promise<unknown>): Promise<ConnectorError> {
   }
   throw new Error("expected a ConnectorError");
 }
+
+describe("enrollExclusively (connector enroll)", () => {
+  test("refuses ALREADY_RUNNING (exit 23) while a daemon holds the state dir's lock: no request, identity untouched", async () => {
+    await enroll(options(), deps());
+    const keyPem = readFileSync(join(dir, "state", "identity", "key.pem"), "utf8");
+    const daemon = await takeDaemonLock(join(dir, "state"));
+    try {
+      const before = cloud.requests.length;
+      const err = await failure(enrollExclusively(options({ force: true }), deps()));
+      expect(err.code).toBe("ALREADY_RUNNING");
+      expect(err.exitCode).toBe(ExitCode.alreadyRunning);
+      expect(cloud.requests.length).toBe(before);
+      expect(readFileSync(join(dir, "state", "identity", "key.pem"), "utf8")).toBe(keyPem);
+    } finally {
+      daemon.release();
+    }
+    // Released by the daemon: the same call replaces the identity, and lets go of the lock after.
+    const result = await enrollExclusively(options({ force: true }), deps());
+    expect(result.replaced).toBe(true);
+    (await takeDaemonLock(join(dir, "state"))).release();
+  });
+});
 
 describe("enroll", () => {
   test("stores an identity whose certificate is for the key generated here", async () => {
