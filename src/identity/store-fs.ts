@@ -2,7 +2,7 @@
  * The file operations the identity store performs, behind an interface so tests can inject a
  * failure (a simulated crash) at any single step and check that what is left is still consistent.
  */
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { fsyncDir, writeNewFileDurably } from "../state/atomic-file.ts";
 import { readStateFile } from "../state/state-dir-safety.ts";
 
@@ -30,8 +30,14 @@ export interface StoreFs {
 export const nodeStoreFs: StoreFs = {
   mkdir(path, mode) {
     mkdirSync(path, { mode });
-    // The umask may have narrowed `mode`; make it exact.
-    if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
+    // The umask may have narrowed `mode`; make it exact, through an fd opened without following a
+    // symlink: a chmod by path would follow one swapped in for the new directory.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
   },
   writeNewFile: writeNewFileDurably,
   fsyncDir,
