@@ -18,7 +18,6 @@ function foreignWriter(stats: Stats, me: number | undefined): string | undefined
   if ((stats.mode & 0o022) === 0) return undefined;
   const writers = [(stats.mode & 0o020) !== 0 ? "its group" : undefined, (stats.mode & 0o002) !== 0 ? "all users" : undefined];
   return `writable by ${writers.filter((w) => w !== undefined).join(" and ")}`;
-  return undefined;
 }
 
 /**
