@@ -6,12 +6,12 @@
  * that is missing, unreadable, oversized, malformed or another connector's is ignored (and said why),
  * never fatal: the connector then waits for the control plane as it did without one.
  */
-import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { CatalogSchema, type Catalog } from "../control/api.ts";
 import { MAX_RESPONSE_BYTES } from "../control/config.ts";
 import { errnoCode } from "../errors.ts";
+import { readStateFile, UnsafeStateFileError } from "../state/state-dir-safety.ts";
 import { writeFileAtomic, PRIVATE_FILE_MODE } from "../state/atomic-file.ts";
 
 export const CATALOG_FILE = "catalog.json";
@@ -50,10 +50,9 @@ export class CatalogStore {
   load(connectorId: string): CatalogLoad {
     let text: string;
     try {
-      const size = statSync(this.path).size;
-      if (size > MAX_STORED_BYTES) return { found: false, why: `${CATALOG_FILE} is ${size} bytes, over the ${MAX_STORED_BYTES}-byte limit` };
-      text = readFileSync(this.path, "utf8");
+      text = readStateFile(this.path, MAX_STORED_BYTES, { owner: "self", privateMode: true });
     } catch (err) {
+      if (err instanceof UnsafeStateFileError) return { found: false, why: err.message };
       const code = errnoCode(err);
       return { found: false, why: code === "ENOENT" ? `no ${CATALOG_FILE} yet` : `${CATALOG_FILE} cannot be read (${code ?? "error"})` };
     }

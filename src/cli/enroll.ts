@@ -1,7 +1,8 @@
 /** `connector enroll`: exchange a provisioning key for this connector's identity (§2). */
 import { defineCommand } from "citty";
+import { SECRET_SETTING_ENV_VARS } from "../config/settings.ts";
 import { protectProcessSecrets } from "../host/process-secrets.ts";
-import { enroll } from "../identity/enroll.ts";
+import { enrollExclusively } from "../identity/enroll.ts";
 import { KEY_ENV_VAR } from "../identity/key-source.ts";
 import { cliContext, printOut } from "./context.ts";
 import { globalArgs, proxyArgs } from "./global-args.ts";
@@ -22,10 +23,10 @@ export default defineCommand({
     json: { type: "boolean", description: "Print the result as JSON" },
   },
   async run({ args }) {
-    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR]);
+    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR, ...SECRET_SETTING_ENV_VARS]);
     const { settings, log } = cliContext(args, env);
     for (const problem of problems) log.warn(problem);
-    const result = await enroll({
+    const result = await enrollExclusively({
       stateDir: settings.stateDir,
       key: args.key,
       keyFile: args["key-file"],

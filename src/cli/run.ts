@@ -1,5 +1,6 @@
 /** `connector run`: the daemon (§3). */
 import { defineCommand } from "citty";
+import { SECRET_SETTING_ENV_VARS } from "../config/settings.ts";
 import { Daemon } from "../daemon/daemon.ts";
 import { protectProcessSecrets } from "../host/process-secrets.ts";
 import { KEY_ENV_VAR } from "../identity/key-source.ts";
@@ -20,7 +21,7 @@ export default defineCommand({
     name: { type: "string", description: "Name to enroll under when enrolling by itself (default: hostname)" },
   },
   async run({ args }) {
-    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR]);
+    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR, ...SECRET_SETTING_ENV_VARS]);
     const { settings, log } = cliContext(args, env);
     for (const problem of problems) log.warn(problem);
     return new Daemon({ settings, env, log }).run();

@@ -58,6 +58,10 @@ const SPEC = {
 
 type Spec = typeof SPEC;
 export type SettingName = keyof Spec;
+
+/** Environment variables of settings that may hold a password (the proxy URL): scrubbed from the
+ * process environment at start (src/host/process-secrets.ts); settings read them from the copy. */
+export const SECRET_SETTING_ENV_VARS: readonly string[] = Object.values(SPEC).flatMap((spec) => ("secret" in spec ? [...spec.env] : []));
 export type Settings = {
   [K in SettingName]: Spec[K]["fallback"] extends string
     ? v.InferOutput<Spec[K]["schema"]>

@@ -72,8 +72,12 @@ export type RenewResponse = v.InferOutput<typeof RenewResponseSchema>;
  * from the answer) drives the refresh schedule, so a host clock that is off does not shift it;
  * `expiresAt` (ISO 8601, the cloud's clock) is what status shows.
  */
+/** An access token as the cloud sends it and the connector keeps it: 1..8 KiB of printable ASCII, so it
+ * goes into a header or a frame as it is. Shared by the API and the token store (src/daemon/token-store.ts). */
+export const AccessTokenValueSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(8 * 1024), v.regex(/^[\x21-\x7e]+$/, "expected printable ASCII"));
+
 export const TokenResponseSchema = v.object({
-  token: v.pipe(v.string(), v.minLength(1), v.maxLength(8 * 1024), v.regex(/^[\x21-\x7e]+$/, "expected printable ASCII")),
+  token: AccessTokenValueSchema,
   expiresAt: v.pipe(v.string(), v.maxLength(64), v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date")),
   expiresIn: v.pipe(v.number(), v.minValue(0), v.maxValue(366 * 86_400)),
 });

@@ -1,8 +1,8 @@
 /**
  * The daemon's first step: the state dir exists and this process holds its lock (src/state/daemon-lock.ts),
  * before anything else, enrollment included, so two daemons never enroll or run on one state dir. A
- * state dir that cannot be created or written is waited for slowly, like in enrollment: it needs an
- * operator, and a fast loop would only fill the log.
+ * state dir that cannot be created or written, or that other users could write into (STATE_DIR_UNSAFE),
+ * is waited for slowly, like in enrollment: it needs an operator, and a fast loop would only fill the log.
  */
 import { sleep, type Clock } from "../clock.ts";
 import { ConnectorError, errnoCode, StateError } from "../errors.ts";
@@ -33,7 +33,8 @@ export async function lockStateDir(options: StateDirLockOptions): Promise<Daemon
       return await takeDaemonLock(stateDir, (ms) => sleep(options.clock, ms));
     } catch (err) {
       if (err instanceof AlreadyRunningError || !(err instanceof StateError)) throw err;
-      log.error("the state dir cannot be written; the daemon waits until it is fixed", { code: err.code, error: err.message, retryInSeconds: STATE_DIR_RETRY_MS / 1000 });
+      const what = err.code === "STATE_DIR_UNSAFE" ? "the state dir is writable by other users, so it is not used" : "the state dir cannot be written";
+      log.error(`${what}; the daemon waits until it is fixed`, { code: err.code, error: err.message, retryInSeconds: STATE_DIR_RETRY_MS / 1000 });
     }
     await sleep(options.clock, STATE_DIR_RETRY_MS, options.signal);
   }

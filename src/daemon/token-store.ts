@@ -8,10 +8,11 @@
  * ignored, never fatal: the connector then waits for a fresh token as it would without one.
  */
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
+import { AccessTokenValueSchema } from "../control/api.ts";
 import { errnoCode } from "../errors.ts";
+import { readStateFile, UnsafeStateFileError } from "../state/state-dir-safety.ts";
 import { Secret } from "../secret.ts";
 import { PRIVATE_FILE_MODE, writeFileAtomic } from "../state/atomic-file.ts";
 
@@ -21,7 +22,8 @@ const MAX_STORED_BYTES = 16 * 1024;
 
 const StoredTokenSchema = v.object({
   certificateSha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
-  token: v.pipe(v.string(), v.minLength(1), v.maxLength(8192)),
+  /** The API's rule: a corrupted stored token is ignored here instead of failing every dial. */
+  token: AccessTokenValueSchema,
   /** When the token expires by this host's clock (its life as answered, counted from receipt). */
   expiresAt: v.pipe(v.string(), v.isoTimestamp()),
 });
@@ -52,10 +54,9 @@ export class TokenStore {
   load(certificatePem: string): { found: true; stored: StoredToken } | { found: false; why: string } {
     let text: string;
     try {
-      const size = statSync(this.path).size;
-      if (size > MAX_STORED_BYTES) return { found: false, why: `${TOKEN_FILE} is ${size} bytes, over the ${MAX_STORED_BYTES}-byte limit` };
-      text = readFileSync(this.path, "utf8");
+      text = readStateFile(this.path, MAX_STORED_BYTES, { owner: "self", privateMode: true });
     } catch (err) {
+      if (err instanceof UnsafeStateFileError) return { found: false, why: err.message };
       const code = errnoCode(err);
       return { found: false, why: code === "ENOENT" ? `no ${TOKEN_FILE} yet` : `${TOKEN_FILE} cannot be read (${code ?? "error"})` };
     }

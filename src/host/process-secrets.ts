@@ -5,6 +5,8 @@
  * environment: the command gets a private copy, `process.env` loses them, and their bytes in the
  * original environment block (what /proc/PID/environ shows, for as long as the process lives) are
  * overwritten. The value lives on only in the copy, in the memory of a process nobody else may read.
+ * Callers name the variables: the provisioning key, and the proxy variables (CONNECTOR_PROXY,
+ * HTTPS_PROXY, https_proxy), whose URL may carry a password; settings are read from the copy.
  */
 import { scrubEnvironmentValue, setNonDumpable } from "./libc.ts";
 

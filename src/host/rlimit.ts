@@ -1,7 +1,8 @@
 /**
  * The process's file-descriptor limit (RLIMIT_NOFILE) and how many fds are open. Every stream costs
  * an fd (its app socket), so the limit is what the connector can serve: at start the soft limit is
- * raised to the hard one (distributions default the soft limit to 1,024 while allowing far more), and
+ * raised to the hard one, capped at 1,048,576 (distributions default the soft limit to 1,024 while
+ * allowing far more), and
  * the dataplane keeps a reserve below it (src/dataplane/admission.ts).
  *
  * Bun has no rlimit API; libc's getrlimit/setrlimit are called through bun:ffi (src/host/libc.ts).
@@ -21,7 +22,7 @@ export interface NoFileLimit {
   readonly hard: number;
 }
 
-interface Libc {
+export interface Libc {
   getrlimit(resource: number, out: BigUint64Array): number;
   setrlimit(resource: number, value: BigUint64Array): number;
 }
@@ -40,9 +41,16 @@ function loadLibc(): Libc | null {
 
 const toNumber = (value: bigint): number => (value === RLIM_INFINITY ? Infinity : Number(value));
 
+/**
+ * The highest soft limit the connector raises itself to: 1,048,576 (1 << 20, Linux's default
+ * fs.nr_open). Containers often have a hard limit near 1e9 or infinity; raised that far, every
+ * child and every loop that sizes itself by the limit (the dataplane's reserve and stream cap) would
+ * plan for a billion fds the host could never give.
+ */
+export const MAX_SOFT_NOFILE = 1 << 20;
+
 /** The current soft and hard limits, or undefined when they cannot be read. */
-export function getNoFileLimit(): NoFileLimit | undefined {
-  const c = loadLibc();
+export function getNoFileLimit(c: Libc | null = loadLibc()): NoFileLimit | undefined {
   if (!c) return undefined;
   const out = new BigUint64Array(2);
   if (c.getrlimit(RLIMIT_NOFILE, out) !== 0) return undefined;
@@ -50,16 +58,18 @@ export function getNoFileLimit(): NoFileLimit | undefined {
 }
 
 /**
- * Raises the soft limit to the hard one. Returns the limits before and after (equal when nothing
- * changed or the call failed), or undefined when they cannot be read.
+ * Raises the soft limit to the hard one, at most to `MAX_SOFT_NOFILE`; the hard limit is left as it
+ * is. Returns the limits before and after (equal when nothing changed or the call failed), or
+ * undefined when they cannot be read. `c` is the C library (a fake in tests).
  */
-export function raiseNoFileLimit(): { before: NoFileLimit; after: NoFileLimit } | undefined {
-  const before = getNoFileLimit();
-  const c = loadLibc();
-  if (!before || !c || before.soft >= before.hard) return before && { before, after: before };
-  const value = new BigUint64Array([before.hard === Infinity ? RLIM_INFINITY : BigInt(before.hard), before.hard === Infinity ? RLIM_INFINITY : BigInt(before.hard)]);
+export function raiseNoFileLimit(c: Libc | null = loadLibc()): { before: NoFileLimit; after: NoFileLimit } | undefined {
+  const before = getNoFileLimit(c);
+  if (!before || !c) return before && { before, after: before };
+  const target = Math.min(before.hard, MAX_SOFT_NOFILE);
+  if (before.soft >= target) return { before, after: before };
+  const value = new BigUint64Array([BigInt(target), before.hard === Infinity ? RLIM_INFINITY : BigInt(before.hard)]);
   if (c.setrlimit(RLIMIT_NOFILE, value) !== 0) return { before, after: before };
-  return { before, after: getNoFileLimit() ?? before };
+  return { before, after: getNoFileLimit(c) ?? before };
 }
 
 /** fds open in this process now (/proc/self/fd, less the one readdir itself holds), or undefined off Linux. */

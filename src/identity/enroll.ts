@@ -14,6 +14,7 @@ import type { Logger } from "../log.ts";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureStateDir, fsyncDir, probeWritable, tempSibling } from "../state/atomic-file.ts";
+import { takeDaemonLock } from "../state/daemon-lock.ts";
 import { buildInfo } from "../version.ts";
 import { MAX_NAME_CHARS, STATE_DIR_PROBE_BYTES } from "./config.ts";
 import { certificateNotAfter, IDENTITY_FORMAT_VERSION, type Identity } from "./identity.ts";
@@ -169,4 +170,20 @@ export async function enroll(options: EnrollOptions, deps: EnrollDeps = {}): Pro
     notAfter: notAfter.toISOString(),
   });
   return { identity, notAfter, keySource: found.source, replaced };
+}
+
+/**
+ * `connector enroll`: `enroll` under the daemon's lock (src/state/daemon-lock.ts), taken without
+ * waiting for a holder, so `enroll --force` beside a running daemon exits ALREADY_RUNNING (23) instead
+ * of spending a key use and racing the daemon's own writes. The daemon enrolls through `enroll` itself,
+ * under the lock it already holds.
+ */
+export async function enrollExclusively(options: EnrollOptions, deps: EnrollDeps = {}): Promise<EnrollResult> {
+  stateDirOp(options.stateDir, () => ensureStateDir(options.stateDir));
+  const lock = await takeDaemonLock(options.stateDir);
+  try {
+    return await enroll(options, deps);
+  } finally {
+    lock.release();
+  }
 }

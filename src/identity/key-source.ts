@@ -5,8 +5,9 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { ConnectorError, ExitCode } from "../errors.ts";
+import { ConnectorError, errnoCode, ExitCode } from "../errors.ts";
 import { Secret } from "../secret.ts";
+import { assertStateDirSafe, readStateFile, UnsafeStateFileError } from "../state/state-dir-safety.ts";
 import { MAX_KEY_FILE_BYTES } from "./config.ts";
 import { decodeProvisioningKey, type ProvisioningKey } from "./provisioning-key.ts";
 
@@ -36,6 +37,22 @@ export class NoProvisioningKeyError extends ConnectorError {
   override readonly name = "NoProvisioningKeyError";
   constructor(message: string) {
     super("NO_KEY", message, ExitCode.noKey);
+  }
+}
+
+/**
+ * Reads `<state-dir>/provision_key`, or undefined when there is none. The state dir must be safe (a
+ * key planted by another user would enroll this connector with their cloud), and the file a regular
+ * one owned by us or root, read without following a symlink.
+ */
+function readStateKeyFile(stateDir: string, path: string): string | undefined {
+  assertStateDirSafe(stateDir);
+  try {
+    return readStateFile(path, MAX_KEY_FILE_BYTES, { owner: "self-or-root", privateMode: false });
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    if (err instanceof UnsafeStateFileError) throw err;
+    throw new NoProvisioningKeyError(`Cannot read the provisioning key file ${path}: ${errnoCode(err) ?? "error"}.`);
   }
 }
 
@@ -82,7 +99,7 @@ export function findProvisioningKey(input: KeySourceInput): FoundKey {
   const fromEnv = input.env[KEY_ENV_VAR];
   if (fromEnv !== undefined && fromEnv.trim() !== "") return found(new Secret(fromEnv), "env", `environment variable ${KEY_ENV_VAR}`);
   const statePath = join(input.stateDir, STATE_KEY_FILE);
-  const fromState = readKeyFile(statePath);
+  const fromState = readStateKeyFile(input.stateDir, statePath);
   if (fromState !== undefined) return found(new Secret(fromState), "state-file", statePath);
   throw new NoProvisioningKeyError(
     `No provisioning key found. Give one with --key 'cnk1.…', --key-file PATH, the environment variable ${KEY_ENV_VAR}, ` +

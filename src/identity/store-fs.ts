@@ -2,8 +2,9 @@
  * The file operations the identity store performs, behind an interface so tests can inject a
  * failure (a simulated crash) at any single step and check that what is left is still consistent.
  */
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { fsyncDir, writeNewFileDurably } from "../state/atomic-file.ts";
+import { readStateFile } from "../state/state-dir-safety.ts";
 
 export interface StoreFs {
   /** Creates one directory with `mode` (exact, whatever the umask); fails if it exists. */
@@ -22,15 +23,21 @@ export interface StoreFs {
   /** Permission bits (`mode & 0o7777`). */
   mode(path: string): number;
   readdir(path: string): string[];
-  /** Reads a file as UTF-8; throws if larger than `maxBytes`. */
+  /** Reads a file as UTF-8 without following a symlink; throws if larger than `maxBytes`, not a regular file or someone else's. */
   readFile(path: string, maxBytes: number): string;
 }
 
 export const nodeStoreFs: StoreFs = {
   mkdir(path, mode) {
     mkdirSync(path, { mode });
-    // The umask may have narrowed `mode`; make it exact.
-    if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
+    // The umask may have narrowed `mode`; make it exact, through an fd opened without following a
+    // symlink: a chmod by path would follow one swapped in for the new directory.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
   },
   writeNewFile: writeNewFileDurably,
   fsyncDir,
@@ -57,8 +64,7 @@ export const nodeStoreFs: StoreFs = {
     return readdirSync(path);
   },
   readFile(path, maxBytes) {
-    const size = statSync(path).size;
-    if (size > maxBytes) throw new Error(`${path} is ${size} bytes, over the ${maxBytes}-byte limit`);
-    return readFileSync(path, "utf8");
+    // Written by the connector itself, 0600; root may read another user's (`connector status` as root).
+    return readStateFile(path, maxBytes, { owner: "self", privateMode: false, rootReadsAny: true });
   },
 };

@@ -1,7 +1,7 @@
 /**
  * The identity store: `<state-dir>/identity/` holds `identity.json` and `key.pem` (0600) in a
  * directory the store creates 0700. A state dir the connector creates is 0700 too; an existing one is
- * used as it is (see `ensureStateDir`).
+ * used as it is if no other user can write into it, refused otherwise (see `ensureStateDir`).
  *
  * Atomic as a whole: a new identity is written into a fresh temp directory next to `identity/`, each
  * file fsynced, the temp directory fsynced, then renamed into place and the state dir fsynced. A
@@ -19,6 +19,7 @@ import * as v from "valibot";
 import { ConnectorError, ExitCode, StateError } from "../errors.ts";
 import { Secret } from "../secret.ts";
 import { ensureStateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tempSibling } from "../state/atomic-file.ts";
+import { assertStateDirSafe, UnsafeStateFileError } from "../state/state-dir-safety.ts";
 import { MAX_IDENTITY_FILE_BYTES, STALE_TEMP_DIR_MS } from "./config.ts";
 import { IdentityFileSchema, identityProblem, type Identity, type IdentityRecord } from "./identity.ts";
 import { nodeStoreFs, type StoreFs } from "./store-fs.ts";
@@ -74,6 +75,8 @@ export class IdentityStore {
    */
   recover(): void {
     if (!this.#fs.exists(this.stateDir)) return;
+    // `.identity.old` is renamed into place below: not from a dir another user could plant it in.
+    assertStateDirSafe(this.stateDir);
     const hasCurrent = this.#fs.exists(this.dir);
     if (this.#fs.exists(this.#oldDir)) {
       // Crash between "old aside" and "new in": the old one is the complete identity.
@@ -114,6 +117,7 @@ export class IdentityStore {
       text = this.#fs.readFile(jsonPath, MAX_IDENTITY_FILE_BYTES);
       keyPem = this.#fs.readFile(keyPath, MAX_IDENTITY_FILE_BYTES);
     } catch (err) {
+      if (err instanceof UnsafeStateFileError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EACCES") {
         throw new StateError("IDENTITY_UNREADABLE", `Cannot read the identity in ${dir}: permission denied. Run as the connector's user or root.`);

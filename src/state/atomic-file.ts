@@ -3,10 +3,11 @@
  * sibling, fsynced, renamed over the target and the directory fsynced, so a crash or kill -9 at any
  * moment leaves either the old or the new content — never a torn file.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, chmodSync, writeSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { dirname, basename, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { errnoCode, StateError } from "../errors.ts";
+import { assertStateDirSafe } from "./state-dir-safety.ts";
 
 /** Mode of directories that hold secrets: owner only. */
 export const PRIVATE_DIR_MODE = 0o700;
@@ -24,33 +25,44 @@ export function fsyncDir(dir: string): void {
 
 /**
  * Creates `dir` (and missing parents) 0700 when it does not exist. An existing directory, or a
- * symlink to one, is used as it is and never chmodded: it may be shared (a 1777 dir would lose its
- * sticky bit) or belong to someone else; the `identity/` directory the connector creates inside it
- * (0700) is what protects the secrets. Anything else at that path is a `STATE_DIR_NOT_A_DIRECTORY`.
+ * symlink to one, is never chmodded: it may be shared or belong to someone else. It must be safe
+ * though (owned by us or root, not group/other-writable: `assertStateDirSafe`), else this throws
+ * `STATE_DIR_UNSAFE`. Anything else at that path is a `STATE_DIR_NOT_A_DIRECTORY`.
+ *
+ * The path is resolved first and created one component at a time, and only a component this call's
+ * own mkdir created is chmodded: comparing path strings (`a//b`, `a/b/`) could climb into existing
+ * parents, up to `/`.
  */
 export function ensureStateDir(dir: string): void {
-  const existing = statOrUndefined(dir);
-  if (existing) {
-    if (!existing.isDirectory()) throw notADirectory(dir);
-    return;
+  const target = resolve(dir);
+  const missing: string[] = [];
+  for (let d = target; ; d = dirname(d)) {
+    const existing = statOrUndefined(d);
+    if (existing) {
+      if (!existing.isDirectory()) throw notADirectory(d === target ? dir : d);
+      break;
+    }
+    missing.unshift(d);
+    if (dirname(d) === d) break;
   }
-  const first = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-  if (first === undefined) {
-    // Created by someone else meanwhile: theirs, so not chmodded.
-    if (!statSync(dir).isDirectory()) throw notADirectory(dir);
-    return;
-  }
-  // The umask may have narrowed the mode; make exactly the directories created here 0700. Opened with
-  // O_NOFOLLOW so a directory swapped for a symlink meanwhile is not followed.
-  for (let d = dir; ; d = dirname(d)) {
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: PRIVATE_DIR_MODE });
+    } catch (err) {
+      if (errnoCode(err) === "EEXIST") continue; // created by someone else meanwhile: theirs, not chmodded
+      throw err;
+    }
+    // The umask may have narrowed the mode; make it exact. O_NOFOLLOW: a directory swapped for a
+    // symlink meanwhile is not followed.
     const fd = openSync(d, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     try {
       fchmodSync(fd, PRIVATE_DIR_MODE);
     } finally {
       closeSync(fd);
     }
-    if (d === first || dirname(d) === d) break;
   }
+  if (!statSync(target).isDirectory()) throw notADirectory(dir);
+  assertStateDirSafe(dir);
 }
 
 function statOrUndefined(path: string) {
@@ -95,12 +107,13 @@ export function writeNewFileDurably(path: string, data: string | Uint8Array, mod
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
     let offset = 0;
     while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset);
+    // The umask may have narrowed the mode given to open; make it exact, on the fd: a chmod by path
+    // after close would follow a symlink swapped in meanwhile.
+    fchmodSync(fd, mode);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  // The umask may have narrowed the mode given to open; make it exact.
-  chmodSync(path, mode);
 }
 
 /** Replaces `target` atomically with `data`: temp file, fsync, rename, fsync of the directory. */

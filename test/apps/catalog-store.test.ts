@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CATALOG_FILE, CatalogStore } from "../../src/apps/catalog-store.ts";
@@ -23,6 +23,26 @@ const catalog: Catalog = {
 const fetchedAt = new Date("2026-03-04T05:06:07.089Z");
 
 describe("CatalogStore", () => {
+  test("a catalog.json planted as a symlink, owned by another user or writable by others is ignored, saying why", () => {
+    const elsewhere = stateDir();
+    new CatalogStore(elsewhere).save("conn-1", catalog, fetchedAt);
+    const dir = stateDir();
+    const path = join(dir, CATALOG_FILE);
+    symlinkSync(join(elsewhere, CATALOG_FILE), path);
+    const viaLink = new CatalogStore(dir).load("conn-1");
+    expect(viaLink.found).toBe(false);
+    if (!viaLink.found) expect(viaLink.why).toContain("symbolic link");
+    rmSync(path);
+    new CatalogStore(dir).save("conn-1", catalog, fetchedAt);
+    chmodSync(path, 0o666);
+    expect(new CatalogStore(dir).load("conn-1").found).toBe(false);
+    if (process.geteuid?.() === 0) {
+      chmodSync(path, 0o600);
+      chownSync(path, 65534, 65534);
+      expect(new CatalogStore(dir).load("conn-1").found).toBe(false);
+    }
+  });
+
   test("a saved catalog loads back for the same connector, from a 0600 file with no temp file left", () => {
     const dir = stateDir();
     new CatalogStore(dir).save("conn-1", catalog, fetchedAt);

@@ -4,7 +4,7 @@
  * that holds the lock but does not answer says so (not-responding, exit 5) instead of "not running".
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -70,6 +70,17 @@ test("10 daemons started at once on one state dir: exactly one runs, the others 
     if (Date.now() > deadlineUp) throw new Error(`the surviving daemon did not connect within 20 s: ${status.stdout}\n${logs()}`);
     await Bun.sleep(100);
   }
+  // `enroll --force` beside the running daemon: refused at once, no key use spent, identity untouched.
+  const keyPem = readFileSync(join(stateDir, "identity", "key.pem"), "utf8");
+  const { key: oneUse } = await cloud.createKey({ maxUses: 1 });
+  const forced = await runConnector(["enroll", "--force", "--state-dir", stateDir, "--key", oneUse, "--log-format", "json"], { timeoutMs: 20_000 });
+  if (forced.exitCode !== ExitCode.alreadyRunning) throw new Error(`enroll --force beside a daemon: exit ${forced.exitCode}\n${forced.stderr}\n${logs()}`);
+  expect(forced.stderr).toContain("[ALREADY_RUNNING]");
+  expect(readFileSync(join(stateDir, "identity", "key.pem"), "utf8")).toBe(keyPem);
+  const other = mkdtempSync(join(root, "other-"));
+  const unspent = await runConnector(["enroll", "--state-dir", join(other, "state"), "--key", oneUse, "--log-format", "json"], { timeoutMs: 60_000 });
+  expect(unspent.exitCode).toBe(0);
+
   survivor.kill("SIGSTOP");
   try {
     const status = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 15_000 });

@@ -3,7 +3,7 @@
  * (test/cloud), temp state dirs, JSON logs. Each failure mode has its own exit code and message.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -103,12 +103,31 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
     expect(refused.exitCode).toBe(20);
     expect(errorLine(refused)).toContain("--force");
     expect(identityFiles(dir)).toEqual(before);
-    expect(readdirSync(dir).sort()).toEqual(["identity"]);
+    // daemon.lock: enroll holds the daemon's lock while it works (harmless when left behind).
+    expect(readdirSync(dir).sort()).toEqual(["daemon.lock", "identity"]);
     const forced = await enroll(dir, cloud.provisioningKey, ["--force"]);
     expect(forced.exitCode).toBe(0);
     const after = identityFiles(dir);
     expect(after["key.pem"]!.bytes).not.toBe(before["key.pem"]!.bytes);
-    expect(readdirSync(dir).sort()).toEqual(["identity"]);
+    expect(readdirSync(dir).sort()).toEqual(["daemon.lock", "identity"]);
+  });
+
+  test("a state dir other users can write into (1777) with a planted provision_key: refused STATE_DIR_UNSAFE, nothing spent or changed", async () => {
+    const dir = stateDir();
+    mkdirSync(dir);
+    chmodSync(dir, 0o1777);
+    const { key } = await cloud.createKey({ maxUses: 1 });
+    writeFileSync(join(dir, "provision_key"), key);
+    const result = await enroll(dir, undefined);
+    expect(result.exitCode).toBe(1);
+    expect(errorLine(result)).toContain("[STATE_DIR_UNSAFE]");
+    expect(errorLine(result)).toContain("mode 1777");
+    expect(errorLine(result)).toContain(`chmod go-w ${dir}`);
+    expect(statSync(dir).mode & 0o7777).toBe(0o1777);
+    expect(readdirSync(dir)).toEqual(["provision_key"]);
+    // The key was not used: once the dir is fixed, it enrolls.
+    chmodSync(dir, 0o700);
+    expect((await enroll(dir, undefined)).exitCode).toBe(0);
   });
 
   test("a key used its maximum number of times: exit 13", async () => {

@@ -1,6 +1,6 @@
 /**
  * A running daemon keeps its secrets to itself (src/host/process-secrets.ts): the provisioning key
- * it was started with is gone from /proc/PID/environ, and the process is non-dumpable, which the
+ * and the proxy URL (with its password) it was started with are gone from /proc/PID/environ, and the process is non-dumpable, which the
  * kernel shows by making its /proc files root's. Runs the daemon as an unprivileged user (nobody,
  * through setpriv) so that ownership tells; needs root, skipped with the reason otherwise.
  */
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { connectorBinary, isolatedEnv } from "../support/binary.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
+import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";
 
 const NOBODY = 65534;
 const setpriv = Bun.which("setpriv");
@@ -21,6 +22,7 @@ let cloud: CloudProcess;
 let root: string;
 let daemon: Subprocess | undefined;
 const output: string[] = [];
+const proxies: ConnectProxy[] = [];
 
 beforeAll(async () => {
   if (skipReason) return;
@@ -35,6 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (daemon && daemon.exitCode === null) daemon.kill("SIGKILL");
   await daemon?.exited;
+  for (const proxy of proxies) proxy.stop();
   await cloud?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
@@ -50,10 +53,13 @@ async function waitForLog(text: string, timeoutMs: number): Promise<void> {
 }
 
 describe.skipIf(skipReason !== "")("secrets do not linger in a running daemon", () => {
-  test("the provisioning key is not in /proc/PID/environ and the process is non-dumpable", async () => {
+  test("the provisioning key and the proxy password are not in /proc/PID/environ (the proxy still used), and the process is non-dumpable", async () => {
     const key = cloud.provisioningKey;
+    const proxyPassword = "proxy-pass-in-env-7";
+    const proxy = startConnectProxy({ auth: { username: "connector", password: proxyPassword } });
+    proxies.push(proxy);
     const args = [setpriv!, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", connectorBinary(), "run", "--state-dir", join(root, "state"), "--log-format", "json"];
-    daemon = Bun.spawn(args, { env: isolatedEnv({ CONNECTOR_PROVISIONING_KEY: key }), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    daemon = Bun.spawn(args, { env: isolatedEnv({ CONNECTOR_PROVISIONING_KEY: key, HTTPS_PROXY: proxy.urlWithAuth() }), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     const decoder = new TextDecoder();
     void (async () => {
       for await (const chunk of daemon!.stderr as ReadableStream<Uint8Array>) output.push(decoder.decode(chunk, { stream: true }));
@@ -68,6 +74,9 @@ describe.skipIf(skipReason !== "")("secrets do not linger in a running daemon", 
     expect(environ).toContain("CONNECTOR_ENV_FILE=");
     expect(environ).not.toContain(key);
     expect(environ).not.toContain(key.slice(5, 25));
+    expect(environ).not.toContain(proxyPassword);
+    // Scrubbed from the environment, still a setting: enrollment went through the proxy, with the password.
+    expect(proxy.tunnels).toBeGreaterThanOrEqual(1);
     // Non-dumpable: the kernel gives the process's /proc files to root although it runs as nobody.
     expect(statSync(`/proc/${pid}/environ`).uid).toBe(0);
     expect(output.join("")).not.toContain("could not be");

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { countOpenFds, getNoFileLimit, outOfFds, raiseNoFileLimit } from "../../src/host/rlimit.ts";
+import { countOpenFds, getNoFileLimit, MAX_SOFT_NOFILE, outOfFds, raiseNoFileLimit, type Libc } from "../../src/host/rlimit.ts";
 
 let server: { port: number; stop(): void };
 beforeAll(() => {
@@ -19,9 +19,30 @@ test("the limits are read through libc and the soft one is raised to the hard on
   expect(limit).toBeDefined();
   expect(limit!.soft).toBeGreaterThan(0);
   const raised = raiseNoFileLimit();
-  expect(raised?.after.soft).toBe(raised?.after.hard);
+  expect(raised?.after.soft).toBe(Math.min(raised!.after.hard, MAX_SOFT_NOFILE));
   expect(countOpenFds()).toBeGreaterThan(2);
   expect(outOfFds()).toBe(false);
+});
+
+test("a huge or infinite hard limit (containers) raises the soft one to 1,048,576 only, keeping the hard one", () => {
+  for (const hard of [1_073_741_816n, 0xffff_ffff_ffff_ffffn]) {
+    const limits = new BigUint64Array([1024n, hard]);
+    const fake: Libc = {
+      getrlimit: (_resource, out) => {
+        out.set(limits);
+        return 0;
+      },
+      setrlimit: (_resource, value) => {
+        limits.set(value);
+        return 0;
+      },
+    };
+    const raised = raiseNoFileLimit(fake);
+    expect(raised?.after.soft).toBe(MAX_SOFT_NOFILE);
+    expect(MAX_SOFT_NOFILE).toBe(1_048_576);
+    expect(limits[0]).toBe(1_048_576n);
+    expect(limits[1]).toBe(hard);
+  }
 });
 
 test("out of fds, a dial Bun reports as refused is answered BUSY and neither passive nor active health blames the app", async () => {

@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectorName, enroll, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
+import { connectorName, enroll, enrollExclusively, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
 import { generateKeyPair } from "../../src/identity/keypair.ts";
 import { IdentityStore } from "../../src/identity/store.ts";
+import { takeDaemonLock } from "../../src/state/daemon-lock.ts";
 import { createLogger } from "../../src/log.ts";
 import { ConnectorError, ExitCode } from "../../src/errors.ts";
 import { createTestCa } from "../support/test-pki.ts";
@@ -49,6 +50,28 @@ async function failure(promise: Promise<unknown>): Promise<ConnectorError> {
   }
   throw new Error("expected a ConnectorError");
 }
+
+describe("enrollExclusively (connector enroll)", () => {
+  test("refuses ALREADY_RUNNING (exit 23) while a daemon holds the state dir's lock: no request, identity untouched", async () => {
+    await enroll(options(), deps());
+    const keyPem = readFileSync(join(dir, "state", "identity", "key.pem"), "utf8");
+    const daemon = await takeDaemonLock(join(dir, "state"));
+    try {
+      const before = cloud.requests.length;
+      const err = await failure(enrollExclusively(options({ force: true }), deps()));
+      expect(err.code).toBe("ALREADY_RUNNING");
+      expect(err.exitCode).toBe(ExitCode.alreadyRunning);
+      expect(cloud.requests.length).toBe(before);
+      expect(readFileSync(join(dir, "state", "identity", "key.pem"), "utf8")).toBe(keyPem);
+    } finally {
+      daemon.release();
+    }
+    // Released by the daemon: the same call replaces the identity, and lets go of the lock after.
+    const result = await enrollExclusively(options({ force: true }), deps());
+    expect(result.replaced).toBe(true);
+    (await takeDaemonLock(join(dir, "state"))).release();
+  });
+});
 
 describe("enroll", () => {
   test("stores an identity whose certificate is for the key generated here", async () => {
@@ -159,13 +182,18 @@ describe("enroll", () => {
     expect(probes[0]!.bytes).toBeGreaterThanOrEqual(8 * 1024);
   });
 
-  test("an existing shared state dir keeps its mode and sticky bit; a symlinked one's target is not chmodded", async () => {
+  test("an existing shared (1777) state dir is refused STATE_DIR_UNSAFE before the network, its mode unchanged; a symlinked safe one's target is not chmodded", async () => {
     const shared = join(dir, "shared");
     mkdirSync(shared);
     chmodSync(shared, 0o1777);
-    await enroll(options({ stateDir: shared }), deps());
+    const before = cloud.requests.length;
+    const err = await failure(enroll(options({ stateDir: shared }), deps()));
+    expect(err.code).toBe("STATE_DIR_UNSAFE");
+    expect(err.message).toContain("mode 1777");
+    expect(err.message).toContain(`chmod go-w ${shared}`);
+    expect(cloud.requests.length).toBe(before);
     expect(statSync(shared).mode & 0o7777).toBe(0o1777);
-    expect(statSync(join(shared, "identity")).mode & 0o777).toBe(0o700);
+    expect(readdirSync(shared)).toEqual([]);
 
     const target = join(dir, "target");
     mkdirSync(target);

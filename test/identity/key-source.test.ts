@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findProvisioningKey, NoProvisioningKeyError } from "../../src/identity/key-source.ts";
@@ -91,6 +91,32 @@ describe("findProvisioningKey failures", () => {
     expect(caught).toBeInstanceOf(ProvisioningKeyError);
     expect((caught as ProvisioningKeyError).exitCode).toBe(ExitCode.keyMalformed);
     expect((caught as ProvisioningKeyError).message).not.toContain("notakeyatall");
+  });
+});
+
+describe("<state-dir>/provision_key is trusted only where no other user could have planted it", () => {
+  test("in a state dir others may write into (1777): STATE_DIR_UNSAFE, the key not used", () => {
+    const stateDir = join(dir, "shared");
+    mkdirSync(stateDir);
+    chmodSync(stateDir, 0o1777);
+    writeFileSync(join(stateDir, "provision_key"), keyFor("attacker.example"));
+    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(expect.objectContaining({ code: "STATE_DIR_UNSAFE" }));
+  });
+
+  test("a symlink named provision_key is not followed", () => {
+    const stateDir = join(dir, "state");
+    mkdirSync(stateDir);
+    write("elsewhere", keyFor("attacker.example"));
+    symlinkSync(join(dir, "elsewhere"), join(stateDir, "provision_key"));
+    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(expect.objectContaining({ code: "STATE_FILE_UNSAFE" }));
+  });
+
+  test.skipIf(process.geteuid?.() !== 0)("a provision_key owned by another user (not root) is refused", () => {
+    const stateDir = join(dir, "state");
+    mkdirSync(stateDir);
+    writeFileSync(join(stateDir, "provision_key"), keyFor("attacker.example"));
+    chownSync(join(stateDir, "provision_key"), 65534, 65534);
+    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(expect.objectContaining({ code: "STATE_FILE_UNSAFE" }));
   });
 });
 

@@ -1,5 +1,6 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
+import * as fs from "node:fs";
+import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IdentityExistsError, IdentityStore } from "../../src/identity/store.ts";
@@ -111,6 +112,33 @@ describe("IdentityStore.save", () => {
     expect(mode(join(stateDir, "identity"))).toBe(0o700);
     expect(mode(join(stateDir, "identity", "key.pem"))).toBe(0o600);
     expect(mode(join(stateDir, "identity", "identity.json"))).toBe(0o600);
+  });
+
+  test("the mode of a new directory is set on it, not on a symlink swapped in for it", () => {
+    mkdirSync(stateDir, { mode: 0o700 });
+    const victim = join(root, "victim");
+    mkdirSync(victim);
+    chmodSync(victim, 0o755);
+    const path = join(stateDir, "new-dir");
+    const real = fs.mkdirSync;
+    const spy = spyOn(fs, "mkdirSync").mockImplementation(((p: string, options: fs.MakeDirectoryOptions) => {
+      const made = real(p, options);
+      if (p === path) {
+        renameSync(path, join(stateDir, "moved-away"));
+        symlinkSync(victim, path);
+      }
+      return made;
+    }) as typeof fs.mkdirSync);
+    const previous = process.umask(0o277); // 0700 would come out 0500: the mode has to be fixed up
+    try {
+      nodeStoreFs.mkdir(path, 0o700);
+    } catch {
+      // Refusing to follow the symlink is the right outcome too; the victim's mode is what matters.
+    } finally {
+      process.umask(previous);
+      spy.mockRestore();
+    }
+    expect(mode(victim)).toBe(0o755);
   });
 
   test("an existing state dir keeps its mode (it may be shared); the identity dir inside is 0700", () => {
@@ -240,6 +268,25 @@ describe("recovery", () => {
     expect(store.exists()).toBe(true);
     expect(store.load()?.connectorId).toBe("conn-old");
     expect(readdirSync(stateDir)).toEqual(["identity"]);
+  });
+
+  test("a .identity.old in a state dir others may write into is not renamed into place: STATE_DIR_UNSAFE", () => {
+    const store = new IdentityStore(stateDir);
+    store.save(OLD, { replace: false });
+    renameSync(join(stateDir, "identity"), join(stateDir, ".identity.old"));
+    chmodSync(stateDir, 0o1777);
+    expect(() => store.load()).toThrow(expect.objectContaining({ code: "STATE_DIR_UNSAFE" }));
+    expect(readdirSync(stateDir)).toEqual([".identity.old"]);
+    expect(mode(stateDir)).toBe(0o777);
+  });
+
+  test("a symlinked identity.json is not followed", () => {
+    const store = new IdentityStore(stateDir);
+    store.save(OLD, { replace: false });
+    const json = join(stateDir, "identity", "identity.json");
+    renameSync(json, join(root, "planted.json"));
+    symlinkSync(join(root, "planted.json"), json);
+    expect(() => store.load()).toThrow(expect.objectContaining({ code: "STATE_FILE_UNSAFE" }));
   });
 
   test("read() sees the identity in .identity.old without writing anything", () => {
