@@ -1,6 +1,6 @@
 /**
  * The daemon's tunnel supervisor and its access tokens, against a reference gateway: every upgrade
- * carries the token, a 401 makes the next dial wait for a fresh token, and the tunnel is then handed
+ * carries the token, a 401 brings a fresh token that later dials use, and the tunnel is then handed
  * later tokens (TOKEN_UPDATE) without reconnecting.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -35,7 +35,7 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-test("a 401 at the upgrade makes the next dial wait for a fresh token; the tunnel then takes TOKEN_UPDATEs", async () => {
+test("a 401 at the upgrade brings a fresh token that the next dials use; the tunnel then takes TOKEN_UPDATEs", async () => {
   const identity: Identity = {
     ...makeIdentity(enrolled.id),
     group: enrolled.group,
@@ -80,7 +80,7 @@ test("a 401 at the upgrade makes the next dial wait for a fresh token; the tunne
   expect(lines.join("\n")).not.toContain("v1.e30.AAAA");
 
   // A refresh reaches the open tunnel as TOKEN_UPDATE: the gateway moves its expiry, no reconnect.
-  tokens.rejected(await tokens.forDial(identity.certificate)); // the quickest way to make it fetch now
+  tokens.rejected(await tokens.forDial(identity.certificate)); // the quickest way to make it fetch (a 401 asks for a refresh)
   const gws = await untilGateways(cloud, "the gateway to take a TOKEN_UPDATE", (g) => g[0]!.tunnels.some((t) => t.connectorId === enrolled.id && t.tokenUpdates === 1));
   expect(gws[0]!.counters!.tunnelsAccepted).toBe(1);
   expect(tunnels.get(0)).toBe(tunnel);
