@@ -211,7 +211,7 @@ describe("POST /v1/token", () => {
     const { token, expiresAt, expiresIn } = v.parse(TokenResponseSchema, await http.json());
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     const certificate = new X509Certificate(response.certificate);
-    const ctx = { publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem), certificate, connectorId: response.connectorId, nowMs: Date.now() };
+    const ctx = { publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem), certificate, connectorId: response.connectorId, group: "default", maxTtlSeconds: cloud.state.tokenMaxTtlSeconds, nowMs: Date.now() };
     const verdict = verifyAccessToken(token, ctx);
     if (!verdict.ok) throw new Error(verdict.reason);
     expect(verdict.claims).toMatchObject({ ver: 1, sub: response.connectorId, grp: "default", cnf: { "x5t#S256": certificateThumbprint(certificate.raw) } });
