@@ -1,14 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
-import {
-  AccessTokens,
-  MIN_DIAL_LIFE_MS,
-  MIN_TOKEN_LIFE_MS,
-  NoAccessTokenError,
-  REJECTED_REFRESH_INTERVAL_MS,
-  type FetchedToken,
-  type TokenHolder,
-} from "../../src/daemon/access-tokens.ts";
+import { AccessTokens, MIN_DIAL_LIFE_MS, MIN_TOKEN_LIFE_MS, NoAccessTokenError, REJECTED_REFRESH_INTERVAL_MS } from "../../src/daemon/access-tokens.ts";
+import type { FetchedToken, TokenHolder } from "../../src/daemon/access-tokens.ts";
 import { apiRejection, ConnectionRefusedError } from "../../src/control/errors.ts";
 import { Secret } from "../../src/secret.ts";
 import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
