@@ -8,11 +8,14 @@
  * that certificate: after a certificate renewal a fresh token is fetched for new dials, and tunnels still
  * on the old certificate (being replaced) keep theirs until they close.
  *
- * Failures are retried with backoff and full jitter (1 s doubling to 1 min); a dial that finds no usable
- * token waits for the refresh in flight. A gateway's 401 marks the token stale: the next dial waits for
- * a fresh one. CONNECTOR_REVOKED goes to the daemon's
- * revocation path and stops the schedule until a dial asks again. The token is a `Secret`: it is never
- * logged, and status shows only when it expires.
+ * Failures (a token too short-lived to schedule by among them) are retried with backoff and full jitter
+ * (1 s doubling to 1 min), and that retry is the only request: a dial that finds no usable token while
+ * one is scheduled fails at once (NO_ACCESS_TOKEN) and the tunnel supervisor's own backoff spaces the
+ * dials; otherwise it waits for the refresh in flight. A gateway's 401 asks for an early refresh (at most
+ * one per REJECTED_REFRESH_INTERVAL_MS, jittered) but leaves the token usable for other dials while it
+ * lives by our clock: one hostile gateway must not stall the dials to the honest ones.
+ * CONNECTOR_REVOKED goes to the daemon's revocation path and stops the schedule until a dial asks again.
+ * The token is a `Secret`: it is never logged, and status shows only when it expires.
  */
 import type { Clock, TimerHandle } from "../clock.ts";
 import { ApiRejectedError } from "../control/errors.ts";
@@ -20,6 +23,8 @@ import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Secret } from "../secret.ts";
 import { Backoff, type BackoffPolicy } from "../tunnel/backoff.ts";
+import { AccessTokenTooShortError, NoAccessTokenError } from "./access-token-errors.ts";
+export { AccessTokenTooShortError, NoAccessTokenError };
 
 export const TOKEN_REFRESH_AT_FRACTION = 2 / 3;
 export const TOKEN_REFRESH_JITTER_FRACTION = 0.05;
@@ -33,6 +38,16 @@ export const MIN_DIAL_LIFE_MS = 2_000;
 export const MIN_REFRESH_DELAY_MS = 1_000;
 /** Longest single wait: a token claiming a life of years is refreshed daily anyway. */
 export const MAX_REFRESH_DELAY_MS = 24 * 60 * 60_000;
+/**
+ * A token living less than this is a failed fetch (not used, retried with backoff): one of a second or two
+ * would be refreshed every MIN_REFRESH_DELAY_MS forever, each time written to the state dir, and expire
+ * during a dial (MIN_DIAL_LIFE_MS). 5 s leaves a dial's room at 2/3 of its life; e2e tests use 10-12 s.
+ */
+export const MIN_TOKEN_LIFE_MS = 5_000;
+/** Least time between two refreshes asked for by a gateway's 401 (a hostile gateway can answer 401 to every dial). */
+export const REJECTED_REFRESH_INTERVAL_MS = 5_000;
+/** Random delay (0 to this) before a 401-triggered refresh, so a gateway refusing a fleet does not make it ask in step. */
+export const REJECTED_REFRESH_JITTER_MS = 1_000;
 
 /** What the control plane answered, and the certificate (PEM) the request was made with. */
 export interface FetchedToken {
@@ -87,6 +102,10 @@ export class AccessTokens {
   #inflight: Promise<Held> | undefined;
   #timer: TimerHandle | undefined;
   #refreshAt: number | null = null;
+  /** The scheduled fetch is the retry of a failed one: dials without a usable token must not fetch. */
+  #retrying = false;
+  /** When the last 401-triggered refresh was due (clock.now()), for REJECTED_REFRESH_INTERVAL_MS. */
+  #lastRejectedRefreshAt: number | undefined;
   #lastError: string | null = null;
   #stopped = false;
 
@@ -99,7 +118,7 @@ export class AccessTokens {
   /**
    * A token kept from an earlier run, with `lifeLeftMs` by this host's clock: dials use it until a fresh
    * one arrives, so a restart during a control-plane outage still brings tunnels up while it lives (a
-   * gateway that no longer takes it answers 401, and the dial then waits for a fresh one).
+   * gateway that no longer takes it answers 401, which asks for a fresh one).
    */
   seed(token: { readonly value: Secret<string>; readonly certificate: string; readonly expiresAt: string; readonly lifeLeftMs: number }): void {
     if (this.#held || token.lifeLeftMs <= MIN_DIAL_LIFE_MS) return;
@@ -125,13 +144,17 @@ export class AccessTokens {
   }
 
   /**
-   * The token for a new dial with `certificate`: the current one if it is bound to that certificate, not
-   * refused by a gateway and not about to expire; otherwise waits for a refresh (which may fail: the dial
-   * fails with it and the supervisor retries with its backoff).
+   * The token for a new dial with `certificate`: the current one if it is bound to that certificate and
+   * not about to expire; otherwise waits for a refresh (which may fail: the dial fails with it and the
+   * supervisor retries with its backoff). While a failed fetch waits for its retry, fails at once with
+   * NoAccessTokenError instead of asking the control plane again.
    */
   async forDial(certificate: string): Promise<Secret<string>> {
     const held = this.#held;
     if (held && this.#usable(held, certificate)) return held.value;
+    if (!this.#inflight && this.#retrying && this.#refreshAt !== null) {
+      throw new NoAccessTokenError(Math.max(0, this.#refreshAt - this.#options.clock.now()), this.#lastError);
+    }
     const fresh = await this.#refresh();
     if (fresh.certificate !== certificate) {
       // The identity changed while we fetched: the next fetch uses the new certificate.
@@ -141,11 +164,20 @@ export class AccessTokens {
     return fresh.value;
   }
 
-  /** A gateway answered 401 to a dial with `token`: fetch a new one before the next dial. */
+  /**
+   * A gateway answered 401 to a dial with `token`: refresh early, at most once per
+   * REJECTED_REFRESH_INTERVAL_MS and after a random delay. The token stays usable for other dials (the
+   * gateway may be the one in the wrong); a fetch in flight or a scheduled retry already is the refresh.
+   */
   rejected(token: Secret<string>): void {
-    if (this.#held?.value.reveal() !== token.reveal()) return;
-    this.#stale = true;
-    this.#refreshSoon();
+    if (this.#stopped || this.#held?.value.reveal() !== token.reveal()) return;
+    if (this.#inflight || this.#retrying) return;
+    const now = this.#options.clock.now();
+    const earliest = this.#lastRejectedRefreshAt === undefined ? now : Math.max(now, this.#lastRejectedRefreshAt + REJECTED_REFRESH_INTERVAL_MS);
+    const at = earliest + Math.floor(this.#random() * REJECTED_REFRESH_JITTER_MS);
+    if (this.#refreshAt !== null && this.#refreshAt <= at) return;
+    this.#lastRejectedRefreshAt = at;
+    this.#schedule(at - now, false);
   }
 
   /** A renewed certificate: new dials need a token bound to it. */
@@ -186,15 +218,18 @@ export class AccessTokens {
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#refreshAt = null;
+    this.#retrying = false;
     let fetched: FetchedToken;
+    let life: number;
     try {
       fetched = await this.#options.fetch();
+      // Life from the answer's own count, not expiresAt against our wall clock, which may be off.
+      life = Math.max(0, fetched.expiresIn * 1000);
+      if (!(life >= MIN_TOKEN_LIFE_MS)) throw new AccessTokenTooShortError(life, MIN_TOKEN_LIFE_MS);
     } catch (err) {
       this.#failed(err);
       throw err;
     }
-    // Life from the answer's own count, not expiresAt against our wall clock, which may be off.
-    const life = Math.max(0, fetched.expiresIn * 1000);
     const held: Held = {
       value: new Secret(fetched.token),
       certificate: fetched.certificate,
@@ -208,7 +243,7 @@ export class AccessTokens {
     this.#backoff.reset();
     const delay = life * TOKEN_REFRESH_AT_FRACTION + this.#random() * life * TOKEN_REFRESH_JITTER_FRACTION;
     const refreshInMs = Math.min(MAX_REFRESH_DELAY_MS, Math.max(MIN_REFRESH_DELAY_MS, Math.ceil(delay)));
-    this.#schedule(refreshInMs);
+    this.#schedule(refreshInMs, false);
     log.debug("access token received", { expiresAt: held.expiresAt, lifeMs: life, refreshInMs });
     try {
       this.#options.onFetched?.(fetched, life);
@@ -230,7 +265,7 @@ export class AccessTokens {
       return;
     }
     const delay = Math.max(MIN_RETRY_DELAY_MS, this.#backoff.nextDelayMs());
-    this.#schedule(delay);
+    this.#schedule(delay, true);
     const expired = this.#held === undefined || this.#held.expiresAtMono <= this.#options.clock.now();
     log.warn(expired ? "cannot get an access token: tunnels cannot be opened until one is issued; retrying" : "access token refresh failed; retrying", {
       error: this.#lastError,
@@ -239,8 +274,9 @@ export class AccessTokens {
     });
   }
 
-  #schedule(delayMs: number): void {
+  #schedule(delayMs: number, retry: boolean): void {
     this.#timer?.cancel();
+    this.#retrying = retry;
     this.#refreshAt = this.#options.clock.now() + delayMs;
     this.#timer = this.#options.clock.setTimeout(() => {
       this.#timer = undefined;

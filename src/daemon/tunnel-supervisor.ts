@@ -35,7 +35,7 @@ export interface TunnelSupervisorDeps {
   refreshCatalog: () => void;
   /** True while the daemon is stopping: tunnel closes are expected then. */
   stopping: () => boolean;
-  /** The access token for each upgrade; a 401 marks it stale, open tunnels get its refreshes. */
+  /** The access token for each upgrade; a 401 asks for an early refresh, open tunnels get its refreshes. */
   tokens: AccessTokens;
 }
 
@@ -90,7 +90,8 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       }).catch((err: unknown) => {
         // 403 on the upgrade: the gateway does not accept this connector (revoked?): ask the control plane.
         if (err instanceof TunnelDialError && err.status === 403) deps.refreshCatalog();
-        // 401: the gateway did not accept the token (expired, or bound to another certificate).
+        // 401: the gateway did not accept the token (expired, bound to another certificate, or a hostile
+        // gateway): ask for a fresh one; the token still serves dials to other gateways meanwhile.
         if (err instanceof TunnelDialError && err.status === 401) deps.tokens.rejected(accessToken);
         throw err;
       });

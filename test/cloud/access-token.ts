@@ -17,6 +17,12 @@ export const TOKEN_VERSION = "v1";
 export const MAX_TOKEN_BYTES = 8 * 1024;
 /** Ten minutes: a revoked connector keeps a tunnel at most this long on a gateway that was not told. */
 export const DEFAULT_TOKEN_TTL_SECONDS = 10 * 60;
+/**
+ * How far the clocks of the control plane (which sets iat/exp) and a gateway may disagree. Small, because
+ * it widens what a gateway takes: a token may be issued this far in the future and expire at most
+ * max TTL + this from now.
+ */
+export const TOKEN_CLOCK_SKEW_SECONDS = 30;
 
 const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 const Seconds = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -91,18 +97,27 @@ export function signToken(claims: unknown, privateKey: KeyObject): string {
 export type TokenVerdict = { ok: true; claims: TokenClaims } | { ok: false; reason: string };
 
 export interface VerifyContext {
+  /** The cloud's Ed25519 public key: any other kind is refused (no algorithm confusion). */
   readonly publicKey: KeyObject;
   /** The verified client certificate of the connection the token arrived on. */
   readonly certificate: X509Certificate;
   /** The connector id the gateway read from that certificate's CN. */
   readonly connectorId: string;
+  /** The connector's group: that certificate's O. */
+  readonly group: string;
+  /** The longest lifetime (exp − iat) the control plane issues: a longer one was not made by it. */
+  readonly maxTtlSeconds: number;
   readonly nowMs: number;
 }
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-/** Token and certificate together: signature, version, expiry, certificate binding, connector id. */
+/**
+ * Token and certificate together: signature (Ed25519 only), version, lifetime and expiry against the
+ * cloud's max TTL, certificate binding, connector id and group.
+ */
 export function verifyAccessToken(token: string | undefined, ctx: VerifyContext): TokenVerdict {
+  if (ctx.publicKey.asymmetricKeyType !== "ed25519") return { ok: false, reason: "the token verification key is not Ed25519" };
   if (token === undefined || token === "") return { ok: false, reason: "no access token" };
   if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return { ok: false, reason: "access token too long" };
   const parts = token.split(".");
@@ -122,10 +137,15 @@ export function verifyAccessToken(token: string | undefined, ctx: VerifyContext)
   if (!parsed.success) return { ok: false, reason: "access token claims do not match the format" };
   const claims = parsed.output;
   if (claims.exp * 1000 <= ctx.nowMs) return { ok: false, reason: "access token expired" };
+  // A token the issuer would never make (a leaked or misused key, a cloud bug) must not buy a long tunnel.
+  if (claims.exp <= claims.iat || claims.exp - claims.iat > ctx.maxTtlSeconds) return { ok: false, reason: "access token lifetime is not one the cloud issues" };
+  // With the lifetime check, this also keeps exp within max TTL + skew from now.
+  if (claims.iat * 1000 > ctx.nowMs + TOKEN_CLOCK_SKEW_SECONDS * 1000) return { ok: false, reason: "access token is issued in the future" };
   if (claims.cnf["x5t#S256"] !== certificateThumbprint(ctx.certificate.raw)) {
     return { ok: false, reason: "access token was issued to another certificate" };
   }
   if (claims.sub !== ctx.connectorId) return { ok: false, reason: "access token names another connector" };
+  if (claims.grp !== ctx.group) return { ok: false, reason: "access token names another group" };
   return { ok: true, claims };
 }
 

@@ -72,7 +72,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
   let controlUrl = ""; // known once the control plane listens, before any key is made
   const keys = new KeyStore({ caPin: ca.pin, controlUrl: () => controlUrl, now });
   const tokens = new TokenIssuer({ ttlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, now });
-  const state = { ca, connectors: registry, catalog, keys, registry, tokenPublicKeyPem: tokens.publicKeyPem };
+  const state = { ca, connectors: registry, catalog, keys, registry, tokenPublicKeyPem: tokens.publicKeyPem, tokenMaxTtlSeconds: tokens.ttlSeconds };
 
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {

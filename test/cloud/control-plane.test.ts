@@ -187,6 +187,17 @@ describe("POST /v1/renew", () => {
     const fresh = { cert: renewed.certificate, key: nextKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
     expect((await controlFetch(cloud, "/v1/catalog", { clientCert: fresh })).status).toBe(200);
     expect((await controlFetch(cloud, "/v1/catalog", { clientCert })).status).toBe(200);
+    // Tokens only for the newest certificate: the superseded one buys no more tunnel time.
+    const token = (c: ClientCert) => controlFetch(cloud, "/v1/token", { method: "POST", clientCert: c });
+    expect((await token(fresh)).status).toBe(200);
+    expect(await refusal(await token(clientCert))).toBe("401 UNAUTHENTICATED");
+    // It may still renew (the answer to the last renewal may have been lost), and then only the newest gets tokens.
+    const againKeys = rsaKeys(3072);
+    const again = await controlFetch(cloud, "/v1/renew", { ...renewBody(forgeCsr(againKeys, "x")), clientCert });
+    expect(again.status).toBe(200);
+    const newest = { cert: v.parse(RenewResponseSchema, await again.json()).certificate, key: againKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
+    expect((await token(newest)).status).toBe(200);
+    expect(await refusal(await token(fresh))).toBe("401 UNAUTHENTICATED");
   });
 
   test("without a client certificate is 401, for a revoked connector 403, with a bad CSR 400", async () => {
@@ -211,7 +222,7 @@ describe("POST /v1/token", () => {
     const { token, expiresAt, expiresIn } = v.parse(TokenResponseSchema, await http.json());
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     const certificate = new X509Certificate(response.certificate);
-    const ctx = { publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem), certificate, connectorId: response.connectorId, nowMs: Date.now() };
+    const ctx = { publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem), certificate, connectorId: response.connectorId, group: "default", maxTtlSeconds: cloud.state.tokenMaxTtlSeconds, nowMs: Date.now() };
     const verdict = verifyAccessToken(token, ctx);
     if (!verdict.ok) throw new Error(verdict.reason);
     expect(verdict.claims).toMatchObject({ ver: 1, sub: response.connectorId, grp: "default", cnf: { "x5t#S256": certificateThumbprint(certificate.raw) } });

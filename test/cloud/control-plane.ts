@@ -100,9 +100,18 @@ function authenticate(deps: ControlPlaneDeps, req: IncomingMessage): ConnectorRe
   return connector;
 }
 
-/** A token bound to the certificate this very request was made with (not the one enrolled: renewals change it). */
+/**
+ * A token bound to the certificate this very request was made with, and only if that is the connector's
+ * newest one (what enrollment or the last renewal recorded): a certificate superseded by a renewal still
+ * reads the catalog and may renew (the answer to the last renewal may have been lost) until it expires,
+ * but buys no more tunnel time, so an old key left behind somewhere cannot keep tunnels up.
+ */
 function issueToken(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage): TokenResponse {
-  const der = tlsSocketOf(req).getPeerCertificate().raw;
+  const peer = tlsSocketOf(req).getPeerCertificate();
+  if (peer.fingerprint256 !== connector.certFingerprint256) {
+    throw new CloudApiError(401, "UNAUTHENTICATED", "this client certificate has been superseded by a renewal: use the newest one");
+  }
+  const der = peer.raw;
   const { token, expiresAt, expiresIn } = deps.tokens.issue({ connectorId: connector.id, group: connector.group, certificateDer: der });
   deps.log.debug(`access token for connector ${connector.id}, expires ${expiresAt.toISOString()}`);
   return { token, expiresAt: expiresAt.toISOString(), expiresIn };

@@ -57,6 +57,8 @@ export interface CloudState {
   readonly catalog: CatalogView;
   /** SPKI PEM of the key access tokens are signed with: gateways verify every tunnel's token with it. */
   readonly tokenPublicKeyPem: string;
+  /** The longest lifetime of the tokens the control plane issues: gateways refuse a token claiming more. */
+  readonly tokenMaxTtlSeconds: number;
 }
 
 /** One running gateway. */

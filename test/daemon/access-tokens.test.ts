@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
-import { AccessTokens, MIN_DIAL_LIFE_MS, type FetchedToken, type TokenHolder } from "../../src/daemon/access-tokens.ts";
+import { AccessTokens, MIN_DIAL_LIFE_MS, MIN_TOKEN_LIFE_MS, NoAccessTokenError, REJECTED_REFRESH_INTERVAL_MS } from "../../src/daemon/access-tokens.ts";
+import type { FetchedToken, TokenHolder } from "../../src/daemon/access-tokens.ts";
 import { apiRejection, ConnectionRefusedError } from "../../src/control/errors.ts";
 import { Secret } from "../../src/secret.ts";
 import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
@@ -9,22 +10,25 @@ const LIFE_MS = 600_000; // a 10-minute token
 const EPOCH = Date.UTC(2026, 0, 1); // the fake clock's wall time at 0
 
 /** A control plane whose answers the test scripts: a token for the current certificate, or an error. */
-function setup(options: { random?: () => number; failWith?: () => Error | undefined; cloudClockOffsetMs?: number } = {}) {
+function setup(options: { random?: () => number; failWith?: () => Error | undefined; cloudClockOffsetMs?: number; lifeMs?: () => number } = {}) {
   const clock = new FakeClock();
   const lines: { type: string; text: string }[] = [];
   const log = createConsola({ level: 999, reporters: [{ log: (e) => void lines.push({ type: e.type, text: JSON.stringify(e.args) }) }] });
   const fetches: number[] = [];
   let certificate = "cert-A";
   let revoked = 0;
+  const kept: number[] = [];
   const fetch = async (): Promise<FetchedToken> => {
     fetches.push(clock.now());
     const failure = options.failWith?.();
     if (failure) throw failure;
-    const expiresAt = new Date(clock.wallNow().getTime() + (options.cloudClockOffsetMs ?? 0) + LIFE_MS).toISOString();
-    return { token: `token-${fetches.length}`, expiresAt, expiresIn: LIFE_MS / 1000, certificate };
+    const life = options.lifeMs?.() ?? LIFE_MS;
+    const expiresAt = new Date(clock.wallNow().getTime() + (options.cloudClockOffsetMs ?? 0) + life).toISOString();
+    return { token: `token-${fetches.length}`, expiresAt, expiresIn: life / 1000, certificate };
   };
-  const tokens = new AccessTokens({ clock, log, fetch, onRevoked: () => void revoked++, random: options.random ?? (() => 0.5) });
-  return { clock, lines, fetches, tokens, revoked: () => revoked, useCertificate: (c: string) => void (certificate = c) };
+  const onFetched = (_: FetchedToken, lifeMs: number) => void kept.push(lifeMs);
+  const tokens = new AccessTokens({ clock, log, fetch, onRevoked: () => void revoked++, onFetched, random: options.random ?? (() => 0.5) });
+  return { clock, lines, fetches, kept, tokens, revoked: () => revoked, useCertificate: (c: string) => void (certificate = c) };
 }
 
 /** A tunnel that records the TOKEN_UPDATEs it is given. */
@@ -89,7 +93,7 @@ describe("access token schedule", () => {
     tokens.stop();
   });
 
-  test("a token about to expire is not used for a dial: the dial waits for a fresh one (and fails if none comes)", async () => {
+  test("a token about to expire is not used for a dial: while every refresh fails, the dial fails at once (NO_ACCESS_TOKEN)", async () => {
     let failing = false;
     const { clock, fetches, tokens } = setup({ random: () => 0, failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
     tokens.start();
@@ -97,8 +101,54 @@ describe("access token schedule", () => {
     failing = true;
     await clock.advance(LIFE_MS - MIN_DIAL_LIFE_MS); // every retry failed meanwhile
     const before = fetches.length;
-    await expect(tokens.forDial("cert-A")).rejects.toBeInstanceOf(ConnectionRefusedError);
-    expect(fetches.length).toBe(before + 1);
+    await expect(tokens.forDial("cert-A")).rejects.toBeInstanceOf(NoAccessTokenError);
+    expect(fetches.length).toBe(before);
+    tokens.stop();
+  });
+
+  test("after a failed fetch, dials without a usable token fail at once and the scheduled retry stays the only request", async () => {
+    let failing = true;
+    const { clock, fetches, tokens } = setup({ random: () => 0.5, failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    tokens.start();
+    await expect(tokens.forDial("cert-A")).rejects.toBeInstanceOf(ConnectionRefusedError); // joins the first fetch
+    expect(fetches).toEqual([0]);
+    // 16 slots dialling every 10 ms: none of them asks the control plane.
+    for (let i = 0; i < 60; i++) {
+      const results = await Promise.allSettled(Array.from({ length: 16 }, () => tokens.forDial("cert-A")));
+      for (const r of results) {
+        expect(r.status).toBe("rejected");
+        const err = (r as PromiseRejectedResult).reason;
+        expect(err).toBeInstanceOf(NoAccessTokenError);
+        expect(err.code).toBe("NO_ACCESS_TOKEN");
+      }
+      if (i === 0) expect((results[0] as PromiseRejectedResult).reason.message).toMatch(/CONNECTION_REFUSED.*next request for one is in 1 s/);
+      await clock.advance(10);
+    }
+    expect(fetches).toEqual([0, 500]); // the retry, on the backoff's schedule (1 s × 0.5)
+    failing = false;
+    await clock.advance(1_000); // the second retry (2 s × 0.5 after the first) succeeds
+    expect(fetches).toEqual([0, 500, 1_500]);
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-3");
+    tokens.stop();
+  });
+
+  test("a token living less than MIN_TOKEN_LIFE_MS is a failed fetch: not used, not kept, retried with backoff", async () => {
+    let lifeMs = 0;
+    const { clock, fetches, kept, tokens } = setup({ random: () => 0.5, lifeMs: () => lifeMs });
+    tokens.start();
+    await expect(tokens.forDial("cert-A")).rejects.toThrow(/ACCESS_TOKEN_TOO_SHORT|less than/);
+    lifeMs = MIN_TOKEN_LIFE_MS - 1;
+    await clock.advance(10_000);
+    // Backoff 1 s, 2 s, 4 s, 8 s × 0.5, not a refresh every second.
+    expect(fetches).toEqual([0, 500, 1_500, 3_500, 7_500]);
+    expect(kept).toEqual([]);
+    expect(tokens.view().lastError).toContain("ACCESS_TOKEN_TOO_SHORT");
+    await expect(tokens.forDial("cert-A")).rejects.toBeInstanceOf(NoAccessTokenError);
+    lifeMs = MIN_TOKEN_LIFE_MS;
+    await clock.advance(8_000); // the next retry (16 s × 0.5 after the last) gets a usable one
+    expect(fetches.length).toBe(6);
+    expect(kept).toEqual([MIN_TOKEN_LIFE_MS]);
+    expect((await tokens.forDial("cert-A")).reveal()).toBe("token-6");
     tokens.stop();
   });
 
@@ -119,15 +169,51 @@ describe("access token schedule", () => {
     tokens.stop();
   });
 
-  test("a gateway's 401 makes the next dial wait for a fresh token", async () => {
-    const { fetches, tokens } = setup();
+  test("a gateway's 401 asks for an early refresh (after a random delay) whose token then serves dials and open tunnels", async () => {
+    const { clock, fetches, tokens } = setup({ random: () => 0.5 });
     tokens.start();
     const first = await tokens.forDial("cert-A");
+    const tunnel = holder();
+    tokens.attach(tunnel, "cert-A", first);
     tokens.rejected(new Secret("some older token")); // not the current one: ignored
-    expect((await tokens.forDial("cert-A")) === first).toBe(true);
+    await clock.advance(1_000);
+    expect(fetches).toEqual([0]);
     tokens.rejected(first);
+    expect((await tokens.forDial("cert-A")) === first).toBe(true); // still usable meanwhile
+    await clock.advance(499);
+    expect(fetches).toEqual([0]);
+    await clock.advance(1);
+    expect(fetches).toEqual([0, 1_500]); // 0.5 × 1 s of jitter
     expect((await tokens.forDial("cert-A")).reveal()).toBe("token-2");
+    expect(tunnel.updates).toEqual(["token-2"]);
+    tokens.stop();
+  });
+
+  test("a gateway's 401 does not make the token unusable for other dials, even when the refresh it asks for fails", async () => {
+    const { clock, fetches, tokens } = setup({ random: () => 0.5, failWith: () => (fetches.length > 1 ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    tokens.start();
+    const first = await tokens.forDial("cert-A");
+    tokens.rejected(first); // a hostile gateway; the control plane is now down
+    await clock.advance(600);
     expect(fetches.length).toBe(2);
+    expect(tokens.view().lastError).toContain("CONNECTION_REFUSED");
+    // The honest gateways still get dials with the token, which has most of its life left.
+    for (let i = 0; i < 5; i++) expect((await tokens.forDial("cert-A")) === first).toBe(true);
+    tokens.stop();
+  });
+
+  test("401s trigger at most one refresh per REJECTED_REFRESH_INTERVAL_MS, however many a gateway sends", async () => {
+    const { clock, fetches, tokens } = setup({ random: () => 0.5 });
+    tokens.start();
+    // A gateway answering 401 to every dial of 16 slots, every 50 ms for 12 s.
+    for (let t = 0; t < 12_000; t += 50) {
+      const token = await tokens.forDial("cert-A");
+      for (let i = 0; i < 16; i++) tokens.rejected(token);
+      await clock.advance(50);
+    }
+    // 500 ms of jitter, then REJECTED_REFRESH_INTERVAL_MS + 500 ms between refreshes.
+    const gap = REJECTED_REFRESH_INTERVAL_MS + 500;
+    expect(fetches).toEqual([0, 500, 500 + gap, 500 + 2 * gap]);
     tokens.stop();
   });
 

@@ -189,6 +189,7 @@ class Fleet implements GatewayAdmin {
       logLevel: levelName(this.#log.level),
       tls: { certPem: g.cert.certPem, keyPem: g.cert.keyPem, caPem: this.#state.ca.certPem },
       tokenPublicKeyPem: this.#state.tokenPublicKeyPem,
+      tokenMaxTtlSeconds: this.#state.tokenMaxTtlSeconds,
       apps: this.#apps,
       appPorts: this.#ports.known(),
     };

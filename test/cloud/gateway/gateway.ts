@@ -43,6 +43,7 @@ export class Gateway {
       port: init.tunnelPort,
       tls: { cert: init.tls.certPem, key: init.tls.keyPem, ca: init.tls.caPem },
       tokenPublicKeyPem: init.tokenPublicKeyPem,
+      tokenMaxTtlSeconds: init.tokenMaxTtlSeconds,
       lookup: (id) => this.#lookup(id),
       router: this.#router,
       counters: this.#tunnelCounters,

@@ -38,6 +38,8 @@ export const InitMessageSchema = v.object({
   tls: v.object({ certPem: v.string(), keyPem: v.string(), caPem: v.string() }),
   /** SPKI PEM of the cloud's access-token signing key (docs/PROTOCOL.md §3.5). */
   tokenPublicKeyPem: v.pipe(v.string(), v.maxLength(4096)),
+  /** The longest access-token lifetime the control plane issues, seconds. */
+  tokenMaxTtlSeconds: v.pipe(v.number(), v.integer(), v.minValue(1)),
   apps: v.array(GatewayAppSchema),
   /** Known user ports per app; a gateway binds them (SO_REUSEPORT) when it can route the app. */
   appPorts: v.record(v.string(), Port),

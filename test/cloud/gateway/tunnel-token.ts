@@ -11,19 +11,33 @@ import { publicKeyFromPem, verifyAccessToken, type TokenVerdict } from "../acces
 /** Timers cap at 2^31 − 1 ms; a longer wait is taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Verifies tokens with the cloud's public key, against the certificate of the tunnel they arrive on. */
+/** The group a connector certificate names: its subject's O (the CA writes it, never the CSR). */
+export function organization(certificate: X509Certificate): string | undefined {
+  return /^O=(.+)$/m.exec(certificate.subject)?.[1]?.trim() || undefined;
+}
+
+/**
+ * Verifies tokens with the cloud's public key, against the certificate of the tunnel they arrive on and
+ * the longest lifetime the control plane issues.
+ */
 export class TokenVerifier {
   readonly #publicKey: KeyObject;
 
   constructor(
     publicKeyPem: string,
+    readonly maxTtlSeconds: number,
     readonly now: () => number = Date.now,
   ) {
     this.#publicKey = publicKeyFromPem(publicKeyPem);
+    // Tokens are Ed25519-signed: a key of another type here is a misconfiguration, not something to try.
+    if (this.#publicKey.asymmetricKeyType !== "ed25519") throw new TypeError(`the token verification key must be Ed25519, not ${this.#publicKey.asymmetricKeyType}`);
+    if (!Number.isInteger(maxTtlSeconds) || maxTtlSeconds < 1) throw new RangeError("the max token TTL must be a whole number of seconds ≥ 1");
   }
 
   check(token: string | undefined, certificate: X509Certificate, connectorId: string): TokenVerdict {
-    return verifyAccessToken(token, { publicKey: this.#publicKey, certificate, connectorId, nowMs: this.now() });
+    const group = organization(certificate);
+    if (group === undefined) return { ok: false, reason: "client certificate names no group" };
+    return verifyAccessToken(token, { publicKey: this.#publicKey, certificate, connectorId, group, maxTtlSeconds: this.maxTtlSeconds, nowMs: this.now() });
   }
 }
 

@@ -62,6 +62,8 @@ export interface TunnelServerOptions {
   readonly tls: { cert: string; key: string; ca: string };
   /** SPKI PEM of the cloud's token-signing key. */
   readonly tokenPublicKeyPem: string;
+  /** The longest access-token lifetime the control plane issues: tokens claiming more are refused. */
+  readonly tokenMaxTtlSeconds: number;
   /** Wall clock for token expiry; default Date.now. */
   readonly now?: () => number;
   /** Asks the cloud about a connector id; undefined when unknown. May reject (no answer in time). */
@@ -84,7 +86,7 @@ export class TunnelServer {
 
   constructor(options: TunnelServerOptions) {
     this.#options = options;
-    this.#verifier = new TokenVerifier(options.tokenPublicKeyPem, options.now);
+    this.#verifier = new TokenVerifier(options.tokenPublicKeyPem, options.tokenMaxTtlSeconds, options.now);
   }
 
   /** Binds the tunnel port (throws if it cannot) and returns it. */
