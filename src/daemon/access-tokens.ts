@@ -156,12 +156,13 @@ export class AccessTokens {
       throw new NoAccessTokenError(Math.max(0, this.#refreshAt - this.#options.clock.now()), this.#lastError);
     }
     const fresh = await this.#refresh();
-    if (fresh.certificate !== certificate) {
-      // The identity changed while we fetched: the next fetch uses the new certificate.
-      this.#stale = true;
-      return (await this.#refresh()).value;
-    }
-    return fresh.value;
+    if (fresh.certificate === certificate) return fresh.value;
+    // The certificate changed while we fetched. If the answer is for an older one than this dial's, one
+    // more fetch (made with the current identity) is for this dial's; if this dial holds the older
+    // one, no token will do: it fails, and the supervisor's next dial reads the new credentials.
+    const again = await this.#refresh();
+    if (again.certificate === certificate) return again.value;
+    throw new ConnectorError("CREDENTIALS_CHANGED", "the certificate was renewed while this tunnel waited for its access token; the next dial uses the new one");
   }
 
   /**

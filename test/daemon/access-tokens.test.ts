@@ -235,6 +235,18 @@ describe("access token schedule", () => {
     tokens.stop();
   });
 
+  test("a dial that holds the old certificate when a renewal lands mid-fetch fails, instead of taking the new certificate's token", async () => {
+    const { tokens, fetches, useCertificate } = setup({ random: () => 0 });
+    useCertificate("cert-B"); // renewed after this dial read its credentials (cert-A), before the fetch
+    const dial = tokens.forDial("cert-A");
+    await expect(dial).rejects.toMatchObject({ code: "CREDENTIALS_CHANGED" });
+    expect(fetches.length).toBe(2); // one more try, then no more
+    // The token for the new certificate is still good for dials with it.
+    expect((await tokens.forDial("cert-B")).reveal()).toBe("token-2");
+    expect(fetches.length).toBe(2);
+    tokens.stop();
+  });
+
   test("a tunnel whose dial overlapped a refresh gets the newer token as soon as it is attached", async () => {
     const { clock, tokens } = setup({ random: () => 0 });
     tokens.start();
