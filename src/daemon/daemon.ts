@@ -18,8 +18,9 @@ import { ControlClient } from "../control/client.ts";
 import { AllowList } from "../dataplane/allow-list.ts";
 import { nameRuleResolver } from "../dataplane/name-answers.ts";
 import { createOpenHandler, type DataplaneCounters } from "../dataplane/open-handler.ts";
-import { OpenStreams } from "../dataplane/open-streams.ts";
-import { type AdmissionGate, createProcessGate } from "../dataplane/admission.ts";
+import type { OpenStreams } from "../dataplane/open-streams.ts";
+import type { AdmissionGate } from "../dataplane/admission.ts";
+import { createDataplaneState } from "./dataplane-setup.ts";
 import { certificateNotAfter, type Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import type { Tunnel } from "../tunnel/connection.ts";
@@ -37,8 +38,8 @@ import { CertificateRenewal } from "./certificate-renewal.ts";
 import { rollTunnels } from "./identity-rollover.ts";
 import { CatalogRefresh, REVOKED_RETRY_MS } from "./catalog-refresh.ts";
 import { StatusModel } from "./status-model.ts";
-import { AccessTokens } from "./access-tokens.ts";
-import { TokenStore } from "./token-store.ts";
+import type { AccessTokens } from "./access-tokens.ts";
+import { startAccessTokens } from "./access-token-setup.ts";
 
 /** §3: a status summary line every 5 minutes (and on every tunnel change). */
 const SUMMARY_INTERVAL_MS = 5 * 60_000;
@@ -161,13 +162,7 @@ export class Daemon {
       onRenewed: (renewed) => this.#useIdentity(renewed),
     });
     this.#renewal.start();
-    this.#openStreams = new OpenStreams(this.#clock, settings.streamIdleTimeout * 1000, (why, count, apps) =>
-      log.withTag("dataplane").warn(why === "idle" ? "streams reset: idle timeout" : "streams reset: the catalog no longer allows their destination", { count, apps }),
-    );
-    this.#gate = createProcessGate({ maxStreams: settings.maxStreams, tunnels: settings.tunnels, clock: this.#clock, log: log.withTag("dataplane") });
-    const gate = this.#gate;
-    const openStreams = this.#openStreams;
-    status.showDataplane(() => ({ busy: gate.rejections, ended: { ...openStreams.ended } }));
+    ({ gate: this.#gate, openStreams: this.#openStreams } = createDataplaneState(settings, this.#clock, log.withTag("dataplane"), status));
     const renewal = this.#renewal;
     status.showRenewal(() => renewal.view());
     this.#applyCatalog(catalog);
@@ -176,23 +171,15 @@ export class Daemon {
     this.#identity = identity;
     // Tunnels need an access token (docs/PROTOCOL.md §4): the first is fetched now, and dials wait for it
     // unless the one kept from the last run is still good.
-    const tokenStore = new TokenStore(settings.stateDir);
-    this.#tokens = new AccessTokens({
+    this.#tokens = startAccessTokens({
+      stateDir: settings.stateDir,
       clock: this.#clock,
       log: log.withTag("token"),
-      fetch: async () => {
-        const current = this.#identity ?? identity;
-        return { ...(await this.#controlClient(current).token()), certificate: current.certificate };
-      },
+      identity: () => this.#identity ?? identity,
+      client: (current) => this.#controlClient(current),
+      status,
       onRevoked: () => this.#revoked(),
-      onFetched: (fetched, lifeMs) => tokenStore.save(fetched.certificate, fetched.token, new Date(this.#clock.wallNow().getTime() + lifeMs)),
     });
-    const tokens = this.#tokens;
-    const kept = tokenStore.seedFor(identity.certificate, this.#clock.wallNow());
-    if (kept.found) tokens.seed(kept.seed);
-    else log.debug("no stored access token", { why: kept.why });
-    status.showAccessToken(() => tokens.view());
-    tokens.start();
     this.#startTunnels();
     this.#every(SUMMARY_INTERVAL_MS, () => log.info("status", status.summary()));
     // A revoked connector asks only on its own slow schedule (#revoked), not on the poll.
