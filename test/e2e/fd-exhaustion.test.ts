@@ -44,34 +44,37 @@ test(`${USERS} users against a daemon with fds for ~20 streams: BUSY, not REFUSE
 
   const { hostname, port } = splitAddress(cloud.apps.echo!.listen!);
   const users: { socket: Socket<undefined>; closed: () => boolean; echoed: () => boolean }[] = [];
-  for (let i = 0; i < USERS; i++) {
-    let closed = false;
-    let got = 0;
-    const socket = await Bun.connect<undefined>({
-      hostname,
-      port,
-      socket: { data: (_s, c) => void (got += c.byteLength), close: () => void (closed = true), error() {} },
-    });
-    socket.write("hi");
-    users.push({ socket, closed: () => closed, echoed: () => got >= 2 });
-  }
-  // Every user is either served (echo back) or turned away (closed); 30 s is a safety deadline.
-  const deadline = Date.now() + 30_000;
-  while (users.some((u) => !u.echoed() && !u.closed()) && Date.now() < deadline) await Bun.sleep(50);
-  const served = users.filter((u) => u.echoed() && !u.closed()).length;
-  const refused = users.filter((u) => u.closed()).length;
-  console.log(`fd limit ${limit}: ${served} users served, ${refused} turned away`);
+  try {
+    for (let i = 0; i < USERS; i++) {
+      let closed = false;
+      let got = 0;
+      const socket = await Bun.connect<undefined>({
+        hostname,
+        port,
+        socket: { data: (_s, c) => void (got += c.byteLength), close: () => void (closed = true), error() {} },
+      });
+      socket.write("hi");
+      users.push({ socket, closed: () => closed, echoed: () => got >= 2 });
+    }
+    // Every user is either served (echo back) or turned away (closed); 30 s is a safety deadline.
+    const deadline = Date.now() + 30_000;
+    while (users.some((u) => !u.echoed() && !u.closed()) && Date.now() < deadline) await Bun.sleep(50);
+    const served = users.filter((u) => u.echoed() && !u.closed()).length;
+    const refused = users.filter((u) => u.closed()).length;
+    console.log(`fd limit ${limit}: ${served} users served, ${refused} turned away`);
 
-  const status = await daemon.status();
-  expect(status.exitCode, logs()).toBe(0);
-  const snapshot = status.snapshot!;
-  expect(snapshot.streams.failures?.REFUSED ?? 0, logs()).toBe(0);
-  expect(snapshot.streams.failures?.BUSY ?? 0, logs()).toBeGreaterThan(0);
-  expect(snapshot.streams.busy?.fds ?? 0, logs()).toBeGreaterThan(0);
-  expect(served).toBeGreaterThan(0);
-  expect(served + refused).toBe(USERS);
-  expect(snapshot.apps.find((a) => a.name === "echo")?.servers.every((s) => s.healthy), logs()).toBe(true);
-  // The limits were read through bun:ffi in the compiled binary (a number, not "unknown").
-  expect(daemon.output()).toMatch(/"msg":"stream limits".*"fdLimit":\d+/);
-  for (const u of users) u.socket.end();
+    const status = await daemon.status();
+    expect(status.exitCode, logs()).toBe(0);
+    const snapshot = status.snapshot!;
+    expect(snapshot.streams.failures?.REFUSED ?? 0, logs()).toBe(0);
+    expect(snapshot.streams.failures?.BUSY ?? 0, logs()).toBeGreaterThan(0);
+    expect(snapshot.streams.busy?.fds ?? 0, logs()).toBeGreaterThan(0);
+    expect(served).toBeGreaterThan(0);
+    expect(served + refused).toBe(USERS);
+    expect(snapshot.apps.find((a) => a.name === "echo")?.servers.every((s) => s.healthy), logs()).toBe(true);
+    // The limits were read through bun:ffi in the compiled binary (a number, not "unknown").
+    expect(daemon.output()).toMatch(/"msg":"stream limits".*"fdLimit":\d+/);
+  } finally {
+    for (const u of users) u.socket.end(); // never left open in the shared test process
+  }
 }, 90_000);

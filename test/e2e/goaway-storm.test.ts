@@ -92,17 +92,22 @@ test("GO_AWAY right after every upgrade: a handful of tunnels, each closed by th
     const windowStart = Date.now();
     const linesBefore = d.output().split("\n").length;
     await Bun.sleep(15_000); // the window we measure: the audit saw 357 tunnels in 20 s
+    const windowEnd = Date.now();
     const opened = seen.filter((t) => t.openedAt >= windowStart - 1_000);
-    const lines = d.output().split("\n").length - linesBefore;
-    console.log(`goaway-storm: ${seen.length} tunnels in all, ${opened.length} in the 15 s window, ${lines} log lines`);
+    const windowLog = d.output().split("\n").slice(linesBefore);
+    console.log(`goaway-storm: ${seen.length} tunnels in all, ${opened.length} in the 15 s window, ${windowLog.length} log lines`);
     // Two slots with backoff ceilings 1, 2, 4, 8, 16 s (full jitter): about 5 dials each; old code: hundreds.
+    // (A busy machine only delays dials, so it can only make this count smaller.)
     expect(opened.length).toBeLessThanOrEqual(24);
-    // Every tunnel older than a few seconds was closed by the connector (the gateway never closes one).
-    const old = seen.filter((t) => t.openedAt < Date.now() - 3_000);
-    expect(old.length).toBeGreaterThan(0);
-    expect(old.filter((t) => !drainedByConnector(t)).map((t) => ({ ageMs: Date.now() - t.openedAt, closed: t.closed }))).toEqual([]);
-    expect(lines).toBeLessThan(250);
-    expect(d.output().split("gateway is draining this tunnel").length - 1).toBeLessThanOrEqual(4);
+    expect(windowLog.length).toBeLessThan(250);
+    // The GO_AWAY line: at most one per gateway per 10 s, so at most 3 in a 15 s window.
+    expect(windowLog.filter((line) => line.includes("gateway is draining this tunnel")).length).toBeLessThanOrEqual(3);
+    // Every tunnel of the window is closed by the connector (the gateway never closes one); 20 s is a
+    // safety deadline for a busy machine, the connector looks 1 s after each GO_AWAY.
+    const ofWindow = seen.filter((t) => t.openedAt <= windowEnd);
+    expect(ofWindow.length).toBeGreaterThan(0);
+    await until("every tunnel of the window closed by the connector", () => ofWindow.every(drainedByConnector), 20_000).catch(() => undefined);
+    expect(ofWindow.filter((t) => !drainedByConnector(t)).map((t) => ({ ageMs: Date.now() - t.openedAt, closed: t.closed }))).toEqual([]);
     expect(d.proc.exitCode).toBeNull();
   });
 }, 90_000);

@@ -44,12 +44,16 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const d of daemons) if (d.exitCode === null) d.kill("SIGKILL");
-  await Promise.all(daemons.map((d) => d.exited));
-  await cloud?.stop();
-  for (const dir of mounts.reverse()) if (!sh(["umount", dir]).ok) sh(["umount", "-l", dir]);
-  rmSync(root, { recursive: true, force: true });
-});
+  try {
+    for (const d of daemons) if (d.exitCode === null) d.kill("SIGKILL");
+    await Promise.all(daemons.map((d) => d.exited));
+    await cloud?.stop();
+  } finally {
+    // Whatever failed above, the mounts go (a lazy unmount if something still holds one).
+    for (const dir of mounts.reverse()) if (!sh(["umount", dir]).ok) sh(["umount", "-l", dir]);
+    rmSync(root, { recursive: true, force: true });
+  }
+}, 60_000);
 
 /** Fills the file system at `dir` until it reports ENOSPC. */
 function fill(dir: string): void {
