@@ -10,8 +10,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { CatalogSchema, type Catalog } from "../control/api.ts";
 import { MAX_RESPONSE_BYTES } from "../control/config.ts";
-import { errnoCode } from "../errors.ts";
-import { readStateFile, UnsafeStateFileError } from "../state/state-dir-safety.ts";
+import { readJsonState } from "../state/json-state-file.ts";
 import { writeFileAtomic, PRIVATE_FILE_MODE } from "../state/atomic-file.ts";
 
 export const CATALOG_FILE = "catalog.json";
@@ -48,25 +47,9 @@ export class CatalogStore {
 
   /** The stored catalog if it is valid and `connectorId`'s; otherwise why not (for the log). */
   load(connectorId: string): CatalogLoad {
-    let text: string;
-    try {
-      text = readStateFile(this.path, MAX_STORED_BYTES, { owner: "self", privateMode: true });
-    } catch (err) {
-      if (err instanceof UnsafeStateFileError) return { found: false, why: err.message };
-      const code = errnoCode(err);
-      return { found: false, why: code === "ENOENT" ? `no ${CATALOG_FILE} yet` : `${CATALOG_FILE} cannot be read (${code ?? "error"})` };
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return { found: false, why: `${CATALOG_FILE} is not JSON` };
-    }
-    const parsed = v.safeParse(StoredCatalogSchema, value);
-    if (!parsed.success) return { found: false, why: `${CATALOG_FILE} does not match the catalog schema` };
-    if (parsed.output.connectorId !== connectorId) {
-      return { found: false, why: `${CATALOG_FILE} belongs to another connector identity` };
-    }
-    return { found: true, stored: { catalog: parsed.output.catalog, fetchedAt: new Date(parsed.output.fetchedAt) } };
+    const loaded = readJsonState(this.path, StoredCatalogSchema, MAX_STORED_BYTES);
+    if (!loaded.found) return loaded;
+    if (loaded.value.connectorId !== connectorId) return { found: false, why: `${CATALOG_FILE} belongs to another connector identity` };
+    return { found: true, stored: { catalog: loaded.value.catalog, fetchedAt: new Date(loaded.value.fetchedAt) } };
   }
 }

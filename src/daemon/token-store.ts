@@ -11,8 +11,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import * as v from "valibot";
 import { AccessTokenValueSchema } from "../control/api.ts";
-import { errnoCode } from "../errors.ts";
-import { readStateFile, UnsafeStateFileError } from "../state/state-dir-safety.ts";
+import { readJsonState } from "../state/json-state-file.ts";
 import { Secret } from "../secret.ts";
 import { PRIVATE_FILE_MODE, writeFileAtomic } from "../state/atomic-file.ts";
 
@@ -52,24 +51,10 @@ export class TokenStore {
 
   /** The stored token for `certificatePem`, or why there is none usable (for a debug line). */
   load(certificatePem: string): { found: true; stored: StoredToken } | { found: false; why: string } {
-    let text: string;
-    try {
-      text = readStateFile(this.path, MAX_STORED_BYTES, { owner: "self", privateMode: true });
-    } catch (err) {
-      if (err instanceof UnsafeStateFileError) return { found: false, why: err.message };
-      const code = errnoCode(err);
-      return { found: false, why: code === "ENOENT" ? `no ${TOKEN_FILE} yet` : `${TOKEN_FILE} cannot be read (${code ?? "error"})` };
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return { found: false, why: `${TOKEN_FILE} is not JSON` };
-    }
-    const parsed = v.safeParse(StoredTokenSchema, value);
-    if (!parsed.success) return { found: false, why: `${TOKEN_FILE} does not match its schema` };
-    if (parsed.output.certificateSha256 !== certificateDigest(certificatePem)) return { found: false, why: `${TOKEN_FILE} is for another certificate` };
-    return { found: true, stored: { token: parsed.output.token, expiresAt: new Date(parsed.output.expiresAt) } };
+    const loaded = readJsonState(this.path, StoredTokenSchema, MAX_STORED_BYTES);
+    if (!loaded.found) return loaded;
+    if (loaded.value.certificateSha256 !== certificateDigest(certificatePem)) return { found: false, why: `${TOKEN_FILE} is for another certificate` };
+    return { found: true, stored: { token: loaded.value.token, expiresAt: new Date(loaded.value.expiresAt) } };
   }
 
   /** The stored token as `AccessTokens.seed` takes it, its life counted against `now`; or why none. */
