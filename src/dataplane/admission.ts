@@ -17,8 +17,9 @@
  *   tunnels, the admin socket, control-plane requests and health checks always find an fd.
  * - buffered bytes: stream bytes the relay holds because the app socket did not take them (user space,
  *   exact), plus an estimate of what the kernel parks for such a socket: Bun tells us only that a
- *   write was short, not how much the socket buffers hold, so every socket whose writes are being held
- *   back is charged the kernel's ceiling for a send buffer (tcp_wmem max, read once at start). The
+ *   write was short, not how much the socket buffers hold, so every socket whose writes have fallen
+ *   short for `stallMs` (an app that stopped reading, not a busy bulk stream) is charged the kernel's
+ *   ceiling for a send buffer (tcp_wmem max, read once at start). The
  *   estimate is pessimistic: it stops admitting new streams early, never late. Bytes towards the cloud
  *   are not charged here: the relay stops reading an app socket once its stream's credit is spent, so
  *   they are bounded per stream by the window (at most 16 MiB) times the stream cap.
@@ -47,6 +48,8 @@ export interface AdmissionLimits {
   readonly maxBufferedBytes: number;
   /** What one app socket that does not keep up is assumed to park in the kernel. */
   readonly kernelBytesPerBlockedSocket: number;
+  /** How long writes to an app socket must have fallen short before it counts as not reading. */
+  readonly stallMs: number;
   /** fds kept free for everything that is not a stream. */
   readonly fdReserve: number;
 }
@@ -74,6 +77,9 @@ export interface FdFacts {
  *   estimate (4 MiB kernel + a 256 KiB window each), or dozens of bulk streams whose writes are
  *   momentarily short, before new streams are refused; well under the memory of a host that runs one.
  * - kernelBytesPerBlockedSocket 4 MiB: Linux's default tcp_wmem max, used when /proc is unreadable.
+ * - stallMs 1 s: a bulk stream's socket is short of room many times a second and drains within
+ *   milliseconds; one that has taken nothing for a second is an app that stopped reading. Charging only
+ *   those keeps many concurrent uploads from making the connector BUSY for everyone.
  * - fdReserve 128: up to 16 tunnels, the admin and metrics sockets, control-plane requests, one health
  *   check per app server at a time and the runtime's own fds (~30), with room to spare.
  */
@@ -82,6 +88,7 @@ export const DEFAULT_ADMISSION_LIMITS: AdmissionLimits = Object.freeze({
   maxPendingDials: 512,
   maxBufferedBytes: 512 * 1024 * 1024,
   kernelBytesPerBlockedSocket: 4 * 1024 * 1024,
+  stallMs: 1_000,
   fdReserve: 128,
 });
 
@@ -105,7 +112,6 @@ interface Usage {
   streams: number;
   dials: number;
   heldBytes: number;
-  blockedSockets: number;
 }
 
 export class AdmissionGate {
@@ -118,7 +124,8 @@ export class AdmissionGate {
   /** Connects given up on (timeout, cancel) that still hold an fd until they settle. */
   #lingering = 0;
   #heldBytes = 0;
-  #blockedSockets = 0;
+  /** Tickets whose app socket stopped taking writes, with when (the kernel estimate charges stalled ones). */
+  readonly #blockedSince = new Map<Ticket, number>();
   #fdSample: number | undefined;
   #fdSampledAt = -Infinity;
   #inUseAtSample = 0;
@@ -141,9 +148,22 @@ export class AdmissionGate {
   get pendingDials(): number {
     return this.#dials + this.#lingering;
   }
-  /** User-space bytes held plus the kernel estimate for blocked sockets. */
+  /** User-space bytes held plus the kernel estimate for sockets stalled for `stallMs` or more. */
   get bufferedBytes(): number {
-    return this.#heldBytes + this.#blockedSockets * this.limits.kernelBytesPerBlockedSocket;
+    return this.#heldBytes + this.#stalled().total * this.limits.kernelBytesPerBlockedSocket;
+  }
+
+  /** App sockets whose writes have fallen short for `stallMs` or more: in all, and of `usage`'s tunnel. */
+  #stalled(usage?: Usage): { total: number; mine: number } {
+    const before = this.clock.now() - this.limits.stallMs;
+    let total = 0;
+    let mine = 0;
+    for (const [ticket, since] of this.#blockedSince) {
+      if (since > before) continue;
+      total++;
+      if (ticket.usage === usage) mine++;
+    }
+    return { total, mine };
   }
 
   /**
@@ -151,17 +171,19 @@ export class AdmissionGate {
    * tunnel (any object, e.g. the stream's `owner`), whose share is half of each bound.
    */
   admit(owner: object = this): Admission {
-    const mine = this.#usage.get(owner) ?? { streams: 0, dials: 0, heldBytes: 0, blockedSockets: 0 };
+    const mine = this.#usage.get(owner) ?? { streams: 0, dials: 0, heldBytes: 0 };
+    const stalled = this.#blockedSince.size > 0 ? this.#stalled(mine) : { total: 0, mine: 0 };
     const share = (cap: number) => (this.tunnels > 1 ? Math.max(1, Math.ceil(cap / 2)) : cap);
     if (mine.streams >= share(this.maxStreams)) return this.#busy("streams", `this tunnel's share of the connector's streams is in use (${mine.streams} open)`);
     if (mine.dials >= share(this.limits.maxPendingDials)) return this.#busy("dials", `this tunnel's share of the connector's dials is in use (${mine.dials} in progress)`);
-    if (mine.heldBytes + mine.blockedSockets * this.limits.kernelBytesPerBlockedSocket >= share(this.limits.maxBufferedBytes)) {
+    if (mine.heldBytes + stalled.mine * this.limits.kernelBytesPerBlockedSocket >= share(this.limits.maxBufferedBytes)) {
       return this.#busy("buffered", "this tunnel's share of the connector's buffers is in use (apps not reading)");
     }
     if (this.#streams >= this.maxStreams) return this.#busy("streams", `connector stream limit reached (${this.maxStreams} open)`);
     if (this.pendingDials >= this.limits.maxPendingDials) return this.#busy("dials", `connector dial limit reached (${this.pendingDials} dials in progress)`);
-    if (this.bufferedBytes >= this.limits.maxBufferedBytes) {
-      return this.#busy("buffered", `connector buffer limit reached (apps not reading ${Math.round(this.bufferedBytes / 1048576)} MiB)`);
+    const buffered = this.#heldBytes + stalled.total * this.limits.kernelBytesPerBlockedSocket;
+    if (buffered >= this.limits.maxBufferedBytes) {
+      return this.#busy("buffered", `connector buffer limit reached (apps not reading ${Math.round(buffered / 1048576)} MiB)`);
     }
     if (!this.fdHeadroom()) return this.#busy("fds", "connector is short of file descriptors");
     this.#streams++;
@@ -173,7 +195,7 @@ export class AdmissionGate {
   }
 
   #forgetIfIdle(owner: object, usage: Usage): void {
-    if (usage.streams === 0 && usage.dials === 0 && usage.heldBytes === 0 && usage.blockedSockets === 0) this.#usage.delete(owner);
+    if (usage.streams === 0 && usage.dials === 0 && usage.heldBytes === 0) this.#usage.delete(owner);
   }
 
   /** A connect the dialer gave up on still runs until `settled`: it counts as a dial and an fd till then. */
@@ -205,8 +227,9 @@ export class AdmissionGate {
   /** @internal */ held(delta: number): void {
     this.#heldBytes += delta;
   }
-  /** @internal */ blocked(delta: number): void {
-    this.#blockedSockets += delta;
+  /** @internal */ blocked(ticket: Ticket, blocked: boolean): void {
+    if (blocked) this.#blockedSince.set(ticket, this.clock.now());
+    else this.#blockedSince.delete(ticket);
   }
 
   #busy(reason: BusyReason, message: string): Admission {
@@ -243,7 +266,7 @@ export class Ticket {
   constructor(
     private readonly gate: AdmissionGate,
     /** The tunnel's share, charged alongside the gate's totals. */
-    private readonly usage: Usage,
+    readonly usage: Usage,
     private readonly released: () => void,
   ) {}
 
@@ -267,8 +290,7 @@ export class Ticket {
   setBlocked(blocked: boolean): void {
     if (!this.#open || blocked === this.#blocked) return;
     this.#blocked = blocked;
-    this.usage.blockedSockets += blocked ? 1 : -1;
-    this.gate.blocked(blocked ? 1 : -1);
+    this.gate.blocked(this, blocked);
   }
 
   close(): void {

@@ -65,7 +65,7 @@ describe("AdmissionGate", () => {
   });
 
   test("one tunnel gets at most half of each bound: a hostile gateway's tunnel is BUSY while another is served", () => {
-    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxStreams: 10, maxPendingDials: 4, maxBufferedBytes: 1_000, kernelBytesPerBlockedSocket: 100 }));
+    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxStreams: 10, maxPendingDials: 4, maxBufferedBytes: 1_000, kernelBytesPerBlockedSocket: 100, stallMs: 0 }));
     const hostile = {};
     const honest = {};
     const hostileTickets = [gate.admit(hostile), gate.admit(hostile)].map((a) => (a.admitted ? a.ticket : undefined));
@@ -108,8 +108,29 @@ describe("AdmissionGate", () => {
     expect(gate.rejections.dials).toBe(1);
   });
 
+  test("the kernel estimate is charged only for a socket whose writes have fallen short for stallMs (an app not reading, not a bulk stream)", async () => {
+    const clock = new FakeClock();
+    const gate = new AdmissionGate(clock, noFdLimit, limits({ maxBufferedBytes: 10_000, kernelBytesPerBlockedSocket: 6_000, stallMs: 1_000 }));
+    const bulk = admitted(gate);
+    const stuck = admitted(gate);
+    bulk.setBlocked(true);
+    stuck.setBlocked(true);
+    await clock.advance(500);
+    bulk.setBlocked(false); // the bulk stream's socket drained: never charged
+    expect(gate.bufferedBytes).toBe(0);
+    expect(gate.admit({}).admitted).toBe(true);
+    await clock.advance(500); // the other one has taken nothing for a second
+    expect(gate.bufferedBytes).toBe(6_000);
+    bulk.setBlocked(true); // blocked again just now: not yet
+    expect(gate.bufferedBytes).toBe(6_000);
+    stuck.hold(5_000);
+    expect(gate.admit({})).toMatchObject({ admitted: false, reason: "buffered" });
+    stuck.close();
+    expect(gate.bufferedBytes).toBe(0);
+  });
+
   test("bytes held for app sockets plus the kernel estimate per blocked socket bound admission ('buffered')", () => {
-    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxBufferedBytes: 10_000, kernelBytesPerBlockedSocket: 4_000 }));
+    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxBufferedBytes: 10_000, kernelBytesPerBlockedSocket: 4_000, stallMs: 0 }));
     const a = admitted(gate);
     a.hold(3_000);
     a.setBlocked(true);
@@ -219,7 +240,7 @@ describe("one gate shared by the open handlers of two tunnels", () => {
   });
 
   test("an app that does not read is charged as blocked; the charge is released when its stream ends", async () => {
-    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ kernelBytesPerBlockedSocket: 1_000_000 }));
+    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ kernelBytesPerBlockedSocket: 1_000_000, stallMs: 0 }));
     const [t] = tunnels(gate);
     try {
       const stream = await t!.gateway.open({ app: "echo", host: "127.0.0.1", port: stalled.port });
