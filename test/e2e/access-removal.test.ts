@@ -5,33 +5,28 @@
  * `--stream-idle-timeout` while a busy one goes on.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
-import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
-import { splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+import type { CloudProcess } from "../support/cloud-process.ts";
+import type { DaemonProcess } from "../support/daemon-process.ts";
+import { startStack, type Stack } from "../support/stack.ts";
+import { splitAddress, type EchoServer } from "../support/apps.ts";
 
 /** Short, so the test is quick; the first test's stream moves data within it. */
 const IDLE_SECONDS = 3;
 
+let stack: Stack;
 let echo: EchoServer;
 let cloud: CloudProcess;
 let daemon: DaemonProcess;
 
 beforeAll(async () => {
-  echo = startEchoServer();
-  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`, `chat=${echo.address}`] });
-  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1, extraArgs: ["--stream-idle-timeout", String(IDLE_SECONDS)] });
-  await daemon.waitFor("connected", allTunnelsUp(1));
+  stack = await startStack({ gateways: 1, echoAliases: ["chat"], daemons: [{ tunnels: 1, extraArgs: ["--stream-idle-timeout", String(IDLE_SECONDS)] }] });
+  ({ echo, cloud } = stack);
+  daemon = stack.daemons[0]!;
 }, 60_000);
 
-afterAll(async () => {
-  await daemon?.stop(10_000);
-  await cloud?.stop();
-  echo?.stop();
-}, 30_000);
+afterAll(() => stack?.stop(), 30_000);
 
-function logs(): string {
-  return `--- connector ---\n${daemon.output().slice(-3000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
-}
+const logs = () => stack.logs();
 
 test("a user connection is cut within seconds after its app's destination is removed from the catalog", async () => {
   const { hostname, port } = splitAddress(cloud.apps.echo!.listen!);

@@ -7,34 +7,29 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import type { Socket } from "bun";
-import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
-import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
-import { splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+import type { CloudProcess } from "../support/cloud-process.ts";
+import type { DaemonProcess } from "../support/daemon-process.ts";
+import { startStack, type Stack } from "../support/stack.ts";
+import { splitAddress } from "../support/apps.ts";
 
 const USERS = 200;
 /** fds above what the daemon holds when the limit is lowered: the reserve (128) and a few streams. */
 const ROOM = 150;
 
-let echo: EchoServer;
+let stack: Stack;
 let cloud: CloudProcess;
 let daemon: DaemonProcess;
 
 beforeAll(async () => {
-  echo = startEchoServer();
-  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`] });
-  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1 });
-  await daemon.waitFor("connected and the app healthy", (s) => allTunnelsUp(1)(s) && s.apps.some((a) => a.name === "echo" && a.servers.length > 0 && a.servers.every((v) => v.healthy)));
+  stack = await startStack({ gateways: 1, daemons: [{ tunnels: 1 }] });
+  ({ cloud } = stack);
+  daemon = stack.daemons[0]!;
+  await daemon.waitFor("the app healthy", (s) => s.apps.some((a) => a.name === "echo" && a.servers.length > 0 && a.servers.every((v) => v.healthy)));
 }, 60_000);
 
-afterAll(async () => {
-  await daemon?.stop(10_000);
-  await cloud?.stop();
-  echo?.stop();
-}, 30_000);
+afterAll(() => stack?.stop(), 30_000);
 
-function logs(): string {
-  return `--- connector ---\n${daemon.output().slice(-4000)}\n--- cloud ---\n${cloud.output().slice(-2000)}`;
-}
+const logs = () => stack.logs();
 
 test(`${USERS} users against a daemon with fds for ~20 streams: BUSY, not REFUSED; app healthy; status answers`, async () => {
   const pid = daemon.proc.pid;

@@ -5,30 +5,24 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
-import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
-import { splitAddress, startEchoServer, type EchoServer } from "../support/apps.ts";
+import type { CloudProcess } from "../support/cloud-process.ts";
+import type { DaemonProcess } from "../support/daemon-process.ts";
+import { startStack, type Stack } from "../support/stack.ts";
+import { splitAddress } from "../support/apps.ts";
 
-let echo: EchoServer;
+let stack: Stack;
 let cloud: CloudProcess;
 let daemon: DaemonProcess;
 
 beforeAll(async () => {
-  echo = startEchoServer();
-  cloud = await startCloud({ gateways: 1, apps: [`echo=${echo.address}`] });
-  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1, extraArgs: ["--max-streams", "3"] });
-  await daemon.waitFor("connected", allTunnelsUp(1));
+  stack = await startStack({ gateways: 1, daemons: [{ tunnels: 1, extraArgs: ["--max-streams", "3"] }] });
+  ({ cloud } = stack);
+  daemon = stack.daemons[0]!;
 }, 60_000);
 
-afterAll(async () => {
-  await daemon?.stop(10_000);
-  await cloud?.stop();
-  echo?.stop();
-}, 30_000);
+afterAll(() => stack?.stop(), 30_000);
 
-function logs(): string {
-  return `--- connector ---\n${daemon.output().slice(-3000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
-}
+const logs = () => stack.logs();
 
 interface User {
   socket: Socket<undefined>;

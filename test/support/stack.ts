@@ -14,12 +14,16 @@ export interface Stack {
   /** Where users of the echo app connect. */
   readonly echoListen: string;
   stop(): Promise<void>;
+  /** The daemons' and the cloud's log tails, for a failing assertion's message. */
+  logs(chars?: number): string;
 }
 
 export interface StackOptions {
   readonly gateways?: number;
   /** More `NAME=HOST:PORT` apps besides `echo`. */
   readonly extraApps?: readonly string[];
+  /** More app names served by the same echo server (a second app to change or delete in a test). */
+  readonly echoAliases?: readonly string[];
   /** Lifetime of the client certificates the cloud issues (default: the cloud's). */
   readonly certTtlSeconds?: number;
   /** Lifetime of the access tokens the cloud issues (default: the cloud's). */
@@ -32,7 +36,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const echo = startEchoServer();
   const cloud = await startCloud({
     gateways: options.gateways ?? 1,
-    apps: [`echo=${echo.address}`, ...(options.extraApps ?? [])],
+    apps: [`echo=${echo.address}`, ...(options.echoAliases ?? []).map((name) => `${name}=${echo.address}`), ...(options.extraApps ?? [])],
     ...(options.certTtlSeconds === undefined ? {} : { certTtlSeconds: options.certTtlSeconds }),
     ...(options.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: options.tokenTtlSeconds }),
   });
@@ -49,5 +53,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop();
     throw err;
   }
-  return { echo, cloud, daemons, echoListen: cloud.apps.echo!.listen!, stop };
+  const logs = (chars = 3000) =>
+    [...daemons.map((d, i) => `--- connector ${i} (tail) ---\n${d.output().slice(-chars)}`), `--- cloud (tail) ---\n${cloud.output().slice(-chars)}`].join("\n");
+  return { echo, cloud, daemons, echoListen: cloud.apps.echo!.listen!, stop, logs };
 }
