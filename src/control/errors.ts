@@ -61,6 +61,23 @@ export class ConnectionRefusedError extends ControlPlaneError {
   }
 }
 
+/**
+ * The connection was made, then cut before an answer (reset, closed). Not a firewall refusing the
+ * connect: something on the path (a middlebox, TLS inspection) or the server itself ended it, for
+ * instance because it does not accept this connector's certificate. Same exit code as a refusal.
+ */
+export class ConnectionResetError extends ControlPlaneError {
+  override readonly name = "ConnectionResetError";
+  constructor(target: string, detail: string) {
+    super(
+      "CONNECTION_RESET",
+      `The connection to the control plane at ${target} was cut before it answered (${detail}). A firewall or a ` +
+        `TLS-inspecting middlebox on the way may be dropping it, or the control plane refused this connector's certificate.`,
+      ExitCode.connectionRefused,
+    );
+  }
+}
+
 export class ControlTimeoutError extends ControlPlaneError {
   override readonly name = "ControlTimeoutError";
   constructor(target: string, timeoutMs: number, via: string | undefined) {

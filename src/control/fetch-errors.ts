@@ -15,6 +15,7 @@ import { describeProxy } from "./no-proxy.ts";
 import { describeTlsFailure, tlsFailureKind } from "../tls-failure.ts";
 import {
   ConnectionRefusedError,
+  ConnectionResetError,
   ControlTimeoutError,
   DnsFailureError,
   ProxyFailureError,
@@ -37,17 +38,9 @@ export interface FailedRequest {
   readonly now?: Date;
 }
 
-const CONNECT_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EADDRNOTAVAIL",
-  "EPIPE",
-  "ECONNABORTED",
-  "ConnectionClosed",
-  "ConnectionRefused",
-]);
+const CONNECT_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ConnectionRefused"]);
+/** A connection that was made and then cut: not the firewall refusing it. */
+const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ConnectionClosed"]);
 /** What a proxy that drops the connection while (or right after) answering CONNECT looks like. */
 const PROXY_DROP_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ConnectionClosed", "Malformed_HTTP_Response"]);
 const TLS_CHECK_CODES = {
@@ -98,6 +91,7 @@ export function classifyFetchError(err: unknown, request: FailedRequest): Contro
   }
   if (DNS_ERROR_CODES.has(code)) return new DnsFailureError(url.hostname, code);
   if (CONNECT_CODES.has(code)) return new ConnectionRefusedError(hostPort(url), code);
+  if (RESET_CODES.has(code)) return new ConnectionResetError(hostPort(url), code);
   const kind = tlsFailureKind(code || undefined, err instanceof Error ? err.message : "");
   const who = `The control plane ${hostPort(url)}`;
   if (kind === "untrusted") return new TlsInspectionError("TLS_INSPECTION", url.hostname, describeTlsFailure(kind, who, code, request.now ?? new Date()));
