@@ -53,6 +53,12 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
   void collect(proc.stdout, chunks);
   void collect(proc.stderr, chunks);
   const output = () => chunks.join("");
+  // A wait that failed keeps the state dir (identity, catalog, token) for whoever reads the failure.
+  let failed = false;
+  const fail = (message: string): never => {
+    failed = true;
+    throw new Error(`${message}\n(state dir kept: ${stateDir})`);
+  };
 
   const status = async () => {
     const result = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 10_000 });
@@ -74,19 +80,19 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
       const deadline = Date.now() + timeoutMs;
       let last: StatusSnapshot | undefined;
       while (Date.now() < deadline) {
-        if (proc.exitCode !== null) throw new Error(`connector exited (${proc.exitCode}) while waiting for ${what}:\n${output()}`);
+        if (proc.exitCode !== null) fail(`connector exited (${proc.exitCode}) while waiting for ${what}:\n${output()}`);
         last = (await status()).snapshot;
         if (last && ok(last)) return last;
         await Bun.sleep(50);
       }
-      throw new Error(`connector not ${what} within ${timeoutMs} ms; last status ${JSON.stringify(last)}\n${output().slice(-4000)}`);
+      return fail(`connector not ${what} within ${timeoutMs} ms; last status ${JSON.stringify(last)}\n${output().slice(-4000)}`);
     },
     async stop(timeoutMs = 40_000) {
       if (proc.exitCode === null) proc.kill("SIGTERM");
       const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
       const code = await proc.exited;
       clearTimeout(timer);
-      if (root !== undefined) rmSync(root, { recursive: true, force: true });
+      if (root !== undefined && !failed) rmSync(root, { recursive: true, force: true });
       return code;
     },
     async kill9() {
