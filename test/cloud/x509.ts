@@ -36,7 +36,9 @@ export function keyIdentifier(spki: Buffer): string {
 /** Serial numbers are 16 random bytes with the top bit clear (a positive INTEGER). */
 export function randomSerialHex(random: (n: number) => Buffer): string {
   const bytes = random(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  // Positive (top bit clear) and never a leading zero byte: DER wants the shortest INTEGER, and BoringSSL
+  // refuses `00 xx` with xx < 0x80 (INVALID_INTEGER), which a zero first byte made once in 256 certificates.
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x40;
   return bytes.toString("hex");
 }
 

@@ -52,7 +52,9 @@ function newKeyPair(): { publicKey: string; privateKey: string } {
 
 function serial(): string {
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f; // positive INTEGER
+  // Positive (top bit clear) and never a leading zero byte: DER wants the shortest INTEGER, and BoringSSL
+  // refuses `00 xx` with xx < 0x80 (INVALID_INTEGER), which a zero first byte made once in 256 certificates.
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x40;
   return bytes.toString("hex");
 }
 
