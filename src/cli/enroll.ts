@@ -1,4 +1,4 @@
-/** `connector enroll`: exchange a provisioning key for this connector's identity (§2). */
+/** `connector enroll`: exchange a provisioning key for this connector's identity. */
 import { defineCommand } from "citty";
 import { SECRET_SETTING_ENV_VARS } from "../config/settings.ts";
 import { protectProcessSecrets } from "../host/process-secrets.ts";

@@ -1,4 +1,4 @@
-/** Flags every subcommand accepts (§1). Values are validated by `resolveSettings`, not here. */
+/** Flags every subcommand accepts. Values are validated by `resolveSettings`, not here. */
 export const globalArgs = {
   "state-dir": { type: "string", description: "State directory (env CONNECTOR_STATE_DIR)", valueHint: "DIR" },
   "log-level": { type: "string", description: "silent|error|warn|info|debug|trace (env CONNECTOR_LOG_LEVEL)", valueHint: "LEVEL" },

@@ -1,4 +1,4 @@
-/** The `connector` command and its subcommands (§1). */
+/** The `connector` command and its subcommands. */
 import { defineCommand } from "citty";
 import { buildInfo } from "../version.ts";
 

@@ -1,4 +1,4 @@
-/** `connector run`: the daemon (§3). */
+/** `connector run`: the daemon. */
 import { defineCommand } from "citty";
 import { SECRET_SETTING_ENV_VARS } from "../config/settings.ts";
 import { Daemon } from "../daemon/daemon.ts";
@@ -8,7 +8,7 @@ import { cliContext } from "./context.ts";
 import { globalArgs, proxyArgs } from "./global-args.ts";
 
 export default defineCommand({
-  meta: { name: "run", description: "Run the connector: keep tunnels to the cloud and relay streams to private apps (§3)" },
+  meta: { name: "run", description: "Run the connector: keep tunnels to the cloud and relay streams to private apps" },
   args: {
     ...globalArgs,
     ...proxyArgs,

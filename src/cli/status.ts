@@ -1,4 +1,4 @@
-/** `connector status`: what the connector is doing (§4), with or without a running daemon. */
+/** `connector status`: what the connector is doing, with or without a running daemon. */
 import { defineCommand } from "citty";
 import { collectStatus } from "../status/collect.ts";
 import { renderStatus } from "../status/render.ts";

@@ -1,4 +1,4 @@
-/** The command line of the compiled binary (§1): version, help, usage errors and their exit codes. */
+/** The command line of the compiled binary: version, help, usage errors and their exit codes. */
 import { describe, expect, test } from "bun:test";
 import { runConnector } from "../support/binary.ts";
 
@@ -17,6 +17,13 @@ describe("connector CLI", () => {
     expect(run.exitCode).toBe(0);
     expect(run.stdout + run.stderr).toContain("--tunnels");
     expect(run.stdout + run.stderr).toContain("--state-dir");
+  });
+
+  test("no help text or refusal cites a section of a document users do not have", async () => {
+    for (const args of [["--help"], ...["preflight", "enroll", "run", "status", "upgrade"].map((sub) => [sub, "--help"]), ["preflight"], ["upgrade"]]) {
+      const { stdout, stderr } = await runConnector(args);
+      expect(`${stdout}${stderr}`, args.join(" ")).not.toMatch(/§|PRODUCT\.md/);
+    }
   });
 
   test("an unknown command is a usage error (exit 2)", async () => {
