@@ -11,6 +11,7 @@ import { startEchoServer, type EchoServer } from "../support/apps.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";
 import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
+import { until } from "../support/wait.ts";
 
 const TTL_SECONDS = 10;
 let echo: EchoServer;
@@ -34,16 +35,6 @@ afterAll(async () => {
   echo?.stop();
 }, 30_000);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
-
 test("revoked, gateways not told, control plane out of reach: the gateways end its tunnels with AUTH_EXPIRED within one token lifetime", async () => {
   try {
     const id = (await daemon.status()).snapshot!.connectorId!;
@@ -52,13 +43,7 @@ test("revoked, gateways not told, control plane out of reach: the gateways end i
     const latestExpiry = Math.max(...before.flatMap((g) => g.tunnels).filter((t) => t.connectorId === id).map((t) => Date.parse(t.tokenExpiresAt)));
     proxy.stop(); // from here the connector cannot reach the control plane: no refresh, no revocation news
     const revokedAt = Date.now();
-    const response = await fetch(`${cloud.adminUrl}/admin/connectors/${id}/revoke`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ notifyGateways: false }),
-      signal: AbortSignal.timeout(5_000),
-    });
-    expect(response.status).toBe(204);
+    await cloud.revokeConnector(id, { notifyGateways: false });
 
     const gone = await until(
       "no tunnel of the revoked connector on any gateway",

@@ -13,6 +13,7 @@ import { GoAwayCode, SUBPROTOCOL } from "../../src/tunnel/const.ts";
 import * as enc from "../../src/tunnel/frame-encoder.ts";
 import type { TransportClose } from "../../src/tunnel/transport.ts";
 import { startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
+import { until } from "../support/wait.ts";
 
 /** A tunnel as the scripted gateway saw it: when it came, and how it ended. */
 interface SeenTunnel {
@@ -73,13 +74,8 @@ async function withLogs(d: DaemonProcess, check: () => Promise<void> | void): Pr
   }
 }
 
-async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
+/** Waits until `ok()` (polling), or throws at the safety deadline. */
+const untilTrue = (what: string, ok: () => boolean, timeoutMs: number) => until(what, () => (ok() ? true : undefined), timeoutMs);
 
 /** Closed by the connector: once idle after the GO_AWAY, or at once as the idlest past the cap on drained tunnels. */
 const drainedByConnector = (t: SeenTunnel) =>
@@ -88,7 +84,7 @@ const drainedByConnector = (t: SeenTunnel) =>
 test("GO_AWAY right after every upgrade: a handful of tunnels, each closed by the connector, a short log", async () => {
   const { seen, daemon: d } = await start("after-101");
   await withLogs(d, async () => {
-    await until("the first tunnel", () => seen.length > 0, 30_000);
+    await untilTrue("the first tunnel", () => seen.length > 0, 30_000);
     const windowStart = Date.now();
     const linesBefore = d.output().split("\n").length;
     await Bun.sleep(15_000); // the window we measure: the audit saw 357 tunnels in 20 s
@@ -106,7 +102,7 @@ test("GO_AWAY right after every upgrade: a handful of tunnels, each closed by th
     // safety deadline for a busy machine, the connector looks 1 s after each GO_AWAY.
     const ofWindow = seen.filter((t) => t.openedAt <= windowEnd);
     expect(ofWindow.length).toBeGreaterThan(0);
-    await until("every tunnel of the window closed by the connector", () => ofWindow.every(drainedByConnector), 20_000).catch(() => undefined);
+    await untilTrue("every tunnel of the window closed by the connector", () => ofWindow.every(drainedByConnector), 20_000).catch(() => undefined);
     expect(ofWindow.filter((t) => !drainedByConnector(t)).map((t) => ({ ageMs: Date.now() - t.openedAt, closed: t.closed }))).toEqual([]);
     expect(d.proc.exitCode).toBeNull();
   });
@@ -116,8 +112,8 @@ test("a GO_AWAY in the same write as the 101 is seen: the tunnel is not counted 
   const { seen, daemon: d } = await start("with-101");
   await withLogs(d, async () => {
     // Without the fix each slot stays "up" on its first tunnel and no third tunnel ever comes.
-    await until("a replacement tunnel", () => seen.length >= 3, 30_000);
-    await until("the first tunnels closed by the connector", () => seen.slice(0, 2).every(drainedByConnector), 10_000);
+    await untilTrue("a replacement tunnel", () => seen.length >= 3, 30_000);
+    await untilTrue("the first tunnels closed by the connector", () => seen.slice(0, 2).every(drainedByConnector), 20_000);
     const { exitCode, snapshot } = await d.status();
     expect(snapshot?.state).not.toBe("connected");
     expect(exitCode).not.toBe(0);

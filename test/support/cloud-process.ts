@@ -48,6 +48,8 @@ export interface CloudProcess extends CloudJson {
   createKey(options?: { group?: string; maxUses?: number; expiresAt?: Date }): Promise<AdminKey>;
   /** Revokes a provisioning key through the admin API. */
   revokeKey(id: string): Promise<void>;
+  /** Revokes a connector; `notifyGateways: false` leaves the gateways unaware (only its token ends its tunnels). */
+  revokeConnector(id: string, options?: { notifyGateways?: boolean }): Promise<void>;
   /** GET /admin/gateways: each gateway's pid, tunnels (connector, draining, streams), counters, user listeners. */
   gatewayStatus(): Promise<GatewayStatus[]>;
   /** SIGKILL to a gateway's current process; resolves once the cloud has seen it exit. */
@@ -160,6 +162,9 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     },
     async revokeKey(id) {
       await admin(`/admin/keys/${encodeURIComponent(id)}/revoke`, {});
+    },
+    async revokeConnector(id, options = {}) {
+      await admin(`/admin/connectors/${encodeURIComponent(id)}/revoke`, options);
     },
     gatewayStatus,
     async killGateway(id) {

@@ -18,18 +18,13 @@ import type { CloudHandle } from "../cloud.ts";
 import { ecKeys, nativeCsr } from "../fixtures.ts";
 import { controlFetch, enrollBody, postEnroll, silentLog } from "../test-client.ts";
 import type { GatewayStatus } from "./admin-types.ts";
+import { until as waitUntil } from "../../support/wait.ts";
 
 const WAIT_MS = 8_000;
 
-/** Resolves once `probe` returns something other than undefined; polls every 20 ms until `timeoutMs`. */
-export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
+/** `until` with this file's default deadline. */
+export function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
+  return waitUntil(what, probe, timeoutMs);
 }
 
 /** Waits until the gateways' own account (GET /admin/gateways, in-process) satisfies `ok`. */
