@@ -25,6 +25,8 @@ export const ExitCode = {
   noKey: 22,
   // run
   alreadyRunning: 23,
+  // upgrade: a release was refused or could not be applied; the error code says why
+  upgradeRefused: 24,
   // status (§4) uses 0..4 with its own meaning, see src/status.
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
