@@ -3,7 +3,8 @@
  * compiled binary): flock(2) for the daemon lock, prctl(2) to make the process non-dumpable,
  * getenv(3)/memset(3) to overwrite a secret in the process's original environment block (what
  * /proc/PID/environ shows; deleting it from `process.env` does not touch those bytes), and
- * getrlimit(2)/setrlimit(2) for the file-descriptor limit (src/host/rlimit.ts).
+ * getrlimit(2)/setrlimit(2) for the file-descriptor limit (src/host/rlimit.ts), and a datagram
+ * sendto(2) on a Unix socket for systemd's readiness protocol (src/host/sd-notify.ts).
  * Loaded on first use; glibc is `libc.so.6`, musl's loader answers to `libc.so`.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -19,6 +20,9 @@ const SYMBOLS = {
   __errno_location: { args: [], returns: FFIType.ptr },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 type Libc = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -92,4 +96,32 @@ export function getrlimit(resource: number, out: BigUint64Array): number {
 /** setrlimit(2) from `value` (soft, hard); returns 0 on success. Throws without a C library. */
 export function setrlimit(resource: number, value: BigUint64Array): number {
   return load().setrlimit(resource, ptr(value));
+}
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+/** sizeof(struct sockaddr_un): 2 bytes of family, 108 of path. */
+const SOCKADDR_UN_BYTES = 110;
+
+/**
+ * Sends one datagram to the Unix socket at `path` (a leading "@" names the abstract namespace, as
+ * systemd writes it). Returns 0 on success, else the errno. Throws without a C library.
+ */
+export function sendUnixDatagram(path: string, message: Uint8Array): number {
+  const name = Buffer.from(path.startsWith("@") ? `\0${path.slice(1)}` : path);
+  if (name.byteLength >= SOCKADDR_UN_BYTES - 2) return 36; // ENAMETOOLONG
+  const address = new Uint8Array(SOCKADDR_UN_BYTES);
+  new DataView(address.buffer).setUint16(0, AF_UNIX, true);
+  address.set(name, 2);
+  const c = load();
+  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno(c);
+  try {
+    const body = message.byteLength > 0 ? message : new Uint8Array(1);
+    const sent = c.sendto(fd, ptr(body), BigInt(message.byteLength), 0, ptr(address), 2 + name.byteLength);
+    return sent < 0 ? errno(c) : 0;
+  } finally {
+    c.close(fd);
+  }
 }
