@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
@@ -127,5 +127,54 @@ describe("helpers", () => {
     for (const name of [".connector.new.0123456789ab", ".connector.prev.0123456789ab", ".connector.restore.0123456789ab", ".connector.new.x", "other"]) writeFileSync(join(dir, name), "");
     removeSwapLeftovers(installed);
     expect(readdirSync(dir).sort()).toEqual([".connector.new.x", "connector", "other"]);
+  });
+});
+
+/** What an unprivileged user sees: the swap child run as nobody (the tests run as root, which may write anywhere). */
+const NOBODY = 65_534;
+const CHILD = join(import.meta.dir, "../support/swap-child.ts");
+const protectedHardlinks = ((): boolean => {
+  try {
+    return readFileSync("/proc/sys/fs/protected_hardlinks", "utf8").trim() === "1";
+  } catch {
+    return false;
+  }
+})();
+
+async function swapAsNobody(): Promise<{ exitCode: number; stdout: string }> {
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, "new"), newBytes(), { mode: 0o644 });
+  const child = Bun.spawn(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, CHILD, installed, join(dir, "new"), "no-such-step"], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [exitCode, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  if (exitCode !== 0 && exitCode !== 3) throw new Error(`swap child exited ${exitCode}: ${stdout}${stderr}`);
+  return { exitCode, stdout };
+}
+
+describe.skipIf(process.geteuid?.() !== 0)("as an unprivileged user", () => {
+  test("a directory it cannot write: canReplace false, SWAP_FAILED (EACCES), everything as it was", async () => {
+    const { exitCode, stdout } = await swapAsNobody();
+    expect(stdout).toContain("CAN_REPLACE false");
+    expect(exitCode).toBe(3);
+    expect(stdout).toContain("SWAP_ERROR SWAP_FAILED");
+    expect(stdout).toContain("EACCES");
+    expect(Buffer.compare(readFileSync(installed), oldBytes)).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(["connector", "new"]);
+  });
+
+  test.skipIf(!protectedHardlinks)("a hard link refused (a root-owned binary, protected_hardlinks): the old binary is copied to connector.prev", async () => {
+    const oldInode = statSync(installed).ino;
+    chownSync(dir, NOBODY, NOBODY);
+    const { exitCode, stdout } = await swapAsNobody();
+    expect({ exitCode, stdout }).toEqual({ exitCode: 0, stdout: "CAN_REPLACE true\n" });
+    expect(Buffer.compare(readFileSync(installed), newBytes())).toBe(0);
+    const prev = statSync(prevPath(installed));
+    expect(Buffer.compare(readFileSync(prevPath(installed)), oldBytes)).toBe(0);
+    expect(prev.ino).not.toBe(oldInode);
+    expect(prev.mode & 0o777).toBe(0o755);
+    expect(runVersion(prevPath(installed))).toContain("connector 1.0.0 ");
   });
 });
