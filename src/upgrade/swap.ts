@@ -9,7 +9,7 @@
  * Each step calls `hook(step)` after it completes: tests SIGKILL a child there (test/support/swap-child.ts).
  */
 import { randomBytes } from "node:crypto";
-import { accessSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
+import { accessSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { describeError, errnoCode } from "../errors.ts";
 import { fsyncDir } from "../state/atomic-file.ts";
@@ -33,13 +33,27 @@ const TEMP_MODE = 0o700;
 /** Link errors after which the old binary is copied instead (cross-device, a file system without links, too many links). */
 const NO_LINK_ERRORS = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
 
-/** Where the binary before the last swap is kept: `connector.prev` beside `connector`. */
+/**
+ * The file behind `installed`: a package may install /usr/local/bin/connector as a symlink to the real
+ * binary, and the swap must replace that binary, not turn the link into a file.
+ */
+export function realInstalled(installed: string): string {
+  try {
+    return realpathSync(installed);
+  } catch {
+    return installed; // not there (yet): the path itself
+  }
+}
+
+/** Where the binary before the last swap is kept: `connector.prev` beside the (real) `connector`. */
 export function prevPath(installed: string): string {
-  return join(dirname(installed), `${basename(installed)}.prev`);
+  const real = realInstalled(installed);
+  return join(dirname(real), `${basename(real)}.prev`);
 }
 
 /** Whether this process may create and rename files in the binary's directory (root: nearly always). */
 export function canReplace(installed: string): boolean {
+  installed = realInstalled(installed);
   try {
     accessSync(dirname(installed), constants.W_OK | constants.X_OK);
     return true;
@@ -57,6 +71,7 @@ const tempName = (installed: string, kind: "new" | "prev" | "restore"): string =
  * progress owns its temp file.
  */
 export function removeSwapLeftovers(installed: string): string[] {
+  installed = realInstalled(installed);
   const prefix = `.${basename(installed)}.`;
   const pattern = /^(new|prev|restore)\.[0-9a-f]{12}$/;
   const removed: string[] = [];
@@ -128,7 +143,8 @@ function keepPrevious(installed: string, old: Stats): void {
  * thrown as it is, anything else as SWAP_FAILED with the errno.
  */
 export async function swapBinary(options: SwapOptions): Promise<void> {
-  const { installed, bytes, check, hook } = options;
+  const { bytes, check, hook } = options;
+  const installed = realInstalled(options.installed);
   let old: Stats | undefined;
   try {
     old = statSync(installed);
@@ -192,6 +208,7 @@ export async function swapBinary(options: SwapOptions): Promise<void> {
  * kept. NO_PREVIOUS_BINARY when there is no `connector.prev`.
  */
 export function restorePrevious(installed: string): void {
+  installed = realInstalled(installed);
   const prev = prevPath(installed);
   let bytes: Buffer;
   let prevStats: Stats;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
@@ -176,5 +176,20 @@ describe.skipIf(process.geteuid?.() !== 0)("as an unprivileged user", () => {
     expect(prev.ino).not.toBe(oldInode);
     expect(prev.mode & 0o777).toBe(0o755);
     expect(runVersion(prevPath(installed))).toContain("connector 1.0.0 ");
+  });
+});
+
+describe("an installed path that is a symlink", () => {
+  test("the real binary is replaced and kept beside itself; the link stays a link", async () => {
+    const link = join(dir, "link-connector");
+    symlinkSync(installed, link);
+    await swapBinary({ installed: link, bytes: newBytes() });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(Buffer.compare(readFileSync(installed), newBytes())).toBe(0);
+    expect(prevPath(link)).toBe(join(dir, "connector.prev"));
+    expect(Buffer.compare(readFileSync(join(dir, "connector.prev")), oldBytes)).toBe(0);
+    restorePrevious(link);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(Buffer.compare(readFileSync(installed), oldBytes)).toBe(0);
   });
 });
