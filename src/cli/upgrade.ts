@@ -48,7 +48,12 @@ export default defineCommand({
       print(renderCheck(report), report);
       return ExitCode.ok;
     }
-    if (args["apply-staged"]) return finish(await applyStagedNow(ctx));
+    if (args["apply-staged"]) {
+      const result = await applyStagedNow(ctx);
+      if (result) return finish(result);
+      print("Nothing to apply: no upgrade request in the state dir.", { result: "nothing-requested" });
+      return ExitCode.ok;
+    }
     if (args.rollback) return finish(await rollbackNow(ctx));
     const outcome = await upgradeNow(ctx, args.version);
     if (outcome.kind === "result") return finish(outcome.result);

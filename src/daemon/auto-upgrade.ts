@@ -24,7 +24,7 @@ import { downloadCandidate, requestAndWait, stageRelease } from "../upgrade/stag
 import type { UpgradeResult } from "../upgrade/staging.ts";
 import { markReported, readUpgradeState, recordOutcome, writeUpgradeState, type Outcome } from "../upgrade/state.ts";
 import { canReplace } from "../upgrade/swap.ts";
-import { ownerToGiveTo } from "../state/owner.ts";
+import { ownerForWrites } from "../upgrade/owned-file.ts";
 
 /** The first check after start comes sooner than the interval, still jittered. */
 const FIRST_CHECK_MAX_MS = 15 * 60_000;
@@ -201,7 +201,7 @@ export class AutoUpgrade {
   #record(outcome: Omit<Outcome, "reported">): void {
     const { settings, log } = this.#deps;
     try {
-      writeUpgradeState(settings.stateDir, recordOutcome(readUpgradeState(settings.stateDir), outcome), ownerToGiveTo(settings.stateDir));
+      writeUpgradeState(settings.stateDir, recordOutcome(readUpgradeState(settings.stateDir), outcome), ownerForWrites(settings.stateDir));
     } catch (err) {
       log.warn("upgrade outcome not kept in the state dir", { error: describeError(err) });
     }
@@ -225,7 +225,7 @@ export class AutoUpgrade {
     }
     if (sent === 0) return;
     try {
-      writeUpgradeState(settings.stateDir, markReported(readUpgradeState(settings.stateDir), sent), ownerToGiveTo(settings.stateDir));
+      writeUpgradeState(settings.stateDir, markReported(readUpgradeState(settings.stateDir), sent), ownerForWrites(settings.stateDir));
     } catch (err) {
       log.warn("upgrade outcomes reported but not marked", { error: describeError(err) });
     }

@@ -55,8 +55,8 @@ export async function upgradeNow(ctx: ManualContext, explicitVersion?: string): 
   return { kind: "result", result: await requestAndWait(settings.stateDir, "apply", { deadlineMs: ctx.unitAnswerMs ?? UNIT_ANSWER_MS }) };
 }
 
-/** `connector upgrade --apply-staged`: the root oneshot's job. */
-export function applyStagedNow(ctx: ManualContext): Promise<UpgradeResult> {
+/** `connector upgrade --apply-staged`: the root oneshot's job; undefined when nothing was requested. */
+export function applyStagedNow(ctx: ManualContext): Promise<UpgradeResult | undefined> {
   return applyStaged(applyContext(ctx));
 }
 
