@@ -6,7 +6,9 @@ import type { TCPSocketListener } from "bun";
 import { UpgradeError, type UpgradeErrorCode } from "../../src/upgrade/errors.ts";
 import { downloadBinary, fetchReleaseFiles, type RetrievalPolicy } from "../../src/upgrade/download.ts";
 import { keysetSignatureFile, MAX_MANIFEST_BYTES } from "../../src/upgrade/format.ts";
-import { binaryOf, makeRelease } from "../support/signed-release.ts";
+import { verifyRelease } from "../../src/upgrade/verify.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+import { binaryOf, makeRelease, NOW, rootSpkis } from "../support/signed-release.ts";
 
 const release = makeRelease();
 const binary = binaryOf("x".repeat(100_000));
@@ -39,6 +41,7 @@ let server: ReturnType<typeof Bun.serve>;
 let proxy: ReturnType<typeof Bun.serve>;
 let cutter: TCPSocketListener;
 let proxied = 0;
+let stalledRequests = 0;
 let dir: string;
 
 beforeAll(() => {
@@ -62,6 +65,7 @@ beforeAll(() => {
       if (path === "/big/manifest.json") return new Response(endless());
       if (path === "/endless/connector-linux-x64") return new Response(endless());
       if (path === "/slow/connector-linux-x64") return new Response(trickle(encoder.encode("xx"), 50));
+      if (path === "/stalled/connector-linux-x64") stalledRequests++;
       if (path === "/stalled/connector-linux-x64") return new Response(trickle(encoder.encode("x"), 60_000));
       if (path === "/wrong/connector-linux-x64") return new Response(new Uint8Array(target.size).fill(0x79));
       if (path === "/error/connector-linux-x64") return new Response("no", { status: 500 });
@@ -128,6 +132,14 @@ describe("fetchReleaseFiles", () => {
     expect([...files.keysetSignatures.keys()]).toEqual([rootA!.id]);
   });
 
+  test("what it fetches verifies along the whole chain", async () => {
+    const files = await fetchReleaseFiles(url("/r/manifest.json"), [rootA!.id, rootB!.id], POLICY);
+    // Only rootA's signature is served: with a second signature the chain holds.
+    const both = { ...files, keysetSignatures: new Map([...files.keysetSignatures, [rootB!.id, release.files.keysetSignatures.get(rootB!.id)!]]) };
+    const rules = { channel: "stable", runningVersion: "1.4.0", target: "linux-x64", highestSequence: 0, skipped: [] };
+    expect(verifyRelease(both, rootSpkis(release), rules, NOW).manifest.version).toBe("1.5.0");
+  });
+
   test("a manifest that never ends is cut at its cap: MANIFEST_TOO_LARGE", async () => {
     expect(await refusal(fetchReleaseFiles(url("/big/manifest.json"), [rootA!.id], POLICY))).toBe("MANIFEST_TOO_LARGE");
     expect(MAX_MANIFEST_BYTES).toBe(64 * 1024);
@@ -184,6 +196,22 @@ describe("downloadBinary", () => {
     const dest = tempDest();
     expect(await refusal(downloadBinary(new URL(`http://127.0.0.1:${cutter.port}/connector-linux-x64`), target, dest, POLICY))).toBe("BODY_TOO_SHORT");
     expect(existsSync(dest)).toBe(false);
+  });
+
+  test("the speed floor and deadline run on the injected clock", async () => {
+    const clock = new FakeClock();
+    const dest = tempDest();
+    const before = stalledRequests;
+    const slow = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, { ...POLICY, clock, deadlineMs: 3_600_000, minBytesPerSecond: 1, speedWindowMs: 30_000 });
+    // Time moves only once the request is at the server.
+    for (let i = 0; i < 500 && stalledRequests === before; i++) await wait(10);
+    await clock.advance(29_000);
+    await clock.advance(1_000);
+    expect(await refusal(slow)).toBe("DOWNLOAD_TOO_SLOW");
+    expect(existsSync(dest)).toBe(false);
+    const late = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, { ...POLICY, clock, deadlineMs: 60_000, minBytesPerSecond: 0 });
+    await clock.advance(60_000);
+    expect(await refusal(late)).toBe("DOWNLOAD_TIMEOUT");
   });
 
   test("a refused connection: DOWNLOAD_FAILED", async () => {
