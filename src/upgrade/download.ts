@@ -7,24 +7,14 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, fchmodSync, fsyncSync, openSync, rmSync, writeSync } from "node:fs";
-import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
 import { describeError, errnoCode } from "../errors.ts";
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
 import { UpgradeError } from "./errors.ts";
+import { describeUrl, Guard, type RetrievalPolicy } from "./retrieval-guard.ts";
 import { KEYSET_FILE, keysetSignatureFile, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, MAX_KEYSET_BYTES, MAX_MANIFEST_BYTES, type ManifestTarget } from "./format.ts";
 import type { ReleaseFiles } from "./verify.ts";
 
-export interface RetrievalPolicy {
-  proxy?: string;
-  noProxy: readonly string[];
-  /** Everything one call retrieves must arrive within this. */
-  deadlineMs: number;
-  /** Below this average over the last `speedWindowMs`, the retrieval is cut (DOWNLOAD_TOO_SLOW). */
-  minBytesPerSecond: number;
-  speedWindowMs: number;
-  signal?: AbortSignal;
-  clock?: Clock;
-}
+export { describeUrl, type RetrievalPolicy };
 
 export const DEFAULT_RETRIEVAL: Omit<RetrievalPolicy, "proxy" | "noProxy" | "signal" | "clock"> = {
   deadlineMs: 30 * 60_000,
@@ -34,108 +24,48 @@ export const DEFAULT_RETRIEVAL: Omit<RetrievalPolicy, "proxy" | "noProxy" | "sig
 
 /** Signatures are 64 bytes; anything much bigger is not a signature and is not read further. */
 const MAX_SIGNATURE_FILE_BYTES = 1024;
-/** How often, per speed window, the byte count is sampled. */
-const SAMPLES_PER_WINDOW = 10;
-
-/** The URL as it may appear in messages: no credentials, no query (it may hold a token). */
-export function describeUrl(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}`;
-}
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Release hosts often redirect to a CDN; a chain longer than this is a loop or a trap. */
+const MAX_REDIRECTS = 5;
 
 /**
- * One retrieval's guard: the deadline and speed floor abort its fetch, and `failure` says which fired.
- * `count(bytes)` feeds the speed window.
+ * The response to GET `url` (redirects followed by hand, each hop on http(s) only and with its own
+ * proxy choice), or undefined for a 404. Any other status than 200 is DOWNLOAD_FAILED.
  */
-class Guard {
-  readonly controller = new AbortController();
-  failure: UpgradeError | undefined;
-  #timers: TimerHandle[] = [];
-  #total = 0;
-  #samples: { at: number; total: number }[];
-  readonly #clock: Clock;
-  readonly #onAbort: () => void;
-
-  constructor(
-    readonly policy: RetrievalPolicy,
-    readonly what: string,
-  ) {
-    this.#clock = policy.clock ?? systemClock;
-    this.#samples = [{ at: this.#clock.now(), total: 0 }];
-    this.#onAbort = () => this.fail(new UpgradeError("DOWNLOAD_FAILED", `The retrieval of ${what} was stopped (the connector is shutting down or the upgrade was cancelled).`));
-    if (policy.signal?.aborted) this.#onAbort();
-    policy.signal?.addEventListener("abort", this.#onAbort, { once: true });
-    this.#timers.push(
-      this.#clock.setTimeout(
-        () => this.fail(new UpgradeError("DOWNLOAD_TIMEOUT", `The retrieval of ${what} did not finish within ${Math.round(policy.deadlineMs / 1000)} s; it is abandoned and retried on the next check.`)),
-        policy.deadlineMs,
-      ),
-    );
-    this.#scheduleSample();
-  }
-
-  count(bytes: number): void {
-    this.#total += bytes;
-  }
-
-  #scheduleSample(): void {
-    const every = Math.max(1, Math.floor(this.policy.speedWindowMs / SAMPLES_PER_WINDOW));
-    this.#timers.push(this.#clock.setTimeout(() => this.#sample(), every));
-  }
-
-  #sample(): void {
-    if (this.failure) return;
-    const now = this.#clock.now();
-    const windowStart = now - this.policy.speedWindowMs;
-    this.#samples.push({ at: now, total: this.#total });
-    while (this.#samples.length > 1 && this.#samples[1]!.at <= windowStart) this.#samples.shift();
-    const oldest = this.#samples[0]!;
-    if (oldest.at <= windowStart) {
-      const rate = ((this.#total - oldest.total) * 1000) / (now - oldest.at);
-      if (rate < this.policy.minBytesPerSecond) {
-        this.fail(
-          new UpgradeError(
-            "DOWNLOAD_TOO_SLOW",
-            `The retrieval of ${this.what} fell to ${Math.round(rate)} bytes/s over ${Math.round(this.policy.speedWindowMs / 1000)} s, below the floor of ${this.policy.minBytesPerSecond}; it is abandoned and retried on the next check.`,
-          ),
-        );
-        return;
-      }
-    }
-    this.#scheduleSample();
-  }
-
-  fail(error: UpgradeError): void {
-    if (this.failure) return;
-    this.failure = error;
-    this.controller.abort(error);
-  }
-
-  done(): void {
-    for (const t of this.#timers) t.cancel();
-    this.policy.signal?.removeEventListener("abort", this.#onAbort);
-  }
-}
-
 async function open(url: URL, guard: Guard): Promise<Response | undefined> {
-  const proxy = proxyFor(url, guard.policy.proxy, guard.policy.noProxy);
-  try {
-    const response = await fetch(url.toString(), {
-      // `false` keeps Bun from applying HTTPS_PROXY/NO_PROXY from the environment on its own.
-      proxy: proxy === undefined ? false : { url: proxy, respectNoProxy: false },
-      signal: guard.controller.signal,
-      headers: { accept: "*/*", "accept-encoding": "identity" },
-    });
-    if (response.status === 404) {
-      await response.body?.cancel().catch(() => {});
-      return undefined;
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    if (current.protocol !== "https:" && current.protocol !== "http:") {
+      throw new UpgradeError("DOWNLOAD_FAILED", `${describeUrl(current)} is not an http or https URL; releases are retrieved over HTTP(S) only. Check --manifest-url.`);
     }
+    const proxy = proxyFor(current, guard.policy.proxy, guard.policy.noProxy);
+    let response: Response;
+    try {
+      response = await fetch(current.toString(), {
+        // `false` keeps Bun from applying HTTPS_PROXY/NO_PROXY from the environment on its own.
+        proxy: proxy === undefined ? false : { url: proxy, respectNoProxy: false },
+        signal: guard.controller.signal,
+        redirect: "manual",
+        headers: { accept: "*/*", "accept-encoding": "identity" },
+      });
+    } catch (err) {
+      throw failureOf(err, current, guard, proxy);
+    }
+    const location = response.headers.get("location");
+    if (response.status !== 200) await response.body?.cancel().catch(() => {});
+    if (REDIRECTS.has(response.status) && location !== null && hop < MAX_REDIRECTS) {
+      try {
+        current = new URL(location, current);
+      } catch {
+        throw new UpgradeError("DOWNLOAD_FAILED", `${describeUrl(current)} redirected to something that is not a URL. Check the release host.`);
+      }
+      continue;
+    }
+    if (response.status === 404) return undefined;
     if (response.status !== 200) {
-      await response.body?.cancel().catch(() => {});
-      throw new UpgradeError("DOWNLOAD_FAILED", `The release host answered HTTP ${response.status} for ${describeUrl(url)}. Check --manifest-url and the release host.`);
+      throw new UpgradeError("DOWNLOAD_FAILED", `The release host answered HTTP ${response.status} for ${describeUrl(current)}. Check --manifest-url and the release host.`);
     }
     return response;
-  } catch (err) {
-    throw failureOf(err, url, guard, proxy);
   }
 }
 

@@ -62,6 +62,9 @@ beforeAll(() => {
       const path = new URL(req.url).pathname;
       const file = files.get(path);
       if (file) return new Response(file);
+      if (path === "/hop/connector-linux-x64") return Response.redirect("/r/connector-linux-x64", 302);
+      if (path === "/loop/connector-linux-x64") return Response.redirect("/loop/connector-linux-x64", 307);
+      if (path === "/local/connector-linux-x64") return Response.redirect("file:///etc/passwd", 302);
       if (path === "/big/manifest.json") return new Response(endless());
       if (path === "/endless/connector-linux-x64") return new Response(endless());
       if (path === "/slow/connector-linux-x64") return new Response(trickle(encoder.encode("xx"), 50));
@@ -175,7 +178,15 @@ describe("downloadBinary", () => {
     expect(statSync(dest).mode & 0o777).toBe(0o700);
   });
 
+  test("follows a redirect (a CDN)", async () => {
+    const dest = tempDest();
+    await downloadBinary(url("/hop/connector-linux-x64"), target, dest, POLICY);
+    expect(readFileSync(dest).equals(Buffer.from(binary.bytes))).toBe(true);
+  });
+
   const cases: [string, string, UpgradeErrorCode, Partial<RetrievalPolicy>][] = [
+    ["a redirect loop", "/loop/", "DOWNLOAD_FAILED", {}],
+    ["a redirect off HTTP", "/local/", "DOWNLOAD_FAILED", {}],
     ["an endless body", "/endless/", "BODY_TOO_LONG", {}],
     ["a body shorter than the manifest says", "/short/", "BODY_TOO_SHORT", {}],
     ["the wrong bytes", "/wrong/", "HASH_MISMATCH", {}],
