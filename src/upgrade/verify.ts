@@ -42,6 +42,11 @@ export interface AcceptanceRules {
   explicitVersion?: string;
 }
 
+/** The key ids of the compiled-in roots, distinct: the names of the key-set signatures to fetch. */
+export function rootIdsOf(roots: readonly string[]): string[] {
+  return [...new Set(roots.map(keyIdOf))];
+}
+
 function signatureValid(data: Uint8Array, signature: Uint8Array, spkiBase64: string): boolean {
   const key = ed25519PublicKey(spkiBase64);
   if (key === undefined || signature.byteLength !== SIGNATURE_BYTES) return false;

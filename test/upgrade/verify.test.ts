@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { renderManifest, MAX_MANIFEST_BYTES, MAX_KEYSET_BYTES, type Manifest } from "../../src/upgrade/format.ts";
 import { UpgradeError, type UpgradeErrorCode } from "../../src/upgrade/errors.ts";
-import { checkManifest, verifyBinaryBytes, verifyKeyset, verifyManifestSignature, verifyRelease, type AcceptanceRules } from "../../src/upgrade/verify.ts";
+import { checkManifest, rootIdsOf, verifyBinaryBytes, verifyKeyset, verifyManifestSignature, verifyRelease, type AcceptanceRules } from "../../src/upgrade/verify.ts";
 import { binaryOf, encode, keysetOf, makeKey, makeRelease, manifestOf, NOW, rootSpkis, signBytes } from "../support/signed-release.ts";
 
 const RULES: AcceptanceRules = { channel: "stable", runningVersion: "1.4.0", target: "linux-x64", highestSequence: 9, highestVersion: "1.4.0", skipped: [] };
@@ -30,6 +30,12 @@ describe("verifyRelease", () => {
 });
 
 describe("key set", () => {
+  test("rootIdsOf names each compiled-in root once, by key id", () => {
+    const release = makeRelease();
+    const [a, b] = release.roots;
+    expect(rootIdsOf([a!.publicKey, b!.publicKey, a!.publicKey])).toEqual([a!.id, b!.id]);
+  });
+
   test("a build with fewer roots than the threshold verifies nothing: NO_TRUST_ROOTS", () => {
     const release = makeRelease();
     expect(refusal(() => verifyKeyset(release.files, [release.roots[0]!.publicKey], NOW))).toBe("NO_TRUST_ROOTS");
