@@ -139,6 +139,8 @@ export function checkReleaseBaseUrl(text: string): string {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new BuildInputError(`release base URL must be http(s), got ${url.protocol}`);
   if (url.username || url.password || url.search || url.hash) throw new BuildInputError("release base URL must not carry credentials, a query or a fragment");
+  // It is also baked into install.sh inside single quotes: nothing a shell would treat specially.
+  if (/['"\\`$\s]/.test(url.href)) throw new BuildInputError(`release base URL ${JSON.stringify(url.href)} holds a quote, backslash, "$" or backtick`);
   return url.href.replace(/\/+$/, "");
 }
 

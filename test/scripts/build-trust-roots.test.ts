@@ -69,6 +69,7 @@ describe("build.ts trust roots", () => {
     expect(build("--out", join(work, "y")).stderr).toContain("use it with --host");
     expect(() => checkReleaseBaseUrl("https://user:pw@example.test/r")).toThrow("must not carry credentials");
     expect(checkReleaseBaseUrl("https://example.test/releases/")).toBe("https://example.test/releases");
+    expect(() => checkReleaseBaseUrl("https://example.test/r'$(id)'")).toThrow("holds a quote");
   });
 
   test("a host build of the connector carries the given version and target", () => {
