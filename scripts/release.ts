@@ -93,8 +93,8 @@ function checkOut(out: string): void {
  * A binary that does not carry its roots could never verify the next release: the fleet would be
  * stranded on it. So a release is refused unless every root and the base URL are in the bytes.
  */
-function checkEmbedded(file: string, rootSpkis: readonly string[], baseUrl: string | undefined): void {
-  const bytes = readFileSync(file);
+function checkEmbedded(path: string, file: string, rootSpkis: readonly string[], baseUrl: string | undefined): void {
+  const bytes = readFileSync(path);
   for (const spki of rootSpkis) if (!bytes.includes(spki)) throw new Error(`${file} does not embed root ${spki}: does src/ still import src/upgrade/trust-roots.ts?`);
   if (baseUrl !== undefined && !bytes.includes(baseUrl)) throw new Error(`${file} does not embed the release base URL ${baseUrl}`);
 }
@@ -139,7 +139,7 @@ async function writeRelease(options: ReleaseOptions, out: string, roots: Signing
     const path = join(out, file);
     await buildBinary({ target, outfile: path, version: options.version, trustRoots: rootSpkis, ...(options.baseUrl === undefined ? {} : { releaseBaseUrl: options.baseUrl }) });
     chmodSync(path, 0o755);
-    checkEmbedded(path, rootSpkis, options.baseUrl);
+    checkEmbedded(path, file, rootSpkis, options.baseUrl);
     binaries.push({ target, file, bytes: readFileSync(path) });
   }
   const { text: manifest } = manifestText({

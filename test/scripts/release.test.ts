@@ -16,13 +16,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const BASE_URL = "http://127.0.0.1:9/releases";
 const EPOCH = Math.floor(Date.now() / 1000) - 3600;
-let keys: ReleaseKeys;
+const keys: ReleaseKeys = makeKeys(join(work, "keys"));
 let rel: BuiltRelease;
-
-beforeAll(async () => {
-  keys = makeKeys(join(work, "keys"));
-  rel = await buildRelease({ keys, version: "2.3.4-rc.1", channel: "beta", sequence: 7, out: join(work, "rel", "a"), baseUrl: BASE_URL, expiresIn: 86_400, keysetExpiresIn: 172_800, rollout: 25, sourceDateEpoch: EPOCH });
-}, 300_000);
 
 /** `openssl pkeyutl -verify -rawin`: exactly what an installer with only openssl can check. */
 function opensslVerifies(pub: string, data: string, sig: string): boolean {
@@ -36,6 +31,10 @@ function release(...args: string[]) {
 }
 
 describe("bun run release", () => {
+  beforeAll(async () => {
+    rel = await buildRelease({ keys, version: "2.3.4-rc.1", channel: "beta", sequence: 7, out: join(work, "rel", "a"), baseUrl: BASE_URL, expiresIn: 86_400, keysetExpiresIn: 172_800, rollout: 25, sourceDateEpoch: EPOCH });
+  }, 300_000);
+
   test("openssl verifies the key set with every root and the manifest with the release key; a changed byte does not", () => {
     expect(rel.keysetSignatures).toHaveLength(2);
     keys.rootPubs.forEach((pub, i) => expect(opensslVerifies(pub, rel.keyset, rel.keysetSignatures[i]!)).toBe(true));
@@ -99,55 +98,55 @@ describe("bun run release", () => {
     );
     expect(readdirSync(join(work, "rel"))).toEqual(["a"]);
   });
+});
 
-  describe("refusals (exit 2, nothing written)", () => {
-    const common = (out: string) => ["--version", "1.0.0", "--channel", "stable", "--sequence", "1", "--out", out, "--targets", "host"];
+describe("bun run release refuses (exit 2, nothing written)", () => {
+  const common = (out: string) => ["--version", "1.0.0", "--channel", "stable", "--sequence", "1", "--out", out, "--targets", "host"];
 
-    test("a key directory with one root, two release keys, or no release key", () => {
-      const oneRoot = join(work, "one-root");
-      for (const name of ["root-1", "release"]) generateKey(oneRoot, name);
-      expect(release("--keys", oneRoot, ...common(join(work, "o1"))).stderr).toContain("holds 1 distinct trust root(s)");
+  test("a key directory with one root, two release keys, or no release key", () => {
+    const oneRoot = join(work, "one-root");
+    for (const name of ["root-1", "release"]) generateKey(oneRoot, name);
+    expect(release("--keys", oneRoot, ...common(join(work, "o1"))).stderr).toContain("holds 1 distinct trust root(s)");
 
-      const twoRelease = join(work, "two-release");
-      for (const name of ["root-1", "root-2", "release", "release-2"]) generateKey(twoRelease, name);
-      const r = release("--keys", twoRelease, ...common(join(work, "o2")));
-      expect(r.code).toBe(2);
-      expect(r.stderr).toContain("exactly one release key, release.key (found release-2.key, release.key)");
+    const twoRelease = join(work, "two-release");
+    for (const name of ["root-1", "root-2", "release", "release-2"]) generateKey(twoRelease, name);
+    const r = release("--keys", twoRelease, ...common(join(work, "o2")));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("exactly one release key, release.key (found release-2.key, release.key)");
 
-      const noRelease = join(work, "no-release");
-      for (const name of ["root-1", "root-2"]) generateKey(noRelease, name);
-      expect(release("--keys", noRelease, ...common(join(work, "o3"))).stderr).toContain("(found none)");
-      for (const out of ["o1", "o2", "o3"]) expect(() => statSync(join(work, out))).toThrow();
-    });
+    const noRelease = join(work, "no-release");
+    for (const name of ["root-1", "root-2"]) generateKey(noRelease, name);
+    expect(release("--keys", noRelease, ...common(join(work, "o3"))).stderr).toContain("(found none)");
+    for (const out of ["o1", "o2", "o3"]) expect(() => statSync(join(work, out))).toThrow();
+  });
 
-    test.each([
-      [["--version", "1.0"], 'invalid version "1.0"'],
-      [["--channel", "Stable"], 'invalid channel "Stable"'],
-      [["--sequence", "0"], "--sequence must be a whole number from 1"],
-      [["--sequence", "1.5"], "--sequence must be a whole number"],
-      [["--rollout", "101"], "--rollout must be a whole number from 0 to 100"],
-      [["--base-url", "file:///tmp"], "must be http(s)"],
-      [["--targets", "arm"], "--targets must be host or all"],
-    ])("bad argument %p", (override, message) => {
-      const args = common(join(work, "bad"));
-      const at = args.indexOf(override[0]!);
-      if (at >= 0) args.splice(at, 2, ...override);
-      else args.push(...override);
-      const r = release("--keys", keys.dir, ...args);
-      expect(r.stderr).toContain(message);
-      expect(r.code).toBe(2);
-      expect(() => statSync(join(work, "bad"))).toThrow();
-    });
+  test.each([
+    [["--version", "1.0"], 'invalid version "1.0"'],
+    [["--channel", "Stable"], 'invalid channel "Stable"'],
+    [["--sequence", "0"], "--sequence must be a whole number from 1"],
+    [["--sequence", "1.5"], "--sequence must be a whole number"],
+    [["--rollout", "101"], "--rollout must be a whole number from 0 to 100"],
+    [["--base-url", "file:///tmp"], "must be http(s)"],
+    [["--targets", "arm"], "--targets must be host or all"],
+  ])("bad argument %p", (override, message) => {
+    const args = common(join(work, "bad"));
+    const at = args.indexOf(override[0]!);
+    if (at >= 0) args.splice(at, 2, ...override);
+    else args.push(...override);
+    const r = release("--keys", keys.dir, ...args);
+    expect(r.stderr).toContain(message);
+    expect(r.code).toBe(2);
+    expect(() => statSync(join(work, "bad"))).toThrow();
+  });
 
-    test("a missing required argument and a non-empty OUT", () => {
-      expect(release("--keys", keys.dir, "--version", "1.0.0").stderr).toContain("--channel is required");
-      const full = join(work, "full");
-      mkdirSync(full);
-      writeFileSync(join(full, "old-manifest.json"), "{}");
-      const r = release("--keys", keys.dir, ...common(full));
-      expect(r.code).toBe(2);
-      expect(r.stderr).toContain("is not empty");
-      expect(readdirSync(full)).toEqual(["old-manifest.json"]);
-    });
+  test("a missing required argument and a non-empty OUT", () => {
+    expect(release("--keys", keys.dir, "--version", "1.0.0").stderr).toContain("--channel is required");
+    const full = join(work, "full");
+    mkdirSync(full);
+    writeFileSync(join(full, "old-manifest.json"), "{}");
+    const r = release("--keys", keys.dir, ...common(full));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("is not empty");
+    expect(readdirSync(full)).toEqual(["old-manifest.json"]);
   });
 });
