@@ -6,7 +6,7 @@
  * malformed is never published.
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { checkTrustRoots, isoSeconds } from "../build.ts";
@@ -35,6 +35,9 @@ export interface SigningKey {
 }
 
 function loadSigningKey(file: string): SigningKey {
+  // Like ssh with an unprotected key: a signing key others can read may already be someone else's.
+  const mode = statSync(file).mode;
+  if ((mode & 0o077) !== 0) throw new ToolUsageError(`${file} is readable or writable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it, and consider the key exposed`);
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(readFileSync(file, "utf8"));

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bakeInstaller, keysetText, loadReleaseKeys, manifestText } from "../../scripts/release-files.ts";
@@ -16,6 +16,13 @@ describe("release files", () => {
     const loaded = loadReleaseKeys(keys.dir);
     expect(loaded.roots.map((r) => r.id)).toEqual([...keys.rootIds]);
     expect(loaded.release.id).toBe(keys.releaseKeyId);
+  });
+
+  test("a private key others can read is refused", () => {
+    const loose = join(work, "loose");
+    makeKeys(loose);
+    chmodSync(join(loose, "root-2.key"), 0o640);
+    expect(() => loadReleaseKeys(loose)).toThrow(`${join(loose, "root-2.key")} is readable or writable by others (mode 640)`);
   });
 
   test("the manifest is the format's rendering, with whole-second times and one line per target", () => {

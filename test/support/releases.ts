@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { binaryFile, KEYSET_FILE, keysetSignatureFile, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE } from "../../src/upgrade/format.ts";
 import { hostTarget } from "../../build.ts";
+import { loadReleaseKeys } from "../../scripts/release-files.ts";
 import type { ReleaseKeys } from "./release-keys.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -41,7 +42,7 @@ export interface BuiltRelease {
   readonly manifest: string;
   readonly manifestSignature: string;
   readonly keyset: string;
-  /** One per root, in the order of the keys' rootIds (when `keys` came from makeKeys). */
+  /** One per root, in the order of the keys' rootIds (root-*.key by file name). */
   readonly keysetSignatures: readonly string[];
   readonly installer: string;
   /** The tool's output, for a failing test's message. */
@@ -66,7 +67,7 @@ export async function buildRelease(spec: ReleaseSpec): Promise<BuiltRelease> {
   const log = `${stdout}${stderr}`;
   if (code !== 0) throw new Error(`bun run release ${args.join(" ")} exited ${code}:\n${log}`);
   const target = hostTarget();
-  const rootIds = typeof spec.keys === "string" ? [...log.matchAll(/release-keys\.json\.([0-9a-f]{16})\.sig/g)].map((m) => m[1]!) : spec.keys.rootIds;
+  const rootIds = typeof spec.keys === "string" ? loadReleaseKeys(spec.keys).roots.map((r) => r.id) : spec.keys.rootIds;
   return {
     out: spec.out,
     target,
