@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# connector installer (PRODUCT.md §6).
+# connector installer.
 #
 #   curl -fsSL https://<release-host>/install.sh | sudo bash -s -- --key <PROVISIONING_KEY>
 #
@@ -8,7 +8,18 @@
 # Wrapped in main() so that a truncated download cannot run a partial script.
 set -euo pipefail
 
+# >>> baked values: `bun run release` rewrites the lines between these markers; edit nothing else here.
+# The root public keys (Ed25519 SPKI PEM) a release-keys.json must be signed by, and the release host.
+RELEASE_BASE_URL=""
+RELEASE_CHANNEL=""
+ROOT_PUBLIC_KEYS=$(cat <<'ROOTS'
+ROOTS
+)
+# <<< baked values
+
 main() {
+  # The verifying installer will read these; name them so they are part of the script's contract.
+  : "${RELEASE_BASE_URL}" "${RELEASE_CHANNEL}" "${ROOT_PUBLIC_KEYS}"
   cat >&2 <<'MSG'
 connector install.sh: the one-line installer is not available in this release yet.
 Nothing was changed on this host.

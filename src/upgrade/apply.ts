@@ -16,28 +16,11 @@ import { isUpgradeError, UpgradeError } from "./errors.ts";
 import type { Manifest, ManifestTarget } from "./format.ts";
 import { type FileOwner, ownerForWrites } from "./owned-file.ts";
 import {
-  type AcceptanceRules, applyLockPath, clearStaged, ensureUpgradeDir, readRequest, readStaged, type ReleaseFiles, removeRequest, type UpgradeResult, writeResult,
+  applyLockPath, clearStaged, readRequest, readStaged, removeRequest, type UpgradeResult, writeResult,
 } from "./staging.ts";
+import { ensureUpgradeDir, type Outcome, type UpgradeState } from "./state.ts";
+import type { AcceptanceRules, ReleaseFiles } from "./verify.ts";
 import { removeSwapLeftovers, restorePrevious, swapBinary } from "./swap.ts";
-
-export type OutcomeResult = "installed" | "rolled-back" | "refused" | "failed";
-export interface UpgradeOutcome {
-  at: string;
-  from: string;
-  to?: string;
-  result: OutcomeResult;
-  code?: string;
-  message?: string;
-  reported: boolean;
-}
-export interface UpgradeState {
-  schema: 1;
-  highestSequence: number;
-  highestVersion?: string;
-  skipped: string[];
-  outcomes: UpgradeOutcome[];
-  probation?: { version: string; from: string; since: string; starts: number };
-}
 
 /** Verification and state keeping, injected (src/upgrade/verify.ts, self-check.ts, state.ts). */
 export interface ApplyDeps {
@@ -48,7 +31,7 @@ export interface ApplyDeps {
   writeUpgradeState(stateDir: string, state: UpgradeState, owner?: { uid: number; gid: number }): void;
   acceptRelease(state: UpgradeState, manifest: Manifest): UpgradeState;
   markSkipped(state: UpgradeState, version: string): UpgradeState;
-  recordOutcome(state: UpgradeState, outcome: UpgradeOutcome): UpgradeState;
+  recordOutcome(state: UpgradeState, outcome: Omit<Outcome, "reported">): UpgradeState;
 }
 
 export interface ApplyContext {
@@ -175,13 +158,13 @@ async function installLocked(ctx: ApplyContext, owner: FileOwner | undefined, id
     const { result, code, message } = classify(err);
     const to = manifest?.version;
     ctx.log?.warn(`upgrade: ${result} ${to ?? "the release"} (${code}): ${message}`);
-    const outcome: UpgradeOutcome = { at: ctx.now().toISOString(), from, ...(to !== undefined ? { to } : {}), result, code, message, reported: false };
+    const outcome: Omit<Outcome, "reported"> = { at: ctx.now().toISOString(), from, ...(to !== undefined ? { to } : {}), result, code, message };
     record(ctx, owner, state, (s) => deps.recordOutcome(s, outcome));
     return finish(ctx, owner, { id, action: "apply", result, from, ...(to !== undefined ? { to } : {}), code, message });
   }
   const accepted = manifest;
   ctx.log?.info(`upgrade: installed ${accepted.version} over ${from} at ${ctx.installed}`);
-  record(ctx, owner, state, (s) => deps.recordOutcome(deps.acceptRelease(s, accepted), { at: ctx.now().toISOString(), from, to: accepted.version, result: "installed", reported: false }));
+  record(ctx, owner, state, (s) => deps.recordOutcome(deps.acceptRelease(s, accepted), { at: ctx.now().toISOString(), from, to: accepted.version, result: "installed" }));
   return finish(ctx, owner, { id, action: "apply", result: "swapped", from, to: accepted.version });
 }
 
@@ -192,14 +175,14 @@ async function rollBackLocked(ctx: ApplyContext, owner: FileOwner | undefined, i
   } catch (err) {
     const { code, message } = classify(err);
     ctx.log?.warn(`upgrade: rollback of ${removing} failed (${code}): ${message}`);
-    record(ctx, owner, undefined, (s) => deps.recordOutcome(s, { at: ctx.now().toISOString(), from: removing, result: "failed", code, message, reported: false }));
+    record(ctx, owner, undefined, (s) => deps.recordOutcome(s, { at: ctx.now().toISOString(), from: removing, result: "failed", code, message }));
     return finish(ctx, owner, { id, action: "rollback", result: "failed", from: removing, code, message });
   }
   let to: string | undefined;
   record(ctx, owner, undefined, (s) => {
     // The version restored is known when the removed one was still on probation (it records where it came from).
     to = s.probation?.version === removing ? s.probation.from : undefined;
-    return deps.recordOutcome(deps.markSkipped(s, removing), { at: ctx.now().toISOString(), from: removing, ...(to !== undefined ? { to } : {}), result: "rolled-back", reported: false });
+    return deps.recordOutcome(deps.markSkipped(s, removing), { at: ctx.now().toISOString(), from: removing, ...(to !== undefined ? { to } : {}), result: "rolled-back" });
   });
   ctx.log?.info(`upgrade: rolled back ${removing}${to !== undefined ? ` to ${to}` : ""}; ${removing} will be skipped`);
   return finish(ctx, owner, { id, action: "rollback", result: "rolled-back", from: removing, ...(to !== undefined ? { to } : {}) });

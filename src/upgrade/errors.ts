@@ -45,6 +45,7 @@ export const UPGRADE_ERROR_CODES = [
   "CRASH_LOOP", // the new version restarted too often before it proved itself
   "NO_PREVIOUS_BINARY", // a rollback with no connector.prev
   "VERSION_SKIPPED", // this version was rolled back before
+  "VERSION_NOT_OFFERED", // an explicit --version that the manifest does not offer
 ] as const;
 export type UpgradeErrorCode = (typeof UPGRADE_ERROR_CODES)[number];
 

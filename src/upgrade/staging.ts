@@ -21,6 +21,8 @@ import { fsyncDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../state/atomic-f
 import { UpgradeError } from "./errors.ts";
 import { KEYSET_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, MAX_BINARY_BYTES, MAX_KEYSET_BYTES, MAX_MANIFEST_BYTES, keysetSignatureFile } from "./format.ts";
 import { type FileOwner, readOwnedFile, stateDirOwner, writeOwnedFileAtomic } from "./owned-file.ts";
+import { ensureUpgradeDir, upgradeDir } from "./state.ts";
+import type { ReleaseFiles } from "./verify.ts";
 
 export const UPGRADE_DIR = "upgrade";
 export const STAGED_DIR = "staged";
@@ -37,32 +39,11 @@ const MAX_REQUEST_BYTES = 4096;
 const MAX_RESULT_BYTES = 16 * 1024;
 const KEYSET_SIGNATURE_NAME = /^release-keys\.json\.([0-9a-f]{16})\.sig$/;
 
-export const upgradeDir = (stateDir: string): string => join(stateDir, UPGRADE_DIR);
 export const stagedDir = (stateDir: string): string => join(stateDir, UPGRADE_DIR, STAGED_DIR);
 export const stagedBinaryPath = (stateDir: string): string => join(stagedDir(stateDir), STAGED_BINARY);
 export const requestPath = (stateDir: string): string => join(stateDir, UPGRADE_DIR, REQUEST_FILE);
 export const resultPath = (stateDir: string): string => join(stateDir, UPGRADE_DIR, RESULT_FILE);
 export const applyLockPath = (stateDir: string): string => join(stateDir, UPGRADE_DIR, APPLY_LOCK_FILE);
-
-/** The signed files of one release, as fetched (verification works on these exact bytes). */
-export interface ReleaseFiles {
-  manifest: Uint8Array;
-  manifestSignature: Uint8Array | undefined;
-  keyset: Uint8Array;
-  /** rootId → raw signature of the key set by that root. */
-  keysetSignatures: ReadonlyMap<string, Uint8Array>;
-}
-
-/** What a release must satisfy besides its signatures (see src/upgrade/verify.ts). */
-export interface AcceptanceRules {
-  channel: string;
-  runningVersion: string;
-  target: string;
-  highestSequence: number;
-  highestVersion?: string;
-  skipped: readonly string[];
-  explicitVersion?: string;
-}
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
 const Id = v.pipe(v.string(), v.regex(/^[0-9A-Za-z-]{1,64}$/));
@@ -121,11 +102,6 @@ function ensurePrivateDir(dir: string, owner: FileOwner | undefined): void {
   } finally {
     closeSync(fd);
   }
-}
-
-/** Creates `<state-dir>/upgrade/` (0700) when missing; root passes the state dir's owner so the daemon keeps it. */
-export function ensureUpgradeDir(stateDir: string, owner?: FileOwner): void {
-  ensurePrivateDir(upgradeDir(stateDir), owner);
 }
 
 /** Removes the staged release (a symlink planted as `staged` is removed, not followed). */

@@ -5,10 +5,11 @@
  * in-memory state that records what was written and for whom.
  */
 import { createHash } from "node:crypto";
-import type { ApplyDeps, UpgradeState } from "../../src/upgrade/apply.ts";
+import type { ApplyDeps } from "../../src/upgrade/apply.ts";
+import type { UpgradeState } from "../../src/upgrade/state.ts";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
 import type { Manifest } from "../../src/upgrade/format.ts";
-import type { AcceptanceRules } from "../../src/upgrade/staging.ts";
+import type { AcceptanceRules } from "../../src/upgrade/verify.ts";
 
 export function testManifest(version: string, sequence: number, binary: Uint8Array): Manifest {
   return {
@@ -61,7 +62,7 @@ export function fakeDeps(trustedManifest: () => Uint8Array | undefined): FakeDep
     },
     acceptRelease: (state, manifest) => ({ ...state, highestSequence: manifest.sequence, highestVersion: manifest.version }),
     markSkipped: (state, version) => ({ ...state, skipped: [...state.skipped, version] }),
-    recordOutcome: (state, outcome) => ({ ...state, outcomes: [...state.outcomes, outcome] }),
+    recordOutcome: (state, outcome) => ({ ...state, outcomes: [...state.outcomes, { ...outcome, reported: false }] }),
   };
   return deps;
 }

@@ -5,8 +5,10 @@ import { join } from "node:path";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
 import { MAX_BINARY_BYTES, MAX_MANIFEST_BYTES } from "../../src/upgrade/format.ts";
 import {
-  clearStaged, readRequest, readResult, readStaged, removeRequest, requestPath, resultPath, stagedBinaryPath, stagedDir, upgradeDir, writeRequest, writeResult, writeStaged, type ReleaseFiles,
+  clearStaged, readRequest, readResult, readStaged, removeRequest, requestPath, resultPath, stagedBinaryPath, stagedDir, writeRequest, writeResult, writeStaged,
 } from "../../src/upgrade/staging.ts";
+import { upgradeDir } from "../../src/upgrade/state.ts";
+import type { ReleaseFiles } from "../../src/upgrade/verify.ts";
 
 /** A uid no file of this machine belongs to: "someone else". */
 const OTHER_UID = 48_213;
