@@ -6,10 +6,10 @@
 import { errnoCode } from "../errors.ts";
 import { fetchReleaseFiles, type RetrievalPolicy } from "./download.ts";
 import { UpgradeError } from "./errors.ts";
-import { keyIdOf, ROOT_THRESHOLD, type Manifest, type ManifestTarget } from "./format.ts";
+import { ROOT_THRESHOLD, type Manifest, type ManifestTarget } from "./format.ts";
 import { planUpgrade } from "./schedule.ts";
 import { acceptRelease, readUpgradeState, writeUpgradeState } from "./state.ts";
-import { verifyKeyset, verifyManifestSignature, verifyRelease, type ReleaseFiles } from "./verify.ts";
+import { rootIdsOf, verifyKeyset, verifyManifestSignature, verifyRelease, type ReleaseFiles } from "./verify.ts";
 
 export interface CheckInput {
   readonly manifestUrl: URL;
@@ -41,8 +41,10 @@ export function assertRootsUsable(roots: readonly string[]): void {
 
 export async function checkRelease(input: CheckInput): Promise<CheckResult> {
   assertRootsUsable(input.roots);
-  const files = await fetchReleaseFiles(input.manifestUrl, input.roots.map(keyIdOf), input.policy);
+  const files = await fetchReleaseFiles(input.manifestUrl, rootIdsOf(input.roots), input.policy);
   const state = readUpgradeState(input.stateDir);
+  // A pinned daemon takes exactly its pin, even an older version: verified as an explicit version.
+  const pin = input.explicitVersion === undefined ? input.policyOf?.pinVersion : undefined;
   let verified: { manifest: Manifest; target: ManifestTarget };
   try {
     verified = verifyRelease(
@@ -55,32 +57,37 @@ export async function checkRelease(input: CheckInput): Promise<CheckResult> {
         highestSequence: state.highestSequence,
         highestVersion: state.highestVersion,
         skipped: state.skipped,
-        explicitVersion: input.explicitVersion,
+        explicitVersion: input.explicitVersion ?? pin,
       },
       input.now,
     );
   } catch (err) {
-    if (!(err instanceof UpgradeError) || err.code !== "NOT_NEWER") throw err;
+    if (!(err instanceof UpgradeError)) throw err;
+    if (err.code === "VERSION_NOT_OFFERED" && pin !== undefined) {
+      const manifest = signedManifest(files, input);
+      return { kind: "not-taken", manifest, reason: `pinned to ${pin}; the channel offers ${manifest.version}` };
+    }
+    if (err.code !== "NOT_NEWER") throw err;
     // A verified manifest for what runs already: nothing to take. Its sequence still raises the floor
     // below which nothing is accepted, so a replay of an older manifest is refused from now on.
-    const manifest = await upToDateManifest(files, input, state.highestSequence);
-    return { kind: "up-to-date", manifest };
+    return { kind: "up-to-date", manifest: upToDateManifest(files, input, state.highestSequence) };
   }
   const { manifest, target } = verified;
-  if (input.explicitVersion !== undefined && manifest.version !== input.explicitVersion) {
-    throw new UpgradeError("VERSION_NOT_OFFERED", `Version ${input.explicitVersion} was asked for, but ${input.manifestUrl.pathname} offers ${manifest.version}. Point --manifest-url at that release's manifest.json.`);
-  }
   if (input.policyOf) {
     const plan = planUpgrade({ manifest, runningVersion: input.running.version, connectorId: input.policyOf.connectorId, pinVersion: input.policyOf.pinVersion, skipped: state.skipped });
-    if (!plan.take) return { kind: "not-taken", manifest, reason: plan.reason };
+    if (!plan.take) return manifest.version === input.running.version ? { kind: "up-to-date", manifest } : { kind: "not-taken", manifest, reason: plan.reason };
   }
   return { kind: "available", manifest, target, files };
 }
 
-/** The manifest behind a NOT_NEWER (its signature was checked before the version rule refused it); a
- * current one for this channel raises the recorded sequence. */
-async function upToDateManifest(files: ReleaseFiles, input: CheckInput, highestSequence: number): Promise<Manifest> {
-  const manifest = verifyManifestSignature(files, verifyKeyset(files, input.roots, input.now));
+/** The manifest behind a refusal by version rules (its signature was checked before them). */
+function signedManifest(files: ReleaseFiles, input: CheckInput): Manifest {
+  return verifyManifestSignature(files, verifyKeyset(files, input.roots, input.now));
+}
+
+/** The manifest behind a NOT_NEWER; a current one for this channel raises the recorded sequence. */
+function upToDateManifest(files: ReleaseFiles, input: CheckInput, highestSequence: number): Manifest {
+  const manifest = signedManifest(files, input);
   const current = manifest.channel === input.channel && Date.parse(manifest.expires) > input.now.getTime();
   if (current && manifest.sequence > highestSequence) {
     try {

@@ -30,7 +30,6 @@ export const UPGRADE_ERROR_CODES = [
   "SEQUENCE_ROLLBACK", // a sequence below the highest accepted
   "VERSION_ROLLBACK", // a version below the highest accepted
   "NOT_NEWER", // not newer than the running version (without an explicit --version)
-  "VERSION_NOT_OFFERED", // --version V asked for, and the manifest offers another version
   "TARGET_MISSING", // no binary for this machine's target
   // the binary
   "HASH_MISMATCH",

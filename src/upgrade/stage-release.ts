@@ -10,12 +10,13 @@ import { sleep, systemClock, type Clock } from "../clock.ts";
 import { downloadBinary, type RetrievalPolicy } from "./download.ts";
 import { UpgradeError } from "./errors.ts";
 import type { ManifestTarget } from "./format.ts";
-import { ensureUpgradeDir, readResult, removeRequest, upgradeDir, writeRequest, writeStaged, type ReleaseFiles, type UpgradeResult } from "./staging.ts";
+import { readResult, removeRequest, writeRequest, writeStaged, type UpgradeResult } from "./staging.ts";
+import { ensureUpgradeDir } from "./state.ts";
+import type { ReleaseFiles } from "./verify.ts";
 
 /** Downloads `target` beside the manifest into the upgrade dir; the caller owns (and removes) the file. */
 export async function downloadCandidate(stateDir: string, manifestUrl: URL, target: ManifestTarget, policy: RetrievalPolicy): Promise<string> {
-  ensureUpgradeDir(stateDir);
-  const path = join(upgradeDir(stateDir), `download.${randomBytes(6).toString("hex")}.unverified`);
+  const path = join(ensureUpgradeDir(stateDir), `download.${randomBytes(6).toString("hex")}.unverified`);
   await downloadBinary(new URL(target.url, manifestUrl), target, path, policy);
   return path;
 }
