@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { SettingsError } from "../errors.ts";
 import { readEnvFile } from "./env-file.ts";
+import { VERSION_PATTERN } from "../upgrade/format.ts";
 
 export const DEFAULT_STATE_DIR = "/var/lib/connector";
 export const DEFAULT_ENV_FILE = "/etc/connector/connector.env";
@@ -36,6 +37,16 @@ const ListenAddress = v.pipe(
   v.regex(/^(\[[0-9a-fA-F:.]+\]|[0-9A-Za-z.-]+):\d{1,5}$/, "expected HOST:PORT, e.g. 127.0.0.1:9300"),
 );
 const NonEmpty = v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"));
+const OnOff = v.pipe(
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
+  v.picklist(["on", "off"], "expected on or off"),
+  v.transform((s) => s === "on"),
+);
+const ChannelName = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "expected a channel name such as stable or beta"));
+const HttpUrl = v.pipe(v.string(), v.url("expected a URL"), v.check((s) => /^https?:\/\//i.test(s), "expected an http:// or https:// URL"));
+const VersionText = v.pipe(v.string(), v.regex(VERSION_PATTERN, "expected a version such as 1.4.2"));
+const WindowText = v.pipe(v.string(), v.regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, "expected HH:MM-HH:MM in UTC, e.g. 02:00-05:00"));
 
 /** One entry per setting: flag name, env vars in priority order, schema. Defaults are strings so
  * they go through the same validation as operator input. */
@@ -54,6 +65,14 @@ const SPEC = {
   streamIdleTimeout: { flag: "stream-idle-timeout", env: ["CONNECTOR_STREAM_IDLE_TIMEOUT"], schema: PositiveInt(0, 604_800), fallback: "3600" },
   metrics: { flag: "metrics", env: ["CONNECTOR_METRICS"], schema: ListenAddress, fallback: undefined },
   name: { flag: "name", env: ["CONNECTOR_NAME"], schema: NonEmpty, fallback: undefined },
+  // Upgrades (docs/OPERATIONS.md "Upgrades"): where releases come from and when the daemon takes them.
+  autoUpgrade: { flag: "auto-upgrade", env: ["CONNECTOR_AUTO_UPGRADE"], schema: OnOff, fallback: "on" },
+  channel: { flag: "channel", env: ["CONNECTOR_CHANNEL"], schema: ChannelName, fallback: "stable" },
+  manifestUrl: { flag: "manifest-url", env: ["CONNECTOR_MANIFEST_URL"], schema: HttpUrl, fallback: undefined },
+  pinVersion: { flag: "pin-version", env: ["CONNECTOR_PIN_VERSION"], schema: VersionText, fallback: undefined },
+  // Seconds between checks, ±20 % jitter so a fleet does not ask at the same instant.
+  upgradeInterval: { flag: "upgrade-interval", env: ["CONNECTOR_UPGRADE_INTERVAL"], schema: PositiveInt(10, 30 * 86_400), fallback: "21600" },
+  upgradeWindow: { flag: "upgrade-window", env: ["CONNECTOR_UPGRADE_WINDOW"], schema: WindowText, fallback: undefined },
 } as const;
 
 type Spec = typeof SPEC;

@@ -5,7 +5,7 @@
  */
 import type { Identity } from "../identity/identity.ts";
 import { certificateNotAfter } from "../identity/identity.ts";
-import { redundancyLost, type ConnectorState, type Redundancy, type StatusSnapshot } from "../status/schema.ts";
+import { redundancyLost, type ConnectorState, type Redundancy, type StatusSnapshot, type UpgradeStatus } from "../status/schema.ts";
 import type { SessionStats } from "../tunnel/session-stats.ts";
 import type { SlotState } from "../tunnel/supervisor.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
@@ -142,6 +142,13 @@ export class StatusModel {
   }
 
   /** Where status reads the renewal schedule from (the daemon's `CertificateRenewal`). */
+  #upgrade: () => UpgradeStatus | undefined = () => undefined;
+
+  /** The upgrade schedule's view (src/daemon/auto-upgrade.ts), read on each snapshot. */
+  showUpgrade(view: () => UpgradeStatus): void {
+    this.#upgrade = view;
+  }
+
   showRenewal(view: () => { dueAt: string; lastError: string | null }): void {
     this.#renewal = () => {
       const { dueAt, lastError } = view();
@@ -167,6 +174,7 @@ export class StatusModel {
     const all = [...live, ...[...this.#retired].map((stats) => stats())];
     const sum = (pick: (s: SessionStats) => number) => all.reduce((total, s) => total + (s ? pick(s) : 0), 0);
     const active = sum((s) => s.streamsActive);
+    const upgrade = this.#upgrade();
     return {
       state: this.state(),
       connectorId: this.identity.connectorId,
@@ -194,6 +202,7 @@ export class StatusModel {
       },
       bytes: { toCloud: this.#ended.toCloud + sum((s) => s.bytesOut), fromCloud: this.#ended.fromCloud + sum((s) => s.bytesIn) },
       apps: this.#health.apps.map((a) => ({ name: a.name, servers: a.servers.map((s) => ({ address: s.address, healthy: s.healthy })) })),
+      ...(upgrade ? { upgrade } : {}),
     };
   }
 

@@ -109,12 +109,25 @@ function catalogText(catalog: NonNullable<StatusSnapshot["catalog"]>, now: Date)
   return `version ${catalog.version}, stored copy from ${catalog.fetchedAt} (${ageMinutes} min old; the control plane has not answered since start)`;
 }
 
+function upgradeLines(upgrade: StatusSnapshot["upgrade"]): string[] {
+  if (!upgrade) return [];
+  const schedule = upgrade.auto
+    ? `auto, channel ${upgrade.channel}${upgrade.pinnedVersion ? `, pinned to ${upgrade.pinnedVersion}` : ""}${upgrade.window ? `, window ${upgrade.window} UTC` : ""}${upgrade.nextCheckAt ? `; next check ${upgrade.nextCheckAt}` : ""}`
+    : `off (auto-upgrade off), channel ${upgrade.channel}`;
+  const lines = [line("upgrades", upgrade.source ? schedule : `${schedule}; no release source configured`)];
+  const check = upgrade.lastCheck;
+  if (check) lines.push(line("last check", `${check.at}: ${check.result}${check.version ? ` (${check.version})` : ""}${check.detail ? ` — ${check.detail}` : ""}`));
+  const o = upgrade.lastOutcome;
+  if (o) lines.push(line("last upgrade", `${o.at}: ${o.from}${o.to ? ` → ${o.to}` : ""} ${o.result}${o.code ? ` [${o.code}]` : ""}${o.message ? ` — ${o.message}` : ""}`));
+  if (upgrade.skipped.length > 0) lines.push(line("skipped", upgrade.skipped.join(", ")));
+  return lines;
+}
+
 export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): string {
   const who = snapshot.connectorId === null ? "-" : `${snapshot.connectorId} "${snapshot.name ?? ""}" (group ${snapshot.group ?? "-"})`;
   const control = snapshot.controlPlane
     ? `${snapshot.controlPlane.url} (${snapshot.controlPlane.reachable === null ? "not connected" : snapshot.controlPlane.reachable ? "reachable" : "unreachable"})`
     : "-";
-  const upgrade = snapshot.upgrade?.lastCheck ? `last check ${snapshot.upgrade.lastCheck}: ${snapshot.upgrade.result ?? "-"}` : "never checked";
   return [
     line("connector", who),
     line("state", `${snapshot.state} — ${stateHint(snapshot)}`),
@@ -128,6 +141,6 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
     line("streams", streamsText(snapshot.streams)),
     line("bytes", `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`),
     ...appLines(snapshot),
-    line("upgrade", upgrade),
+    ...upgradeLines(snapshot.upgrade),
   ].join("\n");
 }

@@ -39,6 +39,37 @@ export const AppStatusSchema = v.object({
   servers: v.array(v.object({ address: Text(300), healthy: v.boolean() })),
 });
 
+const UpgradeOutcomeSchema = v.object({
+  at: Text(64),
+  from: Text(64),
+  to: v.optional(Text(64)),
+  result: v.picklist(["installed", "rolled-back", "refused", "failed"]),
+  code: v.optional(Text(64)),
+  message: v.optional(Text(1024)),
+  reported: v.boolean(),
+});
+
+export const UpgradeStatusSchema = v.object({
+  auto: v.boolean(),
+  channel: Text(32),
+  /** The channel's manifest URL (no credentials); absent when no release source is configured. */
+  source: v.optional(Text(2048)),
+  pinnedVersion: v.optional(Text(64)),
+  window: v.optional(Text(16)),
+  nextCheckAt: v.optional(Text(64)),
+  lastCheck: v.optional(
+    v.object({
+      at: Text(64),
+      result: v.picklist(["up-to-date", "not-taken", "installed", "refused", "failed"]),
+      version: v.optional(Text(64)),
+      detail: v.optional(Text(1024)),
+    }),
+  ),
+  lastOutcome: v.optional(UpgradeOutcomeSchema),
+  skipped: v.array(Text(64)),
+});
+export type UpgradeStatus = v.InferOutput<typeof UpgradeStatusSchema>;
+
 export const StatusSnapshotSchema = v.object({
   state: ConnectorState,
   connectorId: v.nullable(Text(128)),
@@ -80,8 +111,8 @@ export const StatusSnapshotSchema = v.object({
   }),
   bytes: v.object({ toCloud: Count, fromCloud: Count }),
   apps: v.array(AppStatusSchema),
-  /** Last upgrade check: when and what came of it (§5). */
-  upgrade: v.optional(v.object({ lastCheck: v.nullable(Text(64)), result: v.nullable(Text(256)) })),
+  /** Upgrades: the schedule, the last check and the last outcome. Absent when no daemon runs. */
+  upgrade: v.optional(UpgradeStatusSchema),
 });
 export type StatusSnapshot = v.InferOutput<typeof StatusSnapshotSchema>;
 
