@@ -13,6 +13,9 @@ import { MAX_STOP_GRACE_MS } from "./gateway/config.ts";
 import type { GatewayAdmin, GatewaySummary } from "./gateway/admin-types.ts";
 import type { KeyStore } from "./keys.ts";
 import type { ConnectorRegistry } from "./registry.ts";
+import { MISBEHAVIOUR_MODES } from "./releases/misbehaviour.ts";
+import type { ReleaseServer } from "./releases/server.ts";
+import { Channel } from "../../src/upgrade/format.ts";
 
 export interface AdminDeps {
   readonly keys: KeyStore;
@@ -21,6 +24,8 @@ export interface AdminDeps {
   readonly log: Logger;
   /** The gateways' admin interface; without it the /admin/gateways endpoints answer 404. */
   readonly gateways?: GatewayAdmin | undefined;
+  /** The release server; without it the /admin/releases endpoints answer 404. */
+  readonly releases?: ReleaseServer | undefined;
 }
 
 export interface AdminServer {
@@ -51,6 +56,8 @@ const RevokeConnectorBody = v.object({
 const StopGatewayBody = v.object({
   graceMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_STOP_GRACE_MS))),
 });
+
+const MisbehaveBody = v.object({ mode: v.picklist(MISBEHAVIOUR_MODES), channel: v.optional(Channel) });
 
 async function parseBody<S extends v.GenericSchema>(req: Request, schema: S): Promise<v.InferOutput<S>> {
   let json: unknown;
@@ -89,6 +96,10 @@ export function startAdmin(deps: AdminDeps): AdminServer {
   const gatewayAdmin = (): GatewayAdmin => {
     if (!deps.gateways) throw notFound("this cloud's gateways have no admin interface");
     return deps.gateways;
+  };
+  const releases = (): ReleaseServer => {
+    if (!deps.releases) throw notFound("this cloud serves no releases (start it with --releases DIR)");
+    return deps.releases;
   };
   /** Runs a restart or stop; an unknown id is 404, a gateway that fails to start is 500 with the reason. */
   const gatewayOperation = async (id: string, what: string, run: (admin: GatewayAdmin) => Promise<GatewaySummary | undefined>) => {
@@ -157,6 +168,16 @@ export function startAdmin(deps: AdminDeps): AdminServer {
         POST: guarded(log, async (req) => {
           const { graceMs } = await parseBody(req, StopGatewayBody);
           return gatewayOperation(req.params.id, "stopped", (admin) => admin.stop(req.params.id, graceMs));
+        }),
+      },
+      "/admin/releases": { GET: guarded(log, () => Response.json(releases().describe())) },
+      "/admin/releases/misbehave": {
+        POST: guarded(log, async (req) => {
+          const server = releases();
+          const { mode, channel } = await parseBody(req, MisbehaveBody);
+          server.misbehave(mode, channel);
+          log.info(`releases of ${channel === undefined ? "every channel" : `channel ${channel}`} now: ${mode}`);
+          return Response.json(server.describe().misbehaviour);
         }),
       },
     },

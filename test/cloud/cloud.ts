@@ -19,6 +19,7 @@ import type { GatewayAdmin } from "./gateway/admin-types.ts";
 import { fleetAdmin, startGatewayFleet } from "./gateway/fleet.ts";
 import { KeyStore } from "./keys.ts";
 import { ConnectorRegistry } from "./registry.ts";
+import { startReleaseServer, type ReleaseServer } from "./releases/server.ts";
 
 export interface CloudOptions {
   /** Number of gateways (≥ 1); default 1. */
@@ -37,6 +38,16 @@ export interface CloudOptions {
   readonly now?: () => number;
   readonly log?: Logger;
   readonly startGateways?: StartGateways;
+  /** A releases directory to serve (releases/server.ts); no release server without it. */
+  readonly releases?: string;
+  /** A `bun run keygen` directory with release.key, for the misbehaviour modes that re-sign with it. */
+  readonly releaseSigningKeys?: string;
+}
+
+/** What cloud.json says of the release server: its base URL and each channel's manifest at start. */
+export interface ReleasesInfo {
+  readonly baseUrl: string;
+  readonly channels: Record<string, { manifestUrl: string }>;
 }
 
 export interface CloudHandle {
@@ -54,6 +65,9 @@ export interface CloudHandle {
   readonly gatewayAdmin: GatewayAdmin | undefined;
   /** Called when a gateway's process changes (restart, stop, crash), e.g. to rewrite cloud.json. */
   onGatewaysChanged(listener: () => void): Unsubscribe;
+  /** The release server, when started with `releases`. */
+  readonly releases: ReleasesInfo | undefined;
+  readonly releaseServer: ReleaseServer | undefined;
   /** The live state, for in-process tests. */
   readonly state: CloudState & { readonly keys: KeyStore; readonly registry: ConnectorRegistry; readonly catalog: CatalogStore };
   stop(): Promise<void>;
@@ -99,7 +113,17 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
     stoppers.push(() => control.stop());
     controlUrl = control.url;
 
-    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin });
+    let releaseServer: ReleaseServer | undefined;
+    if (options.releases !== undefined) {
+      releaseServer = await startReleaseServer({ dir: options.releases, signingKeysDir: options.releaseSigningKeys, log, now });
+      stoppers.push(() => releaseServer!.stop());
+    }
+    const releases = releaseServer && {
+      baseUrl: releaseServer.baseUrl,
+      channels: Object.fromEntries(releaseServer.channelsAtStart.map((c) => [c, { manifestUrl: releaseServer.manifestUrl(c) }])),
+    };
+
+    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin, releases: releaseServer });
     stoppers.push(() => admin.stop());
 
     const first = keys.createKey({
@@ -121,6 +145,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       },
       gatewayAdmin,
       onGatewaysChanged: (listener) => gatewayAdmin?.onChange(listener) ?? (() => {}),
+      releases,
+      releaseServer,
       state,
       stop,
     };
