@@ -13,6 +13,7 @@ import { MAX_REFUSED_VERSIONS, MAX_STOP_GRACE_MS } from "./gateway/config.ts";
 import type { GatewayAdmin, GatewaySummary } from "./gateway/admin-types.ts";
 import type { KeyStore } from "./keys.ts";
 import type { ConnectorRegistry } from "./registry.ts";
+import type { UpgradeReports } from "./upgrade-reports.ts";
 import { MISBEHAVIOUR_MODES } from "./releases/misbehaviour.ts";
 import type { ReleaseServer } from "./releases/server.ts";
 import { Channel, Version } from "../../src/upgrade/format.ts";
@@ -24,6 +25,8 @@ export interface AdminDeps {
   readonly log: Logger;
   /** The gateways' admin interface; without it the /admin/gateways endpoints answer 404. */
   readonly gateways?: GatewayAdmin | undefined;
+  /** What connectors reported with POST /v1/upgrade-report. */
+  readonly upgradeReports?: UpgradeReports | undefined;
   /** The release server; without it the /admin/releases endpoints answer 404. */
   readonly releases?: ReleaseServer | undefined;
 }
@@ -179,6 +182,9 @@ export function startAdmin(deps: AdminDeps): AdminServer {
           const { graceMs } = await parseBody(req, StopGatewayBody);
           return gatewayOperation(req.params.id, "stopped", (admin) => admin.stop(req.params.id, graceMs));
         }),
+      },
+      "/admin/upgrade-reports": {
+        GET: (req) => Response.json(deps.upgradeReports?.list(new URL(req.url).searchParams.get("connector") ?? undefined) ?? []),
       },
       "/admin/refuse-version": {
         GET: guarded(log, () => Response.json({ refused: gatewayAdmin().refusedVersions })),

@@ -20,6 +20,7 @@ import { fleetAdmin, startGatewayFleet } from "./gateway/fleet.ts";
 import { KeyStore } from "./keys.ts";
 import { ConnectorRegistry } from "./registry.ts";
 import { startReleaseServer, type ReleaseServer } from "./releases/server.ts";
+import { UpgradeReports } from "./upgrade-reports.ts";
 
 export interface CloudOptions {
   /** Number of gateways (≥ 1); default 1. */
@@ -69,7 +70,12 @@ export interface CloudHandle {
   readonly releases: ReleasesInfo | undefined;
   readonly releaseServer: ReleaseServer | undefined;
   /** The live state, for in-process tests. */
-  readonly state: CloudState & { readonly keys: KeyStore; readonly registry: ConnectorRegistry; readonly catalog: CatalogStore };
+  readonly state: CloudState & {
+    readonly keys: KeyStore;
+    readonly registry: ConnectorRegistry;
+    readonly catalog: CatalogStore;
+    readonly upgradeReports: UpgradeReports;
+  };
   stop(): Promise<void>;
 }
 
@@ -86,7 +92,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
   let controlUrl = ""; // known once the control plane listens, before any key is made
   const keys = new KeyStore({ caPin: ca.pin, controlUrl: () => controlUrl, now });
   const tokens = new TokenIssuer({ ttlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, now });
-  const state = { ca, connectors: registry, catalog, keys, registry, tokenPublicKeyPem: tokens.publicKeyPem, tokenMaxTtlSeconds: tokens.ttlSeconds };
+  const upgradeReports = new UpgradeReports(now);
+  const state = { ca, connectors: registry, catalog, keys, registry, upgradeReports, tokenPublicKeyPem: tokens.publicKeyPem, tokenMaxTtlSeconds: tokens.ttlSeconds };
 
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -107,6 +114,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       catalog,
       log,
       tokens,
+      upgradeReports,
       gateways: () => gateways().map(({ id, url }) => ({ id, url })),
       certTtlSeconds: options.certTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS,
     });
@@ -123,7 +131,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       channels: Object.fromEntries(releaseServer.channelsAtStart.map((c) => [c, { manifestUrl: releaseServer.manifestUrl(c) }])),
     };
 
-    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin, releases: releaseServer });
+    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin, releases: releaseServer, upgradeReports });
     stoppers.push(() => admin.stop());
 
     const first = keys.createKey({
