@@ -61,4 +61,9 @@ describe("refuse-version", () => {
     expect((await adminFetch(cloud, "POST", "/admin/refuse-version", { version: "latest" })).status).toBe(400);
     expect((await adminFetch(cloud, "POST", "/admin/refuse-version", {})).status).toBe(400);
   });
+
+  test("a cloud started without --releases answers 404 to the release endpoints", async () => {
+    expect((await adminFetch(cloud, "POST", "/admin/releases/misbehave", { mode: "none" })).status).toBe(404);
+    expect((await adminFetch(cloud, "GET", "/admin/releases")).status).toBe(404);
+  });
 });
