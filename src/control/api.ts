@@ -131,3 +131,26 @@ export const CatalogSchema = v.object({
   apps: v.pipe(v.array(AppSchema), v.maxLength(10_000)),
 });
 export type Catalog = v.InferOutput<typeof CatalogSchema>;
+
+/** What became of an upgrade attempt, as the connector reports it (docs/PROTOCOL.md §3.6). */
+export const UPGRADE_RESULTS = ["installed", "rolled-back", "refused", "failed"] as const;
+export type UpgradeResult = (typeof UPGRADE_RESULTS)[number];
+/** Longest `message` of a report; the client clips longer text rather than lose the report. */
+export const MAX_UPGRADE_REPORT_MESSAGE = 512;
+const ReportVersion = v.pipe(v.string(), v.minLength(1), v.maxLength(64), v.regex(/^[0-9A-Za-z.+-]+$/, "expected a version"));
+
+/**
+ * POST /v1/upgrade-report request (mutual TLS), answered 204: one outcome of an upgrade attempt of the
+ * calling connector. `from` is the version that ran when it started, `to` the version it tried (absent
+ * when there was none, e.g. no release source), `code` the stable refusal code (src/upgrade/errors.ts),
+ * `at` when it happened (ISO 8601, the connector's clock).
+ */
+export const UpgradeReportSchema = v.object({
+  from: ReportVersion,
+  to: v.optional(ReportVersion),
+  result: v.picklist(UPGRADE_RESULTS),
+  code: v.optional(v.pipe(v.string(), v.regex(/^[A-Z][A-Z0-9_]{0,63}$/, "expected an upper-case code"))),
+  message: v.optional(v.pipe(v.string(), v.maxLength(MAX_UPGRADE_REPORT_MESSAGE), v.regex(NO_CONTROLS, "expected no control characters"))),
+  at: v.pipe(v.string(), v.maxLength(64), v.isoTimestamp("expected an ISO 8601 timestamp")),
+});
+export type UpgradeReport = v.InferOutput<typeof UpgradeReportSchema>;

@@ -19,11 +19,14 @@ import {
   EnrollResponseSchema,
   RenewResponseSchema,
   TokenResponseSchema,
+  MAX_UPGRADE_REPORT_MESSAGE,
+  UpgradeReportSchema,
   type EnrollRequest,
   type EnrollResponse,
   type RenewRequest,
   type RenewResponse,
   type TokenResponse,
+  type UpgradeReport,
 } from "./api.ts";
 import { MAX_CA_PEM_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS } from "./config.ts";
 import { apiRejection, BadResponseError, RequestFailedError, TlsInspectionError } from "./errors.ts";
@@ -180,6 +183,16 @@ export interface ClientCertificate {
   readonly privateKeyPem: Secret<string>;
 }
 
+/** At most `max` UTF-16 units of `text`, never splitting a character. */
+function clip(text: string, max: number): string {
+  let out = "";
+  for (const ch of text) {
+    if (out.length + ch.length > max) break;
+    out += ch;
+  }
+  return out;
+}
+
 /** Requests verified against the pinned CA only, optionally authenticated with a client certificate. */
 export class ControlClient {
   readonly #options: ControlPlaneOptions;
@@ -242,5 +255,24 @@ export class ControlClient {
     const response = await this.request("POST", `${API_VERSION_PREFIX}/token`);
     if (response.status !== 200) throw new BadResponseError("token response", `unexpected HTTP status ${response.status}`);
     return validate(TokenResponseSchema, parseJson(response.text, "token response"), "token response");
+  }
+
+  /**
+   * `POST /v1/upgrade-report` (mutual TLS): one upgrade outcome (docs/PROTOCOL.md §3.6). The free-text
+   * message is made to fit (control characters become spaces, clipped to 512 characters) so a long
+   * error never costs the report; anything else invalid throws `BAD_UPGRADE_REPORT` without sending.
+   */
+  async reportUpgrade(report: UpgradeReport): Promise<void> {
+    const message = report.message?.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, " ");
+    const fitted = { ...report, ...(message === undefined ? {} : { message: clip(message, MAX_UPGRADE_REPORT_MESSAGE) }) };
+    const checked = v.safeParse(UpgradeReportSchema, fitted);
+    if (!checked.success) {
+      const where = checked.issues[0]?.path?.map((p) => String(p.key)).join(".") ?? "(root)";
+      throw new RequestFailedError("BAD_UPGRADE_REPORT", `The upgrade report is invalid (field ${where}).`);
+    }
+    const response = await this.request("POST", `${API_VERSION_PREFIX}/upgrade-report`, { json: checked.output });
+    if (response.status !== 204 && response.status !== 200) {
+      throw new BadResponseError("upgrade-report response", `unexpected HTTP status ${response.status}`);
+    }
   }
 }

@@ -9,10 +9,14 @@ import type { Logger } from "../../src/log.ts";
 import type { CatalogStore } from "./catalog.ts";
 import { IDLE_TIMEOUT_MS, MAX_BODY_BYTES } from "./config.ts";
 import { CloudApiError, badRequest, notFound } from "./errors.ts";
-import { MAX_STOP_GRACE_MS } from "./gateway/config.ts";
+import { MAX_REFUSED_VERSIONS, MAX_STOP_GRACE_MS } from "./gateway/config.ts";
 import type { GatewayAdmin, GatewaySummary } from "./gateway/admin-types.ts";
 import type { KeyStore } from "./keys.ts";
 import type { ConnectorRegistry } from "./registry.ts";
+import type { UpgradeReports } from "./upgrade-reports.ts";
+import { MISBEHAVIOUR_MODES } from "./releases/misbehaviour.ts";
+import type { ReleaseServer } from "./releases/server.ts";
+import { Channel, Version } from "../../src/upgrade/format.ts";
 
 export interface AdminDeps {
   readonly keys: KeyStore;
@@ -21,6 +25,10 @@ export interface AdminDeps {
   readonly log: Logger;
   /** The gateways' admin interface; without it the /admin/gateways endpoints answer 404. */
   readonly gateways?: GatewayAdmin | undefined;
+  /** What connectors reported with POST /v1/upgrade-report. */
+  readonly upgradeReports?: UpgradeReports | undefined;
+  /** The release server; without it the /admin/releases endpoints answer 404. */
+  readonly releases?: ReleaseServer | undefined;
 }
 
 export interface AdminServer {
@@ -51,6 +59,11 @@ const RevokeConnectorBody = v.object({
 const StopGatewayBody = v.object({
   graceMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_STOP_GRACE_MS))),
 });
+
+const RefuseVersionBody = v.object({ version: Version });
+const AllowVersionBody = v.object({ version: v.optional(Version) });
+
+const MisbehaveBody = v.object({ mode: v.picklist(MISBEHAVIOUR_MODES), channel: v.optional(Channel) });
 
 async function parseBody<S extends v.GenericSchema>(req: Request, schema: S): Promise<v.InferOutput<S>> {
   let json: unknown;
@@ -89,6 +102,17 @@ export function startAdmin(deps: AdminDeps): AdminServer {
   const gatewayAdmin = (): GatewayAdmin => {
     if (!deps.gateways) throw notFound("this cloud's gateways have no admin interface");
     return deps.gateways;
+  };
+  const releases = (): ReleaseServer => {
+    if (!deps.releases) throw notFound("this cloud serves no releases (start it with --releases DIR)");
+    return deps.releases;
+  };
+  const applyRefused = async (admin: GatewayAdmin, versions: string[]) => {
+    try {
+      await admin.setRefusedVersions(versions);
+    } catch (err) {
+      throw new CloudApiError(500, "INTERNAL", err instanceof Error ? err.message : String(err));
+    }
   };
   /** Runs a restart or stop; an unknown id is 404, a gateway that fails to start is 500 with the reason. */
   const gatewayOperation = async (id: string, what: string, run: (admin: GatewayAdmin) => Promise<GatewaySummary | undefined>) => {
@@ -157,6 +181,39 @@ export function startAdmin(deps: AdminDeps): AdminServer {
         POST: guarded(log, async (req) => {
           const { graceMs } = await parseBody(req, StopGatewayBody);
           return gatewayOperation(req.params.id, "stopped", (admin) => admin.stop(req.params.id, graceMs));
+        }),
+      },
+      "/admin/upgrade-reports": {
+        GET: (req) => Response.json(deps.upgradeReports?.list(new URL(req.url).searchParams.get("connector") ?? undefined) ?? []),
+      },
+      "/admin/refuse-version": {
+        GET: guarded(log, () => Response.json({ refused: gatewayAdmin().refusedVersions })),
+        POST: guarded(log, async (req) => {
+          const { version } = await parseBody(req, RefuseVersionBody);
+          const admin = gatewayAdmin();
+          if (admin.refusedVersions.length >= MAX_REFUSED_VERSIONS && !admin.refusedVersions.includes(version)) {
+            throw new CloudApiError(409, "BAD_REQUEST", `at most ${MAX_REFUSED_VERSIONS} versions can be refused at a time`);
+          }
+          await applyRefused(admin, [...admin.refusedVersions, version]);
+          log.info(`gateways refuse tunnels of connector version ${version}`);
+          return Response.json({ refused: admin.refusedVersions });
+        }),
+        DELETE: guarded(log, async (req) => {
+          const { version } = await parseBody(req, AllowVersionBody);
+          const admin = gatewayAdmin();
+          await applyRefused(admin, version === undefined ? [] : admin.refusedVersions.filter((x) => x !== version));
+          log.info(`gateways accept tunnels of ${version === undefined ? "every connector version" : `connector version ${version}`} again`);
+          return Response.json({ refused: admin.refusedVersions });
+        }),
+      },
+      "/admin/releases": { GET: guarded(log, () => Response.json(releases().describe())) },
+      "/admin/releases/misbehave": {
+        POST: guarded(log, async (req) => {
+          const server = releases();
+          const { mode, channel } = await parseBody(req, MisbehaveBody);
+          server.misbehave(mode, channel);
+          log.info(`releases of ${channel === undefined ? "every channel" : `channel ${channel}`} now: ${mode}`);
+          return Response.json(server.describe().misbehaviour);
         }),
       },
     },

@@ -23,6 +23,12 @@ describe("parseCloudArgs", () => {
     expect(() => parseCloudArgs(["--dir", "d", "--cert-ttl", "1.5"])).toThrow(UsageError);
     expect(() => parseCloudArgs(["--dir", "d", "--token-ttl", "0"])).toThrow(UsageError);
     expect(() => parseCloudArgs(["--dir", "d", "--app", "a=h:1", "--app", "a=h:2"])).toThrow(UsageError);
+    expect(() => parseCloudArgs(["--dir", "d", "--release-signing-keys", "k"])).toThrow("only meaningful with --releases");
+  });
+
+  test("--releases and --release-signing-keys", () => {
+    expect(parseCloudArgs(["--dir", "d", "--releases", "/r", "--release-signing-keys", "/k"])).toMatchObject({ releases: "/r", releaseSigningKeys: "/k" });
+    expect(parseCloudArgs(["--dir", "d", "--releases", "/r"])).not.toHaveProperty("releaseSigningKeys");
   });
 });
 

@@ -3,6 +3,7 @@
  *
  *   bun test/cloud/main.ts --dir DIR [--gateways N] [--app NAME=HOST:PORT[,HOST:PORT…]]… [--key-uses N]
  *                          [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]
+ *                          [--releases DIR [--release-signing-keys KEYDIR]]
  *
  * Each --app becomes a catalog app (group "default") whose servers are the given host:ports and whose
  * allowed destinations are exactly those host and port pairs.
@@ -15,7 +16,8 @@ import type { AppSpec } from "./catalog.ts";
 import type { CloudOptions } from "./cloud.ts";
 
 export const USAGE = `usage: bun test/cloud/main.ts --dir DIR [--gateways N] [--app NAME=HOST:PORT[,HOST:PORT...]]...
-                           [--key-uses N] [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]`;
+                           [--key-uses N] [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]
+                           [--releases DIR [--release-signing-keys KEYDIR]]`;
 
 export interface CloudCli extends CloudOptions {
   /** Where cloud.json is written. */
@@ -76,6 +78,8 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
         "cert-ttl": { type: "string" },
         "key-expires-in": { type: "string" },
         "token-ttl": { type: "string" },
+        releases: { type: "string" },
+        "release-signing-keys": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -88,6 +92,9 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
   const names = apps.map((a) => a.name);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate) throw new UsageError(`--app ${duplicate} is given twice`);
+  if (values["release-signing-keys"] !== undefined && values.releases === undefined) {
+    throw new UsageError("--release-signing-keys is only meaningful with --releases DIR");
+  }
   const optional = <K extends string, T>(key: K, value: T | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, T>));
   return {
     dir: values.dir,
@@ -98,5 +105,7 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
     ...optional("certTtlSeconds", integer("cert-ttl", values["cert-ttl"], 1)),
     ...optional("keyExpiresInSeconds", integer("key-expires-in", values["key-expires-in"], 0)),
     ...optional("tokenTtlSeconds", integer("token-ttl", values["token-ttl"], 1)),
+    ...optional("releases", values.releases),
+    ...optional("releaseSigningKeys", values["release-signing-keys"]),
   };
 }

@@ -19,6 +19,13 @@ export const CloudJsonSchema = v.object({
   gateways: v.array(v.object({ id: v.string(), url: v.pipe(v.string(), v.startsWith("wss://")), pid: v.optional(v.number()) })),
   /** Per --app: where users connect ("127.0.0.1:PORT"); null only with gateways that have no user listeners. */
   apps: v.record(v.string(), v.object({ listen: v.nullable(v.string()) })),
+  /** With --releases: the release server (http://127.0.0.1:PORT) and the manifest URL of each channel found at start. */
+  releases: v.optional(
+    v.object({
+      baseUrl: v.pipe(v.string(), v.startsWith("http://")),
+      channels: v.record(v.string(), v.object({ manifestUrl: v.pipe(v.string(), v.startsWith("http://")) })),
+    }),
+  ),
 });
 export type CloudJson = v.InferOutput<typeof CloudJsonSchema>;
 
@@ -30,5 +37,6 @@ export function toCloudJson(cloud: CloudHandle): CloudJson {
     adminUrl: cloud.adminUrl,
     gateways: cloud.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) })),
     apps: cloud.apps,
+    ...(cloud.releases ? { releases: cloud.releases } : {}),
   };
 }

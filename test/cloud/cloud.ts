@@ -19,6 +19,8 @@ import type { GatewayAdmin } from "./gateway/admin-types.ts";
 import { fleetAdmin, startGatewayFleet } from "./gateway/fleet.ts";
 import { KeyStore } from "./keys.ts";
 import { ConnectorRegistry } from "./registry.ts";
+import { startReleaseServer, type ReleaseServer } from "./releases/server.ts";
+import { UpgradeReports } from "./upgrade-reports.ts";
 
 export interface CloudOptions {
   /** Number of gateways (≥ 1); default 1. */
@@ -37,6 +39,16 @@ export interface CloudOptions {
   readonly now?: () => number;
   readonly log?: Logger;
   readonly startGateways?: StartGateways;
+  /** A releases directory to serve (releases/server.ts); no release server without it. */
+  readonly releases?: string;
+  /** A `bun run keygen` directory with release.key, for the misbehaviour modes that re-sign with it. */
+  readonly releaseSigningKeys?: string;
+}
+
+/** What cloud.json says of the release server: its base URL and each channel's manifest at start. */
+export interface ReleasesInfo {
+  readonly baseUrl: string;
+  readonly channels: Record<string, { manifestUrl: string }>;
 }
 
 export interface CloudHandle {
@@ -54,8 +66,16 @@ export interface CloudHandle {
   readonly gatewayAdmin: GatewayAdmin | undefined;
   /** Called when a gateway's process changes (restart, stop, crash), e.g. to rewrite cloud.json. */
   onGatewaysChanged(listener: () => void): Unsubscribe;
+  /** The release server, when started with `releases`. */
+  readonly releases: ReleasesInfo | undefined;
+  readonly releaseServer: ReleaseServer | undefined;
   /** The live state, for in-process tests. */
-  readonly state: CloudState & { readonly keys: KeyStore; readonly registry: ConnectorRegistry; readonly catalog: CatalogStore };
+  readonly state: CloudState & {
+    readonly keys: KeyStore;
+    readonly registry: ConnectorRegistry;
+    readonly catalog: CatalogStore;
+    readonly upgradeReports: UpgradeReports;
+  };
   stop(): Promise<void>;
 }
 
@@ -72,7 +92,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
   let controlUrl = ""; // known once the control plane listens, before any key is made
   const keys = new KeyStore({ caPin: ca.pin, controlUrl: () => controlUrl, now });
   const tokens = new TokenIssuer({ ttlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, now });
-  const state = { ca, connectors: registry, catalog, keys, registry, tokenPublicKeyPem: tokens.publicKeyPem, tokenMaxTtlSeconds: tokens.ttlSeconds };
+  const upgradeReports = new UpgradeReports(now);
+  const state = { ca, connectors: registry, catalog, keys, registry, upgradeReports, tokenPublicKeyPem: tokens.publicKeyPem, tokenMaxTtlSeconds: tokens.ttlSeconds };
 
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -93,13 +114,24 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       catalog,
       log,
       tokens,
+      upgradeReports,
       gateways: () => gateways().map(({ id, url }) => ({ id, url })),
       certTtlSeconds: options.certTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS,
     });
     stoppers.push(() => control.stop());
     controlUrl = control.url;
 
-    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin });
+    let releaseServer: ReleaseServer | undefined;
+    if (options.releases !== undefined) {
+      releaseServer = await startReleaseServer({ dir: options.releases, signingKeysDir: options.releaseSigningKeys, log, now });
+      stoppers.push(() => releaseServer!.stop());
+    }
+    const releases = releaseServer && {
+      baseUrl: releaseServer.baseUrl,
+      channels: Object.fromEntries(releaseServer.channelsAtStart.map((c) => [c, { manifestUrl: releaseServer.manifestUrl(c) }])),
+    };
+
+    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin, releases: releaseServer, upgradeReports });
     stoppers.push(() => admin.stop());
 
     const first = keys.createKey({
@@ -121,6 +153,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       },
       gatewayAdmin,
       onGatewaysChanged: (listener) => gatewayAdmin?.onChange(listener) ?? (() => {}),
+      releases,
+      releaseServer,
       state,
       stop,
     };

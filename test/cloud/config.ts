@@ -30,6 +30,8 @@ export const ACCEPTED_CURVES: readonly string[] = ["prime256v1", "secp384r1"];
 
 /** Every request body is bounded: an enrollment is ~2 KiB, admin bodies are smaller still. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** An upgrade report is a few hundred bytes (its message is at most 512 characters). */
+export const MAX_UPGRADE_REPORT_BYTES = 4 * 1024;
 /** A request that has not been answered in 10 s (slow body, stuck client) is cut off. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 /** A TLS handshake that has not finished in 10 s is abandoned. */

@@ -6,24 +6,29 @@
  *   GET  /v1/catalog  the app catalog of the caller's group, mutual TLS, ETag / If-None-Match
  *   POST /v1/renew    a new certificate for the caller (CSR in), mutual TLS
  *   POST /v1/token    a short-lived access token bound to the caller's certificate, mutual TLS
+ *   POST /v1/upgrade-report  one upgrade outcome of the caller, mutual TLS, stored for the admin API
  * Every request is bounded in size (MAX_BODY_BYTES) and time (REQUEST_TIMEOUT_MS).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { TokenResponse } from "../../src/control/api.ts";
+import * as v from "valibot";
+import { UpgradeReportSchema, type TokenResponse } from "../../src/control/api.ts";
 import type { Logger } from "../../src/log.ts";
 import type { TokenIssuer } from "./access-token.ts";
 import type { CatalogView, ConnectorRecord } from "./gateway-api.ts";
-import { REQUEST_TIMEOUT_MS } from "./config.ts";
+import { MAX_UPGRADE_REPORT_BYTES, REQUEST_TIMEOUT_MS } from "./config.ts";
 import { enroll, type EnrollDeps, renew } from "./enroll.ts";
-import { CloudApiError, notFound } from "./errors.ts";
+import { badRequest, CloudApiError, notFound } from "./errors.ts";
 import { readJson, sendError, sendJson } from "./http-io.ts";
 import { listenMtls, tlsSocketOf } from "./mtls-server.ts";
+import type { UpgradeReports } from "./upgrade-reports.ts";
 
 export interface ControlPlaneDeps extends EnrollDeps {
   readonly catalog: CatalogView;
   readonly log: Logger;
   /** Signs access tokens (POST /v1/token). */
   readonly tokens: TokenIssuer;
+  /** Where POST /v1/upgrade-report puts what connectors report. */
+  readonly upgradeReports: UpgradeReports;
   /** Default REQUEST_TIMEOUT_MS; tests shorten it. */
   readonly requestTimeoutMs?: number;
 }
@@ -34,7 +39,14 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-const ROUTES: Record<string, string[]> = { "/v1/ca": ["GET"], "/v1/enroll": ["POST"], "/v1/catalog": ["GET"], "/v1/renew": ["POST"], "/v1/token": ["POST"] };
+const ROUTES: Record<string, string[]> = {
+  "/v1/ca": ["GET"],
+  "/v1/enroll": ["POST"],
+  "/v1/catalog": ["GET"],
+  "/v1/renew": ["POST"],
+  "/v1/token": ["POST"],
+  "/v1/upgrade-report": ["POST"],
+};
 
 export async function startControlPlane(deps: ControlPlaneDeps): Promise<ControlPlane> {
   const serverCert = deps.ca.issueServerCert();
@@ -79,6 +91,19 @@ async function route(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerRe
     sendJson(res, 200, response);
   } else if (key === "POST /v1/token") {
     sendJson(res, 200, issueToken(deps, authenticate(deps, req), req), { "cache-control": "no-store" });
+  } else if (key === "POST /v1/upgrade-report") {
+    const connector = authenticate(deps, req);
+    const checked = v.safeParse(UpgradeReportSchema, await readJson(req, MAX_UPGRADE_REPORT_BYTES));
+    if (!checked.success) {
+      // Name the fields, never echo the values.
+      const fields = [...new Set(checked.issues.map((i) => i.path?.map((p) => String(p.key)).join(".") || "(root)"))];
+      throw badRequest(`the upgrade report does not match the protocol (fields: ${fields.join(", ")})`);
+    }
+    const report = checked.output;
+    deps.upgradeReports.add(connector.id, report);
+    deps.log.info(`upgrade report from ${connector.id}: ${report.result} ${report.from} -> ${report.to ?? "-"}${report.code ? ` ${report.code}` : ""}`);
+    res.writeHead(204);
+    res.end();
   } else if (ROUTES[path]) {
     throw new CloudApiError(405, "BAD_REQUEST", `${req.method} is not allowed on ${path}; use ${ROUTES[path].join(", ")}`);
   } else {

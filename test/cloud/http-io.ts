@@ -6,21 +6,21 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { MAX_BODY_BYTES } from "./config.ts";
 import { CloudApiError, badRequest } from "./errors.ts";
 
-const tooLarge = () => new CloudApiError(413, "BAD_REQUEST", `request body larger than ${MAX_BODY_BYTES} bytes`);
+const tooLarge = (max: number) => new CloudApiError(413, "BAD_REQUEST", `request body larger than ${max} bytes`);
 
-/** Reads the whole body, refusing more than MAX_BODY_BYTES (checked before and while reading). */
-export function readBody(req: IncomingMessage): Promise<Buffer> {
+/** Reads the whole body, refusing more than `maxBytes` (checked before and while reading). */
+export function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  if (declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > maxBytes) {
         req.removeAllListeners("data");
         req.pause();
-        reject(tooLarge());
+        reject(tooLarge(maxBytes));
       } else chunks.push(chunk);
     });
     req.on("end", () => resolve(Buffer.concat(chunks)));
@@ -30,8 +30,8 @@ export function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req);
+export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  const body = await readBody(req, maxBytes);
   try {
     return JSON.parse(body.toString("utf8"));
   } catch {

@@ -7,6 +7,7 @@ import { startControlPlane, type ControlPlane } from "./control-plane.ts";
 import { KeyStore } from "./keys.ts";
 import { ConnectorRegistry } from "./registry.ts";
 import { silentLog } from "./test-client.ts";
+import { UpgradeReports } from "./upgrade-reports.ts";
 
 const ca = new CertificateAuthority();
 let control: ControlPlane;
@@ -19,6 +20,7 @@ beforeAll(async () => {
     catalog: new CatalogStore(),
     log: silentLog,
     tokens: new TokenIssuer({ ttlSeconds: 60 }),
+    upgradeReports: new UpgradeReports(),
     gateways: () => [{ id: "gw-1", url: "wss://127.0.0.1:1/v1/tunnel" }],
     certTtlSeconds: 60,
     requestTimeoutMs: 200,

@@ -8,6 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { GatewayStatus, GatewaySummary } from "../cloud/gateway/admin-types.ts";
+import type { MisbehaviourMode } from "../cloud/releases/misbehaviour.ts";
+import type { StoredUpgradeReport } from "../cloud/upgrade-reports.ts";
+
+export type { MisbehaviourMode, StoredUpgradeReport };
 
 const ROOT = join(import.meta.dir, "..", "..");
 const BUN = join(ROOT, "node_modules", ".bin", "bun");
@@ -22,6 +26,8 @@ export interface CloudJson {
   readonly gateways: readonly { readonly id: string; readonly url: string; readonly pid?: number }[];
   /** Per app: where users connect (`127.0.0.1:PORT`); null only with gateways that have no user listeners. */
   readonly apps: Record<string, { readonly listen: string | null }>;
+  /** With `releases`: the release server and the manifest URL of each channel found at start. */
+  readonly releases?: { readonly baseUrl: string; readonly channels: Record<string, { readonly manifestUrl: string }> };
 }
 
 export interface CloudOptions {
@@ -33,6 +39,10 @@ export interface CloudOptions {
   readonly keyExpiresInSeconds?: number;
   /** Lifetime of access tokens (--token-ttl); default the cloud's (10 minutes). */
   readonly tokenTtlSeconds?: number;
+  /** A releases directory to serve (--releases): DIR itself or its subdirectories, each a `bun run release` output. */
+  readonly releases?: string;
+  /** A `bun run keygen` directory with release.key (--release-signing-keys), for the modes that re-sign. */
+  readonly releaseSigningKeys?: string;
   /** How long to wait for cloud.json; default 20 s. */
   readonly startTimeoutMs?: number;
 }
@@ -58,6 +68,14 @@ export interface CloudProcess extends CloudJson {
   restartGateway(id: string): Promise<GatewaySummary>;
   /** POST /admin/gateways/:id/stop: GO_AWAY on every tunnel, up to `graceMs` for open streams, then exit. */
   stopGateway(id: string, graceMs?: number): Promise<GatewaySummary>;
+  /** POST /admin/releases/misbehave: `mode` for `channel`, or for every channel (test/cloud/README.md lists the modes). */
+  misbehave(mode: MisbehaviourMode, channel?: string): Promise<void>;
+  /** POST /admin/refuse-version: every gateway answers 403 to tunnel upgrades from connector version `version`. */
+  refuseVersion(version: string): Promise<void>;
+  /** DELETE /admin/refuse-version: lifts the refusal of `version`. */
+  allowVersion(version: string): Promise<void>;
+  /** GET /admin/upgrade-reports: what connectors reported (POST /v1/upgrade-report), oldest first. */
+  upgradeReports(connectorId?: string): Promise<StoredUpgradeReport[]>;
   /** Everything the cloud wrote to stdout/stderr so far (for failure messages). */
   output(): string;
   /** SIGTERM, then SIGKILL after a grace; removes the temp dir. */
@@ -72,6 +90,8 @@ function cloudArgs(dir: string, o: CloudOptions): string[] {
   if (o.certTtlSeconds !== undefined) args.push("--cert-ttl", String(o.certTtlSeconds));
   if (o.keyExpiresInSeconds !== undefined) args.push("--key-expires-in", String(o.keyExpiresInSeconds));
   if (o.tokenTtlSeconds !== undefined) args.push("--token-ttl", String(o.tokenTtlSeconds));
+  if (o.releases !== undefined) args.push("--releases", o.releases);
+  if (o.releaseSigningKeys !== undefined) args.push("--release-signing-keys", o.releaseSigningKeys);
   return args;
 }
 
@@ -137,9 +157,9 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     throw err;
   }
 
-  const admin = async (path: string, body?: unknown): Promise<Response> => {
+  const admin = async (path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<Response> => {
     const response = await fetch(`${json.adminUrl.replace(/\/$/, "")}${path}`, {
-      method: body === undefined ? "GET" : "POST",
+      method,
       ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(10_000),
     });
@@ -183,6 +203,19 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     async stopGateway(id, graceMs) {
       const body = graceMs === undefined ? {} : { graceMs };
       return (await (await admin(`/admin/gateways/${encodeURIComponent(id)}/stop`, body)).json()) as GatewaySummary;
+    },
+    async misbehave(mode, channel) {
+      await admin("/admin/releases/misbehave", channel === undefined ? { mode } : { mode, channel });
+    },
+    async refuseVersion(version) {
+      await admin("/admin/refuse-version", { version });
+    },
+    async allowVersion(version) {
+      await admin("/admin/refuse-version", { version }, "DELETE");
+    },
+    async upgradeReports(connectorId) {
+      const query = connectorId === undefined ? "" : `?connector=${encodeURIComponent(connectorId)}`;
+      return (await (await admin(`/admin/upgrade-reports${query}`)).json()) as StoredUpgradeReport[];
     },
     output,
     async stop() {

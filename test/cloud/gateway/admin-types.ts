@@ -32,6 +32,10 @@ export interface GatewayAdmin {
   stop(id: string, graceMs?: number): Promise<GatewaySummary | undefined>;
   /** The user address of `app` once known (a new app's port is chosen asynchronously), or null. */
   waitListenAddress(app: string, timeoutMs?: number): Promise<string | null>;
+  /** Connector versions every gateway answers 403 at the tunnel upgrade. */
+  readonly refusedVersions: readonly string[];
+  /** Replaces them; resolves once every running gateway applies them. */
+  setRefusedVersions(versions: readonly string[]): Promise<void>;
   /** Called when a gateway's process changes (pid, running). */
   onChange(listener: () => void): Unsubscribe;
 }

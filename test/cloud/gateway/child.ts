@@ -29,6 +29,7 @@ export class GatewayProcess {
   readonly #proc: Subprocess<"ignore", "inherit", "inherit">;
   readonly #options: GatewayProcessOptions;
   readonly #descriptions = new Map<number, (d: GatewayDescription | undefined) => void>();
+  readonly #acks = new Map<number, (acked: boolean) => void>();
   #phase: Phase = "starting";
   #nextRequest = 0;
   #onStart: ((message: ChildMessage | { type: "exit"; code: number | null }) => void) | undefined;
@@ -44,6 +45,8 @@ export class GatewayProcess {
       this.#phase = "exited";
       for (const resolve of this.#descriptions.values()) resolve(undefined);
       this.#descriptions.clear();
+      for (const resolve of this.#acks.values()) resolve(false);
+      this.#acks.clear();
       this.#onStart?.({ type: "exit", code });
       options.onExit(code);
       return code;
@@ -110,6 +113,22 @@ export class GatewayProcess {
     });
   }
 
+  /** Hands the gateway its refused connector versions; true once it acknowledged them within `timeoutMs`. */
+  refuseVersions(versions: readonly string[], timeoutMs: number): Promise<boolean> {
+    if (!this.ready) return Promise.resolve(false);
+    const reqId = this.#nextRequest++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      const settle = (acked: boolean) => {
+        clearTimeout(timer);
+        this.#acks.delete(reqId);
+        resolve(acked);
+      };
+      this.#acks.set(reqId, settle);
+      this.send({ type: "refuseVersions", reqId, versions: [...versions] });
+    });
+  }
+
   /** Resolves true if the process exits within `ms`. */
   async waitExit(ms: number): Promise<boolean> {
     if (!this.running) return true;
@@ -147,6 +166,8 @@ export class GatewayProcess {
       this.#onStart?.(message);
     } else if (message.type === "description") {
       this.#descriptions.get(message.reqId)?.(message.description);
+    } else if (message.type === "ack") {
+      this.#acks.get(message.reqId)?.(true);
     } else {
       this.#options.onMessage(message);
     }

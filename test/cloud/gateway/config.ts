@@ -27,6 +27,14 @@ export const CONNECTOR_LOOKUP_TIMEOUT_MS = 5_000;
 export const DESCRIBE_TIMEOUT_MS = 2_000;
 
 /**
+ * A gateway acknowledges a new set of refused connector versions within 2 s, so that once the admin
+ * API has answered, every running gateway refuses them (a test dials right after).
+ */
+export const SETTINGS_ACK_TIMEOUT_MS = 2_000;
+/** At most this many refused connector versions at a time: a test refuses one or two. */
+export const MAX_REFUSED_VERSIONS = 64;
+
+/**
  * A gateway stopped through the admin API (or by the cloud stopping) sends GO_AWAY and lets open
  * streams finish for this long before it closes its tunnels. Short, because the reference cloud is
  * stopped by tests; the admin API can ask for a longer grace.

@@ -13,7 +13,16 @@ import { createLogger, type Logger, type LogLevelName } from "../../../src/log.t
 import type { CloudState, GatewayFleet, GatewayHandle, StartGateways, Unsubscribe } from "../gateway-api.ts";
 import type { GatewayAdmin, GatewayStatus, GatewaySummary } from "./admin-types.ts";
 import { GatewayProcess } from "./child.ts";
-import { APP_LISTEN_TIMEOUT_MS, CLOUD_STOP_GRACE_MS, DEFAULT_STOP_GRACE_MS, DESCRIBE_TIMEOUT_MS, GATEWAY_READY_TIMEOUT_MS, RESTART_EXIT_WAIT_MS } from "./config.ts";
+import {
+  APP_LISTEN_TIMEOUT_MS,
+  CLOUD_STOP_GRACE_MS,
+  DEFAULT_STOP_GRACE_MS,
+  DESCRIBE_TIMEOUT_MS,
+  GATEWAY_READY_TIMEOUT_MS,
+  MAX_REFUSED_VERSIONS,
+  RESTART_EXIT_WAIT_MS,
+  SETTINGS_ACK_TIMEOUT_MS,
+} from "./config.ts";
 import type { ChildMessage, GatewayApp, InitMessage, ParentMessage } from "./messages.ts";
 import { UserPorts } from "./user-ports.ts";
 
@@ -67,6 +76,8 @@ class Fleet implements GatewayAdmin {
   readonly #changeListeners = new Set<() => void>();
   readonly #unsubscribes: Unsubscribe[] = [];
   #stopping = false;
+  /** Kept here so a gateway (re)started later refuses them too. */
+  #refusedVersions: string[] = [];
 
   constructor(state: CloudState, log: Logger) {
     this.#state = state;
@@ -139,6 +150,20 @@ class Fleet implements GatewayAdmin {
     });
   }
 
+  get refusedVersions(): readonly string[] {
+    return this.#refusedVersions;
+  }
+
+  async setRefusedVersions(versions: readonly string[]): Promise<void> {
+    if (versions.length > MAX_REFUSED_VERSIONS) throw new Error(`at most ${MAX_REFUSED_VERSIONS} refused versions`);
+    this.#refusedVersions = [...new Set(versions)];
+    const running = this.gateways.filter((g) => g.process?.ready);
+    const acked = await Promise.all(running.map((g) => g.process!.refuseVersions(this.#refusedVersions, SETTINGS_ACK_TIMEOUT_MS)));
+    // A gateway that died meanwhile gets the set with its next `init`; one that is up and silent is a failure.
+    const silent = running.filter((g, i) => !acked[i] && g.process?.ready).map((g) => g.id);
+    if (silent.length > 0) throw new Error(`gateway ${silent.join(", ")} did not acknowledge the refused versions`);
+  }
+
   onChange(listener: () => void): Unsubscribe {
     this.#changeListeners.add(listener);
     return () => this.#changeListeners.delete(listener);
@@ -192,6 +217,7 @@ class Fleet implements GatewayAdmin {
       tokenMaxTtlSeconds: this.#state.tokenMaxTtlSeconds,
       apps: this.#apps,
       appPorts: this.#ports.known(),
+      refusedVersions: this.#refusedVersions,
     };
   }
 

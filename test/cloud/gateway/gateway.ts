@@ -53,6 +53,7 @@ export class Gateway {
 
   /** Binds the tunnel port (throws if it cannot) and takes the catalog; returns the tunnel port. */
   start(): number {
+    this.#tunnels.refuseVersions(this.#init.refusedVersions);
     const port = this.#tunnels.listen();
     this.#setApps(this.#init.apps, this.#init.appPorts);
     this.#deps.log.info(`gateway ${this.#init.id} listening for tunnels on 127.0.0.1:${port}`);
@@ -80,6 +81,10 @@ export class Gateway {
         break;
       case "describe":
         this.#deps.send({ type: "description", reqId: message.reqId, description: this.describe() });
+        break;
+      case "refuseVersions":
+        this.#tunnels.refuseVersions(message.versions);
+        this.#deps.send({ type: "ack", reqId: message.reqId });
         break;
       case "init":
       case "stop":

@@ -8,6 +8,7 @@
  * Gateway → cloud: `ready` (or `failed`), connector lookups, per-app listener state, descriptions.
  */
 import * as v from "valibot";
+import { MAX_REFUSED_VERSIONS } from "./config.ts";
 
 const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 const Port = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535));
@@ -29,6 +30,9 @@ export type ConnectorInfo = v.InferOutput<typeof ConnectorInfoSchema>;
 
 export const LogLevelSchema = v.picklist(["silent", "error", "warn", "info", "debug", "trace"]);
 
+/** X-Connector-Version values to refuse, bounded like every other list a gateway is handed. */
+const RefusedVersionsSchema = v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(64))), v.maxLength(MAX_REFUSED_VERSIONS));
+
 export const InitMessageSchema = v.object({
   type: v.literal("init"),
   id: Id,
@@ -43,6 +47,8 @@ export const InitMessageSchema = v.object({
   apps: v.array(GatewayAppSchema),
   /** Known user ports per app; a gateway binds them (SO_REUSEPORT) when it can route the app. */
   appPorts: v.record(v.string(), Port),
+  /** Connector versions whose tunnel upgrades are answered 403 (POST /admin/refuse-version). */
+  refusedVersions: RefusedVersionsSchema,
 });
 export type InitMessage = v.InferOutput<typeof InitMessageSchema>;
 
@@ -61,6 +67,8 @@ export const ParentMessageSchema = v.variant("type", [
   /** Stop listening for `app` unless this gateway can route it: another gateway serves the port. */
   v.object({ type: v.literal("release"), app: Id }),
   v.object({ type: v.literal("describe"), reqId: RequestId }),
+  /** The whole set of refused connector versions from now on; answered with `ack`. */
+  v.object({ type: v.literal("refuseVersions"), reqId: RequestId, versions: RefusedVersionsSchema }),
   v.object({ type: v.literal("stop"), graceMs: Count }),
 ]);
 export type ParentMessage = v.InferOutput<typeof ParentMessageSchema>;
@@ -141,5 +149,7 @@ export const ChildMessageSchema = v.variant("type", [
   v.object({ type: v.literal("lookup"), reqId: RequestId, connectorId: Id }),
   ListenStateSchema,
   v.object({ type: v.literal("description"), reqId: RequestId, description: DescriptionSchema }),
+  /** A `refuseVersions` is in force. */
+  v.object({ type: v.literal("ack"), reqId: RequestId }),
 ]);
 export type ChildMessage = v.InferOutput<typeof ChildMessageSchema>;

@@ -58,9 +58,10 @@ export interface TestConnector {
   token(): Promise<TokenResponse>;
   /**
    * Opens a tunnel to `gateway` (rejects with the dial error, e.g. 401, 403) with `options.token`, or
-   * without one when it is null, or with a fresh one when it is absent.
+   * without one when it is null, or with a fresh one when it is absent; `connectorVersion` is its
+   * X-Connector-Version (default "0.0.0-test").
    */
-  connect(gateway: Gateway, options?: { token?: string | null }): Promise<TestTunnel>;
+  connect(gateway: Gateway, options?: { token?: string | null; connectorVersion?: string }): Promise<TestTunnel>;
   /** Sends a health report for `app` with one server, healthy or not, on `tunnel`. */
   reportHealth(tunnel: TestTunnel, app: string, address: string, healthy: boolean): void;
   close(): void;
@@ -106,7 +107,7 @@ export async function enrollTestConnector(cloud: CloudHandle, name = "gateway-te
         gateway,
         {
           credentials,
-          connectorVersion: "0.0.0-test",
+          connectorVersion: options.connectorVersion ?? "0.0.0-test",
           ...(accessToken === null ? {} : { accessToken: new Secret(accessToken) }),
           noProxy: ProxyBypass.parse([]), clock: systemClock, onOpen,
           timeoutMs: 5_000,

@@ -77,6 +77,8 @@ export class TunnelServer {
   readonly #options: TunnelServerOptions;
   readonly #tunnels = new Set<GatewayTunnel>();
   readonly #revoked = new Set<string>();
+  /** X-Connector-Version values answered 403 (POST /admin/refuse-version): a release whose tunnels never come up. */
+  #refusedVersions = new Set<string>();
   /** Transports of accepted tunnels not closed yet, and who waits for them to be. */
   #openTransports = 0;
   #closedWaiters: (() => void)[] = [];
@@ -117,6 +119,11 @@ export class TunnelServer {
     for (const tunnel of this.#tunnels) {
       if (tunnel.connectorId === connectorId) tunnel.session.close(CLOSE_REVOKED, "CONNECTOR_REVOKED");
     }
+  }
+
+  /** From now on, tunnel upgrades from these connector versions are refused (403); open tunnels stay. */
+  refuseVersions(versions: readonly string[]): void {
+    this.#refusedVersions = new Set(versions);
   }
 
   /** CONFIG_CHANGED (§5.10) on the tunnels of the group whose catalog changed. */
@@ -173,6 +180,10 @@ export class TunnelServer {
     const verdict = this.#verifier.check(bearerToken(request.headers.get("authorization")), peer.certificate, id);
     if (!verdict.ok) {
       return { accept: false, status: 401, message: `${verdict.reason} (connector ${id})`, headers: [["WWW-Authenticate", 'Bearer error="invalid_token"']] };
+    }
+    const version = request.connectorVersion;
+    if (version !== undefined && this.#refusedVersions.has(version)) {
+      return { accept: false, status: 403, message: `connector version ${version} is refused by this cloud (connector ${id})` };
     }
     if (this.#stopping) return { accept: false, status: 503, message: "gateway stopping" };
     const protocol = negotiateProtocol(request.protocols, [SUBPROTOCOL]);
