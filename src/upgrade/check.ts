@@ -67,6 +67,11 @@ export async function checkRelease(input: CheckInput): Promise<CheckResult> {
       const manifest = signedManifest(files, input);
       return { kind: "not-taken", manifest, reason: `pinned to ${pin}; the channel offers ${manifest.version}` };
     }
+    if (err.code === "VERSION_SKIPPED" && input.policyOf) {
+      // The schedule meets a rolled-back version at every check until a newer one comes: not news.
+      const manifest = signedManifest(files, input);
+      return { kind: "not-taken", manifest, reason: `${manifest.version} was rolled back on this connector and is skipped` };
+    }
     if (err.code !== "NOT_NEWER") throw err;
     // A verified manifest for what runs already: nothing to take. Its sequence still raises the floor
     // below which nothing is accepted, so a replay of an older manifest is refused from now on.
