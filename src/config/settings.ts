@@ -54,6 +54,8 @@ const SPEC = {
   streamIdleTimeout: { flag: "stream-idle-timeout", env: ["CONNECTOR_STREAM_IDLE_TIMEOUT"], schema: PositiveInt(0, 604_800), fallback: "3600" },
   metrics: { flag: "metrics", env: ["CONNECTOR_METRICS"], schema: ListenAddress, fallback: undefined },
   name: { flag: "name", env: ["CONNECTOR_NAME"], schema: NonEmpty, fallback: undefined },
+  // How long a new version gets to bring its tunnels up during a hand-over before it is killed.
+  upgradeHealthTimeout: { flag: "upgrade-health-timeout", env: ["CONNECTOR_UPGRADE_HEALTH_TIMEOUT"], schema: PositiveInt(1, 3600), fallback: "120" },
 } as const;
 
 type Spec = typeof SPEC;
