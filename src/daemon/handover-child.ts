@@ -8,6 +8,9 @@
  */
 import { closeSync, fstatSync, writeSync } from "node:fs";
 import { sleep, type Clock } from "../clock.ts";
+import { describeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { waitForDaemonLock, type DaemonLock } from "../state/daemon-lock.ts";
 
 export const HANDOVER_ENV_VAR = "CONNECTOR_HANDOVER";
 export const READY_LINE = "ready\n";
@@ -75,4 +78,42 @@ export function signalReady(fd: number): string | undefined {
       // already closed
     }
   }
+}
+
+/** What taking over needs from the daemon it runs in. */
+export interface TakeOverHost {
+  readonly stateDir: string;
+  readonly ownTunnels: number;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  upCount(): number;
+  /** Binds the admin socket over the previous process's (throws when it cannot). */
+  takeAdminSocket(): Promise<void>;
+  /** sd_notify READY=1 with MAINPID=<this pid>. */
+  announceReady(): void;
+  /** This process holds the daemon lock now: start what writes state (renewal) and the metrics port. */
+  locked(lock: DaemonLock): void;
+}
+
+/**
+ * Once tunnels are up: take the admin socket over, tell the previous process (fd 3) and systemd, then
+ * wait for the lock, free once the previous process drains; nothing the lock holder writes (the
+ * renewed identity) is written before. Resolves when the lock is held, or the process stops first.
+ */
+export async function takeOver(role: SuccessorRole, host: TakeOverHost): Promise<void> {
+  const { log, signal } = host;
+  if (!(await waitForTunnels(() => host.upCount(), tunnelsWanted(role, host.ownTunnels), host.clock, signal))) return;
+  await host.takeAdminSocket().catch((err: unknown) => log.error("hand-over: the admin socket could not be taken over", { error: describeError(err) }));
+  const problem = signalReady(role.readinessFd);
+  if (problem) log.warn("hand-over: could not tell the previous process (gone?)", { error: problem });
+  host.announceReady();
+  log.info("hand-over: tunnels up, told the previous process to drain", { tunnelsUp: host.upCount() });
+  const lock = await waitForDaemonLock(host.stateDir, { signal, sleep: (ms) => sleep(host.clock, ms, signal) }).catch((err: unknown) => {
+    log.error("hand-over: the daemon lock cannot be taken", { error: describeError(err) });
+    return undefined;
+  });
+  if (!lock) return;
+  log.info("hand-over complete: this process holds the daemon lock");
+  host.locked(lock);
 }

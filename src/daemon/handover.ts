@@ -12,6 +12,8 @@
  */
 import * as net from "node:net";
 import type { Clock } from "../clock.ts";
+import { describeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import { KEY_ENV_VAR } from "../identity/key-source.ts";
 import { HANDOVER_ENV_VAR, READY_LINE } from "./handover-child.ts";
 
@@ -120,4 +122,55 @@ export function spawnSuccessor(options: SuccessorOptions): Successor {
       return stopping;
     },
   };
+}
+
+/** What the hand-over needs from the daemon it runs in. */
+export interface HandoverHost {
+  readonly env: Record<string, string | undefined>;
+  readonly healthTimeoutSeconds: number;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Why no hand-over can start now (stopping, not serving yet), or undefined. */
+  refusal(): string | undefined;
+  tunnelsUp(): number;
+  stopping(): boolean;
+  /** The successor to stop with this process while it is not ready (undefined once settled). */
+  track(successor: Successor | undefined): void;
+  /** The successor serves now: GO_AWAY, let go of the lock, drain, exit 0. */
+  handedOver(): void;
+  /** After a failure: take the admin socket back if the successor had taken it over. */
+  reclaimAdminSocket(): Promise<void>;
+}
+
+/**
+ * Hands over to `<binary> <this process's arguments>`: serves until the successor is ready, then has the
+ * host drain. A successor not ready within the health timeout, or gone, is stopped; the host serves on.
+ */
+export async function handOverTo(binary: string, host: HandoverHost): Promise<HandoverOutcome> {
+  const { log } = host;
+  const refuse = (reason: string): HandoverOutcome => ({ ok: false, code: "HEALTH_GATE_FAILED", reason });
+  const refusal = host.refusal();
+  if (refusal) return refuse(refusal);
+  const tunnelsUp = host.tunnelsUp();
+  let successor: Successor;
+  try {
+    successor = spawnSuccessor({ command: successorCommand(binary), env: successorEnv(host.env, tunnelsUp), timeoutMs: host.healthTimeoutSeconds * 1000, clock: host.clock });
+  } catch (err) {
+    return refuse(`the new binary could not be started: ${describeError(err)}`);
+  }
+  host.track(successor);
+  log.info("hand-over: new process started, waiting for its tunnels", { pid: successor.pid, tunnelsUp, timeoutSeconds: host.healthTimeoutSeconds });
+  const readiness = await successor.readiness;
+  if (readiness.ready && !host.stopping()) {
+    host.track(undefined); // it is the service now: never stopped by us
+    log.info("hand-over: the new process is serving; this one drains and exits", { pid: successor.pid });
+    host.handedOver();
+    return { ok: true, pid: successor.pid };
+  }
+  const reason = readiness.ready ? "this process is stopping" : readiness.reason;
+  log.warn("hand-over: stopping the new process", { pid: successor.pid, reason });
+  await successor.stop();
+  host.track(undefined);
+  await host.reclaimAdminSocket();
+  return refuse(reason);
 }
