@@ -7,11 +7,13 @@
  * --upgrade-health-timeout is stopped and the old process carries on.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { roundTrip, splitAddress } from "../support/apps.ts";
 import { startEchoServer, type EchoServer } from "../support/apps.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
+import { startConnectProxy } from "../support/connect-proxy.ts";
 import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
 import { until } from "../support/wait.ts";
 
@@ -233,5 +235,53 @@ test("SIGTERM during a hand-over stops both processes: the successor that is not
     expect(d.output()).toContain("stopping on SIGTERM");
   } finally {
     for (const g of cloud.gateways) await cloud.restartGateway(g.id);
+  }
+}, 120_000);
+
+/** A datagram socket standing in for systemd's NOTIFY_SOCKET: every message it gets, as text. */
+async function notifySocket(path: string) {
+  // Python binds a datagram Unix socket portably; Bun's node:dgram has no Unix sockets.
+  const listener = Bun.spawn(["python3", "-c", `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("bound", flush=True)
+while True:
+    sys.stdout.write(repr(s.recv(4096).decode()) + "\\n"); sys.stdout.flush()
+`, path], { stdout: "pipe", stderr: "inherit" });
+  let text = "";
+  void (async () => {
+    for await (const chunk of listener.stdout) text += new TextDecoder().decode(chunk);
+  })();
+  await until("the notify socket to be bound", () => (text.includes("bound") ? true : undefined), 10_000);
+  return { messages: () => text, stop: () => listener.kill() };
+}
+
+test("the successor gets the proxy from the environment, never argv, and tells systemd it is the main process", async () => {
+  const password = "handover-proxy-pass-3";
+  const proxy = startConnectProxy({ auth: { username: "ops", password } });
+  const scratch = mkdtempSync(join(tmpdir(), "handover-notify-"));
+  const notify = await notifySocket(join(scratch, "notify.sock"));
+  try {
+    const d = (daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, env: { HTTPS_PROXY: proxy.urlWithAuth(), NOTIFY_SOCKET: join(scratch, "notify.sock") } }));
+    await d.waitFor("connected", allTunnelsUp(2), 30_000);
+    await until("READY=1 from the first process", () => (notify.messages().includes("'READY=1\\n'") ? true : undefined), 10_000);
+    const tunnelsBefore = proxy.tunnels;
+    writeSwapResult(d.stateDir, "swap-4");
+    const pid = await until("the successor to start", () => successorPid(d.output()), 20_000);
+    successors.push(pid);
+    await until("the successor's MAINPID", () => (notify.messages().includes(`'MAINPID=${pid}\\nREADY=1\\n'`) ? true : undefined), 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}\nnotify: ${notify.messages()}\n${d.output().slice(-4000)}`);
+    });
+    // Its tunnels went through the proxy, with the password: the setting reached it.
+    expect(proxy.tunnels).toBeGreaterThanOrEqual(tunnelsBefore + 2);
+    expect(readFileSync(`/proc/${pid}/cmdline`, "latin1")).not.toContain(password);
+    expect(readFileSync(`/proc/${pid}/environ`, "latin1")).not.toContain(password);
+    expect(d.output()).not.toContain(password);
+    expect(await Promise.race([d.proc.exited, Bun.sleep(30_000).then(() => "still running")])).toBe(0);
+  } finally {
+    notify.stop();
+    proxy.stop();
+    rmSync(scratch, { recursive: true, force: true });
   }
 }, 120_000);
