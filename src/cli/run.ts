@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import { SECRET_SETTING_ENV_VARS } from "../config/settings.ts";
 import { Daemon } from "../daemon/daemon.ts";
+import { takeHandoverRequest } from "../daemon/handover-child.ts";
 import { protectProcessSecrets } from "../host/process-secrets.ts";
 import { KEY_ENV_VAR } from "../identity/key-source.ts";
 import { cliContext } from "./context.ts";
@@ -19,11 +20,15 @@ export default defineCommand({
     "stream-idle-timeout": { type: "string", description: "Seconds a stream may move no data before it is reset (default 3600, 0 = never; env CONNECTOR_STREAM_IDLE_TIMEOUT)", valueHint: "SECONDS" },
     metrics: { type: "string", description: "Serve Prometheus metrics, /healthz and /readyz on HOST:PORT (env CONNECTOR_METRICS)", valueHint: "HOST:PORT" },
     name: { type: "string", description: "Name to enroll under when enrolling by itself (default: hostname)" },
+    "upgrade-health-timeout": { type: "string", description: "Seconds a new version gets to bring its tunnels up when it takes over, before it is stopped (default 120; env CONNECTOR_UPGRADE_HEALTH_TIMEOUT)", valueHint: "SECONDS" },
   },
   async run({ args }) {
     const { env, problems } = protectProcessSecrets([KEY_ENV_VAR, ...SECRET_SETTING_ENV_VARS]);
+    // Taken out of the environment before anything else reads it: it is for this process only.
+    const handover = takeHandoverRequest(env);
     const { settings, log } = cliContext(args, env);
     for (const problem of problems) log.warn(problem);
-    return new Daemon({ settings, env, log }).run();
+    if (handover.problem) log.warn(handover.problem);
+    return new Daemon({ settings, env, log, ...(handover.role ? { successor: handover.role } : {}) }).run();
   },
 });

@@ -73,6 +73,8 @@ const SPEC = {
   // Seconds between checks, ±20 % jitter so a fleet does not ask at the same instant.
   upgradeInterval: { flag: "upgrade-interval", env: ["CONNECTOR_UPGRADE_INTERVAL"], schema: PositiveInt(10, 30 * 86_400), fallback: "21600" },
   upgradeWindow: { flag: "upgrade-window", env: ["CONNECTOR_UPGRADE_WINDOW"], schema: WindowText, fallback: undefined },
+  // How long a new version gets to bring its tunnels up during a hand-over before it is killed.
+  upgradeHealthTimeout: { flag: "upgrade-health-timeout", env: ["CONNECTOR_UPGRADE_HEALTH_TIMEOUT"], schema: PositiveInt(1, 3600), fallback: "120" },
 } as const;
 
 type Spec = typeof SPEC;

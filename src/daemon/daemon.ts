@@ -6,6 +6,10 @@
  * Stop: the first SIGTERM/SIGINT sends GO_AWAY on every tunnel (gateways route no new streams here),
  * waits until open streams finish or the grace period ends, closes and resolves 0. A second signal
  * resolves at once with 128+signal.
+ *
+ * Hand-over (an upgraded binary takes over): `handOver()` starts the successor and keeps serving until
+ * it is ready, then drains the same way and resolves 0; started as a successor (`successor` set), the
+ * daemon runs without the lock until its tunnels are up, then takes over (src/daemon/handover*.ts).
  */
 import { describeError } from "../errors.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
@@ -33,6 +37,11 @@ import { isLoopbackListen, startMetricsServer, type MetricsServer } from "../sta
 import { obtainIdentity } from "./identity-source.ts";
 import { lockStateDir } from "./state-dir-lock.ts";
 import type { DaemonLock } from "../state/daemon-lock.ts";
+import { ensureStateDir } from "../state/atomic-file.ts";
+import { systemdNotifier } from "../host/sd-notify.ts";
+import { takeOver, type SuccessorRole } from "./handover-child.ts";
+import { handOverTo, type HandoverOutcome, type Successor } from "./handover.ts";
+import { watchSwapResult } from "./swap-result-watch.ts";
 import { renewIdentity } from "../identity/renew.ts";
 import { CertificateRenewal } from "./certificate-renewal.ts";
 import { rollTunnels } from "./identity-rollover.ts";
@@ -45,6 +54,8 @@ import { startAccessTokens } from "./access-token-setup.ts";
 const SUMMARY_INTERVAL_MS = 5 * 60_000;
 /** Fallback when CONFIG_CHANGED is missed: revalidate the catalog (ETag, usually a 304). */
 const CATALOG_POLL_MS = 5 * 60_000;
+/** A successor's retry of the metrics port its previous process still holds. */
+const METRICS_RETRY_MS = 1_000;
 /** Steps of the graceful stop's wait for open streams. */
 const DRAIN_POLL_MS = 100;
 
@@ -53,6 +64,8 @@ export interface DaemonOptions {
   env: Record<string, string | undefined>;
   log: Logger;
   clock?: Clock;
+  /** Started by a running daemon to take over from it (src/daemon/handover-child.ts). */
+  successor?: SuccessorRole;
 }
 
 export class Daemon {
@@ -80,6 +93,12 @@ export class Daemon {
   #stopRequested?: (code: number) => void;
   #signals = 0;
   #lock?: DaemonLock;
+  /** The hand-over in progress (old side), and the process taking over. */
+  #handover?: Promise<HandoverOutcome>;
+  #successor?: Successor;
+  /** The successor is serving: this process drains and exits. */
+  #handedOver = false;
+  #swapWatch?: { stop(): void };
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -100,8 +119,10 @@ export class Daemon {
     try {
       const { settings, env, log } = this.#options;
       // Held until exit, taken before enrolling: one daemon per state dir (ALREADY_RUNNING otherwise).
-      this.#lock = await lockStateDir({ stateDir: settings.stateDir, log, clock: this.#clock, signal: this.#abort.signal });
-      if (!this.#lock) return await stopped;
+      // A successor takes it once its predecessor lets go (takeOver); the state dir exists then.
+      if (this.#options.successor) ensureStateDir(settings.stateDir);
+      else this.#lock = await lockStateDir({ stateDir: settings.stateDir, log, clock: this.#clock, signal: this.#abort.signal });
+      if (!this.#lock && !this.#options.successor) return await stopped;
       const identity = await obtainIdentity({
         stateDir: settings.stateDir,
         env,
@@ -113,7 +134,7 @@ export class Daemon {
         signal: this.#abort.signal,
       });
       if (!identity || this.#abort.signal.aborted) return await stopped;
-      log.info("starting", { version: buildInfo.version, connectorId: identity.connectorId, name: identity.name, group: identity.group, tunnels: settings.tunnels });
+      log.info("starting", { version: buildInfo.version, connectorId: identity.connectorId, name: identity.name, group: identity.group, tunnels: settings.tunnels, ...(this.#options.successor ? { handover: true } : {}) });
       // A signal during start-up (catalog fetch) must not wait for it.
       return await Promise.race([this.#start(identity).then(() => stopped), stopped]);
     } finally {
@@ -122,19 +143,17 @@ export class Daemon {
       process.off("unhandledRejection", onUnhandled);
       this.#shutdown();
       this.#lock?.release();
+      await this.#successor?.stop();
     }
   }
 
   async #start(identity: Identity): Promise<void> {
     const { settings, log } = this.#options;
     const status = (this.#status = new StatusModel(identity, () => this.#counters.failures as Record<string, number>));
-    this.#admin = await startAdminServer(settings.stateDir, () => status.snapshot());
-    if (settings.metrics) {
-      this.#metrics = startMetricsServer(settings.metrics, () => status.snapshot(), buildInfo);
-      log.info("metrics served", { url: `${this.#metrics.url}/metrics` });
-      if (!isLoopbackListen(settings.metrics)) {
-        log.warn("metrics are served beyond loopback without authentication: they name apps and internal addresses", { listen: settings.metrics });
-      }
+    // A successor binds the admin socket and the metrics port only once it takes over (takeOver).
+    if (!this.#options.successor) {
+      await this.#bindAdmin(false);
+      await this.#startMetrics();
     }
     this.#catalogSource = new CatalogSource(this.#controlClient(identity));
     this.#catalog = new CatalogRefresh({
@@ -161,7 +180,8 @@ export class Daemon {
       renew: (current) => renewIdentity(current, { stateDir: settings.stateDir, proxy: settings.proxy, noProxy: settings.noProxy, log: log.withTag("identity") }),
       onRenewed: (renewed) => this.#useIdentity(renewed),
     });
-    this.#renewal.start();
+    // Renewal writes the identity: only the lock holder may (a successor starts it in takeOver).
+    if (this.#lock) this.#renewal.start();
     ({ gate: this.#gate, openStreams: this.#openStreams } = createDataplaneState(settings, this.#clock, log.withTag("dataplane"), status));
     const renewal = this.#renewal;
     status.showRenewal(() => renewal.view());
@@ -186,8 +206,114 @@ export class Daemon {
     this.#every(CATALOG_POLL_MS, () => {
       if (status.state() !== "revoked") void this.#refreshCatalog();
     });
+    const successor = this.#options.successor;
+    if (successor) {
+      void takeOver(successor, {
+        stateDir: settings.stateDir,
+        ownTunnels: settings.tunnels,
+        log,
+        clock: this.#clock,
+        signal: this.#abort.signal,
+        upCount: () => this.#supervisor?.upCount() ?? 0,
+        takeAdminSocket: () => this.#bindAdmin(true),
+        announceReady: () => this.#announceReady(),
+        locked: (lock) => {
+          this.#lock = lock;
+          this.#renewal?.start();
+          this.#startMetrics().catch((err: unknown) => log.error("metrics not served", { error: describeError(err) }));
+          this.#watchSwaps();
+        },
+      });
+    } else {
+      this.#announceReady();
+      this.#watchSwaps();
+    }
   }
 
+  /**
+   * A successor's previous process holds the port until it exits (at most the grace period after the
+   * hand-over): it tries again every second meanwhile.
+   */
+  async #startMetrics(): Promise<void> {
+    const { settings, log } = this.#options;
+    const status = this.#status;
+    if (!settings.metrics || !status) return;
+    for (;;) {
+      try {
+        this.#metrics = startMetricsServer(settings.metrics, () => status.snapshot(), buildInfo);
+        break;
+      } catch (err) {
+        if (!this.#options.successor || this.#abort.signal.aborted) throw err;
+        log.debug("metrics port still held by the previous process; trying again", { error: describeError(err) });
+        await sleep(this.#clock, METRICS_RETRY_MS, this.#abort.signal);
+      }
+    }
+    log.info("metrics served", { url: `${this.#metrics.url}/metrics` });
+    if (!isLoopbackListen(settings.metrics)) {
+      log.warn("metrics are served beyond loopback without authentication: they name apps and internal addresses", { listen: settings.metrics });
+    }
+  }
+
+  /** Tells systemd (Type=notify) that the service is up; a successor also says it is the main process now. */
+  #announceReady(): void {
+    const fields: Record<string, string | number> = this.#options.successor ? { MAINPID: process.pid, READY: 1 } : { READY: 1 };
+    const problem = systemdNotifier(this.#options.env).send(fields);
+    if (problem) this.#log.warn("could not tell the service manager that the connector is ready", { error: problem });
+  }
+
+  /** Temporary trigger until the upgrade flow calls handOver(): a new "swapped" upgrade result. */
+  #watchSwaps(): void {
+    this.#swapWatch = watchSwapResult({
+      stateDir: this.#options.settings.stateDir,
+      clock: this.#clock,
+      version: buildInfo.version,
+      onUnreadable: (error) => this.#log.warn("upgrade result not readable", { error }),
+      onSwapped: (result) => {
+        this.#log.info("the binary was upgraded: handing over to it", { id: result.id, to: result.to });
+        void this.handOver().then((outcome) => {
+          if (!outcome.ok) this.#log.error("hand-over failed: this process keeps serving", { code: outcome.code, reason: outcome.reason, to: result.to });
+        });
+      },
+    });
+  }
+
+  /**
+   * Hands over to `<binary> <this process's arguments>` (src/daemon/handover.ts): serves until the
+   * successor is ready, then drains and resolves the run with 0. When the successor is not ready
+   * within --upgrade-health-timeout, or exits, it is stopped and this process carries on.
+   */
+  handOver(binary: string = process.execPath): Promise<HandoverOutcome> {
+    const { settings, env, log } = this.#options;
+    this.#handover ??= handOverTo(binary, {
+      env,
+      log,
+      clock: this.#clock,
+      healthTimeoutSeconds: settings.upgradeHealthTimeout,
+      refusal: () => (this.#abort.signal.aborted || this.#handedOver ? "this process is stopping" : !this.#lock || !this.#supervisor ? "this process is not serving yet" : undefined),
+      tunnelsUp: () => this.#supervisor?.upCount() ?? 0,
+      stopping: () => this.#abort.signal.aborted,
+      track: (successor) => (this.#successor = successor),
+      handedOver: () => {
+        this.#handedOver = true;
+        this.#abort.abort();
+        this.#swapWatch?.stop();
+        this.#renewal?.stop(); // the identity is the successor's to renew from now on
+        void this.#drain("hand-over", () => this.#lock?.release()).then(() => this.#stopRequested?.(0));
+      },
+      reclaimAdminSocket: async () => {
+        if (this.#admin?.owned() !== false || this.#abort.signal.aborted) return;
+        this.#admin.stop();
+        await this.#bindAdmin(true);
+      },
+    }).finally(() => (this.#handover = undefined));
+    return this.#handover;
+  }
+
+  /** The admin socket; `takeOver`: in place of another process's (a hand-over), without asking it first. */
+  async #bindAdmin(takeOver: boolean): Promise<void> {
+    const status = this.#status!;
+    this.#admin = await startAdminServer(this.#options.settings.stateDir, () => status.snapshot(), { takeOver });
+  }
 
   #controlClient(identity: Identity): ControlClient {
     const { settings } = this.#options;
@@ -320,16 +446,24 @@ export class Daemon {
       this.#stopRequested?.(code);
       return;
     }
+    // A successor not ready yet is stopped with us (run() waits for it to exit).
+    this.#successor?.cancel(`stopping on ${signal}`);
+    if (this.#handedOver) {
+      this.#log.info("already draining after the hand-over; a second signal stops now", { signal });
+      return;
+    }
     this.#abort.abort();
     void this.#drain(signal).then(() => this.#stopRequested?.(0));
   }
 
-  async #drain(signal: string): Promise<void> {
+  /** `afterGoAway`: a hand-over lets go of the lock once the gateways have been told. */
+  async #drain(signal: string, afterGoAway?: () => void): Promise<void> {
     const supervisor = this.#supervisor;
     const graceMs = this.#options.settings.gracePeriod * 1000;
-    if (!supervisor) return;
+    if (!supervisor) return afterGoAway?.();
     this.#log.info("stopping: gateways told to send no new streams", { signal, openStreams: supervisor.activeStreams(), gracePeriodSeconds: graceMs / 1000 });
     supervisor.drain();
+    afterGoAway?.();
     const deadline = this.#clock.now() + graceMs;
     while (supervisor.activeStreams() > 0 && this.#clock.now() < deadline && this.#signals < 2) {
       await sleep(this.#clock, DRAIN_POLL_MS);
@@ -340,6 +474,7 @@ export class Daemon {
   }
 
   #shutdown(): void {
+    this.#swapWatch?.stop();
     for (const timer of this.#timers) timer.cancel();
     this.#revocationTimer?.cancel();
     this.#health?.stop();

@@ -63,6 +63,44 @@ export async function takeDaemonLock(stateDir: string, sleep: (ms: number) => Pr
     }
     await sleep(CONTENDED_STEP_MS);
   }
+  return heldLock(path, fd);
+}
+
+/** How often a hand-over successor tries the lock its predecessor still holds. */
+export const SUCCESSOR_POLL_MS = 150;
+
+/**
+ * For a hand-over's new process: waits, without a deadline, for the lock the previous process holds
+ * (it lets go when it starts to drain), polling `LOCK_NB` every `intervalMs`. Resolves undefined when
+ * `signal` aborts first; throws a `StateError` when the file cannot be opened or locked.
+ */
+export async function waitForDaemonLock(
+  stateDir: string,
+  options: { signal: AbortSignal; sleep: (ms: number) => Promise<void>; intervalMs?: number },
+): Promise<DaemonLock | undefined> {
+  const path = lockPath(stateDir);
+  let fd: number;
+  try {
+    fd = openLockFile(path, true);
+  } catch (err) {
+    throw new StateError("STATE_DIR_UNWRITABLE", `Cannot open the daemon lock ${path} (${errnoCode(err) ?? "error"}).`, { cause: err });
+  }
+  for (;;) {
+    if (options.signal.aborted) {
+      closeSync(fd);
+      return undefined;
+    }
+    const errno = flock(fd, LOCK_EX | LOCK_NB);
+    if (errno === 0) return heldLock(path, fd);
+    if (errno !== EWOULDBLOCK) {
+      closeSync(fd);
+      throw new StateError("DAEMON_LOCK_FAILED", `Cannot lock ${path} (errno ${errno}).`);
+    }
+    await options.sleep(options.intervalMs ?? SUCCESSOR_POLL_MS);
+  }
+}
+
+function heldLock(path: string, fd: number): DaemonLock {
   let released = false;
   return {
     path,

@@ -28,6 +28,13 @@ describe("settings resolution", () => {
     expect(resolveSettings({ flags: {}, env: {}, envFile: noFile, isTTY: false }).settings.logFormat).toBe("json");
   });
 
+  test("the hand-over health timeout: 120 s by default, from flag or CONNECTOR_UPGRADE_HEALTH_TIMEOUT, 1 to 3600", () => {
+    expect(resolveSettings({ flags: {}, env: {}, envFile: noFile, isTTY: false }).settings.upgradeHealthTimeout).toBe(120);
+    expect(resolveSettings({ flags: {}, env: { CONNECTOR_UPGRADE_HEALTH_TIMEOUT: "30" }, envFile: noFile, isTTY: false }).settings.upgradeHealthTimeout).toBe(30);
+    expect(resolveSettings({ flags: { "upgrade-health-timeout": "5" }, env: { CONNECTOR_UPGRADE_HEALTH_TIMEOUT: "30" }, envFile: noFile, isTTY: false }).settings.upgradeHealthTimeout).toBe(5);
+    expect(() => resolveSettings({ flags: { "upgrade-health-timeout": "0" }, env: {}, envFile: noFile, isTTY: false })).toThrow(/upgrade-health-timeout/);
+  });
+
   test("a flag beats the environment, which beats the env file", () => {
     const file = envFile("CONNECTOR_STATE_DIR=/from/file\nCONNECTOR_LOG_LEVEL=debug\nCONNECTOR_TUNNELS=4\n");
     const { settings, sources } = resolveSettings({
