@@ -40,8 +40,11 @@ export default defineCommand({
     };
     const print = (text: string, json: unknown) => printOut(args.json ? JSON.stringify(json, null, 2) : text);
     const finish = (result: UpgradeResult) => {
-      print(renderResult(result), result);
-      return result.result === "refused" || result.result === "failed" ? ExitCode.upgradeRefused : ExitCode.ok;
+      const ok = result.result === "swapped" || result.result === "rolled-back";
+      // A refusal reads like every other error: on stderr, with its code in brackets.
+      if (ok || args.json) print(renderResult(result), result);
+      else process.stderr.write(`error: ${renderResult(result)}\n`);
+      return ok ? ExitCode.ok : ExitCode.upgradeRefused;
     };
     if (args.check) {
       const report = await checkNow(ctx);

@@ -10,8 +10,8 @@
  * A fake binary is a shell script that prints the line `connector --version` prints, so it passes the
  * self-check of an upgrade for its version and target (give `binary` to make it do anything else).
  */
-import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import {
@@ -54,6 +54,18 @@ export function makeFakeKey(): FakeKey {
 /** `rootCount` root keys (default 2, the threshold) and one release key. */
 export function makeFakeKeys(rootCount = 2): FakeKeys {
   return { roots: Array.from({ length: rootCount }, makeFakeKey), release: makeFakeKey() };
+}
+
+/** The keys of a directory made by `bun run keygen` (root-*.key, release.key), to sign fakes that real builds trust. */
+export function readKeyDir(dir: string): FakeKeys {
+  const load = (name: string): FakeKey => {
+    const privateKey = createPrivateKey(readFileSync(join(dir, name), "utf8"));
+    const publicKeyObject = createPublicKey(privateKey);
+    const spki = publicKeyObject.export({ format: "der", type: "spki" }).toString("base64");
+    return { id: keyIdOf(spki), publicKey: spki, publicKeyObject, privateKey };
+  };
+  const roots = readdirSync(dir).filter((f) => /^root-.*\.key$/.test(f)).sort().map(load);
+  return { roots, release: load("release.key") };
 }
 
 /** Raw 64-byte Ed25519 signature, as in every `.sig` file of a release. */
