@@ -20,6 +20,12 @@ export default defineCommand({
     "stream-idle-timeout": { type: "string", description: "Seconds a stream may move no data before it is reset (default 3600, 0 = never; env CONNECTOR_STREAM_IDLE_TIMEOUT)", valueHint: "SECONDS" },
     metrics: { type: "string", description: "Serve Prometheus metrics, /healthz and /readyz on HOST:PORT (env CONNECTOR_METRICS)", valueHint: "HOST:PORT" },
     name: { type: "string", description: "Name to enroll under when enrolling by itself (default: hostname)" },
+    "auto-upgrade": { type: "string", description: "on|off: take signed releases by itself (default on; env CONNECTOR_AUTO_UPGRADE)", valueHint: "on|off" },
+    channel: { type: "string", description: "Release channel (default stable; env CONNECTOR_CHANNEL)", valueHint: "NAME" },
+    "manifest-url": { type: "string", description: "The channel's manifest.json (default: the release host built in; env CONNECTOR_MANIFEST_URL)", valueHint: "URL" },
+    "pin-version": { type: "string", description: "Take only this release version (env CONNECTOR_PIN_VERSION)", valueHint: "V" },
+    "upgrade-interval": { type: "string", description: "Seconds between release checks, ±20 % jitter (default 21600; env CONNECTOR_UPGRADE_INTERVAL)", valueHint: "SECONDS" },
+    "upgrade-window": { type: "string", description: "Take releases only within HH:MM-HH:MM UTC (env CONNECTOR_UPGRADE_WINDOW)", valueHint: "HH:MM-HH:MM" },
     "upgrade-health-timeout": { type: "string", description: "Seconds a new version gets to bring its tunnels up when it takes over, before it is stopped (default 120; env CONNECTOR_UPGRADE_HEALTH_TIMEOUT)", valueHint: "SECONDS" },
   },
   async run({ args }) {

@@ -16,7 +16,7 @@ import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { installRelease } from "../upgrade/apply.ts";
 import { applyDeps } from "../upgrade/apply-deps.ts";
-import { checkRelease } from "../upgrade/check.ts";
+import { assertRootsUsable, checkRelease } from "../upgrade/check.ts";
 import { UpgradeError } from "../upgrade/errors.ts";
 import { displayUrl, manifestUrlFor, retrievalPolicy } from "../upgrade/release-source.ts";
 import { inWindow, msUntilWindow, nextCheckDelay, parseWindow, type UpgradeWindow } from "../upgrade/schedule.ts";
@@ -24,6 +24,7 @@ import { downloadCandidate, requestAndWait, stageRelease } from "../upgrade/stag
 import type { UpgradeResult } from "../upgrade/staging.ts";
 import { markReported, readUpgradeState, recordOutcome, writeUpgradeState, type Outcome } from "../upgrade/state.ts";
 import { canReplace } from "../upgrade/swap.ts";
+import type { UpgradeStatus } from "../status/schema.ts";
 import { ownerForWrites } from "../upgrade/owned-file.ts";
 
 /** The first check after start comes sooner than the interval, still jittered. */
@@ -34,19 +35,9 @@ const RETRY_AFTER_FAILURE_MAX_MS = 60 * 60_000;
 const APPLY_ANSWER_MS = 10 * 60_000;
 const TRANSIENT = new Set(["DOWNLOAD_FAILED", "DOWNLOAD_TIMEOUT", "DOWNLOAD_TOO_SLOW"]);
 
-export type CheckState = "up-to-date" | "not-taken" | "installed" | "refused" | "failed";
-
-export interface UpgradeView {
-  readonly auto: boolean;
-  readonly channel: string;
-  readonly source?: string;
-  readonly pinnedVersion?: string;
-  readonly window?: string;
-  readonly nextCheckAt?: string;
-  readonly lastCheck?: { readonly at: string; readonly result: CheckState; readonly version?: string; readonly detail?: string };
-  readonly lastOutcome?: Outcome;
-  readonly skipped: readonly string[];
-}
+/** What status shows of upgrades (the schema is the status snapshot's). */
+export type UpgradeView = UpgradeStatus;
+type LastCheck = NonNullable<UpgradeStatus["lastCheck"]>;
 
 export interface AutoUpgradeDeps {
   readonly settings: Settings;
@@ -67,7 +58,7 @@ export class AutoUpgrade {
   readonly #window?: UpgradeWindow;
   #timer?: TimerHandle;
   #nextCheckAt?: Date;
-  #lastCheck?: UpgradeView["lastCheck"];
+  #lastCheck?: LastCheck;
   #running?: Promise<void>;
 
   constructor(deps: AutoUpgradeDeps) {
@@ -81,8 +72,16 @@ export class AutoUpgrade {
       log.info("automatic upgrades are off (auto-upgrade off)");
       return;
     }
+    try {
+      manifestUrlFor(settings);
+      assertRootsUsable(this.#deps.roots);
+    } catch (err) {
+      // Nothing to check against: say so once, not at every interval.
+      log.info("automatic upgrades are idle", { reason: describeError(err) });
+      return;
+    }
     this.#schedule(nextCheckDelay(Math.min(settings.upgradeInterval * 1000, FIRST_CHECK_MAX_MS), this.#deps.random));
-    void this.#reportPending();
+    void this.reportPending();
   }
 
   stop(): void {
@@ -114,7 +113,7 @@ export class AutoUpgrade {
       nextCheckAt: this.#nextCheckAt?.toISOString(),
       lastCheck: this.#lastCheck,
       lastOutcome: state?.outcomes.at(-1),
-      skipped: state?.skipped ?? [],
+      skipped: [...(state?.skipped ?? [])],
     };
   }
 
@@ -146,7 +145,7 @@ export class AutoUpgrade {
       this.#record({ at: now.toISOString(), from: this.#deps.running.version, result: transient ? "failed" : "refused", code, message: describeError(err).slice(0, 512) });
       if (transient) nextMs = Math.min(nextMs, nextCheckDelay(RETRY_AFTER_FAILURE_MAX_MS, this.#deps.random));
     }
-    await this.#reportPending();
+    await this.reportPending();
     this.#schedule(nextMs);
   }
 
@@ -208,7 +207,7 @@ export class AutoUpgrade {
   }
 
   /** Sends every outcome the control plane has not confirmed, oldest first; stops at the first failure. */
-  async #reportPending(): Promise<void> {
+  async reportPending(): Promise<void> {
     const { settings, log } = this.#deps;
     const state = safeState(settings.stateDir);
     if (!state) return;

@@ -11,7 +11,7 @@
  * it is ready, then drains the same way and resolves 0; started as a successor (`successor` set), the
  * daemon runs without the lock until its tunnels are up, then takes over (src/daemon/handover*.ts).
  */
-import { describeError } from "../errors.ts";
+import { describeError, ExitCode } from "../errors.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
 import { CatalogSource } from "../apps/catalog.ts";
 import { CatalogStore } from "../apps/catalog-store.ts";
@@ -41,7 +41,8 @@ import { ensureStateDir } from "../state/atomic-file.ts";
 import { systemdNotifier } from "../host/sd-notify.ts";
 import { takeOver, type SuccessorRole } from "./handover-child.ts";
 import { handOverTo, type HandoverOutcome, type Successor } from "./handover.ts";
-import { watchSwapResult } from "./swap-result-watch.ts";
+import { UpgradeFlow } from "./upgrade-flow.ts";
+import { trustedRoots } from "../upgrade/trust-roots.ts";
 import { renewIdentity } from "../identity/renew.ts";
 import { CertificateRenewal } from "./certificate-renewal.ts";
 import { rollTunnels } from "./identity-rollover.ts";
@@ -98,7 +99,7 @@ export class Daemon {
   #successor?: Successor;
   /** The successor is serving: this process drains and exits. */
   #handedOver = false;
-  #swapWatch?: { stop(): void };
+  #upgrades?: UpgradeFlow;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -134,6 +135,9 @@ export class Daemon {
         signal: this.#abort.signal,
       });
       if (!identity || this.#abort.signal.aborted) return await stopped;
+      this.#upgrades = this.#upgradeFlow(identity);
+      // A new version that keeps crashing before it proved itself goes back to the previous binary.
+      if (await this.#upgrades.guardStart()) return ExitCode.failure;
       log.info("starting", { version: buildInfo.version, connectorId: identity.connectorId, name: identity.name, group: identity.group, tunnels: settings.tunnels, ...(this.#options.successor ? { handover: true } : {}) });
       // A signal during start-up (catalog fetch) must not wait for it.
       return await Promise.race([this.#start(identity).then(() => stopped), stopped]);
@@ -185,6 +189,8 @@ export class Daemon {
     ({ gate: this.#gate, openStreams: this.#openStreams } = createDataplaneState(settings, this.#clock, log.withTag("dataplane"), status));
     const renewal = this.#renewal;
     status.showRenewal(() => renewal.view());
+    const upgrades = this.#upgrades;
+    if (upgrades) status.showUpgrade(() => upgrades.auto.view());
     this.#applyCatalog(catalog);
     this.#health.start();
 
@@ -221,12 +227,12 @@ export class Daemon {
           this.#lock = lock;
           this.#renewal?.start();
           this.#startMetrics().catch((err: unknown) => log.error("metrics not served", { error: describeError(err) }));
-          this.#watchSwaps();
+          this.#upgrades?.start();
         },
       });
     } else {
       this.#announceReady();
-      this.#watchSwaps();
+      this.#upgrades?.start();
     }
   }
 
@@ -261,20 +267,23 @@ export class Daemon {
     if (problem) this.#log.warn("could not tell the service manager that the connector is ready", { error: problem });
   }
 
-  /** Temporary trigger until the upgrade flow calls handOver(): a new "swapped" upgrade result. */
-  #watchSwaps(): void {
-    this.#swapWatch = watchSwapResult({
-      stateDir: this.#options.settings.stateDir,
+  /** Upgrades: the schedule, the hand-over on a new binary, rollback and crash-loop guard (upgrade-flow.ts). */
+  #upgradeFlow(identity: Identity): UpgradeFlow {
+    const { settings, log } = this.#options;
+    const flow = new UpgradeFlow({
+      settings,
+      connectorId: identity.connectorId,
+      installed: process.execPath,
+      roots: trustedRoots,
+      running: { version: buildInfo.version, target: buildInfo.target },
+      log: log.withTag("upgrade"),
       clock: this.#clock,
-      version: buildInfo.version,
-      onUnreadable: (error) => this.#log.warn("upgrade result not readable", { error }),
-      onSwapped: (result) => {
-        this.#log.info("the binary was upgraded: handing over to it", { id: result.id, to: result.to });
-        void this.handOver().then((outcome) => {
-          if (!outcome.ok) this.#log.error("hand-over failed: this process keeps serving", { code: outcome.code, reason: outcome.reason, to: result.to });
-        });
-      },
+      signal: this.#abort.signal,
+      report: (o) => this.#controlClient(this.#identity ?? identity).reportUpgrade({ from: o.from, to: o.to, result: o.result, code: o.code, message: o.message, at: o.at }),
+      handOver: () => this.handOver(),
+      tunnelsUp: () => this.#supervisor?.upCount() ?? 0,
     });
+    return flow;
   }
 
   /**
@@ -296,7 +305,7 @@ export class Daemon {
       handedOver: () => {
         this.#handedOver = true;
         this.#abort.abort();
-        this.#swapWatch?.stop();
+        this.#upgrades?.stop();
         this.#renewal?.stop(); // the identity is the successor's to renew from now on
         void this.#drain("hand-over", () => this.#lock?.release()).then(() => this.#stopRequested?.(0));
       },
@@ -474,7 +483,7 @@ export class Daemon {
   }
 
   #shutdown(): void {
-    this.#swapWatch?.stop();
+    this.#upgrades?.stop();
     for (const timer of this.#timers) timer.cancel();
     this.#revocationTimer?.cancel();
     this.#health?.stop();

@@ -164,7 +164,9 @@ async function installLocked(ctx: ApplyContext, owner: FileOwner | undefined, id
   }
   const accepted = manifest;
   ctx.log?.info(`upgrade: installed ${accepted.version} over ${from} at ${ctx.installed}`);
-  record(ctx, owner, state, (s) => deps.recordOutcome(deps.acceptRelease(s, accepted), { at: ctx.now().toISOString(), from, to: accepted.version, result: "installed" }));
+  // On probation until it has served for a while: a crash loop before then rolls it back (src/daemon/upgrade-flow.ts).
+  const probation = { version: accepted.version, from, since: ctx.now().toISOString(), starts: 0 };
+  record(ctx, owner, state, (s) => ({ ...deps.recordOutcome(deps.acceptRelease(s, accepted), { at: ctx.now().toISOString(), from, to: accepted.version, result: "installed" }), probation }));
   return finish(ctx, owner, { id, action: "apply", result: "swapped", from, to: accepted.version });
 }
 
@@ -182,7 +184,8 @@ async function rollBackLocked(ctx: ApplyContext, owner: FileOwner | undefined, i
   record(ctx, owner, undefined, (s) => {
     // The version restored is known when the removed one was still on probation (it records where it came from).
     to = s.probation?.version === removing ? s.probation.from : undefined;
-    return deps.recordOutcome(deps.markSkipped(s, removing), { at: ctx.now().toISOString(), from: removing, ...(to !== undefined ? { to } : {}), result: "rolled-back" });
+    const { probation: _ended, ...rest } = deps.recordOutcome(deps.markSkipped(s, removing), { at: ctx.now().toISOString(), from: removing, ...(to !== undefined ? { to } : {}), result: "rolled-back" });
+    return rest;
   });
   ctx.log?.info(`upgrade: rolled back ${removing}${to !== undefined ? ` to ${to}` : ""}; ${removing} will be skipped`);
   return finish(ctx, owner, { id, action: "rollback", result: "rolled-back", from: removing, ...(to !== undefined ? { to } : {}) });

@@ -157,3 +157,18 @@ test("up to date: nothing recorded, nothing reported", async () => {
   expect(readUpgradeState(stateDir).outcomes).toHaveLength(0);
   expect(reports).toHaveLength(0);
 });
+
+test("no release source (a build without a release host, no manifest-url): idle, said once, nothing scheduled", () => {
+  const dir = mkdtempSync(join(tmpdir(), "auto-upgrade-"));
+  dirs.push(dir);
+  const { settings } = resolveSettings({ flags: { "state-dir": dir }, env: {}, envFile: join(dir, "absent.env"), isTTY: false });
+  const clock = new FakeClock();
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", format: "json" });
+  log.setReporters([{ log: (entry) => lines.push(JSON.stringify(entry.args)) }]);
+  const auto = new AutoUpgrade({ settings, connectorId: "c", installed: join(dir, "connector"), roots: rootSpkis({ roots } as TestRelease), running: { version: "1.4.0", target: "linux-x64" }, log, clock, signal: new AbortController().signal, report: async () => {} });
+  auto.start();
+  expect(clock.pendingTimers).toBe(0);
+  expect(lines.join("\n")).toContain("No release source");
+  expect(auto.view().source).toBeUndefined();
+});
