@@ -181,6 +181,7 @@ export class StatusModel {
       name: this.identity.name,
       group: this.identity.group,
       version: buildInfo.version,
+      pid: process.pid,
       certificate: { notAfter: this.#notAfter, ...this.#renewal() },
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
       ...(this.#catalog ? { catalog: this.#catalog } : {}),

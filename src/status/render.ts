@@ -131,7 +131,7 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
   return [
     line("connector", who),
     line("state", `${snapshot.state} — ${stateHint(snapshot)}`),
-    line("version", snapshot.version),
+    line("version", snapshot.pid === undefined ? snapshot.version : `${snapshot.version} (pid ${snapshot.pid})`),
     line("certificate", certificateLine(snapshot.certificate, now)),
     line("control plane", control),
     ...(snapshot.catalog ? [line("app catalog", catalogText(snapshot.catalog, now))] : []),

@@ -77,6 +77,8 @@ export const StatusSnapshotSchema = v.object({
   group: v.nullable(Text(128)),
   /** Version of the binary that answers (the daemon's, or this CLI's when offline). */
   version: Text(64),
+  /** The daemon's process id (it changes when an upgrade hands over); absent when no daemon runs. */
+  pid: v.optional(Count),
   certificate: v.object({
     notAfter: v.nullable(Text(64)),
     /** When the daemon renews it next (or retries a failed renewal); absent when no daemon runs. */

@@ -27,6 +27,8 @@ export interface DaemonOptions {
   readonly gracePeriodSeconds?: number;
   readonly env?: Record<string, string>;
   readonly extraArgs?: readonly string[];
+  /** The executable to run (default: dist/connector). */
+  readonly binary?: string;
   /** Run on this state dir (e.g. a previous daemon's) and leave it in place on stop; default: a new temp dir. */
   readonly stateDir?: string;
 }
@@ -43,7 +45,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
   if (options.tunnels !== undefined) args.push("--tunnels", String(options.tunnels));
   if (options.gracePeriodSeconds !== undefined) args.push("--grace-period", String(options.gracePeriodSeconds));
   args.push(...(options.extraArgs ?? []));
-  const proc = Bun.spawn([connectorBinary(), ...args], {
+  const proc = Bun.spawn([options.binary ?? connectorBinary(), ...args], {
     env: isolatedEnv({ CONNECTOR_PROVISIONING_KEY: options.key, ...options.env }),
     stdin: "ignore",
     stdout: "pipe",
