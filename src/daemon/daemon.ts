@@ -40,6 +40,7 @@ import { CatalogRefresh, REVOKED_RETRY_MS } from "./catalog-refresh.ts";
 import { StatusModel } from "./status-model.ts";
 import type { AccessTokens } from "./access-tokens.ts";
 import { startAccessTokens } from "./access-token-setup.ts";
+import { systemdNotifier } from "../host/sd-notify.ts";
 
 /** §3: a status summary line every 5 minutes (and on every tunnel change). */
 const SUMMARY_INTERVAL_MS = 5 * 60_000;
@@ -129,6 +130,9 @@ export class Daemon {
     const { settings, log } = this.#options;
     const status = (this.#status = new StatusModel(identity, () => this.#counters.failures as Record<string, number>));
     this.#admin = await startAdminServer(settings.stateDir, () => status.snapshot());
+    // Type=notify: ready once status answers, not once tunnels are up, so a cloud outage never fails the unit start.
+    const unready = systemdNotifier(this.#options.env).send({ READY: 1, STATUS: `started as ${identity.connectorId}; tunnels connecting` });
+    if (unready) log.warn("readiness not reported to systemd", { reason: unready });
     if (settings.metrics) {
       this.#metrics = startMetricsServer(settings.metrics, () => status.snapshot(), buildInfo);
       log.info("metrics served", { url: `${this.#metrics.url}/metrics` });
