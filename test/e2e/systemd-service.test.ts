@@ -89,6 +89,22 @@ describe("connector.service in a booted systemd", () => {
       expect(installed).toBe(createHash("sha256").update(readFileSync(BINARY)).digest("hex"));
     }), TEST_TIMEOUT_MS);
 
+  test("inside the daemon's sandbox the file system is read-only but for the state dir", () =>
+    withLogs(async () => {
+      // A directory of the connector user's outside /var/lib: writable for it, but not for the daemon
+      // (ProtectSystem=strict mounts everything read-only except the state dir, /run and API file systems).
+      const own = "/srv/connector-probe";
+      await ct!.run(["install", "-d", "-o", SERVICE_USER, "-m", "0700", own]);
+      const probe = (where: string) => `touch ${where}/sandbox-probe && rm ${where}/sandbox-probe`;
+      expect((await ct!.exec(["sh", "-c", probe(own)], { user: SERVICE_USER })).code).toBe(0);
+      // The daemon's own mount namespace, as its user.
+      const inside = async (cmd: string) => ct!.exec(["nsenter", "-t", String(await mainPid()), "-m", "--", "runuser", "-u", SERVICE_USER, "--", "sh", "-c", cmd]);
+      const denied = await inside(probe(own));
+      expect(denied.code).not.toBe(0);
+      expect(denied.stderr).toMatch(/Read-only file system/);
+      expect((await inside(probe(STATE_DIR))).code).toBe(0);
+    }), TEST_TIMEOUT_MS);
+
   test("the state dir is 0700 and the connector user's; the enrollment key file is gone", () =>
     withLogs(async () => {
       expect((await ct!.run(["stat", "-c", "%a %U:%G", STATE_DIR])).trim()).toBe(`700 ${SERVICE_USER}:${SERVICE_USER}`);
