@@ -191,6 +191,35 @@ describe("the units", () => {
       }
     }), TEST_TIMEOUT_MS);
 
+  test("a process the old one started takes the unit over with MAINPID= (the upgrade hand-over's contract)", () =>
+    withLogs(async () => {
+      const dir = "/etc/systemd/system/connector.service.d";
+      const script = join(import.meta.dir, "..", "support", "scripts", "mainpid-handover.ts");
+      await ct!.run(["mkdir", "-p", dir]);
+      // The unit's sandbox, user and notify settings as they are; only the program differs.
+      await ct!.run(["sh", "-c", `cat > ${dir}/handover.conf`], { input: `[Service]\nExecStart=\nExecStart=${process.execPath} ${script}\n` });
+      try {
+        await ct!.run(["systemctl", "daemon-reload"]);
+        await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 60_000 });
+        const status = await until("the new process as the unit's main process", 30_000, async () => {
+          const text = await host.show("connector.service", "StatusText");
+          return text.startsWith("handed over to") ? text : undefined;
+        }, () => containerLogs(ct!));
+        const newPid = Number(status.split(" ").pop());
+        await until("the old process gone, the unit still active", 30_000, async () => {
+          const journal = await ct!.run(["journalctl", "--no-pager", "-o", "cat", "-n", "20", "-u", "connector.service"]);
+          return journal.includes(`new process ${newPid}: ready`) && (await host.show("connector.service", "ActiveState")) === "active" ? true : undefined;
+        }, () => containerLogs(ct!));
+        expect(await mainPid()).toBe(newPid);
+        expect((await ct!.run(["stat", "-c", "%U", `/proc/${newPid}`])).trim()).toBe(SERVICE_USER);
+      } finally {
+        await ct!.run(["rm", "-rf", dir]);
+        await ct!.run(["systemctl", "daemon-reload"]);
+        await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 90_000 });
+      }
+      await host.waitConnected();
+    }), TEST_TIMEOUT_MS);
+
   test("the upgrade oneshot's sandbox: it can replace the binary and chown state files, but has no network", () =>
     withLogs(async () => {
       const controlPort = new URL(host.cloud.controlUrl).port;
