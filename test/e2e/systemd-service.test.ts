@@ -220,6 +220,28 @@ describe("the units", () => {
       await host.waitConnected();
     }), TEST_TIMEOUT_MS);
 
+  test("a crash loop never ends in a failed unit: systemd keeps restarting (the rollback needs it)", () =>
+    withLogs(async () => {
+      const dir = "/etc/systemd/system/connector.service.d";
+      await ct!.run(["mkdir", "-p", dir]);
+      // Crashing at once, restarted every 100 ms: far beyond systemd's default limit of 5 starts in 10 s.
+      await ct!.run(["sh", "-c", `cat > ${dir}/crash.conf`], { input: "[Service]\nExecStart=\nExecStart=/bin/false\nRestartSec=100ms\n" });
+      try {
+        await ct!.run(["systemctl", "daemon-reload"]);
+        await ct!.exec(["systemctl", "restart", "--no-block", "connector.service"]);
+        await until("more than 10 restarts", 60_000, async () => {
+          const [restarts, state] = [Number(await host.show("connector.service", "NRestarts")), await host.show("connector.service", "ActiveState")];
+          if (state === "failed") throw new Error(`connector.service failed for good after ${restarts} restarts`);
+          return restarts > 10 ? true : undefined;
+        }, () => containerLogs(ct!));
+      } finally {
+        await ct!.run(["rm", "-rf", dir]);
+        await ct!.run(["systemctl", "daemon-reload"]);
+        await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 90_000 });
+      }
+      await host.waitConnected();
+    }), TEST_TIMEOUT_MS);
+
   test("the upgrade oneshot's sandbox: it can replace the binary and chown state files, but has no network", () =>
     withLogs(async () => {
       const controlPort = new URL(host.cloud.controlUrl).port;
