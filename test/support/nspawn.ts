@@ -206,9 +206,14 @@ export function createContainer(): Container {
     async stop() {
       if (stopped) return;
       if (nspawn && nspawn.exitCode === null) {
-        if (initPid !== 0) await exec(["systemctl", "poweroff", "--no-block"], { timeoutMs: 10_000 }).catch(() => undefined);
+        initPid ||= containerInit(nspawn.pid) ?? 0;
+        const poweroff = initPid !== 0 ? await exec(["systemctl", "poweroff", "--no-block"], { timeoutMs: 10_000 }).catch(() => undefined) : undefined;
+        // PID 1 without its bus yet (a failed boot): nspawn's SIGTERM handling asks it to power off instead.
+        if (poweroff?.code !== 0) nspawn.kill("SIGTERM");
         stopped = true;
-        const exited = await Promise.race([nspawn.exited.then(() => true), Bun.sleep(30_000).then(() => false)]);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const exited = await Promise.race([nspawn.exited.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000)))]);
+        clearTimeout(timer);
         if (!exited) {
           // PID 1 dying takes the whole pid namespace with it.
           if (initPid !== 0 && alive(initPid)) process.kill(initPid, "SIGKILL");
@@ -224,6 +229,12 @@ export function createContainer(): Container {
       }
       if (existsSync(root)) rmdirSync(root);
       rmSync(shared, { recursive: true, force: true });
+      // nspawn leaves this (empty) when /run is not a tmpfs, as on hosts without systemd as PID 1.
+      try {
+        rmdirSync(`/run/systemd/nspawn/propagate/${name}`);
+      } catch {
+        // absent (a tmpfs /run took it away) or not empty: nothing of ours to remove
+      }
     },
   };
   return container;
