@@ -157,6 +157,8 @@ export class Daemon {
     // A successor binds the admin socket and the metrics port only once it takes over (takeOver).
     if (!this.#options.successor) {
       await this.#bindAdmin(false);
+      // Type=notify: ready once status answers, not once tunnels are up, so a cloud outage never fails the unit start.
+      this.#announceReady();
       await this.#startMetrics();
     }
     this.#catalogSource = new CatalogSource(this.#controlClient(identity));
@@ -231,7 +233,6 @@ export class Daemon {
         },
       });
     } else {
-      this.#announceReady();
       this.#upgrades?.start();
     }
   }
@@ -262,7 +263,9 @@ export class Daemon {
 
   /** Tells systemd (Type=notify) that the service is up; a successor also says it is the main process now. */
   #announceReady(): void {
-    const fields: Record<string, string | number> = this.#options.successor ? { MAINPID: process.pid, READY: 1 } : { READY: 1 };
+    const fields: Record<string, string | number> = this.#options.successor
+      ? { MAINPID: process.pid, READY: 1, STATUS: "took over from the previous version" }
+      : { READY: 1, STATUS: "started; tunnels connecting" };
     const problem = systemdNotifier(this.#options.env).send(fields);
     if (problem) this.#log.warn("could not tell the service manager that the connector is ready", { error: problem });
   }
