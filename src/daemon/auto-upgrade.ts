@@ -51,6 +51,8 @@ export interface AutoUpgradeDeps {
   /** Sends one outcome to the control plane (docs/PROTOCOL.md §3.6); throws when it was not taken. */
   readonly report: (outcome: Outcome) => Promise<void>;
   readonly random?: () => number;
+  /** True while a hand-over is in progress: the binary on disk is already newer, nothing to check. */
+  readonly paused?: () => boolean;
 }
 
 export class AutoUpgrade {
@@ -60,6 +62,8 @@ export class AutoUpgrade {
   #nextCheckAt?: Date;
   #lastCheck?: LastCheck;
   #running?: Promise<void>;
+  #reporting?: Promise<void>;
+  #stopped = false;
 
   constructor(deps: AutoUpgradeDeps) {
     this.#deps = deps;
@@ -84,13 +88,17 @@ export class AutoUpgrade {
     void this.reportPending();
   }
 
+  /** No check after this one, not even one rescheduled by a check in flight (a process handing over). */
   stop(): void {
+    this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#nextCheckAt = undefined;
   }
 
   /** One check now (also what the timer runs); concurrent calls share it. */
   checkNow(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     this.#running ??= this.#check().finally(() => (this.#running = undefined));
     return this.#running;
   }
@@ -118,7 +126,7 @@ export class AutoUpgrade {
   }
 
   #schedule(delayMs: number): void {
-    if (this.#deps.signal.aborted) return;
+    if (this.#deps.signal.aborted || this.#stopped) return;
     const { clock } = this.#deps;
     this.#timer?.cancel();
     this.#nextCheckAt = new Date(clock.wallNow().getTime() + delayMs);
@@ -135,6 +143,10 @@ export class AutoUpgrade {
       return;
     }
     let nextMs = nextCheckDelay(settings.upgradeInterval * 1000, this.#deps.random);
+    if (this.#deps.paused?.()) {
+      this.#schedule(nextMs);
+      return;
+    }
     try {
       await this.#takeIfOffered();
     } catch (err) {
@@ -207,7 +219,13 @@ export class AutoUpgrade {
   }
 
   /** Sends every outcome the control plane has not confirmed, oldest first; stops at the first failure. */
-  async reportPending(): Promise<void> {
+  reportPending(): Promise<void> {
+    // One at a time: two senders would both send the same outcomes before either marks them.
+    this.#reporting ??= this.#sendPending().finally(() => (this.#reporting = undefined));
+    return this.#reporting;
+  }
+
+  async #sendPending(): Promise<void> {
     const { settings, log } = this.#deps;
     const state = safeState(settings.stateDir);
     if (!state) return;

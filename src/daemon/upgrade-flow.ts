@@ -44,10 +44,11 @@ export class UpgradeFlow {
   #watch?: { stop(): void };
   #probationTimer?: TimerHandle;
   #upSince?: number;
+  #handingOver = false;
 
   constructor(deps: UpgradeFlowDeps) {
     this.#deps = deps;
-    this.auto = new AutoUpgrade(deps);
+    this.auto = new AutoUpgrade({ ...deps, paused: () => this.#handingOver });
   }
 
   start(): void {
@@ -70,6 +71,20 @@ export class UpgradeFlow {
   }
 
   async #handOver(result: SwapResult): Promise<void> {
+    const { log, running } = this.#deps;
+    if (this.#handingOver) {
+      log.warn("another swap while a hand-over is in progress: ignored", { to: result.to });
+      return;
+    }
+    this.#handingOver = true;
+    try {
+      await this.#handOverTo(result);
+    } finally {
+      this.#handingOver = false;
+    }
+  }
+
+  async #handOverTo(result: SwapResult): Promise<void> {
     const { log, running } = this.#deps;
     log.info("the binary was upgraded: handing over to it", { from: running.version, to: result.to });
     const outcome = await this.#deps.handOver();

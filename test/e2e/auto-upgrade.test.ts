@@ -69,6 +69,7 @@ function publish(name: string): void {
 const sameBytes = (path: string, name: string) => readFileSync(path).equals(readFileSync(join(tmp, "releases", name, `connector-${builds[name]!.target}`)));
 
 function logs(): string {
+  Bun.write(join(tmp, "daemon.log"), daemon.output());
   return `--- user load ---\n${loadLines.slice(-5).join("\n")}\n--- connector (old and new) ---\n${daemon.output().slice(-8000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
 }
 
@@ -95,6 +96,8 @@ test("A → B by itself with zero failed user connections; C that never comes up
     binary: bin,
     key: cloud.provisioningKey,
     tunnels: 2,
+    // A long grace period: the long-lived stream stays on the process it began on, whatever happens meanwhile.
+    gracePeriodSeconds: 600,
     extraArgs: ["--manifest-url", manifestUrl, "--upgrade-interval", "10", "--upgrade-health-timeout", "20"],
   });
   try {
@@ -121,7 +124,6 @@ test("A → B by itself with zero failed user connections; C that never comes up
     expect(onB.pid).not.toBe(first.pid);
     expect(sameBytes(bin, "b")).toBe(true);
     expect(sameBytes(`${bin}.prev`, "a")).toBe(true);
-    expect(await daemon.proc.exited).toBe(0); // the old process drained and left
     expect(onB.upgrade?.lastOutcome).toMatchObject({ from: "1.0.0", to: "1.1.0", result: "installed" });
     const afterB = await loadStats();
     expect(afterB.failed).toBe(0);
@@ -140,12 +142,14 @@ test("A → B by itself with zero failed user connections; C that never comes up
 
     (load.stdin as import("bun").FileSink).end();
     const final = JSON.parse(await until("the final user-load report", () => loadLines.find((l) => l.includes('"final":true')), 30_000));
-    console.log(`auto-upgrade e2e: ${final.ok} user connections, ${final.failed} failed, longest connect+echo ${final.maxLatencyMs.toFixed(1)} ms, long-lived stream ${final.long} after ${final.longRoundTrips} round trips`);
+    console.log(`auto-upgrade e2e: ${final.ok} user connections, ${final.failed} failed, longest connect+echo ${final.maxLatencyMs.toFixed(1)} ms at ${final.maxLatencyAt}, long-lived stream ${final.long} after ${final.longRoundTrips} round trips`);
     expect(final.failed).toBe(0);
     expect(final.long).toBe("alive");
+    // The first process drained: once its last (long-lived) stream ended, it left with 0.
+    expect(await daemon.proc.exited).toBe(0);
   } catch (err) {
     keep = true;
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs()}`);
+    throw new Error(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n${logs()}`);
   }
 }, 600_000);
 

@@ -21,7 +21,7 @@ const port = Number(portText);
 const intervalMs = Number(intervalArg ?? 20);
 const ECHO_DEADLINE_MS = 10_000;
 
-const stats = { ok: 0, failed: 0, maxLatencyMs: 0, longRoundTrips: 0, long: "starting" as "starting" | "alive" | "dead", longDeadReason: "", reasons: [] as string[] };
+const stats = { ok: 0, failed: 0, maxLatencyMs: 0, maxLatencyAt: "", longRoundTrips: 0, long: "starting" as "starting" | "alive" | "dead", longDeadReason: "", reasons: [] as string[] };
 
 function fail(reason: string): void {
   stats.failed += 1;
@@ -65,7 +65,11 @@ async function oneUser(n: number): Promise<void> {
     const closed = new Promise<never>((_, reject) => (socket!.data.closed = (why) => reject(new Error(why))));
     await Promise.race([roundTrip(socket, `user-${n}\n`), closed]);
     stats.ok += 1;
-    stats.maxLatencyMs = Math.max(stats.maxLatencyMs, performance.now() - started);
+    const latency = performance.now() - started;
+    if (latency > stats.maxLatencyMs) {
+      stats.maxLatencyMs = latency;
+      stats.maxLatencyAt = new Date().toISOString();
+    }
   } catch (err) {
     fail(`user ${n}: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
