@@ -9,18 +9,15 @@
  * Every outcome is logged, kept in the state dir, shown in status and reported to the control plane;
  * an outcome the control plane did not get is sent again after the next check.
  */
-import { readFileSync, rmSync } from "node:fs";
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { Settings } from "../config/settings.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { installRelease } from "../upgrade/apply.ts";
-import { applyDeps } from "../upgrade/apply-deps.ts";
 import { assertRootsUsable, checkRelease } from "../upgrade/check.ts";
 import { UpgradeError } from "../upgrade/errors.ts";
 import { displayUrl, manifestUrlFor, retrievalPolicy } from "../upgrade/release-source.ts";
 import { inWindow, msUntilWindow, nextCheckDelay, parseWindow, type UpgradeWindow } from "../upgrade/schedule.ts";
-import { downloadCandidate, requestAndWait, stageRelease } from "../upgrade/stage-release.ts";
+import { requestAndApply, requestAndWait, stageRelease } from "../upgrade/stage-release.ts";
 import type { UpgradeResult } from "../upgrade/staging.ts";
 import { markReported, readUpgradeState, recordOutcome, writeUpgradeState, type Outcome } from "../upgrade/state.ts";
 import { canReplace } from "../upgrade/swap.ts";
@@ -34,6 +31,8 @@ const RETRY_AFTER_FAILURE_MAX_MS = 60 * 60_000;
 /** How long the root upgrade unit may take to answer a staged release. */
 const APPLY_ANSWER_MS = 10 * 60_000;
 const TRANSIENT = new Set(["DOWNLOAD_FAILED", "DOWNLOAD_TIMEOUT", "DOWNLOAD_TOO_SLOW"]);
+/** "Could not be done" rather than "this release is not acceptable". */
+const FAILURES = new Set([...TRANSIENT, "SWAP_FAILED", "APPLY_TIMEOUT", "BINARY_NOT_WRITABLE", "NO_PREVIOUS_BINARY"]);
 
 /** What status shows of upgrades (the schema is the status snapshot's). */
 export type UpgradeView = UpgradeStatus;
@@ -152,9 +151,10 @@ export class AutoUpgrade {
     } catch (err) {
       const code = err instanceof UpgradeError ? err.code : undefined;
       const transient = code === undefined || TRANSIENT.has(code);
-      this.#lastCheck = { at: now.toISOString(), result: transient ? "failed" : "refused", detail: describeError(err) };
+      const result = code === undefined || FAILURES.has(code) ? "failed" : "refused";
+      this.#lastCheck = { at: now.toISOString(), result, detail: describeError(err) };
       log.warn("upgrade check failed", { code: code ?? "UNEXPECTED", error: describeError(err) });
-      this.#record({ at: now.toISOString(), from: this.#deps.running.version, result: transient ? "failed" : "refused", code, message: describeError(err).slice(0, 512) });
+      this.#record({ at: now.toISOString(), from: this.#deps.running.version, result, code, message: describeError(err).slice(0, 512) });
       if (transient) nextMs = Math.min(nextMs, nextCheckDelay(RETRY_AFTER_FAILURE_MAX_MS, this.#deps.random));
     }
     await this.reportPending();
@@ -187,22 +187,12 @@ export class AutoUpgrade {
       return;
     }
     log.info("upgrade: taking release", { from: running.version, to: check.manifest.version, sequence: check.manifest.sequence });
-    let result: UpgradeResult;
-    if (canReplace(this.#deps.installed)) {
-      const downloaded = await downloadCandidate(settings.stateDir, manifestUrl, check.target, policy);
-      try {
-        result = await installRelease(
-          { stateDir: settings.stateDir, installed: this.#deps.installed, roots: this.#deps.roots, running, channel: settings.channel, now: () => clock.wallNow(), deps: applyDeps },
-          check.files,
-          readFileSync(downloaded),
-        );
-      } finally {
-        rmSync(downloaded, { force: true });
-      }
-    } else {
-      await stageRelease(settings.stateDir, manifestUrl, check.files, check.target, policy);
-      result = await requestAndWait(settings.stateDir, "apply", { deadlineMs: APPLY_ANSWER_MS, clock, signal: this.#deps.signal });
-    }
+    await stageRelease(settings.stateDir, manifestUrl, check.files, check.target, policy);
+    // Applied by another process either way: the root upgrade unit, or a child of this one when this
+    // user may replace the binary (never in the daemon itself, whose streams would stall meanwhile).
+    const result: UpgradeResult = canReplace(this.#deps.installed)
+      ? await requestAndApply(settings.stateDir, "apply", this.#deps.installed, settings.channel)
+      : await requestAndWait(settings.stateDir, "apply", { deadlineMs: APPLY_ANSWER_MS, clock, signal: this.#deps.signal });
     const ok = result.result === "swapped";
     this.#lastCheck = { at, result: ok ? "installed" : "refused", version: check.manifest.version, detail: result.message };
     if (ok) log.info("upgrade: new version installed; handing over", { from: result.from, to: result.to });

@@ -13,10 +13,8 @@ import type { Clock, TimerHandle } from "../clock.ts";
 import type { Settings } from "../config/settings.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { rollBack } from "../upgrade/apply.ts";
-import { applyDeps } from "../upgrade/apply-deps.ts";
 import { ownerForWrites } from "../upgrade/owned-file.ts";
-import { requestAndWait } from "../upgrade/stage-release.ts";
+import { requestAndApply, requestAndWait } from "../upgrade/stage-release.ts";
 import type { UpgradeResult } from "../upgrade/staging.ts";
 import { readUpgradeState, recordOutcome, writeUpgradeState, type Outcome, type UpgradeState } from "../upgrade/state.ts";
 import { canReplace } from "../upgrade/swap.ts";
@@ -97,10 +95,11 @@ export class UpgradeFlow {
 
   /** Restores connector.prev in place of `version` (marked skipped); logs what came of it. */
   async rollBack(version: string, why: string): Promise<UpgradeResult | undefined> {
-    const { settings, log, clock, installed, roots, running } = this.#deps;
+    const { settings, log, clock, installed } = this.#deps;
     try {
+      // The installed binary (the version being removed) carries out the rollback, as the root unit does.
       const result = canReplace(installed)
-        ? await rollBack({ stateDir: settings.stateDir, installed, roots, running, channel: settings.channel, now: () => clock.wallNow(), deps: applyDeps }, version)
+        ? await requestAndApply(settings.stateDir, "rollback", installed, settings.channel)
         : await requestAndWait(settings.stateDir, "rollback", { deadlineMs: ROLLBACK_ANSWER_MS, clock, signal: this.#deps.signal });
       if (result.result === "rolled-back") log.warn(`upgrade: ${version} rolled back after a failed ${why}; it will be skipped`, { from: result.from, to: result.to });
       else log.error(`upgrade: rollback of ${version} ${result.result}`, { code: result.code, reason: result.message });

@@ -6,7 +6,7 @@
  * days is cut), and a binary is hashed as it is written, to a new file that is removed on any failure.
  */
 import { createHash } from "node:crypto";
-import { closeSync, fchmodSync, fsyncSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fsync, openSync, rmSync, writeSync } from "node:fs";
 import { describeError, errnoCode } from "../errors.ts";
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
 import { UpgradeError } from "./errors.ts";
@@ -139,6 +139,10 @@ export async function fetchReleaseFiles(manifestUrl: URL, rootIds: readonly stri
   }
 }
 
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
 function writeAll(fd: number, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset);
@@ -195,7 +199,8 @@ export async function downloadBinary(url: URL, target: ManifestTarget, destPath:
       throw new UpgradeError("HASH_MISMATCH", `The binary ${describeUrl(url)} does not have the SHA-256 its signed manifest says (got ${digest}); it was altered or corrupted and is discarded.`);
     }
     fchmodSync(fd, 0o700); // the umask may have narrowed it
-    fsyncSync(fd);
+    // Off the event loop: flushing 100 MiB can take seconds, and the daemon relays streams meanwhile.
+    await fsyncAsync(fd);
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
     fd = undefined;

@@ -60,3 +60,28 @@ export async function requestAndWait(stateDir: string, action: "apply" | "rollba
     `The staged ${action} was not carried out within ${Math.round(options.deadlineMs / 1000)} s: no upgrade unit answered (is connector-upgrade.path enabled?), and this user cannot replace the binary.`,
   );
 }
+
+/** How long `connector upgrade --apply-staged` may take (a self-check and a 100 MiB fsync on a slow disk). */
+const APPLY_CHILD_MS = 5 * 60_000;
+
+/**
+ * For a daemon that may replace its binary (no upgrade unit): writes the request and runs
+ * `<installed> upgrade --apply-staged` as a child process. The swap reads, hashes and fsyncs the whole
+ * binary synchronously; in the daemon that would stall every stream for seconds.
+ */
+export async function requestAndApply(stateDir: string, action: "apply" | "rollback", installed: string, channel: string): Promise<UpgradeResult> {
+  const id = writeRequest(stateDir, action);
+  const proc = Bun.spawn([installed, "upgrade", "--apply-staged", "--state-dir", stateDir, "--channel", channel, "--log-format", "json"], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    stdin: "ignore",
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), APPLY_CHILD_MS);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  const result = readResult(stateDir);
+  if (result?.id === id) return result;
+  removeRequest(stateDir);
+  throw new UpgradeError("SWAP_FAILED", `connector upgrade --apply-staged exited ${code ?? "on a signal"} without answering the ${action} request.`);
+}

@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveSettings } from "../../src/config/settings.ts";
 import { AutoUpgrade } from "../../src/daemon/auto-upgrade.ts";
 import { createLogger } from "../../src/log.ts";
 import { binaryFile, keysetSignatureFile, type Manifest } from "../../src/upgrade/format.ts";
-import { readResult } from "../../src/upgrade/staging.ts";
 import { readUpgradeState, type Outcome } from "../../src/upgrade/state.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { encode, makeKey, makeRelease, rootSpkis, type TestRelease } from "../support/signed-release.ts";
@@ -137,16 +136,17 @@ test("an outcome the control plane did not take is sent again after the next che
   expect(readUpgradeState(stateDir).outcomes.every((o) => o.reported)).toBe(true);
 });
 
-test("a newer release, when this user may replace the binary: installed at once, result 'swapped' for the hand-over", async () => {
+test("a newer release, when this user may replace the binary: staged and applied by a child process; one that does not answer is SWAP_FAILED", async () => {
   publish({ version: "1.5.0", sequence: 10 });
+  // The installed "binary" is a script: it runs, but cannot apply anything (the e2e tests use real builds).
   const { auto, stateDir, installed, reports } = setup();
+  const before = readFileSync(installed);
   await auto.checkNow();
-  expect(readFileSync(installed).equals(Buffer.from(binary))).toBe(true);
-  expect(readFileSync(`${installed}.prev`).toString()).toContain("connector 1.4.0");
-  expect(readResult(stateDir)).toMatchObject({ result: "swapped", from: "1.4.0", to: "1.5.0" });
-  expect(readUpgradeState(stateDir)).toMatchObject({ highestSequence: 10 });
-  expect(reports.at(-1)).toMatchObject({ from: "1.4.0", to: "1.5.0", result: "installed" });
-  expect(auto.view().lastCheck).toMatchObject({ result: "installed", version: "1.5.0" });
+  expect(readFileSync(installed).equals(before)).toBe(true);
+  expect(readFileSync(join(stateDir, "upgrade", "staged", "connector")).equals(Buffer.from(binary))).toBe(true);
+  expect(existsSync(join(stateDir, "upgrade", "request.json"))).toBe(false);
+  expect(reports.at(-1)).toMatchObject({ from: "1.4.0", result: "failed", code: "SWAP_FAILED" });
+  expect(auto.view().lastCheck).toMatchObject({ result: "failed" });
 });
 
 test("up to date: nothing recorded, nothing reported", async () => {

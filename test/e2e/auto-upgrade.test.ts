@@ -10,7 +10,6 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startEchoServer, type EchoServer } from "../support/apps.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
 import { makeKeys } from "../support/release-keys.ts";
@@ -19,7 +18,7 @@ import { until } from "../support/wait.ts";
 import type { StatusSnapshot } from "../../src/status/schema.ts";
 
 let tmp: string;
-let echo: EchoServer;
+let echo: ReturnType<typeof Bun.spawn>;
 let cloud: CloudProcess;
 let daemon: DaemonProcess;
 const builds: Record<string, BuiltRelease> = {};
@@ -35,8 +34,11 @@ beforeAll(async () => {
     builds[name] = await buildRelease({ keys, version, channel: "stable", sequence, out: join(tmp, "built", name) });
   }
   publish("a");
-  echo = startEchoServer();
-  cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`], releases: join(tmp, "releases") });
+  // The app runs in its own process: this test reads 100 MiB binaries, which must not stall the app.
+  const portFile = join(tmp, "echo.port");
+  echo = Bun.spawn([process.execPath, join(import.meta.dir, "..", "support", "scripts", "echo-app.ts"), "serve", portFile], { stdout: "inherit", stderr: "inherit" });
+  const port = await until("the echo app's port", () => (existsSync(portFile) ? readFileSync(portFile, "utf8").trim() : undefined), 30_000);
+  cloud = await startCloud({ gateways: 2, apps: [`echo=127.0.0.1:${port}`], releases: join(tmp, "releases") });
 }, 600_000);
 
 afterAll(async () => {
@@ -46,8 +48,8 @@ afterAll(async () => {
   // After a hand-over the daemon answering is the successor, not the process the test started.
   if (pid !== undefined && pid !== daemon?.proc.pid) killAndWait(pid);
   await cloud?.stop();
-  echo?.stop();
-  if (keep) console.error(`auto-upgrade e2e: kept ${tmp}`);
+  echo?.kill();
+  if (keep || process.env.KEEP_E2E) { await Bun.write(join(tmp, "daemon.log"), daemon?.output() ?? ""); console.error(`auto-upgrade e2e: kept ${tmp}`); }
   else rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -142,7 +144,7 @@ test("A → B by itself with zero failed user connections; C that never comes up
 
     (load.stdin as import("bun").FileSink).end();
     const final = JSON.parse(await until("the final user-load report", () => loadLines.find((l) => l.includes('"final":true')), 30_000));
-    console.log(`auto-upgrade e2e: ${final.ok} user connections, ${final.failed} failed, longest connect+echo ${final.maxLatencyMs.toFixed(1)} ms at ${final.maxLatencyAt}, long-lived stream ${final.long} after ${final.longRoundTrips} round trips`);
+    console.log(`auto-upgrade e2e: ${final.ok} user connections, ${final.failed} failed, longest connect+echo ${final.maxLatencyMs.toFixed(1)} ms at ${final.maxLatencyAt}, long-lived stream ${final.long} after ${final.longRoundTrips} round trips; over 500 ms: ${final.slow.join(", ") || "none"}`);
     expect(final.failed).toBe(0);
     expect(final.long).toBe("alive");
     // The first process drained: once its last (long-lived) stream ended, it left with 0.
