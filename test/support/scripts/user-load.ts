@@ -7,11 +7,12 @@
  * Prints one JSON line per second (`{"ok":N,"failed":N,"long":"alive"|"dead",...}`) and a final one
  * with `"final":true`, the longest connect+echo latency, and the failures' reasons (at most 20).
  *
- *   bun test/support/scripts/user-load.ts HOST:PORT [INTERVAL_MS]
+ *   bun test/support/scripts/user-load.ts HOST:PORT [INTERVAL_MS] [--until-sigterm]
+ * (--until-sigterm: stdin is not watched, e.g. under systemd-run where it is /dev/null)
  */
 import type { Socket } from "bun";
 
-const [target, intervalArg] = process.argv.slice(2);
+const [target, intervalArg, untilArg] = process.argv.slice(2);
 if (!target || !/^[\d.]+:\d+$/.test(target)) {
   console.error("usage: user-load.ts HOST:PORT [INTERVAL_MS]");
   process.exit(2);
@@ -130,5 +131,7 @@ async function finish(): Promise<void> {
   process.exit(0);
 }
 process.on("SIGTERM", () => void finish());
-process.stdin.on("end", () => void finish());
-process.stdin.resume();
+if (untilArg !== "--until-sigterm") {
+  process.stdin.on("end", () => void finish());
+  process.stdin.resume();
+}
