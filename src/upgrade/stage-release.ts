@@ -8,6 +8,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { sleep, systemClock, type Clock } from "../clock.ts";
 import { downloadBinary, type RetrievalPolicy } from "./download.ts";
+import { describeError } from "../errors.ts";
 import { UpgradeError } from "./errors.ts";
 import type { ManifestTarget } from "./format.ts";
 import { readResult, removeRequest, writeRequest, writeStaged, type UpgradeResult } from "./staging.ts";
@@ -71,12 +72,18 @@ const APPLY_CHILD_MS = 5 * 60_000;
  */
 export async function requestAndApply(stateDir: string, action: "apply" | "rollback", installed: string, channel: string): Promise<UpgradeResult> {
   const id = writeRequest(stateDir, action);
-  const proc = Bun.spawn([installed, "upgrade", "--apply-staged", "--state-dir", stateDir, "--channel", channel, "--log-format", "json"], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    stdin: "ignore",
-    stdout: "inherit",
-    stderr: "inherit",
-  });
+  let proc: ReturnType<typeof Bun.spawn>;
+  try {
+    proc = Bun.spawn([installed, "upgrade", "--apply-staged", "--state-dir", stateDir, "--channel", channel, "--log-format", "json"], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      stdin: "ignore",
+      stdout: "inherit",
+      stderr: "inherit",
+    });
+  } catch (err) {
+    removeRequest(stateDir);
+    throw new UpgradeError("SWAP_FAILED", `Cannot run ${installed} to apply the ${action}: ${describeError(err)}.`, { cause: err });
+  }
   const timer = setTimeout(() => proc.kill("SIGKILL"), APPLY_CHILD_MS);
   const code = await proc.exited;
   clearTimeout(timer);

@@ -1,0 +1,87 @@
+import { afterEach, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { resolveSettings } from "../../src/config/settings.ts";
+import { countProbationStart, MAX_PROBATION_STARTS, PROBATION_MS, UpgradeFlow } from "../../src/daemon/upgrade-flow.ts";
+import { createLogger } from "../../src/log.ts";
+import { initialUpgradeState, readUpgradeState, writeUpgradeState } from "../../src/upgrade/state.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+const log = createLogger({ level: "silent", format: "json" });
+
+function stateDirOnProbation(version: string, starts = 0): string {
+  const dir = mkdtempSync(join(tmpdir(), "upgrade-flow-"));
+  dirs.push(dir);
+  writeUpgradeState(dir, { ...initialUpgradeState(), highestSequence: 2, highestVersion: version, probation: { version, from: "1.0.0", since: "2026-01-01T00:00:00.000Z", starts } });
+  return dir;
+}
+
+test("a version on probation counts its starts in the state dir; the start past the limit is a crash loop", () => {
+  const stateDir = stateDirOnProbation("1.1.0");
+  for (let i = 1; i <= MAX_PROBATION_STARTS; i++) {
+    expect(countProbationStart({ stateDir }, "1.1.0", log)).toBe(false);
+    expect(readUpgradeState(stateDir).probation?.starts).toBe(i);
+  }
+  expect(countProbationStart({ stateDir }, "1.1.0", log)).toBe(true);
+});
+
+test("another version (the previous one, restored) does not count", () => {
+  const stateDir = stateDirOnProbation("1.1.0", MAX_PROBATION_STARTS);
+  expect(countProbationStart({ stateDir }, "1.0.0", log)).toBe(false);
+  expect(readUpgradeState(stateDir).probation?.starts).toBe(MAX_PROBATION_STARTS);
+});
+
+test("no state, or no probation: nothing counted", () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "upgrade-flow-"));
+  dirs.push(stateDir);
+  expect(countProbationStart({ stateDir }, "1.1.0", log)).toBe(false);
+});
+
+function flow(stateDir: string, clock: FakeClock, tunnelsUp: () => number) {
+  const { settings } = resolveSettings({ flags: { "state-dir": stateDir, "auto-upgrade": "off" }, env: {}, envFile: join(stateDir, "absent.env"), isTTY: false });
+  return new UpgradeFlow({
+    settings,
+    connectorId: "c",
+    installed: join(stateDir, "connector"),
+    roots: [],
+    running: { version: "1.1.0", target: "linux-x64" },
+    log,
+    clock,
+    signal: new AbortController().signal,
+    report: async () => {},
+    handOver: async () => ({ ok: true, pid: 1 }),
+    tunnelsUp,
+  });
+}
+
+test("probation ends once a tunnel has stayed up for the probation time, not before, and not across a break", async () => {
+  const stateDir = stateDirOnProbation("1.1.0", 1);
+  const clock = new FakeClock();
+  let up = 1;
+  const f = flow(stateDir, clock, () => up);
+  f.start();
+  await clock.advance(PROBATION_MS / 2);
+  up = 0; // a break: the count starts again
+  await clock.advance(60_000);
+  up = 1;
+  await clock.advance(PROBATION_MS - 60_000);
+  expect(readUpgradeState(stateDir).probation?.version).toBe("1.1.0");
+  await clock.advance(PROBATION_MS);
+  expect(readUpgradeState(stateDir).probation).toBeUndefined();
+  f.stop();
+});
+
+test("a crash loop with no way to roll back (no previous binary, no unit) keeps the process running and says so", async () => {
+  const stateDir = stateDirOnProbation("1.1.0", MAX_PROBATION_STARTS);
+  const f = flow(stateDir, new FakeClock(), () => 0);
+  // The installed path does not exist: the rollback child cannot start; the guard must not exit the daemon.
+  expect(await f.guardStart()).toBe(false);
+  expect(readUpgradeState(stateDir).outcomes.at(-1)).toMatchObject({ result: "failed", code: "CRASH_LOOP" });
+  // The rollback request was withdrawn: an upgrade unit installed later must not act on it.
+  expect(existsSync(join(stateDir, "upgrade", "request.json"))).toBe(false);
+});
