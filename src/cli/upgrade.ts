@@ -12,8 +12,16 @@ import { globalArgs, proxyArgs } from "./global-args.ts";
 export default defineCommand({
   meta: {
     name: "upgrade",
-    description:
-      "Take the channel's signed release now, or --check what the daemon would do. Releases are verified against the root keys built into this binary; the old binary is kept as connector.prev",
+    description: [
+      "Take the channel's signed release now, --check what the daemon would do, or --rollback.",
+      "A release is taken only when a release key vouched for by two of the root keys built into this binary signed its manifest,",
+      "its sequence and version are not below what this connector accepted, its signature has not expired, and the binary has",
+      "the signed size and SHA-256 and runs --version as the manifest says; the release host, the network and the daemon",
+      "itself cannot make it install anything else. The swap is atomic; the old binary is kept as connector.prev.",
+      "The daemon upgrades by itself: `connector run` settings --channel, --pin-version, --upgrade-window HH:MM-HH:MM (UTC),",
+      "--upgrade-interval, --auto-upgrade off; a release that does not come up is rolled back and skipped.",
+      "Exit 24 when a release is refused; the code in brackets says why (docs/OPERATIONS.md \"Upgrades\").",
+    ].join(" "),
   },
   args: {
     ...globalArgs,
@@ -48,7 +56,9 @@ export default defineCommand({
     };
     if (args.check) {
       const report = await checkNow(ctx);
-      print(renderCheck(report), report);
+      // The fetched bytes are not part of the answer.
+      const { files: _bytes, ...check } = report.check as typeof report.check & { files?: unknown };
+      print(renderCheck(report), { ...report, check });
       return ExitCode.ok;
     }
     if (args["apply-staged"]) {
