@@ -26,7 +26,11 @@ const EXIT_AFTER_CLOSE_MS = 1_000;
 
 export type ReadinessResult = { ready: true } | { ready: false; reason: string };
 
-export type HandoverOutcome = { ok: true; pid: number } | { ok: false; code: "HEALTH_GATE_FAILED"; reason: string };
+/**
+ * HEALTH_GATE_FAILED: the new version was started and did not take over (the caller rolls back);
+ * HANDOVER_REFUSED: it was not tried, or this process is stopping anyway (nothing to roll back).
+ */
+export type HandoverOutcome = { ok: true; pid: number } | { ok: false; code: "HEALTH_GATE_FAILED" | "HANDOVER_REFUSED"; reason: string };
 
 export interface SuccessorOptions {
   /** argv of the successor: the binary and its arguments. */
@@ -150,7 +154,7 @@ export async function handOverTo(binary: string, host: HandoverHost): Promise<Ha
   const { log } = host;
   const refuse = (reason: string): HandoverOutcome => ({ ok: false, code: "HEALTH_GATE_FAILED", reason });
   const refusal = host.refusal();
-  if (refusal) return refuse(refusal);
+  if (refusal) return { ok: false, code: "HANDOVER_REFUSED", reason: refusal };
   const tunnelsUp = host.tunnelsUp();
   let successor: Successor;
   try {
@@ -172,5 +176,5 @@ export async function handOverTo(binary: string, host: HandoverHost): Promise<Ha
   await successor.stop();
   host.track(undefined);
   await host.reclaimAdminSocket();
-  return refuse(reason);
+  return readiness.ready ? { ok: false, code: "HANDOVER_REFUSED", reason } : refuse(reason);
 }

@@ -87,6 +87,11 @@ export class UpgradeFlow {
     log.info("the binary was upgraded: handing over to it", { from: running.version, to: result.to });
     const outcome = await this.#deps.handOver();
     if (outcome.ok) return;
+    if (outcome.code === "HANDOVER_REFUSED") {
+      // Not the new version's fault (this process is stopping, or not serving yet): the next start runs it.
+      log.info("hand-over not done: the new version runs at the next start", { reason: outcome.reason, to: result.to });
+      return;
+    }
     log.error("hand-over failed: the new version did not take over; rolling back, this process keeps serving", { code: outcome.code, reason: outcome.reason, to: result.to });
     this.#record({ from: running.version, ...(result.to ? { to: result.to } : {}), result: "failed", code: outcome.code, message: outcome.reason.slice(0, 512) });
     await this.rollBack(result.to ?? "unknown", "hand-over");

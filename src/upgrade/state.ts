@@ -7,12 +7,12 @@
  * The daemon and the root apply step both write it; root hands the file back to the state dir's
  * owner, on the temp file's descriptor before the rename, so nothing the daemon can swap in is chowned.
  */
-import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
+import { writeOwnedFileAtomic } from "./owned-file.ts";
 import { errnoCode, StateError } from "../errors.ts";
-import { ensureStateDir, fsyncDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../state/atomic-file.ts";
+import { ensureStateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../state/atomic-file.ts";
 import { readStateFile, UnsafeStateFileError } from "../state/state-dir-safety.ts";
 import { Version, type Manifest } from "./format.ts";
 
@@ -124,27 +124,8 @@ export function readUpgradeState(stateDir: string): UpgradeState {
 
 /** Writes state.json atomically (temp, fsync, rename, fsync dir), 0600; with `owner`, chowned to it first. */
 export function writeUpgradeState(stateDir: string, state: UpgradeState, owner?: { uid: number; gid: number }): void {
-  const dir = ensureUpgradeDir(stateDir, owner);
-  const target = upgradeStatePath(stateDir);
-  const tmp = join(dir, `.state.json.${randomBytes(6).toString("hex")}.tmp`);
-  const bytes = Buffer.from(`${JSON.stringify(v.parse(UpgradeStateSchema, state), null, 2)}\n`);
-  try {
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, PRIVATE_FILE_MODE);
-    try {
-      let offset = 0;
-      while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset);
-      fchmodSync(fd, PRIVATE_FILE_MODE);
-      if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, target);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  fsyncDir(dir);
+  ensureUpgradeDir(stateDir, owner);
+  writeOwnedFileAtomic(upgradeStatePath(stateDir), `${JSON.stringify(v.parse(UpgradeStateSchema, state), null, 2)}\n`, PRIVATE_FILE_MODE, owner);
 }
 
 /** Appends an outcome (not yet reported), keeping the newest MAX_OUTCOMES. */

@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { resolveSettings } from "../../src/config/settings.ts";
 import { AutoUpgrade } from "../../src/daemon/auto-upgrade.ts";
 import { createLogger } from "../../src/log.ts";
-import { binaryFile, keysetSignatureFile, type Manifest } from "../../src/upgrade/format.ts";
+import { binaryFile, type Manifest } from "../../src/upgrade/format.ts";
 import { readUpgradeState, type Outcome } from "../../src/upgrade/state.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { encode, makeKey, makeRelease, rootSpkis, type TestRelease } from "../support/signed-release.ts";
+import { encode, makeKey, makeRelease, rootSpkis, serveRelease, type TestRelease } from "../support/signed-release.ts";
 import { createHash } from "node:crypto";
 
 const roots = [makeKey(), makeKey()];
@@ -30,20 +30,7 @@ function publish(manifest: Partial<Manifest>, options: { roots?: typeof roots } 
 }
 
 beforeAll(() => {
-  server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req) {
-      const name = new URL(req.url).pathname.replace(/^\/stable\//, "");
-      const { files } = published;
-      if (name === "manifest.json") return new Response(files.manifest);
-      if (name === "manifest.json.sig") return new Response(files.manifestSignature);
-      if (name === "release-keys.json") return new Response(files.keyset);
-      if (name === binaryFile("linux-x64")) return new Response(binary);
-      for (const [id, sig] of files.keysetSignatures) if (name === keysetSignatureFile(id)) return new Response(sig);
-      return new Response("not found", { status: 404 });
-    },
-  });
+  server = serveRelease(() => ({ files: published.files, binary }));
 });
 afterAll(() => server.stop(true));
 afterEach(() => {

@@ -6,7 +6,10 @@ import { resolveSettings } from "../../src/config/settings.ts";
 import { countProbationStart, MAX_PROBATION_STARTS, PROBATION_MS, UpgradeFlow } from "../../src/daemon/upgrade-flow.ts";
 import { createLogger } from "../../src/log.ts";
 import { initialUpgradeState, readUpgradeState, writeUpgradeState } from "../../src/upgrade/state.ts";
-import { FakeClock } from "../support/fake-clock.ts";
+import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { until } from "../support/wait.ts";
+import { writeResult } from "../../src/upgrade/staging.ts";
+import type { HandoverOutcome } from "../../src/daemon/handover.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -42,7 +45,7 @@ test("no state, or no probation: nothing counted", () => {
   expect(countProbationStart({ stateDir }, "1.1.0", log)).toBe(false);
 });
 
-function flow(stateDir: string, clock: FakeClock, tunnelsUp: () => number) {
+function flow(stateDir: string, clock: FakeClock, tunnelsUp: () => number, handOver: () => Promise<HandoverOutcome> = async () => ({ ok: true, pid: 1 })) {
   const { settings } = resolveSettings({ flags: { "state-dir": stateDir, "auto-upgrade": "off" }, env: {}, envFile: join(stateDir, "absent.env"), isTTY: false });
   return new UpgradeFlow({
     settings,
@@ -54,7 +57,7 @@ function flow(stateDir: string, clock: FakeClock, tunnelsUp: () => number) {
     clock,
     signal: new AbortController().signal,
     report: async () => {},
-    handOver: async () => ({ ok: true, pid: 1 }),
+    handOver,
     tunnelsUp,
   });
 }
@@ -84,4 +87,28 @@ test("a crash loop with no way to roll back (no previous binary, no unit) keeps 
   expect(readUpgradeState(stateDir).outcomes.at(-1)).toMatchObject({ result: "failed", code: "CRASH_LOOP" });
   // The rollback request was withdrawn: an upgrade unit installed later must not act on it.
   expect(existsSync(join(stateDir, "upgrade", "request.json"))).toBe(false);
+});
+
+test("a swap whose new version does not take over is recorded HEALTH_GATE_FAILED and rolled back; a refused hand-over is not", async () => {
+  for (const code of ["HEALTH_GATE_FAILED", "HANDOVER_REFUSED"] as const) {
+    const stateDir = stateDirOnProbation("1.1.0", 1);
+    const clock = new FakeClock();
+    let handOvers = 0;
+    const f = flow(stateDir, clock, () => 1, async () => {
+      handOvers += 1;
+      return { ok: false, code, reason: "not ready within 20 s" };
+    });
+    f.start();
+    writeResult(stateDir, { id: `swap-${code}`, action: "apply", result: "swapped", from: "1.1.0", to: "1.2.0", at: "2026-01-01T00:00:00.000Z" });
+    await clock.advance(5_000);
+    await until("the hand-over to be tried", () => (handOvers > 0 ? true : undefined), 10_000);
+    if (code === "HEALTH_GATE_FAILED") {
+      const outcomes = await until("the failure recorded", () => (readUpgradeState(stateDir).outcomes.length > 0 ? readUpgradeState(stateDir).outcomes : undefined), 10_000);
+      expect(outcomes[0]).toMatchObject({ from: "1.1.0", to: "1.2.0", result: "failed", code });
+    } else {
+      await flushMicrotasks(); // the refusal is handled as soon as handOver() resolves
+      expect(readUpgradeState(stateDir).outcomes).toHaveLength(0);
+    }
+    f.stop();
+  }
 });

@@ -33,6 +33,25 @@ async function withLogs(body: () => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Runs `body` with a drop-in for connector.service in place (`conf` is its text); afterwards the
+ * drop-in is gone and the unit restarted as installed, connected again.
+ */
+async function withServiceDropIn(name: string, conf: string, body: () => Promise<void>): Promise<void> {
+  const dir = "/etc/systemd/system/connector.service.d";
+  await ct!.run(["mkdir", "-p", dir]);
+  await ct!.run(["sh", "-c", `cat > ${dir}/${name}.conf`], { input: conf });
+  try {
+    await ct!.run(["systemctl", "daemon-reload"]);
+    await body();
+  } finally {
+    await ct!.run(["rm", "-rf", dir]);
+    await ct!.run(["systemctl", "daemon-reload"]);
+    await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 90_000 });
+  }
+  await host.waitConnected();
+}
+
 async function mainPid(): Promise<number> {
   return Number(await host.show("connector.service", "MainPID"));
 }
@@ -193,13 +212,9 @@ describe("the units", () => {
 
   test("a process the old one started takes the unit over with MAINPID= (the upgrade hand-over's contract)", () =>
     withLogs(async () => {
-      const dir = "/etc/systemd/system/connector.service.d";
       const script = join(import.meta.dir, "..", "support", "scripts", "mainpid-handover.ts");
-      await ct!.run(["mkdir", "-p", dir]);
       // The unit's sandbox, user and notify settings as they are; only the program differs.
-      await ct!.run(["sh", "-c", `cat > ${dir}/handover.conf`], { input: `[Service]\nExecStart=\nExecStart=${process.execPath} ${script}\n` });
-      try {
-        await ct!.run(["systemctl", "daemon-reload"]);
+      await withServiceDropIn("handover", `[Service]\nExecStart=\nExecStart=${process.execPath} ${script}\n`, async () => {
         await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 60_000 });
         const status = await until("the new process as the unit's main process", 30_000, async () => {
           const text = await host.show("connector.service", "StatusText");
@@ -212,34 +227,20 @@ describe("the units", () => {
         }, () => containerLogs(ct!));
         expect(await mainPid()).toBe(newPid);
         expect((await ct!.run(["stat", "-c", "%U", `/proc/${newPid}`])).trim()).toBe(SERVICE_USER);
-      } finally {
-        await ct!.run(["rm", "-rf", dir]);
-        await ct!.run(["systemctl", "daemon-reload"]);
-        await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 90_000 });
-      }
-      await host.waitConnected();
+      });
     }), TEST_TIMEOUT_MS);
 
   test("a crash loop never ends in a failed unit: systemd keeps restarting (the rollback needs it)", () =>
     withLogs(async () => {
-      const dir = "/etc/systemd/system/connector.service.d";
-      await ct!.run(["mkdir", "-p", dir]);
       // Crashing at once, restarted every 100 ms: far beyond systemd's default limit of 5 starts in 10 s.
-      await ct!.run(["sh", "-c", `cat > ${dir}/crash.conf`], { input: "[Service]\nExecStart=\nExecStart=/bin/false\nRestartSec=100ms\n" });
-      try {
-        await ct!.run(["systemctl", "daemon-reload"]);
+      await withServiceDropIn("crash", "[Service]\nExecStart=\nExecStart=/bin/false\nRestartSec=100ms\n", async () => {
         await ct!.exec(["systemctl", "restart", "--no-block", "connector.service"]);
         await until("more than 10 restarts", 60_000, async () => {
           const [restarts, state] = [Number(await host.show("connector.service", "NRestarts")), await host.show("connector.service", "ActiveState")];
           if (state === "failed") throw new Error(`connector.service failed for good after ${restarts} restarts`);
           return restarts > 10 ? true : undefined;
         }, () => containerLogs(ct!));
-      } finally {
-        await ct!.run(["rm", "-rf", dir]);
-        await ct!.run(["systemctl", "daemon-reload"]);
-        await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 90_000 });
-      }
-      await host.waitConnected();
+      });
     }), TEST_TIMEOUT_MS);
 
   test("the upgrade oneshot's sandbox: it can replace the binary and chown state files, but has no network", () =>

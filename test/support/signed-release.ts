@@ -4,7 +4,7 @@
  * and signed by the release key. Every piece can be re-signed or swapped to build a bad release.
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { FORMAT_SCHEMA, keyIdOf, PRODUCT, renderManifest, type Keyset, type Manifest } from "../../src/upgrade/format.ts";
+import { FORMAT_SCHEMA, KEYSET_FILE, keyIdOf, keysetSignatureFile, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, PRODUCT, renderManifest, type Keyset, type Manifest } from "../../src/upgrade/format.ts";
 import type { ReleaseFiles } from "../../src/upgrade/verify.ts";
 
 export interface TestKey {
@@ -86,3 +86,24 @@ export function makeRelease(options: { manifest?: Partial<Manifest>; keyset?: Pa
 }
 
 export const rootSpkis = (release: TestRelease): string[] => release.roots.map((r) => r.publicKey);
+
+/**
+ * A release host on loopback for tests: `/<channel>/<file>` answers from whatever `current()` returns
+ * at the time of the request (so a test publishes by changing it); 404 for anything else.
+ */
+export function serveRelease(current: () => { files: ReleaseFiles; binary?: Uint8Array }): ReturnType<typeof Bun.serve> {
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const name = new URL(req.url).pathname.replace(/^\/[a-z0-9-]+\//, "");
+      const { files, binary } = current();
+      if (name === MANIFEST_FILE) return new Response(files.manifest);
+      if (name === MANIFEST_SIGNATURE_FILE && files.manifestSignature) return new Response(files.manifestSignature);
+      if (name === KEYSET_FILE) return new Response(files.keyset);
+      if (binary && /^connector-/.test(name)) return new Response(binary);
+      for (const [id, sig] of files.keysetSignatures) if (name === keysetSignatureFile(id)) return new Response(sig);
+      return new Response("not found", { status: 404 });
+    },
+  });
+}

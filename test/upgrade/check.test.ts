@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkRelease, type CheckInput } from "../../src/upgrade/check.ts";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
-import { keysetSignatureFile, type Manifest } from "../../src/upgrade/format.ts";
+import type { Manifest } from "../../src/upgrade/format.ts";
 import { rolloutBucket } from "../../src/upgrade/rollout.ts";
 import { readUpgradeState, writeUpgradeState, initialUpgradeState, markSkipped } from "../../src/upgrade/state.ts";
 import { DEFAULT_RETRIEVAL } from "../../src/upgrade/download.ts";
-import { makeKey, makeRelease, NOW, rootSpkis, type TestRelease } from "../support/signed-release.ts";
+import { makeKey, makeRelease, NOW, rootSpkis, serveRelease, type TestRelease } from "../support/signed-release.ts";
 
 // One pair of roots and one release key; each test publishes the manifest it needs.
 const roots = [makeKey(), makeKey()];
@@ -22,19 +22,7 @@ function publish(manifest: Partial<Manifest>): void {
 }
 
 beforeAll(() => {
-  server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req) {
-      const name = new URL(req.url).pathname.replace(/^\/stable\//, "");
-      const { files } = published;
-      if (name === "manifest.json") return new Response(files.manifest);
-      if (name === "manifest.json.sig") return new Response(files.manifestSignature);
-      if (name === "release-keys.json") return new Response(files.keyset);
-      for (const [id, sig] of files.keysetSignatures) if (name === keysetSignatureFile(id)) return new Response(sig);
-      return new Response("not found", { status: 404 });
-    },
-  });
+  server = serveRelease(() => published);
 });
 afterAll(() => server.stop(true));
 afterEach(() => {
