@@ -158,7 +158,7 @@ export class Daemon {
     if (!this.#options.successor) {
       await this.#bindAdmin(false);
       // Type=notify: ready once status answers, not once tunnels are up, so a cloud outage never fails the unit start.
-      this.#announceReady();
+      this.#announceReady(`started as ${identity.connectorId}; tunnels connecting`);
       await this.#startMetrics();
     }
     this.#catalogSource = new CatalogSource(this.#controlClient(identity));
@@ -262,10 +262,9 @@ export class Daemon {
   }
 
   /** Tells systemd (Type=notify) that the service is up; a successor also says it is the main process now. */
-  #announceReady(): void {
-    const fields: Record<string, string | number> = this.#options.successor
-      ? { MAINPID: process.pid, READY: 1, STATUS: "took over from the previous version" }
-      : { READY: 1, STATUS: "started; tunnels connecting" };
+  #announceReady(status?: string): void {
+    // A successor says only who the main process is now: systemd keeps the status line it had.
+    const fields: Record<string, string | number> = this.#options.successor ? { MAINPID: process.pid, READY: 1 } : { READY: 1, ...(status ? { STATUS: status } : {}) };
     const problem = systemdNotifier(this.#options.env).send(fields);
     if (problem) this.#log.warn("could not tell the service manager that the connector is ready", { error: problem });
   }

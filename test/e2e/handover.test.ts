@@ -265,7 +265,7 @@ test("the successor gets the proxy from the environment, never argv, and tells s
   try {
     const d = (daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, env: { HTTPS_PROXY: proxy.urlWithAuth(), NOTIFY_SOCKET: join(scratch, "notify.sock") } }));
     await d.waitFor("connected", allTunnelsUp(2), 30_000);
-    await until("READY=1 from the first process", () => (notify.messages().includes("'READY=1\\n'") ? true : undefined), 10_000);
+    await until("READY=1 from the first process", () => (notify.messages().includes("READY=1\\n") ? true : undefined), 10_000);
     const tunnelsBefore = proxy.tunnels;
     writeSwapResult(d.stateDir, "swap-4");
     const pid = await until("the successor to start", () => successorPid(d.output()), 20_000);
