@@ -1,6 +1,9 @@
 /** The command line of the compiled binary: version, help, usage errors and their exit codes. */
 import { describe, expect, test } from "bun:test";
 import { runConnector } from "../support/binary.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 describe("connector CLI", () => {
   test("--version prints version, commit, build date and target", async () => {
@@ -50,11 +53,28 @@ describe("connector CLI", () => {
   });
 
   test("subcommands whose capability has not shipped say so and exit 1, with no fake output", async () => {
-    for (const sub of ["preflight", "upgrade"]) {
-      const { exitCode, stdout, stderr } = await runConnector([sub]);
-      expect(exitCode).toBe(1);
+    const { exitCode, stdout, stderr } = await runConnector(["preflight"]);
+    expect(exitCode).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("is not available in this version yet");
+  });
+
+  test("upgrade without a release source says how to name one, exits 24 and changes nothing", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "cli-upgrade-"));
+    try {
+      const { exitCode, stdout, stderr } = await runConnector(["upgrade", "--state-dir", stateDir]);
+      expect(exitCode).toBe(24);
       expect(stdout).toBe("");
-      expect(stderr).toContain("is not available in this version yet");
+      expect(stderr).toContain("[NO_RELEASE_SOURCE]");
+      expect(stderr).toContain("CONNECTOR_MANIFEST_URL");
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
     }
+  });
+
+  test("upgrade's actions are exclusive: a usage error, exit 2", async () => {
+    const { exitCode, stderr } = await runConnector(["upgrade", "--check", "--rollback"]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toContain("separate actions");
   });
 });
