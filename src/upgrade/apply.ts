@@ -7,7 +7,7 @@
  * request.json removed, so a PathExists= unit never fires twice for one request.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, constants, fchownSync, openSync } from "node:fs";
+import { closeSync, constants, fchownSync, fstatSync, openSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { describeError, errnoCode } from "../errors.ts";
 import { EWOULDBLOCK, flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../host/libc.ts";
@@ -18,7 +18,7 @@ import { type FileOwner, ownerForWrites } from "./owned-file.ts";
 import {
   applyLockPath, clearStaged, readRequest, readStaged, removeRequest, type UpgradeResult, writeResult,
 } from "./staging.ts";
-import { ensureUpgradeDir, type Outcome, type UpgradeState } from "./state.ts";
+import { ensureUpgradeDir, pinUpgradeDir, type Outcome, type UpgradeState } from "./state.ts";
 import type { AcceptanceRules, ReleaseFiles } from "./verify.ts";
 import { removeSwapLeftovers, restorePrevious, swapBinary } from "./swap.ts";
 
@@ -69,9 +69,9 @@ export async function takeApplyLock(stateDir: string, owner: FileOwner | undefin
   const path = applyLockPath(stateDir);
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, PRIVATE_FILE_MODE);
-    if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
+    fd = openApplyLock(path, owner);
   } catch (err) {
+    if (err instanceof UpgradeError) throw err;
     throw new UpgradeError("SWAP_FAILED", `Cannot open the apply lock ${path} (${errnoCode(err) ?? describeError(err)}).`, { cause: err });
   }
   for (let waited = 0; ; waited += LOCK_POLL_MS) {
@@ -95,15 +95,44 @@ export async function takeApplyLock(stateDir: string, owner: FileOwner | undefin
   };
 }
 
+/**
+ * The lock file root may hand to `owner`: only one it has just created itself. An existing one is
+ * used as found, and only if it is a plain file with one link owned by `owner` or root: a hard link
+ * the daemon planted to a file of root's (the binary) is neither locked nor, above all, chowned.
+ */
+function openApplyLock(path: string, owner: FileOwner | undefined): number {
+  try {
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, PRIVATE_FILE_MODE);
+    if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
+    return fd;
+  } catch (err) {
+    if (errnoCode(err) !== "EEXIST") throw err;
+  }
+  const fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const stats = fstatSync(fd);
+  const expected = owner?.uid ?? process.geteuid?.();
+  if (!stats.isFile() || stats.nlink !== 1 || (stats.uid !== expected && stats.uid !== 0)) {
+    closeSync(fd);
+    throw new UpgradeError("STAGING_UNSAFE", `${path} is not a plain lock file of the state dir's owner (links ${stats.nlink}, uid ${stats.uid}); nothing was changed.`);
+  }
+  return fd;
+}
+
 async function withApplyLock<T>(ctx: ApplyContext, body: (owner: FileOwner | undefined) => Promise<T>): Promise<T> {
   const owner = ownerForWrites(ctx.stateDir);
   ensureUpgradeDir(ctx.stateDir, owner);
-  const lock = await takeApplyLock(ctx.stateDir, owner, ctx.lockWaitMs, ctx.sleep);
+  // Root works in a directory the daemon controls: on the directory it checked, by fd, from here on.
+  const unpin = owner !== undefined ? pinUpgradeDir(ctx.stateDir, owner) : undefined;
   try {
-    removeSwapLeftovers(ctx.installed);
-    return await body(owner);
+    const lock = await takeApplyLock(ctx.stateDir, owner, ctx.lockWaitMs, ctx.sleep);
+    try {
+      removeSwapLeftovers(ctx.installed);
+      return await body(owner);
+    } finally {
+      lock.release();
+    }
   } finally {
-    lock.release();
+    unpin?.();
   }
 }
 

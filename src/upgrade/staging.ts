@@ -13,7 +13,7 @@
  * the state dir's owner, capped) and the release is verified again from those bytes.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { errnoCode } from "../errors.ts";
@@ -21,7 +21,7 @@ import { fsyncDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../state/atomic-f
 import { UpgradeError } from "./errors.ts";
 import { KEYSET_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, MAX_BINARY_BYTES, MAX_KEYSET_BYTES, MAX_MANIFEST_BYTES, keysetSignatureFile } from "./format.ts";
 import { type FileOwner, readOwnedFile, stateDirOwner, writeOwnedFileAtomic } from "./owned-file.ts";
-import { ensureUpgradeDir, upgradeDir } from "./state.ts";
+import { ensureUpgradeDir, isUpgradeDirPinned, upgradeDir } from "./state.ts";
 import type { ReleaseFiles } from "./verify.ts";
 
 export const UPGRADE_DIR = "upgrade";
@@ -39,11 +39,11 @@ const MAX_REQUEST_BYTES = 4096;
 const MAX_RESULT_BYTES = 16 * 1024;
 const KEYSET_SIGNATURE_NAME = /^release-keys\.json\.([0-9a-f]{16})\.sig$/;
 
-export const stagedDir = (stateDir: string): string => join(stateDir, UPGRADE_DIR, STAGED_DIR);
+export const stagedDir = (stateDir: string): string => join(upgradeDir(stateDir), STAGED_DIR);
 export const stagedBinaryPath = (stateDir: string): string => join(stagedDir(stateDir), STAGED_BINARY);
-export const requestPath = (stateDir: string): string => join(stateDir, UPGRADE_DIR, REQUEST_FILE);
-export const resultPath = (stateDir: string): string => join(stateDir, UPGRADE_DIR, RESULT_FILE);
-export const applyLockPath = (stateDir: string): string => join(stateDir, UPGRADE_DIR, APPLY_LOCK_FILE);
+export const requestPath = (stateDir: string): string => join(upgradeDir(stateDir), REQUEST_FILE);
+export const resultPath = (stateDir: string): string => join(upgradeDir(stateDir), RESULT_FILE);
+export const applyLockPath = (stateDir: string): string => join(upgradeDir(stateDir), APPLY_LOCK_FILE);
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
 const Id = v.pipe(v.string(), v.regex(/^[0-9A-Za-z-]{1,64}$/));
@@ -106,7 +106,44 @@ function ensurePrivateDir(dir: string, owner: FileOwner | undefined): void {
 
 /** Removes the staged release (a symlink planted as `staged` is removed, not followed). */
 export function clearStaged(stateDir: string): void {
-  rmSync(stagedDir(stateDir), { recursive: true, force: true });
+  const dir = stagedDir(stateDir);
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    // Not a directory (a symlink or file planted as `staged`): the name goes, never what it points to.
+    if (errnoCode(err) !== "ENOENT") removeName(dir);
+    return;
+  }
+  // Never a recursive delete in a directory the daemon controls: only the entries of this one
+  // directory, through the fd that was opened (a subdirectory swapped for a symlink is unlinked as a link).
+  try {
+    const opened = `/proc/self/fd/${fd}`;
+    for (const name of readdirSync(opened)) removeName(join(opened, name));
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Something that is not a file was left inside: harmless, it is never read.
+  }
+}
+
+/** Removes one name without following it: a file or link is unlinked, an empty directory removed, anything else left. */
+function removeName(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === "EISDIR" || code === "EPERM") {
+      try {
+        rmdirSync(path);
+      } catch {
+        // a non-empty directory planted there: left alone
+      }
+    }
+  }
 }
 
 /**
@@ -172,7 +209,7 @@ function readRequired(path: string, uid: number, maxBytes: number): Buffer {
  */
 export function readStaged(stateDir: string): { files: ReleaseFiles; binary: Uint8Array } {
   const uid = stateDirOwner(stateDir).uid;
-  assertOwnedDir(upgradeDir(stateDir), uid);
+  if (!isUpgradeDirPinned(stateDir)) assertOwnedDir(upgradeDir(stateDir), uid);
   const dir = stagedDir(stateDir);
   assertOwnedDir(dir, uid);
   const manifest = readRequired(join(dir, MANIFEST_FILE), uid, MAX_MANIFEST_BYTES);
@@ -231,7 +268,7 @@ export function readRequest(stateDir: string): UpgradeRequest | undefined {
 
 /** Removes request.json whatever it is (file, symlink, directory), so a PathExists= unit does not fire again. */
 export function removeRequest(stateDir: string): void {
-  rmSync(requestPath(stateDir), { recursive: true, force: true });
+  removeName(requestPath(stateDir));
   try {
     fsyncDir(upgradeDir(stateDir));
   } catch {

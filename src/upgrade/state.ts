@@ -7,7 +7,7 @@
  * The daemon and the root apply step both write it; root hands the file back to the state dir's
  * owner, on the temp file's descriptor before the rename, so nothing the daemon can swap in is chowned.
  */
-import { closeSync, constants, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { writeOwnedFileAtomic } from "./owned-file.ts";
@@ -55,7 +55,36 @@ export type UpgradeState = v.InferOutput<typeof UpgradeStateSchema>;
 
 export const initialUpgradeState = (): UpgradeState => ({ schema: STATE_SCHEMA, highestSequence: 0, skipped: [], outcomes: [] });
 
-export const upgradeDir = (stateDir: string): string => join(stateDir, "upgrade");
+/** `<stateDir>/upgrade`, or the directory root pinned for this state dir (pinUpgradeDir). */
+const pinnedDirs = new Map<string, string>();
+export const upgradeDir = (stateDir: string): string => pinnedDirs.get(stateDir) ?? join(stateDir, "upgrade");
+export const isUpgradeDirPinned = (stateDir: string): boolean => pinnedDirs.has(stateDir);
+
+/**
+ * For root acting in the daemon's state dir: opens `<stateDir>/upgrade` once (O_DIRECTORY,
+ * O_NOFOLLOW), checks the opened directory (owned by `owner` or root, not group/other-writable), and
+ * until the returned function is called every path below it resolves through `/proc/self/fd/N`: the
+ * directory that was checked, whatever the daemon renames, replaces or links in its place meanwhile.
+ */
+export function pinUpgradeDir(stateDir: string, owner: { uid: number }): () => void {
+  const dir = join(stateDir, "upgrade");
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw new StateError("STATE_DIR_UNSAFE", `${dir} is not a plain directory (${errnoCode(err) ?? "error"}); nothing was changed.`, { cause: err });
+  }
+  const stats = fstatSync(fd);
+  if ((stats.uid !== owner.uid && stats.uid !== 0) || (stats.mode & 0o022) !== 0) {
+    closeSync(fd);
+    throw new StateError("STATE_DIR_UNSAFE", `${dir} is owned by uid ${stats.uid} or writable by others; nothing was changed.`);
+  }
+  pinnedDirs.set(stateDir, `/proc/self/fd/${fd}`);
+  return () => {
+    if (pinnedDirs.get(stateDir) === `/proc/self/fd/${fd}`) pinnedDirs.delete(stateDir);
+    closeSync(fd);
+  };
+}
 export const upgradeStatePath = (stateDir: string): string => join(upgradeDir(stateDir), "state.json");
 
 /**
@@ -65,6 +94,7 @@ export const upgradeStatePath = (stateDir: string): string => join(upgradeDir(st
  */
 export function ensureUpgradeDir(stateDir: string, owner?: { uid: number; gid: number }): string {
   const dir = upgradeDir(stateDir);
+  if (isUpgradeDirPinned(stateDir)) return dir; // checked when it was pinned
   if (owner === undefined) {
     ensureStateDir(dir);
     return dir;

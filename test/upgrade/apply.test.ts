@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyStaged, installRelease, rollBack, takeApplyLock, type ApplyContext } from "../../src/upgrade/apply.ts";
@@ -139,6 +139,51 @@ describe("applyStaged: apply", () => {
     expect(await applyStaged(ctx)).toMatchObject({ result: "swapped" });
     for (const path of [resultPath(stateDir), applyLockPath(stateDir)]) expect(statSync(path).uid).toBe(OTHER_UID);
     expect(deps.writes).toEqual([{ owner: { uid: OTHER_UID, gid: OTHER_UID } }]);
+  });
+});
+
+describe("root in a state dir the daemon controls", () => {
+  const handToDaemon = () => {
+    for (const path of [stateDir, upgradeDir(stateDir), stagedDir(stateDir), ...readdirSync(stagedDir(stateDir)).map((n) => join(stagedDir(stateDir), n))]) chownSync(path, OTHER_UID, OTHER_UID);
+    chownSync(requestPath(stateDir), OTHER_UID, OTHER_UID);
+  };
+
+  test("an apply.lock hard-linked to a root file is neither used nor chowned: STAGING_UNSAFE, nothing changed", async () => {
+    stageAndRequest();
+    handToDaemon();
+    const victim = join(root, "root-owned");
+    writeFileSync(victim, "root's file\n");
+    linkSync(victim, applyLockPath(stateDir));
+    const error = await applyStaged(ctx).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe("STAGING_UNSAFE");
+    expect(statSync(victim).uid).toBe(0);
+    expect(same(readFileSync(installed), oldBytes)).toBe(true);
+  });
+
+  test("upgrade/ swapped for a symlink while root works: root goes on in the directory it checked", async () => {
+    stageAndRequest();
+    handToDaemon();
+    const elsewhere = join(root, "elsewhere");
+    mkdirSync(elsewhere);
+    deps.onVerify = () => {
+      // The daemon renames its upgrade dir and points the name somewhere else.
+      renameSync(join(stateDir, "upgrade"), join(stateDir, "upgrade.moved"));
+      symlinkSync(elsewhere, join(stateDir, "upgrade"));
+    };
+    expect(await applyStaged(ctx)).toMatchObject({ result: "swapped" });
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(existsSync(join(stateDir, "upgrade.moved", "result.json"))).toBe(true);
+  });
+
+  test("clearing staged/ never follows a link planted inside it", async () => {
+    stageAndRequest();
+    const victimDir = join(root, "victim");
+    mkdirSync(victimDir);
+    writeFileSync(join(victimDir, "keep"), "x");
+    symlinkSync(victimDir, join(stagedDir(stateDir), "sub"));
+    expect(await applyStaged(ctx)).toMatchObject({ result: "swapped" });
+    expect(readFileSync(join(victimDir, "keep"), "utf8")).toBe("x");
+    expect(existsSync(stagedDir(stateDir))).toBe(false);
   });
 });
 
