@@ -9,7 +9,7 @@
  *     probation ends once it has kept a tunnel up for PROBATION_MS.
  * Every outcome is kept in state.json and reported to the control plane by the schedule.
  */
-import type { Clock, TimerHandle } from "../clock.ts";
+import { sleep, type Clock, type TimerHandle } from "../clock.ts";
 import type { Settings } from "../config/settings.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -29,6 +29,8 @@ export const PROBATION_MS = 10 * 60_000;
 const PROBATION_POLL_MS = 30_000;
 /** How long the root upgrade unit may take to restore the previous binary. */
 const ROLLBACK_ANSWER_MS = 5 * 60_000;
+/** How often a hand-over that waits for this process's tunnels looks again. */
+const OUTAGE_RECHECK_MS = 30_000;
 
 export interface UpgradeFlowDeps extends Omit<AutoUpgradeDeps, "signal"> {
   readonly signal: AbortSignal;
@@ -43,6 +45,7 @@ export class UpgradeFlow {
   #probationTimer?: TimerHandle;
   #upSince?: number;
   #handingOver = false;
+  #stopped = false;
 
   constructor(deps: UpgradeFlowDeps) {
     this.#deps = deps;
@@ -63,6 +66,7 @@ export class UpgradeFlow {
   }
 
   stop(): void {
+    this.#stopped = true;
     this.#watch?.stop();
     this.auto.stop();
     this.#probationTimer?.cancel();
@@ -83,10 +87,22 @@ export class UpgradeFlow {
   }
 
   async #handOverTo(result: SwapResult): Promise<void> {
-    const { log, running } = this.#deps;
+    const { log, running, clock } = this.#deps;
+    // The new version is judged by bringing tunnels up; while this process has none either (the cloud
+    // is unreachable), that proves nothing about it: wait for a tunnel here first.
+    while (this.#deps.tunnelsUp() === 0) {
+      if (this.#deps.signal.aborted || this.#stopped) return;
+      log.info("hand-over waits: no tunnel is up to compare the new version with", { to: result.to });
+      await sleep(clock, OUTAGE_RECHECK_MS, this.#deps.signal);
+    }
     log.info("the binary was upgraded: handing over to it", { from: running.version, to: result.to });
     const outcome = await this.#deps.handOver();
     if (outcome.ok) return;
+    if (this.#deps.tunnelsUp() === 0) {
+      // This process lost its tunnels during the gate too: an outage, not the new version's fault.
+      log.warn("hand-over not done during an outage: the new version runs at the next start", { reason: outcome.reason, to: result.to });
+      return;
+    }
     if (outcome.code === "HANDOVER_REFUSED") {
       // Not the new version's fault (this process is stopping, or not serving yet): the next start runs it.
       log.info("hand-over not done: the new version runs at the next start", { reason: outcome.reason, to: result.to });

@@ -112,3 +112,23 @@ test("a swap whose new version does not take over is recorded HEALTH_GATE_FAILED
     f.stop();
   }
 });
+
+test("during an outage (no tunnel up here either) a swap waits for a tunnel before the hand-over; a good release is not rolled back", async () => {
+  const stateDir = stateDirOnProbation("1.1.0", 1);
+  const clock = new FakeClock();
+  let up = 0;
+  let handOvers = 0;
+  const f = flow(stateDir, clock, () => up, async () => {
+    handOvers += 1;
+    return { ok: true, pid: 2 };
+  });
+  f.start();
+  writeResult(stateDir, { id: "swap-outage", action: "apply", result: "swapped", from: "1.1.0", to: "1.2.0", at: "2026-01-01T00:00:00.000Z" });
+  await clock.advance(5 * 60_000);
+  expect(handOvers).toBe(0);
+  expect(readUpgradeState(stateDir).outcomes).toHaveLength(0);
+  up = 2;
+  await clock.advance(60_000);
+  await until("the hand-over once a tunnel is up", () => (handOvers > 0 ? true : undefined), 10_000);
+  f.stop();
+});
