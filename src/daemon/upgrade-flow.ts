@@ -24,6 +24,8 @@ import { watchSwapResult, type SwapResult } from "./swap-result-watch.ts";
 
 /** Starts of a version on probation before it counts as a crash loop. */
 export const MAX_PROBATION_STARTS = 3;
+/** After this long, restarts of a newly installed version no longer count towards a crash loop. */
+export const PROBATION_MAX_AGE_MS = 60 * 60_000;
 /** How long a new version must keep a tunnel up before it is trusted. */
 export const PROBATION_MS = 10 * 60_000;
 const PROBATION_POLL_MS = 30_000;
@@ -156,7 +158,7 @@ export class UpgradeFlow {
    */
   async guardStart(): Promise<boolean> {
     const { settings, running, log } = this.#deps;
-    if (!countProbationStart(settings, running.version, log)) return false;
+    if (!countProbationStart(settings, running.version, log, this.#deps.clock.wallNow())) return false;
     log.error("upgrade: this version keeps restarting before it proved itself: rolling back", { version: running.version, maxStarts: MAX_PROBATION_STARTS });
     this.#record({ from: running.version, result: "failed", code: "CRASH_LOOP", message: `started more than ${MAX_PROBATION_STARTS} times within its probation` });
     const result = await this.rollBack(running.version, "crash loop");
@@ -196,7 +198,7 @@ function safeState(stateDir: string): UpgradeState | undefined {
  * MAX_PROBATION_STARTS times (a crash loop): the caller rolls back and exits, and the service manager
  * starts the restored binary.
  */
-export function countProbationStart(settings: Pick<Settings, "stateDir">, version: string, log: Logger): boolean {
+export function countProbationStart(settings: Pick<Settings, "stateDir">, version: string, log: Logger, now: Date = new Date()): boolean {
   let state: UpgradeState;
   try {
     state = readUpgradeState(settings.stateDir);
@@ -205,6 +207,17 @@ export function countProbationStart(settings: Pick<Settings, "stateDir">, versio
   }
   const probation = state.probation;
   if (!probation || probation.version !== version) return false;
+  // Restarts long after the install (reboots, a long control-plane outage that kept it from proving
+  // itself) are not a crash loop: probation lapses after PROBATION_MAX_AGE_MS.
+  if (now.getTime() - Date.parse(probation.since) > PROBATION_MAX_AGE_MS) {
+    const { probation: _lapsed, ...rest } = state;
+    try {
+      writeUpgradeState(settings.stateDir, rest, ownerForWrites(settings.stateDir));
+    } catch (err) {
+      log.warn("upgrade probation not cleared", { error: describeError(err) });
+    }
+    return false;
+  }
   const starts = probation.starts + 1;
   try {
     writeUpgradeState(settings.stateDir, { ...state, probation: { ...probation, starts } }, ownerForWrites(settings.stateDir));

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveSettings } from "../../src/config/settings.ts";
-import { countProbationStart, MAX_PROBATION_STARTS, PROBATION_MS, UpgradeFlow } from "../../src/daemon/upgrade-flow.ts";
+import { countProbationStart, MAX_PROBATION_STARTS, PROBATION_MAX_AGE_MS, PROBATION_MS, UpgradeFlow } from "../../src/daemon/upgrade-flow.ts";
 import { createLogger } from "../../src/log.ts";
 import { initialUpgradeState, readUpgradeState, writeUpgradeState } from "../../src/upgrade/state.ts";
 import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
@@ -20,7 +20,7 @@ const log = createLogger({ level: "silent", format: "json" });
 function stateDirOnProbation(version: string, starts = 0): string {
   const dir = mkdtempSync(join(tmpdir(), "upgrade-flow-"));
   dirs.push(dir);
-  writeUpgradeState(dir, { ...initialUpgradeState(), highestSequence: 2, highestVersion: version, probation: { version, from: "1.0.0", since: "2026-01-01T00:00:00.000Z", starts } });
+  writeUpgradeState(dir, { ...initialUpgradeState(), highestSequence: 2, highestVersion: version, probation: { version, from: "1.0.0", since: new Date().toISOString(), starts } });
   return dir;
 }
 
@@ -37,6 +37,13 @@ test("another version (the previous one, restored) does not count", () => {
   const stateDir = stateDirOnProbation("1.1.0", MAX_PROBATION_STARTS);
   expect(countProbationStart({ stateDir }, "1.0.0", log)).toBe(false);
   expect(readUpgradeState(stateDir).probation?.starts).toBe(MAX_PROBATION_STARTS);
+});
+
+test("restarts an hour after the install are not a crash loop: probation lapses", () => {
+  const stateDir = stateDirOnProbation("1.1.0", MAX_PROBATION_STARTS);
+  const later = new Date(Date.now() + PROBATION_MAX_AGE_MS + 60_000);
+  expect(countProbationStart({ stateDir }, "1.1.0", log, later)).toBe(false);
+  expect(readUpgradeState(stateDir).probation).toBeUndefined();
 });
 
 test("no state, or no probation: nothing counted", () => {
