@@ -1,7 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import { ControlClient, fetchPinnedCa, type FetchFn } from "../../src/control/client.ts";
-import { ControlPlaneError } from "../../src/control/errors.ts";
 import { REQUEST_TIMEOUT_MS } from "../../src/control/config.ts";
 import { ExitCode } from "../../src/errors.ts";
 import { isOneLine } from "../support/printable.ts";
@@ -9,6 +8,7 @@ import { createTestCa } from "../support/test-pki.ts";
 import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit } from "../support/tls-misfits.ts";
 import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";
 import { closedPort, SECRET, startFakeControlPlane, startSilentListener, type FakeControlPlane } from "./fake-control-plane.ts";
+import { controlFailure } from "../support/control-failure.ts";
 
 const cloud = startFakeControlPlane();
 const otherCa = createTestCa("Someone Else");
@@ -18,15 +18,7 @@ afterEach(() => {
 });
 afterAll(() => cloud.stop());
 
-async function failure(promise: Promise<unknown>): Promise<ControlPlaneError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ControlPlaneError) return err;
-    throw err;
-  }
-  throw new Error("expected a ControlPlaneError");
-}
+const failure = controlFailure;
 
 function fresh(options: Parameters<typeof startFakeControlPlane>[0] = {}): FakeControlPlane {
   const cp = startFakeControlPlane({ ca: cloud.ca, ...options });

@@ -6,11 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ControlClient } from "../../src/control/client.ts";
-import { ApiRejectedError, ControlPlaneError } from "../../src/control/errors.ts";
+import { ApiRejectedError } from "../../src/control/errors.ts";
 import { Secret } from "../../src/secret.ts";
 import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
 import { enrollTestConnector, type TestConnector } from "../cloud/gateway/test-connector.ts";
 import { silentLog } from "../cloud/test-client.ts";
+import { controlFailure } from "../support/control-failure.ts";
 
 let cloud: CloudHandle;
 let connector: TestConnector;
@@ -31,15 +32,7 @@ afterAll(async () => {
 
 const stored = () => cloud.state.upgradeReports.list(connector.id);
 
-async function failure(promise: Promise<unknown>): Promise<ControlPlaneError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ControlPlaneError) return err;
-    throw err;
-  }
-  throw new Error("expected a ControlPlaneError");
-}
+const failure = controlFailure;
 
 describe("reportUpgrade", () => {
   test("sends the report; the cloud stores it under this connector", async () => {
