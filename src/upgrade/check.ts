@@ -6,10 +6,10 @@
 import { errnoCode } from "../errors.ts";
 import { fetchReleaseFiles, type RetrievalPolicy } from "./download.ts";
 import { UpgradeError } from "./errors.ts";
-import { ROOT_THRESHOLD, type Manifest, type ManifestTarget } from "./format.ts";
+import type { Manifest, ManifestTarget } from "./format.ts";
 import { planUpgrade } from "./schedule.ts";
 import { acceptRelease, readUpgradeState, writeUpgradeState } from "./state.ts";
-import { rootIdsOf, verifyKeyset, verifyManifestSignature, verifyRelease, type ReleaseFiles } from "./verify.ts";
+import { assertRootsUsable, rootIdsOf, verifyKeyset, verifyManifestSignature, verifyRelease, type ReleaseFiles } from "./verify.ts";
 
 export interface CheckInput {
   readonly manifestUrl: URL;
@@ -29,15 +29,6 @@ export type CheckResult =
   | { readonly kind: "up-to-date"; readonly manifest: Manifest }
   | { readonly kind: "not-taken"; readonly manifest: Manifest; readonly reason: string }
   | { readonly kind: "available"; readonly manifest: Manifest; readonly target: ManifestTarget; readonly files: ReleaseFiles };
-
-export function assertRootsUsable(roots: readonly string[]): void {
-  if (new Set(roots).size < ROOT_THRESHOLD) {
-    throw new UpgradeError(
-      "NO_TRUST_ROOTS",
-      `This build trusts ${roots.length} release root key(s), fewer than the ${ROOT_THRESHOLD} a release needs: it is a development build and cannot verify releases. Install a release build.`,
-    );
-  }
-}
 
 export async function checkRelease(input: CheckInput): Promise<CheckResult> {
   assertRootsUsable(input.roots);

@@ -71,9 +71,12 @@ function parseJsonBytes(bytes: Uint8Array): unknown {
   }
 }
 
-/** The release-key set, once at least ROOT_THRESHOLD distinct compiled-in roots signed its exact bytes. */
-export function verifyKeyset(files: ReleaseFiles, roots: readonly string[], now: Date): Keyset {
-  const rootIds = new Map(roots.map((root) => [keyIdOf(root), root] as const)); // one root listed twice counts once
+/**
+ * The compiled-in roots by key id (one listed twice counts once); NO_TRUST_ROOTS when fewer than the
+ * threshold, as in a development build: it can verify no release, so it need not fetch one either.
+ */
+export function assertRootsUsable(roots: readonly string[]): Map<string, string> {
+  const rootIds = new Map(roots.map((root) => [keyIdOf(root), root] as const));
   if (rootIds.size < ROOT_THRESHOLD) {
     throw new UpgradeError(
       "NO_TRUST_ROOTS",
@@ -81,6 +84,12 @@ export function verifyKeyset(files: ReleaseFiles, roots: readonly string[], now:
         "Install an official build, or build with --trust-roots pointing at the release root public keys.",
     );
   }
+  return rootIds;
+}
+
+/** The release-key set, once at least ROOT_THRESHOLD distinct compiled-in roots signed its exact bytes. */
+export function verifyKeyset(files: ReleaseFiles, roots: readonly string[], now: Date): Keyset {
+  const rootIds = assertRootsUsable(roots);
   if (files.keyset.byteLength > MAX_KEYSET_BYTES) {
     throw new UpgradeError("MANIFEST_TOO_LARGE", `The release-key set is ${files.keyset.byteLength} bytes, over the ${MAX_KEYSET_BYTES}-byte limit; it is not read. The release host serves something that is not a release.`);
   }

@@ -6,7 +6,7 @@ import { obtainIdentity } from "../../src/daemon/identity-source.ts";
 import { generateKeyPair } from "../../src/identity/keypair.ts";
 import { createLogger } from "../../src/log.ts";
 import { startFakeControlPlane } from "../control/fake-control-plane.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, settle } from "../support/fake-clock.ts";
 
 const cloud = startFakeControlPlane();
 afterAll(() => cloud.stop());
@@ -18,14 +18,6 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Lets real I/O (the probe, the fake control plane) settle between fake-clock steps. */
-async function settle(until: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!until() && Date.now() < deadline) {
-    await Bun.sleep(5);
-    await flushMicrotasks();
-  }
-}
 
 describe("obtainIdentity", () => {
   test("an unwritable state dir is retried every 5 minutes, with no enroll request", async () => {

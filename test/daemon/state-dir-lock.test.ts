@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lockStateDir } from "../../src/daemon/state-dir-lock.ts";
 import { createLogger } from "../../src/log.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, settle } from "../support/fake-clock.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -12,13 +12,6 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-async function settle(until: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!until() && Date.now() < deadline) {
-    await Bun.sleep(5);
-    await flushMicrotasks();
-  }
-}
 
 test("a state dir other users can write into is waited on slowly (operator needed), never chmodded, and used once fixed", async () => {
   const stateDir = join(dir, "state");

@@ -45,14 +45,8 @@ test("revoked, gateways not told, control plane out of reach: the gateways end i
     const revokedAt = Date.now();
     await cloud.revokeConnector(id, { notifyGateways: false });
 
-    const gone = await until(
-      "no tunnel of the revoked connector on any gateway",
-      async () => {
-        const gws = await cloud.gatewayStatus();
-        return gws.flatMap((g) => g.tunnels).some((t) => t.connectorId === id) ? undefined : gws;
-      },
-      TTL_SECONDS * 1000 + 30_000, // a safety deadline; when they went, against the token's expiry, is printed
-    );
+    // A safety deadline; when they went, against the token's expiry, is printed.
+    const gone = await cloud.untilNoTunnelsOf(id, TTL_SECONDS * 1000 + 30_000);
     const goneAfterMs = Date.now() - revokedAt;
     // Ended by the gateways because the tokens expired (not by the connector, which heard nothing).
     expect(gone.reduce((n, g) => n + g.counters!.tunnelsExpired, 0)).toBe(2);

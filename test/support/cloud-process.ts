@@ -10,6 +10,7 @@ import type { Subprocess } from "bun";
 import type { GatewayStatus, GatewaySummary } from "../cloud/gateway/admin-types.ts";
 import type { MisbehaviourMode } from "../cloud/releases/misbehaviour.ts";
 import type { StoredUpgradeReport } from "../cloud/upgrade-reports.ts";
+import { until } from "./wait.ts";
 
 export type { MisbehaviourMode, StoredUpgradeReport };
 
@@ -62,6 +63,8 @@ export interface CloudProcess extends CloudJson {
   revokeConnector(id: string, options?: { notifyGateways?: boolean }): Promise<void>;
   /** GET /admin/gateways: each gateway's pid, tunnels (connector, draining, streams), counters, user listeners. */
   gatewayStatus(): Promise<GatewayStatus[]>;
+  /** Waits until no gateway holds a tunnel of `connectorId`; resolves with the gateways' status then. */
+  untilNoTunnelsOf(connectorId: string, timeoutMs: number): Promise<GatewayStatus[]>;
   /** SIGKILL to a gateway's current process; resolves once the cloud has seen it exit. */
   killGateway(id: string): Promise<void>;
   /** POST /admin/gateways/:id/restart: a killed or stopped gateway back on its URL; resolves when it is ready. */
@@ -187,6 +190,11 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
       await admin(`/admin/connectors/${encodeURIComponent(id)}/revoke`, options);
     },
     gatewayStatus,
+    untilNoTunnelsOf: (connectorId, timeoutMs) =>
+      until(`no tunnel of ${connectorId} on any gateway`, async () => {
+        const gateways = await gatewayStatus();
+        return gateways.flatMap((g) => g.tunnels).some((t) => t.connectorId === connectorId) ? undefined : gateways;
+      }, timeoutMs),
     async killGateway(id) {
       const pid = (await gatewayStatus()).find((g) => g.id === id)?.pid;
       if (pid === null || pid === undefined) throw new Error(`gateway ${id} is not running`);

@@ -53,3 +53,12 @@ export class FakeClock implements Clock {
 export async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 }
+
+/** Lets real I/O settle between fake-clock steps: until `until()` holds, at most 10 s of real time. */
+export async function settle(until: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!until() && Date.now() < deadline) {
+    await Bun.sleep(5);
+    await flushMicrotasks();
+  }
+}

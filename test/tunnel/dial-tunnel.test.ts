@@ -7,10 +7,11 @@ import type { AddressInfo } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { Secret } from "../../src/secret.ts";
 import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
-import { TunnelDialError, type TunnelErrorCode } from "../../src/tunnel/websocket/errors.ts";
+import type { TunnelErrorCode } from "../../src/tunnel/websocket/errors.ts";
 import { isOneLine } from "../support/printable.ts";
 import { createTestCa, type IssuedCert, type TestCa } from "../support/test-pki.ts";
 import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit, type ProxyMisbehaviour } from "../support/tls-misfits.ts";
+import { dialError } from "../support/dial-error.ts";
 
 let ca: TestCa;
 let serverCert: IssuedCert;
@@ -37,16 +38,6 @@ function dialOptions(url: string, overrides: Partial<DialTunnelOptions> = {}): D
   };
 }
 
-async function dialError(options: DialTunnelOptions): Promise<TunnelDialError> {
-  try {
-    const { transport } = await dialTunnel(options);
-    transport.close();
-  } catch (err) {
-    if (err instanceof TunnelDialError) return err;
-    throw err;
-  }
-  throw new Error("dial succeeded");
-}
 
 /** A TLS server that answers the first bytes it reads with `answer`, then closes. */
 function rawGateway(answer: string, cert: IssuedCert = serverCert): string {

@@ -12,12 +12,12 @@ import { Secret } from "../../src/secret.ts";
 import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
 import type { Transport, TransportClose } from "../../src/tunnel/transport.ts";
 import { WRITE_HIGH_WATER_BYTES } from "../../src/tunnel/websocket/config.ts";
-import { TunnelDialError } from "../../src/tunnel/websocket/errors.ts";
 import { negotiateProtocol, type UpgradeRequest } from "../../src/tunnel/websocket/handshake.ts";
 import type { SocketSlot } from "../../src/tunnel/websocket/socket-slot.ts";
 import { listenTunnels, type AcceptedTunnel, type AuthorizeDecision, type PeerInfo, type RejectedConnection } from "../../src/tunnel/ws-server.ts";
 import { startConnectProxy } from "../support/connect-proxy.ts";
 import { createTestCa, type IssuedCert, type TestCa } from "../support/test-pki.ts";
+import { dialError } from "../support/dial-error.ts";
 
 let ca: TestCa;
 let serverCert: IssuedCert;
@@ -100,16 +100,6 @@ function dialOptions(gw: { url: string }, overrides: Partial<DialTunnelOptions> 
   };
 }
 
-async function dialError(options: DialTunnelOptions): Promise<TunnelDialError> {
-  try {
-    const { transport } = await dialTunnel(options);
-    transport.close();
-  } catch (err) {
-    if (err instanceof TunnelDialError) return err;
-    throw err;
-  }
-  throw new Error("dial succeeded");
-}
 
 /** Resolves with `promise`, or rejects after `ms` naming what did not happen. */
 function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {

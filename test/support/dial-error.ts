@@ -1,0 +1,14 @@
+/** The TunnelDialError a dial fails with; a dial that succeeds (or fails otherwise) fails the test. */
+import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
+import { TunnelDialError } from "../../src/tunnel/websocket/errors.ts";
+
+export async function dialError(options: DialTunnelOptions): Promise<TunnelDialError> {
+  try {
+    const { transport } = await dialTunnel(options);
+    transport.close();
+  } catch (err) {
+    if (err instanceof TunnelDialError) return err;
+    throw err;
+  }
+  throw new Error("dial succeeded");
+}
