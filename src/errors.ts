@@ -9,7 +9,7 @@ export const ExitCode = {
   ok: 0,
   failure: 1,
   usage: 2,
-  // enroll (§2)
+  // enroll
   keyMalformed: 10,
   keyExpired: 11,
   keyRevoked: 12,
@@ -27,7 +27,7 @@ export const ExitCode = {
   alreadyRunning: 23,
   // upgrade: a release was refused or could not be applied; the error code says why
   upgradeRefused: 24,
-  // status (§4) uses 0..4 with its own meaning, see src/status.
+  // status uses 0..4 with its own meaning, see src/status.
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -1,5 +1,5 @@
 /**
- * App health (§3): each app's servers are resolved to addresses and each address is checked with a
+ * App health: each app's servers are resolved to addresses and each address is checked with a
  * TCP connect every interval; real streams add passive results in between. Whenever any address
  * changes health the monitor emits a report, which the daemon sends to every tunnel so gateways route
  * users only to connectors that can reach the app.
@@ -12,7 +12,7 @@ import { systemResolver, type Resolver } from "../dataplane/resolve.ts";
 import { formatHost, formatHostPort, parseHost, splitHostPort } from "../netaddr/index.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
 
-/** §3 default: a TCP connect check every 30 s. */
+/** By default a TCP connect check every 30 s. */
 export const HEALTH_CHECK_INTERVAL_MS = 30_000;
 /** A check that has not connected within this is a failure; short, as an app that slow is not healthy. */
 export const HEALTH_CHECK_TIMEOUT_MS = 5_000;

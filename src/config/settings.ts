@@ -1,5 +1,5 @@
 /**
- * Settings resolution (§1): each setting comes from its flag, else its environment variable(s),
+ * Settings resolution: each setting comes from its flag, else its environment variable(s),
  * else `/etc/connector/connector.env`, else its default. Values are validated with valibot; an
  * invalid one is reported with the setting's name and where the value came from, so an operator
  * knows which file or flag to fix.

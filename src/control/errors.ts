@@ -1,5 +1,5 @@
 /**
- * Errors of talking to the control plane, one class per failure an operator must tell apart (§2):
+ * Errors of talking to the control plane, one class per failure an operator must tell apart:
  * each has a stable `code`, the exit code of README "Exit codes", and a message that says what
  * happened and what to do. Messages name hosts and the proxy (without credentials), never a secret.
  */

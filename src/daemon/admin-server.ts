@@ -1,5 +1,5 @@
 /**
- * The daemon's local admin socket (§4): HTTP over a Unix socket in the state dir, mode 0660, so only
+ * The daemon's local admin socket: HTTP over a Unix socket in the state dir, mode 0660, so only
  * the service user (and its group) can read status. Nothing is reachable over the network.
  * `GET /v1/status` answers the `StatusSnapshot` that `connector status` validates and prints.
  */

@@ -1,5 +1,5 @@
 /**
- * The app catalog over the daemon's life (§3): the first fetch, retried with backoff (a revoked
+ * The app catalog over the daemon's life: the first fetch, retried with backoff (a revoked
  * connector only every `REVOKED_RETRY_MS`), then refreshes on CONFIG_CHANGED and on the poll. Refreshes
  * are single-flight: concurrent triggers (CONFIG_CHANGED from N tunnels, the poll) share one fetch,
  * plus one more after it, so a change announced mid-fetch is not missed. Outcomes are reported to the
@@ -27,7 +27,7 @@ import type { Logger } from "../log.ts";
 import { Backoff } from "../tunnel/backoff.ts";
 import type { StatusModel } from "./status-model.ts";
 
-/** A revoked connector retries only slowly (§3). */
+/** A revoked connector retries only slowly. */
 export const REVOKED_RETRY_MS = 10 * 60_000;
 
 export interface CatalogRefreshDeps {

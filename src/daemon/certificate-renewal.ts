@@ -1,5 +1,5 @@
 /**
- * Keeps the client certificate fresh (§3): renews it once two thirds of its life has passed, plus a
+ * Keeps the client certificate fresh: renews it once two thirds of its life has passed, plus a
  * random delay of up to 5% of its life (a fleet enrolled together does not renew together), retries a
  * failed renewal with backoff (1 min doubling to 1 h, full jitter), and hands each new identity to the
  * daemon. Every failure is logged with its reason. It keeps trying, hourly, after the certificate

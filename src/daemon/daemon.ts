@@ -1,5 +1,5 @@
 /**
- * `Daemon` is `connector run` (§3) put together: identity → app catalog → N tunnels under the
+ * `Daemon` is `connector run` put together: identity → app catalog → N tunnels under the
  * supervisor → streams through the dataplane, with status on the admin socket and a graceful stop.
  * It holds no protocol logic itself; it wires modules and owns the process-level lifecycle.
  *
@@ -51,7 +51,7 @@ import { StatusModel } from "./status-model.ts";
 import type { AccessTokens } from "./access-tokens.ts";
 import { startAccessTokens } from "./access-token-setup.ts";
 
-/** §3: a status summary line every 5 minutes (and on every tunnel change). */
+/** A status summary line every 5 minutes (and on every tunnel change). */
 const SUMMARY_INTERVAL_MS = 5 * 60_000;
 /** Fallback when CONFIG_CHANGED is missed: revalidate the catalog (ETag, usually a 304). */
 const CATALOG_POLL_MS = 5 * 60_000;
@@ -388,7 +388,7 @@ export class Daemon {
     this.#supervisor.start();
   }
 
-  /** §3: a revoked connector stops its tunnels, says so in status and logs, and retries only slowly. */
+  /** A revoked connector stops its tunnels, says so in status and logs, and retries only slowly. */
   #refreshCatalog(): Promise<void> {
     return this.#catalog?.refresh() ?? Promise.resolve();
   }

@@ -1,5 +1,5 @@
 /**
- * What `connector run` does with a renewed identity (§3): new control-plane requests and new tunnels
+ * What `connector run` does with a renewed identity: new control-plane requests and new tunnels
  * use it at once, and the tunnels already up are moved onto it one at a time — each slot's replacement
  * is up (or `ROLL_SLOT_TIMEOUT_MS` has passed) before the next slot moves, so capacity never drops by
  * more than one tunnel. A replaced tunnel gets no new streams and is closed once its streams are done,

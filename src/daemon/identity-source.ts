@@ -1,5 +1,5 @@
 /**
- * How `connector run` gets its identity (§2): the stored one; else, when a provisioning key is
+ * How `connector run` gets its identity: the stored one; else, when a provisioning key is
  * available (flag-less sources: env, key file in the state dir), it enrolls by itself — boot-time
  * user-data and containers rely on this; else it waits, logging, and looks again. Enrollment
  * failures are retried with backoff; a rejected key (expired, revoked, used up, malformed) and a

@@ -1,5 +1,5 @@
 /**
- * `StatusModel` is the daemon's live status (§4), built from events (supervisor slot changes,
+ * `StatusModel` is the daemon's live status, built from events (supervisor slot changes,
  * session RTTs, health reports) rather than by poking into objects, and read as a `StatusSnapshot`
  * by the admin socket and the periodic log line.
  */
@@ -219,7 +219,7 @@ export class StatusModel {
     };
   }
 
-  /** One line for the periodic log (§3: every 5 minutes and on every tunnel change). */
+  /** One line for the periodic log (every 5 minutes and on every tunnel change). */
   summary(): Record<string, unknown> {
     const snap = this.snapshot();
     const redundancy = snap.redundancy!;

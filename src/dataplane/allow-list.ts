@@ -1,5 +1,5 @@
 /**
- * `AllowList` decides where a stream may go (§3 "Streams", PROTOCOL §3.3): the gateway asks for
+ * `AllowList` decides where a stream may go (PROTOCOL §3.3): the gateway asks for
  * `host:port` on behalf of an app, and the connector opens it only if one of that app's catalog
  * destinations matches. A catalog is compiled once per version; `allows` is then a pure lookup.
  *

@@ -1,8 +1,8 @@
 /**
- * `dialDestination` opens the TCP connection a stream relays to (§3 "Streams"): it resolves a name
+ * `dialDestination` opens the TCP connection a stream relays to ("Streams"): it resolves a name
  * with the host's DNS, tries each address in turn (families alternated, see resolve.ts) within one
  * overall deadline, and returns the connected Bun socket with TCP_NODELAY and keepalive set. Every
- * failure is a `DialError` whose `failure` is the §5.3 code to answer with.
+ * failure is a `DialError` whose `failure` is the PROTOCOL §5.3 code to answer with.
  *
  * Bun takes a socket's handlers at connect time, so the caller (the relay) passes its handlers here.
  * They see only the socket that is returned: events of attempts that failed or were abandoned are

@@ -1,5 +1,5 @@
 /**
- * Why a stream's destination could not be reached. `DialError.failure` is the name of the §5.3 code
+ * Why a stream's destination could not be reached. `DialError.failure` is the name of the PROTOCOL §5.3 code
  * the connector answers in OPEN_RESULT (`StreamCode[err.failure]` in src/tunnel/const.ts), so the
  * dialer and the protocol cannot drift apart. Messages name the host, port and addresses tried,
  * never stream data.
@@ -8,7 +8,7 @@ import { ConnectorError, errnoCode } from "../errors.ts";
 import type { StreamCodeName } from "../tunnel/const.ts";
 
 /**
- * §5.3 codes a dial can end with. `CANCELLED` means the caller's signal aborted the dial (the stream
+ * PROTOCOL §5.3 codes a dial can end with. `CANCELLED` means the caller's signal aborted the dial (the stream
  * went away first); it is a RESET code, never sent as an OPEN_RESULT. `BUSY`: this process ran out of
  * file descriptors (the app is not to blame). `NOT_ALLOWED`: a name resolved only to addresses a name
  * rule may not reach.
@@ -21,7 +21,7 @@ export type DialFailure = Extract<
 export class DialError extends ConnectorError {
   override readonly name = "DialError";
   constructor(
-    /** The §5.3 code name to answer with. */
+    /** The PROTOCOL §5.3 code name to answer with. */
     readonly failure: DialFailure,
     message: string,
     options?: { cause?: unknown },
@@ -31,7 +31,7 @@ export class DialError extends ConnectorError {
 }
 
 /**
- * Maps a socket error (`code` such as `ECONNREFUSED`) to a §5.3 failure. Local policy refusals
+ * Maps a socket error (`code` such as `ECONNREFUSED`) to a PROTOCOL §5.3 failure. Local policy refusals
  * (EPERM/EACCES, e.g. systemd `IPAddressDeny=` or a firewall REJECT) count as unreachable: from the
  * gateway's point of view there is no route from this connector.
  */

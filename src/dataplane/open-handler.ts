@@ -1,5 +1,5 @@
 /**
- * What the connector does with a gateway's OPEN (§3 "Streams"): check the app catalog's allow-list,
+ * What the connector does with a gateway's OPEN ("Streams"): check the app catalog's allow-list,
  * dial the destination, answer OPEN_RESULT, then relay. Every outcome is counted by reason so status
  * and metrics can show why users fail, and a failure touches only its own stream.
  */
@@ -21,7 +21,7 @@ import type { Resolver } from "./resolve.ts";
 
 /** Streams are counted by their sessions; the dataplane adds why opens failed. */
 export interface DataplaneCounters {
-  /** Open failures by §5.3 code name. */
+  /** Open failures by PROTOCOL §5.3 code name. */
   failures: Partial<Record<StreamCodeName, number>>;
 }
 

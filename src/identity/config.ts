@@ -6,7 +6,7 @@
  */
 export const RSA_MODULUS_BITS = 3072;
 
-/** Longest connector name (a DNS label): the hostname default is cut to this (§2). */
+/** Longest connector name (a DNS label): the hostname default is cut to this. */
 export const MAX_NAME_CHARS = 63;
 
 /** Largest key file read (`--key-file`, `<state-dir>/provision_key`); a key is under 4 KiB. */

@@ -1,5 +1,5 @@
 /**
- * Enrollment (§2): provisioning key → key pair generated here → CSR → `POST /v1/enroll` over TLS
+ * Enrollment: provisioning key → key pair generated here → CSR → `POST /v1/enroll` over TLS
  * pinned to the key's CA → identity stored atomically. The order is chosen so that nothing is spent
  * or written before it can succeed: the key is decoded and an existing identity refused before any
  * network request (a refused enroll does not use up a key use), and the identity is written only

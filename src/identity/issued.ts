@@ -1,5 +1,5 @@
 /**
- * Checks of what the control plane issued, shared by enrollment (§3.2) and renewal (§3.4): the
+ * Checks of what the control plane issued, shared by enrollment (PROTOCOL §3.2) and renewal (PROTOCOL §3.4): the
  * certificate certifies the key pair generated here and chains to the pinned CA, and the CA in the
  * answer is the pinned one. An answer that fails them is a faulty server (the connection itself was
  * verified against the pin), reported as `BadResponseError` naming `what`.

@@ -1,5 +1,5 @@
 /**
- * Where the provisioning key comes from (§2), first found wins: `--key`, `--key-file`, the
+ * Where the provisioning key comes from, first found wins: `--key`, `--key-file`, the
  * environment variable `CONNECTOR_PROVISIONING_KEY`, the file `<state-dir>/provision_key`. The raw
  * text is wrapped in a `Secret` at once and decoded with the key codec (its errors exit 10).
  */

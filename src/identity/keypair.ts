@@ -1,5 +1,5 @@
 /**
- * The connector's key pair and certificate signing request (§2). The key pair is generated natively
+ * The connector's key pair and certificate signing request. The key pair is generated natively
  * (node:crypto, RSA-3072) on this host; the private key never leaves it and never enters node-forge:
  * forge only lays out the PKCS#10 structure, and the signature over it is made by node:crypto.
  */

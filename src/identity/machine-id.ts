@@ -1,6 +1,6 @@
 /**
  * The host's machine id (`/etc/machine-id`, 32 hex digits), sent at enrollment and stored with the
- * identity so `run` can tell that a state dir moved to another machine (§2). Absent or unreadable
+ * identity so `run` can tell that a state dir moved to another machine. Absent or unreadable
  * (containers often lack it) simply means "unknown".
  */
 import { readFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Provisioning key codec (§2). A key is one copy-pasteable token:
+ * Provisioning key codec. A key is one copy-pasteable token:
  *
  *   cnk1.<base64url( caPin[32] | secret[32] | controlUrl[utf-8] | check[4] )>
  *

@@ -1,5 +1,5 @@
 /**
- * Certificate renewal (§3; docs/PROTOCOL.md §3.4): a key pair generated here, its CSR sent with the
+ * Certificate renewal (docs/PROTOCOL.md §3.4): a key pair generated here, its CSR sent with the
  * current certificate (mutual TLS, pinned CA), the answer checked like enrollment's (our key, the
  * pinned CA) and for the same connector id, then the identity replaced atomically. Until the new
  * identity is durable the old one stays on disk and in use, so a failed renewal changes nothing.

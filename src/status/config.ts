@@ -1,6 +1,6 @@
 /** Status tunables with their reasons. */
 
-/** The daemon's admin socket, in the state dir (§4). */
+/** The daemon's admin socket, in the state dir. */
 export const ADMIN_SOCKET_NAME = "admin.sock";
 
 /**

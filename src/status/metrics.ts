@@ -1,5 +1,5 @@
 /**
- * Prometheus text exposition of the daemon's status (§4, `run --metrics HOST:PORT`): tunnels up,
+ * Prometheus text exposition of the daemon's status (`run --metrics HOST:PORT`): tunnels up,
  * streams, bytes, open failures by reason, app health, certificate expiry and build info, plus
  * `/healthz` (the process answers) and `/readyz` (at least one tunnel is up).
  */

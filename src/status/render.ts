@@ -1,5 +1,5 @@
 /**
- * The human-readable `connector status` block (§4): one label per line, aligned, readable at a
+ * The human-readable `connector status` block: one label per line, aligned, readable at a
  * glance; every value comes from the snapshot, so the text and `--json` never disagree.
  */
 import { redundancyLost, type StatusSnapshot } from "./schema.ts";

@@ -1,5 +1,5 @@
 /**
- * The status snapshot (§4): what `connector status --json` prints and what the daemon will serve on
+ * The status snapshot: what `connector status --json` prints and what the daemon will serve on
  * its admin socket. One schema for both, so the offline view (no daemon) and the live view have the
  * same shape and a client validates what the daemon sends.
  */
@@ -98,7 +98,7 @@ export const StatusSnapshotSchema = v.object({
   tunnels: v.array(TunnelStatusSchema),
   /** Absent when no daemon runs. */
   redundancy: v.optional(RedundancySchema),
-  /** `failures`: streams the connector could not open, by §5.3 code (NOT_ALLOWED, REFUSED, …). */
+  /** `failures`: streams the connector could not open, by PROTOCOL §5.3 code (NOT_ALLOWED, REFUSED, …). */
   /**
    * `busy`: OPENs answered BUSY by the process-wide bound they hit (streams, dials, fds, buffered);
    * `ended`: streams the connector reset itself (notAllowed: the catalog no longer allows them; idle).

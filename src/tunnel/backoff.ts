@@ -6,9 +6,9 @@
  */
 
 export interface BackoffPolicy {
-  /** First ceiling, ms (§3: 1 s). */
+  /** First ceiling, ms (1 s). */
   readonly baseMs: number;
-  /** Largest ceiling, ms (§3: 60 s). */
+  /** Largest ceiling, ms (60 s). */
   readonly capMs: number;
 }
 

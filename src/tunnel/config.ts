@@ -20,9 +20,9 @@ export interface SessionConfig {
    * 10,000 idle streams per tunnel, and an idle stream costs well under 10 KiB (no buffers until data).
    */
   readonly maxStreams: number;
-  /** PING period (§3, §5.6: 10 s). Short enough to notice a dead gateway within half a minute. */
+  /** PING period (PROTOCOL §5.6: 10 s). Short enough to notice a dead gateway within half a minute. */
   readonly heartbeatIntervalMs: number;
-  /** A tunnel that received nothing for this many intervals is dead (§3: 3). One lost PONG is not death. */
+  /** A tunnel that received nothing for this many intervals is dead (3). One lost PONG is not death. */
   readonly missedHeartbeats: number;
   /**
    * Gateway side: how long `open` waits for OPEN_RESULT. 30 s covers the connector's DNS lookup plus a
@@ -52,7 +52,7 @@ export interface SessionConfig {
    */
   readonly maxMessageBytes: number;
   /**
-   * Receive window growth cap (§5.5 allows up to 16 MiB). A stream's window doubles when the sender
+   * Receive window growth cap (PROTOCOL §5.5 allows up to 16 MiB). A stream's window doubles when the sender
    * flags that it ran out of credit while our consumer had delivered everything (the window, not the
    * consumer, limited it: a long link, or the credit round trip through two busy event loops), so only
    * streams whose consumer keeps up grow; memory per stream stays bounded by this value. Set it to
@@ -81,7 +81,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = Object.freeze({
 
 /**
  * Grant WINDOW_UPDATE once the consumed, not yet granted bytes reach this fraction of the window
- * (§5.5 says at least half): fewer control frames, and the sender still has half a window in flight.
+ * (PROTOCOL §5.5 says at least half): fewer control frames, and the sender still has half a window in flight.
  */
 export const WINDOW_UPDATE_FRACTION = 0.5;
 

@@ -5,10 +5,10 @@
  * `config.ts`.
  */
 
-/** WebSocket subprotocol that names this protocol version (§4). */
+/** WebSocket subprotocol that names this protocol version (PROTOCOL §4). */
 export const SUBPROTOCOL = "connector.v1";
 
-/** Header: type u8, flags u8, reserved u16, stream id u32, payload length u32 (§5.1). */
+/** Header: type u8, flags u8, reserved u16, stream id u32, payload length u32 (PROTOCOL §5.1). */
 export const HEADER_BYTES = 12;
 export const OFFSET_TYPE = 0;
 export const OFFSET_FLAGS = 1;
@@ -17,7 +17,7 @@ export const OFFSET_STREAM_ID = 4;
 export const OFFSET_LENGTH = 8;
 
 /**
- * DATA flags (§5.5). CREDIT_EXHAUSTED: this frame used the last of the sender's credit, so the sender
+ * DATA flags (PROTOCOL §5.5). CREDIT_EXHAUSTED: this frame used the last of the sender's credit, so the sender
  * now waits for a WINDOW_UPDATE. It is how a receiver learns that its window, not the link or the
  * application, limits the stream; no other frame type has flags.
  */
@@ -26,7 +26,7 @@ export const DataFlag = {
 } as const;
 export const DATA_FLAGS_MASK = DataFlag.CREDIT_EXHAUSTED;
 
-/** Frame types (§5.2). */
+/** Frame types (PROTOCOL §5.2). */
 export const FrameType = {
   /** Gateway asks the connector to open a stream to app/host/port. */
   OPEN: 0x01,
@@ -70,24 +70,24 @@ export const FRAME_TYPE_NAMES: Readonly<Record<FrameType, string>> = {
   [FrameType.CONFIG_CHANGED]: "CONFIG_CHANGED",
 };
 
-/** Largest DATA payload any peer may send (§5.2 `MAX_DATA_PAYLOAD`). */
+/** Largest DATA payload any peer may send (PROTOCOL §5.2 `MAX_DATA_PAYLOAD`). */
 export const MAX_DATA_PAYLOAD = 256 * 1024;
-/** Largest WebSocket message; a larger one is a protocol error (§4 `MAX_MESSAGE_BYTES`). */
+/** Largest WebSocket message; a larger one is a protocol error (PROTOCOL §4 `MAX_MESSAGE_BYTES`). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
-/** Window each direction of every stream starts with (§5.5 `INITIAL_WINDOW`). */
+/** Window each direction of every stream starts with (PROTOCOL §5.5 `INITIAL_WINDOW`). */
 export const INITIAL_WINDOW = 256 * 1024;
-/** A receiver never grows a stream's window beyond this (§5.5 `MAX_WINDOW`). */
+/** A receiver never grows a stream's window beyond this (PROTOCOL §5.5 `MAX_WINDOW`). */
 export const MAX_WINDOW = 16 * 1024 * 1024;
-/** A stream's outstanding credit may never exceed this; an update that would is a stream protocol error (§5.5). */
+/** A stream's outstanding credit may never exceed this; an update that would is a stream protocol error (PROTOCOL §5.5). */
 export const MAX_CREDIT = 2 ** 31 - 1;
-/** Longest reason message in OPEN_RESULT, RESET and GO_AWAY (§5.2: 1 + 512). */
+/** Longest reason message in OPEN_RESULT, RESET and GO_AWAY (PROTOCOL §5.2: 1 + 512). */
 export const MAX_REASON_BYTES = 512;
 /** OPEN app and host are u8-length-prefixed UTF-8. */
 export const MAX_OPEN_FIELD_BYTES = 255;
 export const PING_PAYLOAD_BYTES = 8;
 export const WINDOW_UPDATE_PAYLOAD_BYTES = 4;
 
-/** Largest payload of each type (§5.2); a larger length closes the tunnel. */
+/** Largest payload of each type (PROTOCOL §5.2); a larger length closes the tunnel. */
 export const MAX_PAYLOAD: Readonly<Record<FrameType, number>> = {
   [FrameType.OPEN]: 2 + 255 + 255 + 2,
   [FrameType.OPEN_RESULT]: 1 + MAX_REASON_BYTES,
@@ -103,7 +103,7 @@ export const MAX_PAYLOAD: Readonly<Record<FrameType, number>> = {
   [FrameType.CONFIG_CHANGED]: 1024,
 };
 
-/** Open-result and reset codes (§5.3). Receivers treat an unknown code as INTERNAL. */
+/** Open-result and reset codes (PROTOCOL §5.3). Receivers treat an unknown code as INTERNAL. */
 export const StreamCode = {
   /** Stream open (OPEN_RESULT only). */
   OK: 0,
@@ -133,7 +133,7 @@ export type StreamCodeName = keyof typeof StreamCode;
 
 const STREAM_CODE_NAMES = Object.keys(StreamCode) as StreamCodeName[];
 
-/** Maps a received code byte to a known code (unknown → INTERNAL, §5.3). */
+/** Maps a received code byte to a known code (unknown → INTERNAL, PROTOCOL §5.3). */
 export function toStreamCode(byte: number): StreamCode {
   return byte <= StreamCode.CANCELLED ? (byte as StreamCode) : StreamCode.INTERNAL;
 }
@@ -142,7 +142,7 @@ export function streamCodeName(code: StreamCode): StreamCodeName {
   return STREAM_CODE_NAMES[code] ?? "INTERNAL";
 }
 
-/** GO_AWAY codes (§5.7). */
+/** GO_AWAY codes (PROTOCOL §5.7). */
 export const GoAwayCode = {
   /** The sender is stopping; existing streams finish. */
   DRAINING: 0,
@@ -165,7 +165,7 @@ export const CloseCode = {
   NORMAL: 1000,
   /** Going away: used for a tunnel declared dead by heartbeats. */
   GOING_AWAY: 1001,
-  /** Protocol error: malformed or invalid frame (§5.1). */
+  /** Protocol error: malformed or invalid frame (PROTOCOL §5.1). */
   PROTOCOL_ERROR: 1002,
   /** Policy violation: the gateway no longer accepts this connector (revoked). */
   POLICY_VIOLATION: 1008,

@@ -1,42 +1,42 @@
 /**
  * Tunnel errors as values with stable codes (like ws's `WS_ERR_*`): a `ProtocolError` carries the
- * WebSocket close code it maps to (1002), stream failures carry their §5.3 code. Messages never
+ * WebSocket close code it maps to (1002), stream failures carry their PROTOCOL §5.3 code. Messages never
  * contain payload bytes or tokens, only sizes, types and ids.
  */
 import { ConnectorError } from "../errors.ts";
 import { CloseCode, type StreamCode, streamCodeName } from "./const.ts";
 
-/** Why a peer's bytes broke the wire contract; each closes the tunnel with 1002 (§5.1). */
+/** Why a peer's bytes broke the wire contract; each closes the tunnel with 1002 (PROTOCOL §5.1). */
 export const ProtocolErrorCode = {
-  /** A binary message with no frame in it (§4: one or more whole frames). */
+  /** A binary message with no frame in it (PROTOCOL §4: one or more whole frames). */
   EMPTY_MESSAGE: "PROTOCOL_EMPTY_MESSAGE",
-  /** A message larger than MAX_MESSAGE_BYTES (§4). */
+  /** A message larger than MAX_MESSAGE_BYTES (PROTOCOL §4). */
   MESSAGE_TOO_LARGE: "PROTOCOL_MESSAGE_TOO_LARGE",
-  /** A text WebSocket message (§4); raised by the WebSocket transport. */
+  /** A text WebSocket message (PROTOCOL §4); raised by the WebSocket transport. */
   TEXT_MESSAGE: "PROTOCOL_TEXT_MESSAGE",
   /** Fewer than 12 bytes left where a header should start. */
   TRUNCATED_HEADER: "PROTOCOL_TRUNCATED_HEADER",
-  /** The payload length runs past the end of the message (§5.1). */
+  /** The payload length runs past the end of the message (PROTOCOL §5.1). */
   LENGTH_EXCEEDS_MESSAGE: "PROTOCOL_LENGTH_EXCEEDS_MESSAGE",
-  /** The payload length is above the type's maximum (§5.2). */
+  /** The payload length is above the type's maximum (PROTOCOL §5.2). */
   LENGTH_EXCEEDS_MAX: "PROTOCOL_LENGTH_EXCEEDS_MAX",
-  /** A type byte this version does not define (§5.2). */
+  /** A type byte this version does not define (PROTOCOL §5.2). */
   UNKNOWN_TYPE: "PROTOCOL_UNKNOWN_TYPE",
-  /** Flags must be 0 in v1 (§5.1). */
+  /** Flags must be 0 in v1 (PROTOCOL §5.1). */
   UNKNOWN_FLAGS: "PROTOCOL_UNKNOWN_FLAGS",
-  /** The reserved u16 must be 0 (§5.1). */
+  /** The reserved u16 must be 0 (PROTOCOL §5.1). */
   RESERVED_NOT_ZERO: "PROTOCOL_RESERVED_NOT_ZERO",
-  /** Stream frame on id 0, or tunnel frame on a non-zero id (§5.2). */
+  /** Stream frame on id 0, or tunnel frame on a non-zero id (PROTOCOL §5.2). */
   BAD_STREAM_ID: "PROTOCOL_BAD_STREAM_ID",
   /** A payload that does not have its type's structure (sizes). */
   BAD_PAYLOAD: "PROTOCOL_BAD_PAYLOAD",
   /** A text field that is not valid UTF-8. */
   BAD_UTF8: "PROTOCOL_BAD_UTF8",
-  /** A JSON payload that does not parse or does not match its schema (§5.9, §5.10). */
+  /** A JSON payload that does not parse or does not match its schema (PROTOCOL §5.9, §5.10). */
   BAD_JSON: "PROTOCOL_BAD_JSON",
-  /** An OPEN whose id is not above every id seen before (§5.2). */
+  /** An OPEN whose id is not above every id seen before (PROTOCOL §5.2). */
   STREAM_ID_NOT_INCREASING: "PROTOCOL_STREAM_ID_NOT_INCREASING",
-  /** A frame the peer's role may not send (e.g. OPEN from a connector, §5.2 "sender"). */
+  /** A frame the peer's role may not send (e.g. OPEN from a connector, PROTOCOL §5.2 "sender"). */
   UNEXPECTED_FRAME: "PROTOCOL_UNEXPECTED_FRAME",
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
@@ -71,7 +71,7 @@ export class OpenTimeoutError extends ConnectorError {
   }
 }
 
-/** A new stream was refused locally because a GO_AWAY was sent or received (§5.7). */
+/** A new stream was refused locally because a GO_AWAY was sent or received (PROTOCOL §5.7). */
 export class TunnelDrainingError extends ConnectorError {
   override readonly name = "TunnelDrainingError";
   constructor() {
@@ -87,7 +87,7 @@ export class TunnelClosedError extends ConnectorError {
   }
 }
 
-/** Nothing was received for `missedHeartbeats` intervals (§5.6). */
+/** Nothing was received for `missedHeartbeats` intervals (PROTOCOL §5.6). */
 export class HeartbeatTimeoutError extends ConnectorError {
   override readonly name = "HeartbeatTimeoutError";
   constructor(silentMs: number) {
@@ -127,7 +127,7 @@ export class SessionUsageError extends ConnectorError {
   }
 }
 
-/** We reset a stream because the peer broke its rules (§5.4 PROTOCOL, §5.5 FLOW_CONTROL); the tunnel stays up. */
+/** We reset a stream because the peer broke its rules (code PROTOCOL, PROTOCOL §5.4; code FLOW_CONTROL, §5.5); the tunnel stays up. */
 export class StreamFaultError extends ConnectorError {
   override readonly name = "StreamFaultError";
   constructor(

@@ -1,11 +1,11 @@
 /**
- * Credit accounting of one stream (§5.5), one class per direction, no I/O and no events:
+ * Credit accounting of one stream (PROTOCOL §5.5), one class per direction, no I/O and no events:
  * - `SendBuffer`: chunks queued by the writer and the credit the peer granted. Bytes leave only as
  *   views and only within credit, so the peer never receives more than it allowed.
  * - `ReceiveWindow`: the credit we granted, the bytes our consumer has not delivered yet, and when to
  *   grant more. Credit comes back only for delivered bytes, so a slow consumer bounds memory.
  *
- * Window growth (§5.5) is driven by the sender's own signal, not by timing: a DATA frame flagged
+ * Window growth (PROTOCOL §5.5) is driven by the sender's own signal, not by timing: a DATA frame flagged
  * CREDIT_EXHAUSTED says the sender ran out of credit. If our consumer had already delivered every
  * byte when that frame arrived, the window, not the consumer, held the stream back (a long link, or
  * the credit round trip through two busy event loops), so the next grant doubles the window. A slow
@@ -42,7 +42,7 @@ export class SendBuffer {
     return this.queued < Math.min(this.credit, MAX_WINDOW);
   }
 
-  /** Adds peer credit; false (and no change) when it would exceed 2^31 − 1 (§5.5). */
+  /** Adds peer credit; false (and no change) when it would exceed 2^31 − 1 (PROTOCOL §5.5). */
   addCredit(increment: number): boolean {
     if (this.credit + increment > MAX_CREDIT) return false;
     this.credit += increment;
@@ -105,7 +105,7 @@ export class ReceiveWindow {
     return true;
   }
 
-  /** The consumer delivered `n` bytes; returns true when a WINDOW_UPDATE is due (§5.5: half a window). */
+  /** The consumer delivered `n` bytes; returns true when a WINDOW_UPDATE is due (PROTOCOL §5.5: half a window). */
   consumed(n: number): boolean {
     const taken = Math.min(n, this.unconsumed);
     this.unconsumed -= taken;

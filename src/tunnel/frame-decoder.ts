@@ -1,6 +1,6 @@
 /**
- * Frame decoder: turns one transport message into typed frames (§5), with no I/O and no state between
- * messages (a frame never spans two messages, §4). Every violation of §4–§5.2 throws a `ProtocolError`
+ * Frame decoder: turns one transport message into typed frames (PROTOCOL §5), with no I/O and no state between
+ * messages (a frame never spans two messages, PROTOCOL §4). Every violation of PROTOCOL §4–§5.2 throws a `ProtocolError`
  * and nothing else: the decoder never trusts a length before checking it against both the type's
  * maximum and the bytes left. DATA payloads are views into the message (no copy), valid as long as the
  * message buffer is (for a `Transport`, only during its `message` callback).

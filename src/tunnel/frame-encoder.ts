@@ -1,5 +1,5 @@
 /**
- * Frame encoder: one function per frame type (§5.2), pure, no I/O. Control frames come back as one
+ * Frame encoder: one function per frame type (PROTOCOL §5.2), pure, no I/O. Control frames come back as one
  * small buffer each; DATA is sent as a 12-byte header written by `writeHeader` into a shared slab,
  * followed by views of the stream's own chunks, so payload bytes are never copied here.
  * Inputs beyond the protocol's limits throw `FrameEncodeError`, except reason texts, which are cut

@@ -1,5 +1,5 @@
 /**
- * `Heartbeat` is the liveness bookkeeping of one tunnel (§5.6): when the next PING is due, whether the
+ * `Heartbeat` is the liveness bookkeeping of one tunnel (PROTOCOL §5.6): when the next PING is due, whether the
  * tunnel is dead (nothing at all received for `missed` intervals), and the round-trip time measured
  * from our PING to its PONG. `Heartbeat` holds no timer: the session's single `DeadlineTimer` asks it
  * what is due.

@@ -1,5 +1,5 @@
 /**
- * Schemas of the JSON frame payloads (HEALTH_REPORT §5.9, CONFIG_CHANGED §5.10), validated with
+ * Schemas of the JSON frame payloads (PROTOCOL: HEALTH_REPORT §5.9, CONFIG_CHANGED §5.10), validated with
  * valibot on receipt so the session hands out typed values only. Unknown keys are dropped, so a newer
  * peer may add fields without breaking an older one.
  */

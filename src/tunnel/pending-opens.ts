@@ -1,5 +1,5 @@
 /**
- * `PendingOpens` is the gateway side of opening streams (§5.2, §5.4): it sends OPEN with the next
+ * `PendingOpens` is the gateway side of opening streams (PROTOCOL §5.2, §5.4): it sends OPEN with the next
  * increasing id, settles the caller's promise on OPEN_RESULT (or a RESET instead of it), and expires
  * opens that get no answer. Every open gets the same timeout, so deadlines are in creation order and
  * the earliest is always at the head: the session's single timer needs no per-stream timers.

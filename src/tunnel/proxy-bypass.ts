@@ -1,12 +1,12 @@
 /**
- * `ProxyBypass` is the compiled `NO_PROXY` list (§3): it decides whether a connection to `host:port`
+ * `ProxyBypass` is the compiled `NO_PROXY` list: it decides whether a connection to `host:port`
  * goes direct instead of through the HTTP proxy. Parse once per settings value, ask per connection.
  * It is transport-neutral (no URL scheme assumptions beyond default ports in `bypassesUrl`), so the
  * tunnel dialer and the control-plane client can share one list and one meaning.
  *
  * Entries, separated by commas and/or whitespace, case-insensitive:
  * - `*`                              everything bypasses the proxy;
- * - `gw.example.com`                 exactly that name (not its subdomains: "exact domains", §3);
+ * - `gw.example.com`                 exactly that name (not its subdomains: "exact domains");
  * - `*.example.com`, `.example.com`  names strictly below `example.com`, not `example.com` itself;
  * - `10.1.2.3`, `::1`, `[::1]`       that address;
  * - `10.0.0.0/8`, `fd00::/8`         any address in the block;

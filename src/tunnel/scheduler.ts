@@ -2,7 +2,7 @@
  * `FrameScheduler` decides what goes into the next transport message: queued control frames first
  * (PONG, WINDOW_UPDATE, RESET, OPEN, OPEN_RESULT…, in the order they were queued), then DATA by
  * round-robin over the streams that have data covered by credit, one frame per stream per turn, so one
- * bulk stream cannot starve the others (§3). Many frames go into one message, up to a byte budget.
+ * bulk stream cannot starve the others. Many frames go into one message, up to a byte budget.
  * Payload bytes are never copied: a DATA frame is a 12-byte header from a shared slab followed by
  * views of the stream's chunks. The scheduler holds no I/O; the session sends what it builds.
  */
@@ -18,7 +18,7 @@ export interface SendSource {
   readonly sendable: boolean;
   /** Pushes views of at most `max` bytes (within credit) onto `out`; returns how many bytes. */
   pullData(max: number, out: Uint8Array[]): number;
-  /** No credit left after the last pull: that frame is flagged CREDIT_EXHAUSTED (§5.5). */
+  /** No credit left after the last pull: that frame is flagged CREDIT_EXHAUSTED (PROTOCOL §5.5). */
   readonly creditExhausted: boolean;
   /** FIN should be written now: end was requested and every queued byte has been pulled. */
   readonly finDue: boolean;

@@ -1,5 +1,5 @@
 /**
- * Counters of one session for `connector status` and metrics (§4). Plain numbers updated on the hot
+ * Counters of one session for `connector status` and metrics (PROTOCOL §4). Plain numbers updated on the hot
  * path; `snapshot` copies them out so readers never hold live state.
  */
 import { type StreamCode, type StreamCodeName, streamCodeName } from "./const.ts";
@@ -17,7 +17,7 @@ export interface SessionStats {
   readonly messagesOut: number;
   readonly resetsSent: number;
   readonly resetsReceived: number;
-  /** Opens that failed, by §5.3 code (refused by us on a connector, refusals received on a gateway). */
+  /** Opens that failed, by PROTOCOL §5.3 code (refused by us on a connector, refusals received on a gateway). */
   readonly openFailures: Readonly<Partial<Record<StreamCodeName, number>>>;
   /** Latest PING→PONG round trip, undefined before the first PONG. */
   readonly rttMs: number | undefined;

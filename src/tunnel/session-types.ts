@@ -28,13 +28,13 @@ export interface SessionClosed {
 
 /** Events out of a session. Each is optional; a listener that throws is logged, never fatal. */
 export interface SessionEvents {
-  /** The peer sent GO_AWAY (§5.7). */
+  /** The peer sent GO_AWAY (PROTOCOL §5.7). */
   goAway?(code: GoAwayCode, message: string): void;
-  /** Gateway: the connector sent a new access token (§5.8). */
+  /** Gateway: the connector sent a new access token (PROTOCOL §5.8). */
   tokenUpdate?(token: Secret): void;
-  /** Gateway: the connector's health report (§5.9), already validated. */
+  /** Gateway: the connector's health report (PROTOCOL §5.9), already validated. */
   healthReport?(report: HealthReport): void;
-  /** Connector: the app catalog changed (§5.10). */
+  /** Connector: the app catalog changed (PROTOCOL §5.10). */
   configChanged?(catalogVersion: string): void;
   /** A new round-trip measurement from PING/PONG. */
   rtt?(ms: number): void;
@@ -57,7 +57,7 @@ export interface SessionOptions {
   readonly log?: { warn(message: string, ...args: unknown[]): void };
 }
 
-/** Frame types only one role may receive (§5.2 "sender"); the other role receiving one closes the tunnel. */
+/** Frame types only one role may receive (PROTOCOL §5.2 "sender"); the other role receiving one closes the tunnel. */
 export const ROLE_ONLY_FRAMES: Readonly<Record<SessionRole, ReadonlySet<number>>> = {
   connector: new Set([FrameType.OPEN, FrameType.CONFIG_CHANGED]),
   gateway: new Set([FrameType.OPEN_RESULT, FrameType.TOKEN_UPDATE, FrameType.HEALTH_REPORT]),

@@ -1,5 +1,5 @@
 /**
- * `Session` owns one tunnel's streams over a `Transport` (§4–§5). It decodes each message, routes frames
+ * `Session` owns one tunnel's streams over a `Transport` (PROTOCOL §4–§5). It decodes each message, routes frames
  * to streams, answers PINGs, enforces the open-stream limit and stream-id order, and sends what the
  * fair scheduler builds, waiting for the transport's `drain` when it pushes back.
  *
@@ -46,7 +46,7 @@ export class Session {
   #resolveClosed!: (info: SessionClosed) => void;
   #closeInfo: SessionClosed | undefined;
   readonly #timer: DeadlineTimer;
-  /** Connector: the highest stream id seen in an OPEN (ids must increase, §5.2). */
+  /** Connector: the highest stream id seen in an OPEN (ids must increase, PROTOCOL §5.2). */
   #lastStreamId = 0;
   #goAwaySent = false;
   #goAwayReceived = false;
@@ -117,18 +117,18 @@ export class Session {
     return promise;
   }
 
-  /** Sends GO_AWAY once (§5.7). A connector then answers new OPENs BUSY; existing streams go on. */
+  /** Sends GO_AWAY once (PROTOCOL §5.7). A connector then answers new OPENs BUSY; existing streams go on. */
   goAway(code: GoAwayCode = GoAway.DRAINING, message = ""): void {
     if (this.#closeInfo || this.#goAwaySent) return;
     this.#goAwaySent = true;
     this.#out.control(enc.encodeGoAway(code, message));
   }
 
-  /** Connector (§5.8). Throws FrameEncodeError for a token over 8 KiB. */
+  /** Connector (PROTOCOL §5.8). Throws FrameEncodeError for a token over 8 KiB. */
   sendTokenUpdate = (token: Secret): void => this.#sendAs("connector", () => enc.encodeTokenUpdate(token));
-  /** Connector (§5.9). Throws FrameEncodeError for a report over 64 KiB. */
+  /** Connector (PROTOCOL §5.9). Throws FrameEncodeError for a report over 64 KiB. */
   sendHealthReport = (report: HealthReport): void => this.#sendAs("connector", () => enc.encodeHealthReport(report));
-  /** Gateway (§5.10). */
+  /** Gateway (PROTOCOL §5.10). */
   sendConfigChanged = (version: string): void => this.#sendAs("gateway", () => enc.encodeConfigChanged(version));
 
   /** Closes the tunnel now: queued control frames are flushed, streams end with reason "tunnel". */
@@ -153,7 +153,7 @@ export class Session {
     if (this.#closeInfo) return false;
     this.#counters.framesIn++;
     if (ROLE_ONLY_FRAMES[this.role === "connector" ? "gateway" : "connector"].has(frame.type)) {
-      // e.g. OPEN sent to a gateway: the spec names one sender per type (§5.2), so this is a broken peer.
+      // e.g. OPEN sent to a gateway: the spec names one sender per type (PROTOCOL §5.2), so this is a broken peer.
       throw new E.ProtocolError(E.ProtocolErrorCode.UNEXPECTED_FRAME, `a ${this.role} does not accept frame type ${frame.type}`);
     }
     switch (frame.type) {

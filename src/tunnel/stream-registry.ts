@@ -1,7 +1,7 @@
 /**
  * `StreamRegistry` holds one session's live streams by id and is the `StreamHost` they call back: it
  * turns their requests (OPEN_RESULT, WINDOW_UPDATE, RESET, "ready to send") into frames on the
- * outbound queue, counts them, and forgets a stream's id once the stream ends (§5.4).
+ * outbound queue, counts them, and forgets a stream's id once the stream ends (PROTOCOL §5.4).
  */
 import type { ConnectorError } from "../errors.ts";
 import type { SessionConfig } from "./config.ts";
@@ -47,7 +47,7 @@ export class StreamRegistry implements StreamHost {
     return stream;
   }
 
-  /** The stream a frame is for; an unknown or closed id is answered RESET PROTOCOL (§5.4). */
+  /** The stream a frame is for; an unknown or closed id is answered RESET PROTOCOL (PROTOCOL §5.4). */
   forFrame(streamId: number, type: number): Stream | undefined {
     const stream = this.#streams.get(streamId);
     if (!stream) {

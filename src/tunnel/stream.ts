@@ -1,6 +1,6 @@
 /**
- * `Stream` is one multiplexed byte stream of a tunnel: one state machine (§5.4) plus credit-based flow
- * control (§5.5) in each direction.
+ * `Stream` is one multiplexed byte stream of a tunnel: one state machine (PROTOCOL §5.4) plus credit-based flow
+ * control (PROTOCOL §5.5) in each direction.
  *
  *   opening ──accept / OPEN_RESULT ok──► open ──FIN sent──► localClosed ──FIN received──► closed
  *      │                                   └──FIN received──► remoteClosed ──FIN sent──► closed
@@ -20,7 +20,7 @@ import type { SendSource } from "./scheduler.ts";
 
 export type StreamState = "opening" | "open" | "localClosed" | "remoteClosed" | "closed" | "reset";
 
-/** What a gateway asked for in OPEN (§5.2). */
+/** What a gateway asked for in OPEN (PROTOCOL §5.2). */
 export interface OpenRequest {
   readonly app: string;
   readonly host: string;
@@ -298,7 +298,7 @@ export class Stream implements SendSource {
     if (!this.#terminal) this.#finish("reset", { kind: "tunnel", error });
   }
 
-  /** A frame that is not valid in this state: RESET PROTOCOL, the tunnel stays up (§5.4). */
+  /** A frame that is not valid in this state: RESET PROTOCOL, the tunnel stays up (PROTOCOL §5.4). */
   #violation(message: string): void {
     this.reset(StreamCode.PROTOCOL, message);
   }

@@ -1,5 +1,5 @@
 /**
- * `Supervisor` keeps N tunnels up (§3), like cloudflared's supervisor: it owns no sockets, only
+ * `Supervisor` keeps N tunnels up, like cloudflared's supervisor: it owns no sockets, only
  * decides when and where each tunnel slot (re)connects, and reports state changes as events.
  *
  * Gateway choice: a slot connects to a gateway that no other slot is using when there is one; among

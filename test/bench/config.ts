@@ -65,10 +65,10 @@ export function profile(quick: boolean): Profile {
   return quick ? QUICK : FULL;
 }
 
-/** Request and response size of the latency scenarios (PRODUCT.md §10: 1 KiB). */
+/** Request and response size of the latency scenarios (1 KiB, BENCHMARKS.md "Targets"). */
 export const REQUEST_BYTES = 1024;
 
-/** Concurrency levels of the latency scenarios (PRODUCT.md §10: 1 and 50). */
+/** Concurrency levels of the latency scenarios (1 and 50, BENCHMARKS.md "Targets"). */
 export const LATENCY_CONCURRENCY = [1, 50] as const;
 
 /** Parallel open/first-byte/close loops: enough to keep a relay busy without exhausting ephemeral ports. */

@@ -1,5 +1,5 @@
 /**
- * `bun test/bench/main.ts [--json] [--quick] [--only ID[,ID…]]` — PRODUCT.md §10's benchmark: the connector
+ * `bun test/bench/main.ts [--json] [--quick] [--only ID[,ID…]]` — the benchmark of BENCHMARKS.md: the connector
  * side by side with direct, `ssh -L` and socat, every scenario on every path in one run, on loopback only.
  * Progress goes to stderr; stdout gets the table, or with --json exactly the BenchDoc of report.ts.
  * Every process it starts is stopped on exit, on Ctrl-C and on failure (session.ts).

@@ -1,6 +1,6 @@
 /**
  * Memory of the measured relay process, from /proc. A single process: VmRSS of /proc/<pid>/status (what
- * PRODUCT.md §10 targets). A forking relay (socat: one child per connection): the sum of Pss over the
+ * BENCHMARKS.md targets). A forking relay (socat: one child per connection): the sum of Pss over the
  * process tree — summing VmRSS would count the shared libraries once per connection, 10,000 times.
  */
 import { readFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * The scenarios of PRODUCT.md §10 in the order they run, grouped in phases (see PHASES in scenario.ts):
+ * The scenarios of BENCHMARKS.md "Targets" in the order they run, grouped in phases (see PHASES in scenario.ts):
  * memory on fresh relays, then traffic on fresh relays, connection churn last (it leaves TIME_WAITs).
  */
 import { idleRss, idleStreams, slowReader } from "./memory.ts";

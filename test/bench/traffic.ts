@@ -86,7 +86,7 @@ export const latency1 = latencyScenario(1);
 export const latency50 = latencyScenario(50);
 
 /**
- * Fairness (§3: "one bulk stream cannot starve the others"): 1 KiB round trips on one connection while
+ * Fairness ("one bulk stream cannot starve the others"): 1 KiB round trips on one connection while
  * another connection through the same path carries a bulk upload. The bulk job (its own load-generator
  * process) starts first and runs past the end of the latency run.
  */

@@ -41,7 +41,7 @@ export interface IssuedClientCert {
 
 const CA_COMMON_NAME = "Connector Reference CA";
 
-/** The provisioning-key pin of a CA: base64url SHA-256 of its DER SubjectPublicKeyInfo (§1). */
+/** The provisioning-key pin of a CA: base64url SHA-256 of its DER SubjectPublicKeyInfo. */
 export function caPin(certPem: string): string {
   const spki = createPublicKey(certPem).export({ type: "spki", format: "der" });
   return createHash("sha256").update(spki).digest("base64url");

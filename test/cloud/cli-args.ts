@@ -1,5 +1,5 @@
 /**
- * Command-line parsing of test/cloud/main.ts (PRODUCT.md §8, a stable contract):
+ * Command-line parsing of test/cloud/main.ts (a stable contract, test/cloud/README.md):
  *
  *   bun test/cloud/main.ts --dir DIR [--gateways N] [--app NAME=HOST:PORT[,HOST:PORT…]]… [--key-uses N]
  *                          [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]

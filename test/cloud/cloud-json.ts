@@ -1,6 +1,6 @@
 /**
  * DIR/cloud.json, the file through which main.ts tells the demo, the tests and outside checks where
- * the reference cloud is (PRODUCT.md §8). Written atomically once everything listens; it holds the
+ * the reference cloud is (test/cloud/README.md). Written atomically once everything listens; it holds the
  * provisioning key, so it is private to the owner (0600).
  */
 import * as v from "valibot";

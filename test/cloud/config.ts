@@ -6,7 +6,7 @@
 const SECOND = 1;
 const DAY = 24 * 60 * 60 * SECOND;
 
-/** Client certificates live 30 days: long enough for a demo, short enough that renewal matters (§3). */
+/** Client certificates live 30 days: long enough for a demo, short enough that renewal matters. */
 export const DEFAULT_CERT_TTL_SECONDS = 30 * DAY;
 /** The CA and the cloud's own server certificates outlive any test run; the reference cloud is ephemeral. */
 export const CA_LIFETIME_SECONDS = 365 * DAY;
@@ -21,7 +21,7 @@ export const DEFAULT_KEY_TTL_SECONDS = DAY;
 /** Upper bound on maxUses so a typo cannot make a practically unlimited key. */
 export const MAX_KEY_USES = 1_000_000;
 
-/** RSA below 3072 bits is under the 128-bit security level the product promises (§2). */
+/** RSA below 3072 bits is under the 128-bit security level the product promises. */
 export const MIN_RSA_BITS = 3072;
 /** RSA above 8192 bits only costs verification time; refusing it bounds the work an anonymous CSR can cause. */
 export const MAX_RSA_BITS = 8192;

@@ -60,7 +60,7 @@ function splitCsr(der: Buffer) {
   };
 }
 
-/** Throws CSR_WEAK_KEY unless the key meets the minimum (§2: RSA ≥ 3072 or EC P-256/P-384). */
+/** Throws CSR_WEAK_KEY unless the key meets the minimum (RSA ≥ 3072 or EC P-256/P-384). */
 function checkStrength(key: KeyObject): string {
   const details = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === "rsa") {

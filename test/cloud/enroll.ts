@@ -1,6 +1,6 @@
 /**
  * Enrollment (docs/PROTOCOL.md §3.2): a provisioning key's secret and a CSR in, an identity out; and
- * renewal (§3.4): an enrolled connector's CSR in, a new certificate out.
+ * renewal (PROTOCOL §3.4): an enrolled connector's CSR in, a new certificate out.
  *
  * Order of checks: the body's shape, then the key (so an anonymous caller gets no CSR parsing out of
  * the cloud), then the CSR while the certificate is issued. The key's use is counted only after the
@@ -33,7 +33,7 @@ export interface EnrollDeps {
   readonly certTtlSeconds: number;
 }
 
-/** Enrolls a connector; throws CloudApiError with the §3.2 status and code on refusal. */
+/** Enrolls a connector; throws CloudApiError with the PROTOCOL §3.2 status and code on refusal. */
 export function enroll(deps: EnrollDeps, body: unknown): { response: EnrollResponse; connector: ConnectorRecord } {
   const parsed = v.safeParse(EnrollRequestSchema, body);
   if (!parsed.success) {

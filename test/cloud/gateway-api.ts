@@ -1,5 +1,5 @@
 /**
- * The seam between the reference control plane and the reference gateways (PRODUCT.md §8).
+ * The seam between the reference control plane and the reference gateways (test/cloud/README.md).
  *
  * Gateways live in test/cloud/gateway/ and are started by `startCloud` through a `StartGateways`
  * function. They get the shared `CloudState` (the CA to get a server certificate and verify client

@@ -1,6 +1,6 @@
 /**
  * Request and response plumbing of the control plane (node:http over node:tls): bounded JSON bodies and
- * the §3 error body `{ "error": { "code", "message" } }` for every non-2xx answer.
+ * the error body `{ "error": { "code", "message" } }` for every non-2xx answer.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MAX_BODY_BYTES } from "./config.ts";

@@ -1,5 +1,5 @@
 /**
- * Provisioning keys (PRODUCT.md §2, docs/PROTOCOL.md §2): each belongs to a connector group, may be
+ * Provisioning keys (docs/PROTOCOL.md §2): each belongs to a connector group, may be
  * used up to `maxUses` times, expires, and can be revoked.
  *
  * Only the SHA-256 of a key's secret is stored; the secret itself exists once, inside the `cnk1.` token
@@ -97,7 +97,7 @@ export class KeyStore {
   }
 
   /**
-   * The key a secret belongs to, if it may enroll a connector now; otherwise throws the §3.2 error
+   * The key a secret belongs to, if it may enroll a connector now; otherwise throws the PROTOCOL §3.2 error
    * (KEY_UNKNOWN 401; KEY_REVOKED, KEY_EXPIRED, KEY_EXHAUSTED 403). Does not count a use.
    */
   authorize(secret: string): { id: string; group: string } {

@@ -1,5 +1,5 @@
 /**
- * The reference cloud as a process (PRODUCT.md §8). Starts everything on 127.0.0.1 with OS-chosen
+ * The reference cloud as a process (test/cloud/README.md). Starts everything on 127.0.0.1 with OS-chosen
  * ports (each gateway in a child process), writes DIR/cloud.json atomically once ready (and again
  * when a gateway's pid changes), and runs until SIGTERM or SIGINT, then stops
  * cleanly with exit 0 (a second signal exits at once). Usage: see cli-args.ts or `--help`.

@@ -56,7 +56,7 @@ export async function adminKey(cloud: Pick<CloudHandle, "adminUrl">, options: { 
   return (await response.json()) as { id: string; key: string };
 }
 
-/** The status and §3 error code of a refusal. */
+/** The status and PROTOCOL §3 error code of a refusal. */
 export async function refusal(response: Response): Promise<string> {
   const body = (await response.json()) as { error?: { code?: string } };
   return `${response.status} ${body.error?.code}`;

@@ -1,5 +1,5 @@
 /**
- * Redundancy (§3, §8): two connectors of one group, each with a tunnel to each of two gateways. Kill -9
+ * Redundancy: two connectors of one group, each with a tunnel to each of two gateways. Kill -9
  * one connector and one gateway mid-transfer: new users get through again (how soon is printed; speed is
  * the benchmark's business, a deadline here would only measure how busy the machine is), streams on
  * surviving tunnels finish intact, and the restarted gateway gets its tunnels back within the backoff.

@@ -1,5 +1,5 @@
 /**
- * A gateway that stops gracefully sends GO_AWAY (§5.7): the connector opens a replacement tunnel on
+ * A gateway that stops gracefully sends GO_AWAY (PROTOCOL §5.7): the connector opens a replacement tunnel on
  * another gateway at once, so capacity does not shrink while the gateway drains. Both tunnels then
  * share one gateway: status says redundancy is lost (degraded) until the drained gateway is back and
  * a tunnel has moved to it again.

@@ -1,5 +1,5 @@
 /**
- * Graceful stop (§3): on SIGTERM the connector sends GO_AWAY, the gateway routes no new streams to it,
+ * Graceful stop: on SIGTERM the connector sends GO_AWAY, the gateway routes no new streams to it,
  * streams open at that moment complete, then it exits 0.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 /**
- * Tunnels and control-plane requests through an HTTP CONNECT proxy with basic auth (§3), and straight
+ * Tunnels and control-plane requests through an HTTP CONNECT proxy with basic auth, and straight
  * past it for a destination in the bypass list. The proxy's password never appears in any output.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 /**
- * Certificate renewal (§3, PROTOCOL §3.4) with the compiled binary: a cloud that issues 12-second
+ * Certificate renewal (PROTOCOL §3.4) with the compiled binary: a cloud that issues 12-second
  * certificates, so `connector run` renews about 8 s after enrolling. The new identity is stored
  * atomically with a new key, status shows the new expiry, both tunnels move onto the new certificate
  * one at a time, and a user connection opened before the renewal keeps working through it.

@@ -1,5 +1,5 @@
 /**
- * A connector revoked in the cloud while it runs (§3): its tunnels are closed by the gateways, it
+ * A connector revoked in the cloud while it runs: its tunnels are closed by the gateways, it
  * confirms with the control plane, stops its tunnels, and says so in status (exit 4) and logs.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";

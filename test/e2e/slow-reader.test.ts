@@ -1,6 +1,6 @@
 /**
  * A fast user writing into an app that reads 64 KiB/s for 20 s: the connector's memory stays bounded
- * by the stream windows, whatever the speed difference (§3 "Memory per stream is bounded").
+ * by the stream windows, whatever the speed difference ("Memory per stream is bounded").
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";

@@ -32,7 +32,7 @@ describe("connector status without a daemon (compiled binary)", () => {
     expect(connectorBinary()).toEndWith("dist/connector");
   });
 
-  test("not enrolled: exit 3, JSON with the §4 fields", async () => {
+  test("not enrolled: exit 3, JSON with the status fields", async () => {
     const result = await runConnector(["status", "--state-dir", stateDir(), "--json", "--log-format", "json"]);
     expect(result.exitCode).toBe(3);
     const json = JSON.parse(result.stdout);

@@ -18,7 +18,7 @@ beforeEach(() => {
 afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
 
 describe("offline status", () => {
-  test("no identity: not-enrolled, exit 3, the §4 shape with empty counters", async () => {
+  test("no identity: not-enrolled, exit 3, the shape with empty counters", async () => {
     const snapshot = await collectStatus(stateDir);
     expect(snapshot.state).toBe("not-enrolled");
     expect(STATUS_EXIT[snapshot.state]).toBe(3);
@@ -132,7 +132,7 @@ describe("admin socket", () => {
 });
 
 describe("STATUS_EXIT", () => {
-  test("maps every state to the §4 exit code", () => {
+  test("maps every state to the exit code", () => {
     expect(STATUS_EXIT).toEqual({ connected: 0, degraded: 1, disconnected: 2, "not-running": 2, "not-enrolled": 3, revoked: 4, "not-responding": 5 });
   });
 });

@@ -145,7 +145,7 @@ function waitForCloudJson(dir: string, proc: Subprocess, deadlineMs: number, out
 }
 
 export async function startCloud(options: CloudOptions = {}): Promise<CloudProcess> {
-  if (!existsSync(CLOUD_MAIN)) throw new Error(`${CLOUD_MAIN} does not exist yet (the reference cloud, PRODUCT.md §8)`);
+  if (!existsSync(CLOUD_MAIN)) throw new Error(`${CLOUD_MAIN} does not exist yet (the reference cloud, test/cloud/README.md)`);
   const dir = mkdtempSync(join(tmpdir(), "cloud-"));
   const proc = Bun.spawn([BUN, ...cloudArgs(dir, options)], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const chunks: string[] = [];

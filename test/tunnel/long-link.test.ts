@@ -58,7 +58,7 @@ describe("a long fat link (simulated: 1 Gbit/s, 80 ms round trip)", () => {
   test("window growth lets one stream use most of the line, with the window bounded by MAX_WINDOW", async () => {
     const { share, window } = await bulkOverLongLink({}, 1_000, 2_000);
     console.log(`one stream over 80 ms RTT: ${(share * 100).toFixed(0)}% of 1 Gbit/s, window ${(window / 2 ** 20).toFixed(1)} MiB`);
-    expect(share).toBeGreaterThanOrEqual(0.5); // PRODUCT §10's long-distance target, here in the model
+    expect(share).toBeGreaterThanOrEqual(0.5); // the long-distance throughput target (BENCHMARKS.md), here in the model
     expect(window).toBeLessThanOrEqual(MAX_WINDOW);
   }, 30_000);
 

@@ -13,13 +13,13 @@ import type { Rig } from "../rig.ts";
 import { Skip } from "../scenario.ts";
 import type { ReadyPath, Targets } from "./path.ts";
 
-/** The part of cloud.json the harness reads (PRODUCT.md §8 contract). */
+/** The part of cloud.json the harness reads (its contract: test/cloud/README.md). */
 export const CloudJsonSchema = v.object({
   provisioningKey: v.string(),
   apps: v.record(v.string(), v.object({ listen: v.nullable(v.string()) })),
 });
 
-/** Tunnels per connector by default (PRODUCT.md §3): as many gateways, so every tunnel has its own. */
+/** Tunnels per connector by default: as many gateways, so every tunnel has its own. */
 const GATEWAYS = 2;
 
 export const APP_NAMES = { app: "bench", iperf: "iperf" } as const;

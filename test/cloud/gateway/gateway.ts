@@ -102,7 +102,7 @@ export class Gateway {
   }
 
   /**
-   * Graceful stop (§5.7): no new tunnels or users, GO_AWAY on every tunnel, then up to `graceMs` for
+   * Graceful stop (PROTOCOL §5.7): no new tunnels or users, GO_AWAY on every tunnel, then up to `graceMs` for
    * open user connections to finish, then every tunnel is closed (waiting briefly for the close
    * handshakes, so connectors see a clean 1001 rather than a dropped connection).
    */

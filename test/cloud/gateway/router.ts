@@ -1,6 +1,6 @@
 /**
- * `Router` decides where a user connection for an app goes (PRODUCT.md §8, docs/PROTOCOL.md §5.7,
- * §5.9): to a tunnel of a connector in the app's group, round-robin over this gateway's tunnels that
+ * `Router` decides where a user connection for an app goes (test/cloud/README.md, docs/PROTOCOL.md §5.7,
+ * PROTOCOL §5.9): to a tunnel of a connector in the app's group, round-robin over this gateway's tunnels that
  * are usable (up, no GO_AWAY either way) and whose connector's last health report for the app has a
  * healthy server (or that has not reported the app yet; when no tunnel qualifies, every usable one). The OPEN names one of the app's catalog
  * servers, round-robin too. An open refused BUSY, or lost to a tunnel draining or closing, is tried on
@@ -131,7 +131,7 @@ export class Router<S> {
     this.refresh();
   }
 
-  /** The connector's latest health report on `target` (§5.9): replaces the previous one. */
+  /** The connector's latest health report on `target` (PROTOCOL §5.9): replaces the previous one. */
   setHealth(target: RouteTarget<S>, report: HealthReport): void {
     this.#health.set(target, new Map(report.apps.map((app) => [app.name, app.servers.some((s) => s.healthy)])));
     this.refresh();
@@ -205,7 +205,7 @@ export class Router<S> {
 
   /**
    * Usable tunnels of the app's group whose connector reports a healthy server for it. When none does,
-   * every usable tunnel (§5.9's fallback, like Envoy's panic routing): a health check can be wrong,
+   * every usable tunnel (PROTOCOL §5.9's fallback, like Envoy's panic routing): a health check can be wrong,
    * and the user then gets the connector's typed failure, counted there, rather than silence.
    */
   #candidates(app: string, entry: AppEntry): RouteTarget<S>[] {

@@ -126,14 +126,14 @@ export class TunnelServer {
     this.#refusedVersions = new Set(versions);
   }
 
-  /** CONFIG_CHANGED (§5.10) on the tunnels of the group whose catalog changed. */
+  /** CONFIG_CHANGED (PROTOCOL §5.10) on the tunnels of the group whose catalog changed. */
   configChanged(group: string, version: string): void {
     for (const tunnel of this.#tunnels) {
       if (tunnel.group === group && !tunnel.session.isClosed) tunnel.session.sendConfigChanged(version);
     }
   }
 
-  /** Graceful stop, first half: accept no tunnel, GO_AWAY on every tunnel (§5.7). */
+  /** Graceful stop, first half: accept no tunnel, GO_AWAY on every tunnel (PROTOCOL §5.7). */
   drain(): void {
     this.#stopping = true;
     this.#listener?.stop(false);

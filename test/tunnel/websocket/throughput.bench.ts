@@ -1,6 +1,6 @@
 /**
  * Single-connection throughput on loopback, in one process (both ends share the JS thread, as in
- * the bare-relay baseline of PRODUCT.md §10): a raw Bun TLS socket pair vs the WebSocket transport,
+ * the bare-relay baseline of BENCHMARKS.md): a raw Bun TLS socket pair vs the WebSocket transport,
  * 64 KiB messages, each direction. Run: `bun test/tunnel/websocket/throughput.bench.ts [MiB]`.
  */
 import type { Socket } from "bun";
