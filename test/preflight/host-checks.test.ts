@@ -4,10 +4,9 @@
  * and expects exactly that check to change.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DISK_MARGIN_BYTES } from "../../src/preflight/host-checks.ts";
-import { hostChecks } from "../../src/preflight/host-checks.ts";
+import { DISK_MARGIN_BYTES, hostChecks } from "../../src/preflight/host-checks.ts";
 import { readHostFacts, type HostFacts, type HostFactsOptions, type StateDirFacts } from "../../src/preflight/host-facts.ts";
 import type { CheckResult } from "../../src/preflight/report.ts";
 import { fakeHost, type FakeHost } from "../support/fake-host.ts";
@@ -52,8 +51,8 @@ function run(c: Pick<Case, "files" | "overrides" | "stateDir" | "stateDirOverrid
 
 const statuses = (checks: CheckResult[]) => Object.fromEntries(checks.map((c) => [c.id, c.status]));
 
-const ALL_PASS = Object.fromEntries(
-  ["host.os", "host.distro", "host.arch", "host.cpu", "host.memory", "host.disk", "host.aes", "host.systemd", "host.hostname", "host.nofile", "host.nameservers", "host.state-dir", "host.clock-sync"].map((id) => [id, "pass"]),
+const ALL_PASS: Record<string, CheckResult["status"]> = Object.fromEntries(
+  ["host.os", "host.distro", "host.arch", "host.cpu", "host.memory", "host.disk", "host.aes", "host.systemd", "host.hostname", "host.nofile", "host.nameservers", "host.state-dir", "host.clock-sync"].map((id) => [id, "pass" as const]),
 );
 
 const CASES: Case[] = [
@@ -170,6 +169,6 @@ describe("host checks on faked hosts", () => {
     hosts.push(host);
     mkdirSync(join(host.stateDir, "identity"), { mode: 0o700 });
     readHostFacts({ root: host.root, stateDir: host.stateDir, overrides: HEALTHY });
-    expect(require("node:fs").readdirSync(host.stateDir)).toEqual(["identity"]);
+    expect(readdirSync(host.stateDir)).toEqual(["identity"]);
   });
 });
