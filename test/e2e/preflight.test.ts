@@ -106,6 +106,12 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
       expect(tls.fix).toContain("TLS-inspection bypass");
       expect(mitm.targets).toContain(new URL(cloud.controlUrl).host);
     });
+    const bypassed = await preflight(["--key-file", keyFile, "--state-dir", stateDir("mitm"), "--json", "--no-proxy", "127.0.0.1"], { CONNECTOR_PROXY: mitm.url });
+    explained(bypassed, () => {
+      const r = report(bypassed);
+      expect(netRows(r).filter((c) => c.status !== "pass")).toEqual([]);
+      expect(r.checks.find((c) => c.id === "net.proxy")?.summary).toContain("every endpoint bypasses it");
+    });
   });
 
   test("a malformed key exits 2 and says why, without a table", async () => {
