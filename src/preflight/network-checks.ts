@@ -15,7 +15,7 @@ import { describeTlsFailure, tlsFailureKind } from "../tls-failure.ts";
 import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
 import { formatAuthority } from "../tunnel/websocket/handshake.ts";
 import { parseProxyUrl, type ProxyTarget } from "../tunnel/websocket/proxy-connect.ts";
-import { DeadlineError, NET_TIMEOUTS, openConnection, ProxyConnectError, systemNet, tlsHandshake, TlsProbeError, type NetSeams, type NetTimeouts } from "./net-probe.ts";
+import { DeadlineError, NET_TIMEOUTS, openConnection, ProxyConnectError, systemNet, tlsHandshake, TlsProbeError, withDeadline, type NetSeams, type NetTimeouts } from "./net-probe.ts";
 import { fail, pass, warn, type CheckResult } from "./report.ts";
 import { judgeChain, type ChainVerdict } from "./tls-chain.ts";
 
@@ -69,19 +69,13 @@ async function dnsCheck(e: Endpoint, seams: NetSeams, t: NetTimeouts): Promise<C
   if (isIP(e.host)) return pass("net.dns", `${e.label}: ${e.host} is an address (no lookup needed)`, e.target);
   if (e.proxy) return pass("net.dns", `${e.label}: ${e.host} is resolved by the proxy ${e.proxy.display}`, e.target);
   try {
-    const addresses = await seamsLookup(seams, e.host, t.dnsMs);
+    const addresses = await withDeadline(`lookup of ${e.host}`, t.dnsMs, seams.lookup(e.host));
     if (addresses.length === 0) throw Object.assign(new Error("no address"), { code: "ENOTFOUND" });
     return pass("net.dns", `${e.label}: ${e.host} resolves to ${addresses.slice(0, 4).join(", ")}`, e.target);
   } catch (err) {
     const why = err instanceof DeadlineError ? `no answer within ${t.dnsMs / 1000} s` : (errnoCode(err) ?? describeError(err));
     return fail("net.dns", `${e.label}: cannot resolve ${e.host} (${why})`, `check the nameservers in /etc/resolv.conf can resolve ${e.host}, or set --proxy if only the proxy can`, e.target);
   }
-}
-
-function seamsLookup(seams: NetSeams, host: string, ms: number): Promise<string[]> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DeadlineError(`lookup of ${host}`, ms)), ms)));
-  return Promise.race([seams.lookup(host), deadline]).finally(() => clearTimeout(timer));
 }
 
 /** The net.tcp failure for an error of `openConnection`. */
