@@ -52,13 +52,6 @@ describe("connector CLI", () => {
     expect(bad.exitCode).toBe(2);
   });
 
-  test("subcommands whose capability has not shipped say so and exit 1, with no fake output", async () => {
-    const { exitCode, stdout, stderr } = await runConnector(["preflight"]);
-    expect(exitCode).toBe(1);
-    expect(stdout).toBe("");
-    expect(stderr).toContain("is not available in this version yet");
-  });
-
   test("upgrade without a release source says how to name one, exits 24 and changes nothing", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "cli-upgrade-"));
     try {

@@ -33,18 +33,22 @@ s.settimeout(30)
 sys.stdout.write(s.recv(4096).decode()); sys.stdout.flush()
 `, path], { stdout: "pipe", stderr: "inherit" });
   const reader = listener.stdout.getReader();
-  const first = await reader.read();
-  expect(new TextDecoder().decode(first.value)).toContain("bound");
+  // "bound\n" may arrive in more than one chunk: wait for the whole line before sending.
+  let text = "";
+  while (!text.includes("bound\n")) {
+    const chunk = await reader.read();
+    if (chunk.done) throw new Error(`the listener exited before binding: ${JSON.stringify(text)}`);
+    text += new TextDecoder().decode(chunk.value);
+  }
   const notifier = systemdNotifier({ NOTIFY_SOCKET: path });
   expect(notifier.enabled).toBe(true);
   expect(notifier.send({ MAINPID: 4242, READY: 1, STATUS: "two\nlines" })).toBeUndefined();
-  let text = "";
   for (;;) {
     const chunk = await reader.read();
     if (chunk.done) break;
     text += new TextDecoder().decode(chunk.value);
   }
-  expect(text).toBe("MAINPID=4242\nREADY=1\nSTATUS=two lines\n");
+  expect(text).toBe("bound\nMAINPID=4242\nREADY=1\nSTATUS=two lines\n");
 });
 
 test("a socket nobody listens on is reported, not thrown", () => {
