@@ -59,7 +59,7 @@ describe("release files", () => {
   test("install.sh: only the marked block changes; a value that could end its quote is refused", () => {
     const template = readFileSync(join(ROOT, "install.sh"), "utf8");
     const baked = bakeInstaller(template, { rootSpkis: keys.rootSpkis, baseUrl: "https://r.example.com", channel: "stable" });
-    const outside = (text: string) => text.replace(/# >>> baked values[\s\S]*# <<< baked values/, "");
+    const outside = (text: string) => text.replace(/# >>> baked values[\s\S]*# <<< baked values/, "").replace(/# >>> baked units[\s\S]*# <<< baked units/, "");
     expect(outside(baked)).toBe(outside(template));
     expect(baked).toContain("RELEASE_BASE_URL='https://r.example.com'");
     expect(bakeInstaller(baked, { rootSpkis: keys.rootSpkis, baseUrl: "https://r.example.com", channel: "stable" })).toBe(baked);
