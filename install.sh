@@ -27,15 +27,17 @@ unit_text() {
 }
 # <<< baked units
 
-readonly UNITS="connector.service connector-upgrade.path connector-upgrade.service"
-readonly TARGETS="linux-x64 linux-x64-baseline linux-arm64 linux-x64-musl linux-arm64-musl"
-# Caps on what is read before it is verified (docs/PROTOCOL.md section 7).
-readonly MAX_JSON_BYTES=65536
-readonly MAX_SIG_BYTES=1024
-readonly MAX_BINARY_BYTES=536870912
-readonly STATUS_WAIT_SECONDS=90
-readonly VERSION_RE='^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
-readonly CHANNEL_RE='^[a-z0-9][a-z0-9-]{0,31}$'
+constants() {
+  readonly UNITS="connector.service connector-upgrade.path connector-upgrade.service"
+  readonly TARGETS="linux-x64 linux-x64-baseline linux-arm64 linux-x64-musl linux-arm64-musl"
+  # Caps on what is read before it is verified (docs/PROTOCOL.md section 7).
+  readonly MAX_JSON_BYTES=65536
+  readonly MAX_SIG_BYTES=1024
+  readonly MAX_BINARY_BYTES=536870912
+  readonly STATUS_WAIT_SECONDS=90
+  readonly VERSION_RE='^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
+  readonly CHANNEL_RE='^[a-z0-9][a-z0-9-]{0,31}$'
+}
 
 # ---------------------------------------------------------------------------------------------------
 # Messages and exits
@@ -180,6 +182,12 @@ check_args() {
     ROOT=${ROOT%/}
   fi
   if [[ -n $UNINSTALL ]]; then return 0; fi
+  # A re-run (an upgrade) downloads through the proxy the settings file already names.
+  local settings="$ROOT/etc/connector/connector.env"
+  if [[ -z $PROXY_GIVEN && -r $settings ]]; then
+    PROXY=$(env_file_value "$settings" CONNECTOR_PROXY)
+    if [[ -z $NO_PROXY_GIVEN ]]; then NO_PROXY_LIST=$(env_file_value "$settings" CONNECTOR_NO_PROXY); fi
+  fi
   if [[ -n $PROXY ]]; then
     [[ $PROXY =~ ^http://[^[:space:]\'\"\\]+$ ]] || usage_error "--proxy must be an http:// URL such as http://proxy.example:3128"
     local authority=${PROXY#http://}
@@ -204,6 +212,19 @@ check_args() {
   [[ -n $BASE_URL ]] || usage_error "no release host: this install.sh names none, give --base-url URL (or CONNECTOR_BASE_URL)"
   BASE_URL=${BASE_URL%/}
   [[ $BASE_URL =~ ^https?://[^[:space:]\'\"\\]+$ ]] || usage_error "--base-url must be an http:// or https:// URL, got \"$(printable "$BASE_URL")\""
+}
+
+# The last value of NAME in a settings file (KEY=value, optional "export " and quotes), or nothing.
+env_file_value() {
+  local file=$1 name=$2 line value=""
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line#"${line%%[![:space:]]*}"}
+    line=${line#export }
+    if [[ $line =~ ^${name}[[:space:]]*=[[:space:]]*(.*)$ ]]; then value=${BASH_REMATCH[1]}; fi
+  done <"$file"
+  value=${value%"${value##*[![:space:]]}"}
+  if [[ ${#value} -ge 2 && ( ${value:0:1} == '"' || ${value:0:1} == "'" ) && ${value: -1} == "${value:0:1}" ]]; then value=${value:1:${#value}-2}; fi
+  printf '%s' "$value"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,7 +274,8 @@ fetch() {
   # The proxy goes to curl through its environment, never its argv (other users can read argv).
   # --max-filesize only works when the size is announced: head cuts a longer body one byte past it.
   local curl_status=0
-  if [[ -z $PROXY ]]; then args=(--noproxy '*' "${args[@]}"); fi
+  # Through a proxy, always CONNECT (as the daemon does), also for an http:// release host.
+  if [[ -z $PROXY ]]; then args=(--noproxy '*' "${args[@]}"); else args=(--proxytunnel "${args[@]}"); fi
   if https_proxy=$PROXY http_proxy=$PROXY no_proxy=$NO_PROXY_LIST curl "${args[@]}" "$url" </dev/null 2>"$WORK/curl.err" | head -c "$((max + 1))" >"$out"; then
     status=0
   else
@@ -505,10 +527,13 @@ set_owner() {
   if [[ -z $ROOT_GIVEN ]]; then chown "$2" "$1"; fi
 }
 
-# ensure_dir PATH MODE OWNER: created when missing; mode and owner corrected.
+# ensure_dir PATH MODE OWNER [system]: created when missing; mode and owner corrected, except on a
+# system directory that already exists (/usr/local/bin is 2775 root:staff on Debian: not ours to change).
 ensure_dir() {
-  local dir=$1 mode=$2 owner=$3
-  if [[ ! -d $dir ]]; then
+  local dir=$1 mode=$2 owner=$3 system=${4:-}
+  if [[ -d $dir ]]; then
+    if [[ -n $system ]]; then return 0; fi
+  else
     mkdir -p "$dir"
     say "created $(display "$dir")"
   fi
@@ -546,7 +571,7 @@ installed_version() {
 
 install_binary() {
   local dest="$ROOT/usr/local/bin/connector" prev="$ROOT/usr/local/bin/connector.prev" old=""
-  ensure_dir "$ROOT/usr/local/bin" 0755 root:root
+  ensure_dir "$ROOT/usr/local/bin" 0755 root:root system
   if same_bytes "$NEW_BINARY" "$dest"; then
     say "/usr/local/bin/connector unchanged (connector $VERSION)"
     put_file "$NEW_BINARY" "$dest" 0755 root:root || true
@@ -556,6 +581,7 @@ install_binary() {
     old=$(installed_version "$dest")
     if [[ -n $old && -z $WANT_VERSION && $old =~ $VERSION_RE && $(compare_versions "$VERSION" "$old") == -1 ]]; then
       say "the installed connector $old is newer than $VERSION of channel $CHANNEL: kept (give --version $VERSION to install that version)"
+      REPORT_VERSION=$old
       return 0
     fi
     # The old binary stays reachable as connector.prev (a hard link renamed into place).
@@ -613,7 +639,7 @@ install_env_file() {
 
 install_units() {
   local unit
-  ensure_dir "$ROOT/etc/systemd/system" 0755 root:root
+  ensure_dir "$ROOT/etc/systemd/system" 0755 root:root system
   for unit in $UNITS; do
     unit_text "$unit" >"$WORK/$unit" || die 1 "this install.sh carries no $unit: use the install.sh published with a release"
     if put_file "$WORK/$unit" "$ROOT/etc/systemd/system/$unit" 0644 root:root; then
@@ -673,7 +699,8 @@ load_key() {
   fi
   [[ -n $KEY ]] || return 0
   KEY=${KEY//[[:space:]]/}
-  [[ $KEY =~ ^[A-Za-z0-9._~+/=-]{8,2048}$ ]] || usage_error "the provisioning key from $KEY_SOURCE is malformed (expected cnk1.…)"
+  # A length test apart: musl's regex allows no repeat count above 255.
+  [[ $KEY =~ ^[A-Za-z0-9._~+/=-]+$ && ${#KEY} -ge 8 && ${#KEY} -le 4096 ]] || usage_error "the provisioning key from $KEY_SOURCE is malformed (expected cnk1.…)"
 }
 
 write_key_file() {
@@ -739,19 +766,24 @@ start_service() {
     return 0
   fi
   if [[ -n ${CHANGED_UNITS:-} ]]; then systemctl daemon-reload; fi
-  if [[ -n ${CHANGED_BINARY:-}${CHANGED_UNITS:-}${CHANGED_ENV:-} ]] && systemctl is-active --quiet connector.service; then
-    systemctl restart connector.service || die 8 "connector.service did not restart: see journalctl -u connector"
+  local out status=0
+  if [[ -n ${CHANGED_BINARY:-}${CHANGED_UNITS:-}${CHANGED_ENV:-}${CHANGED_IDENTITY:-} ]] && systemctl is-active --quiet connector.service; then
+    out=$(systemctl restart connector.service 2>&1) || die 8 "connector.service did not restart: $out (see journalctl -u connector)"
     say "restarted connector.service"
   fi
-  systemctl enable --now connector.service connector-upgrade.path >/dev/null 2>&1 ||
-    die 8 "systemctl enable --now connector.service connector-upgrade.path failed: see systemctl status connector"
-  local deadline=$((SECONDS + STATUS_WAIT_SECONDS)) status out
+  out=$(systemctl enable --now connector.service connector-upgrade.path 2>&1) ||
+    die 8 "systemctl enable --now connector.service connector-upgrade.path failed: $out"
+  local deadline=$((SECONDS + STATUS_WAIT_SECONDS))
   while :; do
     status=0
     out=$(cd / && as_service /usr/local/bin/connector status --state-dir /var/lib/connector </dev/null 2>&1) || status=$?
     if ((status == 0 || status == 1)); then
       printf '%s\n' "$out"
       return 0
+    fi
+    if ((status == 4)); then
+      printf '%s\n' "$out" >&2
+      die 8 "this connector's identity is revoked: remove it (--purge) and install again with a new key"
     fi
     if ((SECONDS >= deadline)); then
       say "connector status did not answer within ${STATUS_WAIT_SECONDS} s (exit $status):"
@@ -790,9 +822,13 @@ uninstall() {
     say "removed /var/lib/connector (the identity: this connector must be enrolled again)"
   fi
   if [[ -z $ROOT_GIVEN ]] && id -u connector >/dev/null 2>&1; then
-    if command -v userdel >/dev/null 2>&1; then userdel connector; else deluser connector; fi
+    if command -v userdel >/dev/null 2>&1; then
+      userdel connector || die 1 "userdel connector failed (is a connector process still running?)"
+    else
+      deluser connector || die 1 "deluser connector failed (is a connector process still running?)"
+    fi
     if getent group connector >/dev/null 2>&1; then
-      if command -v groupdel >/dev/null 2>&1; then groupdel connector; else delgroup connector; fi
+      if command -v groupdel >/dev/null 2>&1; then groupdel connector || true; else delgroup connector || true; fi
     fi
     say "removed the user connector"
   fi
@@ -808,6 +844,7 @@ cleanup() {
 
 main() {
   umask 022
+  constants
   parse_args "$@"
   if [[ -z $ROOT_GIVEN && $(id -u) != 0 ]]; then die 1 "run as root (curl … | sudo bash -s -- …)"; fi
   if [[ -n $UNINSTALL ]]; then
@@ -828,7 +865,7 @@ main() {
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/connector-install.XXXXXXXX")
   verify_release
 
-  CHANGED_BINARY="" CHANGED_UNITS="" CHANGED_ENV="" CHANGED_IDENTITY=""
+  CHANGED_BINARY="" CHANGED_UNITS="" CHANGED_ENV="" CHANGED_IDENTITY="" REPORT_VERSION=$VERSION
   if [[ -z $ROOT_GIVEN ]]; then ensure_user; fi
   install_binary
   install_env_file
@@ -846,9 +883,9 @@ main() {
 
 report_changes() {
   if [[ -z $CHANGED_BINARY$CHANGED_UNITS$CHANGED_ENV$CHANGED_IDENTITY ]]; then
-    say "unchanged: connector $VERSION is installed and nothing needed to change"
+    say "unchanged: connector $REPORT_VERSION is installed and nothing needed to change"
   else
-    say "done: connector $VERSION installed"
+    say "done: connector $REPORT_VERSION installed"
   fi
 }
 

@@ -86,3 +86,38 @@ export function snapshot(root: string): Map<string, FileFacts> {
   walk(root);
   return out;
 }
+
+export interface CountingServer {
+  readonly url: string;
+  /** Requests received so far, whatever their path. */
+  readonly requests: number;
+  stop(): void;
+}
+
+/** A server that answers every request 404 and counts them: proof that a run downloaded nothing. */
+export function startCountingServer(): CountingServer {
+  let requests = 0;
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch() {
+      requests++;
+      return new Response("not here\n", { status: 404 });
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    get requests() {
+      return requests;
+    },
+    stop: () => server.stop(true),
+  };
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+export function closedPort(): number {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
