@@ -167,9 +167,9 @@ parse_args() {
   check_args
 }
 
-# A value safe to echo in an error: printable ASCII only, cut short.
+# A value safe to echo in an error: printable ASCII only, cut short (at 64 characters, or $2).
 printable() {
-  local text=${1:0:64}
+  local text=${1:0:${2:-64}}
   printf '%s' "${text//[^[:print:]]/?}"
 }
 
@@ -443,7 +443,7 @@ verify_release() {
   line=$(version_line "$NEW_BINARY") || status=$?
   if [[ $line != "connector $VERSION ("*"target $TARGET)" ]]; then
     if ((status == 126)); then hint=" (if $WORK is on a noexec mount, set TMPDIR to a directory that allows running programs)"; fi
-    die 4 "the downloaded binary does not run here as connector $VERSION for $TARGET (exit $status, its --version said \"$(printable "$line")\"): refused$hint"
+    die 4 "the downloaded binary does not run here as connector $VERSION for $TARGET (exit $status, its --version said \"$(printable "$line" 200)\"): refused$hint"
   fi
   say "verified connector $VERSION ($TARGET, sequence $SEQUENCE) from $BASE_URL/$CHANNEL"
 }
