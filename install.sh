@@ -239,11 +239,13 @@ require_tools() {
 
 # The build for this machine; exit 3 when there is none.
 detect_target() {
-  local os arch libc=""
+  local os arch libc="" ldd_says=""
   os=$(uname -s)
   arch=$(uname -m)
-  [[ $os == Linux ]] || die 3 "this host runs $os: the connector runs on Linux only"
-  if compgen -G "/lib/ld-musl-*" >/dev/null || { command -v ldd >/dev/null && ldd --version 2>&1 </dev/null | grep -qi musl; }; then
+  [[ $os == Linux ]] || die 3 "this host runs $(printable "$os"): the connector runs on Linux only"
+  # musl's ldd exits 1 for --version: its words count, not its status.
+  if command -v ldd >/dev/null 2>&1; then ldd_says=$(ldd --version 2>&1 </dev/null || true); fi
+  if compgen -G "/lib/ld-musl-*" >/dev/null || [[ $ldd_says == *musl* ]]; then
     libc="-musl"
   fi
   case $arch in
