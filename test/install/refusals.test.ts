@@ -149,6 +149,11 @@ describe("install.sh refuses, installing nothing", () => {
     await expectRefused("no-build", 3, `has no build for this host (target ${target === "linux-x64" ? "linux-x64-baseline" : target}); it offers: ${others.join(" ")}`);
   });
 
+  test("a binary body that does not end (endless-body, no Content-Length): cut one byte past the signed size, exit 4", async () => {
+    await misbehaving("endless-body", "endless-body");
+    await expectRefused("endless-body", 4, /connector-[a-z0-9-]+ is larger than \d+ bytes: refused/);
+  });
+
   test("a binary cut short (truncated-body): exit 5", async () => {
     await misbehaving("truncated-body", "truncated-body");
     await expectRefused("truncated-body", 5, "download of");
