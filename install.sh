@@ -50,6 +50,7 @@ die() {
   local code=$1
   shift
   say "$*"
+  DIED=1
   exit "$code"
 }
 
@@ -266,9 +267,11 @@ detect_target() {
 # ---------------------------------------------------------------------------------------------------
 # Downloads
 
-# fetch NAME MAX OUT [optional]: <base>/<channel>/NAME into OUT, at most MAX bytes. With "optional",
-# an HTTP error (404) returns 1 instead of exiting; any other failure exits 5. More than MAX: exit 4.
+# fetch NAME MAX OUT [optional]: <base>/<channel>/NAME into OUT, at most MAX bytes; FETCHED=1 when it
+# did. With "optional", an HTTP error (404) leaves FETCHED empty instead of exiting; any other failure
+# exits 5. More than MAX: exit 4. Not to be called in a condition (`set -e` would not apply inside).
 fetch() {
+  FETCHED=""
   local name=$1 max=$2 out=$3 optional=${4:-} url="$BASE_URL/$CHANNEL/$1" seconds=60 status=0 size
   if ((max > MAX_JSON_BYTES)); then seconds=1800; fi
   local -a args=(--fail --silent --show-error --location --max-redirs 5 --proto "=http,https" --proto-redir "=http,https"
@@ -286,11 +289,12 @@ fetch() {
   size=$(wc -c <"$out")
   if ((size > max)) || ((curl_status == 63)); then die 4 "$name is larger than $max bytes: refused"; fi
   if ((status != 0)); then
-    if [[ -n $optional && $curl_status == 22 ]]; then return 1; fi
+    if [[ -n $optional && $curl_status == 22 ]]; then return 0; fi
     local why
     why=$(redact "$(head -c 300 "$WORK/curl.err" | tr -d '\r' | tr '\n' ' ')")
     die 5 "download of $url failed (curl exit $curl_status: ${why% })"
   fi
+  FETCHED=1
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -370,7 +374,8 @@ verify_release() {
   local pem id vouches=0
   for pem in "$WORK"/roots/*.pem; do
     id=$(basename "$pem" .pem)
-    if fetch "release-keys.json.$id.sig" "$MAX_SIG_BYTES" "$rel/keys.$id.sig" optional && signature_ok "$pem" "$rel/release-keys.json" "$rel/keys.$id.sig"; then
+    fetch "release-keys.json.$id.sig" "$MAX_SIG_BYTES" "$rel/keys.$id.sig" optional
+    if [[ -n $FETCHED ]] && signature_ok "$pem" "$rel/release-keys.json" "$rel/keys.$id.sig"; then
       vouches=$((vouches + 1))
     fi
   done
@@ -546,21 +551,26 @@ ensure_dir() {
 display() { printf '%s' "${1#"$ROOT"}"; }
 
 # put_file SRC DEST MODE OWNER: DEST gets SRC's bytes through a synced temp file renamed over it,
-# unless it already has them. Returns 0 when it wrote, 1 when unchanged.
+# unless it already has them; WROTE=1 when it wrote. Every step is checked here, not left to `set -e`,
+# which bash ignores in a function called from a condition: a short write must never be renamed in.
 put_file() {
-  local src=$1 dest=$2 mode=$3 owner=$4 tmp
+  local src=$1 dest=$2 mode=$3 owner=$4 tmp shown
+  shown=$(display "$dest")
+  WROTE=""
   if same_bytes "$src" "$dest"; then
-    if [[ $(stat -c %a "$dest") != "${mode#0}" ]]; then chmod "$mode" "$dest"; fi
+    if [[ $(stat -c %a "$dest") != "${mode#0}" ]]; then chmod "$mode" "$dest" || die 1 "cannot chmod $shown"; fi
     set_owner "$dest" "$owner"
-    return 1
+    return 0
   fi
-  tmp=$(mktemp "$(dirname "$dest")/.$(basename "$dest").install-XXXXXXXX")
-  cat "$src" >"$tmp"
-  chmod "$mode" "$tmp"
+  tmp=$(mktemp "$(dirname "$dest")/.$(basename "$dest").install-XXXXXXXX") || die 1 "cannot create a temporary file beside $shown"
+  PENDING_TMP=$tmp # removed on exit when a step below fails: never left beside the file
+  cat "$src" >"$tmp" || die 1 "writing $shown failed (is the disk full?); it was not changed"
+  chmod "$mode" "$tmp" || die 1 "cannot chmod the new $shown"
   set_owner "$tmp" "$owner"
-  sync "$tmp"
-  mv -f "$tmp" "$dest"
-  return 0
+  sync "$tmp" || die 1 "cannot sync the new $shown to disk; it was not changed"
+  mv -f "$tmp" "$dest" || die 1 "cannot rename the new $shown into place; it was not changed"
+  PENDING_TMP=""
+  WROTE=1
 }
 
 # The installed binary's version, or nothing when it does not answer.
@@ -576,7 +586,7 @@ install_binary() {
   ensure_dir "$ROOT/usr/local/bin" 0755 root:root system
   if same_bytes "$NEW_BINARY" "$dest"; then
     say "/usr/local/bin/connector unchanged (connector $VERSION)"
-    put_file "$NEW_BINARY" "$dest" 0755 root:root || true
+    put_file "$NEW_BINARY" "$dest" 0755 root:root
     return 0
   fi
   if [[ -f $dest ]]; then
@@ -589,10 +599,12 @@ install_binary() {
     # The old binary stays reachable as connector.prev (a hard link renamed into place).
     local link
     link=$(mktemp -u "$ROOT/usr/local/bin/.connector.prev.install-XXXXXXXX")
-    ln "$dest" "$link"
-    mv -f "$link" "$prev"
+    PENDING_TMP=$link
+    ln "$dest" "$link" || die 1 "cannot keep the old binary as /usr/local/bin/connector.prev"
+    mv -f "$link" "$prev" || die 1 "cannot keep the old binary as /usr/local/bin/connector.prev"
+    PENDING_TMP=""
   fi
-  put_file "$NEW_BINARY" "$dest" 0755 root:root || true
+  put_file "$NEW_BINARY" "$dest" 0755 root:root
   CHANGED_BINARY=1
   if [[ -n $old ]]; then
     say "upgraded /usr/local/bin/connector from $old to $VERSION (the old one is /usr/local/bin/connector.prev)"
@@ -633,7 +645,8 @@ install_env_file() {
       if [[ -n ${values[i]} ]]; then printf '%s=%s\n' "${names[i]}" "${values[i]}"; fi
     done
   } >"$new"
-  if put_file "$new" "$dest" 0640 root:connector; then
+  put_file "$new" "$dest" 0640 root:connector
+  if [[ -n $WROTE ]]; then
     CHANGED_ENV=1
     say "wrote /etc/connector/connector.env"
   fi
@@ -644,7 +657,8 @@ install_units() {
   ensure_dir "$ROOT/etc/systemd/system" 0755 root:root system
   for unit in $UNITS; do
     unit_text "$unit" >"$WORK/$unit" || die 1 "this install.sh carries no $unit: use the install.sh published with a release"
-    if put_file "$WORK/$unit" "$ROOT/etc/systemd/system/$unit" 0644 root:root; then
+    put_file "$WORK/$unit" "$ROOT/etc/systemd/system/$unit" 0644 root:root
+    if [[ -n $WROTE ]]; then
       CHANGED_UNITS=1
       say "wrote /etc/systemd/system/$unit"
     fi
@@ -839,14 +853,24 @@ uninstall() {
 
 # ---------------------------------------------------------------------------------------------------
 
+# On every exit. A command that failed under `set -e` (a full disk, say) printed its own error, without
+# our prefix: say so in our words, and make it exit 1 ("other failure") whatever its status was.
 cleanup() {
+  local status=$?
   if [[ -n ${KEY_IN_STATE:-} ]]; then rm -f "$KEY_IN_STATE"; fi
+  if [[ -n ${PENDING_TMP:-} ]]; then rm -f "$PENDING_TMP"; fi
   if [[ -n ${WORK:-} ]]; then rm -rf "$WORK"; fi
+  if ((status != 0)) && [[ -z ${DIED:-} ]]; then
+    say "stopped by the error above (exit $status); run the same line again once it is fixed"
+    exit 1
+  fi
 }
 
 main() {
   umask 022
   constants
+  trap cleanup EXIT
+  trap 'DIED=1; say "interrupted"; exit 130' INT TERM
   parse_args "$@"
   if [[ -z $ROOT_GIVEN && $(id -u) != 0 ]]; then die 1 "run as root (curl … | sudo bash -s -- …)"; fi
   if [[ -n $UNINSTALL ]]; then
@@ -862,8 +886,6 @@ main() {
     fi
   fi
   detect_target
-  trap cleanup EXIT
-  trap 'exit 130' INT TERM
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/connector-install.XXXXXXXX")
   verify_release
 
