@@ -183,14 +183,26 @@ check_args() {
     ROOT=${ROOT%/}
   fi
   if [[ -n $UNINSTALL ]]; then return 0; fi
-  # A re-run (an upgrade) downloads through the proxy the settings file already names.
-  local settings="$ROOT/etc/connector/connector.env"
-  if [[ -z $PROXY_GIVEN && -r $settings ]]; then
-    PROXY=$(env_file_value "$settings" CONNECTOR_PROXY)
+  # A re-run (an upgrade) takes what it is not given from the settings an earlier run wrote, as the
+  # daemon does: the same proxy, channel, release host and pinned version.
+  local settings="$ROOT/etc/connector/connector.env" proxy_from="--proxy" manifest_url="" file_channel="" value
+  PINNED=""
+  if [[ -r $settings ]]; then
+    if [[ -z $PROXY_GIVEN ]]; then
+      PROXY=$(env_file_value "$settings" CONNECTOR_PROXY)
+      proxy_from="CONNECTOR_PROXY in /etc/connector/connector.env"
+    fi
     if [[ -z $NO_PROXY_GIVEN ]]; then NO_PROXY_LIST=$(env_file_value "$settings" CONNECTOR_NO_PROXY); fi
+    file_channel=$(env_file_value "$settings" CONNECTOR_CHANNEL)
+    if [[ -z $CHANNEL_GIVEN && -n $file_channel ]]; then CHANNEL=$file_channel; fi
+    if [[ -z $WANT_VERSION ]]; then PINNED=$(env_file_value "$settings" CONNECTOR_PIN_VERSION); fi
+    manifest_url=$(env_file_value "$settings" CONNECTOR_MANIFEST_URL)
   fi
+  # A manifest URL of the release layout (<base>/<channel>/manifest.json) names the release host.
+  file_channel=${file_channel:-${RELEASE_CHANNEL:-stable}}
+  if [[ -z $BASE_URL_GIVEN && $manifest_url == */"$file_channel"/manifest.json ]]; then BASE_URL=${manifest_url%/"$file_channel"/manifest.json}; fi
   if [[ -n $PROXY ]]; then
-    [[ $PROXY =~ ^http://[^[:space:]\'\"\\]+$ ]] || usage_error "--proxy must be an http:// URL such as http://proxy.example:3128"
+    [[ $PROXY =~ ^http://[^[:space:]\'\"\\]+$ ]] || usage_error "$proxy_from must be an http:// URL such as http://proxy.example:3128"
     local authority=${PROXY#http://}
     authority=${authority%%/*}
     if [[ $authority == *@* ]]; then
@@ -206,6 +218,9 @@ check_args() {
   fi
   if [[ -n $NAME && ( ${#NAME} -gt 63 || $NAME =~ [^[:print:]] ) ]]; then
     usage_error "--name must be at most 63 printable characters"
+  fi
+  if [[ -n $PINNED && ! $PINNED =~ $VERSION_RE ]]; then
+    usage_error "CONNECTOR_PIN_VERSION in /etc/connector/connector.env is not a version such as 1.4.2"
   fi
   [[ -n $CHANNEL ]] || CHANNEL=${RELEASE_CHANNEL:-stable}
   [[ $CHANNEL =~ $CHANNEL_RE ]] || usage_error "--channel must be lowercase letters, digits and -, got \"$(printable "$CHANNEL")\""
@@ -589,9 +604,16 @@ install_binary() {
     put_file "$NEW_BINARY" "$dest" 0755 root:root
     return 0
   fi
+  if [[ -n $PINNED && $VERSION != "$PINNED" ]]; then
+    [[ -f $dest ]] || die 1 "this host is pinned to version $PINNED (CONNECTOR_PIN_VERSION in /etc/connector/connector.env), but channel $CHANNEL offers $VERSION: give --version $VERSION, or remove the pin"
+    say "pinned to $PINNED (CONNECTOR_PIN_VERSION in /etc/connector/connector.env): $VERSION of channel $CHANNEL not installed (give --version $VERSION to take it)"
+    REPORT_VERSION=$(installed_version "$dest")
+    REPORT_VERSION=${REPORT_VERSION:-$PINNED}
+    return 0
+  fi
   if [[ -f $dest ]]; then
     old=$(installed_version "$dest")
-    if [[ -n $old && -z $WANT_VERSION && $old =~ $VERSION_RE && $(compare_versions "$VERSION" "$old") == -1 ]]; then
+    if [[ -n $old && -z $WANT_VERSION$PINNED && $old =~ $VERSION_RE && $(compare_versions "$VERSION" "$old") == -1 ]]; then
       say "the installed connector $old is newer than $VERSION of channel $CHANNEL: kept (give --version $VERSION to install that version)"
       REPORT_VERSION=$old
       return 0
@@ -620,8 +642,13 @@ install_env_file() {
   local -a names=() values=()
   if [[ -n $PROXY_GIVEN ]]; then names+=(CONNECTOR_PROXY) values+=("$PROXY"); fi
   if [[ -n $NO_PROXY_GIVEN ]]; then names+=(CONNECTOR_NO_PROXY) values+=("$NO_PROXY_LIST"); fi
-  if [[ -n $CHANNEL_GIVEN && $CHANNEL != "${RELEASE_CHANNEL:-stable}" ]]; then names+=(CONNECTOR_CHANNEL) values+=("$CHANNEL"); fi
-  if [[ -n $BASE_URL_GIVEN && $BASE_URL != "${RELEASE_BASE_URL%/}" ]]; then names+=(CONNECTOR_MANIFEST_URL) values+=("$BASE_URL/$CHANNEL/manifest.json"); fi
+  # The channel and release host are written only when they differ from this script's defaults (and
+  # removed when a run sets them back): the daemon then upgrades from where this run installed.
+  local default_channel=${RELEASE_CHANNEL:-stable} channel_value="" url_value=""
+  if [[ $CHANNEL != "$default_channel" ]]; then channel_value=$CHANNEL; fi
+  if [[ $BASE_URL != "${RELEASE_BASE_URL%/}" ]]; then url_value="$BASE_URL/$CHANNEL/manifest.json"; fi
+  if [[ -n $CHANNEL_GIVEN ]]; then names+=(CONNECTOR_CHANNEL) values+=("$channel_value"); fi
+  if [[ -n $CHANNEL_GIVEN$BASE_URL_GIVEN ]]; then names+=(CONNECTOR_MANIFEST_URL) values+=("$url_value"); fi
   if [[ -n $WANT_VERSION ]]; then names+=(CONNECTOR_PIN_VERSION) values+=("$WANT_VERSION"); fi
   {
     if [[ -f $dest ]]; then

@@ -138,6 +138,21 @@ describe("install.sh --root", () => {
     expect(read(root, "etc/connector/connector.env").toString()).toContain("\nCONNECTOR_PIN_VERSION=1.0.5\n");
   });
 
+  step("a pinned host keeps its version when the channel moves on; --version moves the pin", async () => {
+    const d = fakeRelease("d", "1.2.0", 4);
+    const before = snapshot(root);
+    const kept = await runInstaller(a.installer, ["--root", root]);
+    expectOk(kept);
+    expect(kept.stderr).toContain("pinned to 1.0.5 (CONNECTOR_PIN_VERSION in /etc/connector/connector.env): 1.2.0 of channel stable not installed");
+    expect(kept.stderr).toContain("unchanged: connector 1.0.5 is installed");
+    expect(snapshot(root)).toEqual(before);
+
+    const moved = await runInstaller(a.installer, ["--root", root, "--version", "1.2.0"]);
+    expectOk(moved);
+    expect(read(root, "usr/local/bin/connector").equals(readFileSync(d.binaries[a.target as Target]!))).toBe(true);
+    expect(read(root, "etc/connector/connector.env").toString()).toContain("\nCONNECTOR_PIN_VERSION=1.2.0\n");
+  });
+
   step("the settings file: given values replace theirs, every other line is kept, the release host is written only when it differs; a re-run downloads through its proxy", async () => {
     const env = join(root, "etc/connector/connector.env");
     const first = await runInstaller(a.installer, ["--root", root, "--proxy", "http://proxy.example:3128", "--no-proxy", "127.0.0.1"]);
@@ -148,7 +163,7 @@ describe("install.sh --root", () => {
     const settings = readFileSync(env, "utf8").split("\n").filter((l) => l !== "" && !l.startsWith("#"));
     expect(settings.sort()).toEqual(
       [
-        "CONNECTOR_PIN_VERSION=1.0.5",
+        "CONNECTOR_PIN_VERSION=1.2.0",
         "CONNECTOR_PROXY=http://proxy.example:3128",
         "CONNECTOR_LOG_LEVEL=debug",
         "CONNECTOR_NO_PROXY=localhost,127.0.0.1,10.0.0.0/8",
@@ -157,7 +172,7 @@ describe("install.sh --root", () => {
     );
     expect(snapshot(root).get("etc/connector/connector.env")?.mode).toBe(0o640);
     // The release host the script was baked with is the default: nothing to write for it.
-    const same = await runInstaller(a.installer, ["--root", root, "--base-url", `${server.baseUrl}/`, "--version", "1.0.5"]);
+    const same = await runInstaller(a.installer, ["--root", root, "--base-url", server.baseUrl.replace("127.0.0.1", "localhost")]);
     expectOk(same);
     expect(same.stderr).toContain("unchanged");
     // Not given, the proxy of the settings file is used (and no longer bypassed for the release host).
@@ -165,6 +180,27 @@ describe("install.sh --root", () => {
     const viaProxy = await runInstaller(a.installer, ["--root", root]);
     expect(viaProxy.code, describeRun(viaProxy)).toBe(5);
     expect(viaProxy.stderr).toContain("proxy.example");
+  });
+
+  step("a re-run follows the channel and release host of the settings file; going back to the defaults removes them", async () => {
+    const env = join(root, "etc/connector/connector.env");
+    const beta = writeFakeRelease({ dir: join(work, "rel", "beta"), keys: readKeyDir(keys.dir), version: "5.0.0", channel: "beta", sequence: 1, targets: [a.target as Target] });
+    const local = server.baseUrl.replace("127.0.0.1", "localhost");
+    const switched = await runInstaller(a.installer, ["--root", root, "--channel", "beta", "--version", "5.0.0", "--no-proxy", "localhost"]);
+    expectOk(switched);
+    expect(switched.stderr).toContain(`verified connector 5.0.0 (${a.target}, sequence 1) from ${local}/beta`);
+    expect(read(root, "usr/local/bin/connector").equals(readFileSync(beta.binaries[a.target as Target]!))).toBe(true);
+    const settings = () => readFileSync(env, "utf8").split("\n").filter((l) => /^CONNECTOR_(CHANNEL|MANIFEST_URL|PIN_VERSION)=/.test(l)).sort();
+    expect(settings()).toEqual(["CONNECTOR_CHANNEL=beta", `CONNECTOR_MANIFEST_URL=${local}/beta/manifest.json`, "CONNECTOR_PIN_VERSION=5.0.0"]);
+
+    const again = await runInstaller(a.installer, ["--root", root]);
+    expectOk(again);
+    expect(again.stderr).toContain(`from ${local}/beta`);
+    expect(again.stderr).toContain("unchanged: connector 5.0.0 is installed");
+
+    const back = await runInstaller(a.installer, ["--root", root, "--channel", "stable", "--base-url", server.baseUrl, "--version", "1.2.0", "--no-proxy", "127.0.0.1"]);
+    expectOk(back);
+    expect(settings()).toEqual(["CONNECTOR_PIN_VERSION=1.2.0"]);
   });
 
   step("--uninstall removes the binaries, units and /etc/connector and keeps the state dir; --purge removes that too; neither downloads", async () => {
@@ -194,7 +230,7 @@ describe("install.sh baked by the test", () => {
     const script = bakeInstallerCopy(join(work, "unbaked-url.sh"), { rootSpkis: keys.rootSpkis });
     const root = join(work, "root-base-url");
     mkdirSync(root);
-    const run = await runInstaller(script, ["--root", root, "--base-url", server.baseUrl, "--version", "1.0.5"]);
+    const run = await runInstaller(script, ["--root", root, "--base-url", server.baseUrl, "--version", "1.2.0"]);
     expectOk(run);
     expect(read(root, "etc/connector/connector.env").toString()).toContain(`\nCONNECTOR_MANIFEST_URL=${server.baseUrl}/stable/manifest.json\n`);
   });
