@@ -814,8 +814,18 @@ start_service() {
     out=$(systemctl restart connector.service 2>&1) || die 8 "connector.service did not restart: $out (see journalctl -u connector)"
     say "restarted connector.service"
   fi
-  out=$(systemctl enable --now connector.service connector-upgrade.path 2>&1) ||
-    die 8 "systemctl enable --now connector.service connector-upgrade.path failed: $out"
+  # `enable` makes systemd reload itself even when nothing changes: only what is not enabled yet, and
+  # only a start for what is not running, so an unchanged re-run touches nothing.
+  local unit
+  for unit in connector.service connector-upgrade.path; do
+    if ! systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+      out=$(systemctl enable "$unit" 2>&1) || die 8 "systemctl enable $unit failed: $out"
+    fi
+    if ! systemctl is-active --quiet "$unit"; then
+      out=$(systemctl start "$unit" 2>&1) || die 8 "$unit did not start: $out (see systemctl status $unit and journalctl -u connector)"
+      say "started $unit"
+    fi
+  done
   local deadline=$((SECONDS + STATUS_WAIT_SECONDS))
   while :; do
     status=0
