@@ -289,13 +289,14 @@ fetch() {
   FETCHED=""
   local name=$1 max=$2 out=$3 optional=${4:-} url="$BASE_URL/$CHANNEL/$1" seconds=60 status=0 size
   if ((max > MAX_JSON_BYTES)); then seconds=1800; fi
-  local -a args=(--fail --silent --show-error --location --max-redirs 5 --proto "=http,https" --proto-redir "=http,https"
+  # -q first: no ~/.curlrc of whoever runs sudo changes how the release is fetched.
+  local -a args=(-q --fail --silent --show-error --location --max-redirs 5 --proto "=http,https" --proto-redir "=http,https"
     --connect-timeout 20 --max-time "$seconds" --speed-limit 1024 --speed-time 60 --max-filesize "$max")
   # The proxy goes to curl through its environment, never its argv (other users can read argv).
   # --max-filesize only works when the size is announced: head cuts a longer body one byte past it.
   local curl_status=0
   # Through a proxy, always CONNECT (as the daemon does), also for an http:// release host.
-  if [[ -z $PROXY ]]; then args=(--noproxy '*' "${args[@]}"); else args=(--proxytunnel "${args[@]}"); fi
+  if [[ -z $PROXY ]]; then args+=(--noproxy '*'); else args+=(--proxytunnel); fi
   if https_proxy=$PROXY http_proxy=$PROXY no_proxy=$NO_PROXY_LIST curl "${args[@]}" "$url" </dev/null 2>"$WORK/curl.err" | head -c "$((max + 1))" >"$out"; then
     status=0
   else

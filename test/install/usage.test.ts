@@ -142,6 +142,14 @@ describe("install.sh through a proxy", () => {
     expect(proxy.connects).toBe(before);
   });
 
+  test("a ~/.curlrc (here: IPv6 only, which cannot reach 127.0.0.1) does not change how it downloads", async () => {
+    const home = join(work, "home");
+    mkdirSync(home);
+    writeFileSync(join(home, ".curlrc"), "ipv6\n");
+    const run = await runInstaller(proxied, ["--root", freshRoot()], { env: { HOME: home } });
+    expect(run.code, describeRun(run)).toBe(0);
+  });
+
   test("a proxy that refuses the password: exit 5, and the password is not printed", async () => {
     const run = await runInstaller(proxied, ["--root", freshRoot(), "--proxy", proxy.urlWithAuth("installer", `${PASSWORD}-wrong`)]);
     expect(run.code, describeRun(run)).toBe(5);
