@@ -926,6 +926,8 @@ main() {
   detect_target
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/connector-install.XXXXXXXX")
   verify_release
+  # The verified binary checks this host before anything is installed: a failure changes nothing.
+  if [[ -z $ROOT_GIVEN ]]; then run_preflight; fi
 
   CHANGED_BINARY="" CHANGED_UNITS="" CHANGED_ENV="" CHANGED_IDENTITY="" REPORT_VERSION=$VERSION
   if [[ -z $ROOT_GIVEN ]]; then ensure_user; fi
@@ -937,7 +939,6 @@ main() {
     report_changes
     return 0
   fi
-  run_preflight
   enroll
   start_service
   report_changes
