@@ -34,7 +34,12 @@ constants() {
   readonly MAX_JSON_BYTES=65536
   readonly MAX_SIG_BYTES=1024
   readonly MAX_BINARY_BYTES=536870912
-  readonly STATUS_WAIT_SECONDS=90
+  # Host facts the service steps use, plain variables so that test/install/service-steps.test.ts can
+  # point them elsewhere after sourcing the functions; nothing here reads the environment.
+  STATE_DIR=/var/lib/connector
+  BINARY=/usr/local/bin/connector
+  SYSTEMD_RUNNING_DIR=/run/systemd/system
+  STATUS_WAIT_SECONDS=90
   readonly VERSION_RE='^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
   readonly CHANNEL_RE='^[a-z0-9][a-z0-9-]{0,31}$'
 }
@@ -760,7 +765,7 @@ run_preflight() {
     say "preflight skipped (--skip-preflight)"
     return 0
   fi
-  local -a args=(preflight --state-dir /var/lib/connector)
+  local -a args=(preflight --state-dir "$STATE_DIR")
   if [[ -n $KEY ]]; then
     write_key_file "$WORK/preflight.key"
     args+=(--key-file "$WORK/preflight.key")
@@ -785,14 +790,14 @@ with_proxy_env() {
 }
 
 enroll() {
-  if [[ -f /var/lib/connector/identity/identity.json ]]; then
-    say "this host is already enrolled (/var/lib/connector/identity): identity kept${KEY:+, the key was not used}"
+  if [[ -f $STATE_DIR/identity/identity.json ]]; then
+    say "this host is already enrolled ($STATE_DIR/identity): identity kept${KEY:+, the key was not used}"
     return 0
   fi
-  KEY_IN_STATE=$(mktemp /var/lib/connector/.install-key-XXXXXXXX)
+  KEY_IN_STATE=$(mktemp "$STATE_DIR/.install-key-XXXXXXXX")
   write_key_file "$KEY_IN_STATE"
   chown connector:connector "$KEY_IN_STATE"
-  local -a args=(/usr/local/bin/connector enroll --state-dir /var/lib/connector --key-file "$KEY_IN_STATE")
+  local -a args=("$BINARY" enroll --state-dir "$STATE_DIR" --key-file "$KEY_IN_STATE")
   if [[ -n $NAME ]]; then args+=(--name "$NAME"); fi
   local status=0 out
   out=$( (cd / && with_proxy_env as_service "${args[@]}") </dev/null 2>&1) || status=$?
@@ -804,7 +809,7 @@ enroll() {
 }
 
 start_service() {
-  if [[ ! -d /run/systemd/system ]]; then
+  if [[ ! -d $SYSTEMD_RUNNING_DIR ]]; then
     say "systemd is not running on this host: the units are installed but nothing was started."
     say "run the daemon in the foreground with: runuser -u connector -- /usr/local/bin/connector run"
     return 0
@@ -830,7 +835,7 @@ start_service() {
   local deadline=$((SECONDS + STATUS_WAIT_SECONDS))
   while :; do
     status=0
-    out=$(cd / && as_service /usr/local/bin/connector status --state-dir /var/lib/connector </dev/null 2>&1) || status=$?
+    out=$(cd / && as_service "$BINARY" status --state-dir "$STATE_DIR" </dev/null 2>&1) || status=$?
     if ((status == 0 || status == 1)); then
       printf '%s\n' "$out"
       return 0
@@ -919,7 +924,7 @@ main() {
   if [[ -z $ROOT_GIVEN ]]; then
     command -v runuser >/dev/null 2>&1 || require_tools setpriv
     load_key
-    if [[ -z $KEY && ! -f /var/lib/connector/identity/identity.json ]]; then
+    if [[ -z $KEY && ! -f $STATE_DIR/identity/identity.json ]]; then
       usage_error "a provisioning key is needed to enroll this host: give --key-file FILE (or --key, CONNECTOR_KEY)"
     fi
   fi
