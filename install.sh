@@ -858,7 +858,7 @@ start_service() {
 # Uninstall
 
 uninstall() {
-  if [[ -z $ROOT_GIVEN && -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+  if [[ -z $ROOT_GIVEN && -d $SYSTEMD_RUNNING_DIR ]] && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now connector-upgrade.path connector.service >/dev/null 2>&1 || true
     systemctl stop connector-upgrade.service >/dev/null 2>&1 || true
   fi
@@ -871,7 +871,7 @@ uninstall() {
       removed=$((removed + 1))
     fi
   done
-  if [[ -z $ROOT_GIVEN && -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi
+  if [[ -z $ROOT_GIVEN && -d $SYSTEMD_RUNNING_DIR ]] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi
   if [[ -z $PURGE ]]; then
     say "uninstalled ($removed paths removed); kept /var/lib/connector (the identity) and the user connector: --purge removes them"
     return 0

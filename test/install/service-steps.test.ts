@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { INSTALL_SH } from "../support/installer.ts";
+import { INSTALL_SH, snapshot } from "../support/installer.ts";
 
 const KEY = "cnk1.S3cretKeyMaterial-for-the-service-steps_0123456789";
 const PASSWORD = "pa55-in-proxy-url";
@@ -41,6 +41,11 @@ esac`,
   );
   script(join(bin, "journalctl"), 'echo "journal: last lines"');
   script(join(bin, "chown"), 'echo "$*" >> "$FAKE/chown.log"');
+  // The user "connector" exists only in these fakes: userdel and groupdel log instead of acting.
+  script(join(bin, "id"), '[ "$1" = -u ] && [ "$2" = connector ] && [ ! -e "$FAKE/user-deleted" ] && echo 999');
+  script(join(bin, "getent"), '[ "$1" = group ] && [ "$2" = connector ] && [ ! -e "$FAKE/group-deleted" ]');
+  script(join(bin, "userdel"), 'echo "userdel $*" >> "$FAKE/users.log"; touch "$FAKE/user-deleted"');
+  script(join(bin, "groupdel"), 'echo "groupdel $*" >> "$FAKE/users.log"; touch "$FAKE/group-deleted"');
 });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -241,5 +246,34 @@ echo "status answer $n ($*)"; exit $code`,
         "install.sh: run the daemon in the foreground with: runuser -u connector -- /usr/local/bin/connector run\n",
     );
     expect(s.log("systemctl.log")).toEqual([]);
+  });
+});
+
+describe("uninstall on a host with systemd", () => {
+  const installed = (fake: string) => {
+    mkdirSync(join(fake, "systemd"));
+    for (const dir of ["usr/local/bin", "etc/connector", "etc/systemd/system", "var/lib/connector/identity"]) mkdirSync(join(fake, "root", dir), { recursive: true });
+    for (const file of ["usr/local/bin/connector", "usr/local/bin/connector.prev", "etc/connector/connector.env", "etc/systemd/system/connector.service", "etc/systemd/system/connector-upgrade.path", "etc/systemd/system/connector-upgrade.service", "var/lib/connector/identity/identity.json"]) {
+      writeFileSync(join(fake, "root", file), "x");
+    }
+  };
+  /** Files (not directories) left under the fake root. */
+  const files = (s: Step) => [...snapshot(join(s.fake, "root"))].filter(([, f]) => f.type !== "dir").map(([path]) => path);
+
+  test("--uninstall: units stopped and disabled, files removed, state and user kept", async () => {
+    const s = await step(`ROOT="$FAKE/root" ROOT_GIVEN="" PURGE=""\nuninstall`, installed);
+    expect(s.code, where(s)).toBe(0);
+    expect(s.log("systemctl.log").filter((l) => MUTATING.test(l))).toEqual(["disable --now connector-upgrade.path connector.service", "stop connector-upgrade.service", "daemon-reload"]);
+    expect(files(s)).toEqual(["var/lib/connector/identity/identity.json"]);
+    expect(s.log("users.log")).toEqual([]);
+  });
+
+  test("--purge: also the state dir, the user and its group", async () => {
+    const s = await step(`ROOT="$FAKE/root" ROOT_GIVEN="" PURGE=1\nuninstall`, installed);
+    expect(s.code, where(s)).toBe(0);
+    expect(files(s)).toEqual([]);
+    expect(existsSync(join(s.fake, "root", "var/lib/connector"))).toBe(false);
+    expect(s.log("users.log")).toEqual(["userdel connector", "groupdel connector"]);
+    expect(s.stderr).toContain("install.sh: removed the user connector");
   });
 });
