@@ -403,7 +403,9 @@ verify_release() {
   ((vouches >= 2)) || die 4 "the release-key set carries $vouches valid signature(s) by the release roots; 2 are needed: refused (is $BASE_URL an official release host?)"
 
   # 2. The key set is signed content from here on.
-  local keys_expire
+  local keys_expire keys_product
+  keys_product=$(json_string "$rel/release-keys.json" product) || keys_product=""
+  [[ $keys_product == connector ]] || die 4 "the release-key set is not the connector's: refused"
   keys_expire=$(json_string "$rel/release-keys.json" expires) || die 4 "the release-key set names no expiry: refused"
   if expired "$keys_expire"; then die 4 "the release-key set expired at $(printable "$keys_expire") (this host's time is $(date -u +%Y-%m-%dT%H:%M:%SZ)): refused; check the clock"; fi
 

@@ -14,7 +14,7 @@ import { silentLog } from "../cloud/test-client.ts";
 import { startReleaseServer, type ReleaseServer } from "../cloud/releases/server.ts";
 import type { MisbehaviourMode } from "../cloud/releases/misbehaviour.ts";
 import { bakeInstallerCopy, closedPort, describeRun, runInstaller, snapshot } from "../support/installer.ts";
-import { fakeBinary, makeFakeKeys, writeFakeRelease, writeKeyDir, type FakeReleaseOptions } from "../support/release-fixture.ts";
+import { fakeBinary, makeFakeKeys, signBytes, writeFakeRelease, writeKeyDir, type FakeReleaseOptions } from "../support/release-fixture.ts";
 
 const work = mkdtempSync(join(tmpdir(), "install-refusals-"));
 const keys = makeFakeKeys();
@@ -107,6 +107,14 @@ describe("install.sh refuses, installing nothing", () => {
   test("an expired manifest (expired-manifest): exit 4", async () => {
     await misbehaving("expired-manifest", "expired-manifest");
     await expectRefused("expired-manifest", 4, /the manifest expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
+  });
+
+  test("a key set of another product, signed by the roots: exit 4", async () => {
+    const dir = publish("other-product");
+    const keyset = readFileSync(join(dir, "release-keys.json"), "utf8").replace('"product": "connector"', '"product": "gateway"');
+    writeFileSync(join(dir, "release-keys.json"), keyset);
+    for (const root of keys.roots) writeFileSync(join(dir, `release-keys.json.${root.id}.sig`), signBytes(root, keyset));
+    await expectRefused("other-product", 4, "the release-key set is not the connector's: refused");
   });
 
   test("an expired key set: exit 4", async () => {
