@@ -39,6 +39,7 @@ constants() {
   STATE_DIR=/var/lib/connector
   BINARY=/usr/local/bin/connector
   SYSTEMD_RUNNING_DIR=/run/systemd/system
+  LOCK_FILE=/run/lock/connector-install.lock
   STATUS_WAIT_SECONDS=90
   readonly VERSION_RE='^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
   readonly CHANNEL_RE='^[a-z0-9][a-z0-9-]{0,31}$'
@@ -856,6 +857,15 @@ start_service() {
   done
 }
 
+# One installer at a time on a host (cloud-init and an operator, say): two would race on the user,
+# the files and enrollment. The lock is the open file descriptor 9, released when the script exits.
+take_lock() {
+  if ! command -v flock >/dev/null 2>&1; then return 0; fi # busybox without flock: best effort
+  mkdir -p "$(dirname "$LOCK_FILE")"
+  exec 9>"$LOCK_FILE"
+  flock -n 9 || die 1 "another install.sh is running on this host (it holds $LOCK_FILE): wait for it, then run again"
+}
+
 # ---------------------------------------------------------------------------------------------------
 # Uninstall
 
@@ -918,6 +928,7 @@ main() {
   trap 'DIED=1; say "interrupted"; exit 130' INT TERM
   parse_args "$@"
   if [[ -z $ROOT_GIVEN && $(id -u) != 0 ]]; then die 1 "run as root (curl … | sudo bash -s -- …)"; fi
+  if [[ -z $ROOT_GIVEN ]]; then take_lock; fi
   if [[ -n $UNINSTALL ]]; then
     uninstall
     return 0

@@ -277,3 +277,28 @@ describe("uninstall on a host with systemd", () => {
     expect(s.stderr).toContain("install.sh: removed the user connector");
   });
 });
+
+describe("one installer at a time", () => {
+  test("a second run while another holds the lock: exit 1, saying so", async () => {
+    const s = await step(
+      [
+        'LOCK_FILE="$FAKE/run/lock/connector-install.lock"',
+        'mkdir -p "$FAKE/run/lock"',
+        '( flock 9; touch "$FAKE/held"; exec sleep 30 ) 9>"$LOCK_FILE" &',
+        "holder=$!",
+        'for _ in $(seq 400); do [ -e "$FAKE/held" ] && break; sleep 0.05; done',
+        'trap \'kill "$holder" 2>/dev/null\' EXIT',
+        "take_lock",
+        "echo took it",
+      ].join("\n"),
+    );
+    expect(s.code, where(s)).toBe(1);
+    expect(s.stderr).toBe(`install.sh: another install.sh is running on this host (it holds ${s.fake}/run/lock/connector-install.lock): wait for it, then run again\n`);
+  });
+
+  test("nobody holds it: the run goes on", async () => {
+    const s = await step('LOCK_FILE="$FAKE/run/lock/connector-install.lock"\ntake_lock\necho took it');
+    expect(s.code, where(s)).toBe(0);
+    expect(s.stdout).toBe("took it\n");
+  });
+});
