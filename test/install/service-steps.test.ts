@@ -1,108 +1,20 @@
 /**
  * The steps install.sh takes only on a real host (never with --root): preflight, enrollment and the
- * systemd calls. The real host is the nspawn e2e test's (test/e2e/install.test.ts); here each step is
- * one function of install.sh, sourced into bash (everything but the last line, so main never runs) and
- * pointed at fakes: a temp state dir, a fake connector binary, and `systemctl`, `journalctl` and
- * `chown` scripts first on PATH that log their arguments. Nothing on this machine is changed.
+ * systemd calls, each an install.sh function run against fakes (test/support/install-steps.ts): a temp
+ * state dir, a fake connector, logging systemctl and friends. The real host is the nspawn e2e test's
+ * (test/e2e/install.test.ts). Nothing on this machine is changed.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { INSTALL_SH, snapshot } from "../support/installer.ts";
+import { fakeConnector, makeStepHarness, MUTATING, script, type Step, where } from "../support/install-steps.ts";
 
 const KEY = "cnk1.S3cretKeyMaterial-for-the-service-steps_0123456789";
 const PASSWORD = "pa55-in-proxy-url";
 const work = mkdtempSync(join(tmpdir(), "install-steps-"));
-const functions = join(work, "functions.sh");
-const bin = join(work, "bin");
-let cases = 0;
-
-function script(path: string, body: string): string {
-  writeFileSync(path, `#!/bin/sh\n${body}\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
-
-beforeAll(() => {
-  const text = readFileSync(INSTALL_SH, "utf8");
-  writeFileSync(functions, text.slice(0, text.trimEnd().lastIndexOf("\n") + 1)); // all but `{ main "$@"; }`
-  mkdirSync(bin);
-  // systemctl: logs every call; is-enabled / is-active answer from marker files that enable / start create.
-  script(
-    join(bin, "systemctl"),
-    `echo "$*" >> "$FAKE/systemctl.log"
-case "$1" in
-  is-enabled) [ -e "$FAKE/enabled-$3" ] ;;
-  is-active) [ -e "$FAKE/active-$3" ] ;;
-  enable) touch "$FAKE/enabled-$2" ;;
-  start|restart) touch "$FAKE/active-$2" ;;
-esac`,
-  );
-  script(join(bin, "journalctl"), 'echo "journal: last lines"');
-  script(join(bin, "chown"), 'echo "$*" >> "$FAKE/chown.log"');
-  // The user "connector" exists only in these fakes: userdel and groupdel log instead of acting.
-  script(join(bin, "id"), '[ "$1" = -u ] && [ "$2" = connector ] && [ ! -e "$FAKE/user-deleted" ] && echo 999');
-  script(join(bin, "getent"), '[ "$1" = group ] && [ "$2" = connector ] && [ ! -e "$FAKE/group-deleted" ]');
-  script(join(bin, "userdel"), 'echo "userdel $*" >> "$FAKE/users.log"; touch "$FAKE/user-deleted"');
-  script(join(bin, "groupdel"), 'echo "groupdel $*" >> "$FAKE/users.log"; touch "$FAKE/group-deleted"');
-});
-
+const { step } = makeStepHarness(work);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-interface Step {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** The fake directory: logs, state dir, marker files. */
-  readonly fake: string;
-  log(name: string): string[];
-}
-
-/** Runs `body` in bash after sourcing install.sh's functions and `constants`, with the fakes in place. */
-async function step(body: string, setup: (fake: string) => void = () => {}): Promise<Step> {
-  const fake = join(work, `case-${++cases}`);
-  mkdirSync(join(fake, "state"), { recursive: true });
-  mkdirSync(join(fake, "work"));
-  setup(fake);
-  const prelude = [
-    `source "${functions}"`,
-    "constants",
-    `STATE_DIR="${fake}/state" BINARY="${fake}/connector" SYSTEMD_RUNNING_DIR="${fake}/systemd" WORK="${fake}/work" NEW_BINARY="${fake}/connector"`,
-    'KEY="" PROXY="" NO_PROXY_LIST="" PROXY_PASSWORD="" NAME="" SKIP_PREFLIGHT="" CHANGED_BINARY="" CHANGED_UNITS="" CHANGED_ENV="" CHANGED_IDENTITY=""',
-    "as_service() { \"$@\"; }", // no user "connector" here: the fake binary runs as the test's user
-  ].join("\n");
-  const proc = Bun.spawn(["bash", "-c", `${prelude}\n${body}`], {
-    env: { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, FAKE: fake, LANG: "C" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  const log = (name: string) => (existsSync(join(fake, name)) ? readFileSync(join(fake, name), "utf8").trim().split("\n") : []);
-  return { code, stdout, stderr, fake, log };
-}
-
-const where = (s: Step) => `exit ${s.code}\n--- stdout\n${s.stdout}\n--- stderr\n${s.stderr}`;
-const MUTATING = /^(daemon-reload|enable|start|restart|stop|disable)\b/;
-
-/** A fake connector: logs its arguments, the proxy it was given and its key file, then exits with `code`. */
-function fakeConnector(fake: string, code: number, extra = ""): void {
-  script(
-    join(fake, "connector"),
-    `echo "args: $*" >> "$FAKE/connector.log"
-echo "proxy: $CONNECTOR_PROXY" >> "$FAKE/connector.log"
-echo "key env: $CONNECTOR_KEY$CONNECTOR_PROVISIONING_KEY" >> "$FAKE/connector.log"
-prev=""
-for a in "$@"; do
-  if [ "$prev" = "--key-file" ]; then echo "key file: $(stat -c %a "$a") $(cat "$a")" >> "$FAKE/connector.log"; echo "$a" > "$FAKE/key-file-path"; fi
-  prev=$a
-done
-${extra}
-exit ${code}`,
-  );
-}
 
 describe("preflight (before any file is written)", () => {
   for (const [exit, expected, message] of [
@@ -246,59 +158,5 @@ echo "status answer $n ($*)"; exit $code`,
         "install.sh: run the daemon in the foreground with: runuser -u connector -- /usr/local/bin/connector run\n",
     );
     expect(s.log("systemctl.log")).toEqual([]);
-  });
-});
-
-describe("uninstall on a host with systemd", () => {
-  const installed = (fake: string) => {
-    mkdirSync(join(fake, "systemd"));
-    for (const dir of ["usr/local/bin", "etc/connector", "etc/systemd/system", "var/lib/connector/identity"]) mkdirSync(join(fake, "root", dir), { recursive: true });
-    for (const file of ["usr/local/bin/connector", "usr/local/bin/connector.prev", "etc/connector/connector.env", "etc/systemd/system/connector.service", "etc/systemd/system/connector-upgrade.path", "etc/systemd/system/connector-upgrade.service", "var/lib/connector/identity/identity.json"]) {
-      writeFileSync(join(fake, "root", file), "x");
-    }
-  };
-  /** Files (not directories) left under the fake root. */
-  const files = (s: Step) => [...snapshot(join(s.fake, "root"))].filter(([, f]) => f.type !== "dir").map(([path]) => path);
-
-  test("--uninstall: units stopped and disabled, files removed, state and user kept", async () => {
-    const s = await step(`ROOT="$FAKE/root" ROOT_GIVEN="" PURGE=""\nuninstall`, installed);
-    expect(s.code, where(s)).toBe(0);
-    expect(s.log("systemctl.log").filter((l) => MUTATING.test(l))).toEqual(["disable --now connector-upgrade.path connector.service", "stop connector-upgrade.service", "daemon-reload"]);
-    expect(files(s)).toEqual(["var/lib/connector/identity/identity.json"]);
-    expect(s.log("users.log")).toEqual([]);
-  });
-
-  test("--purge: also the state dir, the user and its group", async () => {
-    const s = await step(`ROOT="$FAKE/root" ROOT_GIVEN="" PURGE=1\nuninstall`, installed);
-    expect(s.code, where(s)).toBe(0);
-    expect(files(s)).toEqual([]);
-    expect(existsSync(join(s.fake, "root", "var/lib/connector"))).toBe(false);
-    expect(s.log("users.log")).toEqual(["userdel connector", "groupdel connector"]);
-    expect(s.stderr).toContain("install.sh: removed the user connector");
-  });
-});
-
-describe("one installer at a time", () => {
-  test("a second run while another holds the lock: exit 1, saying so", async () => {
-    const s = await step(
-      [
-        'LOCK_FILE="$FAKE/run/lock/connector-install.lock"',
-        'mkdir -p "$FAKE/run/lock"',
-        '( flock 9; touch "$FAKE/held"; exec sleep 30 ) 9>"$LOCK_FILE" &',
-        "holder=$!",
-        'for _ in $(seq 400); do [ -e "$FAKE/held" ] && break; sleep 0.05; done',
-        'trap \'kill "$holder" 2>/dev/null\' EXIT',
-        "take_lock",
-        "echo took it",
-      ].join("\n"),
-    );
-    expect(s.code, where(s)).toBe(1);
-    expect(s.stderr).toBe(`install.sh: another install.sh is running on this host (it holds ${s.fake}/run/lock/connector-install.lock): wait for it, then run again\n`);
-  });
-
-  test("nobody holds it: the run goes on", async () => {
-    const s = await step('LOCK_FILE="$FAKE/run/lock/connector-install.lock"\ntake_lock\necho took it');
-    expect(s.code, where(s)).toBe(0);
-    expect(s.stdout).toBe("took it\n");
   });
 });
