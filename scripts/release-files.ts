@@ -146,15 +146,54 @@ export function keysetText(release: SigningKey, now: Date, expiresInSeconds: num
 
 export const BAKED_BEGIN = "# >>> baked values";
 export const BAKED_END = "# <<< baked values";
+export const UNITS_BEGIN = "# >>> baked units";
+export const UNITS_END = "# <<< baked units";
+/** The systemd units install.sh writes to /etc/systemd/system, baked from packaging/systemd/ (their only source). */
+export const UNIT_FILES = ["connector.service", "connector-upgrade.path", "connector-upgrade.service"] as const;
+const UNITS_DIR = join(import.meta.dir, "..", "packaging", "systemd");
+/** Ends each unit's quoted here-document in install.sh, so no unit line may be exactly this. */
+const UNIT_DELIMITER = "CONNECTOR_UNIT_EOF";
 
-/** install.sh with the block between the markers replaced by the roots (PEM) and the release host. */
-export function bakeInstaller(template: string, values: { rootSpkis: readonly string[]; baseUrl?: string; channel: string }): string {
-  const begin = template.indexOf(BAKED_BEGIN);
-  const end = template.indexOf(BAKED_END);
-  if (begin < 0 || end < begin) throw new Error(`install.sh has no "${BAKED_BEGIN}" … "${BAKED_END}" block`);
-  const beginLineEnd = template.indexOf("\n", begin) + 1;
+/** The unit files' exact text, by name. */
+export function readUnitFiles(dir = UNITS_DIR): Record<string, string> {
+  return Object.fromEntries(UNIT_FILES.map((name) => [name, readFileSync(join(dir, name), "utf8")]));
+}
+
+/** The text between the line holding `begin` and the line holding `end` replaced by `block`. */
+function replaceBlock(template: string, begin: string, end: string, block: string): string {
+  const at = template.indexOf(begin);
+  const until = template.indexOf(end);
+  if (at < 0 || until < at) throw new Error(`install.sh has no "${begin}" … "${end}" block`);
+  const beginLineEnd = template.indexOf("\n", at) + 1;
+  return template.slice(0, beginLineEnd) + block + template.slice(until);
+}
+
+/**
+ * `unit_text NAME` printing each unit through a quoted here-document: bash expands nothing in it, so
+ * the installed file is the packaged file byte for byte. Refused: a unit without its final newline (the
+ * here-document would add one) or with a line that would end the here-document early.
+ */
+function unitsBlock(units: Record<string, string>): string {
+  const lines = ["unit_text() {", '  case "$1" in'];
+  for (const name of UNIT_FILES) {
+    const text = units[name];
+    if (text === undefined) throw new Error(`cannot bake install.sh: no unit ${name}`);
+    if (!text.endsWith("\n")) throw new Error(`cannot bake ${name} into install.sh: it does not end with a newline`);
+    if (text.split("\n").includes(UNIT_DELIMITER) || text.includes("\0")) throw new Error(`cannot bake ${name} into install.sh: it holds a line "${UNIT_DELIMITER}" or a NUL`);
+    lines.push(`    ${name})`, `      cat <<'${UNIT_DELIMITER}'`, `${text}${UNIT_DELIMITER}`, "      ;;");
+  }
+  lines.push("    *) return 1 ;;", "  esac", "}", "");
+  return lines.join("\n");
+}
+
+/**
+ * install.sh with the roots (PEM), the release host and channel, and the systemd units (default: those
+ * of packaging/systemd/) baked between their markers; nothing else changes.
+ */
+export function bakeInstaller(template: string, values: { rootSpkis: readonly string[]; baseUrl?: string; channel: string; units?: Record<string, string> }): string {
   // Values go inside single quotes: refuse anything that could end the quote (validated upstream too).
   for (const value of [values.baseUrl ?? "", values.channel]) if (/['\\\s]/.test(value)) throw new Error(`cannot bake ${JSON.stringify(value)} into install.sh`);
+  for (const spki of values.rootSpkis) if (!/^[A-Za-z0-9+/=]+$/.test(spki)) throw new Error(`cannot bake root ${JSON.stringify(spki)} into install.sh: not base64`);
   const pems = values.rootSpkis.map((spki) => `-----BEGIN PUBLIC KEY-----\n${spki}\n-----END PUBLIC KEY-----`).join("\n");
   const block = [
     "# The root public keys (Ed25519 SPKI PEM) a release-keys.json must be signed by, and the release host.",
@@ -166,5 +205,6 @@ export function bakeInstaller(template: string, values: { rootSpkis: readonly st
     ")",
     "",
   ].join("\n");
-  return template.slice(0, beginLineEnd) + block + template.slice(end);
+  const withValues = replaceBlock(template, BAKED_BEGIN, BAKED_END, block);
+  return replaceBlock(withValues, UNITS_BEGIN, UNITS_END, unitsBlock(values.units ?? readUnitFiles()));
 }

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bakeInstaller, keysetText, loadReleaseKeys, manifestText } from "../../scripts/release-files.ts";
+import { bakeInstaller, keysetText, loadReleaseKeys, manifestText, readUnitFiles, UNIT_FILES } from "../../scripts/release-files.ts";
 import { makeKeys } from "../support/release-keys.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -59,11 +59,35 @@ describe("release files", () => {
   test("install.sh: only the marked block changes; a value that could end its quote is refused", () => {
     const template = readFileSync(join(ROOT, "install.sh"), "utf8");
     const baked = bakeInstaller(template, { rootSpkis: keys.rootSpkis, baseUrl: "https://r.example.com", channel: "stable" });
-    const outside = (text: string) => text.replace(/# >>> baked values[\s\S]*# <<< baked values/, "");
+    const outside = (text: string) => text.replace(/# >>> baked values[\s\S]*# <<< baked values/, "").replace(/# >>> baked units[\s\S]*# <<< baked units/, "");
     expect(outside(baked)).toBe(outside(template));
     expect(baked).toContain("RELEASE_BASE_URL='https://r.example.com'");
     expect(bakeInstaller(baked, { rootSpkis: keys.rootSpkis, baseUrl: "https://r.example.com", channel: "stable" })).toBe(baked);
     expect(() => bakeInstaller(template, { rootSpkis: keys.rootSpkis, baseUrl: "https://r.example.com/'$(id)'", channel: "stable" })).toThrow("cannot bake");
     expect(() => bakeInstaller("#!/bin/sh\n", { rootSpkis: keys.rootSpkis, channel: "stable" })).toThrow("has no");
+  });
+
+  test("install.sh: the units of packaging/systemd/ are baked in, and `unit_text NAME` prints each byte for byte", () => {
+    const template = readFileSync(join(ROOT, "install.sh"), "utf8");
+    const script = join(work, "units.sh");
+    const baked = bakeInstaller(template, { rootSpkis: keys.rootSpkis, channel: "stable" });
+    // Everything but the final call: the functions are defined and nothing runs.
+    writeFileSync(script, baked.replace(/\{ main "\$@"; \}\n$/, ""));
+    for (const name of UNIT_FILES) {
+      const printed = Bun.spawnSync(["bash", "-c", `source "$0" && constants && unit_text "$1"`, script, name], { stdout: "pipe", stderr: "pipe" });
+      expect(printed.exitCode, printed.stderr.toString()).toBe(0);
+      expect(printed.stdout.toString()).toBe(readFileSync(join(ROOT, "packaging", "systemd", name), "utf8"));
+    }
+    expect(Bun.spawnSync(["bash", "-c", `source "$0" && unit_text other.service`, script]).exitCode).toBe(1);
+  });
+
+  test("install.sh: a unit that would not survive its here-document is refused", () => {
+    const template = readFileSync(join(ROOT, "install.sh"), "utf8");
+    const units = readUnitFiles();
+    const bake = (name: string, text: string) => bakeInstaller(template, { rootSpkis: keys.rootSpkis, channel: "stable", units: { ...units, [name]: text } });
+    expect(() => bake("connector.service", "[Unit]\nDescription=x")).toThrow("cannot bake connector.service into install.sh: it does not end with a newline");
+    expect(() => bake("connector-upgrade.path", "[Path]\nCONNECTOR_UNIT_EOF\n")).toThrow('it holds a line "CONNECTOR_UNIT_EOF"');
+    const { "connector-upgrade.service": _dropped, ...missing } = units;
+    expect(() => bakeInstaller(template, { rootSpkis: keys.rootSpkis, channel: "stable", units: missing })).toThrow("no unit connector-upgrade.service");
   });
 });

@@ -75,15 +75,20 @@ describe("bun run release", () => {
     expect(bytes.includes(BASE_URL)).toBe(true);
   });
 
-  test("install.sh carries the roots and base URL, stays shellcheck-clean and still refuses to install", () => {
+  test("install.sh carries the roots, base URL and units, stays shellcheck-clean and reads its release host", () => {
     const text = readFileSync(rel.installer, "utf8");
     for (const pub of keys.rootPubs) expect(text).toContain(readFileSync(pub, "utf8").trim());
     expect(text).toContain(`RELEASE_BASE_URL='${BASE_URL}'`);
     expect(text).toContain("RELEASE_CHANNEL='beta'");
+    expect(text).toContain(readFileSync(join(ROOT, "packaging", "systemd", "connector.service"), "utf8"));
     expect(Bun.spawnSync(["shellcheck", rel.installer]).exitCode).toBe(0);
-    const run = Bun.spawnSync(["bash", rel.installer], { stdout: "pipe", stderr: "pipe" });
-    expect(run.exitCode).toBe(1);
-    expect(run.stderr.toString()).toContain("Nothing was changed on this host");
+    // Always --root in tests (files only): the baked host (port 9) answers nothing, so nothing is written.
+    const root = join(work, "install-root");
+    mkdirSync(root);
+    const run = Bun.spawnSync(["bash", rel.installer, "--root", root], { stdout: "pipe", stderr: "pipe" });
+    expect(run.exitCode).toBe(5);
+    expect(run.stderr.toString()).toContain(`install.sh: download of ${BASE_URL}/beta/manifest.json failed`);
+    expect(readdirSync(root)).toEqual([]);
     // The baked roots are the PEMs openssl reads (an installer can verify the key set with them).
     const baked = /ROOT_PUBLIC_KEYS=\$\(cat <<'ROOTS'\n([\s\S]*?)\nROOTS\n\)/.exec(text)![1]!;
     const first = join(work, "baked-root.pub");
