@@ -171,6 +171,9 @@ describe("curl -fsSL <base>/install.sh | bash -s -- --key KEY", () => {
       expect(identity).toContain(`${IDENTITY_DIR}/identity.json`);
       expect(identity).toContain(`${IDENTITY_DIR}/key.pem`);
       for (const [path, mode] of Object.entries(await ownersAndModes(ct!, identity))) expect({ path, mode }).toEqual({ path, mode: `${SERVICE_USER}:${SERVICE_USER} 600` });
+      // Settings only: the proxy, and where upgrades come from when not the baked defaults; never the key.
+      const settings = (await ct!.run(["cat", ENV_FILE])).split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
+      for (const line of settings) expect(line).toMatch(/^CONNECTOR_(PROXY|NO_PROXY|CHANNEL|MANIFEST_URL|PIN_VERSION)=/);
       // A system user whose home is the state dir and who cannot log in.
       const [, , uid, , , home, shell] = (await ct!.run(["getent", "passwd", SERVICE_USER])).trim().split(":");
       expect(Number(uid)).toBeLessThan(1000);
