@@ -115,6 +115,21 @@ async function daemonReloads(): Promise<number> {
   return out.split("\n").filter((line) => /^Reloading/.test(line)).length;
 }
 
+/** The key in no file changed since the marker, no unit, no journal line and not in the installer's output. */
+async function expectKeyNowhere(run: InstallRun): Promise<void> {
+  const key = cloud.provisioningKey;
+  // ct.shared is the test's own directory (cloud.json holds the key, by the cloud's contract).
+  expect(await filesHolding(ct!, key, MARKER, SEARCHED, [ct!.shared])).toEqual([]);
+  const pieces = (text: string) => secretNeedles(key).filter((needle) => text.includes(needle));
+  const units = await ct!.run(["systemctl", "cat", ...UNITS]);
+  expect(units).toContain("[Service]");
+  expect(pieces(units)).toEqual([]);
+  const journal = await ct!.run(["journalctl", "--no-pager", "-o", "cat"], { timeoutMs: 60_000 });
+  expect(journal).toContain("connector"); // the whole journal, the installer's runs included
+  expect(pieces(journal)).toEqual([]);
+  expect(pieces(`${run.stdout}${run.stderr}`)).toEqual([]);
+}
+
 /** Publishing is a rename into the served directory: the release server never sees half a release. */
 function publish(name: string): void {
   renameSync(built[name]!.out, join(releasesDir, name));
@@ -185,21 +200,11 @@ describe("curl -fsSL <base>/install.sh | bash -s -- --key KEY", () => {
 
   test("the key is in no file, no unit, no journal line and no other process's argv", () =>
     withLogs(async () => {
-      const key = cloud.provisioningKey;
       const run = keyedRuns[0]!;
       // The watch did run while the installer did (a watch that never looked would pass anything).
       expect(run.argvScans).toBeGreaterThan(10);
       expect(run.argvOffenders).toEqual([]);
-      // ct.shared is the test's own directory (cloud.json holds the key, by the cloud's contract).
-      expect(await filesHolding(ct!, key, MARKER, SEARCHED, [ct!.shared])).toEqual([]);
-      const pieces = (text: string) => secretNeedles(key).filter((needle) => text.includes(needle));
-      const units = await ct!.run(["systemctl", "cat", ...UNITS]);
-      expect(units).toContain("[Service]");
-      expect(pieces(units)).toEqual([]);
-      const journal = await ct!.run(["journalctl", "--no-pager", "-o", "cat"], { timeoutMs: 60_000 });
-      expect(journal).toContain("connector"); // the whole journal, the installer's run included
-      expect(pieces(journal)).toEqual([]);
-      expect(pieces(`${run.stdout}${run.stderr}`)).toEqual([]);
+      await expectKeyNowhere(run);
     }), TEST_TIMEOUT_MS);
 
   test("systemd-analyze verify is clean for the three installed units", () =>
@@ -247,6 +252,8 @@ describe("curl -fsSL <base>/install.sh | bash -s -- --key KEY", () => {
       expect(await ownersAndModes(ct!, [INSTALLED_BINARY])).toEqual({ [INSTALLED_BINARY]: "root:root 755" });
       expect(await ct!.run(["cat", ENV_FILE])).toContain("CONNECTOR_AUTO_UPGRADE=off");
       expect(Number(await show("connector.service", "MainPID"))).toBe(onB.pid!);
+      // The key went through preflight again (the identity made enrollment unnecessary): still nowhere.
+      await expectKeyNowhere(run);
     }), TEST_TIMEOUT_MS);
 });
 
