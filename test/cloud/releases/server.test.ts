@@ -114,3 +114,54 @@ describe("paths", () => {
     expect((await fetch(`${server.baseUrl}/stable/manifest.json`, { method: "PUT", body: "x", signal: AbortSignal.timeout(5_000) })).status).toBe(405);
   });
 });
+
+describe("/install.sh", () => {
+  let own: string;
+  let installers: ReleaseServer;
+  const installerOf = (release: string) => `#!/bin/bash\n# the installer of release ${release}\n{ main "$@"; }\n`;
+  const getOwn = (path: string, method = "GET") => fetch(`${installers.baseUrl}${path}`, { method, signal: AbortSignal.timeout(5_000) });
+
+  beforeAll(async () => {
+    own = mkdtempSync(join(tmpdir(), "releases-installer-"));
+    writeFakeRelease({ dir: join(own, "beta"), keys, version: "3.0.0-rc.1", channel: "beta", sequence: 5 });
+    writeFileSync(join(own, "beta", "install.sh"), installerOf("beta"));
+    installers = await startReleaseServer({ dir: own, log: silentLog });
+  });
+
+  afterAll(async () => {
+    await installers?.stop();
+    rmSync(own, { recursive: true, force: true });
+  });
+
+  test("is 404 while channel stable has no release, whatever other channels hold", async () => {
+    expect((await getOwn("/install.sh")).status).toBe(404);
+    expect(await (await getOwn("/beta/install.sh")).text()).toBe(installerOf("beta"));
+  });
+
+  test("serves the installer of the newest stable release, GET and HEAD, and follows a publication", async () => {
+    writeFakeRelease({ dir: join(own, "s1"), keys, version: "3.0.0", channel: "stable", sequence: 1 });
+    writeFileSync(join(own, "s1", "install.sh"), installerOf("s1"));
+    const first = await getOwn("/install.sh");
+    expect(first.status).toBe(200);
+    expect(first.headers.get("content-type")).toBe("text/x-shellscript");
+    expect(first.headers.get("content-length")).toBe(String(installerOf("s1").length));
+    expect(await first.text()).toBe(installerOf("s1"));
+
+    writeFakeRelease({ dir: join(own, "s2"), keys, version: "3.1.0", channel: "stable", sequence: 2 });
+    writeFileSync(join(own, "s2", "install.sh"), installerOf("s2"));
+    expect(await (await getOwn("/install.sh?x=1")).text()).toBe(installerOf("s2"));
+    const head = await getOwn("/install.sh", "HEAD");
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe(String(installerOf("s2").length));
+    expect(await head.text()).toBe("");
+  });
+
+  test("is the genuine file while the channel misbehaves, and 404 when the newest stable release has none", async () => {
+    installers.misbehave("unknown-key");
+    expect(await (await getOwn("/install.sh")).text()).toBe(installerOf("s2"));
+    installers.misbehave("none");
+    writeFakeRelease({ dir: join(own, "s3"), keys, version: "3.2.0", channel: "stable", sequence: 3 }); // no install.sh
+    expect((await getOwn("/install.sh")).status).toBe(404);
+    expect((await getOwn("/install.sh/x")).status).toBe(404);
+  });
+});

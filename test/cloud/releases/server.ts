@@ -2,6 +2,7 @@
  * The reference release server (`test/cloud/main.ts --releases DIR`): plain HTTP on 127.0.0.1, serving
  *   /<channel>/<file>     from the newest (highest sequence) release of that channel in DIR
  *   /r/<release>/<file>   from DIR/<release>/ exactly (never misbehaves: the genuine bytes)
+ *   /install.sh           the install.sh of the newest `stable` release (the README's one-line install)
  * Only the file names of the release format are served (store.ts), and a request path with `..`, `%`
  * or a backslash is refused before anything is looked up. Files stream with their Content-Length.
  * `misbehave` makes the channel paths misbehave (misbehaviour.ts) for tests of the connector's refusals.
@@ -48,6 +49,10 @@ export interface ReleaseServer {
   stop(): Promise<void>;
 }
 
+/** The channel `GET /install.sh` takes its installer from: the installer's own default channel. */
+const DEFAULT_CHANNEL = "stable";
+const INSTALLER_FILE = "install.sh";
+
 const contentTypeOf = (name: string) => (name.endsWith(".json") ? "application/json" : name.endsWith(".sh") ? "text/x-shellscript" : "application/octet-stream");
 
 export async function startReleaseServer(options: ReleaseServerOptions): Promise<ReleaseServer> {
@@ -75,12 +80,20 @@ export async function startReleaseServer(options: ReleaseServerOptions): Promise
       if (!release) throw notFound(`no release ${segments[1]}`);
       return serveFile(req, res, release, segments[2]!, undefined);
     }
+    // The README's install line fetches `<base>/install.sh`, so the host root names the default
+    // channel's installer. Never misbehaving: the modes attack what the installer verifies, and the
+    // installer cannot verify itself.
+    if (segments.length === 1 && segments[0] === INSTALLER_FILE) {
+      const release = store.newest(DEFAULT_CHANNEL);
+      if (!release) throw notFound(`no release of channel ${DEFAULT_CHANNEL}`);
+      return serveFile(req, res, release, INSTALLER_FILE, undefined);
+    }
     if (segments.length === 2 && v.is(Channel, segments[0])) {
       const release = store.newest(segments[0]!);
       if (!release) throw notFound(`no release of channel ${segments[0]}`);
       return serveFile(req, res, release, segments[1]!, modes.get(release.channel) ?? modes.get("*"));
     }
-    throw notFound("release paths are /<channel>/<file> and /r/<release>/<file>");
+    throw notFound("release paths are /install.sh, /<channel>/<file> and /r/<release>/<file>");
   };
 
   const serveFile = (req: IncomingMessage, res: ServerResponse, release: ReleaseDir, name: string, misbehaviour: Misbehaviour | undefined) => {
