@@ -800,7 +800,8 @@ enroll() {
   KEY_IN_STATE=$(mktemp "$STATE_DIR/.install-key-XXXXXXXX")
   write_key_file "$KEY_IN_STATE"
   chown connector:connector "$KEY_IN_STATE"
-  local -a args=("$BINARY" enroll --state-dir "$STATE_DIR" --key-file "$KEY_IN_STATE")
+  # Its info log lines (JSON when not on a terminal) would only clutter the installer's output.
+  local -a args=("$BINARY" enroll --log-level warn --state-dir "$STATE_DIR" --key-file "$KEY_IN_STATE")
   if [[ -n $NAME ]]; then args+=(--name "$NAME"); fi
   local status=0 out
   out=$( (cd / && with_proxy_env as_service "${args[@]}") </dev/null 2>&1) || status=$?

@@ -24,8 +24,9 @@ function foreignWriter(stats: Stats, me: number | undefined): string | undefined
  * Refuses a state dir (followed if a symlink) not owned by the effective uid or root, or writable by
  * group or others (sticky or not): another local user could plant files there that the connector
  * trusts. Does nothing when the directory does not exist (whoever creates it creates it 0700).
+ * `judgedFor: "owner"` asks whether the dir is safe for the user who owns it, not for this process.
  */
-export function assertStateDirSafe(dir: string): void {
+export function assertStateDirSafe(dir: string, judgedFor: "self" | "owner" = "self"): void {
   let stats: Stats;
   try {
     stats = statSync(dir);
@@ -34,7 +35,9 @@ export function assertStateDirSafe(dir: string): void {
     throw err;
   }
   if (!stats.isDirectory()) return; // the caller reports STATE_DIR_NOT_A_DIRECTORY
-  const problem = foreignWriter(stats, euid());
+  // "owner": root checking a dir for the service user that owns it (preflight on an installed host):
+  // whoever owns it is who the daemon runs as, so only writers other than the owner matter.
+  const problem = foreignWriter(stats, judgedFor === "owner" ? stats.uid : euid());
   if (problem === undefined) return;
   throw new StateError(
     "STATE_DIR_UNSAFE",

@@ -59,7 +59,7 @@ describe("enrollment", () => {
     expect(s.code, where(s)).toBe(0);
     const keyFile = readFileSync(join(s.fake, "key-file-path"), "utf8").trim();
     expect(keyFile).toStartWith(`${s.fake}/state/.install-key-`);
-    expect(s.log("connector.log")[0]).toBe(`args: enroll --state-dir ${s.fake}/state --key-file ${keyFile} --name edge-1`);
+    expect(s.log("connector.log")[0]).toBe(`args: enroll --log-level warn --state-dir ${s.fake}/state --key-file ${keyFile} --name edge-1`);
     expect(s.log("connector.log")).toContain(`key file: 600 ${KEY}`);
     expect(s.log("chown.log")).toEqual([`connector:connector ${keyFile}`]);
     expect(readdirSync(join(s.fake, "state"))).toEqual([]);

@@ -92,4 +92,14 @@ describe("assertStateDirSafe", () => {
     expect(err.message).toContain("writable by its group and all users");
     expect(err.message).toContain(`chmod go-w ${root}`);
   });
+
+  test("judged for its owner (root checking the service user's dir): another owner is fine, a shared mode is not", () => {
+    if (process.geteuid?.() !== 0) throw new Error("this test chowns a directory: run it as root, as CI does");
+    chownSync(root, 65534, 65534);
+    chmodSync(root, 0o700);
+    expect(refusal(() => assertStateDirSafe(root)).message).toContain("owned by uid 65534");
+    assertStateDirSafe(root, "owner");
+    chmodSync(root, 0o770);
+    expect(refusal(() => assertStateDirSafe(root, "owner")).message).toContain("writable by its group");
+  });
 });
