@@ -39,7 +39,10 @@ constants() {
   STATE_DIR=/var/lib/connector
   BINARY=/usr/local/bin/connector
   SYSTEMD_RUNNING_DIR=/run/systemd/system
-  LOCK_FILE=/run/lock/connector-install.lock
+  # /run, not the world-writable /run/lock: another user could plant a symlink or hold the lock there.
+  LOCK_FILE=/run/connector-install.lock
+  # Where the enrollment key file goes: a root-owned directory, never the service user's state dir.
+  KEY_DIR_BASE=/run
   STATUS_WAIT_SECONDS=90
   readonly VERSION_RE='^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
   readonly CHANNEL_RE='^[a-z0-9][a-z0-9-]{0,31}$'
@@ -125,7 +128,9 @@ parse_args() {
       --skip-preflight | --uninstall | --purge | --help | -h)
         [[ -z $has_value ]] || usage_error "$flag takes no value"
         ;;
-      *) usage_error "unknown argument \"$(printable "$flag")\"" ;;
+      -*) usage_error "unknown argument \"$(printable "$flag")\"" ;;
+      # Not echoed: a stray word is often a pasted key whose flag went missing.
+      *) usage_error "an argument that is not a flag (not shown, it may be a key): values follow their flag, as in --key-file FILE" ;;
     esac
     shift
     case $flag in
@@ -746,6 +751,7 @@ as_service() {
 # The key, from wherever it was given, into a 0600 file only root reads: it never goes into argv.
 load_key() {
   if [[ -n $KEY_FILE ]]; then
+    if [[ ! -r $KEY_FILE && $KEY_FILE == cnk1.* ]]; then usage_error "$KEY_SOURCE names no readable file; its value looks like a key (not shown): give the key with --key, or better, in a file"; fi
     [[ -r $KEY_FILE ]] || usage_error "$KEY_SOURCE $(printable "$KEY_FILE") is not a readable file"
     KEY=$(head -c 4096 "$KEY_FILE" | tr -d '\r\n')
   fi
@@ -774,7 +780,8 @@ run_preflight() {
     args+=(--key-file "$WORK/preflight.key")
   fi
   local status=0
-  (with_proxy_env "$NEW_BINARY" "${args[@]}") </dev/null || status=$?
+  # The name enrollment will use: a long hostname is no warning when --name replaces it.
+  (if [[ -n $NAME ]]; then export CONNECTOR_NAME=$NAME; fi && with_proxy_env "$NEW_BINARY" "${args[@]}") </dev/null || status=$?
   rm -f "$WORK/preflight.key"
   case $status in
     0) ;;
@@ -797,16 +804,23 @@ enroll() {
     say "this host is already enrolled ($STATE_DIR/identity): identity kept${KEY:+, the key was not used}"
     return 0
   fi
-  KEY_IN_STATE=$(mktemp "$STATE_DIR/.install-key-XXXXXXXX")
-  write_key_file "$KEY_IN_STATE"
-  chown connector:connector "$KEY_IN_STATE"
+  # Not in the state dir: the service user can rename entries there, and could swap the file for a
+  # symlink between root's write and chown (a root write to any file it names). A directory of root's
+  # that the user may only traverse leaves it nothing to swap.
+  local base=$KEY_DIR_BASE
+  [[ -d $base ]] || base=/tmp
+  KEY_DIR=$(mktemp -d "$base/connector-enroll.XXXXXXXX")
+  chmod 0711 "$KEY_DIR"
+  ENROLL_KEY_FILE="$KEY_DIR/key"
+  write_key_file "$ENROLL_KEY_FILE"
+  chown connector:connector "$ENROLL_KEY_FILE"
   # Its info log lines (JSON when not on a terminal) would only clutter the installer's output.
-  local -a args=("$BINARY" enroll --log-level warn --state-dir "$STATE_DIR" --key-file "$KEY_IN_STATE")
+  local -a args=("$BINARY" enroll --log-level warn --state-dir "$STATE_DIR" --key-file "$ENROLL_KEY_FILE")
   if [[ -n $NAME ]]; then args+=(--name "$NAME"); fi
   local status=0 out
   out=$( (cd / && with_proxy_env as_service "${args[@]}") </dev/null 2>&1) || status=$?
-  rm -f "$KEY_IN_STATE"
-  KEY_IN_STATE=""
+  rm -rf "$KEY_DIR"
+  KEY_DIR="" ENROLL_KEY_FILE=""
   if [[ -n $out ]]; then redact "$out" >&2 && printf '\n' >&2; fi
   ((status == 0)) || die 7 "enrollment failed (connector enroll exited $status)"
   CHANGED_IDENTITY=1
@@ -819,7 +833,11 @@ start_service() {
     return 0
   fi
   if [[ -n ${CHANGED_UNITS:-} ]]; then systemctl daemon-reload; fi
-  local out status=0
+  local out status=0 pid
+  # A run cut short after the swap left the daemon on the old, now unlinked, binary: this run sees the
+  # right bytes in place, so "changed" is empty, yet the daemon still needs the restart.
+  pid=$(systemctl show -p MainPID --value connector.service 2>/dev/null) || pid=0
+  if [[ $pid =~ ^[1-9][0-9]*$ && $(readlink "/proc/$pid/exe" 2>/dev/null) == *" (deleted)" ]]; then CHANGED_BINARY=1; fi
   if [[ -n ${CHANGED_BINARY:-}${CHANGED_UNITS:-}${CHANGED_ENV:-}${CHANGED_IDENTITY:-} ]] && systemctl is-active --quiet connector.service; then
     out=$(systemctl restart connector.service 2>&1) || die 8 "connector.service did not restart: $out (see journalctl -u connector)"
     say "restarted connector.service"
@@ -913,7 +931,7 @@ uninstall() {
 # our prefix: say so in our words, and make it exit 1 ("other failure") whatever its status was.
 cleanup() {
   local status=$?
-  if [[ -n ${KEY_IN_STATE:-} ]]; then rm -f "$KEY_IN_STATE"; fi
+  if [[ -n ${KEY_DIR:-} ]]; then rm -rf "$KEY_DIR"; fi
   if [[ -n ${PENDING_TMP:-} ]]; then rm -f "$PENDING_TMP"; fi
   if [[ -n ${WORK:-} ]]; then rm -rf "$WORK"; fi
   if ((status != 0)) && [[ -z ${DIED:-} ]]; then

@@ -23,6 +23,11 @@ export interface KeySourceInput {
   readonly keyFile?: string | undefined;
   readonly env: Record<string, string | undefined>;
   readonly stateDir: string;
+  /**
+   * Whose safety the state dir is judged for: this process (default), or its owner — for root looking
+   * at the service user's dir without using it (preflight run by install.sh or an operator with sudo).
+   */
+  readonly stateDirJudgedFor?: "self" | "owner";
 }
 
 export interface FoundKey {
@@ -45,10 +50,10 @@ export class NoProvisioningKeyError extends ConnectorError {
  * key planted by another user would enroll this connector with their cloud), and the file a regular
  * one owned by us or root, read without following a symlink.
  */
-function readStateKeyFile(stateDir: string, path: string): string | undefined {
-  assertStateDirSafe(stateDir);
+function readStateKeyFile(stateDir: string, path: string, judgedFor: "self" | "owner"): string | undefined {
+  assertStateDirSafe(stateDir, judgedFor);
   try {
-    return readStateFile(path, MAX_KEY_FILE_BYTES, { owner: "self-or-root", privateMode: false });
+    return readStateFile(path, MAX_KEY_FILE_BYTES, { owner: "self-or-root", privateMode: false, rootReadsAny: judgedFor === "owner" });
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return undefined;
     if (err instanceof UnsafeStateFileError) throw err;
@@ -99,7 +104,7 @@ export function findProvisioningKey(input: KeySourceInput): FoundKey {
   const fromEnv = input.env[KEY_ENV_VAR];
   if (fromEnv !== undefined && fromEnv.trim() !== "") return found(new Secret(fromEnv), "env", `environment variable ${KEY_ENV_VAR}`);
   const statePath = join(input.stateDir, STATE_KEY_FILE);
-  const fromState = readStateKeyFile(input.stateDir, statePath);
+  const fromState = readStateKeyFile(input.stateDir, statePath, input.stateDirJudgedFor ?? "self");
   if (fromState !== undefined) return found(new Secret(fromState), "state-file", statePath);
   throw new NoProvisioningKeyError(
     `No provisioning key found. Give one with --key 'cnk1.…', --key-file PATH, the environment variable ${KEY_ENV_VAR}, ` +

@@ -34,7 +34,8 @@ function usage(err: ConnectorError): ConnectorError {
 function findKey(input: TargetInput): FoundKey | undefined | { problem: string } {
   const explicit = (input.key ?? "") !== "" || (input.keyFile ?? "") !== "";
   try {
-    return findProvisioningKey(input);
+    // Root (install.sh, sudo) looks at the service user's dir: judge it for its owner, the daemon's user.
+    return findProvisioningKey({ ...input, stateDirJudgedFor: process.geteuid?.() === 0 ? "owner" : "self" });
   } catch (err) {
     if (err instanceof ProvisioningKeyError) throw usage(err);
     if (err instanceof NoProvisioningKeyError) {

@@ -5,7 +5,7 @@
  * (test/e2e/install.test.ts). Nothing on this machine is changed.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fakeConnector, makeStepHarness, MUTATING, script, type Step, where } from "../support/install-steps.ts";
@@ -54,15 +54,18 @@ describe("preflight (before any file is written)", () => {
 });
 
 describe("enrollment", () => {
-  test("as the service user, the key in a 0600 file of the state dir handed to that user and removed after", async () => {
+  test("as the service user, the key in a 0600 file handed to that user in a root directory it can only traverse, removed after", async () => {
     const s = await step(`KEY='${KEY}' NAME='edge-1'\nenroll\necho "identity changed: $CHANGED_IDENTITY"`, (fake) => fakeConnector(fake, 0, 'echo "Enrolled connector c-1"'));
     expect(s.code, where(s)).toBe(0);
     const keyFile = readFileSync(join(s.fake, "key-file-path"), "utf8").trim();
-    expect(keyFile).toStartWith(`${s.fake}/state/.install-key-`);
+    // Not in the state dir: the service user could swap the file for a symlink between root's write and chown.
+    expect(keyFile).toStartWith(`${s.fake}/run/connector-enroll.`);
+    expect(s.log("connector.log")).toContain("key dir: 711");
     expect(s.log("connector.log")[0]).toBe(`args: enroll --log-level warn --state-dir ${s.fake}/state --key-file ${keyFile} --name edge-1`);
     expect(s.log("connector.log")).toContain(`key file: 600 ${KEY}`);
     expect(s.log("chown.log")).toEqual([`connector:connector ${keyFile}`]);
     expect(readdirSync(join(s.fake, "state"))).toEqual([]);
+    expect(readdirSync(join(s.fake, "run"))).toEqual([]);
     expect(s.stdout).toContain("identity changed: 1");
     expect(s.stderr).toContain("Enrolled connector c-1");
   });
@@ -133,6 +136,31 @@ echo "status answer $n ($*)"; exit $code`,
     expect(s.code, where(s)).toBe(0);
     expect(mutating(s)).toEqual(["restart connector.service"]);
     expect(s.stderr).toContain("install.sh: restarted connector.service");
+  });
+
+  test("an earlier run cut short after the swap: the daemon still runs the unlinked old binary, so it is restarted", async () => {
+    // A process whose executable was deleted, as the daemon is once a rename replaced its binary.
+    const dir = mkdtempSync(join(tmpdir(), "install-deleted-exe-"));
+    const exe = join(dir, "old-connector");
+    copyFileSync("/bin/sleep", exe);
+    chmodSync(exe, 0o755);
+    const daemon = Bun.spawn([exe, "300"]);
+    try {
+      unlinkSync(exe);
+      const s = await step("start_service", (fake) => {
+        statusSequence([0])(fake);
+        writeFileSync(join(fake, "main-pid"), `${daemon.pid}\n`);
+        for (const unit of ["connector.service", "connector-upgrade.path"]) {
+          writeFileSync(join(fake, `enabled-${unit}`), "");
+          writeFileSync(join(fake, `active-${unit}`), "");
+        }
+      });
+      expect(s.code, where(s)).toBe(0);
+      expect(mutating(s)).toEqual(["restart connector.service"]);
+    } finally {
+      daemon.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("status never answers: exit 8 after the wait, with the journal's last lines", async () => {

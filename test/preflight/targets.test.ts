@@ -1,7 +1,7 @@
 /** net.target: where the key and the identity point the network checks, and what a bad key is. */
 import { afterAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConnectorError } from "../../src/errors.ts";
@@ -30,6 +30,19 @@ describe("chooseTargets", () => {
     expect(choice.targets).toBeUndefined();
     expect(choice.check).toMatchObject({ id: "net.target", status: "warn", summary: "no provisioning key or identity: network checks skipped" });
     expect(choice.check.fix).toContain("--key-file");
+  });
+
+  test("root on the service user's 0700 state dir (an installed host re-run without a key): its provision_key is read, nothing fails", () => {
+    if (process.geteuid?.() !== 0) throw new Error("this test chowns a directory: run it as root, as CI does");
+    const dir = join(root, "service-user");
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, 65534, 65534);
+    expect(chooseTargets({ env: {}, stateDir: dir }).check.status).toBe("warn"); // nothing there yet: skipped, not failed
+    writeFileSync(join(dir, "provision_key"), key, { mode: 0o600 });
+    chownSync(join(dir, "provision_key"), 65534, 65534);
+    const choice = chooseTargets({ env: {}, stateDir: dir });
+    expect(choice.check.status).toBe("pass");
+    expect(choice.targets?.controlUrl).toBe("https://cloud.example:8443");
   });
 
   test("a key from the environment gives the control plane and pin, never the secret", () => {

@@ -49,7 +49,7 @@ echo "proxy: $CONNECTOR_PROXY" >> "$FAKE/connector.log"
 echo "key env: $CONNECTOR_KEY$CONNECTOR_PROVISIONING_KEY" >> "$FAKE/connector.log"
 prev=""
 for a in "$@"; do
-  if [ "$prev" = "--key-file" ]; then echo "key file: $(stat -c %a "$a") $(cat "$a")" >> "$FAKE/connector.log"; echo "$a" > "$FAKE/key-file-path"; fi
+  if [ "$prev" = "--key-file" ]; then echo "key file: $(stat -c %a "$a") $(cat "$a")" >> "$FAKE/connector.log"; echo "key dir: $(stat -c %a "$(dirname "$a")")" >> "$FAKE/connector.log"; echo "$a" > "$FAKE/key-file-path"; fi
   prev=$a
 done
 ${extra}
@@ -74,6 +74,7 @@ case "$1" in
   is-active) [ -e "$FAKE/active-$3" ] ;;
   enable) touch "$FAKE/enabled-$2" ;;
   start|restart) touch "$FAKE/active-$2" ;;
+  show) cat "$FAKE/main-pid" 2>/dev/null || echo 0 ;;
 esac`,
   );
   script(join(bin, "journalctl"), 'echo "journal: last lines"');
@@ -87,11 +88,12 @@ esac`,
     const fake = join(work, `case-${++cases}`);
     mkdirSync(join(fake, "state"), { recursive: true });
     mkdirSync(join(fake, "work"));
+    mkdirSync(join(fake, "run"));
     setup(fake);
     const prelude = [
       `source "${functions}"`,
       "constants",
-      `STATE_DIR="${fake}/state" BINARY="${fake}/connector" SYSTEMD_RUNNING_DIR="${fake}/systemd" WORK="${fake}/work" NEW_BINARY="${fake}/connector"`,
+      `STATE_DIR="${fake}/state" BINARY="${fake}/connector" SYSTEMD_RUNNING_DIR="${fake}/systemd" WORK="${fake}/work" NEW_BINARY="${fake}/connector" KEY_DIR_BASE="${fake}/run" LOCK_FILE="${fake}/run/install.lock"`,
       'KEY="" PROXY="" NO_PROXY_LIST="" PROXY_PASSWORD="" NAME="" SKIP_PREFLIGHT="" CHANGED_BINARY="" CHANGED_UNITS="" CHANGED_ENV="" CHANGED_IDENTITY=""',
       'as_service() { "$@"; }', // no user "connector" here: the fake binary runs as the test's user
     ].join("\n");

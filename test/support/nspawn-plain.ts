@@ -10,7 +10,7 @@
  */
 import { mkdirSync, rmdirSync } from "node:fs";
 import type { ExecResult } from "./nspawn.ts";
-import { requireNspawn } from "./nspawn.ts";
+import { requireNspawn, runWithDeadline } from "./nspawn.ts";
 
 export interface PlainRunOptions {
   /** Host directories bind-mounted at the same path inside. */
@@ -19,17 +19,7 @@ export interface PlainRunOptions {
   readonly timeoutMs?: number;
 }
 
-async function command(cmd: readonly string[], input?: string, timeoutMs = 30_000): Promise<ExecResult & { timedOut: boolean }> {
-  const proc = Bun.spawn([...cmd], { stdin: input === undefined ? "ignore" : new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proc.kill("SIGKILL");
-  }, timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr, timedOut };
-}
+const command = (cmd: readonly string[], input?: string, timeoutMs?: number) => runWithDeadline(cmd, timeoutMs, input);
 
 /** Runs `script` (bash, as root) in a plain, unbooted container; resolves with its exit code and output. */
 export async function runPlainContainer(script: string, options: PlainRunOptions = {}): Promise<ExecResult> {

@@ -66,7 +66,8 @@ export function requireNspawn(): void {
   }
 }
 
-async function command(cmd: readonly string[], timeoutMs = 30_000, input?: string): Promise<ExecResult> {
+/** Runs a host command with a deadline (SIGKILL after `timeoutMs`); never throws for its exit code. */
+export async function runWithDeadline(cmd: readonly string[], timeoutMs = 30_000, input?: string): Promise<ExecResult & { timedOut: boolean }> {
   const proc = Bun.spawn([...cmd], { stdin: input === undefined ? "ignore" : new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -75,6 +76,11 @@ async function command(cmd: readonly string[], timeoutMs = 30_000, input?: strin
   }, timeoutMs);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
+  return { code, stdout, stderr, timedOut };
+}
+
+async function command(cmd: readonly string[], timeoutMs = 30_000, input?: string): Promise<ExecResult> {
+  const { code, stdout, stderr, timedOut } = await runWithDeadline(cmd, timeoutMs, input);
   if (timedOut) throw new Error(`${cmd.join(" ")} did not finish within ${timeoutMs} ms\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`);
   return { code, stdout, stderr };
 }
