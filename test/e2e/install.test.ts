@@ -232,7 +232,7 @@ describe("curl -fsSL <base>/install.sh | bash -s -- --key KEY", () => {
       expect(await show("connector.service", "ActiveState")).toBe("active");
     }), TEST_TIMEOUT_MS);
 
-  test("release B published, the line again: upgraded in place to 9.2.0, the identity kept", () =>
+  test("release B published, the line again: upgraded in place to 9.2.0, the identity kept; then no key needed", () =>
     withLogs(async () => {
       // The daemon upgrades itself from the same release host (its URL is baked in): left on, it could
       // take B on its own while the installer runs, and the test would not know which of the two did.
@@ -254,6 +254,12 @@ describe("curl -fsSL <base>/install.sh | bash -s -- --key KEY", () => {
       expect(Number(await show("connector.service", "MainPID"))).toBe(onB.pid!);
       // The key went through preflight again (the identity made enrollment unnecessary): still nowhere.
       await expectKeyNowhere(run);
+      // An enrolled host needs no key: root's preflight judges the connector user's state dir for that
+      // user, and the run changes nothing.
+      const keyless = await install([]);
+      expect(keyless.code).toBe(0);
+      expect(`${keyless.stdout}${keyless.stderr}`).toMatch(/unchanged/i);
+      expect(Number(await show("connector.service", "MainPID"))).toBe(onB.pid!);
     }), TEST_TIMEOUT_MS);
 });
 
