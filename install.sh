@@ -272,7 +272,11 @@ detect_target() {
   [[ $os == Linux ]] || die 3 "this host runs $(printable "$os"): the connector runs on Linux only"
   # musl's ldd exits 1 for --version: its words count, not its status.
   if command -v ldd >/dev/null 2>&1; then ldd_says=$(ldd --version 2>&1 </dev/null || true); fi
-  if compgen -G "/lib/ld-musl-*" >/dev/null || [[ $ldd_says == *musl* ]]; then
+  # ldd speaks for the system's C library; a musl loader alone is not enough (Debian's and Ubuntu's
+  # "musl" package installs one beside glibc). Without ldd, the loader is all there is to go by.
+  if [[ $ldd_says == *musl* ]]; then
+    libc="-musl"
+  elif [[ $ldd_says != *GNU* && $ldd_says != *GLIBC* ]] && compgen -G "/lib/ld-musl-*" >/dev/null; then
     libc="-musl"
   fi
   case $arch in
