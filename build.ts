@@ -26,7 +26,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { neutralizeRuntimeEnv } from "./scripts/neutralize-runtime-env.ts";
-import { ed25519PublicKey, ROOT_THRESHOLD, spkiBase64OfPem, type Target, TARGETS, VERSION_PATTERN } from "./src/upgrade/format.ts";
+import {
+  ed25519PublicKey,
+  ROOT_THRESHOLD,
+  spkiBase64OfPem,
+  type Target,
+  TARGETS,
+  VERSION_PATTERN,
+} from "./src/upgrade/format.ts";
 
 export { TARGETS };
 export type { Target };
@@ -45,7 +52,10 @@ export class BuildInputError extends Error {
 function gitCommit(): string {
   const result = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: root, stderr: "ignore" });
   if (result.exitCode !== 0) return "unknown";
-  const clean = Bun.spawnSync(["git", "diff", "--quiet", "HEAD", "--", "src", "build.ts", "keys", "package.json", "package-lock.json"], { cwd: root, stderr: "ignore" });
+  const clean = Bun.spawnSync(
+    ["git", "diff", "--quiet", "HEAD", "--", "src", "build.ts", "keys", "package.json", "package-lock.json"],
+    { cwd: root, stderr: "ignore" },
+  );
   return `${result.stdout.toString().trim()}${clean.exitCode === 1 ? "-dirty" : ""}`;
 }
 
@@ -53,7 +63,8 @@ function gitCommit(): string {
 export function buildTime(): Date {
   const epoch = process.env.SOURCE_DATE_EPOCH;
   if (epoch === undefined || epoch === "") return new Date();
-  if (!/^\d{1,12}$/.test(epoch)) throw new BuildInputError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got ${JSON.stringify(epoch)}`);
+  if (!/^\d{1,12}$/.test(epoch))
+    throw new BuildInputError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got ${JSON.stringify(epoch)}`);
   return new Date(Number(epoch) * 1000);
 }
 
@@ -73,7 +84,8 @@ function hasAvx2(): boolean {
 }
 
 export function hostTarget(): Target {
-  if (process.platform !== "linux") throw new Error(`unsupported build host platform ${process.platform}: targets are Linux only`);
+  if (process.platform !== "linux")
+    throw new Error(`unsupported build host platform ${process.platform}: targets are Linux only`);
   const libc = isMusl() ? "-musl" : "";
   if (process.arch === "arm64") return `linux-arm64${libc}` as Target;
   if (process.arch !== "x64") throw new Error(`unsupported build host architecture ${process.arch}`);
@@ -111,21 +123,31 @@ export function loadTrustRoots(dir: string): string[] {
   } catch (err) {
     throw new BuildInputError(`trust roots directory ${dir} is unreadable: ${(err as Error).message}`);
   }
-  return checkTrustRoots(names.map((name) => rootOfFile(join(dir, name))), dir);
+  return checkTrustRoots(
+    names.map((name) => rootOfFile(join(dir, name))),
+    dir,
+  );
 }
 
 /** Sorted, distinct, each a valid Ed25519 SPKI, at least ROOT_THRESHOLD of them. */
 export function checkTrustRoots(roots: readonly string[], source: string): string[] {
-  for (const spki of roots) if (!ed25519PublicKey(spki)) throw new BuildInputError(`trust root ${spki} from ${source} is not an Ed25519 public key`);
+  for (const spki of roots)
+    if (!ed25519PublicKey(spki))
+      throw new BuildInputError(`trust root ${spki} from ${source} is not an Ed25519 public key`);
   const distinct = [...new Set(roots)].sort();
   if (distinct.length < ROOT_THRESHOLD) {
-    throw new BuildInputError(`${source} holds ${distinct.length} distinct trust root(s); a build needs at least ${ROOT_THRESHOLD} (bun run keygen -- --out DIR --name root-N)`);
+    throw new BuildInputError(
+      `${source} holds ${distinct.length} distinct trust root(s); a build needs at least ${ROOT_THRESHOLD} (bun run keygen -- --out DIR --name root-N)`,
+    );
   }
   return distinct;
 }
 
 export function checkVersion(version: string): string {
-  if (version.length > 64 || !VERSION_PATTERN.test(version)) throw new BuildInputError(`invalid version ${JSON.stringify(version)}: expected MAJOR.MINOR.PATCH[-pre-release], e.g. 1.4.2 or 1.5.0-rc.1`);
+  if (version.length > 64 || !VERSION_PATTERN.test(version))
+    throw new BuildInputError(
+      `invalid version ${JSON.stringify(version)}: expected MAJOR.MINOR.PATCH[-pre-release], e.g. 1.4.2 or 1.5.0-rc.1`,
+    );
   return version;
 }
 
@@ -137,10 +159,13 @@ export function checkReleaseBaseUrl(text: string): string {
   } catch {
     throw new BuildInputError(`invalid release base URL ${JSON.stringify(text)}`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new BuildInputError(`release base URL must be http(s), got ${url.protocol}`);
-  if (url.username || url.password || url.search || url.hash) throw new BuildInputError("release base URL must not carry credentials, a query or a fragment");
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new BuildInputError(`release base URL must be http(s), got ${url.protocol}`);
+  if (url.username || url.password || url.search || url.hash)
+    throw new BuildInputError("release base URL must not carry credentials, a query or a fragment");
   // It is also baked into install.sh inside single quotes: nothing a shell would treat specially.
-  if (/['"\\`$\s]/.test(url.href)) throw new BuildInputError(`release base URL ${JSON.stringify(url.href)} holds a quote, backslash, "$" or backtick`);
+  if (/['"\\`$\s]/.test(url.href))
+    throw new BuildInputError(`release base URL ${JSON.stringify(url.href)} holds a quote, backslash, "$" or backtick`);
   return url.href.replace(/\/+$/, "");
 }
 
@@ -171,7 +196,8 @@ export async function buildBinary(options: BuildOptions): Promise<void> {
     // An array literal, not a string: src/upgrade/trust-roots.ts reads it as an array.
     BUILD_TRUST_ROOTS: JSON.stringify(roots),
   };
-  if (options.releaseBaseUrl !== undefined) define.BUILD_RELEASE_BASE_URL = JSON.stringify(checkReleaseBaseUrl(options.releaseBaseUrl));
+  if (options.releaseBaseUrl !== undefined)
+    define.BUILD_RELEASE_BASE_URL = JSON.stringify(checkReleaseBaseUrl(options.releaseBaseUrl));
   await compile(options.target, resolve(options.outfile), define, options.entry ?? join(root, "src/main.ts"));
 }
 
@@ -218,7 +244,14 @@ async function compile(target: Target, outfile: string, define: Record<string, s
 }
 
 function parseBuildArgs(argv: string[]) {
-  let values: { host?: boolean; targets?: string; out?: string; version?: string; "trust-roots"?: string; "release-base-url"?: string };
+  let values: {
+    host?: boolean;
+    targets?: string;
+    out?: string;
+    version?: string;
+    "trust-roots"?: string;
+    "release-base-url"?: string;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -237,9 +270,11 @@ function parseBuildArgs(argv: string[]) {
     throw new BuildInputError((err as Error).message);
   }
   const targets = values.targets ?? (values.host ? "host" : "all");
-  if (targets !== "host" && targets !== "all") throw new BuildInputError(`--targets must be host or all, got ${JSON.stringify(targets)}`);
+  if (targets !== "host" && targets !== "all")
+    throw new BuildInputError(`--targets must be host or all, got ${JSON.stringify(targets)}`);
   if (values.host && targets !== "host") throw new BuildInputError("--host and --targets all contradict each other");
-  if (values.out !== undefined && targets !== "host") throw new BuildInputError("--out names one file: use it with --host (or --targets host)");
+  if (values.out !== undefined && targets !== "host")
+    throw new BuildInputError("--out names one file: use it with --host (or --targets host)");
   return { ...values, targets };
 }
 
@@ -250,7 +285,9 @@ async function main(argv: string[]) {
   const common = {
     trustRoots,
     version: checkVersion(args.version ?? packageVersion()),
-    ...(args["release-base-url"] === undefined ? {} : { releaseBaseUrl: checkReleaseBaseUrl(args["release-base-url"]) }),
+    ...(args["release-base-url"] === undefined
+      ? {}
+      : { releaseBaseUrl: checkReleaseBaseUrl(args["release-base-url"]) }),
   };
   if (args.targets === "host") {
     await buildBinary({ ...common, target: hostTarget(), outfile: args.out ?? join(dist, "connector") });

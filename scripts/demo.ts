@@ -22,11 +22,19 @@ function step(text: string) {
 
 async function run(cmd: string[], env: Record<string, string> = {}) {
   const proc = Bun.spawn(cmd, { cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
-  const [code, out, err] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const [code, out, err] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
   return { code, out, err };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -47,7 +55,9 @@ interface CloudJson {
 function httpGet(listen: string, path: string): Promise<string> {
   const [host, port] = [listen.slice(0, listen.lastIndexOf(":")), Number(listen.slice(listen.lastIndexOf(":") + 1))];
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port }, () => socket.write(`GET ${path} HTTP/1.1\r\nHost: wiki\r\nConnection: close\r\n\r\n`));
+    const socket = connect({ host, port }, () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: wiki\r\nConnection: close\r\n\r\n`),
+    );
     const chunks: Buffer[] = [];
     socket.setTimeout(10_000, () => socket.destroy(new Error("no response within 10 s")));
     socket.on("data", (c: Buffer) => chunks.push(c));
@@ -72,11 +82,14 @@ async function main() {
   console.log(`private app on 127.0.0.1:${app.port}`);
 
   step("Start the reference cloud (control plane with CA, 2 gateways)");
-  const cloud = Bun.spawn([bun, "test/cloud/main.ts", "--dir", cloudDir, "--gateways", "2", "--app", `wiki=127.0.0.1:${app.port}`], {
-    cwd: root,
-    stdout: "inherit",
-    stderr: "inherit",
-  });
+  const cloud = Bun.spawn(
+    [bun, "test/cloud/main.ts", "--dir", cloudDir, "--gateways", "2", "--app", `wiki=127.0.0.1:${app.port}`],
+    {
+      cwd: root,
+      stdout: "inherit",
+      stderr: "inherit",
+    },
+  );
   children.push(cloud);
   const cloudJson = await waitFor("cloud.json", () => {
     const path = join(cloudDir, "cloud.json");
@@ -85,9 +98,12 @@ async function main() {
   console.log(`control plane ${cloudJson.controlUrl}; gateways ${cloudJson.gateways.map((g) => g.url).join(", ")}`);
 
   step("Enroll: key pair generated here, CSR sent, signed identity stored");
-  const enroll = await run([binary, "enroll", "--state-dir", stateDir, "--name", "demo-connector", "--json", "--log-format", "json"], {
-    CONNECTOR_PROVISIONING_KEY: cloudJson.provisioningKey,
-  });
+  const enroll = await run(
+    [binary, "enroll", "--state-dir", stateDir, "--name", "demo-connector", "--json", "--log-format", "json"],
+    {
+      CONNECTOR_PROVISIONING_KEY: cloudJson.provisioningKey,
+    },
+  );
   if (enroll.code !== 0) throw new Error(`enroll failed (exit ${enroll.code}): ${enroll.err}`);
   console.log(enroll.out.trim());
 
@@ -98,7 +114,9 @@ async function main() {
     stderr: "inherit",
   });
   children.push(daemon);
-  await waitFor("all tunnels up", async () => ((await run([binary, "status", "--state-dir", stateDir, "--json"])).code === 0 ? true : undefined));
+  await waitFor("all tunnels up", async () =>
+    (await run([binary, "status", "--state-dir", stateDir, "--json"])).code === 0 ? true : undefined,
+  );
 
   const listen = cloudJson.apps.wiki?.listen;
   if (!listen) throw new Error("the reference cloud gave no user listener for the app");

@@ -33,7 +33,8 @@ function writeExclusive(path: string, text: string, mode: number): void {
   try {
     fd = openSync(path, "wx", mode);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new ToolUsageError(`${path} already exists: refusing to overwrite a key`);
+    if ((err as NodeJS.ErrnoException).code === "EEXIST")
+      throw new ToolUsageError(`${path} already exists: refusing to overwrite a key`);
     throw err;
   }
   try {
@@ -46,7 +47,8 @@ function writeExclusive(path: string, text: string, mode: number): void {
 
 /** Writes DIR/NAME.key and DIR/NAME.pub; refuses when either exists. */
 export function generateKey(dir: string, name: string): GeneratedKey {
-  if (!KEY_NAME_PATTERN.test(name)) throw new ToolUsageError(`invalid key name ${JSON.stringify(name)}: letters, digits, "-" and "_" only`);
+  if (!KEY_NAME_PATTERN.test(name))
+    throw new ToolUsageError(`invalid key name ${JSON.stringify(name)}: letters, digits, "-" and "_" only`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keyPath = join(dir, `${name}.key`);
   const pubPath = join(dir, `${name}.pub`);
@@ -65,7 +67,12 @@ export function main(argv: string[]): number {
   try {
     let values: { out?: string; name?: string };
     try {
-      ({ values } = parseArgs({ args: argv, options: { out: { type: "string" }, name: { type: "string" } }, strict: true, allowPositionals: false }));
+      ({ values } = parseArgs({
+        args: argv,
+        options: { out: { type: "string" }, name: { type: "string" } },
+        strict: true,
+        allowPositionals: false,
+      }));
     } catch (err) {
       throw new ToolUsageError(err instanceof Error ? err.message : String(err));
     }

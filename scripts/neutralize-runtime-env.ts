@@ -44,7 +44,10 @@ function occurrences(binary: Buffer, name: string): number[] {
 }
 
 /** Patches `binary` in place; throws (naming each variable and its count) unless every count is as expected. */
-export function neutralizeRuntimeEnv(binary: Buffer, expected: Readonly<Record<string, number>> = NEUTRALIZED_ENV_NAMES): void {
+export function neutralizeRuntimeEnv(
+  binary: Buffer,
+  expected: Readonly<Record<string, number>> = NEUTRALIZED_ENV_NAMES,
+): void {
   const found = Object.entries(expected).map(([name, count]) => ({ name, count, offsets: occurrences(binary, name) }));
   const wrong = found.filter((f) => f.offsets.length !== f.count);
   if (wrong.length > 0) {

@@ -37,7 +37,10 @@ export interface SigningKey {
 function loadSigningKey(file: string): SigningKey {
   // Like ssh with an unprotected key: a signing key others can read may already be someone else's.
   const mode = statSync(file).mode;
-  if ((mode & 0o077) !== 0) throw new ToolUsageError(`${file} is readable or writable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it, and consider the key exposed`);
+  if ((mode & 0o077) !== 0)
+    throw new ToolUsageError(
+      `${file} is readable or writable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it, and consider the key exposed`,
+    );
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(readFileSync(file, "utf8"));
@@ -61,17 +64,23 @@ export function loadReleaseKeys(dir: string): { roots: SigningKey[]; release: Si
   // Any release*.key counts, so a second release key is refused rather than silently ignored.
   const releaseFiles = names.filter((n) => /^release.*\.key$/.test(n));
   if (releaseFiles.length !== 1 || releaseFiles[0] !== "release.key") {
-    throw new ToolUsageError(`${dir} must hold exactly one release key, release.key (found ${releaseFiles.length ? releaseFiles.join(", ") : "none"})`);
+    throw new ToolUsageError(
+      `${dir} must hold exactly one release key, release.key (found ${releaseFiles.length ? releaseFiles.join(", ") : "none"})`,
+    );
   }
   const roots = rootFiles.map((n) => loadSigningKey(join(dir, n)));
   try {
-    checkTrustRoots(roots.map((r) => r.spki), `${dir} (root-*.key)`);
+    checkTrustRoots(
+      roots.map((r) => r.spki),
+      `${dir} (root-*.key)`,
+    );
   } catch (err) {
     throw new ToolUsageError((err as Error).message);
   }
   const unique = roots.filter((r, i) => roots.findIndex((o) => o.spki === r.spki) === i);
   const release = loadSigningKey(join(dir, "release.key"));
-  if (unique.some((r) => r.spki === release.spki)) throw new ToolUsageError("the release key must not also be a root key");
+  if (unique.some((r) => r.spki === release.spki))
+    throw new ToolUsageError("the release key must not also be a root key");
   return { roots: unique, release };
 }
 
@@ -83,7 +92,8 @@ export function signBytes(key: SigningKey, bytes: Uint8Array): Buffer {
 
 function validated<T>(schema: v.GenericSchema<unknown, T>, value: unknown, what: string): T {
   const result = v.safeParse(schema, value);
-  if (!result.success) throw new Error(`the ${what} would be malformed: ${result.issues.map((i) => i.message).join("; ")}`);
+  if (!result.success)
+    throw new Error(`the ${what} would be malformed: ${result.issues.map((i) => i.message).join("; ")}`);
   return result.output;
 }
 
@@ -102,7 +112,12 @@ export interface ManifestInput {
 /** The manifest's exact text (format.ts renderManifest), checked against the schema first and after. */
 export function manifestText(input: ManifestInput): { manifest: Manifest; text: string } {
   const targets: Record<string, { url: string; size: number; sha256: string }> = {};
-  for (const b of input.binaries) targets[b.target] = { url: b.file, size: b.bytes.length, sha256: createHash("sha256").update(b.bytes).digest("hex") };
+  for (const b of input.binaries)
+    targets[b.target] = {
+      url: b.file,
+      size: b.bytes.length,
+      sha256: createHash("sha256").update(b.bytes).digest("hex"),
+    };
   const manifest = validated(
     ManifestSchema,
     {
@@ -121,7 +136,8 @@ export function manifestText(input: ManifestInput): { manifest: Manifest; text: 
   );
   const text = renderManifest(manifest);
   // What the connector will parse must be what was validated, field for field.
-  if (JSON.stringify(validated(ManifestSchema, JSON.parse(text), "rendered manifest")) !== JSON.stringify(manifest)) throw new Error("the rendered manifest does not round-trip");
+  if (JSON.stringify(validated(ManifestSchema, JSON.parse(text), "rendered manifest")) !== JSON.stringify(manifest))
+    throw new Error("the rendered manifest does not round-trip");
   if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) throw new Error(`the manifest is over ${MAX_MANIFEST_BYTES} bytes`);
   return { manifest, text };
 }
@@ -140,7 +156,8 @@ export function keysetText(release: SigningKey, now: Date, expiresInSeconds: num
     "release-key set",
   );
   const text = `${JSON.stringify(keyset, null, 2)}\n`;
-  if (Buffer.byteLength(text) > MAX_KEYSET_BYTES) throw new Error(`the release-key set is over ${MAX_KEYSET_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_KEYSET_BYTES)
+    throw new Error(`the release-key set is over ${MAX_KEYSET_BYTES} bytes`);
   return { keyset, text };
 }
 
@@ -179,7 +196,8 @@ function unitsBlock(units: Record<string, string>): string {
     const text = units[name];
     if (text === undefined) throw new Error(`cannot bake install.sh: no unit ${name}`);
     if (!text.endsWith("\n")) throw new Error(`cannot bake ${name} into install.sh: it does not end with a newline`);
-    if (text.split("\n").includes(UNIT_DELIMITER) || text.includes("\0")) throw new Error(`cannot bake ${name} into install.sh: it holds a line "${UNIT_DELIMITER}" or a NUL`);
+    if (text.split("\n").includes(UNIT_DELIMITER) || text.includes("\0"))
+      throw new Error(`cannot bake ${name} into install.sh: it holds a line "${UNIT_DELIMITER}" or a NUL`);
     lines.push(`    ${name})`, `      cat <<'${UNIT_DELIMITER}'`, `${text}${UNIT_DELIMITER}`, "      ;;");
   }
   lines.push("    *) return 1 ;;", "  esac", "}", "");
@@ -190,11 +208,19 @@ function unitsBlock(units: Record<string, string>): string {
  * install.sh with the roots (PEM), the release host and channel, and the systemd units (default: those
  * of packaging/systemd/) baked between their markers; nothing else changes.
  */
-export function bakeInstaller(template: string, values: { rootSpkis: readonly string[]; baseUrl?: string; channel: string; units?: Record<string, string> }): string {
+export function bakeInstaller(
+  template: string,
+  values: { rootSpkis: readonly string[]; baseUrl?: string; channel: string; units?: Record<string, string> },
+): string {
   // Values go inside single quotes: refuse anything that could end the quote (validated upstream too).
-  for (const value of [values.baseUrl ?? "", values.channel]) if (/['\\\s]/.test(value)) throw new Error(`cannot bake ${JSON.stringify(value)} into install.sh`);
-  for (const spki of values.rootSpkis) if (!/^[A-Za-z0-9+/=]+$/.test(spki)) throw new Error(`cannot bake root ${JSON.stringify(spki)} into install.sh: not base64`);
-  const pems = values.rootSpkis.map((spki) => `-----BEGIN PUBLIC KEY-----\n${spki}\n-----END PUBLIC KEY-----`).join("\n");
+  for (const value of [values.baseUrl ?? "", values.channel])
+    if (/['\\\s]/.test(value)) throw new Error(`cannot bake ${JSON.stringify(value)} into install.sh`);
+  for (const spki of values.rootSpkis)
+    if (!/^[A-Za-z0-9+/=]+$/.test(spki))
+      throw new Error(`cannot bake root ${JSON.stringify(spki)} into install.sh: not base64`);
+  const pems = values.rootSpkis
+    .map((spki) => `-----BEGIN PUBLIC KEY-----\n${spki}\n-----END PUBLIC KEY-----`)
+    .join("\n");
   const block = [
     "# The root public keys (Ed25519 SPKI PEM) a release-keys.json must be signed by, and the release host.",
     `RELEASE_BASE_URL='${values.baseUrl ?? ""}'`,

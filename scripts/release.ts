@@ -17,9 +17,25 @@ import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { BuildInputError, buildBinary, buildTime, checkReleaseBaseUrl, checkVersion, hostTarget } from "../build.ts";
-import { binaryFile, Channel, KEYSET_FILE, keysetSignatureFile, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, type Target, TARGETS } from "../src/upgrade/format.ts";
+import {
+  binaryFile,
+  Channel,
+  KEYSET_FILE,
+  keysetSignatureFile,
+  MANIFEST_FILE,
+  MANIFEST_SIGNATURE_FILE,
+  type Target,
+  TARGETS,
+} from "../src/upgrade/format.ts";
 import { ToolUsageError } from "./keygen.ts";
-import { bakeInstaller, keysetText, loadReleaseKeys, manifestText, type SigningKey, signBytes } from "./release-files.ts";
+import {
+  bakeInstaller,
+  keysetText,
+  loadReleaseKeys,
+  manifestText,
+  type SigningKey,
+  signBytes,
+} from "./release-files.ts";
 
 const root = resolve(import.meta.dir, "..");
 const DAY = 24 * 60 * 60;
@@ -39,7 +55,8 @@ export interface ReleaseOptions {
 
 function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d{1,16}$/.test(text) || Number(text) < min || Number(text) > max) throw new ToolUsageError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  if (!/^\d{1,16}$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new ToolUsageError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -49,17 +66,33 @@ export function parseReleaseArgs(argv: string[]): ReleaseOptions {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { keys: str, version: str, channel: str, sequence: str, out: str, "base-url": str, targets: str, "expires-in": str, rollout: str, "keyset-expires-in": str },
+      options: {
+        keys: str,
+        version: str,
+        channel: str,
+        sequence: str,
+        out: str,
+        "base-url": str,
+        targets: str,
+        "expires-in": str,
+        rollout: str,
+        "keyset-expires-in": str,
+      },
       strict: true,
       allowPositionals: false,
     }));
   } catch (err) {
     throw new ToolUsageError((err as Error).message);
   }
-  for (const name of ["keys", "version", "channel", "sequence", "out"]) if (!values[name]) throw new ToolUsageError(`--${name} is required`);
+  for (const name of ["keys", "version", "channel", "sequence", "out"])
+    if (!values[name]) throw new ToolUsageError(`--${name} is required`);
   const targets = values.targets ?? "all";
-  if (targets !== "host" && targets !== "all") throw new ToolUsageError(`--targets must be host or all, got ${JSON.stringify(targets)}`);
-  if (!v.is(Channel, values.channel)) throw new ToolUsageError(`invalid channel ${JSON.stringify(values.channel)}: lowercase letters, digits and "-", at most 32`);
+  if (targets !== "host" && targets !== "all")
+    throw new ToolUsageError(`--targets must be host or all, got ${JSON.stringify(targets)}`);
+  if (!v.is(Channel, values.channel))
+    throw new ToolUsageError(
+      `invalid channel ${JSON.stringify(values.channel)}: lowercase letters, digits and "-", at most 32`,
+    );
   const rollout = integer("rollout", values.rollout, 0, 100);
   const baseUrl = values["base-url"] === undefined ? undefined : checkReleaseBaseUrl(values["base-url"]);
   return {
@@ -86,7 +119,8 @@ function checkOut(out: string): void {
     if (code === "ENOTDIR") throw new ToolUsageError(`--out ${out} is not a directory`);
     if (code !== "ENOENT") throw err;
   }
-  if (entries && entries.length > 0) throw new ToolUsageError(`--out ${out} is not empty: a release goes into a new directory`);
+  if (entries && entries.length > 0)
+    throw new ToolUsageError(`--out ${out} is not empty: a release goes into a new directory`);
 }
 
 /**
@@ -95,8 +129,11 @@ function checkOut(out: string): void {
  */
 function checkEmbedded(path: string, file: string, rootSpkis: readonly string[], baseUrl: string | undefined): void {
   const bytes = readFileSync(path);
-  for (const spki of rootSpkis) if (!bytes.includes(spki)) throw new Error(`${file} does not embed root ${spki}: does src/ still import src/upgrade/trust-roots.ts?`);
-  if (baseUrl !== undefined && !bytes.includes(baseUrl)) throw new Error(`${file} does not embed the release base URL ${baseUrl}`);
+  for (const spki of rootSpkis)
+    if (!bytes.includes(spki))
+      throw new Error(`${file} does not embed root ${spki}: does src/ still import src/upgrade/trust-roots.ts?`);
+  if (baseUrl !== undefined && !bytes.includes(baseUrl))
+    throw new Error(`${file} does not embed the release base URL ${baseUrl}`);
 }
 
 export interface ReleaseResult {
@@ -129,7 +166,12 @@ export async function makeRelease(options: ReleaseOptions): Promise<ReleaseResul
   }
 }
 
-async function writeRelease(options: ReleaseOptions, out: string, roots: SigningKey[], release: SigningKey): Promise<ReleaseResult> {
+async function writeRelease(
+  options: ReleaseOptions,
+  out: string,
+  roots: SigningKey[],
+  release: SigningKey,
+): Promise<ReleaseResult> {
   const now = buildTime();
   const rootSpkis = roots.map((r) => r.spki);
   const targets: readonly Target[] = options.targets === "host" ? [hostTarget()] : TARGETS;
@@ -137,7 +179,13 @@ async function writeRelease(options: ReleaseOptions, out: string, roots: Signing
   for (const target of targets) {
     const file = binaryFile(target);
     const path = join(out, file);
-    await buildBinary({ target, outfile: path, version: options.version, trustRoots: rootSpkis, ...(options.baseUrl === undefined ? {} : { releaseBaseUrl: options.baseUrl }) });
+    await buildBinary({
+      target,
+      outfile: path,
+      version: options.version,
+      trustRoots: rootSpkis,
+      ...(options.baseUrl === undefined ? {} : { releaseBaseUrl: options.baseUrl }),
+    });
     chmodSync(path, 0o755);
     checkEmbedded(path, file, rootSpkis, options.baseUrl);
     binaries.push({ target, file, bytes: readFileSync(path) });
@@ -158,10 +206,23 @@ async function writeRelease(options: ReleaseOptions, out: string, roots: Signing
     [MANIFEST_SIGNATURE_FILE, signBytes(release, Buffer.from(manifest))],
     [KEYSET_FILE, keyset],
     ...roots.map((r): [string, Uint8Array] => [keysetSignatureFile(r.id), signBytes(r, Buffer.from(keyset))]),
-    ["install.sh", bakeInstaller(readFileSync(join(root, "install.sh"), "utf8"), { rootSpkis, channel: options.channel, ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }) })],
+    [
+      "install.sh",
+      bakeInstaller(readFileSync(join(root, "install.sh"), "utf8"), {
+        rootSpkis,
+        channel: options.channel,
+        ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }),
+      }),
+    ],
   ];
-  for (const [name, data] of written) writeFileSync(join(out, name), data, { mode: name === "install.sh" ? 0o755 : 0o644 });
-  return { out, files: [...binaries.map((b) => b.file), ...written.map(([name]) => name)], manifestKeyId: release.id, rootIds: roots.map((r) => r.id) };
+  for (const [name, data] of written)
+    writeFileSync(join(out, name), data, { mode: name === "install.sh" ? 0o755 : 0o644 });
+  return {
+    out,
+    files: [...binaries.map((b) => b.file), ...written.map(([name]) => name)],
+    manifestKeyId: release.id,
+    rootIds: roots.map((r) => r.id),
+  };
 }
 
 const USAGE =
@@ -173,7 +234,9 @@ export async function main(argv: string[]): Promise<number> {
     const options = parseReleaseArgs(argv);
     const result = await makeRelease(options);
     console.log(`release ${options.version} (${options.channel}, sequence ${options.sequence}) in ${result.out}`);
-    console.log(`  manifest signed by release key ${result.manifestKeyId}; key set signed by roots ${result.rootIds.join(", ")}`);
+    console.log(
+      `  manifest signed by release key ${result.manifestKeyId}; key set signed by roots ${result.rootIds.join(", ")}`,
+    );
     for (const file of result.files) console.log(`  ${file}`);
     return 0;
   } catch (err) {

@@ -81,4 +81,12 @@ export function errnoCode(err: unknown): string | undefined {
 }
 
 /** Codes a failed name lookup shows up as, from getaddrinfo or from Bun's own resolver. */
-export const DNS_ERROR_CODES: ReadonlySet<string> = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "DNSException", "DNS_ENOTFOUND"]);
+export const DNS_ERROR_CODES: ReadonlySet<string> = new Set([
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_NONAME",
+  "EAI_FAIL",
+  "EAI_NODATA",
+  "DNSException",
+  "DNS_ENOTFOUND",
+]);

@@ -11,7 +11,9 @@ const SUBCOMMANDS = Object.keys(rootCommand.subCommands as Record<string, unknow
 
 /** `--no-proxy LIST` is the documented spelling (as NO_PROXY); citty would read it as `--proxy=false`. */
 function normaliseArgs(rawArgs: readonly string[]): string[] {
-  return rawArgs.map((arg) => (arg === "--no-proxy" ? "--proxy-bypass" : arg.startsWith("--no-proxy=") ? `--proxy-bypass=${arg.slice(11)}` : arg));
+  return rawArgs.map((arg) =>
+    arg === "--no-proxy" ? "--proxy-bypass" : arg.startsWith("--no-proxy=") ? `--proxy-bypass=${arg.slice(11)}` : arg,
+  );
 }
 
 async function main(given: string[]): Promise<number> {
@@ -30,7 +32,9 @@ async function main(given: string[]): Promise<number> {
     return rawArgs.length === 0 ? ExitCode.usage : ExitCode.ok;
   }
   if (!sub || !SUBCOMMANDS.includes(sub)) {
-    process.stderr.write(`Unknown command "${sub ?? rawArgs[0]}". Commands: ${SUBCOMMANDS.join(", ")}. See connector --help.\n`);
+    process.stderr.write(
+      `Unknown command "${sub ?? rawArgs[0]}". Commands: ${SUBCOMMANDS.join(", ")}. See connector --help.\n`,
+    );
     return ExitCode.usage;
   }
   // Run the subcommand directly: citty's root dispatch drops a subcommand's return value (its exit code).
@@ -54,7 +58,9 @@ function report(err: unknown): number {
     process.stderr.write(`error: ${err.message}. See connector --help.\n`);
     return ExitCode.usage;
   }
-  process.stderr.write(`error: unexpected failure: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `error: unexpected failure: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   return ExitCode.failure;
 }
 

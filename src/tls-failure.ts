@@ -15,7 +15,16 @@
  *     socket disconnected before secure TLS connection was established".
  */
 
-export type TlsFailureKind = "untrusted" | "hostname" | "purpose" | "expired" | "not-yet-valid" | "version" | "not-tls" | "closed" | "other";
+export type TlsFailureKind =
+  | "untrusted"
+  | "hostname"
+  | "purpose"
+  | "expired"
+  | "not-yet-valid"
+  | "version"
+  | "not-tls"
+  | "closed"
+  | "other";
 
 const UNTRUSTED = new Set([
   "UNABLE_TO_GET_ISSUER_CERT",
@@ -52,7 +61,13 @@ export function tlsFailureKind(code: string | undefined, message = ""): TlsFailu
  * One sentence naming the check that failed, for `who` ("the control plane cloud.example:443",
  * "gateway gw:443"), with what to do. `now` is this host's time (shown for clock failures).
  */
-export function describeTlsFailure(kind: TlsFailureKind, who: string, reason: string, now: Date, name?: string): string {
+export function describeTlsFailure(
+  kind: TlsFailureKind,
+  who: string,
+  reason: string,
+  now: Date,
+  name?: string,
+): string {
   switch (kind) {
     case "untrusted":
       return `${who} presented a certificate that the pinned cloud CA did not sign (${reason})`;

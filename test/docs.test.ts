@@ -8,7 +8,15 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
-const DOCS = ["README.md", "BENCHMARKS.md", "test/cloud/README.md", "src/upgrade/README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCS = [
+  "README.md",
+  "BENCHMARKS.md",
+  "test/cloud/README.md",
+  "src/upgrade/README.md",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** Every "§N" that is not preceded by the name of a document in the repository (or an RFC). */
 export function strayCitations(text: string, isProtocolDoc: boolean): string[] {

@@ -4,7 +4,9 @@ import { isOneLine as isPrintable } from "./support/printable.ts";
 
 describe("peerText", () => {
   test("ordinary text, including non-ASCII letters, is kept as it is", () => {
-    expect(peerText("CSR_WEAK_KEY: key of 1024 bits, need ≥ 2048 — café")).toBe("CSR_WEAK_KEY: key of 1024 bits, need ≥ 2048 — café");
+    expect(peerText("CSR_WEAK_KEY: key of 1024 bits, need ≥ 2048 — café")).toBe(
+      "CSR_WEAK_KEY: key of 1024 bits, need ≥ 2048 — café",
+    );
   });
 
   test("ESC, BEL and other C0 controls become visible escapes", () => {
@@ -20,7 +22,7 @@ describe("peerText", () => {
   });
 
   test("tab, CR and LF become spaces, so a reason cannot forge a second log line", () => {
-    expect(peerText("bad\r\n{\"level\":\"info\"}\tx")).toBe("bad  {\"level\":\"info\"} x");
+    expect(peerText('bad\r\n{"level":"info"}\tx')).toBe('bad  {"level":"info"} x');
   });
 
   test("long text is cut to the bound with an ellipsis, never inside an escape or a surrogate pair", () => {

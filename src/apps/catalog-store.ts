@@ -41,7 +41,11 @@ export class CatalogStore {
 
   /** Keeps `catalog` as the last good one for `connectorId`. Throws on a write failure. */
   save(connectorId: string, catalog: Catalog, fetchedAt: Date): void {
-    const record: v.InferInput<typeof StoredCatalogSchema> = { connectorId, fetchedAt: fetchedAt.toISOString(), catalog };
+    const record: v.InferInput<typeof StoredCatalogSchema> = {
+      connectorId,
+      fetchedAt: fetchedAt.toISOString(),
+      catalog,
+    };
     writeFileAtomic(this.path, `${JSON.stringify(record)}\n`, PRIVATE_FILE_MODE);
   }
 
@@ -49,7 +53,8 @@ export class CatalogStore {
   load(connectorId: string): CatalogLoad {
     const loaded = readJsonState(this.path, StoredCatalogSchema, MAX_STORED_BYTES);
     if (!loaded.found) return loaded;
-    if (loaded.value.connectorId !== connectorId) return { found: false, why: `${CATALOG_FILE} belongs to another connector identity` };
+    if (loaded.value.connectorId !== connectorId)
+      return { found: false, why: `${CATALOG_FILE} belongs to another connector identity` };
     return { found: true, stored: { catalog: loaded.value.catalog, fetchedAt: new Date(loaded.value.fetchedAt) } };
   }
 }

@@ -99,7 +99,9 @@ export class HealthMonitor {
   async checkAll(): Promise<void> {
     const catalog = this.#catalog;
     if (!catalog) return;
-    const resolved = await Promise.all(catalog.apps.flatMap((app) => app.servers.map((server) => this.#resolve(app.name, server))));
+    const resolved = await Promise.all(
+      catalog.apps.flatMap((app) => app.servers.map((server) => this.#resolve(app.name, server))),
+    );
     const next = resolved.flat();
     await Promise.all(next.map(async (s) => (s.healthy = await (this.options.probe ?? tcpProbe)(s.host, s.port))));
     if (catalog !== this.#catalog) return; // replaced meanwhile; that check reports
@@ -113,14 +115,26 @@ export class HealthMonitor {
     const split = splitHostPort(server);
     const parsed = split ? parseHost(split.host) : undefined;
     const port = split?.port;
-    if (!split || !parsed || port === undefined) return [{ app, address: server, host: server, port: 0, healthy: false }];
+    if (!split || !parsed || port === undefined)
+      return [{ app, address: server, host: server, port: 0, healthy: false }];
     // Canonical, as the dialler reports passive results (IPv4-mapped unmapped, IPv6 lower-case).
-    if (parsed.kind !== "name") return [{ app, address: formatHostPort(formatHost(parsed), port), host: formatHost(parsed), port, healthy: false }];
+    if (parsed.kind !== "name")
+      return [
+        { app, address: formatHostPort(formatHost(parsed), port), host: formatHost(parsed), port, healthy: false },
+      ];
     try {
       const lookup = (this.options.resolve ?? systemResolver)(parsed.name);
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("DNS timeout")), HEALTH_CHECK_TIMEOUT_MS).unref());
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("DNS timeout")), HEALTH_CHECK_TIMEOUT_MS).unref(),
+      );
       const addresses = await Promise.race([lookup, timeout]);
-      return addresses.map((a) => ({ app, address: formatHostPort(a.address, port), host: a.address, port, healthy: false }));
+      return addresses.map((a) => ({
+        app,
+        address: formatHostPort(a.address, port),
+        host: a.address,
+        port,
+        healthy: false,
+      }));
     } catch {
       return [{ app, address: server, host: parsed.name, port, healthy: false }];
     }

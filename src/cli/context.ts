@@ -10,7 +10,10 @@ export interface CliContext {
   log: Logger;
 }
 
-export function cliContext(args: Record<string, unknown>, env: Record<string, string | undefined> = process.env): CliContext {
+export function cliContext(
+  args: Record<string, unknown>,
+  env: Record<string, string | undefined> = process.env,
+): CliContext {
   const flags: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(args)) {
     if (typeof value === "string") flags[name] = value;

@@ -14,11 +14,16 @@ export default defineCommand({
     ...proxyArgs,
     key: {
       type: "string",
-      description: "Provisioning key cnk1.… (other users can see argv: prefer --key-file or CONNECTOR_PROVISIONING_KEY)",
+      description:
+        "Provisioning key cnk1.… (other users can see argv: prefer --key-file or CONNECTOR_PROVISIONING_KEY)",
       valueHint: "KEY",
     },
     "key-file": { type: "string", description: "Read the provisioning key from this file", valueHint: "PATH" },
-    name: { type: "string", description: "Connector name (env CONNECTOR_NAME; default: the hostname, cut to 63 characters)", valueHint: "NAME" },
+    name: {
+      type: "string",
+      description: "Connector name (env CONNECTOR_NAME; default: the hostname, cut to 63 characters)",
+      valueHint: "NAME",
+    },
     force: { type: "boolean", description: "Replace an existing identity" },
     json: { type: "boolean", description: "Print the result as JSON" },
   },
@@ -40,7 +45,13 @@ export default defineCommand({
     const { identity } = result;
     const notAfter = result.notAfter.toISOString();
     if (args.json) {
-      const out = { connectorId: identity.connectorId, name: identity.name, group: identity.group, gateways: identity.gateways, certificate: { notAfter } };
+      const out = {
+        connectorId: identity.connectorId,
+        name: identity.name,
+        group: identity.group,
+        gateways: identity.gateways,
+        certificate: { notAfter },
+      };
       printOut(JSON.stringify(out, null, 2));
       return;
     }

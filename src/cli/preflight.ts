@@ -9,11 +9,18 @@ import { cliContext, printOut } from "./context.ts";
 import { globalArgs, proxyArgs } from "./global-args.ts";
 
 export default defineCommand({
-  meta: { name: "preflight", description: "Check that this host can run the connector (exit 0 ok or warnings, 1 a check failed, 2 usage)" },
+  meta: {
+    name: "preflight",
+    description: "Check that this host can run the connector (exit 0 ok or warnings, 1 a check failed, 2 usage)",
+  },
   args: {
     ...globalArgs,
     ...proxyArgs,
-    key: { type: "string", description: "Provisioning key cnk1.… (only its cloud address and CA pin are used; prefer --key-file)", valueHint: "KEY" },
+    key: {
+      type: "string",
+      description: "Provisioning key cnk1.… (only its cloud address and CA pin are used; prefer --key-file)",
+      valueHint: "KEY",
+    },
     "key-file": { type: "string", description: "Read the provisioning key from this file", valueHint: "PATH" },
     json: { type: "boolean", description: "Print the checks as JSON" },
   },

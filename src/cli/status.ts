@@ -10,7 +10,10 @@ import { globalArgs } from "./global-args.ts";
 const WATCH_INTERVAL_MS = 2_000;
 
 export default defineCommand({
-  meta: { name: "status", description: "Show the connector's state; exit 0 connected, 1 degraded, 2 not running, 3 not enrolled, 4 revoked" },
+  meta: {
+    name: "status",
+    description: "Show the connector's state; exit 0 connected, 1 degraded, 2 not running, 3 not enrolled, 4 revoked",
+  },
   args: {
     ...globalArgs,
     json: { type: "boolean", description: "Print the status as JSON" },
@@ -18,7 +21,8 @@ export default defineCommand({
   },
   async run({ args }) {
     const { settings } = cliContext(args);
-    const show = (snapshot: StatusSnapshot) => printOut(args.json ? JSON.stringify(snapshot, null, args.watch ? 0 : 2) : renderStatus(snapshot));
+    const show = (snapshot: StatusSnapshot) =>
+      printOut(args.json ? JSON.stringify(snapshot, null, args.watch ? 0 : 2) : renderStatus(snapshot));
     let snapshot = await collectStatus(settings.stateDir);
     if (!args.watch) {
       show(snapshot);

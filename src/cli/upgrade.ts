@@ -20,24 +20,45 @@ export default defineCommand({
       "itself cannot make it install anything else. The swap is atomic; the old binary is kept as connector.prev.",
       "The daemon upgrades by itself: `connector run` settings --channel, --pin-version, --upgrade-window HH:MM-HH:MM (UTC),",
       "--upgrade-interval, --auto-upgrade off; a release that does not come up is rolled back and skipped.",
-      "Exit 24 when a release is refused; the code in brackets says why (docs/OPERATIONS.md \"Upgrades\").",
+      'Exit 24 when a release is refused; the code in brackets says why (docs/OPERATIONS.md "Upgrades").',
     ].join(" "),
   },
   args: {
     ...globalArgs,
     ...proxyArgs,
-    check: { type: "boolean", description: "Fetch and verify the channel's release and say what would happen and why; change nothing" },
-    version: { type: "string", description: "Take exactly this version, even an older one (a downgrade needs a manifest signed for it)", valueHint: "V" },
+    check: {
+      type: "boolean",
+      description: "Fetch and verify the channel's release and say what would happen and why; change nothing",
+    },
+    version: {
+      type: "string",
+      description: "Take exactly this version, even an older one (a downgrade needs a manifest signed for it)",
+      valueHint: "V",
+    },
     rollback: { type: "boolean", description: "Put connector.prev back and mark the current version skipped" },
-    "apply-staged": { type: "boolean", description: "Verify and install the release the daemon staged (run by the root upgrade unit)" },
-    "manifest-url": { type: "string", description: "The channel's manifest.json (env CONNECTOR_MANIFEST_URL; default: the release host built in)", valueHint: "URL" },
-    channel: { type: "string", description: "Release channel (default stable, env CONNECTOR_CHANNEL)", valueHint: "NAME" },
+    "apply-staged": {
+      type: "boolean",
+      description: "Verify and install the release the daemon staged (run by the root upgrade unit)",
+    },
+    "manifest-url": {
+      type: "string",
+      description: "The channel's manifest.json (env CONNECTOR_MANIFEST_URL; default: the release host built in)",
+      valueHint: "URL",
+    },
+    channel: {
+      type: "string",
+      description: "Release channel (default stable, env CONNECTOR_CHANNEL)",
+      valueHint: "NAME",
+    },
     json: { type: "boolean", description: "Print the result as JSON" },
   },
   async run({ args }) {
     const modes = [args.check, args.rollback, args["apply-staged"]].filter(Boolean).length;
     if (modes > 1) throw new UsageError("--check, --rollback and --apply-staged are separate actions: give one.");
-    if (args.version !== undefined && modes > 0) throw new UsageError("--version goes with a plain `connector upgrade`, not with --check, --rollback or --apply-staged.");
+    if (args.version !== undefined && modes > 0)
+      throw new UsageError(
+        "--version goes with a plain `connector upgrade`, not with --check, --rollback or --apply-staged.",
+      );
     const { settings } = cliContext(args);
     const ctx: ManualContext = {
       settings,

@@ -22,7 +22,12 @@ const ProxyUrl = v.pipe(
 );
 const NoProxyList = v.pipe(
   v.string(),
-  v.transform((s) => s.split(",").map((e) => e.trim()).filter((e) => e.length > 0)),
+  v.transform((s) =>
+    s
+      .split(",")
+      .map((e) => e.trim())
+      .filter((e) => e.length > 0),
+  ),
 );
 const PositiveInt = (min: number, max: number) =>
   v.pipe(
@@ -43,10 +48,20 @@ const OnOff = v.pipe(
   v.picklist(["on", "off"], "expected on or off"),
   v.transform((s) => s === "on"),
 );
-const ChannelName = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "expected a channel name such as stable or beta"));
-const HttpUrl = v.pipe(v.string(), v.url("expected a URL"), v.check((s) => /^https?:\/\//i.test(s), "expected an http:// or https:// URL"));
+const ChannelName = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "expected a channel name such as stable or beta"),
+);
+const HttpUrl = v.pipe(
+  v.string(),
+  v.url("expected a URL"),
+  v.check((s) => /^https?:\/\//i.test(s), "expected an http:// or https:// URL"),
+);
 const VersionText = v.pipe(v.string(), v.regex(VERSION_PATTERN, "expected a version such as 1.4.2"));
-const WindowText = v.pipe(v.string(), v.regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, "expected HH:MM-HH:MM in UTC, e.g. 02:00-05:00"));
+const WindowText = v.pipe(
+  v.string(),
+  v.regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, "expected HH:MM-HH:MM in UTC, e.g. 02:00-05:00"),
+);
 
 /** One entry per setting: flag name, env vars in priority order, schema. Defaults are strings so
  * they go through the same validation as operator input. */
@@ -54,15 +69,36 @@ const SPEC = {
   stateDir: { flag: "state-dir", env: ["CONNECTOR_STATE_DIR"], schema: NonEmpty, fallback: DEFAULT_STATE_DIR },
   logLevel: { flag: "log-level", env: ["CONNECTOR_LOG_LEVEL"], schema: LogLevel, fallback: "info" },
   logFormat: { flag: "log-format", env: ["CONNECTOR_LOG_FORMAT"], schema: LogFormat, fallback: undefined },
-  proxy: { flag: "proxy", env: ["CONNECTOR_PROXY", "HTTPS_PROXY", "https_proxy"], schema: ProxyUrl, fallback: undefined, secret: true },
-  noProxy: { flag: "proxy-bypass", env: ["CONNECTOR_NO_PROXY", "NO_PROXY", "no_proxy"], schema: NoProxyList, fallback: "" },
+  proxy: {
+    flag: "proxy",
+    env: ["CONNECTOR_PROXY", "HTTPS_PROXY", "https_proxy"],
+    schema: ProxyUrl,
+    fallback: undefined,
+    secret: true,
+  },
+  noProxy: {
+    flag: "proxy-bypass",
+    env: ["CONNECTOR_NO_PROXY", "NO_PROXY", "no_proxy"],
+    schema: NoProxyList,
+    fallback: "",
+  },
   tunnels: { flag: "tunnels", env: ["CONNECTOR_TUNNELS"], schema: PositiveInt(1, 16), fallback: "2" },
   gracePeriod: { flag: "grace-period", env: ["CONNECTOR_GRACE_PERIOD"], schema: PositiveInt(0, 3600), fallback: "30" },
   dialTimeout: { flag: "dial-timeout", env: ["CONNECTOR_DIAL_TIMEOUT"], schema: PositiveInt(1, 120), fallback: "10" },
   // Process-wide stream cap (src/dataplane/admission.ts explains the default); the fd limit may lower it.
-  maxStreams: { flag: "max-streams", env: ["CONNECTOR_MAX_STREAMS"], schema: PositiveInt(1, 1_000_000), fallback: "20000" },
+  maxStreams: {
+    flag: "max-streams",
+    env: ["CONNECTOR_MAX_STREAMS"],
+    schema: PositiveInt(1, 1_000_000),
+    fallback: "20000",
+  },
   // A week at most: a stream idle for longer is abandoned whatever the app; 0 turns the timeout off.
-  streamIdleTimeout: { flag: "stream-idle-timeout", env: ["CONNECTOR_STREAM_IDLE_TIMEOUT"], schema: PositiveInt(0, 604_800), fallback: "3600" },
+  streamIdleTimeout: {
+    flag: "stream-idle-timeout",
+    env: ["CONNECTOR_STREAM_IDLE_TIMEOUT"],
+    schema: PositiveInt(0, 604_800),
+    fallback: "3600",
+  },
   metrics: { flag: "metrics", env: ["CONNECTOR_METRICS"], schema: ListenAddress, fallback: undefined },
   name: { flag: "name", env: ["CONNECTOR_NAME"], schema: NonEmpty, fallback: undefined },
   // Upgrades (docs/OPERATIONS.md "Upgrades"): where releases come from and when the daemon takes them.
@@ -71,10 +107,20 @@ const SPEC = {
   manifestUrl: { flag: "manifest-url", env: ["CONNECTOR_MANIFEST_URL"], schema: HttpUrl, fallback: undefined },
   pinVersion: { flag: "pin-version", env: ["CONNECTOR_PIN_VERSION"], schema: VersionText, fallback: undefined },
   // Seconds between checks, ±20 % jitter so a fleet does not ask at the same instant.
-  upgradeInterval: { flag: "upgrade-interval", env: ["CONNECTOR_UPGRADE_INTERVAL"], schema: PositiveInt(10, 30 * 86_400), fallback: "21600" },
+  upgradeInterval: {
+    flag: "upgrade-interval",
+    env: ["CONNECTOR_UPGRADE_INTERVAL"],
+    schema: PositiveInt(10, 30 * 86_400),
+    fallback: "21600",
+  },
   upgradeWindow: { flag: "upgrade-window", env: ["CONNECTOR_UPGRADE_WINDOW"], schema: WindowText, fallback: undefined },
   // How long a new version gets to bring its tunnels up during a hand-over before it is killed.
-  upgradeHealthTimeout: { flag: "upgrade-health-timeout", env: ["CONNECTOR_UPGRADE_HEALTH_TIMEOUT"], schema: PositiveInt(1, 3600), fallback: "120" },
+  upgradeHealthTimeout: {
+    flag: "upgrade-health-timeout",
+    env: ["CONNECTOR_UPGRADE_HEALTH_TIMEOUT"],
+    schema: PositiveInt(1, 3600),
+    fallback: "120",
+  },
 } as const;
 
 type Spec = typeof SPEC;
@@ -82,7 +128,9 @@ export type SettingName = keyof Spec;
 
 /** Environment variables of settings that may hold a password (the proxy URL): scrubbed from the
  * process environment at start (src/host/process-secrets.ts); settings read them from the copy. */
-export const SECRET_SETTING_ENV_VARS: readonly string[] = Object.values(SPEC).flatMap((spec) => ("secret" in spec ? [...spec.env] : []));
+export const SECRET_SETTING_ENV_VARS: readonly string[] = Object.values(SPEC).flatMap((spec) =>
+  "secret" in spec ? [...spec.env] : [],
+);
 export type Settings = {
   [K in SettingName]: Spec[K]["fallback"] extends string
     ? v.InferOutput<Spec[K]["schema"]>
@@ -119,7 +167,10 @@ function pick(
   return { value: spec.fallback, source: "default", origin: "default" };
 }
 
-export function resolveSettings(input: SettingsInput): { settings: Settings; sources: Record<SettingName, SettingSource> } {
+export function resolveSettings(input: SettingsInput): {
+  settings: Settings;
+  sources: Record<SettingName, SettingSource>;
+} {
   const envFile = input.envFile ?? input.env.CONNECTOR_ENV_FILE ?? DEFAULT_ENV_FILE;
   const fileValues = readEnvFile(envFile);
   const settings: Record<string, unknown> = {};

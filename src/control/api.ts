@@ -10,7 +10,8 @@ export const API_VERSION_PREFIX = "/v1";
 const Pem = v.pipe(v.string(), v.includes("-----BEGIN ", "expected a PEM block"), v.maxLength(64 * 1024));
 /** Identifiers the connector prints (logs, status, errors) carry no control characters (src/peer-text.ts). */
 const NO_CONTROLS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u;
-const printable = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max), v.regex(NO_CONTROLS, "expected no control characters"));
+const printable = (max: number) =>
+  v.pipe(v.string(), v.minLength(1), v.maxLength(max), v.regex(NO_CONTROLS, "expected no control characters"));
 const ConnectorName = printable(63);
 
 export const GatewaySchema = v.object({
@@ -74,11 +75,20 @@ export type RenewResponse = v.InferOutput<typeof RenewResponseSchema>;
  */
 /** An access token as the cloud sends it and the connector keeps it: 1..8 KiB of printable ASCII, so it
  * goes into a header or a frame as it is. Shared by the API and the token store (src/daemon/token-store.ts). */
-export const AccessTokenValueSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(8 * 1024), v.regex(/^[\x21-\x7e]+$/, "expected printable ASCII"));
+export const AccessTokenValueSchema = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(8 * 1024),
+  v.regex(/^[\x21-\x7e]+$/, "expected printable ASCII"),
+);
 
 export const TokenResponseSchema = v.object({
   token: AccessTokenValueSchema,
-  expiresAt: v.pipe(v.string(), v.maxLength(64), v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date")),
+  expiresAt: v.pipe(
+    v.string(),
+    v.maxLength(64),
+    v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date"),
+  ),
   expiresIn: v.pipe(v.number(), v.minValue(0), v.maxValue(366 * 86_400)),
 });
 export type TokenResponse = v.InferOutput<typeof TokenResponseSchema>;
@@ -137,7 +147,12 @@ export const UPGRADE_RESULTS = ["installed", "rolled-back", "refused", "failed"]
 export type UpgradeResult = (typeof UPGRADE_RESULTS)[number];
 /** Longest `message` of a report; the client clips longer text rather than lose the report. */
 export const MAX_UPGRADE_REPORT_MESSAGE = 512;
-const ReportVersion = v.pipe(v.string(), v.minLength(1), v.maxLength(64), v.regex(/^[0-9A-Za-z.+-]+$/, "expected a version"));
+const ReportVersion = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(64),
+  v.regex(/^[0-9A-Za-z.+-]+$/, "expected a version"),
+);
 
 /**
  * POST /v1/upgrade-report request (mutual TLS), answered 204: one outcome of an upgrade attempt of the
@@ -150,7 +165,9 @@ export const UpgradeReportSchema = v.object({
   to: v.optional(ReportVersion),
   result: v.picklist(UPGRADE_RESULTS),
   code: v.optional(v.pipe(v.string(), v.regex(/^[A-Z][A-Z0-9_]{0,63}$/, "expected an upper-case code"))),
-  message: v.optional(v.pipe(v.string(), v.maxLength(MAX_UPGRADE_REPORT_MESSAGE), v.regex(NO_CONTROLS, "expected no control characters"))),
+  message: v.optional(
+    v.pipe(v.string(), v.maxLength(MAX_UPGRADE_REPORT_MESSAGE), v.regex(NO_CONTROLS, "expected no control characters")),
+  ),
   at: v.pipe(v.string(), v.maxLength(64), v.isoTimestamp("expected an ISO 8601 timestamp")),
 });
 export type UpgradeReport = v.InferOutput<typeof UpgradeReportSchema>;

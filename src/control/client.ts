@@ -67,7 +67,8 @@ interface Exchange {
 
 async function readBounded(response: Response, maxBytes: number, what: string): Promise<string> {
   const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw new BadResponseError(what, `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`);
+  if (declared > maxBytes)
+    throw new BadResponseError(what, `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`);
   if (!response.body) return "";
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -95,7 +96,11 @@ async function exchange(options: ControlPlaneOptions, x: Exchange): Promise<Cont
   try {
     const response = await doFetch(url.toString(), {
       method: x.method,
-      headers: { accept: "application/json", ...(x.body === undefined ? {} : { "content-type": "application/json" }), ...x.headers },
+      headers: {
+        accept: "application/json",
+        ...(x.body === undefined ? {} : { "content-type": "application/json" }),
+        ...x.headers,
+      },
       ...(x.body === undefined ? {} : { body: x.body }),
       tls: x.tls,
       // `false` keeps Bun from applying HTTPS_PROXY/NO_PROXY from the environment on its own.
@@ -198,7 +203,9 @@ export class ControlClient {
   readonly #options: ControlPlaneOptions;
   readonly #tls: BunFetchRequestInitTLS;
 
-  constructor(options: ControlPlaneOptions & { readonly caCertificate: string; readonly clientCertificate?: ClientCertificate }) {
+  constructor(
+    options: ControlPlaneOptions & { readonly caCertificate: string; readonly clientCertificate?: ClientCertificate },
+  ) {
     this.#options = options;
     const client = options.clientCertificate;
     this.#tls = {
@@ -246,14 +253,16 @@ export class ControlClient {
   /** `POST /v1/renew` (mutual TLS): a CSR for a new key pair in, a new certificate out (docs/PROTOCOL.md §3.4). */
   async renew(request: RenewRequest): Promise<RenewResponse> {
     const response = await this.request("POST", `${API_VERSION_PREFIX}/renew`, { json: request });
-    if (response.status !== 200) throw new BadResponseError("renewal response", `unexpected HTTP status ${response.status}`);
+    if (response.status !== 200)
+      throw new BadResponseError("renewal response", `unexpected HTTP status ${response.status}`);
     return validate(RenewResponseSchema, parseJson(response.text, "renewal response"), "renewal response");
   }
 
   /** `POST /v1/token` (mutual TLS): a short-lived access token bound to our certificate (docs/PROTOCOL.md §3.5). */
   async token(): Promise<TokenResponse> {
     const response = await this.request("POST", `${API_VERSION_PREFIX}/token`);
-    if (response.status !== 200) throw new BadResponseError("token response", `unexpected HTTP status ${response.status}`);
+    if (response.status !== 200)
+      throw new BadResponseError("token response", `unexpected HTTP status ${response.status}`);
     return validate(TokenResponseSchema, parseJson(response.text, "token response"), "token response");
   }
 
@@ -263,8 +272,14 @@ export class ControlClient {
    * error never costs the report; anything else invalid throws `BAD_UPGRADE_REPORT` without sending.
    */
   async reportUpgrade(report: UpgradeReport): Promise<void> {
-    const message = report.message?.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, " ");
-    const fitted = { ...report, ...(message === undefined ? {} : { message: clip(message, MAX_UPGRADE_REPORT_MESSAGE) }) };
+    const message = report.message?.replace(
+      /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
+      " ",
+    );
+    const fitted = {
+      ...report,
+      ...(message === undefined ? {} : { message: clip(message, MAX_UPGRADE_REPORT_MESSAGE) }),
+    };
     const checked = v.safeParse(UpgradeReportSchema, fitted);
     if (!checked.success) {
       const where = checked.issues[0]?.path?.map((p) => String(p.key)).join(".") ?? "(root)";

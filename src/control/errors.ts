@@ -32,7 +32,15 @@ export class TlsInspectionError extends ControlPlaneError {
  */
 export class TlsCheckError extends ControlPlaneError {
   override readonly name = "TlsCheckError";
-  constructor(code: "TLS_HOSTNAME_MISMATCH" | "TLS_WRONG_PURPOSE" | "TLS_CERT_EXPIRED" | "TLS_CERT_NOT_YET_VALID" | "TLS_HANDSHAKE_FAILED", message: string) {
+  constructor(
+    code:
+      | "TLS_HOSTNAME_MISMATCH"
+      | "TLS_WRONG_PURPOSE"
+      | "TLS_CERT_EXPIRED"
+      | "TLS_CERT_NOT_YET_VALID"
+      | "TLS_HANDSHAKE_FAILED",
+    message: string,
+  ) {
     super(code, message, ExitCode.failure);
   }
 }
@@ -106,15 +114,31 @@ export class ProxyFailureError extends ControlPlaneError {
 export class BadResponseError extends ControlPlaneError {
   override readonly name = "BadResponseError";
   constructor(what: string, detail: string) {
-    super("BAD_RESPONSE", `The control plane sent an invalid ${what}: ${detail}. Is the URL in the key a control plane?`, ExitCode.failure);
+    super(
+      "BAD_RESPONSE",
+      `The control plane sent an invalid ${what}: ${detail}. Is the URL in the key a control plane?`,
+      ExitCode.failure,
+    );
   }
 }
 
 const KEY_REJECTIONS = {
-  KEY_EXPIRED: { exit: ExitCode.keyExpired, text: "The provisioning key has expired. Create a new key for this connector group in the console and enroll with it." },
-  KEY_REVOKED: { exit: ExitCode.keyRevoked, text: "The provisioning key was revoked. Ask an administrator for a new key in the console and enroll with it." },
-  KEY_EXHAUSTED: { exit: ExitCode.keyExhausted, text: "The provisioning key has been used its maximum number of times. Create a new key (or raise its use limit) in the console." },
-  KEY_UNKNOWN: { exit: ExitCode.keyUnknown, text: "The control plane does not know this provisioning key. Check that you copied the key of the right tenant, or create a new one in the console." },
+  KEY_EXPIRED: {
+    exit: ExitCode.keyExpired,
+    text: "The provisioning key has expired. Create a new key for this connector group in the console and enroll with it.",
+  },
+  KEY_REVOKED: {
+    exit: ExitCode.keyRevoked,
+    text: "The provisioning key was revoked. Ask an administrator for a new key in the console and enroll with it.",
+  },
+  KEY_EXHAUSTED: {
+    exit: ExitCode.keyExhausted,
+    text: "The provisioning key has been used its maximum number of times. Create a new key (or raise its use limit) in the console.",
+  },
+  KEY_UNKNOWN: {
+    exit: ExitCode.keyUnknown,
+    text: "The control plane does not know this provisioning key. Check that you copied the key of the right tenant, or create a new one in the console.",
+  },
 } as const;
 
 /**
@@ -145,9 +169,21 @@ export function apiRejection(status: number, apiCode: string, serverMessage: str
   // Server text is shown because it explains CSR_* and BAD_REQUEST; made printable and short first.
   const reason = `${peerText(apiCode, 64)}${serverMessage ? `: ${peerText(serverMessage)}` : ""}`;
   if (status >= 400 && status < 500) {
-    return new ApiRejectedError("REQUEST_REJECTED", `The control plane rejected the request (HTTP ${status}, ${reason}).`, ExitCode.enrollRejected, status, apiCode);
+    return new ApiRejectedError(
+      "REQUEST_REJECTED",
+      `The control plane rejected the request (HTTP ${status}, ${reason}).`,
+      ExitCode.enrollRejected,
+      status,
+      apiCode,
+    );
   }
-  return new ApiRejectedError("CONTROL_PLANE_ERROR", `The control plane failed (HTTP ${status}, ${reason}); try again later.`, ExitCode.failure, status, apiCode);
+  return new ApiRejectedError(
+    "CONTROL_PLANE_ERROR",
+    `The control plane failed (HTTP ${status}, ${reason}); try again later.`,
+    ExitCode.failure,
+    status,
+    apiCode,
+  );
 }
 
 /** Any other failure of a request (TLS handshake, unexpected network error). */

@@ -42,7 +42,13 @@ const CONNECT_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "E
 /** A connection that was made and then cut: not the firewall refusing it. */
 const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ConnectionClosed"]);
 /** What a proxy that drops the connection while (or right after) answering CONNECT looks like. */
-const PROXY_DROP_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ConnectionClosed", "Malformed_HTTP_Response"]);
+const PROXY_DROP_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNABORTED",
+  "ConnectionClosed",
+  "Malformed_HTTP_Response",
+]);
 const TLS_CHECK_CODES = {
   hostname: "TLS_HOSTNAME_MISMATCH",
   purpose: "TLS_WRONG_PURPOSE",
@@ -67,7 +73,12 @@ function proxyTunnelDetail(err: unknown, url: URL): string {
   const status = /\b(\d{3})\b(.*)$/.exec(message);
   const code = status?.[1];
   const line = status ? peerText(`${code}${status[2] ?? ""}`.trim()) : "no status";
-  const hint = code === "407" ? " (wrong or missing proxy credentials)" : code === "403" ? " (the proxy's policy forbids this destination)" : "";
+  const hint =
+    code === "407"
+      ? " (wrong or missing proxy credentials)"
+      : code === "403"
+        ? " (the proxy's policy forbids this destination)"
+        : "";
   return `it refused to open a tunnel to ${hostPort(url)}: ${line}${hint}`;
 }
 
@@ -80,23 +91,40 @@ export function classifyFetchError(err: unknown, request: FailedRequest): Contro
     return new ControlTimeoutError(hostPort(url), request.timeoutMs, via);
   }
   if (code === "ERR_PROXY_TUNNEL" && via) return new ProxyFailureError(via, proxyTunnelDetail(err, url));
-  if (via && (DNS_ERROR_CODES.has(code) || code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH")) {
+  if (
+    via &&
+    (DNS_ERROR_CODES.has(code) || code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH")
+  ) {
     return new ProxyFailureError(via, `cannot connect to it (${code})`);
   }
   // Through a proxy every byte goes through it: a connection dropped before any TLS answer (or an
   // answer to CONNECT that is not HTTP) is the proxy's doing, not the control plane refusing.
   if (via && PROXY_DROP_CODES.has(code)) {
-    const how = code === "Malformed_HTTP_Response" ? "answered with something that is not HTTP" : `closed the connection (${code})`;
-    return new ProxyFailureError(via, `it ${how} while opening the tunnel to ${hostPort(url)}; its policy may refuse that destination`);
+    const how =
+      code === "Malformed_HTTP_Response"
+        ? "answered with something that is not HTTP"
+        : `closed the connection (${code})`;
+    return new ProxyFailureError(
+      via,
+      `it ${how} while opening the tunnel to ${hostPort(url)}; its policy may refuse that destination`,
+    );
   }
   if (DNS_ERROR_CODES.has(code)) return new DnsFailureError(url.hostname, code);
   if (CONNECT_CODES.has(code)) return new ConnectionRefusedError(hostPort(url), code);
   if (RESET_CODES.has(code)) return new ConnectionResetError(hostPort(url), code);
   const kind = tlsFailureKind(code || undefined, err instanceof Error ? err.message : "");
   const who = `The control plane ${hostPort(url)}`;
-  if (kind === "untrusted") return new TlsInspectionError("TLS_INSPECTION", url.hostname, describeTlsFailure(kind, who, code, request.now ?? new Date()));
+  if (kind === "untrusted")
+    return new TlsInspectionError(
+      "TLS_INSPECTION",
+      url.hostname,
+      describeTlsFailure(kind, who, code, request.now ?? new Date()),
+    );
   if (kind === "hostname" || kind === "purpose" || kind === "expired" || kind === "not-yet-valid") {
-    return new TlsCheckError(TLS_CHECK_CODES[kind], `${describeTlsFailure(kind, who, code, request.now ?? new Date(), url.hostname)}.`);
+    return new TlsCheckError(
+      TLS_CHECK_CODES[kind],
+      `${describeTlsFailure(kind, who, code, request.now ?? new Date(), url.hostname)}.`,
+    );
   }
   if (kind !== undefined) {
     // fetch reports a server that is not TLS and one that offers only TLS < 1.2 alike (EPROTO).
@@ -107,5 +135,8 @@ export function classifyFetchError(err: unknown, request: FailedRequest): Contro
     );
   }
   const what = code || errorName(err) || "unknown error";
-  return new RequestFailedError("REQUEST_FAILED", `The request to the control plane ${hostPort(url)} failed (${what}).`);
+  return new RequestFailedError(
+    "REQUEST_FAILED",
+    `The request to the control plane ${hostPort(url)} failed (${what}).`,
+  );
 }

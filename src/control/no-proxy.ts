@@ -12,7 +12,11 @@ function compile(noProxy: readonly string[] | ProxyBypass): ProxyBypass {
 }
 
 /** True when a connection to `host` (name, IP or bracketed IPv6) on `port` must not use the proxy. */
-export function bypassesProxy(host: string, port: number | undefined, noProxy: readonly string[] | ProxyBypass): boolean {
+export function bypassesProxy(
+  host: string,
+  port: number | undefined,
+  noProxy: readonly string[] | ProxyBypass,
+): boolean {
   return compile(noProxy).bypasses(host, port);
 }
 
@@ -20,7 +24,11 @@ export function bypassesProxy(host: string, port: number | undefined, noProxy: r
  * The proxy URL to use for `url`, or undefined for a direct connection: no proxy configured, or the
  * destination is on the bypass list (the scheme's default port applies when the URL has none).
  */
-export function proxyFor(url: URL, proxy: string | undefined, noProxy: readonly string[] | ProxyBypass): string | undefined {
+export function proxyFor(
+  url: URL,
+  proxy: string | undefined,
+  noProxy: readonly string[] | ProxyBypass,
+): string | undefined {
   if (proxy === undefined || proxy === "") return undefined;
   return compile(noProxy).bypassesUrl(url) ? undefined : proxy;
 }

@@ -8,7 +8,10 @@ export class NoAccessTokenError extends ConnectorError {
     readonly retryInMs: number,
     lastError: string | null,
   ) {
-    super("NO_ACCESS_TOKEN", `no usable access token${lastError ? ` (${lastError})` : ""}; the next request for one is in ${Math.ceil(retryInMs / 1000)} s`);
+    super(
+      "NO_ACCESS_TOKEN",
+      `no usable access token${lastError ? ` (${lastError})` : ""}; the next request for one is in ${Math.ceil(retryInMs / 1000)} s`,
+    );
   }
 }
 
@@ -16,6 +19,9 @@ export class NoAccessTokenError extends ConnectorError {
 export class AccessTokenTooShortError extends ConnectorError {
   override readonly name = "AccessTokenTooShortError";
   constructor(lifeMs: number, minLifeMs: number) {
-    super("ACCESS_TOKEN_TOO_SHORT", `the control plane issued an access token living ${lifeMs / 1000} s, less than the ${minLifeMs / 1000} s the connector needs`);
+    super(
+      "ACCESS_TOKEN_TOO_SHORT",
+      `the control plane issued an access token living ${lifeMs / 1000} s, less than the ${minLifeMs / 1000} s the connector needs`,
+    );
   }
 }

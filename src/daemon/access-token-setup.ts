@@ -33,7 +33,8 @@ export function startAccessTokens(setup: AccessTokenSetup): AccessTokens {
       return { ...(await setup.client(current).token()), certificate: current.certificate };
     },
     onRevoked: setup.onRevoked,
-    onFetched: (fetched, lifeMs) => store.save(fetched.certificate, fetched.token, new Date(clock.wallNow().getTime() + lifeMs)),
+    onFetched: (fetched, lifeMs) =>
+      store.save(fetched.certificate, fetched.token, new Date(clock.wallNow().getTime() + lifeMs)),
   });
   const kept = store.seedFor(setup.identity().certificate, clock.wallNow());
   if (kept.found) tokens.seed(kept.seed);

@@ -120,9 +120,19 @@ export class AccessTokens {
    * one arrives, so a restart during a control-plane outage still brings tunnels up while it lives (a
    * gateway that no longer takes it answers 401, which asks for a fresh one).
    */
-  seed(token: { readonly value: Secret<string>; readonly certificate: string; readonly expiresAt: string; readonly lifeLeftMs: number }): void {
+  seed(token: {
+    readonly value: Secret<string>;
+    readonly certificate: string;
+    readonly expiresAt: string;
+    readonly lifeLeftMs: number;
+  }): void {
     if (this.#held || token.lifeLeftMs <= MIN_DIAL_LIFE_MS) return;
-    this.#held = { value: token.value, certificate: token.certificate, expiresAt: token.expiresAt, expiresAtMono: this.#options.clock.now() + token.lifeLeftMs };
+    this.#held = {
+      value: token.value,
+      certificate: token.certificate,
+      expiresAt: token.expiresAt,
+      expiresAtMono: this.#options.clock.now() + token.lifeLeftMs,
+    };
   }
 
   /** Fetches the first token now (dials wait for it unless a seeded token is still good). */
@@ -139,7 +149,10 @@ export class AccessTokens {
 
   view(): AccessTokenView {
     const wall = this.#options.clock.wallNow().getTime();
-    const refreshAt = this.#refreshAt === null ? null : new Date(wall + Math.max(0, this.#refreshAt - this.#options.clock.now())).toISOString();
+    const refreshAt =
+      this.#refreshAt === null
+        ? null
+        : new Date(wall + Math.max(0, this.#refreshAt - this.#options.clock.now())).toISOString();
     return { expiresAt: this.#held?.expiresAt ?? null, refreshAt, lastError: this.#lastError };
   }
 
@@ -162,7 +175,10 @@ export class AccessTokens {
     // one, no token will do: it fails, and the supervisor's next dial reads the new credentials.
     const again = await this.#refresh();
     if (again.certificate === certificate) return again.value;
-    throw new ConnectorError("CREDENTIALS_CHANGED", "the certificate was renewed while this tunnel waited for its access token; the next dial uses the new one");
+    throw new ConnectorError(
+      "CREDENTIALS_CHANGED",
+      "the certificate was renewed while this tunnel waited for its access token; the next dial uses the new one",
+    );
   }
 
   /**
@@ -174,7 +190,10 @@ export class AccessTokens {
     if (this.#stopped || this.#held?.value.reveal() !== token.reveal()) return;
     if (this.#inflight || this.#retrying) return;
     const now = this.#options.clock.now();
-    const earliest = this.#lastRejectedRefreshAt === undefined ? now : Math.max(now, this.#lastRejectedRefreshAt + REJECTED_REFRESH_INTERVAL_MS);
+    const earliest =
+      this.#lastRejectedRefreshAt === undefined
+        ? now
+        : Math.max(now, this.#lastRejectedRefreshAt + REJECTED_REFRESH_INTERVAL_MS);
     const at = earliest + Math.floor(this.#random() * REJECTED_REFRESH_JITTER_MS);
     if (this.#refreshAt !== null && this.#refreshAt <= at) return;
     this.#lastRejectedRefreshAt = at;
@@ -196,11 +215,16 @@ export class AccessTokens {
     this.#holders.set(holder, certificate);
     void holder.closed.then(() => this.#holders.delete(holder));
     const held = this.#held;
-    if (held && held.value.reveal() !== used.reveal() && held.certificate === certificate) this.#send(holder, held.value);
+    if (held && held.value.reveal() !== used.reveal() && held.certificate === certificate)
+      this.#send(holder, held.value);
   }
 
   #usable(held: Held, certificate: string): boolean {
-    return !this.#stale && held.certificate === certificate && held.expiresAtMono - this.#options.clock.now() > MIN_DIAL_LIFE_MS;
+    return (
+      !this.#stale &&
+      held.certificate === certificate &&
+      held.expiresAtMono - this.#options.clock.now() > MIN_DIAL_LIFE_MS
+    );
   }
 
   #refreshSoon(): void {
@@ -251,7 +275,8 @@ export class AccessTokens {
     } catch (err) {
       log.warn("access token not kept in the state dir", { error: describeError(err) });
     }
-    for (const [holder, certificate] of this.#holders) if (certificate === held.certificate) this.#send(holder, held.value);
+    for (const [holder, certificate] of this.#holders)
+      if (certificate === held.certificate) this.#send(holder, held.value);
     return held;
   }
 
@@ -268,11 +293,16 @@ export class AccessTokens {
     const delay = Math.max(MIN_RETRY_DELAY_MS, this.#backoff.nextDelayMs());
     this.#schedule(delay, true);
     const expired = this.#held === undefined || this.#held.expiresAtMono <= this.#options.clock.now();
-    log.warn(expired ? "cannot get an access token: tunnels cannot be opened until one is issued; retrying" : "access token refresh failed; retrying", {
-      error: this.#lastError,
-      retryInMs: delay,
-      ...(this.#held ? { expiresAt: this.#held.expiresAt } : {}),
-    });
+    log.warn(
+      expired
+        ? "cannot get an access token: tunnels cannot be opened until one is issued; retrying"
+        : "access token refresh failed; retrying",
+      {
+        error: this.#lastError,
+        retryInMs: delay,
+        ...(this.#held ? { expiresAt: this.#held.expiresAt } : {}),
+      },
+    );
   }
 
   #schedule(delayMs: number, retry: boolean): void {

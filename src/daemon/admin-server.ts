@@ -47,10 +47,18 @@ async function answering(path: string): Promise<boolean> {
   }
 }
 
-export async function startAdminServer(stateDir: string, snapshot: () => StatusSnapshot, options: AdminServerOptions = {}): Promise<AdminServer> {
+export async function startAdminServer(
+  stateDir: string,
+  snapshot: () => StatusSnapshot,
+  options: AdminServerOptions = {},
+): Promise<AdminServer> {
   const path = join(stateDir, ADMIN_SOCKET_NAME);
   if (!options.takeOver && (await answering(path))) {
-    throw new ConnectorError("ALREADY_RUNNING", `Another connector daemon is running on ${stateDir} (its admin socket answers); stop it first.`, ExitCode.alreadyRunning);
+    throw new ConnectorError(
+      "ALREADY_RUNNING",
+      `Another connector daemon is running on ${stateDir} (its admin socket answers); stop it first.`,
+      ExitCode.alreadyRunning,
+    );
   }
   // Bound under a name of its own, then renamed into place (over a socket left by a daemon that was
   // killed, or, in a hand-over, over the previous process's): the path moves to the new socket in one

@@ -155,7 +155,13 @@ export class AutoUpgrade {
       const result = code === undefined || FAILURES.has(code) ? "failed" : "refused";
       this.#lastCheck = { at: now.toISOString(), result, detail: describeError(err) };
       log.warn("upgrade check failed", { code: code ?? "UNEXPECTED", error: describeError(err) });
-      this.#record({ at: now.toISOString(), from: this.#deps.running.version, result, code, message: describeError(err).slice(0, 512) });
+      this.#record({
+        at: now.toISOString(),
+        from: this.#deps.running.version,
+        result,
+        code,
+        message: describeError(err).slice(0, 512),
+      });
       if (transient) nextMs = Math.min(nextMs, nextCheckDelay(RETRY_AFTER_FAILURE_MAX_MS, this.#deps.random));
     }
     await this.reportPending();
@@ -187,23 +193,45 @@ export class AutoUpgrade {
       log.info("upgrade check: release not taken", { offered: check.manifest.version, reason: check.reason });
       return;
     }
-    log.info("upgrade: taking release", { from: running.version, to: check.manifest.version, sequence: check.manifest.sequence });
+    log.info("upgrade: taking release", {
+      from: running.version,
+      to: check.manifest.version,
+      sequence: check.manifest.sequence,
+    });
     await stageRelease(settings.stateDir, manifestUrl, check.files, check.target, policy);
     // Applied by another process either way: the root upgrade unit, or a child of this one when this
     // user may replace the binary (never in the daemon itself, whose streams would stall meanwhile).
     const result: UpgradeResult = canReplace(this.#deps.installed)
       ? await requestAndApply(settings.stateDir, "apply", this.#deps.installed, settings.channel)
-      : await requestAndWait(settings.stateDir, "apply", { deadlineMs: APPLY_ANSWER_MS, clock, signal: this.#deps.signal });
+      : await requestAndWait(settings.stateDir, "apply", {
+          deadlineMs: APPLY_ANSWER_MS,
+          clock,
+          signal: this.#deps.signal,
+        });
     const ok = result.result === "swapped";
-    this.#lastCheck = { at, result: ok ? "installed" : "refused", version: check.manifest.version, detail: result.message };
+    this.#lastCheck = {
+      at,
+      result: ok ? "installed" : "refused",
+      version: check.manifest.version,
+      detail: result.message,
+    };
     if (ok) log.info("upgrade: new version installed; handing over", { from: result.from, to: result.to });
-    else log.warn("upgrade: release refused when applied", { to: check.manifest.version, code: result.code, reason: result.message });
+    else
+      log.warn("upgrade: release refused when applied", {
+        to: check.manifest.version,
+        code: result.code,
+        reason: result.message,
+      });
   }
 
   #record(outcome: Omit<Outcome, "reported">): void {
     const { settings, log } = this.#deps;
     try {
-      writeUpgradeState(settings.stateDir, recordOutcome(readUpgradeState(settings.stateDir), outcome), ownerForWrites(settings.stateDir));
+      writeUpgradeState(
+        settings.stateDir,
+        recordOutcome(readUpgradeState(settings.stateDir), outcome),
+        ownerForWrites(settings.stateDir),
+      );
     } catch (err) {
       log.warn("upgrade outcome not kept in the state dir", { error: describeError(err) });
     }
@@ -233,7 +261,11 @@ export class AutoUpgrade {
     }
     if (sent === 0) return;
     try {
-      writeUpgradeState(settings.stateDir, markReported(readUpgradeState(settings.stateDir), sent), ownerForWrites(settings.stateDir));
+      writeUpgradeState(
+        settings.stateDir,
+        markReported(readUpgradeState(settings.stateDir), sent),
+        ownerForWrites(settings.stateDir),
+      );
     } catch (err) {
       log.warn("upgrade outcomes reported but not marked", { error: describeError(err) });
     }

@@ -53,7 +53,12 @@ function isRevocation(err: unknown): boolean {
 /** The control plane could not be reached or failed: not a decision about this connector. */
 export function isOutage(err: unknown): boolean {
   if (err instanceof ApiRejectedError) return err.status >= 500;
-  return err instanceof ConnectionRefusedError || err instanceof ControlTimeoutError || err instanceof DnsFailureError || err instanceof ProxyFailureError;
+  return (
+    err instanceof ConnectionRefusedError ||
+    err instanceof ControlTimeoutError ||
+    err instanceof DnsFailureError ||
+    err instanceof ProxyFailureError
+  );
 }
 
 export class CatalogRefresh {
@@ -92,11 +97,16 @@ export class CatalogRefresh {
           return kept;
         }
         const delay = revoked ? REVOKED_RETRY_MS : backoff.nextDelayMs();
-        log.error(revoked ? "this connector has been revoked by the cloud; re-enroll it with a new key" : "cannot fetch the app catalog", {
-          code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
-          error: describeError(err),
-          retryInMs: delay,
-        });
+        log.error(
+          revoked
+            ? "this connector has been revoked by the cloud; re-enroll it with a new key"
+            : "cannot fetch the app catalog",
+          {
+            code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
+            error: describeError(err),
+            retryInMs: delay,
+          },
+        );
         await sleep(clock, delay, signal);
       }
     }
@@ -114,13 +124,16 @@ export class CatalogRefresh {
     }
     const { catalog, fetchedAt } = load.stored;
     status.catalogFrom("stored", catalog.version, fetchedAt);
-    log.warn("the control plane is unreachable: starting with the stored app catalog, fetching it again in the background", {
-      code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
-      error: describeError(err),
-      version: catalog.version,
-      fetchedAt: fetchedAt.toISOString(),
-      ageSeconds: Math.max(0, Math.round((clock.wallNow().getTime() - fetchedAt.getTime()) / 1000)),
-    });
+    log.warn(
+      "the control plane is unreachable: starting with the stored app catalog, fetching it again in the background",
+      {
+        code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
+        error: describeError(err),
+        version: catalog.version,
+        fetchedAt: fetchedAt.toISOString(),
+        ageSeconds: Math.max(0, Math.round((clock.wallNow().getTime() - fetchedAt.getTime()) / 1000)),
+      },
+    );
     return catalog;
   }
 
@@ -142,10 +155,13 @@ export class CatalogRefresh {
     try {
       store.catalogs.save(store.connectorId, catalog, now);
     } catch (err) {
-      log.warn("cannot keep the app catalog in the state dir (a restart during a control-plane outage will wait for it)", {
-        path: store.catalogs.path,
-        error: describeError(err),
-      });
+      log.warn(
+        "cannot keep the app catalog in the state dir (a restart during a control-plane outage will wait for it)",
+        {
+          path: store.catalogs.path,
+          error: describeError(err),
+        },
+      );
     }
   }
 

@@ -117,12 +117,23 @@ export class CertificateRenewal {
       this.options.onRenewed(renewed);
     } catch (err) {
       if (this.#stopped) return;
-      this.#lastError = err instanceof ConnectorError ? `${err.code}: ${err.message}` : String(err instanceof Error ? err.message : err);
+      this.#lastError =
+        err instanceof ConnectorError
+          ? `${err.code}: ${err.message}`
+          : String(err instanceof Error ? err.message : err);
       const now = this.options.clock.wallNow().getTime();
       const { to } = validity(this.#identity);
       this.#dueAt = now + this.#backoff.nextDelayMs();
-      const fields = { error: this.#lastError, notAfter: new Date(to).toISOString(), retryAt: new Date(this.#dueAt).toISOString() };
-      if (now >= to) log.error("the client certificate has expired and could not be renewed: tunnels will fail; re-enroll this connector (connector enroll --force)", fields);
+      const fields = {
+        error: this.#lastError,
+        notAfter: new Date(to).toISOString(),
+        retryAt: new Date(this.#dueAt).toISOString(),
+      };
+      if (now >= to)
+        log.error(
+          "the client certificate has expired and could not be renewed: tunnels will fail; re-enroll this connector (connector enroll --force)",
+          fields,
+        );
       else log.warn("certificate renewal failed; retrying", fields);
     } finally {
       this.#running = false;

@@ -113,7 +113,9 @@ export class Daemon {
     const onSignal = (signal: NodeJS.Signals) => this.#onSignal(signal);
     // Last resort: a bug in one stream or tunnel must not take every tunnel down with the process.
     const onUnhandled = (reason: unknown) =>
-      this.#log.error("unexpected error (kept running)", { error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+      this.#log.error("unexpected error (kept running)", {
+        error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
+      });
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
     process.on("unhandledRejection", onUnhandled);
@@ -122,7 +124,13 @@ export class Daemon {
       // Held until exit, taken before enrolling: one daemon per state dir (ALREADY_RUNNING otherwise).
       // A successor takes it once its predecessor lets go (takeOver); the state dir exists then.
       if (this.#options.successor) ensureStateDir(settings.stateDir);
-      else this.#lock = await lockStateDir({ stateDir: settings.stateDir, log, clock: this.#clock, signal: this.#abort.signal });
+      else
+        this.#lock = await lockStateDir({
+          stateDir: settings.stateDir,
+          log,
+          clock: this.#clock,
+          signal: this.#abort.signal,
+        });
       if (!this.#lock && !this.#options.successor) return await stopped;
       const identity = await obtainIdentity({
         stateDir: settings.stateDir,
@@ -138,7 +146,14 @@ export class Daemon {
       this.#upgrades = this.#upgradeFlow(identity);
       // A new version that keeps crashing before it proved itself goes back to the previous binary.
       if (await this.#upgrades.guardStart()) return ExitCode.failure;
-      log.info("starting", { version: buildInfo.version, connectorId: identity.connectorId, name: identity.name, group: identity.group, tunnels: settings.tunnels, ...(this.#options.successor ? { handover: true } : {}) });
+      log.info("starting", {
+        version: buildInfo.version,
+        connectorId: identity.connectorId,
+        name: identity.name,
+        group: identity.group,
+        tunnels: settings.tunnels,
+        ...(this.#options.successor ? { handover: true } : {}),
+      });
       // A signal during start-up (catalog fetch) must not wait for it.
       return await Promise.race([this.#start(identity).then(() => stopped), stopped]);
     } finally {
@@ -177,18 +192,33 @@ export class Daemon {
     });
     // Server names resolve as for streams: never to this host's loopback or link-local addresses, so
     // health never vouches for an address the dataplane would not dial.
-    this.#health = new HealthMonitor({ clock: this.#clock, resolve: nameRuleResolver(), onChange: (report) => this.#broadcastHealth(report) });
+    this.#health = new HealthMonitor({
+      clock: this.#clock,
+      resolve: nameRuleResolver(),
+      onChange: (report) => this.#broadcastHealth(report),
+    });
     const catalog = await this.#catalog.first();
     if (!catalog || this.#abort.signal.aborted) return;
     this.#renewal = new CertificateRenewal(identity, {
       clock: this.#clock,
       log: log.withTag("identity"),
-      renew: (current) => renewIdentity(current, { stateDir: settings.stateDir, proxy: settings.proxy, noProxy: settings.noProxy, log: log.withTag("identity") }),
+      renew: (current) =>
+        renewIdentity(current, {
+          stateDir: settings.stateDir,
+          proxy: settings.proxy,
+          noProxy: settings.noProxy,
+          log: log.withTag("identity"),
+        }),
       onRenewed: (renewed) => this.#useIdentity(renewed),
     });
     // Renewal writes the identity: only the lock holder may (a successor starts it in takeOver).
     if (this.#lock) this.#renewal.start();
-    ({ gate: this.#gate, openStreams: this.#openStreams } = createDataplaneState(settings, this.#clock, log.withTag("dataplane"), status));
+    ({ gate: this.#gate, openStreams: this.#openStreams } = createDataplaneState(
+      settings,
+      this.#clock,
+      log.withTag("dataplane"),
+      status,
+    ));
     const renewal = this.#renewal;
     status.showRenewal(() => renewal.view());
     const upgrades = this.#upgrades;
@@ -257,14 +287,18 @@ export class Daemon {
     }
     log.info("metrics served", { url: `${this.#metrics.url}/metrics` });
     if (!isLoopbackListen(settings.metrics)) {
-      log.warn("metrics are served beyond loopback without authentication: they name apps and internal addresses", { listen: settings.metrics });
+      log.warn("metrics are served beyond loopback without authentication: they name apps and internal addresses", {
+        listen: settings.metrics,
+      });
     }
   }
 
   /** Tells systemd (Type=notify) that the service is up; a successor also says it is the main process now. */
   #announceReady(status?: string): void {
     // A successor says only who the main process is now: systemd keeps the status line it had.
-    const fields: Record<string, string | number> = this.#options.successor ? { MAINPID: process.pid, READY: 1 } : { READY: 1, ...(status ? { STATUS: status } : {}) };
+    const fields: Record<string, string | number> = this.#options.successor
+      ? { MAINPID: process.pid, READY: 1 }
+      : { READY: 1, ...(status ? { STATUS: status } : {}) };
     const problem = systemdNotifier(this.#options.env).send(fields);
     if (problem) this.#log.warn("could not tell the service manager that the connector is ready", { error: problem });
   }
@@ -281,7 +315,15 @@ export class Daemon {
       log: log.withTag("upgrade"),
       clock: this.#clock,
       signal: this.#abort.signal,
-      report: (o) => this.#controlClient(this.#identity ?? identity).reportUpgrade({ from: o.from, to: o.to, result: o.result, code: o.code, message: o.message, at: o.at }),
+      report: (o) =>
+        this.#controlClient(this.#identity ?? identity).reportUpgrade({
+          from: o.from,
+          to: o.to,
+          result: o.result,
+          code: o.code,
+          message: o.message,
+          at: o.at,
+        }),
       handOver: () => this.handOver(),
       tunnelsUp: () => this.#supervisor?.upCount() ?? 0,
     });
@@ -300,7 +342,12 @@ export class Daemon {
       log,
       clock: this.#clock,
       healthTimeoutSeconds: settings.upgradeHealthTimeout,
-      refusal: () => (this.#abort.signal.aborted || this.#handedOver ? "this process is stopping" : !this.#lock || !this.#supervisor ? "this process is not serving yet" : undefined),
+      refusal: () =>
+        this.#abort.signal.aborted || this.#handedOver
+          ? "this process is stopping"
+          : !this.#lock || !this.#supervisor
+            ? "this process is not serving yet"
+            : undefined,
       tunnelsUp: () => this.#supervisor?.upCount() ?? 0,
       stopping: () => this.#abort.signal.aborted,
       track: (successor) => (this.#successor = successor),
@@ -333,7 +380,11 @@ export class Daemon {
       proxy: settings.proxy,
       noProxy: settings.noProxy,
       caCertificate: identity.caCertificate,
-      clientCertificate: { certificate: identity.certificate, chain: identity.chain, privateKeyPem: identity.privateKeyPem },
+      clientCertificate: {
+        certificate: identity.certificate,
+        chain: identity.chain,
+        privateKeyPem: identity.privateKeyPem,
+      },
     });
   }
 
@@ -355,7 +406,10 @@ export class Daemon {
       log: this.#log,
       // Streams on a replaced tunnel may run until the old certificate expires (long-lived sessions
       // should not be cut by a routine renewal); the stop grace period is the floor.
-      graceMs: Math.max(this.#options.settings.gracePeriod * 1000, previous ? certificateNotAfter(previous).getTime() - this.#clock.wallNow().getTime() : 0),
+      graceMs: Math.max(
+        this.#options.settings.gracePeriod * 1000,
+        previous ? certificateNotAfter(previous).getTime() - this.#clock.wallNow().getTime() : 0,
+      ),
       stopping: () => this.#abort.signal.aborted,
     });
   }
@@ -396,9 +450,12 @@ export class Daemon {
   #revoked(): void {
     if (this.#status?.state() === "revoked") return;
     this.#status?.revoked();
-    this.#log.error("this connector has been revoked by the cloud: tunnels stopped; re-enroll it with a new key (connector enroll --force)", {
-      checkAgainInMs: REVOKED_RETRY_MS,
-    });
+    this.#log.error(
+      "this connector has been revoked by the cloud: tunnels stopped; re-enroll it with a new key (connector enroll --force)",
+      {
+        checkAgainInMs: REVOKED_RETRY_MS,
+      },
+    );
     this.#supervisor?.stop("connector revoked");
     this.#supervisor = undefined;
     this.#recheckIfRevoked();
@@ -407,7 +464,10 @@ export class Daemon {
   /** While revoked, the catalog is asked again every REVOKED_RETRY_MS (and only then). */
   #recheckIfRevoked(): void {
     if (this.#status?.state() !== "revoked" || this.#abort.signal.aborted) return;
-    this.#revocationTimer = this.#clock.setTimeout(() => void this.#refreshCatalog().then(() => this.#recheckIfRevoked()), REVOKED_RETRY_MS);
+    this.#revocationTimer = this.#clock.setTimeout(
+      () => void this.#refreshCatalog().then(() => this.#recheckIfRevoked()),
+      REVOKED_RETRY_MS,
+    );
   }
 
   /** The control plane serves us again (the revocation was lifted): tunnels come back. */
@@ -426,7 +486,9 @@ export class Daemon {
     this.#openStreams?.recheck(compiled);
     this.#log.info("app catalog loaded", { version: catalog.version, apps: catalog.apps.length });
     // Health checks run in the background: a server that does not answer must not delay the tunnels.
-    this.#health?.setCatalog(catalog).catch((err: unknown) => this.#log.warn("health check failed", { error: describeError(err) }));
+    this.#health
+      ?.setCatalog(catalog)
+      .catch((err: unknown) => this.#log.warn("health check failed", { error: describeError(err) }));
   }
 
   #broadcastHealth(report: HealthReport): void {
@@ -472,7 +534,11 @@ export class Daemon {
     const supervisor = this.#supervisor;
     const graceMs = this.#options.settings.gracePeriod * 1000;
     if (!supervisor) return afterGoAway?.();
-    this.#log.info("stopping: gateways told to send no new streams", { signal, openStreams: supervisor.activeStreams(), gracePeriodSeconds: graceMs / 1000 });
+    this.#log.info("stopping: gateways told to send no new streams", {
+      signal,
+      openStreams: supervisor.activeStreams(),
+      gracePeriodSeconds: graceMs / 1000,
+    });
     supervisor.drain();
     afterGoAway?.();
     const deadline = this.#clock.now() + graceMs;

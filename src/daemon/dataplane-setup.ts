@@ -10,9 +10,17 @@ import { OpenStreams } from "../dataplane/open-streams.ts";
 import type { Logger } from "../log.ts";
 import type { StatusModel } from "./status-model.ts";
 
-export function createDataplaneState(settings: Settings, clock: Clock, log: Logger, status: StatusModel): { gate: AdmissionGate; openStreams: OpenStreams } {
+export function createDataplaneState(
+  settings: Settings,
+  clock: Clock,
+  log: Logger,
+  status: StatusModel,
+): { gate: AdmissionGate; openStreams: OpenStreams } {
   const openStreams = new OpenStreams(clock, settings.streamIdleTimeout * 1000, (why, count, apps) =>
-    log.warn(why === "idle" ? "streams reset: idle timeout" : "streams reset: the catalog no longer allows their destination", { count, apps }),
+    log.warn(
+      why === "idle" ? "streams reset: idle timeout" : "streams reset: the catalog no longer allows their destination",
+      { count, apps },
+    ),
   );
   const gate = createProcessGate({ maxStreams: settings.maxStreams, tunnels: settings.tunnels, clock, log });
   status.showDataplane(() => ({ busy: gate.rejections, ended: { ...openStreams.ended } }));

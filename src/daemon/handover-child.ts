@@ -39,11 +39,13 @@ export function takeHandoverRequest(
   delete env[HANDOVER_ENV_VAR];
   delete (options.processEnv ?? process.env)[HANDOVER_ENV_VAR];
   if (value === undefined) return {};
-  if (!/^\d{1,2}$/.test(value)) return { problem: `${HANDOVER_ENV_VAR} is not a tunnel count; starting as a normal daemon` };
+  if (!/^\d{1,2}$/.test(value))
+    return { problem: `${HANDOVER_ENV_VAR} is not a tunnel count; starting as a normal daemon` };
   const fd = options.readinessFd ?? READINESS_FD;
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFIFO() && !stats.isSocket()) return { problem: `${HANDOVER_ENV_VAR} is set but fd ${fd} is not a pipe; starting as a normal daemon` };
+    if (!stats.isFIFO() && !stats.isSocket())
+      return { problem: `${HANDOVER_ENV_VAR} is set but fd ${fd} is not a pipe; starting as a normal daemon` };
   } catch {
     return { problem: `${HANDOVER_ENV_VAR} is set but fd ${fd} is not open; starting as a normal daemon` };
   }
@@ -56,7 +58,12 @@ export function tunnelsWanted(role: SuccessorRole, ownTunnels: number): number {
 }
 
 /** Resolves true once `upCount()` reaches `want`, false when `signal` aborts first. */
-export async function waitForTunnels(upCount: () => number, want: number, clock: Clock, signal: AbortSignal): Promise<boolean> {
+export async function waitForTunnels(
+  upCount: () => number,
+  want: number,
+  clock: Clock,
+  signal: AbortSignal,
+): Promise<boolean> {
   for (;;) {
     if (signal.aborted) return false;
     if (upCount() >= want) return true;
@@ -104,15 +111,21 @@ export interface TakeOverHost {
 export async function takeOver(role: SuccessorRole, host: TakeOverHost): Promise<void> {
   const { log, signal } = host;
   if (!(await waitForTunnels(() => host.upCount(), tunnelsWanted(role, host.ownTunnels), host.clock, signal))) return;
-  await host.takeAdminSocket().catch((err: unknown) => log.error("hand-over: the admin socket could not be taken over", { error: describeError(err) }));
+  await host
+    .takeAdminSocket()
+    .catch((err: unknown) =>
+      log.error("hand-over: the admin socket could not be taken over", { error: describeError(err) }),
+    );
   const problem = signalReady(role.readinessFd);
   if (problem) log.warn("hand-over: could not tell the previous process (gone?)", { error: problem });
   host.announceReady();
   log.info("hand-over: tunnels up, told the previous process to drain", { tunnelsUp: host.upCount() });
-  const lock = await waitForDaemonLock(host.stateDir, { signal, sleep: (ms) => sleep(host.clock, ms, signal) }).catch((err: unknown) => {
-    log.error("hand-over: the daemon lock cannot be taken", { error: describeError(err) });
-    return undefined;
-  });
+  const lock = await waitForDaemonLock(host.stateDir, { signal, sleep: (ms) => sleep(host.clock, ms, signal) }).catch(
+    (err: unknown) => {
+      log.error("hand-over: the daemon lock cannot be taken", { error: describeError(err) });
+      return undefined;
+    },
+  );
   if (!lock) return;
   log.info("hand-over complete: this process holds the daemon lock");
   host.locked(lock);

@@ -30,7 +30,9 @@ export type ReadinessResult = { ready: true } | { ready: false; reason: string }
  * HEALTH_GATE_FAILED: the new version was started and did not take over (the caller rolls back);
  * HANDOVER_REFUSED: it was not tried, or this process is stopping anyway (nothing to roll back).
  */
-export type HandoverOutcome = { ok: true; pid: number } | { ok: false; code: "HEALTH_GATE_FAILED" | "HANDOVER_REFUSED"; reason: string };
+export type HandoverOutcome =
+  | { ok: true; pid: number }
+  | { ok: false; code: "HEALTH_GATE_FAILED" | "HANDOVER_REFUSED"; reason: string };
 
 export interface SuccessorOptions {
   /** argv of the successor: the binary and its arguments. */
@@ -88,20 +90,30 @@ export function spawnSuccessor(options: SuccessorOptions): Successor {
       resolve(result);
     };
   });
-  const timer = options.clock.setTimeout(() => settle({ ready: false, reason: `not ready within ${Math.round(options.timeoutMs / 1000)} s` }), options.timeoutMs);
-  const describeExit = (code: number | null) => (code === null ? `the new process was killed by ${proc.signalCode ?? "a signal"}` : `the new process exited with code ${code}`);
+  const timer = options.clock.setTimeout(
+    () => settle({ ready: false, reason: `not ready within ${Math.round(options.timeoutMs / 1000)} s` }),
+    options.timeoutMs,
+  );
+  const describeExit = (code: number | null) =>
+    code === null
+      ? `the new process was killed by ${proc.signalCode ?? "a signal"}`
+      : `the new process exited with code ${code}`;
   const pipe = net.connect({ fd: proc.stdio[3] as number } as net.NetConnectOpts);
   let heard = "";
   pipe.on("data", (chunk: Buffer) => {
     heard += chunk.toString("latin1");
     if (heard.includes(READY_LINE)) settle({ ready: true });
-    else if (heard.length > MAX_READINESS_BYTES) settle({ ready: false, reason: "the new process wrote something other than ready on its readiness pipe" });
+    else if (heard.length > MAX_READINESS_BYTES)
+      settle({ ready: false, reason: "the new process wrote something other than ready on its readiness pipe" });
   });
   pipe.on("error", () => {}); // an error ends the stream: handled as a close below
   pipe.on("close", () => {
     if (settled) return;
     // The pipe closes when the process exits: report the exit when it follows shortly.
-    const wait = options.clock.setTimeout(() => settle({ ready: false, reason: "the new process closed its readiness pipe without saying ready" }), EXIT_AFTER_CLOSE_MS);
+    const wait = options.clock.setTimeout(
+      () => settle({ ready: false, reason: "the new process closed its readiness pipe without saying ready" }),
+      EXIT_AFTER_CLOSE_MS,
+    );
     void exited.then((code) => {
       wait.cancel();
       settle({ ready: false, reason: `${describeExit(code)} before it was ready` });
@@ -119,7 +131,10 @@ export function spawnSuccessor(options: SuccessorOptions): Successor {
       stopping ??= (async () => {
         if (proc.exitCode !== null || proc.signalCode !== null) return;
         proc.kill("SIGTERM");
-        const kill = options.clock.setTimeout(() => proc.kill("SIGKILL"), options.killAfterMs ?? SUCCESSOR_KILL_AFTER_MS);
+        const kill = options.clock.setTimeout(
+          () => proc.kill("SIGKILL"),
+          options.killAfterMs ?? SUCCESSOR_KILL_AFTER_MS,
+        );
         await exited;
         kill.cancel();
       })();
@@ -158,12 +173,21 @@ export async function handOverTo(binary: string, host: HandoverHost): Promise<Ha
   const tunnelsUp = host.tunnelsUp();
   let successor: Successor;
   try {
-    successor = spawnSuccessor({ command: successorCommand(binary), env: successorEnv(host.env, tunnelsUp), timeoutMs: host.healthTimeoutSeconds * 1000, clock: host.clock });
+    successor = spawnSuccessor({
+      command: successorCommand(binary),
+      env: successorEnv(host.env, tunnelsUp),
+      timeoutMs: host.healthTimeoutSeconds * 1000,
+      clock: host.clock,
+    });
   } catch (err) {
     return refuse(`the new binary could not be started: ${describeError(err)}`);
   }
   host.track(successor);
-  log.info("hand-over: new process started, waiting for its tunnels", { pid: successor.pid, tunnelsUp, timeoutSeconds: host.healthTimeoutSeconds });
+  log.info("hand-over: new process started, waiting for its tunnels", {
+    pid: successor.pid,
+    tunnelsUp,
+    timeoutSeconds: host.healthTimeoutSeconds,
+  });
   const readiness = await successor.readiness;
   if (readiness.ready && !host.stopping()) {
     host.track(undefined); // it is the service now: never stopped by us

@@ -46,6 +46,7 @@ export async function rollTunnels(deps: RolloverDeps): Promise<void> {
     if (!supervisor.replace(slot, tunnel, deps.graceMs)) continue;
     const up = await waitFor(deps.clock, () => deps.stopping() || supervisor.isUp(slot), ROLL_SLOT_TIMEOUT_MS);
     if (up) log.info("tunnel moved to the renewed certificate", { tunnel: slot });
-    else log.warn("tunnel not back within the roll timeout; moving on", { tunnel: slot, timeoutMs: ROLL_SLOT_TIMEOUT_MS });
+    else
+      log.warn("tunnel not back within the roll timeout; moving on", { tunnel: slot, timeoutMs: ROLL_SLOT_TIMEOUT_MS });
   }
 }

@@ -58,18 +58,34 @@ export async function obtainIdentity(options: IdentitySourceOptions): Promise<Id
     if (stored) {
       const machineId = readMachineId(options.machineIdPath);
       if (stored.machineId && machineId && stored.machineId !== machineId) {
-        log.info("this identity was enrolled on another machine (machine id changed); the state dir was moved", { connectorId: stored.connectorId });
+        log.info("this identity was enrolled on another machine (machine id changed); the state dir was moved", {
+          connectorId: stored.connectorId,
+        });
       }
       return stored;
     }
     let waitMs: number;
     try {
       // enroll() logs "enrolled" itself.
-      const result = await enroll({ stateDir: options.stateDir, env: options.env, name: options.name, force: false, proxy: options.proxy, noProxy: options.noProxy, log }, options.enrollDeps);
+      const result = await enroll(
+        {
+          stateDir: options.stateDir,
+          env: options.env,
+          name: options.name,
+          force: false,
+          proxy: options.proxy,
+          noProxy: options.noProxy,
+          log,
+        },
+        options.enrollDeps,
+      );
       return result.identity;
     } catch (err) {
       if (err instanceof NoProvisioningKeyError) {
-        log.warn("not enrolled and no provisioning key: waiting for one", { lookAgainInSeconds: KEY_POLL_MS / 1000, stateDir: options.stateDir });
+        log.warn("not enrolled and no provisioning key: waiting for one", {
+          lookAgainInSeconds: KEY_POLL_MS / 1000,
+          stateDir: options.stateDir,
+        });
         waitMs = KEY_POLL_MS;
       } else if (err instanceof StateError) {
         // enroll() probes the state dir before any request, so this usually spent no key use; a fast
@@ -81,11 +97,19 @@ export async function obtainIdentity(options: IdentitySourceOptions): Promise<Id
         });
         waitMs = STATE_DIR_RETRY_MS;
       } else if (err instanceof ConnectorError && OPERATOR_NEEDED.has(err.exitCode)) {
-        log.error("enrollment refused; an operator must provide a valid key", { code: err.code, error: err.message, retryInSeconds: REJECTED_KEY_RETRY_MS / 1000 });
+        log.error("enrollment refused; an operator must provide a valid key", {
+          code: err.code,
+          error: err.message,
+          retryInSeconds: REJECTED_KEY_RETRY_MS / 1000,
+        });
         waitMs = REJECTED_KEY_RETRY_MS;
       } else {
         waitMs = backoff.nextDelayMs();
-        log.warn("enrollment failed; retrying", { code: err instanceof ConnectorError ? err.code : "UNEXPECTED", error: describeError(err), retryInMs: waitMs });
+        log.warn("enrollment failed; retrying", {
+          code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
+          error: describeError(err),
+          retryInMs: waitMs,
+        });
       }
     }
     await sleep(options.clock, waitMs, options.signal);

@@ -28,13 +28,24 @@ export async function lockStateDir(options: StateDirLockOptions): Promise<Daemon
         ensureStateDir(stateDir);
       } catch (err) {
         if (err instanceof ConnectorError) throw err;
-        throw new StateError("STATE_DIR_UNWRITABLE", `Cannot create the state dir ${stateDir} (${errnoCode(err) ?? "error"}).`, { cause: err });
+        throw new StateError(
+          "STATE_DIR_UNWRITABLE",
+          `Cannot create the state dir ${stateDir} (${errnoCode(err) ?? "error"}).`,
+          { cause: err },
+        );
       }
       return await takeDaemonLock(stateDir, (ms) => sleep(options.clock, ms));
     } catch (err) {
       if (err instanceof AlreadyRunningError || !(err instanceof StateError)) throw err;
-      const what = err.code === "STATE_DIR_UNSAFE" ? "the state dir is writable by other users, so it is not used" : "the state dir cannot be written";
-      log.error(`${what}; the daemon waits until it is fixed`, { code: err.code, error: err.message, retryInSeconds: STATE_DIR_RETRY_MS / 1000 });
+      const what =
+        err.code === "STATE_DIR_UNSAFE"
+          ? "the state dir is writable by other users, so it is not used"
+          : "the state dir cannot be written";
+      log.error(`${what}; the daemon waits until it is fixed`, {
+        code: err.code,
+        error: err.message,
+        retryInSeconds: STATE_DIR_RETRY_MS / 1000,
+      });
     }
     await sleep(options.clock, STATE_DIR_RETRY_MS, options.signal);
   }

@@ -5,7 +5,13 @@
  */
 import type { Identity } from "../identity/identity.ts";
 import { certificateNotAfter } from "../identity/identity.ts";
-import { redundancyLost, type ConnectorState, type Redundancy, type StatusSnapshot, type UpgradeStatus } from "../status/schema.ts";
+import {
+  redundancyLost,
+  type ConnectorState,
+  type Redundancy,
+  type StatusSnapshot,
+  type UpgradeStatus,
+} from "../status/schema.ts";
 import type { SessionStats } from "../tunnel/session-stats.ts";
 import type { SlotState } from "../tunnel/supervisor.ts";
 import type { HealthReport } from "../tunnel/payloads.ts";
@@ -156,7 +162,8 @@ export class StatusModel {
     };
   }
 
-  #accessToken: () => { expiresAt: string | null; refreshAt: string | null; lastError: string | null } | undefined = () => undefined;
+  #accessToken: () => { expiresAt: string | null; refreshAt: string | null; lastError: string | null } | undefined =
+    () => undefined;
 
   /** Where status reads the access token's expiry from (the daemon's `AccessTokens`; never the token). */
   showAccessToken(view: () => { expiresAt: string | null; refreshAt: string | null; lastError: string | null }): void {
@@ -201,8 +208,14 @@ export class StatusModel {
         failures: { ...this.failures() },
         ...this.#dataplane(),
       },
-      bytes: { toCloud: this.#ended.toCloud + sum((s) => s.bytesOut), fromCloud: this.#ended.fromCloud + sum((s) => s.bytesIn) },
-      apps: this.#health.apps.map((a) => ({ name: a.name, servers: a.servers.map((s) => ({ address: s.address, healthy: s.healthy })) })),
+      bytes: {
+        toCloud: this.#ended.toCloud + sum((s) => s.bytesOut),
+        fromCloud: this.#ended.fromCloud + sum((s) => s.bytesIn),
+      },
+      apps: this.#health.apps.map((a) => ({
+        name: a.name,
+        servers: a.servers.map((s) => ({ address: s.address, healthy: s.healthy })),
+      })),
       ...(upgrade ? { upgrade } : {}),
     };
   }

@@ -16,7 +16,12 @@ export const RESULT_POLL_MS = 2_000;
 const MAX_RESULT_BYTES = 16 * 1024;
 
 /** Only what the hand-over needs; the upgrade flow's own schema says more. */
-const SwapResultSchema = v.object({ schema: v.literal(1), id: v.string(), result: v.string(), to: v.optional(v.string()) });
+const SwapResultSchema = v.object({
+  schema: v.literal(1),
+  id: v.string(),
+  result: v.string(),
+  to: v.optional(v.string()),
+});
 export type SwapResult = v.InferOutput<typeof SwapResultSchema>;
 
 export interface SwapResultWatchOptions {
@@ -41,7 +46,10 @@ function fingerprint(path: string): string | undefined {
 
 function read(path: string): SwapResult | string {
   try {
-    const parsed = v.safeParse(SwapResultSchema, JSON.parse(readStateFile(path, MAX_RESULT_BYTES, { owner: "self-or-root", privateMode: true })));
+    const parsed = v.safeParse(
+      SwapResultSchema,
+      JSON.parse(readStateFile(path, MAX_RESULT_BYTES, { owner: "self-or-root", privateMode: true })),
+    );
     return parsed.success ? parsed.output : `not an upgrade result: ${parsed.issues[0]?.message ?? "invalid"}`;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -45,7 +45,11 @@ export class TokenStore {
 
   /** Keeps `token`, bound to `certificatePem`, valid until `expiresAt`. Throws on a write failure. */
   save(certificatePem: string, token: string, expiresAt: Date): void {
-    const record: v.InferInput<typeof StoredTokenSchema> = { certificateSha256: certificateDigest(certificatePem), token, expiresAt: expiresAt.toISOString() };
+    const record: v.InferInput<typeof StoredTokenSchema> = {
+      certificateSha256: certificateDigest(certificatePem),
+      token,
+      expiresAt: expiresAt.toISOString(),
+    };
     writeFileAtomic(this.path, `${JSON.stringify(record)}\n`, PRIVATE_FILE_MODE);
   }
 
@@ -53,7 +57,8 @@ export class TokenStore {
   load(certificatePem: string): { found: true; stored: StoredToken } | { found: false; why: string } {
     const loaded = readJsonState(this.path, StoredTokenSchema, MAX_STORED_BYTES);
     if (!loaded.found) return loaded;
-    if (loaded.value.certificateSha256 !== certificateDigest(certificatePem)) return { found: false, why: `${TOKEN_FILE} is for another certificate` };
+    if (loaded.value.certificateSha256 !== certificateDigest(certificatePem))
+      return { found: false, why: `${TOKEN_FILE} is for another certificate` };
     return { found: true, stored: { token: loaded.value.token, expiresAt: new Date(loaded.value.expiresAt) } };
   }
 
@@ -64,7 +69,12 @@ export class TokenStore {
     const { token, expiresAt } = loaded.stored;
     return {
       found: true as const,
-      seed: { value: new Secret(token), certificate: certificatePem, expiresAt: expiresAt.toISOString(), lifeLeftMs: expiresAt.getTime() - now.getTime() },
+      seed: {
+        value: new Secret(token),
+        certificate: certificatePem,
+        expiresAt: expiresAt.toISOString(),
+        lifeLeftMs: expiresAt.getTime() - now.getTime(),
+      },
     };
   }
 }

@@ -64,7 +64,16 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       const creds = credentials();
       const certificate = deps.identity().certificate;
       const accessToken = await deps.tokens.forDial(certificate);
-      const options = { credentials: creds, accessToken, connectorVersion: buildInfo.version, proxy: settings.proxy, noProxy, clock: deps.clock, onOpen: deps.onOpen, log: log.withTag("tunnel") };
+      const options = {
+        credentials: creds,
+        accessToken,
+        connectorVersion: buildInfo.version,
+        proxy: settings.proxy,
+        noProxy,
+        clock: deps.clock,
+        onOpen: deps.onOpen,
+        log: log.withTag("tunnel"),
+      };
       let tunnel: Tunnel | undefined;
       const isCurrent = () => tunnel !== undefined && tunnels.get(slot) === tunnel;
       tunnel = await connectTunnel(gateway, options, {
@@ -72,12 +81,19 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
           if (isCurrent()) status.rtt(slot, ms);
         },
         configChanged: () => deps.refreshCatalog(),
-        streamError: (streamId, error) => log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
+        streamError: (streamId, error) =>
+          log.debug("stream reset", { tunnel: slot, stream: streamId, code: error.code, error: error.message }),
         // The supervisor acts on GO_AWAY (through the tunnel's `peerDraining`), even one that came
         // with the 101; this only logs it.
         goAway: (code, message) => {
           const verdict = goAwayLines.check(`${gateway.url} ${code}`);
-          if (verdict.log) log.info("gateway is draining this tunnel: opening a replacement", { gateway: gateway.url, code, message, ...(verdict.suppressed > 0 ? { suppressed: verdict.suppressed } : {}) });
+          if (verdict.log)
+            log.info("gateway is draining this tunnel: opening a replacement", {
+              gateway: gateway.url,
+              code,
+              message,
+              ...(verdict.suppressed > 0 ? { suppressed: verdict.suppressed } : {}),
+            });
         },
         closed: (info) => {
           if (isCurrent()) {
@@ -120,7 +136,8 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       }
       if (event.type === "rebalance") {
         const fields = { tunnel: event.slot, gateway: event.gateway.url };
-        if (event.phase === "scheduled") log.info("tunnels share a gateway while another is unused: moving one back", { ...fields, inMs: event.inMs });
+        if (event.phase === "scheduled")
+          log.info("tunnels share a gateway while another is unused: moving one back", { ...fields, inMs: event.inMs });
         else if (event.phase === "moved") log.info("tunnel moved back to a distinct gateway", fields);
         else log.warn("could not move a tunnel to a distinct gateway", { ...fields, error: event.error });
         return;
@@ -135,7 +152,12 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
         status.attachSession(event.slot, () => live.session.stats());
       }
       status.slotChanged(event.slot, event.state, event.gateway.url, event.since);
-      const fields = { tunnel: event.slot, gateway: event.gateway.url, ...(event.error ? { error: event.error } : {}), ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}) };
+      const fields = {
+        tunnel: event.slot,
+        gateway: event.gateway.url,
+        ...(event.error ? { error: event.error } : {}),
+        ...(event.retryInMs !== undefined ? { retryInMs: event.retryInMs } : {}),
+      };
       const stopping = deps.stopping();
       if (event.state === "down" && !stopping) log.warn(`tunnel ${event.state}`, fields);
       else log.info(`tunnel ${event.state}`, fields);

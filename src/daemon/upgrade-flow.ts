@@ -16,7 +16,13 @@ import type { Logger } from "../log.ts";
 import { ownerForWrites } from "../upgrade/owned-file.ts";
 import { requestAndApply, requestAndWait } from "../upgrade/stage-release.ts";
 import type { UpgradeResult } from "../upgrade/staging.ts";
-import { readUpgradeState, recordOutcome, writeUpgradeState, type Outcome, type UpgradeState } from "../upgrade/state.ts";
+import {
+  readUpgradeState,
+  recordOutcome,
+  writeUpgradeState,
+  type Outcome,
+  type UpgradeState,
+} from "../upgrade/state.ts";
 import { canReplace } from "../upgrade/swap.ts";
 import { AutoUpgrade, type AutoUpgradeDeps } from "./auto-upgrade.ts";
 import type { HandoverOutcome } from "./handover.ts";
@@ -102,7 +108,10 @@ export class UpgradeFlow {
     if (outcome.ok) return;
     if (this.#deps.tunnelsUp() === 0) {
       // This process lost its tunnels during the gate too: an outage, not the new version's fault.
-      log.warn("hand-over not done during an outage: the new version runs at the next start", { reason: outcome.reason, to: result.to });
+      log.warn("hand-over not done during an outage: the new version runs at the next start", {
+        reason: outcome.reason,
+        to: result.to,
+      });
       return;
     }
     if (outcome.code === "HANDOVER_REFUSED") {
@@ -110,8 +119,18 @@ export class UpgradeFlow {
       log.info("hand-over not done: the new version runs at the next start", { reason: outcome.reason, to: result.to });
       return;
     }
-    log.error("hand-over failed: the new version did not take over; rolling back, this process keeps serving", { code: outcome.code, reason: outcome.reason, to: result.to });
-    this.#record({ from: running.version, ...(result.to ? { to: result.to } : {}), result: "failed", code: outcome.code, message: outcome.reason.slice(0, 512) });
+    log.error("hand-over failed: the new version did not take over; rolling back, this process keeps serving", {
+      code: outcome.code,
+      reason: outcome.reason,
+      to: result.to,
+    });
+    this.#record({
+      from: running.version,
+      ...(result.to ? { to: result.to } : {}),
+      result: "failed",
+      code: outcome.code,
+      message: outcome.reason.slice(0, 512),
+    });
     await this.rollBack(result.to ?? "unknown", "hand-over");
     await this.auto.reportPending();
   }
@@ -123,8 +142,16 @@ export class UpgradeFlow {
       // The installed binary (the version being removed) carries out the rollback, as the root unit does.
       const result = canReplace(installed)
         ? await requestAndApply(settings.stateDir, "rollback", installed, settings.channel)
-        : await requestAndWait(settings.stateDir, "rollback", { deadlineMs: ROLLBACK_ANSWER_MS, clock, signal: this.#deps.signal });
-      if (result.result === "rolled-back") log.warn(`upgrade: ${version} rolled back after a failed ${why}; it will be skipped`, { from: result.from, to: result.to });
+        : await requestAndWait(settings.stateDir, "rollback", {
+            deadlineMs: ROLLBACK_ANSWER_MS,
+            clock,
+            signal: this.#deps.signal,
+          });
+      if (result.result === "rolled-back")
+        log.warn(`upgrade: ${version} rolled back after a failed ${why}; it will be skipped`, {
+          from: result.from,
+          to: result.to,
+        });
       else log.error(`upgrade: rollback of ${version} ${result.result}`, { code: result.code, reason: result.message });
       return result;
     } catch (err) {
@@ -159,8 +186,16 @@ export class UpgradeFlow {
   async guardStart(): Promise<boolean> {
     const { settings, running, log } = this.#deps;
     if (!countProbationStart(settings, running.version, log, this.#deps.clock.wallNow())) return false;
-    log.error("upgrade: this version keeps restarting before it proved itself: rolling back", { version: running.version, maxStarts: MAX_PROBATION_STARTS });
-    this.#record({ from: running.version, result: "failed", code: "CRASH_LOOP", message: `started more than ${MAX_PROBATION_STARTS} times within its probation` });
+    log.error("upgrade: this version keeps restarting before it proved itself: rolling back", {
+      version: running.version,
+      maxStarts: MAX_PROBATION_STARTS,
+    });
+    this.#record({
+      from: running.version,
+      result: "failed",
+      code: "CRASH_LOOP",
+      message: `started more than ${MAX_PROBATION_STARTS} times within its probation`,
+    });
     const result = await this.rollBack(running.version, "crash loop");
     await this.auto.reportPending();
     return result?.result === "rolled-back";
@@ -173,7 +208,11 @@ export class UpgradeFlow {
   #update(change: (s: UpgradeState) => UpgradeState): void {
     const { settings, log } = this.#deps;
     try {
-      writeUpgradeState(settings.stateDir, change(readUpgradeState(settings.stateDir)), ownerForWrites(settings.stateDir));
+      writeUpgradeState(
+        settings.stateDir,
+        change(readUpgradeState(settings.stateDir)),
+        ownerForWrites(settings.stateDir),
+      );
     } catch (err) {
       log.warn("upgrade state not written", { error: describeError(err) });
     }
@@ -198,7 +237,12 @@ function safeState(stateDir: string): UpgradeState | undefined {
  * MAX_PROBATION_STARTS times (a crash loop): the caller rolls back and exits, and the service manager
  * starts the restored binary.
  */
-export function countProbationStart(settings: Pick<Settings, "stateDir">, version: string, log: Logger, now: Date = new Date()): boolean {
+export function countProbationStart(
+  settings: Pick<Settings, "stateDir">,
+  version: string,
+  log: Logger,
+  now: Date = new Date(),
+): boolean {
   let state: UpgradeState;
   try {
     state = readUpgradeState(settings.stateDir);
@@ -220,7 +264,11 @@ export function countProbationStart(settings: Pick<Settings, "stateDir">, versio
   }
   const starts = probation.starts + 1;
   try {
-    writeUpgradeState(settings.stateDir, { ...state, probation: { ...probation, starts } }, ownerForWrites(settings.stateDir));
+    writeUpgradeState(
+      settings.stateDir,
+      { ...state, probation: { ...probation, starts } },
+      ownerForWrites(settings.stateDir),
+    );
   } catch (err) {
     log.warn("upgrade probation start not counted", { error: describeError(err) });
   }

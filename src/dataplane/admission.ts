@@ -100,7 +100,9 @@ const FD_SAMPLE_MS = 1_000;
 /** Near the limit the count is refreshed sooner, so closed fds are seen again quickly. */
 const FD_RESAMPLE_NEAR_LIMIT_MS = 100;
 
-export type Admission = { readonly admitted: true; readonly ticket: Ticket } | { readonly admitted: false; readonly reason: BusyReason; readonly message: string };
+export type Admission =
+  | { readonly admitted: true; readonly ticket: Ticket }
+  | { readonly admitted: false; readonly reason: BusyReason; readonly message: string };
 
 /** The stream cap after the fd limit: each stream needs an fd, and the reserve is kept free. */
 export function effectiveMaxStreams(limits: AdmissionLimits, fdLimit: number): number {
@@ -174,16 +176,26 @@ export class AdmissionGate {
     const mine = this.#usage.get(owner) ?? { streams: 0, dials: 0, heldBytes: 0 };
     const stalled = this.#blockedSince.size > 0 ? this.#stalled(mine) : { total: 0, mine: 0 };
     const share = (cap: number) => (this.tunnels > 1 ? Math.max(1, Math.ceil(cap / 2)) : cap);
-    if (mine.streams >= share(this.maxStreams)) return this.#busy("streams", `this tunnel's share of the connector's streams is in use (${mine.streams} open)`);
-    if (mine.dials >= share(this.limits.maxPendingDials)) return this.#busy("dials", `this tunnel's share of the connector's dials is in use (${mine.dials} in progress)`);
-    if (mine.heldBytes + stalled.mine * this.limits.kernelBytesPerBlockedSocket >= share(this.limits.maxBufferedBytes)) {
+    if (mine.streams >= share(this.maxStreams))
+      return this.#busy("streams", `this tunnel's share of the connector's streams is in use (${mine.streams} open)`);
+    if (mine.dials >= share(this.limits.maxPendingDials))
+      return this.#busy("dials", `this tunnel's share of the connector's dials is in use (${mine.dials} in progress)`);
+    if (
+      mine.heldBytes + stalled.mine * this.limits.kernelBytesPerBlockedSocket >=
+      share(this.limits.maxBufferedBytes)
+    ) {
       return this.#busy("buffered", "this tunnel's share of the connector's buffers is in use (apps not reading)");
     }
-    if (this.#streams >= this.maxStreams) return this.#busy("streams", `connector stream limit reached (${this.maxStreams} open)`);
-    if (this.pendingDials >= this.limits.maxPendingDials) return this.#busy("dials", `connector dial limit reached (${this.pendingDials} dials in progress)`);
+    if (this.#streams >= this.maxStreams)
+      return this.#busy("streams", `connector stream limit reached (${this.maxStreams} open)`);
+    if (this.pendingDials >= this.limits.maxPendingDials)
+      return this.#busy("dials", `connector dial limit reached (${this.pendingDials} dials in progress)`);
     const buffered = this.#heldBytes + stalled.total * this.limits.kernelBytesPerBlockedSocket;
     if (buffered >= this.limits.maxBufferedBytes) {
-      return this.#busy("buffered", `connector buffer limit reached (apps not reading ${Math.round(buffered / 1048576)} MiB)`);
+      return this.#busy(
+        "buffered",
+        `connector buffer limit reached (apps not reading ${Math.round(buffered / 1048576)} MiB)`,
+      );
     }
     if (!this.fdHeadroom()) return this.#busy("fds", "connector is short of file descriptors");
     this.#streams++;
@@ -309,7 +321,9 @@ export class Ticket {
  * The kernel's ceiling for one TCP socket's send buffer (the third field of tcp_wmem), the estimate
  * charged for an app socket that stops taking writes; the default when it cannot be read.
  */
-export function kernelSendBufferMax(read: () => string = () => readFileSync("/proc/sys/net/ipv4/tcp_wmem", "utf8")): number {
+export function kernelSendBufferMax(
+  read: () => string = () => readFileSync("/proc/sys/net/ipv4/tcp_wmem", "utf8"),
+): number {
   try {
     const max = Number(read().trim().split(/\s+/)[2]);
     return Number.isInteger(max) && max > 0 ? max : DEFAULT_ADMISSION_LIMITS.kernelBytesPerBlockedSocket;
@@ -323,7 +337,12 @@ export function kernelSendBufferMax(read: () => string = () => readFileSync("/pr
  * the limit again with every fd sample, and logs the limits it settled on (a warning when the fd
  * limit lowers the configured stream cap).
  */
-export function createProcessGate(options: { maxStreams: number; tunnels: number; clock: Clock; log: Logger }): AdmissionGate {
+export function createProcessGate(options: {
+  maxStreams: number;
+  tunnels: number;
+  clock: Clock;
+  log: Logger;
+}): AdmissionGate {
   const raised = raiseNoFileLimit();
   const gate = new AdmissionGate(
     options.clock,
@@ -341,7 +360,10 @@ export function createProcessGate(options: { maxStreams: number; tunnels: number
   // A warning only when the fd limit leaves fewer streams than one tunnel may carry (a 1,024 hard limit);
   // a default cap trimmed by the reserve (20,000 fds) is normal and only logged.
   if (gate.maxStreams < Math.min(options.maxStreams, ONE_TUNNEL_STREAMS)) {
-    options.log.warn("stream limits: the file descriptor limit lowers the stream limit; raise the hard limit (LimitNOFILE=) to serve more", fields);
+    options.log.warn(
+      "stream limits: the file descriptor limit lowers the stream limit; raise the hard limit (LimitNOFILE=) to serve more",
+      fields,
+    );
   } else {
     options.log.info("stream limits", fields);
   }

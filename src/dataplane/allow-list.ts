@@ -38,7 +38,9 @@ export type AllowDecision =
     }
   | { readonly allowed: false; readonly reason: string };
 
-type HostRule = { readonly kind: "name"; readonly pattern: DomainPattern } | { readonly kind: "ip"; readonly cidr: Cidr };
+type HostRule =
+  | { readonly kind: "name"; readonly pattern: DomainPattern }
+  | { readonly kind: "ip"; readonly cidr: Cidr };
 
 interface Rule {
   readonly host: HostRule;

@@ -102,8 +102,10 @@ export async function dialDestination<T>(
       options.onAttempt?.(formatHostPort(addresses[i]!.address, port), true);
       return result.socket;
     }
-    if (result.failure === "CANCELLED") throw new DialError("CANCELLED", `dial to ${formatHostPort(canonical, port)} cancelled`);
-    if (result.failure === "BUSY") throw new DialError("BUSY", `connector out of file descriptors (connect to ${result.address}: ${result.detail})`);
+    if (result.failure === "CANCELLED")
+      throw new DialError("CANCELLED", `dial to ${formatHostPort(canonical, port)} cancelled`);
+    if (result.failure === "BUSY")
+      throw new DialError("BUSY", `connector out of file descriptors (connect to ${result.address}: ${result.detail})`);
     options.onAttempt?.(result.address, false);
     failures.push(result);
   }
@@ -132,7 +134,12 @@ async function addressesOf<T>(
     return [{ address: formatIp(ip), family: ip.family }];
   }
   const name = parsed.name;
-  const outcome = await settleWithin(startLookup(options.resolve ?? systemResolver, name), deadline - clock.now(), clock, options.signal);
+  const outcome = await settleWithin(
+    startLookup(options.resolve ?? systemResolver, name),
+    deadline - clock.now(),
+    clock,
+    options.signal,
+  );
   switch (outcome.kind) {
     case "aborted":
       throw new DialError("CANCELLED", `dial to ${name} cancelled`);
@@ -141,7 +148,9 @@ async function addressesOf<T>(
     case "error":
       // A resolver's own verdict (a name that points only at this host is NOT_ALLOWED) stands as given.
       if (outcome.error instanceof DialError) throw outcome.error;
-      throw new DialError("DNS_FAILURE", `cannot resolve ${name}: ${errorCode(outcome.error)}`, { cause: outcome.error });
+      throw new DialError("DNS_FAILURE", `cannot resolve ${name}: ${errorCode(outcome.error)}`, {
+        cause: outcome.error,
+      });
     case "value": {
       const addresses = dialOrder(outcome.value, config.maxAddresses);
       if (addresses.length === 0) throw new DialError("DNS_FAILURE", `${name} has no IPv4 or IPv6 address`);
@@ -237,7 +246,6 @@ function summarise(host: string, port: number, failures: readonly AttemptFailure
   const tried = failures.map((f) => `${f.address} ${f.detail}`).join("; ");
   return new DialError(worst.failure, `no address of ${formatHostPort(host, port)} accepted a connection (${tried})`);
 }
-
 
 /** A short, stable description: the errno-style code when there is one (ECONNREFUSED, ENOTFOUND). */
 function errorCode(err: unknown): string {

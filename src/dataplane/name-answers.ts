@@ -10,7 +10,15 @@
  * points), not DNS_FAILURE.
  */
 import { networkInterfaces } from "node:os";
-import { cidrContains, type Cidr, type IpAddress, ipEquals, parseIp, parseIpOrCidr, unmapIp } from "../netaddr/index.ts";
+import {
+  cidrContains,
+  type Cidr,
+  type IpAddress,
+  ipEquals,
+  parseIp,
+  parseIpOrCidr,
+  unmapIp,
+} from "../netaddr/index.ts";
 import { DialError } from "./errors.ts";
 import { systemResolver, type Resolver } from "./resolve.ts";
 
@@ -40,7 +48,10 @@ let hostAddressCache: { readonly at: number; readonly addresses: readonly string
 export const systemHostAddresses: HostAddresses = () => {
   const now = performance.now();
   if (!hostAddressCache || now - hostAddressCache.at >= HOST_ADDRESSES_TTL_MS) {
-    hostAddressCache = { at: now, addresses: Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address)) };
+    hostAddressCache = {
+      at: now,
+      addresses: Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address)),
+    };
   }
   return hostAddressCache.addresses;
 };
@@ -65,7 +76,10 @@ function hostOnly(address: string, own: readonly IpAddress[]): boolean {
 }
 
 /** A resolver that drops host-only answers; fails NOT_ALLOWED when nothing else is left. */
-export function nameRuleResolver(resolve: Resolver = systemResolver, hostAddresses: HostAddresses = systemHostAddresses): Resolver {
+export function nameRuleResolver(
+  resolve: Resolver = systemResolver,
+  hostAddresses: HostAddresses = systemHostAddresses,
+): Resolver {
   return async (name) => {
     const answers = await resolve(name);
     const own = parsedAll(hostAddresses()); // parsed once per lookup, not once per answer

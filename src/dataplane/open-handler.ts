@@ -91,7 +91,11 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
       const admission = options.gate.admit(stream.owner);
       if (!admission.admitted) {
         countFailure(counters, "BUSY");
-        warnFailure("stream refused: connector busy", `BUSY ${admission.reason}`, { app: request.app, limit: admission.reason, reason: admission.message });
+        warnFailure("stream refused: connector busy", `BUSY ${admission.reason}`, {
+          app: request.app,
+          limit: admission.reason,
+          reason: admission.message,
+        });
         stream.reject(StreamCode.BUSY, admission.message);
         return;
       }
@@ -150,13 +154,17 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
         if (failure === "BUSY") options.gate?.fdShortage();
         countFailure(counters, failure);
         const message = describeError(err);
-        warnFailure("stream failed: cannot reach destination", `${failure} ${request.app} ${request.host}:${request.port}`, {
-          app: request.app,
-          host: request.host,
-          port: request.port,
-          failure,
-          error: message,
-        });
+        warnFailure(
+          "stream failed: cannot reach destination",
+          `${failure} ${request.app} ${request.host}:${request.port}`,
+          {
+            app: request.app,
+            host: request.host,
+            port: request.port,
+            failure,
+            error: message,
+          },
+        );
         if (stream.state === "opening") stream.reject(StreamCode[failure], message);
       },
     );

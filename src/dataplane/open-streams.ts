@@ -87,7 +87,10 @@ export class OpenStreams {
       this.#entries.delete(entry);
       count++;
       if (apps.size < MAX_APPS_LOGGED) apps.add(app);
-      entry.tracked.stream.reset(StreamCode.NOT_ALLOWED, `access removed by catalog ${allowList.version}: ${decision.reason}`);
+      entry.tracked.stream.reset(
+        StreamCode.NOT_ALLOWED,
+        `access removed by catalog ${allowList.version}: ${decision.reason}`,
+      );
     }
     if (count > 0) {
       this.ended.notAllowed += count;
@@ -113,7 +116,10 @@ export class OpenStreams {
       this.#entries.delete(entry);
       count++;
       if (apps.size < MAX_APPS_LOGGED) apps.add(entry.tracked.request.app);
-      entry.tracked.stream.reset(StreamCode.CANCELLED, `no data either way for ${Math.round(this.idleTimeoutMs / 1000)} s (stream idle timeout)`);
+      entry.tracked.stream.reset(
+        StreamCode.CANCELLED,
+        `no data either way for ${Math.round(this.idleTimeoutMs / 1000)} s (stream idle timeout)`,
+      );
     }
     if (count > 0) {
       this.ended.idle += count;

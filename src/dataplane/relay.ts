@@ -226,7 +226,6 @@ export class RelayLink {
     }
     this.onFinished?.(this, reason.kind);
   }
-
 }
 
 /** Bun socket handlers that forward to the socket's `RelayLink` (passed as the socket's data). */

@@ -53,7 +53,11 @@ export function readClockSync(): ClockSync {
     const timex = new Uint8Array(TIMEX_BYTES); // modes = 0: nothing is changed
     const returned = lib.symbols.adjtimex(ptr(timex));
     const view = new DataView(timex.buffer);
-    return clockSyncFromTimex(returned, view.getInt32(STATUS_OFFSET, true), Number(view.getBigInt64(MAXERROR_OFFSET, true)));
+    return clockSyncFromTimex(
+      returned,
+      view.getInt32(STATUS_OFFSET, true),
+      Number(view.getBigInt64(MAXERROR_OFFSET, true)),
+    );
   } finally {
     lib.close();
   }

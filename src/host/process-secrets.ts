@@ -17,7 +17,10 @@ export interface ProtectedEnv {
   readonly problems: string[];
 }
 
-export function protectProcessSecrets(secretNames: readonly string[], env: Record<string, string | undefined> = process.env): ProtectedEnv {
+export function protectProcessSecrets(
+  secretNames: readonly string[],
+  env: Record<string, string | undefined> = process.env,
+): ProtectedEnv {
   const problems: string[] = [];
   try {
     setNonDumpable();
@@ -31,7 +34,9 @@ export function protectProcessSecrets(secretNames: readonly string[], env: Recor
     try {
       scrubEnvironmentValue(name);
     } catch (err) {
-      problems.push(`${name} could not be cleared from the process environment: ${err instanceof Error ? err.message : String(err)}`);
+      problems.push(
+        `${name} could not be cleared from the process environment: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     delete env[name];
   }

@@ -64,7 +64,10 @@ export interface EnrollResult {
 export function connectorName(given: string | undefined, host: () => string = hostname): string {
   const name = (given ?? host().slice(0, MAX_NAME_CHARS)).trim();
   if (name.length === 0) throw new UsageError("The connector name is empty; give one with --name.");
-  if (name.length > MAX_NAME_CHARS) throw new UsageError(`The connector name is ${name.length} characters; at most ${MAX_NAME_CHARS} are allowed (--name).`);
+  if (name.length > MAX_NAME_CHARS)
+    throw new UsageError(
+      `The connector name is ${name.length} characters; at most ${MAX_NAME_CHARS} are allowed (--name).`,
+    );
   return name;
 }
 
@@ -75,13 +78,22 @@ export function stateDirOp<T>(stateDir: string, op: () => T): T {
   } catch (err) {
     if (err instanceof ConnectorError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? "error";
-    throw new StateError("STATE_DIR_UNWRITABLE", `Cannot write the identity into the state dir ${stateDir} (${code}). Run as root or the connector's user, or choose another --state-dir.`, { cause: err });
+    throw new StateError(
+      "STATE_DIR_UNWRITABLE",
+      `Cannot write the identity into the state dir ${stateDir} (${code}). Run as root or the connector's user, or choose another --state-dir.`,
+      { cause: err },
+    );
   }
 }
 
 /** Decodes the key and checks the state dir: everything that can fail before the network is used. */
 function prepare(options: EnrollOptions, deps: EnrollDeps) {
-  const found = findProvisioningKey({ key: options.key, keyFile: options.keyFile, env: options.env, stateDir: options.stateDir });
+  const found = findProvisioningKey({
+    key: options.key,
+    keyFile: options.keyFile,
+    env: options.env,
+    stateDir: options.stateDir,
+  });
   const name = connectorName(options.name, deps.hostname);
   const store = new IdentityStore(options.stateDir);
   // Fail on an unwritable state dir now, before a key use is spent: a real write, since a read-only or
@@ -98,18 +110,35 @@ function prepare(options: EnrollOptions, deps: EnrollDeps) {
 }
 
 /** The network part: pinned CA, key pair, CSR, `POST /v1/enroll`, checks of the answer. */
-async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: ProvisioningKey, name: string): Promise<Identity> {
+async function requestIdentity(
+  options: EnrollOptions,
+  deps: EnrollDeps,
+  key: ProvisioningKey,
+  name: string,
+): Promise<Identity> {
   const { log } = options;
   const proxy = proxyFor(new URL(key.controlUrl), options.proxy, options.noProxy ?? []);
   log.debug("control-plane route", { via: proxy === undefined ? "direct" : describeProxy(proxy) });
   const started = performance.now();
-  const network = { controlUrl: key.controlUrl, proxy: options.proxy, noProxy: options.noProxy, timeoutMs: deps.timeoutMs, fetch: deps.fetch };
+  const network = {
+    controlUrl: key.controlUrl,
+    proxy: options.proxy,
+    noProxy: options.noProxy,
+    timeoutMs: deps.timeoutMs,
+    fetch: deps.fetch,
+  };
   // Loaded here, not at start-up: node-forge (the CSR) alone is 12 MiB of RSS that `connector run`
   // would otherwise hold for its whole life although it enrolls at most once.
   const { buildCsr, generateKeyPair } = await import("./keypair.ts");
   // Key generation (CPU, off the main thread) overlaps the CA round trip.
-  const [keys, caCertificate] = await Promise.all([(deps.generateKeyPair ?? generateKeyPair)(), fetchPinnedCa({ ...network, caPin: key.caPin })]);
-  log.debug("CA pin verified; key pair generated", { caPin: key.caPin, elapsedMs: Math.round(performance.now() - started) });
+  const [keys, caCertificate] = await Promise.all([
+    (deps.generateKeyPair ?? generateKeyPair)(),
+    fetchPinnedCa({ ...network, caPin: key.caPin }),
+  ]);
+  log.debug("CA pin verified; key pair generated", {
+    caPin: key.caPin,
+    elapsedMs: Math.round(performance.now() - started),
+  });
   const machineId = readMachineId(deps.machineIdPath ?? MACHINE_ID_PATH);
   const response = await new ControlClient({ ...network, caCertificate }).enroll({
     secret: key.secret.reveal(),
@@ -118,7 +147,10 @@ async function requestIdentity(options: EnrollOptions, deps: EnrollDeps, key: Pr
     ...(machineId === undefined ? {} : { machineId }),
     version: buildInfo.version,
   });
-  log.debug("certificate issued", { connectorId: response.connectorId, elapsedMs: Math.round(performance.now() - started) });
+  log.debug("certificate issued", {
+    connectorId: response.connectorId,
+    elapsedMs: Math.round(performance.now() - started),
+  });
   const responseCa = answeredCaCertificate("enrollment response", response.caCertificate, key.caPin);
   checkIssued("enrollment response", response.certificate, response.chain, responseCa, keys.publicKeyPem);
   return {
@@ -149,7 +181,10 @@ function removeUsedKeyFile(path: string, options: EnrollOptions): void {
     fsyncDir(options.stateDir);
     options.log.info("provisioning key file removed after enrollment", { path });
   } catch (err) {
-    options.log.warn("could not remove the provisioning key file after enrollment; delete it by hand", { path, error: describeError(err) });
+    options.log.warn("could not remove the provisioning key file after enrollment; delete it by hand", {
+      path,
+      error: describeError(err),
+    });
   }
 }
 

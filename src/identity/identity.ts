@@ -61,7 +61,10 @@ export function identityProblem(identity: Identity): string | undefined {
   }
   let keySpki: Buffer;
   try {
-    keySpki = createPublicKey(createPrivateKey(identity.privateKeyPem.reveal())).export({ type: "spki", format: "der" });
+    keySpki = createPublicKey(createPrivateKey(identity.privateKeyPem.reveal())).export({
+      type: "spki",
+      format: "der",
+    });
   } catch {
     return "the private key cannot be parsed";
   }

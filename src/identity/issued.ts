@@ -9,7 +9,13 @@ import { BadResponseError } from "../control/errors.ts";
 import { certificateMatchingPin } from "../control/pin.ts";
 
 /** Checks that the issued certificate certifies `publicKeyPem` and chains to `caPem`. */
-export function checkIssued(what: string, certificatePem: string, chain: readonly string[], caPem: string, publicKeyPem: string): X509Certificate {
+export function checkIssued(
+  what: string,
+  certificatePem: string,
+  chain: readonly string[],
+  caPem: string,
+  publicKeyPem: string,
+): X509Certificate {
   let leaf: X509Certificate;
   let links: X509Certificate[];
   try {
@@ -24,7 +30,8 @@ export function checkIssued(what: string, certificatePem: string, chain: readonl
   }
   let child = leaf;
   for (const issuer of links) {
-    if (!child.verify(issuer.publicKey)) throw new BadResponseError(what, "the issued certificate does not chain to the pinned CA");
+    if (!child.verify(issuer.publicKey))
+      throw new BadResponseError(what, "the issued certificate does not chain to the pinned CA");
     child = issuer;
   }
   return leaf;

@@ -53,7 +53,11 @@ export class NoProvisioningKeyError extends ConnectorError {
 function readStateKeyFile(stateDir: string, path: string, judgedFor: "self" | "owner"): string | undefined {
   assertStateDirSafe(stateDir, judgedFor);
   try {
-    return readStateFile(path, MAX_KEY_FILE_BYTES, { owner: "self-or-root", privateMode: false, rootReadsAny: judgedFor === "owner" });
+    return readStateFile(path, MAX_KEY_FILE_BYTES, {
+      owner: "self-or-root",
+      privateMode: false,
+      rootReadsAny: judgedFor === "owner",
+    });
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return undefined;
     if (err instanceof UnsafeStateFileError) throw err;
@@ -68,10 +72,13 @@ function readKeyFile(path: string): string | undefined {
     fd = openSync(path, "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new NoProvisioningKeyError(`Cannot read the provisioning key file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}.`);
+    throw new NoProvisioningKeyError(
+      `Cannot read the provisioning key file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}.`,
+    );
   }
   try {
-    if (fstatSync(fd).isDirectory()) throw new NoProvisioningKeyError(`The provisioning key file ${path} is a directory.`);
+    if (fstatSync(fd).isDirectory())
+      throw new NoProvisioningKeyError(`The provisioning key file ${path} is a directory.`);
     // Read to EOF rather than trusting the size, so pipes (`--key-file /dev/stdin`) work too.
     const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
     let read = 0;
@@ -81,7 +88,9 @@ function readKeyFile(path: string): string | undefined {
       read += n;
     }
     if (read > MAX_KEY_FILE_BYTES) {
-      throw new NoProvisioningKeyError(`The provisioning key file ${path} is over ${MAX_KEY_FILE_BYTES} bytes; a key is much shorter. Is it the right file?`);
+      throw new NoProvisioningKeyError(
+        `The provisioning key file ${path} is over ${MAX_KEY_FILE_BYTES} bytes; a key is much shorter. Is it the right file?`,
+      );
     }
     return buffer.subarray(0, read).toString("utf8");
   } finally {
@@ -98,11 +107,13 @@ export function findProvisioningKey(input: KeySourceInput): FoundKey {
   if (input.key !== undefined && input.key !== "") return found(new Secret(input.key), "flag", "--key");
   if (input.keyFile !== undefined && input.keyFile !== "") {
     const text = readKeyFile(input.keyFile);
-    if (text === undefined) throw new NoProvisioningKeyError(`The provisioning key file ${input.keyFile} (--key-file) does not exist.`);
+    if (text === undefined)
+      throw new NoProvisioningKeyError(`The provisioning key file ${input.keyFile} (--key-file) does not exist.`);
     return found(new Secret(text), "key-file", `--key-file ${input.keyFile}`);
   }
   const fromEnv = input.env[KEY_ENV_VAR];
-  if (fromEnv !== undefined && fromEnv.trim() !== "") return found(new Secret(fromEnv), "env", `environment variable ${KEY_ENV_VAR}`);
+  if (fromEnv !== undefined && fromEnv.trim() !== "")
+    return found(new Secret(fromEnv), "env", `environment variable ${KEY_ENV_VAR}`);
   const statePath = join(input.stateDir, STATE_KEY_FILE);
   const fromState = readStateKeyFile(input.stateDir, statePath, input.stateDirJudgedFor ?? "self");
   if (fromState !== undefined) return found(new Secret(fromState), "state-file", statePath);

@@ -41,14 +41,14 @@ export interface ProvisioningKey {
 }
 
 function checksum(body: Uint8Array): Buffer {
-  return createHash("sha256").update(KEY_PREFIX + ".").update(body).digest().subarray(0, CHECK_BYTES);
+  return createHash("sha256")
+    .update(KEY_PREFIX + ".")
+    .update(body)
+    .digest()
+    .subarray(0, CHECK_BYTES);
 }
 
-export function encodeProvisioningKey(key: {
-  controlUrl: string;
-  caPin: string;
-  secret: string;
-}): string {
+export function encodeProvisioningKey(key: { controlUrl: string; caPin: string; secret: string }): string {
   const pin = Buffer.from(key.caPin, "base64url");
   const secret = Buffer.from(key.secret, "base64url");
   if (pin.length !== PIN_BYTES) throw new ProvisioningKeyError("KEY_BAD_PIN", "CA pin must be 32 bytes");
@@ -84,11 +84,17 @@ export function decodeProvisioningKey(raw: string): ProvisioningKey {
         `format "${prefix}" is not supported by this connector version (it reads "${KEY_PREFIX}"); upgrade the connector`,
       );
     }
-    throw new ProvisioningKeyError("KEY_MALFORMED", `it must start with "${KEY_PREFIX}."; copy the whole key from the console`);
+    throw new ProvisioningKeyError(
+      "KEY_MALFORMED",
+      `it must start with "${KEY_PREFIX}."; copy the whole key from the console`,
+    );
   }
   const encoded = text.slice(dot + 1);
   if (!/^[A-Za-z0-9_-]+$/.test(encoded)) {
-    throw new ProvisioningKeyError("KEY_MALFORMED", "it contains characters that are not part of a key (spaces or line breaks inside?)");
+    throw new ProvisioningKeyError(
+      "KEY_MALFORMED",
+      "it contains characters that are not part of a key (spaces or line breaks inside?)",
+    );
   }
   const bytes = Buffer.from(encoded, "base64url");
   const minimum = PIN_BYTES + SECRET_BYTES + "https://a".length + CHECK_BYTES;
@@ -114,9 +120,13 @@ function validateControlUrl(text: string): string {
   } catch {
     throw new ProvisioningKeyError("KEY_BAD_URL", "the control-plane address inside it is not a URL");
   }
-  if (url.protocol !== "https:") throw new ProvisioningKeyError("KEY_BAD_URL", "the control-plane address must use https");
+  if (url.protocol !== "https:")
+    throw new ProvisioningKeyError("KEY_BAD_URL", "the control-plane address must use https");
   if (url.username || url.password || url.search || url.hash || url.hostname === "") {
-    throw new ProvisioningKeyError("KEY_BAD_URL", "the control-plane address must be a plain https://host[:port][/path]");
+    throw new ProvisioningKeyError(
+      "KEY_BAD_URL",
+      "the control-plane address must be a plain https://host[:port][/path]",
+    );
   }
   return url.toString().replace(/\/$/, "");
 }

@@ -40,7 +40,8 @@ export async function renewIdentity(current: Identity, options: RenewOptions, de
   const response = await client.renew({ csr: buildCsr(keys, current.name), version: buildInfo.version });
   const caCertificate = answeredCaCertificate(what, response.caCertificate, current.caPin);
   const leaf = checkIssued(what, response.certificate, response.chain, caCertificate, keys.publicKeyPem);
-  if (commonName(leaf) !== current.connectorId) throw new BadResponseError(what, "the new certificate names another connector");
+  if (commonName(leaf) !== current.connectorId)
+    throw new BadResponseError(what, "the new certificate names another connector");
   const renewed: Identity = {
     ...current,
     caCertificate,
@@ -52,6 +53,10 @@ export async function renewIdentity(current: Identity, options: RenewOptions, de
   };
   const store = new IdentityStore(options.stateDir);
   stateDirOp(options.stateDir, () => store.save(renewed, { replace: true }));
-  options.log.info("certificate renewed", { connectorId: renewed.connectorId, notAfter: certificateNotAfter(renewed).toISOString(), gateways: renewed.gateways.length });
+  options.log.info("certificate renewed", {
+    connectorId: renewed.connectorId,
+    notAfter: certificateNotAfter(renewed).toISOString(),
+    gateways: renewed.gateways.length,
+  });
   return renewed;
 }

@@ -2,7 +2,19 @@
  * The file operations the identity store performs, behind an interface so tests can inject a
  * failure (a simulated crash) at any single step and check that what is left is still consistent.
  */
-import { accessSync, closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fchmodSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { fsyncDir, writeNewFileDurably } from "../state/atomic-file.ts";
 import { readStateFile } from "../state/state-dir-safety.ts";
 

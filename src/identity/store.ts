@@ -101,7 +101,10 @@ export class IdentityStore {
   read(): Identity | undefined {
     // Without this, an operator without access to a 0700 state dir would be told "not enrolled".
     if (this.#fs.exists(this.stateDir) && !this.#fs.canEnter(this.stateDir)) {
-      throw new StateError("IDENTITY_UNREADABLE", `Cannot read the state dir ${this.stateDir}: permission denied. Run as root or as the connector's user.`);
+      throw new StateError(
+        "IDENTITY_UNREADABLE",
+        `Cannot read the state dir ${this.stateDir}: permission denied. Run as root or as the connector's user.`,
+      );
     }
     if (this.#fs.exists(this.dir)) return this.#readDir(this.dir);
     if (this.#fs.exists(this.#oldDir)) return this.#readDir(this.#oldDir);
@@ -120,7 +123,10 @@ export class IdentityStore {
       if (err instanceof UnsafeStateFileError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EACCES") {
-        throw new StateError("IDENTITY_UNREADABLE", `Cannot read the identity in ${dir}: permission denied. Run as the connector's user or root.`);
+        throw new StateError(
+          "IDENTITY_UNREADABLE",
+          `Cannot read the identity in ${dir}: permission denied. Run as the connector's user or root.`,
+        );
       }
       throw corrupt(dir, code === "ENOENT" ? "a file is missing" : `it cannot be read (${code ?? "error"})`);
     }

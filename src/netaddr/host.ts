@@ -5,9 +5,7 @@
 import { normaliseDomain } from "./domain.ts";
 import { formatIp, type IpAddress, parseIp, parseIPv6, unmapIp } from "./ip.ts";
 
-export type Host =
-  | { readonly kind: "ip"; readonly ip: IpAddress }
-  | { readonly kind: "name"; readonly name: string };
+export type Host = { readonly kind: "ip"; readonly ip: IpAddress } | { readonly kind: "name"; readonly name: string };
 
 /** Parses an IP literal (`10.0.0.1`, `::1`, `[::1]`) or a host name (normalised), or returns undefined. */
 export function parseHost(text: string): Host | undefined {

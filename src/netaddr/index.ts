@@ -5,6 +5,12 @@
  * the same thing to both.
  */
 export { type Cidr, cidrContains, formatCidr, makeCidr, parseCidr, parseIpOrCidr } from "./cidr.ts";
-export { type DomainPattern, domainMatches, formatDomainPattern, normaliseDomain, parseDomainPattern } from "./domain.ts";
+export {
+  type DomainPattern,
+  domainMatches,
+  formatDomainPattern,
+  normaliseDomain,
+  parseDomainPattern,
+} from "./domain.ts";
 export { formatHost, formatHostPort, type Host, parseHost, parsePort, splitHostPort } from "./host.ts";
 export { formatIp, type IpAddress, ipEquals, isIPv4Mapped, parseIp, parseIPv4, parseIPv6, unmapIp } from "./ip.ts";

@@ -10,14 +10,36 @@
  * install.sh runs preflight before it creates the state dir.
  */
 import { randomBytes } from "node:crypto";
-import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, realpathSync, statfsSync, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statfsSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { hostname, machine, platform, release } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describeError, errnoCode } from "../errors.ts";
 import { readClockSync, type ClockSync } from "../host/adjtimex.ts";
 import { assertStateDirSafe } from "../state/state-dir-safety.ts";
 import { buildInfo } from "../version.ts";
-import { mountOf, parseCpuinfo, parseMemTotal, parseMountinfo, parseNameservers, parseNoFileLimit, parseOsRelease, type MountEntry } from "./proc-files.ts";
+import {
+  mountOf,
+  parseCpuinfo,
+  parseMemTotal,
+  parseMountinfo,
+  parseNameservers,
+  parseNoFileLimit,
+  parseOsRelease,
+  type MountEntry,
+} from "./proc-files.ts";
 
 export interface StateDirFacts {
   /** The configured state dir. */

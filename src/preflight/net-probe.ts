@@ -70,7 +70,12 @@ export class ProxyConnectError extends ConnectorError {
 }
 
 /** `promise` or a DeadlineError after `ms`; a socket that arrives late is destroyed. */
-export async function withDeadline<T>(what: string, ms: number, promise: Promise<T>, late?: (value: T) => void): Promise<T> {
+export async function withDeadline<T>(
+  what: string,
+  ms: number,
+  promise: Promise<T>,
+  late?: (value: T) => void,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let expired = false;
   const deadline = new Promise<never>((_, reject) => {
@@ -79,7 +84,10 @@ export async function withDeadline<T>(what: string, ms: number, promise: Promise
       reject(new DeadlineError(what, ms));
     }, ms);
   });
-  promise.then((value) => expired && late?.(value), () => {});
+  promise.then(
+    (value) => expired && late?.(value),
+    () => {},
+  );
   try {
     return await Promise.race([promise, deadline]);
   } finally {
@@ -111,7 +119,8 @@ function readConnectAnswer(socket: Socket): Promise<{ head: string; rest: Uint8A
       }
     };
     const onError = (err: Error) => done(err);
-    const onClose = () => done(new ProxyConnectError("the proxy closed the connection without answering CONNECT", undefined));
+    const onClose = () =>
+      done(new ProxyConnectError("the proxy closed the connection without answering CONNECT", undefined));
     socket.on("data", onData);
     socket.once("error", onError);
     socket.once("close", onClose);
@@ -122,26 +131,46 @@ function readConnectAnswer(socket: Socket): Promise<{ head: string; rest: Uint8A
  * A TCP connection to `host:port`, through `proxy` (CONNECT) when given, within `ms` in all. Throws
  * the connect error, a DeadlineError, or a ProxyConnectError naming what the proxy said.
  */
-export async function openConnection(seams: NetSeams, host: string, port: number, proxy: ProxyTarget | undefined, ms: number): Promise<Socket> {
+export async function openConnection(
+  seams: NetSeams,
+  host: string,
+  port: number,
+  proxy: ProxyTarget | undefined,
+  ms: number,
+): Promise<Socket> {
   const destroy = (s: Socket) => s.destroy();
-  if (!proxy) return withDeadline(`TCP connect to ${formatAuthority(host, port)}`, ms, seams.connect(host, port), destroy);
+  if (!proxy)
+    return withDeadline(`TCP connect to ${formatAuthority(host, port)}`, ms, seams.connect(host, port), destroy);
   const started = Date.now();
-  const socket = await withDeadline(`TCP connect to the proxy ${proxy.display}`, ms, seams.connect(proxy.host, proxy.port), destroy);
+  const socket = await withDeadline(
+    `TCP connect to the proxy ${proxy.display}`,
+    ms,
+    seams.connect(proxy.host, proxy.port),
+    destroy,
+  );
   try {
     socket.write(buildConnectRequest(host, port, proxy));
-    const answer = await withDeadline(`CONNECT ${formatAuthority(host, port)} through the proxy ${proxy.display}`, Math.max(1, ms - (Date.now() - started)), readConnectAnswer(socket));
+    const answer = await withDeadline(
+      `CONNECT ${formatAuthority(host, port)} through the proxy ${proxy.display}`,
+      Math.max(1, ms - (Date.now() - started)),
+      readConnectAnswer(socket),
+    );
     let head;
     try {
       head = parseResponseHead(answer.head);
     } catch {
-      throw new ProxyConnectError(`the proxy ${proxy.display} answered CONNECT with something that is not HTTP`, undefined);
+      throw new ProxyConnectError(
+        `the proxy ${proxy.display} answered CONNECT with something that is not HTTP`,
+        undefined,
+      );
     }
     try {
       checkConnectResponse(head, proxy, formatAuthority(host, port));
     } catch (err) {
       throw new ProxyConnectError(err instanceof Error ? err.message : String(err), head.status);
     }
-    if (answer.rest.length > 0) throw new ProxyConnectError(`the proxy ${proxy.display} sent data before the TLS handshake`, head.status);
+    if (answer.rest.length > 0)
+      throw new ProxyConnectError(`the proxy ${proxy.display} sent data before the TLS handshake`, head.status);
     return socket;
   } catch (err) {
     socket.destroy();

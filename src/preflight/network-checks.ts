@@ -15,7 +15,18 @@ import { describeTlsFailure, tlsFailureKind } from "../tls-failure.ts";
 import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
 import { formatAuthority } from "../tunnel/websocket/handshake.ts";
 import { parseProxyUrl, type ProxyTarget } from "../tunnel/websocket/proxy-connect.ts";
-import { DeadlineError, NET_TIMEOUTS, openConnection, ProxyConnectError, systemNet, tlsHandshake, TlsProbeError, withDeadline, type NetSeams, type NetTimeouts } from "./net-probe.ts";
+import {
+  DeadlineError,
+  NET_TIMEOUTS,
+  openConnection,
+  ProxyConnectError,
+  systemNet,
+  tlsHandshake,
+  TlsProbeError,
+  withDeadline,
+  type NetSeams,
+  type NetTimeouts,
+} from "./net-probe.ts";
 import { fail, pass, warn, type CheckResult } from "./report.ts";
 import { judgeChain, type ChainVerdict } from "./tls-chain.ts";
 
@@ -55,7 +66,13 @@ interface Endpoint {
   readonly proxy: ProxyTarget | undefined;
 }
 
-function endpoint(label: string, raw: string, defaultPort: number, proxy: string | undefined, bypass: ProxyBypass): Endpoint {
+function endpoint(
+  label: string,
+  raw: string,
+  defaultPort: number,
+  proxy: string | undefined,
+  bypass: ProxyBypass,
+): Endpoint {
   const url = new URL(raw);
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = url.port === "" ? defaultPort : Number(url.port);
@@ -73,8 +90,14 @@ async function dnsCheck(e: Endpoint, seams: NetSeams, t: NetTimeouts): Promise<C
     if (addresses.length === 0) throw Object.assign(new Error("no address"), { code: "ENOTFOUND" });
     return pass("net.dns", `${e.label}: ${e.host} resolves to ${addresses.slice(0, 4).join(", ")}`, e.target);
   } catch (err) {
-    const why = err instanceof DeadlineError ? `no answer within ${t.dnsMs / 1000} s` : (errnoCode(err) ?? describeError(err));
-    return fail("net.dns", `${e.label}: cannot resolve ${e.host} (${why})`, `check the nameservers in /etc/resolv.conf can resolve ${e.host}, or set --proxy if only the proxy can`, e.target);
+    const why =
+      err instanceof DeadlineError ? `no answer within ${t.dnsMs / 1000} s` : (errnoCode(err) ?? describeError(err));
+    return fail(
+      "net.dns",
+      `${e.label}: cannot resolve ${e.host} (${why})`,
+      `check the nameservers in /etc/resolv.conf can resolve ${e.host}, or set --proxy if only the proxy can`,
+      e.target,
+    );
   }
 }
 
@@ -88,23 +111,51 @@ function tcpFailure(e: Endpoint, err: unknown, t: NetTimeouts): CheckResult {
         : `allow CONNECT to ${e.target} on the proxy, or add ${e.host} to --no-proxy (CONNECTOR_NO_PROXY) if it is reachable directly`;
     return fail("net.tcp", `${e.label}: ${err.message}`, fix, e.target);
   }
-  if (err instanceof DeadlineError) return fail("net.tcp", `${e.label}: ${err.what}: no answer within ${t.tcpMs / 1000} s (a firewall dropping it?)`, firewall, e.target);
+  if (err instanceof DeadlineError)
+    return fail(
+      "net.tcp",
+      `${e.label}: ${err.what}: no answer within ${t.tcpMs / 1000} s (a firewall dropping it?)`,
+      firewall,
+      e.target,
+    );
   const code = errnoCode(err) ?? describeError(err);
   if (e.proxy) {
-    return fail("net.tcp", `${e.label}: cannot connect to the proxy ${e.proxy.display} (${code})`, "check the proxy address in --proxy / CONNECTOR_PROXY", e.target);
+    return fail(
+      "net.tcp",
+      `${e.label}: cannot connect to the proxy ${e.proxy.display} (${code})`,
+      "check the proxy address in --proxy / CONNECTOR_PROXY",
+      e.target,
+    );
   }
-  const what = code === "ECONNREFUSED" ? "connection refused" : code === "EHOSTUNREACH" ? "host unreachable" : code === "ENETUNREACH" ? "network unreachable" : code;
+  const what =
+    code === "ECONNREFUSED"
+      ? "connection refused"
+      : code === "EHOSTUNREACH"
+        ? "host unreachable"
+        : code === "ENETUNREACH"
+          ? "network unreachable"
+          : code;
   return fail("net.tcp", `${e.label}: cannot connect to ${e.target} (${what})`, firewall, e.target);
 }
 
 function tlsFailure(e: Endpoint, err: unknown, now: Date): CheckResult {
   if (err instanceof DeadlineError) {
-    return fail("net.tls", `${e.label}: the TLS handshake did not finish within ${err.ms / 1000} s${via(e)}`, `check that nothing between this host and ${e.target} holds TLS connections`, e.target);
+    return fail(
+      "net.tls",
+      `${e.label}: the TLS handshake did not finish within ${err.ms / 1000} s${via(e)}`,
+      `check that nothing between this host and ${e.target} holds TLS connections`,
+      e.target,
+    );
   }
   const code = err instanceof TlsProbeError ? err.code : errnoCode(err);
   const kind = tlsFailureKind(code, describeError(err)) ?? "other";
   const said = describeTlsFailure(kind, `${e.label} ${e.target}${via(e)}`, code ?? describeError(err), now);
-  return fail("net.tls", said, `check that ${e.target} is the cloud's TLS port and that no middlebox answers in its place`, e.target);
+  return fail(
+    "net.tls",
+    said,
+    `check that ${e.target} is the cloud's TLS port and that no middlebox answers in its place`,
+    e.target,
+  );
 }
 
 interface EndpointOutcome {
@@ -113,12 +164,17 @@ interface EndpointOutcome {
   readonly ca?: string;
 }
 
-async function checkEndpoint(e: Endpoint, input: NetworkCheckInput, client: NetTargets["client"]): Promise<EndpointOutcome> {
+async function checkEndpoint(
+  e: Endpoint,
+  input: NetworkCheckInput,
+  client: NetTargets["client"],
+): Promise<EndpointOutcome> {
   const seams = input.seams ?? systemNet;
   const t = input.timeouts ?? NET_TIMEOUTS;
   const now = (input.clock ?? systemClock).wallNow();
   const dns = await dnsCheck(e, seams, t);
-  const skipped = (id: "net.tcp" | "net.tls", after: string) => warn(id, `${e.label}: not checked (${after} failed)`, `fix ${after} for ${e.target} first`, e.target);
+  const skipped = (id: "net.tcp" | "net.tls", after: string) =>
+    warn(id, `${e.label}: not checked (${after} failed)`, `fix ${after} for ${e.target} first`, e.target);
   if (dns.status === "fail") return { checks: [dns, skipped("net.tcp", "net.dns"), skipped("net.tls", "net.dns")] };
   let tcp: CheckResult;
   try {
@@ -143,7 +199,14 @@ async function checkEndpoint(e: Endpoint, input: NetworkCheckInput, client: NetT
   }
   const verdict = judgeChain(handshake.chain, input.targets.caPin, input.targets.caPem, e.host, now);
   if (verdict.ok) {
-    return { checks: [dns, tcp, pass("net.tls", `${e.label}: ${handshake.protocol}, the certificate chains to the pinned cloud CA`, e.target)], ca: verdict.ca.toString() };
+    return {
+      checks: [
+        dns,
+        tcp,
+        pass("net.tls", `${e.label}: ${handshake.protocol}, the certificate chains to the pinned cloud CA`, e.target),
+      ],
+      ca: verdict.ca.toString(),
+    };
   }
   return { checks: [dns, tcp, chainFailure(e, verdict)] };
 }
@@ -157,15 +220,37 @@ function chainFailure(e: Endpoint, verdict: Exclude<ChainVerdict, { ok: true }>)
       e.target,
     );
   }
-  if (verdict.problem === "dates") return fail("net.tls", `${e.label}: ${verdict.detail}`, "correct this host's clock (enable systemd-timesyncd or chrony)", e.target);
-  return fail("net.tls", `${e.label}: ${verdict.detail}`, `check that DNS sends ${e.host} to the cloud and that the URL in the key is right`, e.target);
+  if (verdict.problem === "dates")
+    return fail(
+      "net.tls",
+      `${e.label}: ${verdict.detail}`,
+      "correct this host's clock (enable systemd-timesyncd or chrony)",
+      e.target,
+    );
+  return fail(
+    "net.tls",
+    `${e.label}: ${verdict.detail}`,
+    `check that DNS sends ${e.host} to the cloud and that the URL in the key is right`,
+    e.target,
+  );
 }
 
-function proxyCheck(proxy: string | undefined, bypass: ProxyBypass, endpoints: readonly Endpoint[], seams: NetSeams, t: NetTimeouts): Promise<CheckResult> | CheckResult {
+function proxyCheck(
+  proxy: string | undefined,
+  bypass: ProxyBypass,
+  endpoints: readonly Endpoint[],
+  seams: NetSeams,
+  t: NetTimeouts,
+): Promise<CheckResult> | CheckResult {
   const ignored = bypass.ignored.length > 0 ? bypass.ignored : undefined;
   const ignoredFix = `fix or remove these --no-proxy (CONNECTOR_NO_PROXY) entries: ${bypass.ignored.join(", ")}`;
   if (proxy === undefined) {
-    if (ignored) return warn("net.proxy", `no proxy configured; ${ignored.length} --no-proxy entries are not understood`, ignoredFix);
+    if (ignored)
+      return warn(
+        "net.proxy",
+        `no proxy configured; ${ignored.length} --no-proxy entries are not understood`,
+        ignoredFix,
+      );
     return pass("net.proxy", "no proxy configured: connections go direct");
   }
   const target = parseProxyUrl(proxy);
@@ -174,12 +259,26 @@ function proxyCheck(proxy: string | undefined, bypass: ProxyBypass, endpoints: r
   return openConnection(seams, target.host, target.port, undefined, t.tcpMs).then(
     (socket) => {
       socket.destroy();
-      if (ignored) return warn("net.proxy", `proxy ${describeProxy(proxy)} reachable (${scope}); ${ignored.length} --no-proxy entries are not understood`, ignoredFix);
+      if (ignored)
+        return warn(
+          "net.proxy",
+          `proxy ${describeProxy(proxy)} reachable (${scope}); ${ignored.length} --no-proxy entries are not understood`,
+          ignoredFix,
+        );
       return pass("net.proxy", `proxy ${describeProxy(proxy)} reachable (${scope})`);
     },
     (err: unknown) => {
-      const why = err instanceof DeadlineError ? `no answer within ${t.tcpMs / 1000} s` : DNS_ERROR_CODES.has(errnoCode(err) ?? "") ? "its name does not resolve" : (errnoCode(err) ?? describeError(err));
-      return fail("net.proxy", `cannot connect to the proxy ${describeProxy(proxy)} (${why})`, "check the proxy address in --proxy / CONNECTOR_PROXY (or HTTPS_PROXY, or /etc/connector/connector.env)");
+      const why =
+        err instanceof DeadlineError
+          ? `no answer within ${t.tcpMs / 1000} s`
+          : DNS_ERROR_CODES.has(errnoCode(err) ?? "")
+            ? "its name does not resolve"
+            : (errnoCode(err) ?? describeError(err));
+      return fail(
+        "net.proxy",
+        `cannot connect to the proxy ${describeProxy(proxy)} (${why})`,
+        "check the proxy address in --proxy / CONNECTOR_PROXY (or HTTPS_PROXY, or /etc/connector/connector.env)",
+      );
     },
   );
 }
@@ -190,9 +289,16 @@ const span = (ms: number): string => {
 };
 
 async function clockCheck(input: NetworkCheckInput, ca: string | undefined): Promise<CheckResult> {
-  const fix = "correct this host's clock and keep it synchronised (enable systemd-timesyncd or chrony: timedatectl set-ntp true)";
+  const fix =
+    "correct this host's clock and keep it synchronised (enable systemd-timesyncd or chrony: timedatectl set-ntp true)";
   const target = new URL(input.targets.controlUrl).host;
-  if (ca === undefined) return warn("net.clock", "not checked: the control plane's TLS check did not pass", "fix net.tls for the control plane first", target);
+  if (ca === undefined)
+    return warn(
+      "net.clock",
+      "not checked: the control plane's TLS check did not pass",
+      "fix net.tls for the control plane first",
+      target,
+    );
   const client = new ControlClient({
     controlUrl: input.targets.controlUrl,
     proxy: input.proxy,
@@ -205,15 +311,32 @@ async function clockCheck(input: NetworkCheckInput, ca: string | undefined): Pro
   try {
     date = (await client.request("GET", "/v1/ca")).headers.get("date");
   } catch (err) {
-    return warn("net.clock", `not checked: GET /v1/ca failed (${describeError(err)})`, "fix the failing net.* checks of the control plane first", target);
+    return warn(
+      "net.clock",
+      `not checked: GET /v1/ca failed (${describeError(err)})`,
+      "fix the failing net.* checks of the control plane first",
+      target,
+    );
   }
   const server = date === null ? NaN : Date.parse(date);
-  if (Number.isNaN(server)) return warn("net.clock", "not checked: the control plane sent no usable Date header", "compare this host's clock with a trusted one by hand (timedatectl)", target);
+  if (Number.isNaN(server))
+    return warn(
+      "net.clock",
+      "not checked: the control plane sent no usable Date header",
+      "compare this host's clock with a trusted one by hand (timedatectl)",
+      target,
+    );
   const skew = (input.clock ?? systemClock).wallNow().getTime() - server;
   const how = `this host's clock is ${span(skew)} ${skew >= 0 ? "ahead of" : "behind"} the control plane's`;
   if (Math.abs(skew) <= CLOCK_PASS_MS) return pass("net.clock", `${how} (within ${CLOCK_PASS_MS / 1000} s)`, target);
-  if (Math.abs(skew) <= CLOCK_FAIL_MS) return warn("net.clock", `${how}: certificates and tokens still work, but it drifts`, fix, target);
-  return fail("net.clock", `${how}: more than ${CLOCK_FAIL_MS / 60_000} min breaks certificate and token validity`, fix, target);
+  if (Math.abs(skew) <= CLOCK_FAIL_MS)
+    return warn("net.clock", `${how}: certificates and tokens still work, but it drifts`, fix, target);
+  return fail(
+    "net.clock",
+    `${how}: more than ${CLOCK_FAIL_MS / 60_000} min breaks certificate and token validity`,
+    fix,
+    target,
+  );
 }
 
 /** The most gateways checked: an identity lists a few; a longer list would only slow preflight down. */
@@ -226,7 +349,9 @@ export async function networkChecks(input: NetworkCheckInput): Promise<CheckResu
   const t = input.timeouts ?? NET_TIMEOUTS;
   const endpoints = [
     endpoint("control plane", input.targets.controlUrl, 443, input.proxy, bypass),
-    ...input.targets.gateways.slice(0, MAX_CHECKED_GATEWAYS).map((url) => endpoint("gateway", url, 443, input.proxy, bypass)),
+    ...input.targets.gateways
+      .slice(0, MAX_CHECKED_GATEWAYS)
+      .map((url) => endpoint("gateway", url, 443, input.proxy, bypass)),
   ];
   const [proxy, ...outcomes] = await Promise.all([
     proxyCheck(input.proxy, bypass, endpoints, seams, t),

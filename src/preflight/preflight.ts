@@ -24,13 +24,23 @@ export interface PreflightOptions {
   readonly name?: string | undefined;
   /** Where host files are read and which facts are given (tests). */
   readonly host?: Omit<HostFactsOptions, "stateDir" | "configuredName">;
-  readonly net?: { readonly seams?: NetSeams; readonly clock?: Pick<Clock, "wallNow">; readonly timeouts?: NetTimeouts; readonly fetch?: FetchFn };
+  readonly net?: {
+    readonly seams?: NetSeams;
+    readonly clock?: Pick<Clock, "wallNow">;
+    readonly timeouts?: NetTimeouts;
+    readonly fetch?: FetchFn;
+  };
 }
 
 /** Runs every check. Throws (exit 2) only for a malformed key or a --key / --key-file that cannot be used. */
 export async function runPreflight(options: PreflightOptions): Promise<PreflightReport> {
   // First: a bad key is a usage error, reported before anything is probed.
-  const choice = chooseTargets({ key: options.key, keyFile: options.keyFile, env: options.env, stateDir: options.stateDir });
+  const choice = chooseTargets({
+    key: options.key,
+    keyFile: options.keyFile,
+    env: options.env,
+    stateDir: options.stateDir,
+  });
   const host = hostChecks(readHostFacts({ ...options.host, stateDir: options.stateDir, configuredName: options.name }));
   const net = choice.targets
     ? await networkChecks({ targets: choice.targets, proxy: options.proxy, noProxy: options.noProxy, ...options.net })

@@ -11,7 +11,8 @@ export function parseOsRelease(text: string): Record<string, string> {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
     if (!m) continue;
     let value = m[2]!.trim();
-    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0])) value = value.slice(1, -1);
+    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0]))
+      value = value.slice(1, -1);
     out[m[1]!] = value.replace(/\\(["$`\\])/g, "$1");
   }
   return out;
@@ -65,7 +66,8 @@ export interface MountEntry {
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+const unescape = (s: string): string =>
+  s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 /** Entries of /proc/self/mountinfo (proc(5)): `id parent maj:min root mountpoint opts [optional…] - fstype source superopts`. */
 export function parseMountinfo(text: string): MountEntry[] {

@@ -51,9 +51,26 @@ export type CheckStatus = v.InferOutput<typeof CheckStatusSchema>;
 export type CheckResult = v.InferOutput<typeof CheckResultSchema>;
 export type PreflightReport = v.InferOutput<typeof PreflightReportSchema>;
 
-export const pass = (id: CheckId, summary: string, target?: string): CheckResult => ({ id, status: "pass", summary, ...(target ? { target } : {}) });
-export const warn = (id: CheckId, summary: string, fix: string, target?: string): CheckResult => ({ id, status: "warn", summary, fix, ...(target ? { target } : {}) });
-export const fail = (id: CheckId, summary: string, fix: string, target?: string): CheckResult => ({ id, status: "fail", summary, fix, ...(target ? { target } : {}) });
+export const pass = (id: CheckId, summary: string, target?: string): CheckResult => ({
+  id,
+  status: "pass",
+  summary,
+  ...(target ? { target } : {}),
+});
+export const warn = (id: CheckId, summary: string, fix: string, target?: string): CheckResult => ({
+  id,
+  status: "warn",
+  summary,
+  fix,
+  ...(target ? { target } : {}),
+});
+export const fail = (id: CheckId, summary: string, fix: string, target?: string): CheckResult => ({
+  id,
+  status: "fail",
+  summary,
+  fix,
+  ...(target ? { target } : {}),
+});
 
 const RANK: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };
 

@@ -55,16 +55,31 @@ function readIdentity(stateDir: string): Identity | undefined | { problem: strin
   }
 }
 
-const enrollFix = "give the provisioning key with --key-file FILE (or CONNECTOR_PROVISIONING_KEY), or run preflight with the --state-dir of an enrolled connector";
+const enrollFix =
+  "give the provisioning key with --key-file FILE (or CONNECTOR_PROVISIONING_KEY), or run preflight with the --state-dir of an enrolled connector";
 
 export function chooseTargets(input: TargetInput): TargetChoice {
   const key = findKey(input);
   const identity = readIdentity(input.stateDir);
-  if (key !== undefined && "problem" in key) return { check: fail("net.target", key.problem, `fix or remove ${input.stateDir}/provision_key, or give the key with --key-file FILE`) };
+  if (key !== undefined && "problem" in key)
+    return {
+      check: fail(
+        "net.target",
+        key.problem,
+        `fix or remove ${input.stateDir}/provision_key, or give the key with --key-file FILE`,
+      ),
+    };
   const stored = identity !== undefined && !("problem" in identity) ? identity : undefined;
   const identityNote = identity !== undefined && "problem" in identity ? identity.problem : undefined;
   if (key === undefined && stored === undefined) {
-    if (identityNote) return { check: warn("net.target", `no provisioning key and the stored identity is unusable (${identityNote}): network checks skipped`, enrollFix) };
+    if (identityNote)
+      return {
+        check: warn(
+          "net.target",
+          `no provisioning key and the stored identity is unusable (${identityNote}): network checks skipped`,
+          enrollFix,
+        ),
+      };
     return { check: warn("net.target", "no provisioning key or identity: network checks skipped", enrollFix) };
   }
   const controlUrl = key?.key.controlUrl ?? stored!.controlUrl;
@@ -77,13 +92,40 @@ export function chooseTargets(input: TargetInput): TargetChoice {
     caPin,
     caPem: sameCloud ? stored.caCertificate : undefined,
     gateways: sameCloud ? stored.gateways.map((g) => g.url) : [],
-    client: sameCloud ? { cert: [stored.certificate, ...stored.chain].join("\n"), key: stored.privateKeyPem } : undefined,
+    client: sameCloud
+      ? { cert: [stored.certificate, ...stored.chain].join("\n"), key: stored.privateKeyPem }
+      : undefined,
   };
   const summary = `control plane ${controlUrl} (${from})`;
   if (stored !== undefined && !sameCloud) {
-    return { check: warn("net.target", `${summary}; the identity in ${input.stateDir} is for another cloud: its gateways are not checked`, "re-enroll with this key (connector enroll --force --key-file FILE), or drop the key to check the enrolled cloud"), targets };
+    return {
+      check: warn(
+        "net.target",
+        `${summary}; the identity in ${input.stateDir} is for another cloud: its gateways are not checked`,
+        "re-enroll with this key (connector enroll --force --key-file FILE), or drop the key to check the enrolled cloud",
+      ),
+      targets,
+    };
   }
-  if (identityNote) return { check: warn("net.target", `${summary}; the stored identity is unusable (${identityNote}): gateways not checked`, "run preflight as root or the connector's user; if the identity is damaged, re-enroll with connector enroll --force"), targets };
-  if (!sameCloud) return { check: pass("net.target", `${summary}; not enrolled yet: gateways are checked once an identity exists`), targets };
-  return { check: pass("net.target", `${summary}; ${targets.gateways.length} gateway(s) from the identity in ${input.stateDir}`), targets };
+  if (identityNote)
+    return {
+      check: warn(
+        "net.target",
+        `${summary}; the stored identity is unusable (${identityNote}): gateways not checked`,
+        "run preflight as root or the connector's user; if the identity is damaged, re-enroll with connector enroll --force",
+      ),
+      targets,
+    };
+  if (!sameCloud)
+    return {
+      check: pass("net.target", `${summary}; not enrolled yet: gateways are checked once an identity exists`),
+      targets,
+    };
+  return {
+    check: pass(
+      "net.target",
+      `${summary}; ${targets.gateways.length} gateway(s) from the identity in ${input.stateDir}`,
+    ),
+    targets,
+  };
 }

@@ -34,14 +34,22 @@ function chainsTo(leaf: X509Certificate, anchor: X509Certificate, chain: readonl
   let current = leaf;
   for (let hop = 0; hop < 5; hop++) {
     if (signedBy(current, anchor)) return true;
-    const next = chain.find((c) => c !== current && c.fingerprint256 !== current.fingerprint256 && signedBy(current, c));
+    const next = chain.find(
+      (c) => c !== current && c.fingerprint256 !== current.fingerprint256 && signedBy(current, c),
+    );
     if (!next) return false;
     current = next;
   }
   return false;
 }
 
-export function judgeChain(chain: readonly X509Certificate[], caPin: string, knownCaPem: string | undefined, host: string, now: Date): ChainVerdict {
+export function judgeChain(
+  chain: readonly X509Certificate[],
+  caPin: string,
+  knownCaPem: string | undefined,
+  host: string,
+  now: Date,
+): ChainVerdict {
   const leaf = chain[0];
   if (!leaf) return { ok: false, problem: "empty", detail: "the server presented no certificate" };
   const candidates = [...chain];
@@ -50,7 +58,12 @@ export function judgeChain(chain: readonly X509Certificate[], caPin: string, kno
   const anchor = anchors.find((a) => chainsTo(leaf, a, chain));
   if (!anchor) return { ok: false, problem: "interception", detail: commonName(leaf.issuer) };
   const matches = isIP(host) ? leaf.checkIP(host) !== undefined : leaf.checkHost(host) !== undefined;
-  if (!matches) return { ok: false, problem: "hostname", detail: `the certificate signed by the cloud CA is not issued for ${host}` };
+  if (!matches)
+    return {
+      ok: false,
+      problem: "hostname",
+      detail: `the certificate signed by the cloud CA is not issued for ${host}`,
+    };
   if (now < leaf.validFromDate || now > leaf.validToDate) {
     return {
       ok: false,

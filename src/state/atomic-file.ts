@@ -3,7 +3,18 @@
  * sibling, fsynced, renamed over the target and the directory fsynced, so a crash or kill -9 at any
  * moment leaves either the old or the new content — never a torn file.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname, basename, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { errnoCode, StateError } from "../errors.ts";
@@ -75,7 +86,10 @@ function statOrUndefined(path: string) {
 }
 
 function notADirectory(dir: string): StateError {
-  return new StateError("STATE_DIR_NOT_A_DIRECTORY", `The state dir ${dir} exists and is not a directory. Remove it or choose another --state-dir.`);
+  return new StateError(
+    "STATE_DIR_NOT_A_DIRECTORY",
+    `The state dir ${dir} exists and is not a directory. Remove it or choose another --state-dir.`,
+  );
 }
 
 /**

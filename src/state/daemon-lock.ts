@@ -22,7 +22,11 @@ const CONTENDED_STEP_MS = 20;
 export class AlreadyRunningError extends ConnectorError {
   override readonly name = "AlreadyRunningError";
   constructor(path: string) {
-    super("ALREADY_RUNNING", `Another connector daemon is running on this state dir (it holds ${path}). Stop it first, or give this one its own --state-dir.`, ExitCode.alreadyRunning);
+    super(
+      "ALREADY_RUNNING",
+      `Another connector daemon is running on this state dir (it holds ${path}). Stop it first, or give this one its own --state-dir.`,
+      ExitCode.alreadyRunning,
+    );
   }
 }
 
@@ -45,13 +49,20 @@ function openLockFile(path: string, create: boolean): number {
  * Takes the lock for this process's lifetime. Throws `AlreadyRunningError` (exit 23) when another
  * process holds it, a `StateError` (STATE_DIR_UNWRITABLE) when the file cannot be created.
  */
-export async function takeDaemonLock(stateDir: string, sleep: (ms: number) => Promise<void> = Bun.sleep): Promise<DaemonLock> {
+export async function takeDaemonLock(
+  stateDir: string,
+  sleep: (ms: number) => Promise<void> = Bun.sleep,
+): Promise<DaemonLock> {
   const path = lockPath(stateDir);
   let fd: number;
   try {
     fd = openLockFile(path, true);
   } catch (err) {
-    throw new StateError("STATE_DIR_UNWRITABLE", `Cannot create the daemon lock ${path} (${errnoCode(err) ?? "error"}). Run as root or the connector's user, or choose another --state-dir.`, { cause: err });
+    throw new StateError(
+      "STATE_DIR_UNWRITABLE",
+      `Cannot create the daemon lock ${path} (${errnoCode(err) ?? "error"}). Run as root or the connector's user, or choose another --state-dir.`,
+      { cause: err },
+    );
   }
   for (let waited = 0; ; waited += CONTENDED_STEP_MS) {
     const errno = flock(fd, LOCK_EX | LOCK_NB);
@@ -83,7 +94,11 @@ export async function waitForDaemonLock(
   try {
     fd = openLockFile(path, true);
   } catch (err) {
-    throw new StateError("STATE_DIR_UNWRITABLE", `Cannot open the daemon lock ${path} (${errnoCode(err) ?? "error"}).`, { cause: err });
+    throw new StateError(
+      "STATE_DIR_UNWRITABLE",
+      `Cannot open the daemon lock ${path} (${errnoCode(err) ?? "error"}).`,
+      { cause: err },
+    );
   }
   for (;;) {
     if (options.signal.aborted) {

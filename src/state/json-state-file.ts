@@ -9,9 +9,15 @@ import * as v from "valibot";
 import { errnoCode } from "../errors.ts";
 import { readStateFile, UnsafeStateFileError } from "./state-dir-safety.ts";
 
-export type JsonStateLoad<T> = { readonly found: true; readonly value: T } | { readonly found: false; readonly why: string };
+export type JsonStateLoad<T> =
+  | { readonly found: true; readonly value: T }
+  | { readonly found: false; readonly why: string };
 
-export function readJsonState<S extends v.GenericSchema>(path: string, schema: S, maxBytes: number): JsonStateLoad<v.InferOutput<S>> {
+export function readJsonState<S extends v.GenericSchema>(
+  path: string,
+  schema: S,
+  maxBytes: number,
+): JsonStateLoad<v.InferOutput<S>> {
   const name = basename(path);
   let text: string;
   try {
@@ -28,5 +34,7 @@ export function readJsonState<S extends v.GenericSchema>(path: string, schema: S
     return { found: false, why: `${name} is not JSON` };
   }
   const parsed = v.safeParse(schema, value);
-  return parsed.success ? { found: true, value: parsed.output } : { found: false, why: `${name} does not match its schema` };
+  return parsed.success
+    ? { found: true, value: parsed.output }
+    : { found: false, why: `${name} does not match its schema` };
 }

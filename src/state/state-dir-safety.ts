@@ -14,9 +14,13 @@ const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, 
 
 /** Why `stats` (of a directory or file) could be written by someone other than us or root, or undefined. */
 function foreignWriter(stats: Stats, me: number | undefined): string | undefined {
-  if (me !== undefined && stats.uid !== me && stats.uid !== 0) return `owned by uid ${stats.uid}, not by this user (uid ${me}) or root`;
+  if (me !== undefined && stats.uid !== me && stats.uid !== 0)
+    return `owned by uid ${stats.uid}, not by this user (uid ${me}) or root`;
   if ((stats.mode & 0o022) === 0) return undefined;
-  const writers = [(stats.mode & 0o020) !== 0 ? "its group" : undefined, (stats.mode & 0o002) !== 0 ? "all users" : undefined];
+  const writers = [
+    (stats.mode & 0o020) !== 0 ? "its group" : undefined,
+    (stats.mode & 0o002) !== 0 ? "all users" : undefined,
+  ];
   return `writable by ${writers.filter((w) => w !== undefined).join(" and ")}`;
 }
 
@@ -80,10 +84,16 @@ export function readStateFile(path: string, maxBytes: number, rule: StateFileRul
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw new UnsafeStateFileError(path, "is not a regular file");
     const me = euid();
-    const ownerOk = me === undefined || stats.uid === me || (rule.owner === "self-or-root" && stats.uid === 0) || (rule.rootReadsAny === true && me === 0);
+    const ownerOk =
+      me === undefined ||
+      stats.uid === me ||
+      (rule.owner === "self-or-root" && stats.uid === 0) ||
+      (rule.rootReadsAny === true && me === 0);
     if (!ownerOk) throw new UnsafeStateFileError(path, `is owned by uid ${stats.uid}, not by this user (uid ${me})`);
-    if (rule.privateMode && (stats.mode & 0o022) !== 0) throw new UnsafeStateFileError(path, `is writable by other users (mode ${octal(stats.mode)})`);
-    if (stats.size > maxBytes) throw new UnsafeStateFileError(path, `is ${stats.size} bytes, over the ${maxBytes}-byte limit`);
+    if (rule.privateMode && (stats.mode & 0o022) !== 0)
+      throw new UnsafeStateFileError(path, `is writable by other users (mode ${octal(stats.mode)})`);
+    if (stats.size > maxBytes)
+      throw new UnsafeStateFileError(path, `is ${stats.size} bytes, over the ${maxBytes}-byte limit`);
     const buffer = Buffer.alloc(maxBytes + 1);
     let read = 0;
     while (read < buffer.length) {

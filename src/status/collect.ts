@@ -36,8 +36,12 @@ export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): Dae
   return async (socketPath) => {
     let text: string;
     try {
-      const response = await fetch("http://localhost/v1/status", { unix: socketPath, signal: AbortSignal.timeout(timeoutMs) });
-      if (Number(response.headers.get("content-length") ?? 0) > MAX_STATUS_BYTES) throw new Error("status answer too large");
+      const response = await fetch("http://localhost/v1/status", {
+        unix: socketPath,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (Number(response.headers.get("content-length") ?? 0) > MAX_STATUS_BYTES)
+        throw new Error("status answer too large");
       text = await response.text();
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
     } catch (err) {
@@ -46,9 +50,17 @@ export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): Dae
       if (name === "TimeoutError" || (code !== undefined && NOT_LISTENING.has(code))) return undefined;
       if (code === "EACCES" || code === "EPERM") {
         // The daemon may well be running: do not tell an operator outside its group "not running".
-        throw new ConnectorError("STATUS_PERMISSION_DENIED", `Permission denied on the admin socket ${socketPath}: run as root or as a member of the connector's group.`, ExitCode.failure);
+        throw new ConnectorError(
+          "STATUS_PERMISSION_DENIED",
+          `Permission denied on the admin socket ${socketPath}: run as root or as a member of the connector's group.`,
+          ExitCode.failure,
+        );
       }
-      throw new ConnectorError("STATUS_UNAVAILABLE", `The daemon's admin socket ${socketPath} answered badly: ${describeError(err)}.`, ExitCode.failure);
+      throw new ConnectorError(
+        "STATUS_UNAVAILABLE",
+        `The daemon's admin socket ${socketPath} answered badly: ${describeError(err)}.`,
+        ExitCode.failure,
+      );
     }
     let json: unknown;
     try {
@@ -58,7 +70,11 @@ export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): Dae
     }
     const parsed = v.safeParse(StatusSnapshotSchema, json);
     if (!parsed.success) {
-      throw new ConnectorError("STATUS_UNAVAILABLE", `The daemon's status answer on ${socketPath} does not match this version's format; are the CLI and the daemon the same version?`, ExitCode.failure);
+      throw new ConnectorError(
+        "STATUS_UNAVAILABLE",
+        `The daemon's status answer on ${socketPath} does not match this version's format; are the CLI and the daemon the same version?`,
+        ExitCode.failure,
+      );
     }
     return parsed.output;
   };
@@ -74,7 +90,14 @@ export function offlineSnapshot(identity: Identity | undefined): StatusSnapshot 
     apps: [],
   };
   if (!identity) {
-    return { state: "not-enrolled", connectorId: null, name: null, group: null, certificate: { notAfter: null }, ...empty };
+    return {
+      state: "not-enrolled",
+      connectorId: null,
+      name: null,
+      group: null,
+      certificate: { notAfter: null },
+      ...empty,
+    };
   }
   return {
     state: "not-running",
@@ -95,6 +118,7 @@ export async function collectStatus(stateDir: string, deps: CollectDeps = {}): P
   }
   const read = deps.readIdentity ?? ((dir: string) => new IdentityStore(dir).read());
   const offline = offlineSnapshot(read(stateDir));
-  if (offline.state === "not-running" && (deps.lockHeld ?? daemonLockHeld)(stateDir) === true) return { ...offline, state: "not-responding" };
+  if (offline.state === "not-running" && (deps.lockHeld ?? daemonLockHeld)(stateDir) === true)
+    return { ...offline, state: "not-responding" };
   return offline;
 }

@@ -27,7 +27,8 @@ const STATE_HINT: Record<StatusSnapshot["state"], string> = {
   degraded: "some tunnels down",
   disconnected: "no tunnel up",
   "not-running": "the daemon is not running (systemctl start connector, or connector run)",
-  "not-responding": "the daemon is running (it holds the state dir's lock) but its admin socket does not answer; see its logs",
+  "not-responding":
+    "the daemon is running (it holds the state dir's lock) but its admin socket does not answer; see its logs",
   "not-enrolled": "no identity in the state dir (connector enroll --key …)",
   revoked: "the cloud revoked this connector; enroll it again with a new key",
 };
@@ -37,7 +38,12 @@ function certificateLine(certificate: StatusSnapshot["certificate"], now: Date):
   if (notAfter === null) return "none";
   const days = Math.floor((Date.parse(notAfter) - now.getTime()) / DAY_MS);
   const when = days < 0 ? `expired ${-days} days ago` : `in ${days} days`;
-  const renewal = renewAt === undefined ? "" : renewalError ? `; renewal failing (${renewalError}), next try ${renewAt}` : `; renews ${renewAt.slice(0, 10)}`;
+  const renewal =
+    renewAt === undefined
+      ? ""
+      : renewalError
+        ? `; renewal failing (${renewalError}), next try ${renewAt}`
+        : `; renews ${renewAt.slice(0, 10)}`;
   return `expires ${notAfter.slice(0, 10)} (${when})${renewal}`;
 }
 
@@ -45,7 +51,11 @@ function certificateLine(certificate: StatusSnapshot["certificate"], now: Date):
 function tokenLines(token: StatusSnapshot["accessToken"]): string[] {
   if (!token) return [];
   if (token.expiresAt === null) return [line("access token", `none yet${token.error ? ` (${token.error})` : ""}`)];
-  const refresh = token.error ? `; refresh failing (${token.error})${token.refreshAt ? `, next try ${token.refreshAt}` : ""}` : token.refreshAt ? `; refreshes ${token.refreshAt}` : "";
+  const refresh = token.error
+    ? `; refresh failing (${token.error})${token.refreshAt ? `, next try ${token.refreshAt}` : ""}`
+    : token.refreshAt
+      ? `; refreshes ${token.refreshAt}`
+      : "";
   return [line("access token", `expires ${token.expiresAt}${refresh}`)];
 }
 
@@ -63,7 +73,12 @@ function redundancyLine(snapshot: StatusSnapshot): string[] {
   if (!r) return [];
   const gateways = `${r.distinctGateways} gateway${r.distinctGateways === 1 ? "" : "s"}`;
   const verdict = redundancyLost(r) ? ": LOST, tunnels share a gateway" : "";
-  return [line("redundancy", `${r.tunnels} tunnel${r.tunnels === 1 ? "" : "s"} up on ${gateways} (${r.gatewaysKnown} known)${verdict}`)];
+  return [
+    line(
+      "redundancy",
+      `${r.tunnels} tunnel${r.tunnels === 1 ? "" : "s"} up on ${gateways} (${r.gatewaysKnown} known)${verdict}`,
+    ),
+  ];
 }
 
 function tunnelLines(snapshot: StatusSnapshot): string[] {
@@ -91,7 +106,9 @@ function appLines(snapshot: StatusSnapshot): string[] {
 
 function countsText(label: string, counts: Readonly<Record<string, number>> | undefined, lower = true): string {
   const entries = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
-  return entries.length === 0 ? "" : `; ${label}: ${entries.map(([what, n]) => `${lower ? what.toLowerCase() : what} ${n}`).join(", ")}`;
+  return entries.length === 0
+    ? ""
+    : `; ${label}: ${entries.map(([what, n]) => `${lower ? what.toLowerCase() : what} ${n}`).join(", ")}`;
 }
 
 function streamsText(streams: StatusSnapshot["streams"]): string {
@@ -116,15 +133,30 @@ function upgradeLines(upgrade: StatusSnapshot["upgrade"]): string[] {
     : `off (auto-upgrade off), channel ${upgrade.channel}`;
   const lines = [line("upgrades", upgrade.source ? schedule : `${schedule}; no release source configured`)];
   const check = upgrade.lastCheck;
-  if (check) lines.push(line("last check", `${check.at}: ${check.result}${check.version ? ` (${check.version})` : ""}${check.detail ? ` — ${check.detail}` : ""}`));
+  if (check)
+    lines.push(
+      line(
+        "last check",
+        `${check.at}: ${check.result}${check.version ? ` (${check.version})` : ""}${check.detail ? ` — ${check.detail}` : ""}`,
+      ),
+    );
   const o = upgrade.lastOutcome;
-  if (o) lines.push(line("last upgrade", `${o.at}: ${o.from}${o.to ? ` → ${o.to}` : ""} ${o.result}${o.code ? ` [${o.code}]` : ""}${o.message ? ` — ${o.message}` : ""}`));
+  if (o)
+    lines.push(
+      line(
+        "last upgrade",
+        `${o.at}: ${o.from}${o.to ? ` → ${o.to}` : ""} ${o.result}${o.code ? ` [${o.code}]` : ""}${o.message ? ` — ${o.message}` : ""}`,
+      ),
+    );
   if (upgrade.skipped.length > 0) lines.push(line("skipped", upgrade.skipped.join(", ")));
   return lines;
 }
 
 export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): string {
-  const who = snapshot.connectorId === null ? "-" : `${snapshot.connectorId} "${snapshot.name ?? ""}" (group ${snapshot.group ?? "-"})`;
+  const who =
+    snapshot.connectorId === null
+      ? "-"
+      : `${snapshot.connectorId} "${snapshot.name ?? ""}" (group ${snapshot.group ?? "-"})`;
   const control = snapshot.controlPlane
     ? `${snapshot.controlPlane.url} (${snapshot.controlPlane.reachable === null ? "not connected" : snapshot.controlPlane.reachable ? "reachable" : "unreachable"})`
     : "-";
@@ -139,7 +171,10 @@ export function renderStatus(snapshot: StatusSnapshot, now: Date = new Date()): 
     ...tunnelLines(snapshot),
     ...redundancyLine(snapshot),
     line("streams", streamsText(snapshot.streams)),
-    line("bytes", `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`),
+    line(
+      "bytes",
+      `to cloud ${formatBytes(snapshot.bytes.toCloud)}, from cloud ${formatBytes(snapshot.bytes.fromCloud)}`,
+    ),
     ...appLines(snapshot),
     ...upgradeLines(snapshot.upgrade),
   ].join("\n");

@@ -6,7 +6,15 @@
 import * as v from "valibot";
 
 /** `not-responding`: a daemon holds the state dir's lock but its admin socket does not answer. */
-export const ConnectorState = v.picklist(["connected", "degraded", "disconnected", "not-running", "not-responding", "not-enrolled", "revoked"]);
+export const ConnectorState = v.picklist([
+  "connected",
+  "degraded",
+  "disconnected",
+  "not-running",
+  "not-responding",
+  "not-enrolled",
+  "revoked",
+]);
 export type ConnectorState = v.InferOutput<typeof ConnectorState>;
 
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -90,11 +98,15 @@ export const StatusSnapshotSchema = v.object({
    * The tunnels' access token (docs/PROTOCOL.md §3.5), never its text: when it expires (null before the
    * first), when it is refreshed next, why the last refresh failed. Absent when no daemon runs.
    */
-  accessToken: v.optional(v.object({ expiresAt: v.nullable(Text(64)), refreshAt: v.optional(Text(64)), error: v.optional(Text(1024)) })),
+  accessToken: v.optional(
+    v.object({ expiresAt: v.nullable(Text(64)), refreshAt: v.optional(Text(64)), error: v.optional(Text(1024)) }),
+  ),
   /** Control-plane base URL and whether the daemon last reached it. */
   controlPlane: v.optional(v.object({ url: Text(2048), reachable: v.nullable(v.boolean()) })),
   /** The app catalog in use: from the control plane, or the one kept in the state dir during an outage. */
-  catalog: v.optional(v.object({ source: v.picklist(["control-plane", "stored"]), version: Text(128), fetchedAt: Text(64) })),
+  catalog: v.optional(
+    v.object({ source: v.picklist(["control-plane", "stored"]), version: Text(128), fetchedAt: Text(64) }),
+  ),
   tunnels: v.array(TunnelStatusSchema),
   /** Absent when no daemon runs. */
   redundancy: v.optional(RedundancySchema),

@@ -121,7 +121,11 @@ export function verifySessionConfig(config: SessionConfig): void {
   check(isInt(config.maxFrameBytes, 1, MAX_DATA_PAYLOAD), `maxFrameBytes must be 1 .. ${MAX_DATA_PAYLOAD}`);
   check(isInt(config.fairFrameBytes, 1, config.maxFrameBytes), "fairFrameBytes must be 1 .. maxFrameBytes");
   check(
-    isInt(config.maxMessageBytes, Math.max(LARGEST_CONTROL_FRAME, HEADER_BYTES + config.maxFrameBytes), MAX_MESSAGE_BYTES),
+    isInt(
+      config.maxMessageBytes,
+      Math.max(LARGEST_CONTROL_FRAME, HEADER_BYTES + config.maxFrameBytes),
+      MAX_MESSAGE_BYTES,
+    ),
     `maxMessageBytes must hold the largest frame and be at most ${MAX_MESSAGE_BYTES}`,
   );
   check(

@@ -39,7 +39,11 @@ export interface Tunnel extends TunnelHandle {
 }
 
 /** Dials `gateway` and starts a session; `events` receives the session's events (rtt, go-away, …). */
-export async function connectTunnel(gateway: Gateway, options: ConnectTunnelOptions, events: SessionEvents = {}): Promise<Tunnel> {
+export async function connectTunnel(
+  gateway: Gateway,
+  options: ConnectTunnelOptions,
+  events: SessionEvents = {},
+): Promise<Tunnel> {
   const useProxy = options.proxy !== undefined && !options.noProxy.bypassesUrl(new URL(gateway.url));
   const { transport } = await dialTunnel({
     url: gateway.url,
@@ -73,7 +77,11 @@ export async function connectTunnel(gateway: Gateway, options: ConnectTunnelOpti
   return {
     gateway,
     session,
-    closed: session.closed.then((info) => ({ reason: info.error ? `${info.error.code}: ${info.error.message}` : `closed (${info.code}${info.reason ? ` ${info.reason}` : ""})` })),
+    closed: session.closed.then((info) => ({
+      reason: info.error
+        ? `${info.error.code}: ${info.error.message}`
+        : `closed (${info.code}${info.reason ? ` ${info.reason}` : ""})`,
+    })),
     peerDraining: peerDraining.promise,
     drain: () => session.goAway(),
     activeStreams: () => session.activeStreams,

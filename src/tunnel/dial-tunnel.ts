@@ -25,9 +25,20 @@ import {
   generateWebSocketKey,
   UpgradeResponseError,
 } from "./websocket/handshake.ts";
-import { Deadline, DeadlineError, HandshakeSink, SocketClosedError, TlsHandshakeError } from "./websocket/handshake-sink.ts";
+import {
+  Deadline,
+  DeadlineError,
+  HandshakeSink,
+  SocketClosedError,
+  TlsHandshakeError,
+} from "./websocket/handshake-sink.ts";
 import { headerList, parseResponseHead } from "./websocket/http-head.ts";
-import { buildConnectRequest, checkConnectResponse, parseProxyUrl, type ProxyTarget } from "./websocket/proxy-connect.ts";
+import {
+  buildConnectRequest,
+  checkConnectResponse,
+  parseProxyUrl,
+  type ProxyTarget,
+} from "./websocket/proxy-connect.ts";
 import { nullSink, slotHandlers, writeHead, type SocketSlot } from "./websocket/socket-slot.ts";
 import { WsTransport, type WsTransportOptions } from "./ws-transport.ts";
 
@@ -98,7 +109,10 @@ export async function dialTunnel(options: DialTunnelOptions): Promise<DialedTunn
       ...(tls ? { tls: tlsOptions(options, target) } : {}),
     });
     // A connect that completes after the deadline must not leak its socket.
-    pending.then((s) => (abandoned ? s.terminate() : sockets.push(s)), () => {});
+    pending.then(
+      (s) => (abandoned ? s.terminate() : sockets.push(s)),
+      () => {},
+    );
     return pending;
   };
   try {
@@ -110,7 +124,11 @@ export async function dialTunnel(options: DialTunnelOptions): Promise<DialedTunn
       await proxyConnect(raw, sink, deadline, proxy, target);
       raw.data.sink = nullSink; // from here the raw socket only carries TLS records
       sink = new HandshakeSink(MAX_HTTP_HEAD_BYTES);
-      const [, tlsSocket] = raw.upgradeTLS<SocketSlot>({ data: { sink }, tls: tlsOptions(options, target), socket: slotHandlers });
+      const [, tlsSocket] = raw.upgradeTLS<SocketSlot>({
+        data: { sink },
+        tls: tlsOptions(options, target),
+        socket: slotHandlers,
+      });
       sockets.push(tlsSocket);
       socket = tlsSocket;
     } else {
@@ -131,10 +149,22 @@ export async function dialTunnel(options: DialTunnelOptions): Promise<DialedTunn
     if (!writeHead(socket, request)) throw new SocketClosedError(sink.socketError);
     const { head, rest } = await deadline.race("the WebSocket upgrade", sink.readHead());
     const response = parseResponseHead(head);
-    if (response.status !== 101) throw upgradeRefused(response.status, response.reason, headerList(response.headers.get("sec-websocket-protocol")), target);
+    if (response.status !== 101)
+      throw upgradeRefused(
+        response.status,
+        response.reason,
+        headerList(response.headers.get("sec-websocket-protocol")),
+        target,
+      );
     const protocol = checkUpgradeResponse(response, key, protocols);
     // Every byte after the head, in order: the head's tail, then anything read since.
-    const transport = new WsTransport({ ...options.transport, role: "client", socket, protocol, initialData: [rest, ...sink.takeBuffered()] });
+    const transport = new WsTransport({
+      ...options.transport,
+      role: "client",
+      socket,
+      protocol,
+      initialData: [rest, ...sink.takeBuffered()],
+    });
     return { transport, protocol };
   } catch (err) {
     abandoned = true;
@@ -172,7 +202,11 @@ async function proxyConnect(
     head = parseResponseHead(answer.head);
   } catch (err) {
     if (err instanceof DeadlineError) throw err;
-    throw new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} ${proxyDropped(err)} when asked to CONNECT ${target.authority}`, { cause: err });
+    throw new TunnelDialError(
+      "TUNNEL_PROXY",
+      `proxy ${proxy.display} ${proxyDropped(err)} when asked to CONNECT ${target.authority}`,
+      { cause: err },
+    );
   }
   checkConnectResponse(head, proxy, target.authority);
   if (answer.rest.length > 0) {
@@ -184,7 +218,9 @@ async function proxyConnect(
 function proxyDropped(err: unknown): string {
   if (err instanceof SocketClosedError) {
     const code = errnoCode(err.socketError);
-    return code === "ECONNRESET" || /reset/i.test(err.socketError?.message ?? "") ? "reset the connection" : "closed the connection without an answer";
+    return code === "ECONNRESET" || /reset/i.test(err.socketError?.message ?? "")
+      ? "reset the connection"
+      : "closed the connection without an answer";
   }
   return "answered with something that is not HTTP";
 }
@@ -192,7 +228,9 @@ function proxyDropped(err: unknown): string {
 function proxyUnreachable(err: unknown, proxy: ProxyTarget): unknown {
   if (err instanceof DeadlineError) return err;
   const code = errnoCode(err);
-  return new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} is unreachable (${code ?? "connect failed"})`, { cause: err });
+  return new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} is unreachable (${code ?? "connect failed"})`, {
+    cause: err,
+  });
 }
 
 function upgradeRefused(status: number, reason: string, supported: string[], target: Target): TunnelDialError {
@@ -205,9 +243,11 @@ function upgradeRefused(status: number, reason: string, supported: string[], tar
         : status === 426
           ? `no common protocol version (gateway supports: ${peerText(supported.join(", ")) || "unknown"})`
           : `${status} ${peerText(reason)}`.trimEnd();
-  return new TunnelDialError("TUNNEL_HANDSHAKE", `${where} refused the tunnel: ${detail}`, { status, supportedProtocols: supported });
+  return new TunnelDialError("TUNNEL_HANDSHAKE", `${where} refused the tunnel: ${detail}`, {
+    status,
+    supportedProtocols: supported,
+  });
 }
-
 
 const TLS_CODES: Record<TlsFailureKind, TunnelErrorCode> = {
   untrusted: "TUNNEL_TLS",
@@ -222,7 +262,13 @@ const TLS_CODES: Record<TlsFailureKind, TunnelErrorCode> = {
 };
 
 /** Maps anything thrown during a dial to a TunnelDialError naming the check or the party that failed. */
-function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined, stage: Stage, serverName: string): TunnelDialError {
+function classify(
+  err: unknown,
+  target: Target,
+  proxy: ProxyTarget | undefined,
+  stage: Stage,
+  serverName: string,
+): TunnelDialError {
   if (err instanceof TunnelDialError) return err;
   const where = `gateway ${target.authority}${proxy ? ` via proxy ${proxy.display}` : ""}`;
   if (err instanceof TlsHandshakeError && !(proxy && err.kind === "closed")) {
@@ -248,14 +294,19 @@ function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined, 
       { cause: err },
     );
   }
-  if (err instanceof DeadlineError) return new TunnelDialError("TUNNEL_TIMEOUT", `${where}: timed out during ${err.phase}`, { cause: err });
+  if (err instanceof DeadlineError)
+    return new TunnelDialError("TUNNEL_TIMEOUT", `${where}: timed out during ${err.phase}`, { cause: err });
   if (err instanceof UpgradeResponseError || err instanceof HttpHeadError) {
     return new TunnelDialError("TUNNEL_HANDSHAKE", `${where}: invalid upgrade answer: ${err.message}`, { cause: err });
   }
   if (err instanceof SocketClosedError) {
     const alert = err.socketError?.message ?? "";
     if (/ALERT|certificate/i.test(alert)) {
-      return new TunnelDialError("TUNNEL_TLS", `${where} refused the TLS session (${alert}): is our client certificate valid for this cloud?`, { cause: err });
+      return new TunnelDialError(
+        "TUNNEL_TLS",
+        `${where} refused the TLS session (${alert}): is our client certificate valid for this cloud?`,
+        { cause: err },
+      );
     }
     // With TLS 1.3 a gateway that refuses our client certificate can only say so after our side
     // finished the handshake: it shows up here, as a close before any HTTP answer.
@@ -267,9 +318,16 @@ function classify(err: unknown, target: Target, proxy: ProxyTarget | undefined, 
     );
   }
   const code = errnoCode(err);
-  if (code !== undefined && DNS_ERROR_CODES.has(code)) return new TunnelDialError("TUNNEL_DNS", `${where}: cannot resolve ${target.host} (${code})`, { cause: err });
-  if (code === "ECONNREFUSED") return new TunnelDialError("TUNNEL_REFUSED", `${where}: connection refused`, { cause: err });
+  if (code !== undefined && DNS_ERROR_CODES.has(code))
+    return new TunnelDialError("TUNNEL_DNS", `${where}: cannot resolve ${target.host} (${code})`, { cause: err });
+  if (code === "ECONNREFUSED")
+    return new TunnelDialError("TUNNEL_REFUSED", `${where}: connection refused`, { cause: err });
   if (code === "ETIMEDOUT") return new TunnelDialError("TUNNEL_TIMEOUT", `${where}: connect timed out`, { cause: err });
-  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return new TunnelDialError("TUNNEL_REFUSED", `${where}: ${code === "EHOSTUNREACH" ? "host" : "network"} unreachable`, { cause: err });
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH")
+    return new TunnelDialError(
+      "TUNNEL_REFUSED",
+      `${where}: ${code === "EHOSTUNREACH" ? "host" : "network"} unreachable`,
+      { cause: err },
+    );
   return new TunnelDialError("TUNNEL_REFUSED", `${where}: ${describeError(err)}`, { cause: err });
 }

@@ -173,10 +173,23 @@ function decodeOpen(bytes: Uint8Array, view: DataView, streamId: number, start: 
   if (hostLen < 0 || portAt + 2 !== end) throw badPayload("OPEN", "does not match app, host and port lengths");
   const port = view.getUint16(portAt);
   try {
-    return { type: FrameType.OPEN, streamId, app: text(bytes, start + 1, hostAt), host: text(bytes, hostAt + 1, portAt), port };
+    return {
+      type: FrameType.OPEN,
+      streamId,
+      app: text(bytes, start + 1, hostAt),
+      host: text(bytes, hostAt + 1, portAt),
+      port,
+    };
   } catch (err) {
     if (!(err instanceof ProtocolError)) throw err;
-    return { type: FrameType.OPEN, streamId, app: "", host: "", port, malformed: "OPEN app or host is not valid UTF-8" };
+    return {
+      type: FrameType.OPEN,
+      streamId,
+      app: "",
+      host: "",
+      port,
+      malformed: "OPEN app or host is not valid UTF-8",
+    };
   }
 }
 
@@ -187,10 +200,23 @@ function codeAndMessage(bytes: Uint8Array, start: number, end: number, name: str
   return [bytes[start]!, peerText(text(bytes, start + 1, end), MAX_REASON_BYTES)];
 }
 
-function decodePayload(type: number, flags: number, streamId: number, bytes: Uint8Array, view: DataView, start: number, end: number): Frame {
+function decodePayload(
+  type: number,
+  flags: number,
+  streamId: number,
+  bytes: Uint8Array,
+  view: DataView,
+  start: number,
+  end: number,
+): Frame {
   switch (type) {
     case FrameType.DATA:
-      return { type, streamId, payload: bytes.subarray(start, end), creditExhausted: (flags & DataFlag.CREDIT_EXHAUSTED) !== 0 };
+      return {
+        type,
+        streamId,
+        payload: bytes.subarray(start, end),
+        creditExhausted: (flags & DataFlag.CREDIT_EXHAUSTED) !== 0,
+      };
     case FrameType.WINDOW_UPDATE: {
       if (end - start !== WINDOW_UPDATE_PAYLOAD_BYTES) throw badPayload("WINDOW_UPDATE", "is not 4 bytes");
       // A zero increment is that stream's fault (RESET PROTOCOL, see Stream.handleWindowUpdate), not the tunnel's.
@@ -253,7 +279,10 @@ export function decodeMessage(bytes: Uint8Array, onFrame: FrameHandler): number 
     checkHeader(type, flags, view.getUint16(offset + OFFSET_RESERVED), streamId, length);
     const start = offset + HEADER_BYTES;
     if (length > size - start) {
-      throw new ProtocolError(E.LENGTH_EXCEEDS_MESSAGE, `frame length ${length} exceeds the ${size - start} bytes left`);
+      throw new ProtocolError(
+        E.LENGTH_EXCEEDS_MESSAGE,
+        `frame length ${length} exceeds the ${size - start} bytes left`,
+      );
     }
     offset = start + length;
     count++;

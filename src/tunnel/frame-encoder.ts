@@ -27,7 +27,14 @@ const utf8 = new TextEncoder();
 const MAX_U32 = 0xffff_ffff;
 
 /** Writes a v1 header (reserved zero) at `offset` of `target`; `flags` only on DATA (`DataFlag`). */
-export function writeHeader(target: Uint8Array, offset: number, type: FrameType, streamId: number, length: number, flags = 0): void {
+export function writeHeader(
+  target: Uint8Array,
+  offset: number,
+  type: FrameType,
+  streamId: number,
+  length: number,
+  flags = 0,
+): void {
   target[offset] = type;
   target[offset + 1] = flags;
   target[offset + 2] = 0;
@@ -50,7 +57,8 @@ function checkStreamId(streamId: number): void {
 
 /** A frame with its header filled and room for `length` payload bytes at offset 12. */
 function frame(type: FrameType, streamId: number, length: number): Uint8Array {
-  if (length > MAX_PAYLOAD[type]) throw new FrameEncodeError(`frame type ${type}: ${length} bytes exceed ${MAX_PAYLOAD[type]}`);
+  if (length > MAX_PAYLOAD[type])
+    throw new FrameEncodeError(`frame type ${type}: ${length} bytes exceed ${MAX_PAYLOAD[type]}`);
   const out = new Uint8Array(HEADER_BYTES + length);
   writeHeader(out, 0, type, streamId, length);
   return out;
@@ -96,7 +104,8 @@ export function encodeOpenResult(streamId: number, code: StreamCode, message = "
 /** A whole DATA frame in one new buffer (copies; for tests and raw frames, not the data path). */
 export function encodeData(streamId: number, payload: Uint8Array, creditExhausted = false): Uint8Array {
   checkStreamId(streamId);
-  if (payload.length > MAX_DATA_PAYLOAD) throw new FrameEncodeError(`DATA of ${payload.length} bytes exceeds ${MAX_DATA_PAYLOAD}`);
+  if (payload.length > MAX_DATA_PAYLOAD)
+    throw new FrameEncodeError(`DATA of ${payload.length} bytes exceeds ${MAX_DATA_PAYLOAD}`);
   const out = frame(FrameType.DATA, streamId, payload.length);
   if (creditExhausted) out[1] = DataFlag.CREDIT_EXHAUSTED;
   out.set(payload, HEADER_BYTES);

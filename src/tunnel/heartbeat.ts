@@ -86,11 +86,14 @@ export class DeadlineTimer {
     if (this.#handle && this.#at <= due) return;
     this.#handle?.cancel();
     this.#at = due;
-    this.#handle = this.clock.setTimeout(() => {
-      this.#handle = undefined;
-      this.#at = Infinity;
-      this.fire();
-    }, Math.max(0, due - this.clock.now()));
+    this.#handle = this.clock.setTimeout(
+      () => {
+        this.#handle = undefined;
+        this.#at = Infinity;
+        this.fire();
+      },
+      Math.max(0, due - this.clock.now()),
+    );
   }
 
   cancel(): void {

@@ -47,7 +47,11 @@ export interface RedundancyOptions {
 }
 
 /** Which slot to move where, or undefined when the tunnels are as spread as the gateways allow. */
-export function planMove(slots: readonly Slot[], gateways: readonly Gateway[], failedAt: ReadonlyMap<string, number>): { slot: Slot; gateway: Gateway } | undefined {
+export function planMove(
+  slots: readonly Slot[],
+  gateways: readonly Gateway[],
+  failedAt: ReadonlyMap<string, number>,
+): { slot: Slot; gateway: Gateway } | undefined {
   const used = new Set(slots.filter((s) => s.state !== "down" && s.gateway).map((s) => s.gateway!.id));
   const unused = gateways.filter((g) => !used.has(g.id));
   if (unused.length === 0) return undefined;

@@ -136,7 +136,14 @@ export class FrameScheduler {
         parts.push(header);
         const length = source.pullData(Math.min(frameBytes, room), parts);
         if (length > 0) {
-          writeHeader(header, 0, FrameType.DATA, source.id, length, source.creditExhausted ? DataFlag.CREDIT_EXHAUSTED : 0);
+          writeHeader(
+            header,
+            0,
+            FrameType.DATA,
+            source.id,
+            length,
+            source.creditExhausted ? DataFlag.CREDIT_EXHAUSTED : 0,
+          );
           bytes += HEADER_BYTES + length;
           dataBytes += length;
           frames++;

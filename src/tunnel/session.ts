@@ -22,7 +22,13 @@ import { Outbound } from "./outbound.ts";
 import type { HealthReport } from "./payloads.ts";
 import { PendingOpens } from "./pending-opens.ts";
 import { SessionCounters, type SessionStats } from "./session-stats.ts";
-import { ROLE_ONLY_FRAMES, type SessionClosed, type SessionEvents, type SessionOptions, type SessionRole } from "./session-types.ts";
+import {
+  ROLE_ONLY_FRAMES,
+  type SessionClosed,
+  type SessionEvents,
+  type SessionOptions,
+  type SessionRole,
+} from "./session-types.ts";
 import type { OpenRequest, Stream } from "./stream.ts";
 import { StreamRegistry } from "./stream-registry.ts";
 import type { Transport, TransportClose } from "./transport.ts";
@@ -60,7 +66,9 @@ export class Session {
     this.#events = options.events ?? {};
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#out = new Outbound(this.#transport, this.config, this.#counters, (err) =>
-      this.#fail(err instanceof E.ControlBacklogError ? err : new E.SessionInternalError("sending failed", { cause: err })),
+      this.#fail(
+        err instanceof E.ControlBacklogError ? err : new E.SessionInternalError("sending failed", { cause: err }),
+      ),
     );
     this.#heartbeat = new Heartbeat(this.#clock.now(), this.config.heartbeatIntervalMs, this.config.missedHeartbeats);
     this.#streams = new StreamRegistry({
@@ -145,7 +153,9 @@ export class Session {
     try {
       decodeMessage(data, this.#onFrame);
     } catch (err) {
-      this.#fail(err instanceof E.ProtocolError ? err : new E.SessionInternalError("frame handling failed", { cause: err }));
+      this.#fail(
+        err instanceof E.ProtocolError ? err : new E.SessionInternalError("frame handling failed", { cause: err }),
+      );
     }
   }
 
@@ -154,7 +164,10 @@ export class Session {
     this.#counters.framesIn++;
     if (ROLE_ONLY_FRAMES[this.role === "connector" ? "gateway" : "connector"].has(frame.type)) {
       // e.g. OPEN sent to a gateway: the spec names one sender per type (PROTOCOL §5.2), so this is a broken peer.
-      throw new E.ProtocolError(E.ProtocolErrorCode.UNEXPECTED_FRAME, `a ${this.role} does not accept frame type ${frame.type}`);
+      throw new E.ProtocolError(
+        E.ProtocolErrorCode.UNEXPECTED_FRAME,
+        `a ${this.role} does not accept frame type ${frame.type}`,
+      );
     }
     switch (frame.type) {
       case FrameType.DATA:
@@ -208,7 +221,10 @@ export class Session {
 
   #onOpen(frame: OpenFrame): void {
     if (frame.streamId <= this.#lastStreamId) {
-      throw new E.ProtocolError(E.ProtocolErrorCode.STREAM_ID_NOT_INCREASING, `OPEN for stream ${frame.streamId} after ${this.#lastStreamId}`);
+      throw new E.ProtocolError(
+        E.ProtocolErrorCode.STREAM_ID_NOT_INCREASING,
+        `OPEN for stream ${frame.streamId} after ${this.#lastStreamId}`,
+      );
     }
     this.#lastStreamId = frame.streamId;
     if (frame.malformed !== undefined) return this.#streams.refuseMalformedOpen(frame.streamId, frame.malformed);

@@ -152,7 +152,8 @@ export class Stream implements SendSource {
    */
   accept(): boolean {
     if (this.#state === "reset") return false;
-    if (!this.incoming || this.#state !== "opening") throw new StreamStateError(`cannot accept a stream in state ${this.#state}`);
+    if (!this.incoming || this.#state !== "opening")
+      throw new StreamStateError(`cannot accept a stream in state ${this.#state}`);
     this.#state = "open";
     this.host.sendOpenResult(this, StreamCode.OK, "");
     if (this.sendable) this.host.markReady(this);
@@ -261,7 +262,10 @@ export class Stream implements SendSource {
     if (this.#state === "opening") return this.#violation("DATA before the stream was open");
     if (this.#remoteFin) return this.#violation("DATA after FIN");
     if (!this.#receive.receive(payload.length)) {
-      return this.reset(StreamCode.FLOW_CONTROL, `DATA of ${payload.length} bytes beyond a credit of ${this.#receive.peerCredit}`);
+      return this.reset(
+        StreamCode.FLOW_CONTROL,
+        `DATA of ${payload.length} bytes beyond a credit of ${this.#receive.peerCredit}`,
+      );
     }
     if (payload.length === 0) return;
     if (this.#handlers) this.#call((h) => h.data(payload));

@@ -27,7 +27,16 @@ export type SlotState = "connecting" | "up" | "down";
 
 export type SupervisorEvent =
   /** `tunnel` is set when the slot comes up: from then on it is the slot's tunnel. */
-  | { type: "slot"; slot: number; state: SlotState; gateway: Gateway; since: Date; error?: string; retryInMs?: number; tunnel?: TunnelHandle }
+  | {
+      type: "slot";
+      slot: number;
+      state: SlotState;
+      gateway: Gateway;
+      since: Date;
+      error?: string;
+      retryInMs?: number;
+      tunnel?: TunnelHandle;
+    }
   /** `tunnel` left `slot` (drained or replaced) and now only finishes its streams. */
   | { type: "retired"; slot: number; tunnel: TunnelHandle; gateway: Gateway }
   | RedundancyEvent
@@ -43,4 +52,3 @@ export interface Slot {
   timer?: TimerHandle;
   upAt?: number;
 }
-

@@ -86,7 +86,6 @@ export class Supervisor {
     for (const slot of this.#slots) this.#connect(slot);
   }
 
-
   /** Tunnels currently up. */
   upCount(): number {
     return this.#slots.filter((s) => s.state === "up").length;
@@ -118,7 +117,13 @@ export class Supervisor {
     s.tunnel = undefined;
     s.state = "down";
     this.#failedAt.set(gateway.id, now);
-    this.#retireTunnel(s, tunnel, gateway, this.options.drainedGraceMs ?? DRAINED_GRACE_MS, "gateway drained this tunnel");
+    this.#retireTunnel(
+      s,
+      tunnel,
+      gateway,
+      this.options.drainedGraceMs ?? DRAINED_GRACE_MS,
+      "gateway drained this tunnel",
+    );
     if (stable) {
       s.backoff.reset();
       this.#emit(s, { error: "gateway draining (GO_AWAY)" });
@@ -222,7 +227,8 @@ export class Supervisor {
     }
     // The plan is checked again: while the new tunnel was on probation another slot may have taken
     // that gateway, or the slot's own gateway may no longer be shared; moving then would only churn.
-    const elsewhere = (id: string | undefined) => this.#slots.some((s) => s !== slot && s.state !== "down" && s.gateway?.id === id);
+    const elsewhere = (id: string | undefined) =>
+      this.#slots.some((s) => s !== slot && s.state !== "down" && s.gateway?.id === id);
     if (elsewhere(gateway.id) || (slot.state === "up" && !elsewhere(slot.gateway?.id))) {
       this.#release(tunnel, "superseded: the tunnels spread out meanwhile");
       return;
@@ -231,7 +237,13 @@ export class Supervisor {
     if (old) {
       slot.tunnel = undefined;
       old.drain();
-      this.#retireTunnel(slot, old, slot.gateway!, this.options.drainedGraceMs ?? DRAINED_GRACE_MS, "moved to a distinct gateway");
+      this.#retireTunnel(
+        slot,
+        old,
+        slot.gateway!,
+        this.options.drainedGraceMs ?? DRAINED_GRACE_MS,
+        "moved to a distinct gateway",
+      );
     } else {
       slot.timer?.cancel();
     }

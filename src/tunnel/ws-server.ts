@@ -94,7 +94,10 @@ class ServerHandshake<C> implements SocketSink {
     private readonly socket: Socket<SocketSlot>,
     private readonly options: TunnelAcceptOptions<C>,
   ) {
-    this.#timer = setTimeout(() => this.#drop("upgrade not completed in time"), options.acceptTimeoutMs ?? ACCEPT_TIMEOUT_MS);
+    this.#timer = setTimeout(
+      () => this.#drop("upgrade not completed in time"),
+      options.acceptTimeoutMs ?? ACCEPT_TIMEOUT_MS,
+    );
   }
 
   handshake(ok: boolean, error: Error | null): void {
@@ -194,6 +197,10 @@ class ServerHandshake<C> implements SocketSink {
     this.#phase = "done";
     clearTimeout(this.#timer);
     this.socket.data.sink = nullSink;
-    this.options.onRejected?.({ remoteAddress: this.socket.remoteAddress, reason, ...(status !== undefined ? { status } : {}) });
+    this.options.onRejected?.({
+      remoteAddress: this.socket.remoteAddress,
+      reason,
+      ...(status !== undefined ? { status } : {}),
+    });
   }
 }

@@ -111,7 +111,11 @@ export class WsTransport implements Transport {
     this.#low = options.lowWaterBytes ?? WRITE_LOW_WATER_BYTES;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
     this.#clock = options.clock ?? systemClock;
-    this.#decoder = new FrameDecoder({ expectMasked: this.role === "server", maxMessageBytes: this.#max, reuseBuffer: true });
+    this.#decoder = new FrameDecoder({
+      expectMasked: this.role === "server",
+      maxMessageBytes: this.#max,
+      reuseBuffer: true,
+    });
     this.#writer = new FrameWriter({
       write: (buf, offset, length) => this.#socket.write(buf, offset, length),
       masked: this.role === "client",
@@ -202,7 +206,11 @@ export class WsTransport implements Transport {
   #onMessage(opcode: DataOpcode, data: Uint8Array): void {
     if (this.#state === "closed" || this.#closeReceived) return;
     if (opcode === Opcode.text) {
-      const err = new WebSocketProtocolError("WS_TEXT_MESSAGE", "text messages are not used by the tunnel protocol", CloseCode.unsupportedData);
+      const err = new WebSocketProtocolError(
+        "WS_TEXT_MESSAGE",
+        "text messages are not used by the tunnel protocol",
+        CloseCode.unsupportedData,
+      );
       this.#fail(err.closeCode, err.message, err);
       return;
     }

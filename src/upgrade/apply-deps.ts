@@ -4,4 +4,13 @@ import { selfCheck } from "./self-check.ts";
 import { acceptRelease, markSkipped, readUpgradeState, recordOutcome, writeUpgradeState } from "./state.ts";
 import { verifyBinaryBytes, verifyRelease } from "./verify.ts";
 
-export const applyDeps: ApplyDeps = { verifyRelease, verifyBinaryBytes, selfCheck, readUpgradeState, writeUpgradeState, acceptRelease, markSkipped, recordOutcome };
+export const applyDeps: ApplyDeps = {
+  verifyRelease,
+  verifyBinaryBytes,
+  selfCheck,
+  readUpgradeState,
+  writeUpgradeState,
+  acceptRelease,
+  markSkipped,
+  recordOutcome,
+};

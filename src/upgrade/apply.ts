@@ -16,7 +16,13 @@ import { isUpgradeError, UpgradeError } from "./errors.ts";
 import type { Manifest, ManifestTarget } from "./format.ts";
 import { type FileOwner, ownerForWrites } from "./owned-file.ts";
 import {
-  applyLockPath, clearStaged, readRequest, readStaged, removeRequest, type UpgradeResult, writeResult,
+  applyLockPath,
+  clearStaged,
+  readRequest,
+  readStaged,
+  removeRequest,
+  type UpgradeResult,
+  writeResult,
 } from "./staging.ts";
 import { ensureUpgradeDir, pinUpgradeDir, type Outcome, type UpgradeState } from "./state.ts";
 import type { AcceptanceRules, ReleaseFiles } from "./verify.ts";
@@ -24,7 +30,12 @@ import { removeSwapLeftovers, restorePrevious, swapBinary } from "./swap.ts";
 
 /** Verification and state keeping, injected (src/upgrade/verify.ts, self-check.ts, state.ts). */
 export interface ApplyDeps {
-  verifyRelease(files: ReleaseFiles, roots: readonly string[], rules: AcceptanceRules, now: Date): { manifest: Manifest; target: ManifestTarget };
+  verifyRelease(
+    files: ReleaseFiles,
+    roots: readonly string[],
+    rules: AcceptanceRules,
+    now: Date,
+  ): { manifest: Manifest; target: ManifestTarget };
   verifyBinaryBytes(bytes: Uint8Array, target: ManifestTarget): void;
   selfCheck(binaryPath: string, expected: { version: string; target: string }, timeoutMs?: number): Promise<void>;
   readUpgradeState(stateDir: string): UpgradeState;
@@ -65,21 +76,34 @@ export interface ApplyLock {
  * `waitMs` for another apply to finish; APPLY_TIMEOUT after that. Root hands the file to `owner`, so
  * a manual upgrade by the connector's user can still open it.
  */
-export async function takeApplyLock(stateDir: string, owner: FileOwner | undefined, waitMs = DEFAULT_LOCK_WAIT_MS, sleep: (ms: number) => Promise<void> = Bun.sleep): Promise<ApplyLock> {
+export async function takeApplyLock(
+  stateDir: string,
+  owner: FileOwner | undefined,
+  waitMs = DEFAULT_LOCK_WAIT_MS,
+  sleep: (ms: number) => Promise<void> = Bun.sleep,
+): Promise<ApplyLock> {
   const path = applyLockPath(stateDir);
   let fd: number;
   try {
     fd = openApplyLock(path, owner);
   } catch (err) {
     if (err instanceof UpgradeError) throw err;
-    throw new UpgradeError("SWAP_FAILED", `Cannot open the apply lock ${path} (${errnoCode(err) ?? describeError(err)}).`, { cause: err });
+    throw new UpgradeError(
+      "SWAP_FAILED",
+      `Cannot open the apply lock ${path} (${errnoCode(err) ?? describeError(err)}).`,
+      { cause: err },
+    );
   }
   for (let waited = 0; ; waited += LOCK_POLL_MS) {
     const errno = flock(fd, LOCK_EX | LOCK_NB);
     if (errno === 0) break;
     if (errno !== EWOULDBLOCK || waited >= waitMs) {
       closeSync(fd);
-      if (errno === EWOULDBLOCK) throw new UpgradeError("APPLY_TIMEOUT", `Another upgrade held ${path} for over ${Math.round(waitMs / 1000)} s; nothing was changed.`);
+      if (errno === EWOULDBLOCK)
+        throw new UpgradeError(
+          "APPLY_TIMEOUT",
+          `Another upgrade held ${path} for over ${Math.round(waitMs / 1000)} s; nothing was changed.`,
+        );
       throw new UpgradeError("SWAP_FAILED", `Cannot lock ${path} (errno ${errno}).`);
     }
     await sleep(LOCK_POLL_MS);
@@ -102,7 +126,11 @@ export async function takeApplyLock(stateDir: string, owner: FileOwner | undefin
  */
 function openApplyLock(path: string, owner: FileOwner | undefined): number {
   try {
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, PRIVATE_FILE_MODE);
+    const fd = openSync(
+      path,
+      constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      PRIVATE_FILE_MODE,
+    );
     if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
     return fd;
   } catch (err) {
@@ -113,7 +141,10 @@ function openApplyLock(path: string, owner: FileOwner | undefined): number {
   const expected = owner?.uid ?? process.geteuid?.();
   if (!stats.isFile() || stats.nlink !== 1 || (stats.uid !== expected && stats.uid !== 0)) {
     closeSync(fd);
-    throw new UpgradeError("STAGING_UNSAFE", `${path} is not a plain lock file of the state dir's owner (links ${stats.nlink}, uid ${stats.uid}); nothing was changed.`);
+    throw new UpgradeError(
+      "STAGING_UNSAFE",
+      `${path} is not a plain lock file of the state dir's owner (links ${stats.nlink}, uid ${stats.uid}); nothing was changed.`,
+    );
   }
   return fd;
 }
@@ -137,12 +168,18 @@ async function withApplyLock<T>(ctx: ApplyContext, body: (owner: FileOwner | und
 }
 
 function classify(err: unknown): { result: "refused" | "failed"; code: string; message: string } {
-  if (isUpgradeError(err)) return { result: FAILURE_CODES.has(err.code) ? "failed" : "refused", code: err.code, message: err.message };
+  if (isUpgradeError(err))
+    return { result: FAILURE_CODES.has(err.code) ? "failed" : "refused", code: err.code, message: err.message };
   return { result: "failed", code: "SWAP_FAILED", message: describeError(err) };
 }
 
 /** Records an outcome in state.json; a state that cannot be written is logged, never hides the result. */
-function record(ctx: ApplyContext, owner: FileOwner | undefined, state: UpgradeState | undefined, change: (s: UpgradeState) => UpgradeState): void {
+function record(
+  ctx: ApplyContext,
+  owner: FileOwner | undefined,
+  state: UpgradeState | undefined,
+  change: (s: UpgradeState) => UpgradeState,
+): void {
   try {
     const base = state ?? ctx.deps.readUpgradeState(ctx.stateDir);
     ctx.deps.writeUpgradeState(ctx.stateDir, change(base), owner);
@@ -151,7 +188,11 @@ function record(ctx: ApplyContext, owner: FileOwner | undefined, state: UpgradeS
   }
 }
 
-function finish(ctx: ApplyContext, owner: FileOwner | undefined, result: Omit<UpgradeResult, "schema" | "at">): UpgradeResult {
+function finish(
+  ctx: ApplyContext,
+  owner: FileOwner | undefined,
+  result: Omit<UpgradeResult, "schema" | "at">,
+): UpgradeResult {
   const fields = { ...result, at: ctx.now().toISOString() };
   try {
     writeResult(ctx.stateDir, fields, owner);
@@ -161,7 +202,13 @@ function finish(ctx: ApplyContext, owner: FileOwner | undefined, result: Omit<Up
   return { schema: 1, ...fields };
 }
 
-async function installLocked(ctx: ApplyContext, owner: FileOwner | undefined, id: string, load: () => { files: ReleaseFiles; binary: Uint8Array }, explicitVersion?: string): Promise<UpgradeResult> {
+async function installLocked(
+  ctx: ApplyContext,
+  owner: FileOwner | undefined,
+  id: string,
+  load: () => { files: ReleaseFiles; binary: Uint8Array },
+  explicitVersion?: string,
+): Promise<UpgradeResult> {
   const { deps, running } = ctx;
   const from = running.version;
   let state: UpgradeState | undefined;
@@ -187,37 +234,78 @@ async function installLocked(ctx: ApplyContext, owner: FileOwner | undefined, id
     const { result, code, message } = classify(err);
     const to = manifest?.version;
     ctx.log?.warn(`upgrade: ${result} ${to ?? "the release"} (${code}): ${message}`);
-    const outcome: Omit<Outcome, "reported"> = { at: ctx.now().toISOString(), from, ...(to !== undefined ? { to } : {}), result, code, message };
+    const outcome: Omit<Outcome, "reported"> = {
+      at: ctx.now().toISOString(),
+      from,
+      ...(to !== undefined ? { to } : {}),
+      result,
+      code,
+      message,
+    };
     record(ctx, owner, state, (s) => deps.recordOutcome(s, outcome));
-    return finish(ctx, owner, { id, action: "apply", result, from, ...(to !== undefined ? { to } : {}), code, message });
+    return finish(ctx, owner, {
+      id,
+      action: "apply",
+      result,
+      from,
+      ...(to !== undefined ? { to } : {}),
+      code,
+      message,
+    });
   }
   const accepted = manifest;
   ctx.log?.info(`upgrade: installed ${accepted.version} over ${from} at ${ctx.installed}`);
   // On probation until it has served for a while: a crash loop before then rolls it back (src/daemon/upgrade-flow.ts).
   const probation = { version: accepted.version, from, since: ctx.now().toISOString(), starts: 0 };
-  record(ctx, owner, state, (s) => ({ ...deps.recordOutcome(deps.acceptRelease(s, accepted), { at: ctx.now().toISOString(), from, to: accepted.version, result: "installed" }), probation }));
+  record(ctx, owner, state, (s) => ({
+    ...deps.recordOutcome(deps.acceptRelease(s, accepted), {
+      at: ctx.now().toISOString(),
+      from,
+      to: accepted.version,
+      result: "installed",
+    }),
+    probation,
+  }));
   return finish(ctx, owner, { id, action: "apply", result: "swapped", from, to: accepted.version });
 }
 
-async function rollBackLocked(ctx: ApplyContext, owner: FileOwner | undefined, id: string, removing: string): Promise<UpgradeResult> {
+async function rollBackLocked(
+  ctx: ApplyContext,
+  owner: FileOwner | undefined,
+  id: string,
+  removing: string,
+): Promise<UpgradeResult> {
   const { deps } = ctx;
   try {
     restorePrevious(ctx.installed);
   } catch (err) {
     const { code, message } = classify(err);
     ctx.log?.warn(`upgrade: rollback of ${removing} failed (${code}): ${message}`);
-    record(ctx, owner, undefined, (s) => deps.recordOutcome(s, { at: ctx.now().toISOString(), from: removing, result: "failed", code, message }));
+    record(ctx, owner, undefined, (s) =>
+      deps.recordOutcome(s, { at: ctx.now().toISOString(), from: removing, result: "failed", code, message }),
+    );
     return finish(ctx, owner, { id, action: "rollback", result: "failed", from: removing, code, message });
   }
   let to: string | undefined;
   record(ctx, owner, undefined, (s) => {
     // The version restored is known when the removed one was still on probation (it records where it came from).
     to = s.probation?.version === removing ? s.probation.from : undefined;
-    const { probation: _ended, ...rest } = deps.recordOutcome(deps.markSkipped(s, removing), { at: ctx.now().toISOString(), from: removing, ...(to !== undefined ? { to } : {}), result: "rolled-back" });
+    const { probation: _ended, ...rest } = deps.recordOutcome(deps.markSkipped(s, removing), {
+      at: ctx.now().toISOString(),
+      from: removing,
+      ...(to !== undefined ? { to } : {}),
+      result: "rolled-back",
+    });
     return rest;
   });
   ctx.log?.info(`upgrade: rolled back ${removing}${to !== undefined ? ` to ${to}` : ""}; ${removing} will be skipped`);
-  return finish(ctx, owner, { id, action: "rollback", result: "rolled-back", from: removing, ...(to !== undefined ? { to } : {}) });
+  return finish(ctx, owner, {
+    id,
+    action: "rollback",
+    result: "rolled-back",
+    from: removing,
+    ...(to !== undefined ? { to } : {}),
+  });
 }
 
 /**
@@ -235,7 +323,14 @@ export async function applyStaged(ctx: ApplyContext): Promise<UpgradeResult | un
       } catch (err) {
         const { result, code, message } = classify(err);
         ctx.log?.warn(`upgrade: request.json refused (${code}): ${message}`);
-        return finish(ctx, owner, { id: randomUUID(), action: "apply", result, from: ctx.running.version, code, message });
+        return finish(ctx, owner, {
+          id: randomUUID(),
+          action: "apply",
+          result,
+          from: ctx.running.version,
+          code,
+          message,
+        });
       }
       if (request === undefined) return undefined;
       if (request.action === "rollback") return await rollBackLocked(ctx, owner, request.id, ctx.running.version);
@@ -251,8 +346,15 @@ export async function applyStaged(ctx: ApplyContext): Promise<UpgradeResult | un
 }
 
 /** A manual `connector upgrade` that fetched the release itself: the same verification and swap, no staging. */
-export async function installRelease(ctx: ApplyContext, files: ReleaseFiles, binary: Uint8Array, explicitVersion?: string): Promise<UpgradeResult> {
-  return withApplyLock(ctx, (owner) => installLocked(ctx, owner, randomUUID(), () => ({ files, binary }), explicitVersion));
+export async function installRelease(
+  ctx: ApplyContext,
+  files: ReleaseFiles,
+  binary: Uint8Array,
+  explicitVersion?: string,
+): Promise<UpgradeResult> {
+  return withApplyLock(ctx, (owner) =>
+    installLocked(ctx, owner, randomUUID(), () => ({ files, binary }), explicitVersion),
+  );
 }
 
 /**

@@ -9,7 +9,14 @@ import { UpgradeError } from "./errors.ts";
 import type { Manifest, ManifestTarget } from "./format.ts";
 import { planUpgrade } from "./schedule.ts";
 import { acceptRelease, readUpgradeState, writeUpgradeState } from "./state.ts";
-import { assertRootsUsable, rootIdsOf, verifyKeyset, verifyManifestSignature, verifyRelease, type ReleaseFiles } from "./verify.ts";
+import {
+  assertRootsUsable,
+  rootIdsOf,
+  verifyKeyset,
+  verifyManifestSignature,
+  verifyRelease,
+  type ReleaseFiles,
+} from "./verify.ts";
 
 export interface CheckInput {
   readonly manifestUrl: URL;
@@ -28,7 +35,12 @@ export interface CheckInput {
 export type CheckResult =
   | { readonly kind: "up-to-date"; readonly manifest: Manifest }
   | { readonly kind: "not-taken"; readonly manifest: Manifest; readonly reason: string }
-  | { readonly kind: "available"; readonly manifest: Manifest; readonly target: ManifestTarget; readonly files: ReleaseFiles };
+  | {
+      readonly kind: "available";
+      readonly manifest: Manifest;
+      readonly target: ManifestTarget;
+      readonly files: ReleaseFiles;
+    };
 
 export async function checkRelease(input: CheckInput): Promise<CheckResult> {
   assertRootsUsable(input.roots);
@@ -61,7 +73,11 @@ export async function checkRelease(input: CheckInput): Promise<CheckResult> {
     if (err.code === "VERSION_SKIPPED" && input.policyOf) {
       // The schedule meets a rolled-back version at every check until a newer one comes: not news.
       const manifest = signedManifest(files, input);
-      return { kind: "not-taken", manifest, reason: `${manifest.version} was rolled back on this connector and is skipped` };
+      return {
+        kind: "not-taken",
+        manifest,
+        reason: `${manifest.version} was rolled back on this connector and is skipped`,
+      };
     }
     if (err.code !== "NOT_NEWER") throw err;
     // A verified manifest for what runs already: nothing to take. Its sequence still raises the floor
@@ -70,8 +86,17 @@ export async function checkRelease(input: CheckInput): Promise<CheckResult> {
   }
   const { manifest, target } = verified;
   if (input.policyOf) {
-    const plan = planUpgrade({ manifest, runningVersion: input.running.version, connectorId: input.policyOf.connectorId, pinVersion: input.policyOf.pinVersion, skipped: state.skipped });
-    if (!plan.take) return manifest.version === input.running.version ? { kind: "up-to-date", manifest } : { kind: "not-taken", manifest, reason: plan.reason };
+    const plan = planUpgrade({
+      manifest,
+      runningVersion: input.running.version,
+      connectorId: input.policyOf.connectorId,
+      pinVersion: input.policyOf.pinVersion,
+      skipped: state.skipped,
+    });
+    if (!plan.take)
+      return manifest.version === input.running.version
+        ? { kind: "up-to-date", manifest }
+        : { kind: "not-taken", manifest, reason: plan.reason };
   }
   return { kind: "available", manifest, target, files };
 }

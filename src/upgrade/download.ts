@@ -11,7 +11,15 @@ import { describeError, errnoCode } from "../errors.ts";
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
 import { UpgradeError } from "./errors.ts";
 import { describeUrl, Guard, type RetrievalPolicy } from "./retrieval-guard.ts";
-import { KEYSET_FILE, keysetSignatureFile, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, MAX_KEYSET_BYTES, MAX_MANIFEST_BYTES, type ManifestTarget } from "./format.ts";
+import {
+  KEYSET_FILE,
+  keysetSignatureFile,
+  MANIFEST_FILE,
+  MANIFEST_SIGNATURE_FILE,
+  MAX_KEYSET_BYTES,
+  MAX_MANIFEST_BYTES,
+  type ManifestTarget,
+} from "./format.ts";
 import type { ReleaseFiles } from "./verify.ts";
 
 export { describeUrl, type RetrievalPolicy };
@@ -36,7 +44,10 @@ async function open(url: URL, guard: Guard): Promise<Response | undefined> {
   let current = url;
   for (let hop = 0; ; hop++) {
     if (current.protocol !== "https:" && current.protocol !== "http:") {
-      throw new UpgradeError("DOWNLOAD_FAILED", `${describeUrl(current)} is not an http or https URL; releases are retrieved over HTTP(S) only. Check --manifest-url.`);
+      throw new UpgradeError(
+        "DOWNLOAD_FAILED",
+        `${describeUrl(current)} is not an http or https URL; releases are retrieved over HTTP(S) only. Check --manifest-url.`,
+      );
     }
     const proxy = proxyFor(current, guard.policy.proxy, guard.policy.noProxy);
     let response: Response;
@@ -57,13 +68,19 @@ async function open(url: URL, guard: Guard): Promise<Response | undefined> {
       try {
         current = new URL(location, current);
       } catch {
-        throw new UpgradeError("DOWNLOAD_FAILED", `${describeUrl(current)} redirected to something that is not a URL. Check the release host.`);
+        throw new UpgradeError(
+          "DOWNLOAD_FAILED",
+          `${describeUrl(current)} redirected to something that is not a URL. Check the release host.`,
+        );
       }
       continue;
     }
     if (response.status === 404) return undefined;
     if (response.status !== 200) {
-      throw new UpgradeError("DOWNLOAD_FAILED", `The release host answered HTTP ${response.status} for ${describeUrl(current)}. Check --manifest-url and the release host.`);
+      throw new UpgradeError(
+        "DOWNLOAD_FAILED",
+        `The release host answered HTTP ${response.status} for ${describeUrl(current)}. Check --manifest-url and the release host.`,
+      );
     }
     return response;
   }
@@ -75,11 +92,19 @@ function failureOf(err: unknown, url: URL, guard: Guard, proxy: string | undefin
   const via = proxy === undefined ? "" : ` through the proxy ${describeProxy(proxy)}`;
   const code = errnoCode(err) ?? (err instanceof Error ? err.name : "error");
   // No cause attached: what fetch throws may quote the URL with its credentials.
-  return new UpgradeError("DOWNLOAD_FAILED", `The retrieval of ${describeUrl(url)}${via} failed (${code}). Check the network, the proxy settings and --manifest-url.`);
+  return new UpgradeError(
+    "DOWNLOAD_FAILED",
+    `The retrieval of ${describeUrl(url)}${via} failed (${code}). Check the network, the proxy settings and --manifest-url.`,
+  );
 }
 
 /** Reads the body into memory, refusing it past `maxBytes` without reading further. */
-async function readCapped(response: Response, maxBytes: number, guard: Guard, tooLarge: () => UpgradeError): Promise<Uint8Array> {
+async function readCapped(
+  response: Response,
+  maxBytes: number,
+  guard: Guard,
+  tooLarge: () => UpgradeError,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = response.body?.getReader();
@@ -104,7 +129,16 @@ async function fetchSmall(url: URL, maxBytes: number, guard: Guard): Promise<Uin
   const response = await open(url, guard);
   if (response === undefined) return undefined;
   try {
-    return await readCapped(response, maxBytes, guard, () => new UpgradeError("MANIFEST_TOO_LARGE", `${describeUrl(url)} is over its ${maxBytes}-byte limit; it is not read. The release host serves something that is not a release.`));
+    return await readCapped(
+      response,
+      maxBytes,
+      guard,
+      () =>
+        new UpgradeError(
+          "MANIFEST_TOO_LARGE",
+          `${describeUrl(url)} is over its ${maxBytes}-byte limit; it is not read. The release host serves something that is not a release.`,
+        ),
+    );
   } catch (err) {
     throw failureOf(err, url, guard, proxy);
   }
@@ -115,14 +149,22 @@ async function fetchSmall(url: URL, maxBytes: number, guard: Guard): Promise<Uin
  * `manifestUrl`. A missing signature (404) is left out for verification to judge; a missing manifest
  * or key set is DOWNLOAD_FAILED.
  */
-export async function fetchReleaseFiles(manifestUrl: URL, rootIds: readonly string[], policy: RetrievalPolicy): Promise<ReleaseFiles> {
+export async function fetchReleaseFiles(
+  manifestUrl: URL,
+  rootIds: readonly string[],
+  policy: RetrievalPolicy,
+): Promise<ReleaseFiles> {
   const guard = new Guard(policy, `the release at ${describeUrl(manifestUrl)}`);
   try {
     const beside = (name: string) => new URL(name, manifestUrl);
     const required = async (name: string, max: number): Promise<Uint8Array> => {
       const url = beside(name);
       const bytes = await fetchSmall(url, max, guard);
-      if (bytes === undefined) throw new UpgradeError("DOWNLOAD_FAILED", `The release host has no ${name} at ${describeUrl(url)} (HTTP 404). Check --manifest-url and --channel.`);
+      if (bytes === undefined)
+        throw new UpgradeError(
+          "DOWNLOAD_FAILED",
+          `The release host has no ${name} at ${describeUrl(url)} (HTTP 404). Check --manifest-url and --channel.`,
+        );
       return bytes;
     };
     const manifest = await required(MANIFEST_FILE, MAX_MANIFEST_BYTES);
@@ -153,14 +195,23 @@ function writeAll(fd: number, bytes: Uint8Array): void {
  * goes: stops as soon as it has more than `target.size` bytes (BODY_TOO_LONG), refuses a body that
  * ends short (BODY_TOO_SHORT) or hashes wrong (HASH_MISMATCH). On any failure `destPath` is removed.
  */
-export async function downloadBinary(url: URL, target: ManifestTarget, destPath: string, policy: RetrievalPolicy): Promise<void> {
+export async function downloadBinary(
+  url: URL,
+  target: ManifestTarget,
+  destPath: string,
+  policy: RetrievalPolicy,
+): Promise<void> {
   const guard = new Guard(policy, describeUrl(url));
   const proxy = proxyFor(url, policy.proxy, policy.noProxy);
   let fd: number | undefined;
   let created = false;
   try {
     const response = await open(url, guard);
-    if (response === undefined) throw new UpgradeError("DOWNLOAD_FAILED", `The release host has no binary at ${describeUrl(url)} (HTTP 404), though its manifest names it. Report it to the release team.`);
+    if (response === undefined)
+      throw new UpgradeError(
+        "DOWNLOAD_FAILED",
+        `The release host has no binary at ${describeUrl(url)} (HTTP 404), though its manifest names it. Report it to the release team.`,
+      );
     const declared = Number(response.headers.get("content-length") ?? Number.NaN);
     if (declared > target.size) {
       await response.body?.cancel().catch(() => {});
@@ -185,18 +236,27 @@ export async function downloadBinary(url: URL, target: ManifestTarget, destPath:
     } catch (err) {
       if (guard.failure === undefined && !(err instanceof UpgradeError) && received < target.size) {
         // The connection ended mid-body (a truncated transfer): short of what the manifest says.
-        throw new UpgradeError("BODY_TOO_SHORT", `The transfer of ${describeUrl(url)} broke off after ${received} of ${target.size} bytes (${errnoCode(err) ?? "connection closed"}); it is discarded and retried on the next check.`);
+        throw new UpgradeError(
+          "BODY_TOO_SHORT",
+          `The transfer of ${describeUrl(url)} broke off after ${received} of ${target.size} bytes (${errnoCode(err) ?? "connection closed"}); it is discarded and retried on the next check.`,
+        );
       }
       throw failureOf(err, url, guard, proxy);
     } finally {
       reader?.cancel().catch(() => {});
     }
     if (received < target.size) {
-      throw new UpgradeError("BODY_TOO_SHORT", `The binary ${describeUrl(url)} ended after ${received} bytes, short of the ${target.size} its signed manifest says; it is discarded and retried on the next check.`);
+      throw new UpgradeError(
+        "BODY_TOO_SHORT",
+        `The binary ${describeUrl(url)} ended after ${received} bytes, short of the ${target.size} its signed manifest says; it is discarded and retried on the next check.`,
+      );
     }
     const digest = hash.digest("hex");
     if (digest !== target.sha256) {
-      throw new UpgradeError("HASH_MISMATCH", `The binary ${describeUrl(url)} does not have the SHA-256 its signed manifest says (got ${digest}); it was altered or corrupted and is discarded.`);
+      throw new UpgradeError(
+        "HASH_MISMATCH",
+        `The binary ${describeUrl(url)} does not have the SHA-256 its signed manifest says (got ${digest}); it was altered or corrupted and is discarded.`,
+      );
     }
     fchmodSync(fd, 0o700); // the umask may have narrowed it
     // Off the event loop: flushing 100 MiB can take seconds, and the daemon relays streams meanwhile.
@@ -207,7 +267,10 @@ export async function downloadBinary(url: URL, target: ManifestTarget, destPath:
     if (created) rmSync(destPath, { force: true });
     if (err instanceof UpgradeError) throw err;
     if (!created && errnoCode(err) !== undefined && guard.failure === undefined) {
-      throw new UpgradeError("DOWNLOAD_FAILED", `The binary cannot be written to ${destPath} (${errnoCode(err)}): ${describeError(err)}. Check the state dir.`);
+      throw new UpgradeError(
+        "DOWNLOAD_FAILED",
+        `The binary cannot be written to ${destPath} (${errnoCode(err)}): ${describeError(err)}. Check the state dir.`,
+      );
     }
     throw failureOf(err, url, guard, proxy);
   } finally {
@@ -217,5 +280,8 @@ export async function downloadBinary(url: URL, target: ManifestTarget, destPath:
 }
 
 function tooLong(url: URL, target: ManifestTarget): UpgradeError {
-  return new UpgradeError("BODY_TOO_LONG", `The binary ${describeUrl(url)} is longer than the ${target.size} bytes its signed manifest says; it is discarded.`);
+  return new UpgradeError(
+    "BODY_TOO_LONG",
+    `The binary ${describeUrl(url)} is longer than the ${target.size} bytes its signed manifest says; it is discarded.`,
+  );
 }

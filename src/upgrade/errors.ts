@@ -48,7 +48,6 @@ export const UPGRADE_ERROR_CODES = [
 ] as const;
 export type UpgradeErrorCode = (typeof UPGRADE_ERROR_CODES)[number];
 
-
 export class UpgradeError extends ConnectorError {
   override readonly name = "UpgradeError";
   constructor(

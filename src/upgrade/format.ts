@@ -41,18 +41,35 @@ export const SIGNATURE_BYTES = 64;
 export const MAX_BINARY_BYTES = 512 * 1024 * 1024;
 
 /** The targets `bun run build` makes; a manifest may list any subset. */
-export const TARGETS = ["linux-x64", "linux-x64-baseline", "linux-arm64", "linux-x64-musl", "linux-arm64-musl"] as const;
+export const TARGETS = [
+  "linux-x64",
+  "linux-x64-baseline",
+  "linux-arm64",
+  "linux-x64-musl",
+  "linux-arm64-musl",
+] as const;
 export type Target = (typeof TARGETS)[number];
 
 const KeyId = v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/, "expected 16 lowercase hex digits"));
 const Sha256Hex = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"));
 /** MAJOR.MINOR.PATCH with an optional pre-release; build metadata is not allowed (it would not order). */
-export const VERSION_PATTERN = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
-export const Version = v.pipe(v.string(), v.maxLength(64), v.regex(VERSION_PATTERN, "expected a version such as 1.4.2 or 1.5.0-rc.1"));
-export const Channel = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "expected a channel name such as stable or beta"));
+export const VERSION_PATTERN =
+  /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
+export const Version = v.pipe(
+  v.string(),
+  v.maxLength(64),
+  v.regex(VERSION_PATTERN, "expected a version such as 1.4.2 or 1.5.0-rc.1"),
+);
+export const Channel = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "expected a channel name such as stable or beta"),
+);
 const Timestamp = v.pipe(v.string(), v.isoTimestamp("expected an ISO 8601 UTC timestamp"));
 /** A file name beside the manifest: no directories, so a manifest cannot point outside its release. */
-const RelativeName = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "expected a file name beside the manifest"));
+const RelativeName = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "expected a file name beside the manifest"),
+);
 
 export const ManifestTargetSchema = v.strictObject({
   url: RelativeName,
@@ -72,7 +89,10 @@ export const ManifestSchema = v.strictObject({
   /** Percentage of connectors (by a hash of their id) that take this release; 100 when absent. */
   rollout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100))),
   keyId: KeyId,
-  targets: v.pipe(v.record(v.picklist(TARGETS), ManifestTargetSchema), v.check((t) => Object.keys(t).length > 0, "no targets")),
+  targets: v.pipe(
+    v.record(v.picklist(TARGETS), ManifestTargetSchema),
+    v.check((t) => Object.keys(t).length > 0, "no targets"),
+  ),
 });
 export type Manifest = v.InferOutput<typeof ManifestSchema>;
 export type ManifestTarget = v.InferOutput<typeof ManifestTargetSchema>;

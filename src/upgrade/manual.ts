@@ -29,10 +29,20 @@ export interface ManualContext {
   readonly unitAnswerMs?: number;
 }
 
-export type ManualOutcome = { readonly kind: "up-to-date"; readonly version: string } | { readonly kind: "result"; readonly result: UpgradeResult };
+export type ManualOutcome =
+  | { readonly kind: "up-to-date"; readonly version: string }
+  | { readonly kind: "result"; readonly result: UpgradeResult };
 
 function applyContext(ctx: ManualContext): ApplyContext {
-  return { stateDir: ctx.settings.stateDir, installed: ctx.installed, roots: ctx.roots, running: ctx.running, channel: ctx.settings.channel, now: ctx.now, deps: applyDeps };
+  return {
+    stateDir: ctx.settings.stateDir,
+    installed: ctx.installed,
+    roots: ctx.roots,
+    running: ctx.running,
+    channel: ctx.settings.channel,
+    now: ctx.now,
+    deps: applyDeps,
+  };
 }
 
 /** `connector upgrade [--version V]`: take the channel's release now (rollout, pin and window do not apply). */
@@ -40,7 +50,16 @@ export async function upgradeNow(ctx: ManualContext, explicitVersion?: string): 
   const { settings } = ctx;
   const manifestUrl = manifestUrlFor(settings);
   const policy = retrievalPolicy(settings);
-  const check = await checkRelease({ manifestUrl, roots: ctx.roots, policy, stateDir: settings.stateDir, channel: settings.channel, running: ctx.running, now: ctx.now(), explicitVersion });
+  const check = await checkRelease({
+    manifestUrl,
+    roots: ctx.roots,
+    policy,
+    stateDir: settings.stateDir,
+    channel: settings.channel,
+    running: ctx.running,
+    now: ctx.now(),
+    explicitVersion,
+  });
   if (check.kind !== "available") return { kind: "up-to-date", version: ctx.running.version };
   if (canReplace(ctx.installed)) {
     const downloaded = await downloadCandidate(settings.stateDir, manifestUrl, check.target, policy);
@@ -52,7 +71,10 @@ export async function upgradeNow(ctx: ManualContext, explicitVersion?: string): 
     }
   }
   await stageRelease(settings.stateDir, manifestUrl, check.files, check.target, policy);
-  return { kind: "result", result: await requestAndWait(settings.stateDir, "apply", { deadlineMs: ctx.unitAnswerMs ?? UNIT_ANSWER_MS }) };
+  return {
+    kind: "result",
+    result: await requestAndWait(settings.stateDir, "apply", { deadlineMs: ctx.unitAnswerMs ?? UNIT_ANSWER_MS }),
+  };
 }
 
 /** `connector upgrade --apply-staged`: the root oneshot's job; undefined when nothing was requested. */
@@ -99,7 +121,9 @@ export async function checkNow(ctx: ManualContext): Promise<CheckReport> {
     channel: settings.channel,
     running: ctx.running.version,
     check,
-    rollout: connectorId ? { bucket: rolloutBucket(connectorId), percent, included: inRollout(connectorId, percent) } : undefined,
+    rollout: connectorId
+      ? { bucket: rolloutBucket(connectorId), percent, included: inRollout(connectorId, percent) }
+      : undefined,
     autoUpgrade: settings.autoUpgrade,
     pinVersion: settings.pinVersion,
     window: settings.upgradeWindow,

@@ -6,7 +6,20 @@
  * bytes it read: the daemon's user cannot swap the file between the check and the use. And what root
  * writes is chowned to the state dir's owner, so the daemon can read and replace it afterwards.
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { errnoCode } from "../errors.ts";
 import { fsyncDir, tempSibling } from "../state/atomic-file.ts";
@@ -80,8 +93,10 @@ export function readOwnedFile(path: string, rule: OwnedFileRule): Buffer {
   try {
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw unsafe(path, "is not a regular file");
-    if (stats.uid !== rule.uid && !(rule.rootToo === true && stats.uid === 0)) throw unsafe(path, `is owned by uid ${stats.uid}, not by the state dir's owner (uid ${rule.uid})`);
-    if ((stats.mode & 0o022) !== 0) throw unsafe(path, `is writable by other users (mode ${(stats.mode & 0o7777).toString(8).padStart(4, "0")})`);
+    if (stats.uid !== rule.uid && !(rule.rootToo === true && stats.uid === 0))
+      throw unsafe(path, `is owned by uid ${stats.uid}, not by the state dir's owner (uid ${rule.uid})`);
+    if ((stats.mode & 0o022) !== 0)
+      throw unsafe(path, `is writable by other users (mode ${(stats.mode & 0o7777).toString(8).padStart(4, "0")})`);
     if (stats.size > rule.maxBytes) throw unsafe(path, `is ${stats.size} bytes, over the ${rule.maxBytes}-byte limit`);
     // Read one byte past the cap: a file growing after the fstat is caught too.
     const buffer = Buffer.alloc(Math.min(stats.size, rule.maxBytes) + 1);

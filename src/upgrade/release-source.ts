@@ -14,7 +14,11 @@ export type SourceSettings = Pick<Settings, "manifestUrl" | "channel" | "proxy" 
 /** The channel's manifest URL; NO_RELEASE_SOURCE when neither a setting nor the build names one. */
 export function manifestUrlFor(settings: SourceSettings, baseUrl: string | undefined = releaseBaseUrl): URL {
   if (settings.manifestUrl) return new URL(settings.manifestUrl);
-  if (baseUrl) return new URL(`${encodeURIComponent(settings.channel)}/${MANIFEST_FILE}`, baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`);
+  if (baseUrl)
+    return new URL(
+      `${encodeURIComponent(settings.channel)}/${MANIFEST_FILE}`,
+      baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`,
+    );
   throw new UpgradeError(
     "NO_RELEASE_SOURCE",
     "No release source: this build names no release host. Set manifest-url (flag --manifest-url or CONNECTOR_MANIFEST_URL in /etc/connector/connector.env) to the channel's manifest.json.",

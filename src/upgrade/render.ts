@@ -25,14 +25,21 @@ export function renderCheck(report: CheckReport): string {
     `Running:         ${report.running}`,
     `Offered:         ${m.version} (sequence ${m.sequence}, released ${m.released}, signature valid until ${m.expires}, rollout ${m.rollout ?? 100} %)`,
   ];
-  if (report.rollout) lines.push(`Rollout:         this connector's bucket is ${report.rollout.bucket.toFixed(1)}: ${report.rollout.included ? "inside" : "outside"} the ${report.rollout.percent} %`);
+  if (report.rollout)
+    lines.push(
+      `Rollout:         this connector's bucket is ${report.rollout.bucket.toFixed(1)}: ${report.rollout.included ? "inside" : "outside"} the ${report.rollout.percent} %`,
+    );
   else lines.push("Rollout:         unknown (the identity is not readable by this user)");
-  lines.push(`Auto-upgrade:    ${report.autoUpgrade ? "on" : "off (auto-upgrade off)"}${report.pinVersion ? `, pinned to ${report.pinVersion}` : ""}${report.window ? `, window ${report.window} UTC` : ""}`);
+  lines.push(
+    `Auto-upgrade:    ${report.autoUpgrade ? "on" : "off (auto-upgrade off)"}${report.pinVersion ? `, pinned to ${report.pinVersion}` : ""}${report.window ? `, window ${report.window} UTC` : ""}`,
+  );
   let decision: string;
   if (check.kind === "up-to-date") decision = `nothing to do: ${report.running} is current`;
   else if (check.kind === "not-taken") decision = `the daemon would not take ${m.version}: ${check.reason}`;
-  else if (!report.autoUpgrade) decision = `${m.version} is available; the daemon will not take it (auto-upgrade off): run connector upgrade`;
-  else decision = `the daemon takes ${m.version} at its next check${report.window ? ` inside ${report.window} UTC` : ""}; connector upgrade takes it now`;
+  else if (!report.autoUpgrade)
+    decision = `${m.version} is available; the daemon will not take it (auto-upgrade off): run connector upgrade`;
+  else
+    decision = `the daemon takes ${m.version} at its next check${report.window ? ` inside ${report.window} UTC` : ""}; connector upgrade takes it now`;
   lines.push(`Decision:        ${decision}`);
   return lines.join("\n");
 }

@@ -46,12 +46,24 @@ export class Guard {
   ) {
     this.#clock = policy.clock ?? systemClock;
     this.#samples = [{ at: this.#clock.now(), total: 0 }];
-    this.#onAbort = () => this.fail(new UpgradeError("DOWNLOAD_FAILED", `The retrieval of ${what} was stopped (the connector is shutting down or the upgrade was cancelled).`));
+    this.#onAbort = () =>
+      this.fail(
+        new UpgradeError(
+          "DOWNLOAD_FAILED",
+          `The retrieval of ${what} was stopped (the connector is shutting down or the upgrade was cancelled).`,
+        ),
+      );
     if (policy.signal?.aborted) this.#onAbort();
     policy.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#timers.push(
       this.#clock.setTimeout(
-        () => this.fail(new UpgradeError("DOWNLOAD_TIMEOUT", `The retrieval of ${what} did not finish within ${Math.round(policy.deadlineMs / 1000)} s; it is abandoned and retried on the next check.`)),
+        () =>
+          this.fail(
+            new UpgradeError(
+              "DOWNLOAD_TIMEOUT",
+              `The retrieval of ${what} did not finish within ${Math.round(policy.deadlineMs / 1000)} s; it is abandoned and retried on the next check.`,
+            ),
+          ),
         policy.deadlineMs,
       ),
     );

@@ -25,10 +25,15 @@ const WINDOW_PATTERN = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/;
 /** Parses "HH:MM-HH:MM" (UTC); throws SettingsError saying what is expected. Start and end must differ. */
 export function parseWindow(text: string): UpgradeWindow {
   const m = WINDOW_PATTERN.exec(text.trim());
-  if (!m) throw new SettingsError(`--upgrade-window "${text.slice(0, 40)}" is not HH:MM-HH:MM in UTC, such as 02:00-05:00 (22:00-02:00 wraps midnight).`);
+  if (!m)
+    throw new SettingsError(
+      `--upgrade-window "${text.slice(0, 40)}" is not HH:MM-HH:MM in UTC, such as 02:00-05:00 (22:00-02:00 wraps midnight).`,
+    );
   const window = { startMinute: Number(m[1]) * 60 + Number(m[2]), endMinute: Number(m[3]) * 60 + Number(m[4]) };
   if (window.startMinute === window.endMinute) {
-    throw new SettingsError(`--upgrade-window ${text.trim()} starts where it ends; give a window such as 02:00-05:00, or leave the setting out to allow upgrades at any time.`);
+    throw new SettingsError(
+      `--upgrade-window ${text.trim()} starts where it ends; give a window such as 02:00-05:00, or leave the setting out to allow upgrades at any time.`,
+    );
   }
   return window;
 }
@@ -65,24 +70,46 @@ export type UpgradePlan = { take: true } | { take: false; reason: string; code?:
  * the running version: the caller passes it as the explicit version). Otherwise: not a version rolled
  * back before, newer than the running one, and this connector within the rollout percentage.
  */
-export function planUpgrade(input: { manifest: Manifest; runningVersion: string; connectorId: string; pinVersion?: string; skipped: readonly string[] }): UpgradePlan {
+export function planUpgrade(input: {
+  manifest: Manifest;
+  runningVersion: string;
+  connectorId: string;
+  pinVersion?: string;
+  skipped: readonly string[];
+}): UpgradePlan {
   const { manifest, runningVersion, pinVersion } = input;
   if (manifest.version === runningVersion) return { take: false, reason: `up to date (${runningVersion})` };
   if (pinVersion !== undefined) {
-    if (manifest.version !== pinVersion) return { take: false, reason: `pinned to ${pinVersion}; the channel offers ${manifest.version}` };
+    if (manifest.version !== pinVersion)
+      return { take: false, reason: `pinned to ${pinVersion}; the channel offers ${manifest.version}` };
     if (input.skipped.includes(pinVersion)) {
-      return { take: false, reason: `pinned to ${pinVersion}, which was rolled back here before; run connector upgrade --version ${pinVersion} to try it again`, code: "VERSION_SKIPPED" };
+      return {
+        take: false,
+        reason: `pinned to ${pinVersion}, which was rolled back here before; run connector upgrade --version ${pinVersion} to try it again`,
+        code: "VERSION_SKIPPED",
+      };
     }
     return { take: true };
   }
   if (compareVersions(manifest.version, runningVersion) < 0) {
-    return { take: false, reason: `the channel offers ${manifest.version}, older than the running ${runningVersion}`, code: "NOT_NEWER" };
+    return {
+      take: false,
+      reason: `the channel offers ${manifest.version}, older than the running ${runningVersion}`,
+      code: "NOT_NEWER",
+    };
   }
   if (input.skipped.includes(manifest.version)) {
-    return { take: false, reason: `${manifest.version} was rolled back here before; run connector upgrade --version ${manifest.version} to try it again`, code: "VERSION_SKIPPED" };
+    return {
+      take: false,
+      reason: `${manifest.version} was rolled back here before; run connector upgrade --version ${manifest.version} to try it again`,
+      code: "VERSION_SKIPPED",
+    };
   }
   if (!inRollout(input.connectorId, manifest.rollout)) {
-    return { take: false, reason: `${manifest.version} is rolled out to ${manifest.rollout} % of connectors so far, not yet to this one` };
+    return {
+      take: false,
+      reason: `${manifest.version} is rolled out to ${manifest.rollout} % of connectors so far, not yet to this one`,
+    };
   }
   return { take: true };
 }

@@ -12,7 +12,9 @@ export const MAX_SELF_CHECK_OUTPUT_BYTES = 4096;
 
 type Output = { text: string } | { overflow: true };
 
-async function readCapped(reader: { read(): Promise<{ done: boolean; value?: Uint8Array | undefined }> }): Promise<Output> {
+async function readCapped(reader: {
+  read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>;
+}): Promise<Output> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
@@ -32,9 +34,16 @@ async function readCapped(reader: { read(): Promise<{ done: boolean; value?: Uin
 const printable = (text: string): string => text.slice(0, 200).replace(/[^\x20-\x7e]/g, "?");
 
 /** Runs `<binaryPath> --version`; anything but exit 0 and `connector <version> (... target <target>)` is SELF_CHECK_FAILED. */
-export async function selfCheck(binaryPath: string, expected: { version: string; target: string }, timeoutMs = SELF_CHECK_TIMEOUT_MS): Promise<void> {
+export async function selfCheck(
+  binaryPath: string,
+  expected: { version: string; target: string },
+  timeoutMs = SELF_CHECK_TIMEOUT_MS,
+): Promise<void> {
   const fail = (why: string) =>
-    new UpgradeError("SELF_CHECK_FAILED", `The new binary ${binaryPath} ${why}; expected "connector ${expected.version} (... target ${expected.target})". It is not installed.`);
+    new UpgradeError(
+      "SELF_CHECK_FAILED",
+      `The new binary ${binaryPath} ${why}; expected "connector ${expected.version} (... target ${expected.target})". It is not installed.`,
+    );
   let proc;
   try {
     proc = Bun.spawn({ cmd: [binaryPath, "--version"], env: {}, stdin: "ignore", stdout: "pipe", stderr: "ignore" });
@@ -60,7 +69,8 @@ export async function selfCheck(binaryPath: string, expected: { version: string;
     const { output } = outcome;
     if ("overflow" in output) throw fail(`printed more than ${MAX_SELF_CHECK_OUTPUT_BYTES} bytes for --version`);
     if (proc.signalCode !== null) throw fail(`was killed by ${proc.signalCode} when asked for --version`);
-    if (outcome.exitCode !== 0) throw fail(`exited with status ${outcome.exitCode} for --version (printed "${printable(output.text.trim())}")`);
+    if (outcome.exitCode !== 0)
+      throw fail(`exited with status ${outcome.exitCode} for --version (printed "${printable(output.text.trim())}")`);
     const line = output.text.split("\n")[0]!.trim();
     if (!line.startsWith(`connector ${expected.version} (`) || !line.endsWith(`target ${expected.target})`)) {
       throw fail(`printed "${printable(line)}" for --version`);

@@ -16,14 +16,25 @@ import { ensureUpgradeDir } from "./state.ts";
 import type { ReleaseFiles } from "./verify.ts";
 
 /** Downloads `target` beside the manifest into the upgrade dir; the caller owns (and removes) the file. */
-export async function downloadCandidate(stateDir: string, manifestUrl: URL, target: ManifestTarget, policy: RetrievalPolicy): Promise<string> {
+export async function downloadCandidate(
+  stateDir: string,
+  manifestUrl: URL,
+  target: ManifestTarget,
+  policy: RetrievalPolicy,
+): Promise<string> {
   const path = join(ensureUpgradeDir(stateDir), `download.${randomBytes(6).toString("hex")}.unverified`);
   await downloadBinary(new URL(target.url, manifestUrl), target, path, policy);
   return path;
 }
 
 /** Download + stage: afterwards `upgrade/staged/` holds everything `--apply-staged` needs. */
-export async function stageRelease(stateDir: string, manifestUrl: URL, files: ReleaseFiles, target: ManifestTarget, policy: RetrievalPolicy): Promise<void> {
+export async function stageRelease(
+  stateDir: string,
+  manifestUrl: URL,
+  files: ReleaseFiles,
+  target: ManifestTarget,
+  policy: RetrievalPolicy,
+): Promise<void> {
   const downloaded = await downloadCandidate(stateDir, manifestUrl, target, policy);
   try {
     writeStaged(stateDir, files, downloaded);
@@ -44,7 +55,11 @@ export interface WaitOptions {
  * installed, systemd not running) is APPLY_TIMEOUT, and the request is withdrawn: a unit installed
  * later must not act on a stale one.
  */
-export async function requestAndWait(stateDir: string, action: "apply" | "rollback", options: WaitOptions): Promise<UpgradeResult> {
+export async function requestAndWait(
+  stateDir: string,
+  action: "apply" | "rollback",
+  options: WaitOptions,
+): Promise<UpgradeResult> {
   const clock = options.clock ?? systemClock;
   const id = writeRequest(stateDir, action);
   const deadline = clock.now() + options.deadlineMs;
@@ -70,19 +85,29 @@ const APPLY_CHILD_MS = 5 * 60_000;
  * `<installed> upgrade --apply-staged` as a child process. The swap reads, hashes and fsyncs the whole
  * binary synchronously; in the daemon that would stall every stream for seconds.
  */
-export async function requestAndApply(stateDir: string, action: "apply" | "rollback", installed: string, channel: string): Promise<UpgradeResult> {
+export async function requestAndApply(
+  stateDir: string,
+  action: "apply" | "rollback",
+  installed: string,
+  channel: string,
+): Promise<UpgradeResult> {
   const id = writeRequest(stateDir, action);
   let proc: ReturnType<typeof Bun.spawn>;
   try {
-    proc = Bun.spawn([installed, "upgrade", "--apply-staged", "--state-dir", stateDir, "--channel", channel, "--log-format", "json"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-      stdin: "ignore",
-      stdout: "inherit",
-      stderr: "inherit",
-    });
+    proc = Bun.spawn(
+      [installed, "upgrade", "--apply-staged", "--state-dir", stateDir, "--channel", channel, "--log-format", "json"],
+      {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        stdin: "ignore",
+        stdout: "inherit",
+        stderr: "inherit",
+      },
+    );
   } catch (err) {
     removeRequest(stateDir);
-    throw new UpgradeError("SWAP_FAILED", `Cannot run ${installed} to apply the ${action}: ${describeError(err)}.`, { cause: err });
+    throw new UpgradeError("SWAP_FAILED", `Cannot run ${installed} to apply the ${action}: ${describeError(err)}.`, {
+      cause: err,
+    });
   }
   const timer = setTimeout(() => proc.kill("SIGKILL"), APPLY_CHILD_MS);
   const code = await proc.exited;
@@ -90,5 +115,8 @@ export async function requestAndApply(stateDir: string, action: "apply" | "rollb
   const result = readResult(stateDir);
   if (result?.id === id) return result;
   removeRequest(stateDir);
-  throw new UpgradeError("SWAP_FAILED", `connector upgrade --apply-staged exited ${code ?? "on a signal"} without answering the ${action} request.`);
+  throw new UpgradeError(
+    "SWAP_FAILED",
+    `connector upgrade --apply-staged exited ${code ?? "on a signal"} without answering the ${action} request.`,
+  );
 }

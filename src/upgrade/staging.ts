@@ -13,13 +13,36 @@
  * the state dir's owner, capped) and the release is verified again from those bytes.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+} from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { errnoCode } from "../errors.ts";
 import { fsyncDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../state/atomic-file.ts";
 import { UpgradeError } from "./errors.ts";
-import { KEYSET_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, MAX_BINARY_BYTES, MAX_KEYSET_BYTES, MAX_MANIFEST_BYTES, keysetSignatureFile } from "./format.ts";
+import {
+  KEYSET_FILE,
+  MANIFEST_FILE,
+  MANIFEST_SIGNATURE_FILE,
+  MAX_BINARY_BYTES,
+  MAX_KEYSET_BYTES,
+  MAX_MANIFEST_BYTES,
+  keysetSignatureFile,
+} from "./format.ts";
 import { type FileOwner, readOwnedFile, stateDirOwner, writeOwnedFileAtomic } from "./owned-file.ts";
 import { ensureUpgradeDir, isUpgradeDirPinned, upgradeDir } from "./state.ts";
 import type { ReleaseFiles } from "./verify.ts";
@@ -50,7 +73,12 @@ const Id = v.pipe(v.string(), v.regex(/^[0-9A-Za-z-]{1,64}$/));
 export const UpgradeActionSchema = v.picklist(["apply", "rollback"]);
 export type UpgradeAction = v.InferOutput<typeof UpgradeActionSchema>;
 
-export const UpgradeRequestSchema = v.strictObject({ schema: v.literal(1), id: Id, action: UpgradeActionSchema, at: Timestamp });
+export const UpgradeRequestSchema = v.strictObject({
+  schema: v.literal(1),
+  id: Id,
+  action: UpgradeActionSchema,
+  at: Timestamp,
+});
 export type UpgradeRequest = v.InferOutput<typeof UpgradeRequestSchema>;
 
 export const UpgradeResultSchema = v.strictObject({
@@ -87,7 +115,11 @@ function ensurePrivateDir(dir: string, owner: FileOwner | undefined): void {
   try {
     fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (err) {
-    throw unsafe(dir, errnoCode(err) === "ELOOP" ? "is a symbolic link" : `is not a directory (${errnoCode(err) ?? "error"})`, err);
+    throw unsafe(
+      dir,
+      errnoCode(err) === "ELOOP" ? "is a symbolic link" : `is not a directory (${errnoCode(err) ?? "error"})`,
+      err,
+    );
   }
   try {
     if (created) {
@@ -97,7 +129,8 @@ function ensurePrivateDir(dir: string, owner: FileOwner | undefined): void {
     }
     const stats = fstatSync(fd);
     const expected = owner?.uid ?? process.geteuid?.();
-    if (expected !== undefined && stats.uid !== expected && stats.uid !== 0) throw unsafe(dir, `is owned by uid ${stats.uid}, not uid ${expected}`);
+    if (expected !== undefined && stats.uid !== expected && stats.uid !== 0)
+      throw unsafe(dir, `is owned by uid ${stats.uid}, not uid ${expected}`);
     if ((stats.mode & 0o022) !== 0) throw unsafe(dir, "is writable by other users");
   } finally {
     closeSync(fd);
@@ -152,16 +185,19 @@ function removeName(path: string): void {
  */
 export function writeStaged(stateDir: string, files: ReleaseFiles, downloadedBinaryPath: string): void {
   for (const rootId of files.keysetSignatures.keys()) {
-    if (!KEYSET_SIGNATURE_NAME.test(keysetSignatureFile(rootId))) throw unsafe(keysetSignatureFile(rootId), "is not a key set signature name");
+    if (!KEYSET_SIGNATURE_NAME.test(keysetSignatureFile(rootId)))
+      throw unsafe(keysetSignatureFile(rootId), "is not a key set signature name");
   }
   ensureUpgradeDir(stateDir);
   clearStaged(stateDir);
   const dir = stagedDir(stateDir);
   ensurePrivateDir(dir, undefined);
   writeOwnedFileAtomic(join(dir, MANIFEST_FILE), files.manifest, PRIVATE_FILE_MODE);
-  if (files.manifestSignature !== undefined) writeOwnedFileAtomic(join(dir, MANIFEST_SIGNATURE_FILE), files.manifestSignature, PRIVATE_FILE_MODE);
+  if (files.manifestSignature !== undefined)
+    writeOwnedFileAtomic(join(dir, MANIFEST_SIGNATURE_FILE), files.manifestSignature, PRIVATE_FILE_MODE);
   writeOwnedFileAtomic(join(dir, KEYSET_FILE), files.keyset, PRIVATE_FILE_MODE);
-  for (const [rootId, signature] of files.keysetSignatures) writeOwnedFileAtomic(join(dir, keysetSignatureFile(rootId)), signature, PRIVATE_FILE_MODE);
+  for (const [rootId, signature] of files.keysetSignatures)
+    writeOwnedFileAtomic(join(dir, keysetSignatureFile(rootId)), signature, PRIVATE_FILE_MODE);
   const binary = join(dir, STAGED_BINARY);
   try {
     renameSync(downloadedBinaryPath, binary);
@@ -186,11 +222,16 @@ function assertOwnedDir(dir: string, uid: number): void {
   try {
     stats = lstatSync(dir);
   } catch (err) {
-    throw unsafe(dir, errnoCode(err) === "ENOENT" ? "is missing (nothing is staged)" : `cannot be read (${errnoCode(err) ?? "error"})`, err);
+    throw unsafe(
+      dir,
+      errnoCode(err) === "ENOENT" ? "is missing (nothing is staged)" : `cannot be read (${errnoCode(err) ?? "error"})`,
+      err,
+    );
   }
   if (stats.isSymbolicLink()) throw unsafe(dir, "is a symbolic link");
   if (!stats.isDirectory()) throw unsafe(dir, "is not a directory");
-  if (stats.uid !== uid && stats.uid !== 0) throw unsafe(dir, `is owned by uid ${stats.uid}, not by the state dir's owner (uid ${uid})`);
+  if (stats.uid !== uid && stats.uid !== 0)
+    throw unsafe(dir, `is owned by uid ${stats.uid}, not by the state dir's owner (uid ${uid})`);
   if ((stats.mode & 0o022) !== 0) throw unsafe(dir, "is writable by other users");
 }
 
@@ -222,15 +263,25 @@ export function readStaged(stateDir: string): { files: ReleaseFiles; binary: Uin
   }
   const keyset = readRequired(join(dir, KEYSET_FILE), uid, MAX_KEYSET_BYTES);
   const names = readdirSync(dir).filter((name) => KEYSET_SIGNATURE_NAME.test(name));
-  if (names.length > MAX_KEYSET_SIGNATURES) throw unsafe(dir, `holds ${names.length} key set signatures, over the limit of ${MAX_KEYSET_SIGNATURES}`);
+  if (names.length > MAX_KEYSET_SIGNATURES)
+    throw unsafe(dir, `holds ${names.length} key set signatures, over the limit of ${MAX_KEYSET_SIGNATURES}`);
   const keysetSignatures = new Map<string, Uint8Array>();
-  for (const name of names) keysetSignatures.set(KEYSET_SIGNATURE_NAME.exec(name)![1]!, readRequired(join(dir, name), uid, MAX_SIGNATURE_FILE_BYTES));
+  for (const name of names)
+    keysetSignatures.set(
+      KEYSET_SIGNATURE_NAME.exec(name)![1]!,
+      readRequired(join(dir, name), uid, MAX_SIGNATURE_FILE_BYTES),
+    );
   const binary = readRequired(join(dir, STAGED_BINARY), uid, MAX_BINARY_BYTES);
   return { files: { manifest, manifestSignature, keyset, keysetSignatures }, binary };
 }
 
 /** Asks for an apply or rollback: request.json written atomically (the path unit fires on it). Returns its id. */
-export function writeRequest(stateDir: string, action: UpgradeAction, now: Date = new Date(), owner?: FileOwner): string {
+export function writeRequest(
+  stateDir: string,
+  action: UpgradeAction,
+  now: Date = new Date(),
+  owner?: FileOwner,
+): string {
   ensureUpgradeDir(stateDir, owner);
   const id = randomUUID();
   const request: UpgradeRequest = { schema: 1, id, action, at: now.toISOString() };
@@ -286,7 +337,11 @@ export function writeResult(stateDir: string, result: Omit<UpgradeResult, "schem
 export function readResult(stateDir: string): UpgradeResult | undefined {
   const path = resultPath(stateDir);
   try {
-    return parseJson(path, readOwnedFile(path, { uid: stateDirOwner(stateDir).uid, rootToo: true, maxBytes: MAX_RESULT_BYTES }), UpgradeResultSchema);
+    return parseJson(
+      path,
+      readOwnedFile(path, { uid: stateDirOwner(stateDir).uid, rootToo: true, maxBytes: MAX_RESULT_BYTES }),
+      UpgradeResultSchema,
+    );
   } catch {
     return undefined;
   }

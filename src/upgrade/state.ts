@@ -53,7 +53,12 @@ export const UpgradeStateSchema = v.strictObject({
 });
 export type UpgradeState = v.InferOutput<typeof UpgradeStateSchema>;
 
-export const initialUpgradeState = (): UpgradeState => ({ schema: STATE_SCHEMA, highestSequence: 0, skipped: [], outcomes: [] });
+export const initialUpgradeState = (): UpgradeState => ({
+  schema: STATE_SCHEMA,
+  highestSequence: 0,
+  skipped: [],
+  outcomes: [],
+});
 
 /** `<stateDir>/upgrade`, or the directory root pinned for this state dir (pinUpgradeDir). */
 const pinnedDirs = new Map<string, string>();
@@ -72,12 +77,19 @@ export function pinUpgradeDir(stateDir: string, owner: { uid: number }): () => v
   try {
     fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (err) {
-    throw new StateError("STATE_DIR_UNSAFE", `${dir} is not a plain directory (${errnoCode(err) ?? "error"}); nothing was changed.`, { cause: err });
+    throw new StateError(
+      "STATE_DIR_UNSAFE",
+      `${dir} is not a plain directory (${errnoCode(err) ?? "error"}); nothing was changed.`,
+      { cause: err },
+    );
   }
   const stats = fstatSync(fd);
   if ((stats.uid !== owner.uid && stats.uid !== 0) || (stats.mode & 0o022) !== 0) {
     closeSync(fd);
-    throw new StateError("STATE_DIR_UNSAFE", `${dir} is owned by uid ${stats.uid} or writable by others; nothing was changed.`);
+    throw new StateError(
+      "STATE_DIR_UNSAFE",
+      `${dir} is owned by uid ${stats.uid} or writable by others; nothing was changed.`,
+    );
   }
   pinnedDirs.set(stateDir, `/proc/self/fd/${fd}`);
   return () => {
@@ -120,7 +132,11 @@ export function ensureUpgradeDir(stateDir: string, owner?: { uid: number; gid: n
       : (stats.mode & 0o022) !== 0
         ? `is writable by other users (mode ${(stats.mode & 0o7777).toString(8)})`
         : undefined;
-  if (problem !== undefined) throw new StateError("STATE_DIR_UNSAFE", `${dir} ${problem}; it is not used. Remove it and let the connector create it again.`);
+  if (problem !== undefined)
+    throw new StateError(
+      "STATE_DIR_UNSAFE",
+      `${dir} ${problem}; it is not used. Remove it and let the connector create it again.`,
+    );
   return dir;
 }
 
@@ -133,7 +149,8 @@ export function loadUpgradeState(stateDir: string): { state: UpgradeState; probl
     text = readStateFile(path, MAX_STATE_BYTES, { owner: "self-or-root", privateMode: true, rootReadsAny: true });
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return { state: initialUpgradeState() };
-    const why = err instanceof UnsafeStateFileError ? err.message : `${path} cannot be read (${errnoCode(err) ?? "error"})`;
+    const why =
+      err instanceof UnsafeStateFileError ? err.message : `${path} cannot be read (${errnoCode(err) ?? "error"})`;
     return { state: initialUpgradeState(), problem: why };
   }
   let value: unknown;
@@ -143,7 +160,8 @@ export function loadUpgradeState(stateDir: string): { state: UpgradeState; probl
     return { state: initialUpgradeState(), problem: `${path} is not JSON; upgrade history starts again` };
   }
   const parsed = v.safeParse(UpgradeStateSchema, value);
-  if (!parsed.success) return { state: initialUpgradeState(), problem: `${path} does not match its schema; upgrade history starts again` };
+  if (!parsed.success)
+    return { state: initialUpgradeState(), problem: `${path} does not match its schema; upgrade history starts again` };
   return { state: parsed.output };
 }
 
@@ -155,7 +173,12 @@ export function readUpgradeState(stateDir: string): UpgradeState {
 /** Writes state.json atomically (temp, fsync, rename, fsync dir), 0600; with `owner`, chowned to it first. */
 export function writeUpgradeState(stateDir: string, state: UpgradeState, owner?: { uid: number; gid: number }): void {
   ensureUpgradeDir(stateDir, owner);
-  writeOwnedFileAtomic(upgradeStatePath(stateDir), `${JSON.stringify(v.parse(UpgradeStateSchema, state), null, 2)}\n`, PRIVATE_FILE_MODE, owner);
+  writeOwnedFileAtomic(
+    upgradeStatePath(stateDir),
+    `${JSON.stringify(v.parse(UpgradeStateSchema, state), null, 2)}\n`,
+    PRIVATE_FILE_MODE,
+    owner,
+  );
 }
 
 /** Appends an outcome (not yet reported), keeping the newest MAX_OUTCOMES. */
@@ -194,4 +217,3 @@ export function markSkipped(state: UpgradeState, version: string): UpgradeState 
   if (state.skipped.includes(version)) return state;
   return { ...state, skipped: [...state.skipped, version].slice(-MAX_SKIPPED) };
 }
-

@@ -9,13 +9,38 @@
  * Each step calls `hook(step)` after it completes: tests SIGKILL a child there (test/support/swap-child.ts).
  */
 import { randomBytes } from "node:crypto";
-import { accessSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { describeError, errnoCode } from "../errors.ts";
 import { fsyncDir } from "../state/atomic-file.ts";
 import { isUpgradeError, UpgradeError } from "./errors.ts";
 
-export type SwapStep = "temp-written" | "temp-synced" | "temp-executable" | "checked" | "prev-kept" | "renamed" | "dir-synced";
+export type SwapStep =
+  | "temp-written"
+  | "temp-synced"
+  | "temp-executable"
+  | "checked"
+  | "prev-kept"
+  | "renamed"
+  | "dir-synced";
 
 export interface SwapOptions {
   /** The binary to replace, e.g. /usr/local/bin/connector. */
@@ -96,7 +121,11 @@ export function removeSwapLeftovers(installed: string): string[] {
 
 function swapFailed(what: string, err: unknown): UpgradeError {
   const code = errnoCode(err);
-  return new UpgradeError("SWAP_FAILED", `Cannot ${what} (${code ?? describeError(err)}); the installed binary is unchanged.`, { cause: err });
+  return new UpgradeError(
+    "SWAP_FAILED",
+    `Cannot ${what} (${code ?? describeError(err)}); the installed binary is unchanged.`,
+    { cause: err },
+  );
 }
 
 /** Mode for the new binary: the old one's permission bits (never group/other-writable, always owner rwx). */
@@ -106,7 +135,11 @@ function binaryMode(old: Stats | undefined): number {
 
 /** Writes `bytes` to a new file `path` (O_EXCL, no symlink followed), fsynced; optionally chowned and chmodded on the fd. */
 function writeNew(path: string, bytes: Uint8Array, mode: number, owner: Stats | undefined): void {
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, TEMP_MODE);
+  const fd = openSync(
+    path,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    TEMP_MODE,
+  );
   try {
     let offset = 0;
     while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset);
@@ -155,7 +188,11 @@ export async function swapBinary(options: SwapOptions): Promise<void> {
   let step = `write ${temp}`;
   try {
     // The fsync is the split between "temp-written" and "temp-synced", so write and sync separately here.
-    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, TEMP_MODE);
+    const fd = openSync(
+      temp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      TEMP_MODE,
+    );
     try {
       let offset = 0;
       while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset);
@@ -177,7 +214,11 @@ export async function swapBinary(options: SwapOptions): Promise<void> {
       try {
         await check(temp);
       } catch (err) {
-        throw isUpgradeError(err) ? err : new UpgradeError("SELF_CHECK_FAILED", `The new binary failed its check: ${describeError(err)}`, { cause: err });
+        throw isUpgradeError(err)
+          ? err
+          : new UpgradeError("SELF_CHECK_FAILED", `The new binary failed its check: ${describeError(err)}`, {
+              cause: err,
+            });
       }
     }
     await hook?.("checked");
@@ -197,7 +238,11 @@ export async function swapBinary(options: SwapOptions): Promise<void> {
     fsyncDir(dirname(installed));
   } catch (err) {
     // The rename is done and visible; only durability across a power loss is in doubt.
-    throw new UpgradeError("SWAP_FAILED", `Installed the new binary but cannot fsync ${dirname(installed)} (${errnoCode(err) ?? describeError(err)}).`, { cause: err });
+    throw new UpgradeError(
+      "SWAP_FAILED",
+      `Installed the new binary but cannot fsync ${dirname(installed)} (${errnoCode(err) ?? describeError(err)}).`,
+      { cause: err },
+    );
   }
   await hook?.("dir-synced");
 }
@@ -223,7 +268,12 @@ export function restorePrevious(installed: string): void {
     }
   } catch (err) {
     const code = errnoCode(err);
-    if (code === "ENOENT" || code === "ELOOP") throw new UpgradeError("NO_PREVIOUS_BINARY", `There is no previous binary to restore (${prev}: ${code === "ENOENT" ? "missing" : "a symbolic link"}).`, { cause: err });
+    if (code === "ENOENT" || code === "ELOOP")
+      throw new UpgradeError(
+        "NO_PREVIOUS_BINARY",
+        `There is no previous binary to restore (${prev}: ${code === "ENOENT" ? "missing" : "a symbolic link"}).`,
+        { cause: err },
+      );
     throw swapFailed(`read ${prev}`, err);
   }
   const temp = tempName(installed, "restore");
@@ -237,6 +287,10 @@ export function restorePrevious(installed: string): void {
   try {
     fsyncDir(dirname(installed));
   } catch (err) {
-    throw new UpgradeError("SWAP_FAILED", `Restored the previous binary but cannot fsync ${dirname(installed)} (${errnoCode(err) ?? describeError(err)}).`, { cause: err });
+    throw new UpgradeError(
+      "SWAP_FAILED",
+      `Restored the previous binary but cannot fsync ${dirname(installed)} (${errnoCode(err) ?? describeError(err)}).`,
+      { cause: err },
+    );
   }
 }

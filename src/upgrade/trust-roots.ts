@@ -25,7 +25,8 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** Only a well-formed array of base64 strings counts; anything else embeds no roots rather than a guess. */
 export function parseTrustRoots(value: unknown): readonly string[] {
-  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === "string" && BASE64.test(item))) return Object.freeze([]);
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === "string" && BASE64.test(item)))
+    return Object.freeze([]);
   return Object.freeze([...value]);
 }
 

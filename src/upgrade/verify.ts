@@ -91,7 +91,10 @@ export function assertRootsUsable(roots: readonly string[]): Map<string, string>
 export function verifyKeyset(files: ReleaseFiles, roots: readonly string[], now: Date): Keyset {
   const rootIds = assertRootsUsable(roots);
   if (files.keyset.byteLength > MAX_KEYSET_BYTES) {
-    throw new UpgradeError("MANIFEST_TOO_LARGE", `The release-key set is ${files.keyset.byteLength} bytes, over the ${MAX_KEYSET_BYTES}-byte limit; it is not read. The release host serves something that is not a release.`);
+    throw new UpgradeError(
+      "MANIFEST_TOO_LARGE",
+      `The release-key set is ${files.keyset.byteLength} bytes, over the ${MAX_KEYSET_BYTES}-byte limit; it is not read. The release host serves something that is not a release.`,
+    );
   }
   let vouches = 0;
   for (const [id, root] of rootIds) {
@@ -107,7 +110,10 @@ export function verifyKeyset(files: ReleaseFiles, roots: readonly string[], now:
   }
   const parsed = v.safeParse(KeysetSchema, parseJsonBytes(files.keyset));
   if (!parsed.success) {
-    throw new UpgradeError("KEYSET_MALFORMED", `The release-key set is signed by the roots but does not match its format (${schemaProblem(parsed.issues)}). This build may be too old for this release host: upgrade it by hand.`);
+    throw new UpgradeError(
+      "KEYSET_MALFORMED",
+      `The release-key set is signed by the roots but does not match its format (${schemaProblem(parsed.issues)}). This build may be too old for this release host: upgrade it by hand.`,
+    );
   }
   const keyset = parsed.output;
   if (Date.parse(keyset.expires) <= now.getTime()) {
@@ -118,7 +124,10 @@ export function verifyKeyset(files: ReleaseFiles, roots: readonly string[], now:
   }
   for (const key of keyset.keys) {
     if (ed25519PublicKey(key.publicKey) === undefined || keyIdOf(key.publicKey) !== key.id) {
-      throw new UpgradeError("KEYSET_MALFORMED", `The release-key set lists key ${key.id}, which is not an Ed25519 public key with that id. The release is refused; report it to the release team.`);
+      throw new UpgradeError(
+        "KEYSET_MALFORMED",
+        `The release-key set lists key ${key.id}, which is not an Ed25519 public key with that id. The release is refused; report it to the release team.`,
+      );
     }
   }
   return keyset;
@@ -127,17 +136,27 @@ export function verifyKeyset(files: ReleaseFiles, roots: readonly string[], now:
 /** The manifest, once a key of the vouched `keyset` signed its exact bytes and it matches its schema. */
 export function verifyManifestSignature(files: ReleaseFiles, keyset: Keyset): Manifest {
   if (files.manifest.byteLength > MAX_MANIFEST_BYTES) {
-    throw new UpgradeError("MANIFEST_TOO_LARGE", `The manifest is ${files.manifest.byteLength} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; it is not read. The release host serves something that is not a release.`);
+    throw new UpgradeError(
+      "MANIFEST_TOO_LARGE",
+      `The manifest is ${files.manifest.byteLength} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; it is not read. The release host serves something that is not a release.`,
+    );
   }
   const signature = files.manifestSignature;
   if (signature === undefined || signature.byteLength === 0) {
-    throw new UpgradeError("SIGNATURE_MISSING", "The manifest has no signature (manifest.json.sig is missing or empty); an unsigned release is never installed. Check the release host.");
+    throw new UpgradeError(
+      "SIGNATURE_MISSING",
+      "The manifest has no signature (manifest.json.sig is missing or empty); an unsigned release is never installed. Check the release host.",
+    );
   }
   // Parsed only to learn which key signed it: nothing else in it is believed before the signature is checked.
   const untrusted = parseJsonBytes(files.manifest);
-  const keyId = typeof untrusted === "object" && untrusted !== null && "keyId" in untrusted ? untrusted.keyId : undefined;
+  const keyId =
+    typeof untrusted === "object" && untrusted !== null && "keyId" in untrusted ? untrusted.keyId : undefined;
   if (typeof keyId !== "string") {
-    throw new UpgradeError("MANIFEST_MALFORMED", "The manifest is not JSON naming its signing key (keyId); it is refused. The release host serves something that is not a release.");
+    throw new UpgradeError(
+      "MANIFEST_MALFORMED",
+      "The manifest is not JSON naming its signing key (keyId); it is refused. The release host serves something that is not a release.",
+    );
   }
   const key = keyset.keys.find((k) => k.id === keyId);
   if (key === undefined) {
@@ -147,11 +166,17 @@ export function verifyManifestSignature(files: ReleaseFiles, keyset: Keyset): Ma
     );
   }
   if (signature.byteLength !== SIGNATURE_BYTES || !signatureValid(files.manifest, signature, key.publicKey)) {
-    throw new UpgradeError("SIGNATURE_INVALID", `The manifest's signature by key ${key.id} does not match its bytes; it was altered after signing and is refused. Check the release host and any proxy in between.`);
+    throw new UpgradeError(
+      "SIGNATURE_INVALID",
+      `The manifest's signature by key ${key.id} does not match its bytes; it was altered after signing and is refused. Check the release host and any proxy in between.`,
+    );
   }
   const parsed = v.safeParse(ManifestSchema, untrusted);
   if (!parsed.success) {
-    throw new UpgradeError("MANIFEST_MALFORMED", `The signed manifest does not match its format (${schemaProblem(parsed.issues)}). This build may be too old for this release: upgrade it by hand.`);
+    throw new UpgradeError(
+      "MANIFEST_MALFORMED",
+      `The signed manifest does not match its format (${schemaProblem(parsed.issues)}). This build may be too old for this release: upgrade it by hand.`,
+    );
   }
   return parsed.output;
 }
@@ -166,7 +191,10 @@ export function checkManifest(manifest: Manifest, rules: AcceptanceRules, now: D
     );
   }
   if (manifest.channel !== rules.channel) {
-    throw new UpgradeError("WRONG_CHANNEL", `${release} is for channel "${manifest.channel}", not the configured "${rules.channel}". Check --channel and --manifest-url.`);
+    throw new UpgradeError(
+      "WRONG_CHANNEL",
+      `${release} is for channel "${manifest.channel}", not the configured "${rules.channel}". Check --channel and --manifest-url.`,
+    );
   }
   const sameAsHighest = rules.highestVersion === undefined || rules.highestVersion === manifest.version;
   if (manifest.sequence < rules.highestSequence || (manifest.sequence === rules.highestSequence && !sameAsHighest)) {
@@ -177,7 +205,10 @@ export function checkManifest(manifest: Manifest, rules: AcceptanceRules, now: D
     );
   }
   if (rules.explicitVersion !== undefined && rules.explicitVersion !== manifest.version) {
-    throw new UpgradeError("VERSION_NOT_OFFERED", `Version ${rules.explicitVersion} was asked for, but the manifest offers ${manifest.version}. Point --manifest-url at the release that holds ${rules.explicitVersion}.`);
+    throw new UpgradeError(
+      "VERSION_NOT_OFFERED",
+      `Version ${rules.explicitVersion} was asked for, but the manifest offers ${manifest.version}. Point --manifest-url at the release that holds ${rules.explicitVersion}.`,
+    );
   }
   const explicit = rules.explicitVersion !== undefined;
   if (!explicit) {
@@ -188,7 +219,10 @@ export function checkManifest(manifest: Manifest, rules: AcceptanceRules, now: D
       );
     }
     if (compareVersions(manifest.version, rules.runningVersion) <= 0) {
-      throw new UpgradeError("NOT_NEWER", `${release} is not newer than the running version ${rules.runningVersion}: nothing to do. To install it anyway, run connector upgrade --version ${manifest.version}.`);
+      throw new UpgradeError(
+        "NOT_NEWER",
+        `${release} is not newer than the running version ${rules.runningVersion}: nothing to do. To install it anyway, run connector upgrade --version ${manifest.version}.`,
+      );
     }
     if (rules.skipped.includes(manifest.version)) {
       throw new UpgradeError(
@@ -197,15 +231,25 @@ export function checkManifest(manifest: Manifest, rules: AcceptanceRules, now: D
       );
     }
   }
-  const target = Object.hasOwn(manifest.targets, rules.target) ? manifest.targets[rules.target as keyof Manifest["targets"]] : undefined;
+  const target = Object.hasOwn(manifest.targets, rules.target)
+    ? manifest.targets[rules.target as keyof Manifest["targets"]]
+    : undefined;
   if (target === undefined) {
-    throw new UpgradeError("TARGET_MISSING", `${release} has no binary for this machine (target ${rules.target}); it offers ${Object.keys(manifest.targets).join(", ")}. Install a matching build by hand.`);
+    throw new UpgradeError(
+      "TARGET_MISSING",
+      `${release} has no binary for this machine (target ${rules.target}); it offers ${Object.keys(manifest.targets).join(", ")}. Install a matching build by hand.`,
+    );
   }
   return target;
 }
 
 /** The whole chain: roots → key set → manifest signature → acceptance rules. */
-export function verifyRelease(files: ReleaseFiles, roots: readonly string[], rules: AcceptanceRules, now: Date): { manifest: Manifest; target: ManifestTarget } {
+export function verifyRelease(
+  files: ReleaseFiles,
+  roots: readonly string[],
+  rules: AcceptanceRules,
+  now: Date,
+): { manifest: Manifest; target: ManifestTarget } {
   const keyset = verifyKeyset(files, roots, now);
   const manifest = verifyManifestSignature(files, keyset);
   return { manifest, target: checkManifest(manifest, rules, now) };
@@ -214,13 +258,22 @@ export function verifyRelease(files: ReleaseFiles, roots: readonly string[], rul
 /** A binary held in memory against its manifest entry: exact size, then SHA-256. */
 export function verifyBinaryBytes(bytes: Uint8Array, target: ManifestTarget): void {
   if (bytes.byteLength > target.size) {
-    throw new UpgradeError("BODY_TOO_LONG", `The binary ${target.url} is ${bytes.byteLength} bytes, more than the ${target.size} its signed manifest says; it is refused.`);
+    throw new UpgradeError(
+      "BODY_TOO_LONG",
+      `The binary ${target.url} is ${bytes.byteLength} bytes, more than the ${target.size} its signed manifest says; it is refused.`,
+    );
   }
   if (bytes.byteLength < target.size) {
-    throw new UpgradeError("BODY_TOO_SHORT", `The binary ${target.url} is ${bytes.byteLength} bytes, less than the ${target.size} its signed manifest says; it is refused.`);
+    throw new UpgradeError(
+      "BODY_TOO_SHORT",
+      `The binary ${target.url} is ${bytes.byteLength} bytes, less than the ${target.size} its signed manifest says; it is refused.`,
+    );
   }
   const digest = createHash("sha256").update(bytes).digest("hex");
   if (digest !== target.sha256) {
-    throw new UpgradeError("HASH_MISMATCH", `The binary ${target.url} does not have the SHA-256 its signed manifest says (got ${digest}); it was altered or corrupted and is refused.`);
+    throw new UpgradeError(
+      "HASH_MISMATCH",
+      `The binary ${target.url} does not have the SHA-256 its signed manifest says (got ${digest}); it was altered or corrupted and is refused.`,
+    );
   }
 }

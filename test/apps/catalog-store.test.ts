@@ -1,5 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CATALOG_FILE, CatalogStore } from "../../src/apps/catalog-store.ts";
@@ -18,7 +28,9 @@ function stateDir(): string {
 
 const catalog: Catalog = {
   version: "v7",
-  apps: [{ name: "wiki", destinations: [{ host: "wiki.corp.example", ports: "443" }], servers: ["wiki.corp.example:443"] }],
+  apps: [
+    { name: "wiki", destinations: [{ host: "wiki.corp.example", ports: "443" }], servers: ["wiki.corp.example:443"] },
+  ],
 };
 const fetchedAt = new Date("2026-03-04T05:06:07.089Z");
 
@@ -74,7 +86,15 @@ describe("CatalogStore", () => {
 
   const broken: [string, string, string][] = [
     ["not JSON", "{ torn", "not JSON"],
-    ["a catalog that fails the schema", JSON.stringify({ connectorId: "conn-1", fetchedAt: fetchedAt.toISOString(), catalog: { version: "", apps: "x" } }), "schema"],
+    [
+      "a catalog that fails the schema",
+      JSON.stringify({
+        connectorId: "conn-1",
+        fetchedAt: fetchedAt.toISOString(),
+        catalog: { version: "", apps: "x" },
+      }),
+      "schema",
+    ],
     ["no connector id", JSON.stringify({ fetchedAt: fetchedAt.toISOString(), catalog }), "schema"],
     ["a bad time", JSON.stringify({ connectorId: "conn-1", fetchedAt: "yesterday", catalog }), "schema"],
     ["an oversized file", " ".repeat(300 * 1024), "limit"],
@@ -92,6 +112,10 @@ describe("CatalogStore", () => {
   test("the file holds the connector id, the fetch time and the catalog, nothing else", () => {
     const dir = stateDir();
     new CatalogStore(dir).save("conn-1", catalog, fetchedAt);
-    expect(JSON.parse(readFileSync(join(dir, CATALOG_FILE), "utf8"))).toEqual({ connectorId: "conn-1", fetchedAt: fetchedAt.toISOString(), catalog });
+    expect(JSON.parse(readFileSync(join(dir, CATALOG_FILE), "utf8"))).toEqual({
+      connectorId: "conn-1",
+      fetchedAt: fetchedAt.toISOString(),
+      catalog,
+    });
   });
 });

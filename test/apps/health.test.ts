@@ -18,7 +18,13 @@ function monitor(up: Set<string>) {
     clock,
     onChange: (r) => reports.push(r),
     probe: async (host, port) => up.has(`${host}:${port}`),
-    resolve: async (name) => (name === "wiki.corp.example" ? [{ address: "10.0.0.1", family: 4 }, { address: "10.0.0.2", family: 4 }] : []),
+    resolve: async (name) =>
+      name === "wiki.corp.example"
+        ? [
+            { address: "10.0.0.1", family: 4 },
+            { address: "10.0.0.2", family: 4 },
+          ]
+        : [],
     intervalMs: 30_000,
   });
   return { clock, reports, health };
@@ -31,7 +37,13 @@ test("each resolved address of each app is a server with its own health", async 
   expect(health.ready).toBe(true);
   expect(reports.at(-1)).toEqual({
     apps: [
-      { name: "wiki", servers: [{ address: "10.0.0.1:443", healthy: true }, { address: "10.0.0.2:443", healthy: false }] },
+      {
+        name: "wiki",
+        servers: [
+          { address: "10.0.0.1:443", healthy: true },
+          { address: "10.0.0.2:443", healthy: false },
+        ],
+      },
       { name: "db", servers: [{ address: "10.0.0.5:5432", healthy: false }] },
     ],
   });
@@ -70,7 +82,13 @@ test("an IP server written in another form is named as the dialler names it, so 
   const { health, reports } = monitor(new Set(["10.0.0.9:80", "2001:db8::1:80"]));
   await health.setCatalog({
     version: "2",
-    apps: [{ name: "ops", destinations: [{ host: "10.0.0.0/8", ports: "80" }], servers: ["[::ffff:10.0.0.9]:80", "[2001:DB8::1]:80"] }],
+    apps: [
+      {
+        name: "ops",
+        destinations: [{ host: "10.0.0.0/8", ports: "80" }],
+        servers: ["[::ffff:10.0.0.9]:80", "[2001:DB8::1]:80"],
+      },
+    ],
   });
   expect(reports.at(-1)!.apps[0]!.servers).toEqual([
     { address: "10.0.0.9:80", healthy: true },

@@ -29,29 +29,48 @@ test("formatUnit marks which direction is better", () => {
 });
 
 const rows = [
-  buildRow({ name: "bulk", unit: "Gbit/s", higherIsBetter: true }, { direct: { value: 21.6 }, ssh: { value: 3.9 }, socat: { value: 6 }, connector: { value: 5.85 } }),
-  buildRow({ name: "idle RSS", unit: "MiB", higherIsBetter: false }, { direct: { skipped: "no relay" }, ssh: { value: 8 }, socat: { value: 1.4 }, connector: { skipped: "no gateways" } }),
+  buildRow(
+    { name: "bulk", unit: "Gbit/s", higherIsBetter: true },
+    { direct: { value: 21.6 }, ssh: { value: 3.9 }, socat: { value: 6 }, connector: { value: 5.85 } },
+  ),
+  buildRow(
+    { name: "idle RSS", unit: "MiB", higherIsBetter: false },
+    {
+      direct: { skipped: "no relay" },
+      ssh: { value: 8 },
+      socat: { value: 1.4 },
+      connector: { skipped: "no gateways" },
+    },
+  ),
 ];
 
 describe("formatTable", () => {
   test("is a Markdown table with one column per path and the two connector ratios", () => {
     const lines = formatTable(rows).split("\n");
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^\| scenario +\| unit +\| +direct \| +ssh -L \| +socat \| +connector \| conn ÷ ssh -L \| conn ÷ direct \|$/);
+    expect(lines[0]).toMatch(
+      /^\| scenario +\| unit +\| +direct \| +ssh -L \| +socat \| +connector \| conn ÷ ssh -L \| conn ÷ direct \|$/,
+    );
     expect(lines[1]).toMatch(/^\|-+\|-+\|-+:\|/);
     expect(lines[2]).toMatch(/\| +1\.50× \| +0\.27× \|$/);
     expect(lines[3]).toMatch(/\| +— \| +8\.00 \| +1\.40 \| +— \| +— \| +— \|$/);
   });
 
   test("aligns every line to the same width", () => {
-    const widths = new Set(formatTable(rows).split("\n").map((l) => l.length));
+    const widths = new Set(
+      formatTable(rows)
+        .split("\n")
+        .map((l) => l.length),
+    );
     expect(widths.size).toBe(1);
   });
 });
 
 describe("formatSkips", () => {
   test("groups reasons per path and names the rows they cover", () => {
-    expect(formatSkips(rows)).toBe(["Skipped:", "- direct skipped (idle RSS): no relay", "- connector skipped (idle RSS): no gateways"].join("\n"));
+    expect(formatSkips(rows)).toBe(
+      ["Skipped:", "- direct skipped (idle RSS): no relay", "- connector skipped (idle RSS): no gateways"].join("\n"),
+    );
   });
 
   test("says 'all rows' when a reason covers the whole column, and nothing when nothing was skipped", () => {

@@ -62,7 +62,8 @@ export function formatSkips(rows: readonly ScenarioRow[]): string {
     }
   }
   const lines = [...groups.values()].map((g) => {
-    const which = g.rows.length === rows.length ? "all rows" : g.rows.length <= 3 ? g.rows.join("; ") : `${g.rows.length} rows`;
+    const which =
+      g.rows.length === rows.length ? "all rows" : g.rows.length <= 3 ? g.rows.join("; ") : `${g.rows.length} rows`;
     return `- ${HEADERS[g.path]} skipped (${which}): ${g.reason}`;
   });
   return lines.length === 0 ? "" : ["Skipped:", ...lines].join("\n");
@@ -70,8 +71,18 @@ export function formatSkips(rows: readonly ScenarioRow[]): string {
 
 /** The whole human report: machine line, versions line, table, skip reasons. */
 export function formatReport(doc: BenchDoc): string {
-  const machine = Object.entries(doc.machine).map(([k, val]) => `${k}: ${val}`).join(", ");
-  const versions = Object.entries(doc.versions).map(([k, val]) => `${k} ${val ?? "absent"}`).join(", ");
+  const machine = Object.entries(doc.machine)
+    .map(([k, val]) => `${k}: ${val}`)
+    .join(", ");
+  const versions = Object.entries(doc.versions)
+    .map(([k, val]) => `${k} ${val ?? "absent"}`)
+    .join(", ");
   const skips = formatSkips(doc.scenarios);
-  return [`Machine: ${machine}`, `Versions: ${versions}`, "", formatTable(doc.scenarios), ...(skips ? ["", skips] : [])].join("\n");
+  return [
+    `Machine: ${machine}`,
+    `Versions: ${versions}`,
+    "",
+    formatTable(doc.scenarios),
+    ...(skips ? ["", skips] : []),
+  ].join("\n");
 }

@@ -52,7 +52,10 @@ describe("judge", () => {
   test("fails when latency ÷ ssh -L more than doubles", () => {
     const verdict = judge(doc(6, 500), baseline, 2); // vsSsh 2.5 > 2, vsDirect 5 > 4
     expect(verdict.ok).toBe(false);
-    expect(verdict.failures.map((f) => f.split(":")[0])).toEqual(['"p99" connector ÷ ssh -L', '"p99" connector ÷ direct']);
+    expect(verdict.failures.map((f) => f.split(":")[0])).toEqual([
+      '"p99" connector ÷ ssh -L',
+      '"p99" connector ÷ direct',
+    ]);
   });
 
   test("passes and says so when the connector column is skipped", () => {
@@ -63,7 +66,11 @@ describe("judge", () => {
   });
 
   test("a row missing from the run or a ratio with no recorded value is noted, not failed", () => {
-    const verdict = judge(doc(6, 200), { ...baseline, ratios: { gone: { vsSsh: 1, vsDirect: 1 }, bulk: { vsSsh: null, vsDirect: 0.3 } } }, 2);
+    const verdict = judge(
+      doc(6, 200),
+      { ...baseline, ratios: { gone: { vsSsh: 1, vsDirect: 1 }, bulk: { vsSsh: null, vsDirect: 0.3 } } },
+      2,
+    );
     expect(verdict.ok).toBe(true);
     expect(verdict.checked).toBe(1);
     expect(verdict.notes.some((n) => n.includes('"gone": not in this run'))).toBe(true);

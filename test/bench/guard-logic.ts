@@ -62,7 +62,9 @@ export function judge(doc: BenchDoc, baseline: BaselineRatios, factor: number): 
       const now = row[key];
       if (was === null) continue;
       if (now === null) {
-        verdict.notes.push(`"${name}" ${LABEL[key]}: no value this run (${row.skipped?.connector ?? "a baseline was skipped"}), not checked`);
+        verdict.notes.push(
+          `"${name}" ${LABEL[key]}: no value this run (${row.skipped?.connector ?? "a baseline was skipped"}), not checked`,
+        );
         continue;
       }
       verdict.checked++;
@@ -73,7 +75,8 @@ export function judge(doc: BenchDoc, baseline: BaselineRatios, factor: number): 
       }
     }
   }
-  if (verdict.checked === 0) verdict.notes.push("no recorded connector ratios to compare with (record them with --record)");
+  if (verdict.checked === 0)
+    verdict.notes.push("no recorded connector ratios to compare with (record them with --record)");
   verdict.ok = verdict.failures.length === 0;
   return verdict;
 }
@@ -91,13 +94,20 @@ function best(values: (number | null)[], higherIsBetter: boolean): number | null
 export function bestRatios(runs: readonly BenchDoc[]): BenchDoc {
   const [first] = runs;
   if (!first) throw new RangeError("bestRatios of no runs");
-  const rowsOf = (name: string) => runs.map((run) => run.scenarios.find((r) => r.name === name)).filter((r) => r !== undefined);
+  const rowsOf = (name: string) =>
+    runs.map((run) => run.scenarios.find((r) => r.name === name)).filter((r) => r !== undefined);
   return {
     ...first,
     scenarios: first.scenarios.map((row) => ({
       ...row,
-      vsSsh: best(rowsOf(row.name).map((r) => r.vsSsh), row.higherIsBetter),
-      vsDirect: best(rowsOf(row.name).map((r) => r.vsDirect), row.higherIsBetter),
+      vsSsh: best(
+        rowsOf(row.name).map((r) => r.vsSsh),
+        row.higherIsBetter,
+      ),
+      vsDirect: best(
+        rowsOf(row.name).map((r) => r.vsDirect),
+        row.higherIsBetter,
+      ),
     })),
   };
 }
@@ -106,7 +116,13 @@ export function bestRatios(runs: readonly BenchDoc[]): BenchDoc {
  * The ratios of a run, in the baseline file's shape, for `guard.ts --record`; rows matching `exclude` are
  * left out, and rows matching `excludeVsSsh` keep only their ratio to direct.
  */
-export function recordRatios(doc: BenchDoc, note: string, at: Date, exclude?: RegExp, excludeVsSsh?: RegExp): BaselineRatios {
+export function recordRatios(
+  doc: BenchDoc,
+  note: string,
+  at: Date,
+  exclude?: RegExp,
+  excludeVsSsh?: RegExp,
+): BaselineRatios {
   const ratios: BaselineRatios["ratios"] = {};
   for (const row of doc.scenarios) {
     if (exclude?.test(row.name)) continue;

@@ -44,7 +44,9 @@ async function main(): Promise<number> {
       runs.push(v.parse(BenchDocSchema, await runQuick(extra)));
       return true;
     } catch (err) {
-      console.error(`guard: no verdict, the benchmark did not run: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(
+        `guard: no verdict, the benchmark did not run: ${err instanceof Error ? err.message : String(err)}`,
+      );
       return false;
     }
   };
@@ -58,14 +60,18 @@ async function main(): Promise<number> {
   const baseline = v.parse(BaselineRatiosSchema, JSON.parse(readFileSync(BASELINE, "utf8")));
   let verdict = judge(runs[0]!, baseline, GUARD_FACTOR);
   while (!verdict.ok && runs.length < GUARD_RUNS) {
-    console.log(`guard: suspect ${verdict.failures.join("; ")} — confirming with run ${runs.length + 1} of ${GUARD_RUNS}`);
+    console.log(
+      `guard: suspect ${verdict.failures.join("; ")} — confirming with run ${runs.length + 1} of ${GUARD_RUNS}`,
+    );
     if (!(await runOnce())) return 2;
     verdict = judge(bestRatios(runs), baseline, GUARD_FACTOR);
   }
   for (const note of verdict.notes) console.log(`guard: ${note}`);
   for (const failure of verdict.failures) console.log(`guard: REGRESSION ${failure}`);
   const over = runs.length > 1 ? `, best of ${runs.length} runs` : "";
-  console.log(`guard: ${verdict.ok ? "pass" : "FAIL"} (${verdict.checked} ratios compared, tolerance ${GUARD_FACTOR}×${over})`);
+  console.log(
+    `guard: ${verdict.ok ? "pass" : "FAIL"} (${verdict.checked} ratios compared, tolerance ${GUARD_FACTOR}×${over})`,
+  );
   return verdict.ok ? 0 : 1;
 }
 

@@ -34,7 +34,10 @@ export function namespaceUnavailable(): string | undefined {
 
 /** Creates the namespace with lo up. Throws BenchError with ip's message on failure. */
 export function createNamespace(name: string): void {
-  for (const cmd of [["ip", "netns", "add", name], ["ip", "-n", name, "link", "set", "lo", "up"]]) {
+  for (const cmd of [
+    ["ip", "netns", "add", name],
+    ["ip", "-n", name, "link", "set", "lo", "up"],
+  ]) {
     const r = run(cmd);
     if (!r.ok) throw new BenchError(`${cmd.join(" ")}: ${r.err}`);
   }
@@ -45,8 +48,25 @@ export function createNamespace(name: string): void {
  * netem's 1,000 packets, which would drop at multi-Gbit/s × tens of ms in flight.
  */
 export function setDelay(name: string, delayMs: number): void {
-  const r = run(["ip", "netns", "exec", name, "tc", "qdisc", "replace", "dev", "lo", "root", "netem", "delay", `${delayMs}ms`, "limit", "1000000"]);
-  if (!r.ok) throw new BenchError(`tc netem on lo: ${r.err}${/unknown/i.test(r.err) ? " (this kernel has no sch_netem)" : ""}`);
+  const r = run([
+    "ip",
+    "netns",
+    "exec",
+    name,
+    "tc",
+    "qdisc",
+    "replace",
+    "dev",
+    "lo",
+    "root",
+    "netem",
+    "delay",
+    `${delayMs}ms`,
+    "limit",
+    "1000000",
+  ]);
+  if (!r.ok)
+    throw new BenchError(`tc netem on lo: ${r.err}${/unknown/i.test(r.err) ? " (this kernel has no sch_netem)" : ""}`);
 }
 
 export function deleteNamespace(name: string): void {
@@ -72,4 +92,3 @@ export function staleNamespaces(prefix: string): string[] {
       }
     });
 }
-

@@ -47,11 +47,24 @@ const BUSY_LOOKALIKE_MS = 1_000;
 
 function isBusy(err: unknown, elapsedMs: number): boolean {
   if (!(err instanceof BenchError)) return false;
-  return /busy/i.test(err.message) || (/control socket has closed unexpectedly/.test(err.message) && elapsedMs < BUSY_LOOKALIKE_MS);
+  return (
+    /busy/i.test(err.message) ||
+    (/control socket has closed unexpectedly/.test(err.message) && elapsedMs < BUSY_LOOKALIKE_MS)
+  );
 }
 
 async function runOnce(rig: Rig, run: IperfRun): Promise<number> {
-  const cmd = [rig.tools.iperf3!, "-c", "127.0.0.1", "-p", String(run.port), "-t", String(run.seconds), "-O", String(run.omitSeconds)];
+  const cmd = [
+    rig.tools.iperf3!,
+    "-c",
+    "127.0.0.1",
+    "-p",
+    String(run.port),
+    "-t",
+    String(run.seconds),
+    "-O",
+    String(run.omitSeconds),
+  ];
   cmd.push("-P", String(run.streams), "--connect-timeout", "10000", "-J");
   if (run.reverse) cmd.push("-R");
   const timeout = (run.seconds + run.omitSeconds) * 1000 + DEADLINES.loadgenSlackMs;

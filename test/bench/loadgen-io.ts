@@ -18,7 +18,10 @@ export async function open<T>(port: number, mode: number, handlers: Bun.SocketHa
   connecting.catch(() => {}); // a connect that loses the race to the deadline must not surface later
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`connect to ${HOST}:${port} timed out after ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new Error(`connect to ${HOST}:${port} timed out after ${CONNECT_TIMEOUT_MS} ms`)),
+      CONNECT_TIMEOUT_MS,
+    );
   });
   let socket: Socket<T>;
   try {
@@ -29,4 +32,3 @@ export async function open<T>(port: number, mode: number, handlers: Bun.SocketHa
   socket.write(new Uint8Array([mode]));
   return socket;
 }
-

@@ -94,7 +94,8 @@ export async function runIdle(port: number, count: number, parallel: number, tim
   const worker = async () => {
     while (next < count) {
       next++;
-      if (performance.now() - start > timeoutMs) throw new Error(`opened only ${sockets.length} of ${count} idle streams in ${timeoutMs} ms`);
+      if (performance.now() - start > timeoutMs)
+        throw new Error(`opened only ${sockets.length} of ${count} idle streams in ${timeoutMs} ms`);
       sockets.push(await openAndGreet(port, Mode.idle));
     }
   };
@@ -102,7 +103,12 @@ export async function runIdle(port: number, count: number, parallel: number, tim
   emit({ ready: true, opened: sockets.length, ms: performance.now() - start });
   // hold until the parent closes stdin (or the safety limit passes)
   const reader = Bun.stdin.stream().getReader();
-  await Promise.race([(async () => { for (let i = 0; i < 1_000 && !(await reader.read()).done; i++); })(), Bun.sleep(IDLE_HOLD_LIMIT_MS)]);
+  await Promise.race([
+    (async () => {
+      for (let i = 0; i < 1_000 && !(await reader.read()).done; i++);
+    })(),
+    Bun.sleep(IDLE_HOLD_LIMIT_MS),
+  ]);
   const dropped = sockets.filter((s) => s.data.error !== undefined).length;
   for (const socket of sockets) socket.end();
   emit({ closed: true, dropped });

@@ -13,10 +13,29 @@ import { CONNECT_TIMEOUT_MS, emit, open } from "./loadgen-io.ts";
 
 export const JobSchema = v.variant("cmd", [
   v.object({ cmd: v.literal("probe"), port: v.number(), timeoutMs: v.number() }),
-  v.object({ cmd: v.picklist(["upload", "download"]), port: v.number(), streams: v.number(), durationMs: v.number(), warmupMs: v.number() }),
-  v.object({ cmd: v.literal("latency"), port: v.number(), concurrency: v.number(), durationMs: v.number(), warmupMs: v.number(), size: v.number() }),
+  v.object({
+    cmd: v.picklist(["upload", "download"]),
+    port: v.number(),
+    streams: v.number(),
+    durationMs: v.number(),
+    warmupMs: v.number(),
+  }),
+  v.object({
+    cmd: v.literal("latency"),
+    port: v.number(),
+    concurrency: v.number(),
+    durationMs: v.number(),
+    warmupMs: v.number(),
+    size: v.number(),
+  }),
   v.object({ cmd: v.literal("connrate"), port: v.number(), loops: v.number(), durationMs: v.number() }),
-  v.object({ cmd: v.literal("idle"), port: v.number(), count: v.number(), parallel: v.number(), timeoutMs: v.number() }),
+  v.object({
+    cmd: v.literal("idle"),
+    port: v.number(),
+    count: v.number(),
+    parallel: v.number(),
+    timeoutMs: v.number(),
+  }),
   v.object({ cmd: v.literal("slow"), port: v.number(), bytesPerSecond: v.number(), durationMs: v.number() }),
 ]);
 export type Job = v.InferOutput<typeof JobSchema>;
@@ -115,7 +134,15 @@ async function runLatency(job: Extract<Job, { cmd: "latency" }>): Promise<void> 
   };
   const conns: Socket<EchoConn>[] = [];
   for (let i = 0; i < job.concurrency; i++) {
-    conns.push(await open(job.port, Mode.echo, handlers, { got: 0, sentAt: 0, resolve: undefined, error: undefined, done: false }));
+    conns.push(
+      await open(job.port, Mode.echo, handlers, {
+        got: 0,
+        sentAt: 0,
+        resolve: undefined,
+        error: undefined,
+        done: false,
+      }),
+    );
   }
   const samples: number[] = [];
   const start = performance.now();
@@ -127,7 +154,8 @@ async function runLatency(job: Extract<Job, { cmd: "latency" }>): Promise<void> 
       c.got = 0;
       const replied = new Promise<void>((resolve) => (c.resolve = resolve));
       const sentAt = performance.now();
-      if (socket.write(request) !== request.length) throw new Error("a 1 KiB write was not taken whole by an idle socket");
+      if (socket.write(request) !== request.length)
+        throw new Error("a 1 KiB write was not taken whole by an idle socket");
       const late = await Promise.race([replied.then(() => false), Bun.sleep(CONNECT_TIMEOUT_MS).then(() => true)]);
       if (late) c.error = `no response within ${CONNECT_TIMEOUT_MS} ms`;
       else if (c.error === undefined && sentAt >= measureFrom) samples.push((performance.now() - sentAt) * 1000);
@@ -142,7 +170,13 @@ async function runLatency(job: Extract<Job, { cmd: "latency" }>): Promise<void> 
   if (error) return emit({ error });
   if (samples.length === 0) return emit({ error: "no request completed in the measured window" });
   const s = summarize(samples);
-  emit({ count: s.count, p50Us: s.p50, p99Us: s.p99, maxUs: s.max, requestsPerSecond: (s.count * 1000) / job.durationMs });
+  emit({
+    count: s.count,
+    p50Us: s.p50,
+    p99Us: s.p99,
+    maxUs: s.max,
+    requestsPerSecond: (s.count * 1000) / job.durationMs,
+  });
 }
 
 async function main(): Promise<void> {

@@ -52,7 +52,8 @@ function labels(noDelay: boolean): { delayMs: number | undefined; label: string 
 
 export async function runLongDistance(o: LongDistanceOptions): Promise<void> {
   const runs = labels(o.noDelay);
-  const skipAll = (reason: string) => runs.forEach((r) => rowsFor(r.label).forEach((spec) => o.table.recordAll(spec, { skipped: reason })));
+  const skipAll = (reason: string) =>
+    runs.forEach((r) => rowsFor(r.label).forEach((spec) => o.table.recordAll(spec, { skipped: reason })));
   o.progress(`▶ long-distance`);
   const unavailable = o.notRun ?? namespaceUnavailable();
   if (unavailable) {
@@ -72,7 +73,12 @@ export async function runLongDistance(o: LongDistanceOptions): Promise<void> {
     }
     const rig = new Rig(procs, namespaceHost(name), dir, o.tools, o.root);
     const targets = await startTargets(rig, o.useIperf);
-    const paths: PathStart[] = await startPaths(rig, targets, { connectorSkip: o.connectorSkip, connector: o.connector, only: o.paths }, o.progress);
+    const paths: PathStart[] = await startPaths(
+      rig,
+      targets,
+      { connectorSkip: o.connectorSkip, connector: o.connector, only: o.paths },
+      o.progress,
+    );
     for (const run of runs) {
       if (run.delayMs !== undefined) setDelay(name, run.delayMs);
       const specs = rowsFor(run.label);
@@ -83,7 +89,12 @@ export async function runLongDistance(o: LongDistanceOptions): Promise<void> {
             o.table.record(spec, id, { skipped: path && !isReady(path) ? path.skipped : "path not started" });
             continue;
           }
-          const bulk = { streams: 1, reverse: i === 1, seconds: o.profile.longBulkSeconds, warmupSeconds: o.profile.longWarmupSeconds };
+          const bulk = {
+            streams: 1,
+            reverse: i === 1,
+            seconds: o.profile.longBulkSeconds,
+            warmupSeconds: o.profile.longWarmupSeconds,
+          };
           try {
             const gbits = await bulkGbits(rig, o.useIperf, path, bulk);
             o.table.record(spec, id, { value: gbits });
@@ -98,7 +109,9 @@ export async function runLongDistance(o: LongDistanceOptions): Promise<void> {
     const reason = outcomeOfError(err);
     o.progress(`  skipped — ${"skipped" in reason ? reason.skipped : ""}`);
     // only cells not measured yet take the reason; measured ones stay
-    runs.forEach((r) => rowsFor(r.label).forEach((spec) => PATHS.forEach((id) => o.table.recordIfAbsent(spec, id, reason))));
+    runs.forEach((r) =>
+      rowsFor(r.label).forEach((spec) => PATHS.forEach((id) => o.table.recordIfAbsent(spec, id, reason))),
+    );
   } finally {
     await procs.stopAll();
     o.session.deleteNamespace(name);

@@ -71,10 +71,16 @@ export function parseOptions(argv: string[]): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
+  const only = values.only
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = only?.filter((id) => !SCENARIO_IDS.includes(id)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(", ")}; known: ${SCENARIO_IDS.join(", ")}`);
-  const paths = values.paths?.split(",").map((s) => s.trim()).filter(Boolean);
+  const paths = values.paths
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknownPaths = paths?.filter((id) => !(PATHS as readonly string[]).includes(id)) ?? [];
   if (unknownPaths.length > 0) throw new Error(`unknown path ${unknownPaths.join(", ")}; known: ${PATHS.join(", ")}`);
   return {
@@ -115,9 +121,15 @@ async function run(options: Options, session: BenchSession): Promise<BenchDoc> {
   };
   const table = new ResultTable();
   const selected = (id: string) => !options.only || options.only.includes(id);
-  progress(`bulk scenarios use ${useIperf ? "iperf3" : "the harness's own sender"}${options.quick ? "; quick profile" : ""}`);
+  progress(
+    `bulk scenarios use ${useIperf ? "iperf3" : "the harness's own sender"}${options.quick ? "; quick profile" : ""}`,
+  );
 
-  const connector = connectorSetup(ROOT, options.cloudMain && resolve(options.cloudMain), options.connectorBin && resolve(options.connectorBin));
+  const connector = connectorSetup(
+    ROOT,
+    options.cloudMain && resolve(options.cloudMain),
+    options.connectorBin && resolve(options.connectorBin),
+  );
   let connectorSkip = connectorMissing(connector);
   // build only when it is the build that is missing or stale, never when the cloud is absent anyway
   if (options.build && connector.real && existsSync(connector.cloudMain)) {
@@ -150,7 +162,11 @@ async function run(options: Options, session: BenchSession): Promise<BenchDoc> {
       progress,
     });
   }
-  return { machine: machineInfo(new Date(), loadAtStart), versions: versions(tools, connector.real ? connector.command[0]! : ""), scenarios: table.rows() };
+  return {
+    machine: machineInfo(new Date(), loadAtStart),
+    versions: versions(tools, connector.real ? connector.command[0]! : ""),
+    scenarios: table.rows(),
+  };
 }
 
 async function main(): Promise<number> {

@@ -4,7 +4,14 @@
  * bounded by the flow-control windows if the relay honours backpressure).
  */
 import * as v from "valibot";
-import { DEADLINES, IDLE_OPEN_PARALLEL, RSS_SAMPLE_MS, RSS_SETTLE_MS, SLOW_READER_BYTES_PER_SECOND, SLOW_READER_WARMUP_MS } from "./config.ts";
+import {
+  DEADLINES,
+  IDLE_OPEN_PARALLEL,
+  RSS_SAMPLE_MS,
+  RSS_SETTLE_MS,
+  SLOW_READER_BYTES_PER_SECOND,
+  SLOW_READER_WARMUP_MS,
+} from "./config.ts";
 import { BenchError } from "./procs.ts";
 import { type MeasuredProcess, memoryKiB } from "./rss.ts";
 import { measuredOf, type Scenario } from "./scenario.ts";
@@ -41,7 +48,13 @@ export const idleStreams: Scenario = {
     const count = ctx.profile.idleStreams;
     await Bun.sleep(RSS_SETTLE_MS);
     const before = readKiB(target);
-    const job = { cmd: "idle" as const, port: path.appPort, count, parallel: IDLE_OPEN_PARALLEL, timeoutMs: DEADLINES.idleOpenMs };
+    const job = {
+      cmd: "idle" as const,
+      port: path.appPort,
+      count,
+      parallel: IDLE_OPEN_PARALLEL,
+      timeoutMs: DEADLINES.idleOpenMs,
+    };
     const held = await ctx.rig.loadgenHeld(job, DEADLINES.idleOpenMs + DEADLINES.loadgenSlackMs);
     let after: number;
     try {
@@ -68,11 +81,21 @@ export const slowReader: Scenario = {
     await Bun.sleep(RSS_SETTLE_MS); // streams of the previous scenario may still be closing
     // Warm-up: a relay's first real traffic pays one-time costs (JIT code, heap arenas, TLS buffers:
     // ~12 MiB for the connector, ~0.2 MiB for ssh) that are not what a slow stream holds.
-    const warmUp = { cmd: "slow" as const, port: path.appPort, bytesPerSecond: SLOW_READER_BYTES_PER_SECOND, durationMs: SLOW_READER_WARMUP_MS };
+    const warmUp = {
+      cmd: "slow" as const,
+      port: path.appPort,
+      bytesPerSecond: SLOW_READER_BYTES_PER_SECOND,
+      durationMs: SLOW_READER_WARMUP_MS,
+    };
     v.parse(SlowResult, await ctx.rig.loadgen(warmUp, warmUp.durationMs + DEADLINES.loadgenSlackMs));
     await Bun.sleep(RSS_SETTLE_MS);
     const before = readKiB(target);
-    const job = { cmd: "slow" as const, port: path.appPort, bytesPerSecond: SLOW_READER_BYTES_PER_SECOND, durationMs: ctx.profile.slowReaderMs };
+    const job = {
+      cmd: "slow" as const,
+      port: path.appPort,
+      bytesPerSecond: SLOW_READER_BYTES_PER_SECOND,
+      durationMs: ctx.profile.slowReaderMs,
+    };
     const running = ctx.rig.loadgen(job, job.durationMs + DEADLINES.loadgenSlackMs);
     let peak = before;
     let finished = false;

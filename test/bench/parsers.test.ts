@@ -8,12 +8,16 @@ import { procFieldKiB } from "./rss.ts";
 
 describe("parseIperf", () => {
   test("takes the receiver's total rate", () => {
-    const json = JSON.stringify({ end: { sum_sent: { bits_per_second: 9e9 }, sum_received: { bits_per_second: 8.5e9 } } });
+    const json = JSON.stringify({
+      end: { sum_sent: { bits_per_second: 9e9 }, sum_received: { bits_per_second: 8.5e9 } },
+    });
     expect(parseIperf(json)).toBe(8.5e9);
   });
 
   test("surfaces iperf3's own error", () => {
-    expect(() => parseIperf(JSON.stringify({ error: "unable to connect to server" }))).toThrow("iperf3: unable to connect to server");
+    expect(() => parseIperf(JSON.stringify({ error: "unable to connect to server" }))).toThrow(
+      "iperf3: unable to connect to server",
+    );
   });
 
   test("refuses output with no received total", () => {
@@ -35,7 +39,16 @@ describe("loopbackPort", () => {
   });
 
   test("refuses any other address (the load generator dials only 127.0.0.1), and out-of-range ports", () => {
-    for (const bad of ["10.0.0.1:80", "0.0.0.0:80", "example.com:80", "localhost:80", "[::1]:80", "127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1"]) {
+    for (const bad of [
+      "10.0.0.1:80",
+      "0.0.0.0:80",
+      "example.com:80",
+      "localhost:80",
+      "[::1]:80",
+      "127.0.0.1:0",
+      "127.0.0.1:70000",
+      "127.0.0.1",
+    ]) {
       expect(() => loopbackPort(bad)).toThrow("is not 127.0.0.1:PORT");
     }
   });
@@ -61,11 +74,22 @@ test("sshdConfig keeps sshd on loopback with its keys and authorized_keys in the
 
 describe("parseOptions", () => {
   test("defaults: full run, table output, connector built, iperf3 when present", () => {
-    expect(parseOptions([])).toMatchObject({ json: false, quick: false, only: undefined, build: true, iperf: true, keep: false });
+    expect(parseOptions([])).toMatchObject({
+      json: false,
+      quick: false,
+      only: undefined,
+      build: true,
+      iperf: true,
+      keep: false,
+    });
   });
 
   test("--only takes a comma-separated list of known scenario ids", () => {
-    expect(parseOptions(["--quick", "--json", "--only", "bulk-up, latency-1"])).toMatchObject({ quick: true, json: true, only: ["bulk-up", "latency-1"] });
+    expect(parseOptions(["--quick", "--json", "--only", "bulk-up, latency-1"])).toMatchObject({
+      quick: true,
+      json: true,
+      only: ["bulk-up", "latency-1"],
+    });
   });
 
   test("an unknown scenario id or flag is refused", () => {

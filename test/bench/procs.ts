@@ -13,7 +13,12 @@ export class BenchError extends Error {
 }
 
 /** Polls `probe` every `intervalMs` until it returns a value, throws, or `timeoutMs` passes (then throws). */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; attempt < Math.ceil(timeoutMs / intervalMs) + 1; attempt++) {
     const value = await probe();
@@ -131,7 +136,10 @@ export class Processes {
     const tree = descendants(child.pid);
     signal(-child.pid, "SIGTERM");
     for (const pid of tree) signal(pid, "SIGTERM");
-    const exited = await Promise.race([child.proc.exited.then(() => true), Bun.sleep(DEADLINES.stopMs).then(() => false)]);
+    const exited = await Promise.race([
+      child.proc.exited.then(() => true),
+      Bun.sleep(DEADLINES.stopMs).then(() => false),
+    ]);
     signal(-child.pid, "SIGKILL");
     for (const pid of tree) signal(pid, "SIGKILL");
     if (!exited) await Promise.race([child.proc.exited, Bun.sleep(DEADLINES.stopMs)]);

@@ -21,13 +21,23 @@ describe("ratio", () => {
 
 describe("buildRow", () => {
   test("carries every path's value and the connector's ratios to ssh -L and direct", () => {
-    const row = buildRow(tput, { direct: { value: 20 }, ssh: { value: 4 }, socat: { value: 6 }, connector: { value: 6 } });
+    const row = buildRow(tput, {
+      direct: { value: 20 },
+      ssh: { value: 4 },
+      socat: { value: 6 },
+      connector: { value: 6 },
+    });
     expect(row).toEqual({ ...tput, direct: 20, ssh: 4, socat: 6, connector: 6, vsSsh: 1.5, vsDirect: 0.3 });
     expect("skipped" in row).toBe(false);
   });
 
   test("a skipped path is null with its reason, and the ratios that need it are null", () => {
-    const row = buildRow(tput, { direct: { value: 20 }, ssh: { skipped: "ssh not installed" }, socat: { value: 6 }, connector: { value: 5 } });
+    const row = buildRow(tput, {
+      direct: { value: 20 },
+      ssh: { skipped: "ssh not installed" },
+      socat: { value: 6 },
+      connector: { value: 5 },
+    });
     expect(row.ssh).toBeNull();
     expect(row.vsSsh).toBeNull();
     expect(row.vsDirect).toBe(0.25);
@@ -71,7 +81,12 @@ describe("ResultTable", () => {
   test("recordAll gives every path the same outcome", () => {
     const t = new ResultTable();
     t.recordAll(tput, { skipped: "not run with --quick" });
-    expect(t.rows()[0]?.skipped).toEqual({ direct: "not run with --quick", ssh: "not run with --quick", socat: "not run with --quick", connector: "not run with --quick" });
+    expect(t.rows()[0]?.skipped).toEqual({
+      direct: "not run with --quick",
+      ssh: "not run with --quick",
+      socat: "not run with --quick",
+      connector: "not run with --quick",
+    });
   });
 
   test("a document of its rows matches the --json schema", () => {
@@ -80,6 +95,17 @@ describe("ResultTable", () => {
     t.record(tput, "connector", { skipped: "no gateways yet" });
     const doc = { machine: { cores: 2, cpu: "x" }, versions: { bun: "1.4.5", iperf3: null }, scenarios: t.rows() };
     expect(v.is(BenchDocSchema, JSON.parse(JSON.stringify(doc)))).toBe(true);
-    expect(Object.keys(doc.scenarios[0]!)).toEqual(["name", "unit", "higherIsBetter", "direct", "ssh", "socat", "connector", "vsSsh", "vsDirect", "skipped"]);
+    expect(Object.keys(doc.scenarios[0]!)).toEqual([
+      "name",
+      "unit",
+      "higherIsBetter",
+      "direct",
+      "ssh",
+      "socat",
+      "connector",
+      "vsSsh",
+      "vsDirect",
+      "skipped",
+    ]);
   });
 });

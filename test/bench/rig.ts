@@ -93,8 +93,10 @@ export class Rig {
       const deadline = Date.now() + deadlineMs;
       while (!text.includes("\n")) {
         const left = deadline - Date.now();
-        const chunk = left > 0 ? await Promise.race([reader.read(), Bun.sleep(left).then(() => "timeout" as const)]) : "timeout";
-        if (chunk === "timeout") throw new BenchError(`load generator (${job.cmd}) said nothing within ${deadlineMs} ms`);
+        const chunk =
+          left > 0 ? await Promise.race([reader.read(), Bun.sleep(left).then(() => "timeout" as const)]) : "timeout";
+        if (chunk === "timeout")
+          throw new BenchError(`load generator (${job.cmd}) said nothing within ${deadlineMs} ms`);
         if (chunk.done) break;
         text += decoder.decode(chunk.value, { stream: true });
       }
@@ -124,7 +126,12 @@ export class Rig {
   }
 
   /** Runs a command to its end within `timeoutMs` (killed after); returns its exit code and child (for its log). */
-  async runToEnd(name: string, cmd: string[], timeoutMs: number, env?: Record<string, string>): Promise<{ code: number | null; child: Child }> {
+  async runToEnd(
+    name: string,
+    cmd: string[],
+    timeoutMs: number,
+    env?: Record<string, string>,
+  ): Promise<{ code: number | null; child: Child }> {
     const child = this.spawn(name, cmd, env ? { env } : {});
     const done = await Promise.race([child.proc.exited.then(() => true), Bun.sleep(timeoutMs).then(() => false)]);
     if (!done) {
@@ -146,7 +153,8 @@ export class Rig {
       `${child.name} to log ${pattern}`,
       () => {
         if (pattern.test(read(`${child.logBase}.err`)) || pattern.test(read(`${child.logBase}.out`))) return true;
-        if (child.proc.exitCode !== null) throw new BenchError(`${child.name} exited (${child.proc.exitCode}): ${this.procs.tail(child)}`);
+        if (child.proc.exitCode !== null)
+          throw new BenchError(`${child.name} exited (${child.proc.exitCode}): ${this.procs.tail(child)}`);
         return undefined;
       },
       timeoutMs,

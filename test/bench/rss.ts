@@ -31,5 +31,8 @@ export function memoryKiB(target: MeasuredProcess): number | undefined {
   if (!target.tree) return procFieldKiB(readOr(`/proc/${target.pid}/status`), "VmRSS");
   const own = procFieldKiB(readOr(`/proc/${target.pid}/smaps_rollup`), "Pss");
   if (own === undefined) return undefined;
-  return descendants(target.pid).reduce((sum, pid) => sum + (procFieldKiB(readOr(`/proc/${pid}/smaps_rollup`), "Pss") ?? 0), own);
+  return descendants(target.pid).reduce(
+    (sum, pid) => sum + (procFieldKiB(readOr(`/proc/${pid}/smaps_rollup`), "Pss") ?? 0),
+    own,
+  );
 }

@@ -25,16 +25,30 @@ export interface PathOptions {
 
 const NOT_SELECTED = "not selected (--paths)";
 
-export async function startPaths(rig: Rig, targets: Targets, options: PathOptions, progress: Progress): Promise<PathStart[]> {
+export async function startPaths(
+  rig: Rig,
+  targets: Targets,
+  options: PathOptions,
+  progress: Progress,
+): Promise<PathStart[]> {
   const selected = (id: PathId) => !options.only || options.only.includes(id);
   const paths: PathStart[] = [selected("direct") ? directPath(targets) : { id: "direct", skipped: NOT_SELECTED }];
   const sshSkip = selected("ssh") ? sshMissing(rig.tools) : NOT_SELECTED;
   paths.push(sshSkip ? { id: "ssh", skipped: sshSkip } : await startOrSkip("ssh", () => sshPath(rig, targets)));
   const socatSkip = selected("socat") ? socatMissing(rig.tools) : NOT_SELECTED;
-  paths.push(socatSkip ? { id: "socat", skipped: socatSkip } : await startOrSkip("socat", () => socatPath(rig, targets)));
-  const connectorSkip = selected("connector") ? (options.connectorSkip ?? connectorMissing(options.connector)) : NOT_SELECTED;
-  paths.push(connectorSkip ? { id: "connector", skipped: connectorSkip } : await startOrSkip("connector", () => connectorPath(rig, targets, options.connector)));
-  for (const path of paths) progress(`  ${path.id}: ${isReady(path) ? `ready on 127.0.0.1:${path.appPort}` : `skipped — ${path.skipped}`}`);
+  paths.push(
+    socatSkip ? { id: "socat", skipped: socatSkip } : await startOrSkip("socat", () => socatPath(rig, targets)),
+  );
+  const connectorSkip = selected("connector")
+    ? (options.connectorSkip ?? connectorMissing(options.connector))
+    : NOT_SELECTED;
+  paths.push(
+    connectorSkip
+      ? { id: "connector", skipped: connectorSkip }
+      : await startOrSkip("connector", () => connectorPath(rig, targets, options.connector)),
+  );
+  for (const path of paths)
+    progress(`  ${path.id}: ${isReady(path) ? `ready on 127.0.0.1:${path.appPort}` : `skipped — ${path.skipped}`}`);
   return paths;
 }
 
@@ -43,7 +57,14 @@ function describe(spec: RowSpec, value: number): string {
 }
 
 /** One measurement of `scenario` on one path: an outcome per row (a failure becomes a skip with its reason). */
-async function measureOnce(ctx: ScenarioContext, scenario: Scenario, specs: readonly RowSpec[], path: PathStart, progress: Progress, label: string): Promise<Outcome[]> {
+async function measureOnce(
+  ctx: ScenarioContext,
+  scenario: Scenario,
+  specs: readonly RowSpec[],
+  path: PathStart,
+  progress: Progress,
+  label: string,
+): Promise<Outcome[]> {
   if (!isReady(path)) return specs.map(() => ({ skipped: path.skipped }));
   const started = performance.now();
   let outcomes: Outcome[];
@@ -65,7 +86,13 @@ async function measureOnce(ctx: ScenarioContext, scenario: Scenario, specs: read
  * Measures `scenarios` on every path and records each cell (number or reason) in `table`. A repeated
  * scenario runs `profile.rounds` rounds, each visiting every path in turn, and keeps each cell's median.
  */
-export async function runScenarios(ctx: ScenarioContext, paths: readonly PathStart[], scenarios: readonly Scenario[], table: ResultTable, progress: Progress): Promise<void> {
+export async function runScenarios(
+  ctx: ScenarioContext,
+  paths: readonly PathStart[],
+  scenarios: readonly Scenario[],
+  table: ResultTable,
+  progress: Progress,
+): Promise<void> {
   for (const scenario of scenarios) {
     const specs = scenario.rows(ctx.profile);
     const rounds = scenario.repeated ? ctx.profile.rounds : 1;
@@ -76,10 +103,13 @@ export async function runScenarios(ctx: ScenarioContext, paths: readonly PathSta
         const path = paths.find((p) => p.id === id) ?? { id, skipped: "path not started" };
         if (!isReady(path) && round > 1) continue;
         const label = rounds > 1 ? ` #${round}` : "";
-        const outcomes = isReady(path) ? await measureOnce(ctx, scenario, specs, path, progress, label) : specs.map(() => ({ skipped: path.skipped }));
+        const outcomes = isReady(path)
+          ? await measureOnce(ctx, scenario, specs, path, progress, label)
+          : specs.map(() => ({ skipped: path.skipped }));
         cells.set(id, [...(cells.get(id) ?? []), outcomes]);
       }
     }
-    for (const [id, runs] of cells) specs.forEach((spec, i) => table.record(spec, id, medianOutcome(runs.map((r) => r[i]!))));
+    for (const [id, runs] of cells)
+      specs.forEach((spec, i) => table.record(spec, id, medianOutcome(runs.map((r) => r[i]!))));
   }
 }

@@ -6,7 +6,18 @@ import { idleRss, idleStreams, slowReader } from "./memory.ts";
 import type { Scenario } from "./scenario.ts";
 import { bulkAggregate, bulkDown, bulkUp, connRate, latency1, latency50, latencyUnderBulk } from "./traffic.ts";
 
-export const SCENARIOS: readonly Scenario[] = [idleRss, slowReader, idleStreams, bulkUp, bulkDown, bulkAggregate, latency1, latency50, latencyUnderBulk, connRate];
+export const SCENARIOS: readonly Scenario[] = [
+  idleRss,
+  slowReader,
+  idleStreams,
+  bulkUp,
+  bulkDown,
+  bulkAggregate,
+  latency1,
+  latency50,
+  latencyUnderBulk,
+  connRate,
+];
 
 /** The long-distance scenario runs in its own namespace, so it is not in SCENARIOS; `--only` knows it by this id. */
 export const LONG_DISTANCE_ID = "long-distance";

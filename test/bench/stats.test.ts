@@ -83,6 +83,8 @@ describe("medianOutcome (repeated scenarios)", () => {
   });
 
   test("is the first round's reason when no round measured anything", () => {
-    expect(medianOutcome([{ skipped: "ssh not installed" }, { skipped: "other" }])).toEqual({ skipped: "ssh not installed" });
+    expect(medianOutcome([{ skipped: "ssh not installed" }, { skipped: "other" }])).toEqual({
+      skipped: "ssh not installed",
+    });
   });
 });

@@ -24,7 +24,12 @@ export interface LatencySummary {
 /** Sorts a copy of `samples` and returns count, p50, p99 and max. */
 export function summarize(samples: ArrayLike<number>): LatencySummary {
   const sorted = Float64Array.from(samples as ArrayLike<number>).sort();
-  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]! };
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1]!,
+  };
 }
 
 /** A cumulative byte count observed at a time (ms, any origin shared by all reports of one stream). */
@@ -37,7 +42,11 @@ export interface Report {
  * Bytes per second between the first and the last cumulative report inside [fromMs, toMs], reports in time
  * order. Undefined when fewer than two reports fall in the window (nothing was measured).
  */
-export function rateIn(reports: readonly Report[], fromMs: number, toMs = Number.POSITIVE_INFINITY): number | undefined {
+export function rateIn(
+  reports: readonly Report[],
+  fromMs: number,
+  toMs = Number.POSITIVE_INFINITY,
+): number | undefined {
   const window = reports.filter((r) => r.atMs >= fromMs && r.atMs <= toMs);
   const first = window[0];
   const last = window[window.length - 1];

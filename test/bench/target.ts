@@ -66,7 +66,8 @@ function startMode(socket: Socket<Conn>, mode: number, rest: Uint8Array): void {
     case Mode.sink:
       c.timer = setInterval(() => {
         // a client that stops reading reports must not grow our backlog: drop reports beyond the bound
-        if (c.firstAt > 0 && c.pending.length < REPORT_BACKLOG_LIMIT) queue(socket, encodeReport(c.received, (performance.now() - c.firstAt) * 1000));
+        if (c.firstAt > 0 && c.pending.length < REPORT_BACKLOG_LIMIT)
+          queue(socket, encodeReport(c.received, (performance.now() - c.firstAt) * 1000));
       }, SINK_REPORT_MS);
       onBytes(socket, rest);
       return;

@@ -20,14 +20,23 @@ export async function startTargets(rig: Rig, useIperf: boolean): Promise<Targets
       const text = readFileSync(`${app.logBase}.out`, "utf8");
       // only a complete first line is parsed: the write may be seen half done
       if (text.includes("\n")) return v.parse(Listening, JSON.parse(text.slice(0, text.indexOf("\n")))).port;
-      if (app.proc.exitCode !== null) throw new BenchError(`target app exited (${app.proc.exitCode}): ${rig.procs.tail(app)}`);
+      if (app.proc.exitCode !== null)
+        throw new BenchError(`target app exited (${app.proc.exitCode}): ${rig.procs.tail(app)}`);
       return undefined;
     },
     DEADLINES.listenMs,
   );
   if (!useIperf || !rig.tools.iperf3) return { appPort, iperfPort: undefined };
   const iperfPort = rig.pickPort();
-  const iperf = rig.spawn("iperf3-server", [rig.tools.iperf3, "-s", "--forceflush", "-B", "127.0.0.1", "-p", String(iperfPort)]);
+  const iperf = rig.spawn("iperf3-server", [
+    rig.tools.iperf3,
+    "-s",
+    "--forceflush",
+    "-B",
+    "127.0.0.1",
+    "-p",
+    String(iperfPort),
+  ]);
   await rig.waitForLog(iperf, /Server listening on/, DEADLINES.listenMs);
   return { appPort, iperfPort };
 }

@@ -19,13 +19,21 @@ function find(name: string): string | undefined {
 }
 
 export function detectTools(): Tools {
-  return { iperf3: find("iperf3"), ssh: find("ssh"), sshd: find("sshd"), sshKeygen: find("ssh-keygen"), socat: find("socat") };
+  return {
+    iperf3: find("iperf3"),
+    ssh: find("ssh"),
+    sshd: find("sshd"),
+    sshKeygen: find("ssh-keygen"),
+    socat: find("socat"),
+  };
 }
 
 /** Why the ssh -L baseline cannot run, or undefined. */
 export function sshMissing(tools: Tools): string | undefined {
   const missing = (["ssh", "sshd", "sshKeygen"] as const).filter((t) => !tools[t]);
-  return missing.length > 0 ? `${missing.join(", ")} not installed (apt-get install openssh-server openssh-client)` : undefined;
+  return missing.length > 0
+    ? `${missing.join(", ")} not installed (apt-get install openssh-server openssh-client)`
+    : undefined;
 }
 
 export function socatMissing(tools: Tools): string | undefined {
@@ -37,7 +45,12 @@ function versionLine(cmd: string[], which: "stdout" | "stderr" = "stdout", patte
   try {
     const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
     const text = (which === "stdout" ? r.stdout : r.stderr).toString();
-    return r.exitCode === 0 ? (text.split("\n").find((l) => pattern.test(l))?.trim() ?? null) : null;
+    return r.exitCode === 0
+      ? (text
+          .split("\n")
+          .find((l) => pattern.test(l))
+          ?.trim() ?? null)
+      : null;
   } catch {
     return null;
   }
@@ -48,7 +61,10 @@ export function versions(tools: Tools, connectorBinary: string): Record<string, 
     bun: Bun.version,
     connector: existsSync(connectorBinary) ? versionLine([connectorBinary, "--version"]) : null,
     openssh: tools.ssh ? versionLine([tools.ssh, "-V"], "stderr") : null,
-    socat: tools.socat ? (versionLine([tools.socat, "-V"], "stdout", /socat version/)?.replace(/^.*?(socat version \S+).*$/, "$1") ?? null) : null,
+    socat: tools.socat
+      ? (versionLine([tools.socat, "-V"], "stdout", /socat version/)?.replace(/^.*?(socat version \S+).*$/, "$1") ??
+        null)
+      : null,
     iperf3: tools.iperf3 ? versionLine([tools.iperf3, "--version"]) : null,
   };
 }

@@ -13,8 +13,18 @@ import { type Scenario, type ScenarioContext, Skip } from "./scenario.ts";
 import { toGbits } from "./stats.ts";
 
 const BulkResult = v.object({ bytesPerSecond: v.number() });
-const LatencyResult = v.object({ count: v.number(), p50Us: v.number(), p99Us: v.number(), requestsPerSecond: v.number() });
-const ConnRateResult = v.object({ perSecond: v.number(), completed: v.number(), errors: v.number(), lastError: v.optional(v.string()) });
+const LatencyResult = v.object({
+  count: v.number(),
+  p50Us: v.number(),
+  p99Us: v.number(),
+  requestsPerSecond: v.number(),
+});
+const ConnRateResult = v.object({
+  perSecond: v.number(),
+  completed: v.number(),
+  errors: v.number(),
+  lastError: v.optional(v.string()),
+});
 
 /** A failed-stream share above this makes the new-streams rate a failure rather than a number. */
 const MAX_CONN_ERROR_SHARE = 0.01;
@@ -29,10 +39,21 @@ export interface BulkSpec {
 }
 
 /** Bulk throughput through `path` in Gbit/s: iperf3 when the run uses it, else the harness's own sender. */
-export async function bulkGbits(rig: Rig, useIperf: boolean, path: Pick<ReadyPath, "appPort" | "iperfPort">, spec: BulkSpec): Promise<number> {
+export async function bulkGbits(
+  rig: Rig,
+  useIperf: boolean,
+  path: Pick<ReadyPath, "appPort" | "iperfPort">,
+  spec: BulkSpec,
+): Promise<number> {
   if (useIperf) {
     if (path.iperfPort === undefined) throw new Skip("this path forwards no iperf3 listener");
-    const bps = await runIperf(rig, { port: path.iperfPort, seconds: spec.seconds, omitSeconds: spec.warmupSeconds, streams: spec.streams, reverse: spec.reverse });
+    const bps = await runIperf(rig, {
+      port: path.iperfPort,
+      seconds: spec.seconds,
+      omitSeconds: spec.warmupSeconds,
+      streams: spec.streams,
+      reverse: spec.reverse,
+    });
     return bps / 1e9;
   }
   const job = {
@@ -46,7 +67,12 @@ export async function bulkGbits(rig: Rig, useIperf: boolean, path: Pick<ReadyPat
   return toGbits(result.bytesPerSecond);
 }
 
-function bulkScenario(id: string, name: (p: Profile) => string, streams: (p: Profile) => number, reverse: boolean): Scenario {
+function bulkScenario(
+  id: string,
+  name: (p: Profile) => string,
+  streams: (p: Profile) => number,
+  reverse: boolean,
+): Scenario {
   return {
     id,
     phase: "traffic",
@@ -60,9 +86,24 @@ function bulkScenario(id: string, name: (p: Profile) => string, streams: (p: Pro
   };
 }
 
-export const bulkUp = bulkScenario("bulk-up", () => "bulk, 1 stream, user→app", () => 1, false);
-export const bulkDown = bulkScenario("bulk-down", () => "bulk, 1 stream, app→user", () => 1, true);
-export const bulkAggregate = bulkScenario("bulk-aggregate", (p) => `bulk, ${p.aggregateStreams} streams aggregate, user→app`, (p) => p.aggregateStreams, false);
+export const bulkUp = bulkScenario(
+  "bulk-up",
+  () => "bulk, 1 stream, user→app",
+  () => 1,
+  false,
+);
+export const bulkDown = bulkScenario(
+  "bulk-down",
+  () => "bulk, 1 stream, app→user",
+  () => 1,
+  true,
+);
+export const bulkAggregate = bulkScenario(
+  "bulk-aggregate",
+  (p) => `bulk, ${p.aggregateStreams} streams aggregate, user→app`,
+  (p) => p.aggregateStreams,
+  false,
+);
 
 function latencyScenario(concurrency: number): Scenario {
   const withRate = concurrency > 1;
@@ -72,11 +113,23 @@ function latencyScenario(concurrency: number): Scenario {
     rows: () => [
       { name: `1 KiB request/response p50, ${concurrency} concurrent`, unit: "µs", higherIsBetter: false },
       { name: `1 KiB request/response p99, ${concurrency} concurrent`, unit: "µs", higherIsBetter: false },
-      ...(withRate ? [{ name: `1 KiB requests per second, ${concurrency} concurrent`, unit: "req/s", higherIsBetter: true }] : []),
+      ...(withRate
+        ? [{ name: `1 KiB requests per second, ${concurrency} concurrent`, unit: "req/s", higherIsBetter: true }]
+        : []),
     ],
     async measure(ctx, path) {
-      const job = { cmd: "latency" as const, port: path.appPort, concurrency, durationMs: ctx.profile.latencyMs, warmupMs: ctx.profile.latencyWarmupMs, size: REQUEST_BYTES };
-      const r = v.parse(LatencyResult, await ctx.rig.loadgen(job, job.durationMs + job.warmupMs + DEADLINES.loadgenSlackMs));
+      const job = {
+        cmd: "latency" as const,
+        port: path.appPort,
+        concurrency,
+        durationMs: ctx.profile.latencyMs,
+        warmupMs: ctx.profile.latencyWarmupMs,
+        size: REQUEST_BYTES,
+      };
+      const r = v.parse(
+        LatencyResult,
+        await ctx.rig.loadgen(job, job.durationMs + job.warmupMs + DEADLINES.loadgenSlackMs),
+      );
       return [{ value: r.p50Us }, { value: r.p99Us }, ...(withRate ? [{ value: r.requestsPerSecond }] : [])];
     },
   };
@@ -96,11 +149,24 @@ export const latencyUnderBulk: Scenario = {
   rows: () => [{ name: "1 KiB request/response p50 under a bulk stream", unit: "µs", higherIsBetter: false }],
   async measure(ctx, path) {
     const p = ctx.profile;
-    const latencyJob = { cmd: "latency" as const, port: path.appPort, concurrency: 1, durationMs: p.latencyMs, warmupMs: p.latencyWarmupMs, size: REQUEST_BYTES };
+    const latencyJob = {
+      cmd: "latency" as const,
+      port: path.appPort,
+      concurrency: 1,
+      durationMs: p.latencyMs,
+      warmupMs: p.latencyWarmupMs,
+      size: REQUEST_BYTES,
+    };
     const bulkMs = BULK_LEAD_MS + latencyJob.warmupMs + latencyJob.durationMs + BULK_LEAD_MS;
-    const bulk = ctx.rig.loadgen({ cmd: "upload", port: path.appPort, streams: 1, durationMs: bulkMs, warmupMs: 0 }, bulkMs + DEADLINES.loadgenSlackMs);
+    const bulk = ctx.rig.loadgen(
+      { cmd: "upload", port: path.appPort, streams: 1, durationMs: bulkMs, warmupMs: 0 },
+      bulkMs + DEADLINES.loadgenSlackMs,
+    );
     await Bun.sleep(BULK_LEAD_MS); // the bulk stream is flowing before the first request
-    const r = v.parse(LatencyResult, await ctx.rig.loadgen(latencyJob, latencyJob.durationMs + latencyJob.warmupMs + DEADLINES.loadgenSlackMs));
+    const r = v.parse(
+      LatencyResult,
+      await ctx.rig.loadgen(latencyJob, latencyJob.durationMs + latencyJob.warmupMs + DEADLINES.loadgenSlackMs),
+    );
     v.parse(BulkResult, await bulk);
     return [{ value: r.p50Us }];
   },
@@ -111,10 +177,19 @@ export const connRate: Scenario = {
   phase: "traffic",
   rows: () => [{ name: "new streams per second (open, first byte, close)", unit: "streams/s", higherIsBetter: true }],
   async measure(ctx, path) {
-    const job = { cmd: "connrate" as const, port: path.appPort, loops: CONN_RATE_LOOPS, durationMs: ctx.profile.connRateMs };
+    const job = {
+      cmd: "connrate" as const,
+      port: path.appPort,
+      loops: CONN_RATE_LOOPS,
+      durationMs: ctx.profile.connRateMs,
+    };
     const r = v.parse(ConnRateResult, await ctx.rig.loadgen(job, job.durationMs + DEADLINES.loadgenSlackMs));
     if (r.errors > r.completed * MAX_CONN_ERROR_SHARE) {
-      return [{ skipped: `failed: ${r.errors} of ${r.errors + r.completed} streams failed (last: ${r.lastError ?? "unknown"})` }];
+      return [
+        {
+          skipped: `failed: ${r.errors} of ${r.errors + r.completed} streams failed (last: ${r.lastError ?? "unknown"})`,
+        },
+      ];
     }
     return [{ value: r.perSecond }];
   },

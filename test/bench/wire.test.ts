@@ -3,7 +3,9 @@ import { encodeReport, REPORT_BYTES, ReportDecoder } from "./wire.ts";
 
 test("a sink report round-trips through the decoder", () => {
   const decoder = new ReportDecoder();
-  expect(decoder.push(encodeReport(123_456_789_012, 1_500_000.4))).toEqual([{ bytes: 123_456_789_012, micros: 1_500_000 }]);
+  expect(decoder.push(encodeReport(123_456_789_012, 1_500_000.4))).toEqual([
+    { bytes: 123_456_789_012, micros: 1_500_000 },
+  ]);
 });
 
 test("reports split across chunks at any byte are reassembled in order", () => {

@@ -1,7 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { generateKeyPairSync, sign, X509Certificate } from "node:crypto";
 import { createTestCa } from "../support/test-pki.ts";
-import { bearerToken, certificateThumbprint, MAX_TOKEN_BYTES, publicKeyFromPem, signToken, TOKEN_CLOCK_SKEW_SECONDS, TokenIssuer, verifyAccessToken } from "./access-token.ts";
+import {
+  bearerToken,
+  certificateThumbprint,
+  MAX_TOKEN_BYTES,
+  publicKeyFromPem,
+  signToken,
+  TOKEN_CLOCK_SKEW_SECONDS,
+  TokenIssuer,
+  verifyAccessToken,
+} from "./access-token.ts";
 import { TokenVerifier } from "./gateway/tunnel-token.ts";
 
 const ca = createTestCa("Token CA");
@@ -10,9 +19,23 @@ const theirs = new X509Certificate(ca.issueClient({ commonName: "c-theirs", orga
 const T0 = Date.UTC(2026, 11, 2, 12, 0, 0);
 const issuer = new TokenIssuer({ ttlSeconds: 60, now: () => T0 });
 const publicKey = publicKeyFromPem(issuer.publicKeyPem);
-const ctx = { publicKey, certificate: mine, connectorId: "c-mine", group: "default", maxTtlSeconds: 60, nowMs: T0 + 1_000 };
+const ctx = {
+  publicKey,
+  certificate: mine,
+  connectorId: "c-mine",
+  group: "default",
+  maxTtlSeconds: 60,
+  nowMs: T0 + 1_000,
+};
 const issued = issuer.issue({ connectorId: "c-mine", group: "default", certificateDer: mine.raw });
-const claims = { ver: 1 as const, sub: "c-mine", grp: "default", cnf: { "x5t#S256": certificateThumbprint(mine.raw) }, iat: T0 / 1000, exp: T0 / 1000 + 60 };
+const claims = {
+  ver: 1 as const,
+  sub: "c-mine",
+  grp: "default",
+  cnf: { "x5t#S256": certificateThumbprint(mine.raw) },
+  iat: T0 / 1000,
+  exp: T0 / 1000 + 60,
+};
 const refused = (token: string | undefined, over: Partial<typeof ctx> = {}) => {
   const verdict = verifyAccessToken(token, { ...ctx, ...over });
   return verdict.ok ? "accepted" : verdict.reason;
@@ -48,7 +71,8 @@ describe("verifyAccessToken: token and certificate together", () => {
   test("a lifetime the cloud never issues is refused: exp − iat over its max TTL, or iat in the future beyond the skew", () => {
     const key = generateKeyPairSync("ed25519");
     const t0 = T0 / 1000;
-    const at = (iat: number, exp: number, over: Partial<typeof ctx> = {}) => refused(signToken({ ...claims, iat, exp }, key.privateKey), { publicKey: key.publicKey, nowMs: T0, ...over });
+    const at = (iat: number, exp: number, over: Partial<typeof ctx> = {}) =>
+      refused(signToken({ ...claims, iat, exp }, key.privateKey), { publicKey: key.publicKey, nowMs: T0, ...over });
     expect(at(t0, t0 + 60)).toBe("accepted");
     expect(at(t0, t0 + 61)).toBe("access token lifetime is not one the cloud issues");
     expect(at(t0, t0 + 10 * 365 * 86_400)).toBe("access token lifetime is not one the cloud issues");
@@ -56,8 +80,12 @@ describe("verifyAccessToken: token and certificate together", () => {
     expect(at(t0, t0 + 60, { maxTtlSeconds: 59 })).toBe("access token lifetime is not one the cloud issues");
     // iat up to the skew ahead of the gateway's clock is taken, so exp is at most max TTL + skew from now.
     expect(at(t0 + TOKEN_CLOCK_SKEW_SECONDS, t0 + TOKEN_CLOCK_SKEW_SECONDS + 60)).toBe("accepted");
-    expect(at(t0 + TOKEN_CLOCK_SKEW_SECONDS + 1, t0 + TOKEN_CLOCK_SKEW_SECONDS + 2)).toBe("access token is issued in the future");
-    expect(at(t0 + TOKEN_CLOCK_SKEW_SECONDS + 1, t0 + TOKEN_CLOCK_SKEW_SECONDS + 61)).toBe("access token is issued in the future");
+    expect(at(t0 + TOKEN_CLOCK_SKEW_SECONDS + 1, t0 + TOKEN_CLOCK_SKEW_SECONDS + 2)).toBe(
+      "access token is issued in the future",
+    );
+    expect(at(t0 + TOKEN_CLOCK_SKEW_SECONDS + 1, t0 + TOKEN_CLOCK_SKEW_SECONDS + 61)).toBe(
+      "access token is issued in the future",
+    );
   });
 
   test("a token naming another group than the certificate's O is refused", () => {
@@ -71,7 +99,9 @@ describe("verifyAccessToken: token and certificate together", () => {
     expect(refused(issued.token, { publicKey: rsa.publicKey })).toBe("the token verification key is not Ed25519");
     const rsaPem = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
     expect(() => new TokenVerifier(rsaPem, 60)).toThrow("must be Ed25519");
-    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .publicKey.export({ type: "spki", format: "pem" })
+      .toString();
     expect(() => new TokenVerifier(ec, 60)).toThrow("must be Ed25519");
   });
 
@@ -80,10 +110,22 @@ describe("verifyAccessToken: token and certificate together", () => {
     expect(verifier.check(issued.token, mine, "c-mine").ok).toBe(true);
     const otherGroup = new X509Certificate(ca.issueClient({ commonName: "c-mine", organization: "other" }).cert);
     const forOther = issuer.issue({ connectorId: "c-mine", group: "default", certificateDer: otherGroup.raw }).token;
-    expect(verifier.check(forOther, otherGroup, "c-mine")).toEqual({ ok: false, reason: "access token names another group" });
+    expect(verifier.check(forOther, otherGroup, "c-mine")).toEqual({
+      ok: false,
+      reason: "access token names another group",
+    });
     const noGroup = new X509Certificate(ca.issueClient({ commonName: "c-mine" }).cert);
-    expect(verifier.check(issuer.issue({ connectorId: "c-mine", group: "default", certificateDer: noGroup.raw }).token, noGroup, "c-mine")).toEqual({ ok: false, reason: "client certificate names no group" });
-    expect(new TokenVerifier(issuer.publicKeyPem, 59, () => T0 + 1_000).check(issued.token, mine, "c-mine")).toEqual({ ok: false, reason: "access token lifetime is not one the cloud issues" });
+    expect(
+      verifier.check(
+        issuer.issue({ connectorId: "c-mine", group: "default", certificateDer: noGroup.raw }).token,
+        noGroup,
+        "c-mine",
+      ),
+    ).toEqual({ ok: false, reason: "client certificate names no group" });
+    expect(new TokenVerifier(issuer.publicKeyPem, 59, () => T0 + 1_000).check(issued.token, mine, "c-mine")).toEqual({
+      ok: false,
+      reason: "access token lifetime is not one the cloud issues",
+    });
   });
 
   test("missing, oversized, other versions and malformed claims are refused", () => {
@@ -95,10 +137,16 @@ describe("verifyAccessToken: token and certificate together", () => {
     expect(refused(issued.token.replace(/^v1\./, "v2."))).toBe("not a v1 access token");
     expect(refused("v1.only-two")).toBe("not a v1 access token");
     expect(refused("v1.a+b.c")).toBe("access token is not base64url");
-    expect(refused(signToken({ ...claims, ver: 2 }, key.privateKey), local)).toBe("access token claims do not match the format");
-    expect(refused(signToken({ ...claims, cnf: undefined }, key.privateKey), local)).toBe("access token claims do not match the format");
+    expect(refused(signToken({ ...claims, ver: 2 }, key.privateKey), local)).toBe(
+      "access token claims do not match the format",
+    );
+    expect(refused(signToken({ ...claims, cnf: undefined }, key.privateKey), local)).toBe(
+      "access token claims do not match the format",
+    );
     const notJson = `v1.${Buffer.from("{").toString("base64url")}`;
-    expect(refused(`${notJson}.${sign(null, Buffer.from(notJson), key.privateKey).toString("base64url")}`, local)).toBe("access token claims are not JSON");
+    expect(refused(`${notJson}.${sign(null, Buffer.from(notJson), key.privateKey).toString("base64url")}`, local)).toBe(
+      "access token claims are not JSON",
+    );
   });
 
   test("bearerToken reads only `Bearer <token>`", () => {

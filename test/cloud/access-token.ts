@@ -9,7 +9,15 @@
  * MAX_TOKEN_BYTES. The control plane holds the private key (`TokenIssuer`); gateways get the public key
  * and verify token and certificate together (`verifyAccessToken`).
  */
-import { createHash, generateKeyPairSync, sign, verify, type KeyObject, createPublicKey, type X509Certificate } from "node:crypto";
+import {
+  createHash,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+  createPublicKey,
+  type X509Certificate,
+} from "node:crypto";
 import * as v from "valibot";
 
 export const TOKEN_VERSION = "v1";
@@ -60,10 +68,9 @@ export class TokenIssuer {
   /** SPKI PEM of the verifying key, handed to gateways. */
   readonly publicKeyPem: string;
 
-  constructor(
-    private readonly options: { ttlSeconds: number; now?: () => number },
-  ) {
-    if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1) throw new RangeError("token TTL must be a whole number of seconds ≥ 1");
+  constructor(private readonly options: { ttlSeconds: number; now?: () => number }) {
+    if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1)
+      throw new RangeError("token TTL must be a whole number of seconds ≥ 1");
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
     this.#privateKey = privateKey;
     this.publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString();
@@ -84,7 +91,11 @@ export class TokenIssuer {
       iat,
       exp: iat + this.options.ttlSeconds,
     };
-    return { token: signToken(claims, this.#privateKey), expiresAt: new Date(claims.exp * 1000), expiresIn: Math.max(0, claims.exp * 1000 - nowMs) / 1000 };
+    return {
+      token: signToken(claims, this.#privateKey),
+      expiresAt: new Date(claims.exp * 1000),
+      expiresIn: Math.max(0, claims.exp * 1000 - nowMs) / 1000,
+    };
   }
 }
 
@@ -117,7 +128,8 @@ const B64URL = /^[A-Za-z0-9_-]+$/;
  * cloud's max TTL, certificate binding, connector id and group.
  */
 export function verifyAccessToken(token: string | undefined, ctx: VerifyContext): TokenVerdict {
-  if (ctx.publicKey.asymmetricKeyType !== "ed25519") return { ok: false, reason: "the token verification key is not Ed25519" };
+  if (ctx.publicKey.asymmetricKeyType !== "ed25519")
+    return { ok: false, reason: "the token verification key is not Ed25519" };
   if (token === undefined || token === "") return { ok: false, reason: "no access token" };
   if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return { ok: false, reason: "access token too long" };
   const parts = token.split(".");
@@ -138,9 +150,11 @@ export function verifyAccessToken(token: string | undefined, ctx: VerifyContext)
   const claims = parsed.output;
   if (claims.exp * 1000 <= ctx.nowMs) return { ok: false, reason: "access token expired" };
   // A token the issuer would never make (a leaked or misused key, a cloud bug) must not buy a long tunnel.
-  if (claims.exp <= claims.iat || claims.exp - claims.iat > ctx.maxTtlSeconds) return { ok: false, reason: "access token lifetime is not one the cloud issues" };
+  if (claims.exp <= claims.iat || claims.exp - claims.iat > ctx.maxTtlSeconds)
+    return { ok: false, reason: "access token lifetime is not one the cloud issues" };
   // With the lifetime check, this also keeps exp within max TTL + skew from now.
-  if (claims.iat * 1000 > ctx.nowMs + TOKEN_CLOCK_SKEW_SECONDS * 1000) return { ok: false, reason: "access token is issued in the future" };
+  if (claims.iat * 1000 > ctx.nowMs + TOKEN_CLOCK_SKEW_SECONDS * 1000)
+    return { ok: false, reason: "access token is issued in the future" };
   if (claims.cnf["x5t#S256"] !== certificateThumbprint(ctx.certificate.raw)) {
     return { ok: false, reason: "access token was issued to another certificate" };
   }

@@ -15,7 +15,14 @@ describe("admin API", () => {
     const before = Date.now();
     const response = await adminFetch(cloud, "POST", "/admin/keys", {});
     expect(response.status).toBe(201);
-    const body = (await response.json()) as { id: string; key: string; group: string; maxUses: number; uses: number; expiresAt: string };
+    const body = (await response.json()) as {
+      id: string;
+      key: string;
+      group: string;
+      maxUses: number;
+      uses: number;
+      expiresAt: string;
+    };
     expect(body).toMatchObject({ group: "default", maxUses: 10, uses: 0 });
     expect(Date.parse(body.expiresAt) - before).toBeGreaterThanOrEqual(86_400_000 - 1_000);
     expect(Date.parse(body.expiresAt) - before).toBeLessThanOrEqual(86_400_000 + 5_000);
@@ -27,7 +34,9 @@ describe("admin API", () => {
     const response = await adminFetch(cloud, "POST", "/admin/keys", { group: "site-b", maxUses: 2, expiresAt });
     expect(await response.json()).toMatchObject({ group: "site-b", maxUses: 2, expiresAt });
     expect(await refusal(await adminFetch(cloud, "POST", "/admin/keys", { maxUses: 0 }))).toBe("400 BAD_REQUEST");
-    expect(await refusal(await adminFetch(cloud, "POST", "/admin/keys", { expiresAt: "soon" }))).toBe("400 BAD_REQUEST");
+    expect(await refusal(await adminFetch(cloud, "POST", "/admin/keys", { expiresAt: "soon" }))).toBe(
+      "400 BAD_REQUEST",
+    );
     expect(await refusal(await adminFetch(cloud, "POST", "/admin/keys/k-nope/revoke"))).toBe("404 NOT_FOUND");
   });
 
@@ -40,7 +49,14 @@ describe("admin API", () => {
   test("GET /admin/connectors lists enrolled connectors; POST …/revoke marks one revoked", async () => {
     const enrolled = await postEnroll(cloud, enrollBody(cloud.provisioningKey, forgeCsr(rsaKeys(3072)), "lister"));
     const { connectorId } = (await enrolled.json()) as { connectorId: string };
-    const listed = async () => ((await (await adminFetch(cloud, "GET", "/admin/connectors")).json()) as { id: string; name: string; revoked: boolean }[]).find((c) => c.id === connectorId);
+    const listed = async () =>
+      (
+        (await (await adminFetch(cloud, "GET", "/admin/connectors")).json()) as {
+          id: string;
+          name: string;
+          revoked: boolean;
+        }[]
+      ).find((c) => c.id === connectorId);
     expect(await listed()).toMatchObject({ name: "lister", revoked: false });
     expect((await adminFetch(cloud, "POST", `/admin/connectors/${connectorId}/revoke`)).status).toBe(204);
     expect((await listed())?.revoked).toBe(true);
@@ -53,7 +69,11 @@ describe("admin API", () => {
     expect(put.status).toBe(200);
     const { version } = (await put.json()) as { version: string };
     expect(version).toBe(cloud.state.catalog.forGroup("default").version);
-    expect(await refusal(await adminFetch(cloud, "PUT", "/admin/apps/bad", { destinations: [{ host: "x", ports: "any" }], servers: [] }))).toBe("400 BAD_REQUEST");
+    expect(
+      await refusal(
+        await adminFetch(cloud, "PUT", "/admin/apps/bad", { destinations: [{ host: "x", ports: "any" }], servers: [] }),
+      ),
+    ).toBe("400 BAD_REQUEST");
     expect((await adminFetch(cloud, "DELETE", "/admin/apps/grafana")).status).toBe(204);
     expect(await refusal(await adminFetch(cloud, "DELETE", "/admin/apps/grafana"))).toBe("404 NOT_FOUND");
   });

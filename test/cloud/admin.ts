@@ -42,7 +42,12 @@ const Group = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 const CreateKeyBody = v.object({
   group: v.optional(Group),
   maxUses: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
-  expiresAt: v.optional(v.pipe(v.string(), v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date"))),
+  expiresAt: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((s) => !Number.isNaN(Date.parse(s)), "expected a date"),
+    ),
+  ),
 });
 
 const PutAppBody = v.object({
@@ -115,13 +120,21 @@ export function startAdmin(deps: AdminDeps): AdminServer {
     }
   };
   /** Runs a restart or stop; an unknown id is 404, a gateway that fails to start is 500 with the reason. */
-  const gatewayOperation = async (id: string, what: string, run: (admin: GatewayAdmin) => Promise<GatewaySummary | undefined>) => {
+  const gatewayOperation = async (
+    id: string,
+    what: string,
+    run: (admin: GatewayAdmin) => Promise<GatewaySummary | undefined>,
+  ) => {
     const admin = gatewayAdmin();
     let summary: GatewaySummary | undefined;
     try {
       summary = await run(admin);
     } catch (err) {
-      throw new CloudApiError(500, "INTERNAL", `gateway ${id} could not be ${what}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new CloudApiError(
+        500,
+        "INTERNAL",
+        `gateway ${id} could not be ${what}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     if (!summary) throw notFound(`no gateway ${id}`);
     log.info(`gateway ${id} ${what}`);
@@ -155,7 +168,8 @@ export function startAdmin(deps: AdminDeps): AdminServer {
       "/admin/connectors/:id/revoke": {
         POST: guarded(log, async (req) => {
           const { notifyGateways } = await parseBody(req, RevokeConnectorBody);
-          if (!registry.revoke(req.params.id, { notify: notifyGateways !== false })) throw notFound(`no connector ${req.params.id}`);
+          if (!registry.revoke(req.params.id, { notify: notifyGateways !== false }))
+            throw notFound(`no connector ${req.params.id}`);
           log.info(`connector ${req.params.id} revoked${notifyGateways === false ? " (gateways not told)" : ""}`);
           return noContent();
         }),
@@ -175,7 +189,9 @@ export function startAdmin(deps: AdminDeps): AdminServer {
       },
       "/admin/gateways": { GET: guarded(log, async () => Response.json(await gatewayAdmin().describe())) },
       "/admin/gateways/:id/restart": {
-        POST: guarded(log, (req) => gatewayOperation(req.params.id, "restarted", (admin) => admin.restart(req.params.id))),
+        POST: guarded(log, (req) =>
+          gatewayOperation(req.params.id, "restarted", (admin) => admin.restart(req.params.id)),
+        ),
       },
       "/admin/gateways/:id/stop": {
         POST: guarded(log, async (req) => {
@@ -184,7 +200,8 @@ export function startAdmin(deps: AdminDeps): AdminServer {
         }),
       },
       "/admin/upgrade-reports": {
-        GET: (req) => Response.json(deps.upgradeReports?.list(new URL(req.url).searchParams.get("connector") ?? undefined) ?? []),
+        GET: (req) =>
+          Response.json(deps.upgradeReports?.list(new URL(req.url).searchParams.get("connector") ?? undefined) ?? []),
       },
       "/admin/refuse-version": {
         GET: guarded(log, () => Response.json({ refused: gatewayAdmin().refusedVersions })),
@@ -192,7 +209,11 @@ export function startAdmin(deps: AdminDeps): AdminServer {
           const { version } = await parseBody(req, RefuseVersionBody);
           const admin = gatewayAdmin();
           if (admin.refusedVersions.length >= MAX_REFUSED_VERSIONS && !admin.refusedVersions.includes(version)) {
-            throw new CloudApiError(409, "BAD_REQUEST", `at most ${MAX_REFUSED_VERSIONS} versions can be refused at a time`);
+            throw new CloudApiError(
+              409,
+              "BAD_REQUEST",
+              `at most ${MAX_REFUSED_VERSIONS} versions can be refused at a time`,
+            );
           }
           await applyRefused(admin, [...admin.refusedVersions, version]);
           log.info(`gateways refuse tunnels of connector version ${version}`);
@@ -202,7 +223,9 @@ export function startAdmin(deps: AdminDeps): AdminServer {
           const { version } = await parseBody(req, AllowVersionBody);
           const admin = gatewayAdmin();
           await applyRefused(admin, version === undefined ? [] : admin.refusedVersions.filter((x) => x !== version));
-          log.info(`gateways accept tunnels of ${version === undefined ? "every connector version" : `connector version ${version}`} again`);
+          log.info(
+            `gateways accept tunnels of ${version === undefined ? "every connector version" : `connector version ${version}`} again`,
+          );
           return Response.json({ refused: admin.refusedVersions });
         }),
       },

@@ -28,7 +28,12 @@ describe("CertificateAuthority", () => {
   });
 
   test("a client certificate's subject is the CA's choice, even when the CSR asks for another", () => {
-    const issued = ca.issueClientCert({ csrPem: forgeCsr(clientKeys, "admin"), connectorId: "c-0123", group: "site-a", ttlSeconds: 3600 });
+    const issued = ca.issueClientCert({
+      csrPem: forgeCsr(clientKeys, "admin"),
+      connectorId: "c-0123",
+      group: "site-a",
+      ttlSeconds: 3600,
+    });
     const cert = new X509Certificate(issued.certPem);
     expect(cert.subject).toBe("CN=c-0123\nO=site-a");
     expect(cert.subject).not.toContain("admin");
@@ -38,9 +43,16 @@ describe("CertificateAuthority", () => {
   });
 
   test("a client certificate certifies the CSR's key, for client authentication only, for the requested lifetime", () => {
-    const issued = ca.issueClientCert({ csrPem: forgeCsr(clientKeys), connectorId: "c-1", group: "default", ttlSeconds: 90 });
+    const issued = ca.issueClientCert({
+      csrPem: forgeCsr(clientKeys),
+      connectorId: "c-1",
+      group: "default",
+      ttlSeconds: 90,
+    });
     const cert = new X509Certificate(issued.certPem);
-    expect(cert.publicKey.export({ type: "spki", format: "der" })).toEqual(clientKeys.publicKey.export({ type: "spki", format: "der" }));
+    expect(cert.publicKey.export({ type: "spki", format: "der" })).toEqual(
+      clientKeys.publicKey.export({ type: "spki", format: "der" }),
+    );
     expect(cert.keyUsage).toEqual([CLIENT_AUTH]);
     expect(cert.ca).toBe(false);
     expect(new Date(cert.validTo).getTime()).toBe(NOW + 90_000);
@@ -50,19 +62,32 @@ describe("CertificateAuthority", () => {
   });
 
   test("no client certificate outlives the CA", () => {
-    const issued = ca.issueClientCert({ csrPem: forgeCsr(clientKeys), connectorId: "c-2", group: "default", ttlSeconds: 10 * 365 * 86400 });
+    const issued = ca.issueClientCert({
+      csrPem: forgeCsr(clientKeys),
+      connectorId: "c-2",
+      group: "default",
+      ttlSeconds: 10 * 365 * 86400,
+    });
     expect(issued.notAfter.getTime()).toBe(new Date(caCert.validTo).getTime());
   });
 
   test("an EC P-256 CSR gets a certificate for its EC key", () => {
     const keys = ecKeys("prime256v1");
-    const cert = new X509Certificate(ca.issueClientCert({ csrPem: nativeCsr(keys), connectorId: "c-ec", group: "g", ttlSeconds: 60 }).certPem);
+    const cert = new X509Certificate(
+      ca.issueClientCert({ csrPem: nativeCsr(keys), connectorId: "c-ec", group: "g", ttlSeconds: 60 }).certPem,
+    );
     expect(cert.publicKey.asymmetricKeyType).toBe("ec");
     expect(cert.verify(caCert.publicKey)).toBe(true);
   });
 
   test("nothing is signed for a CSR whose signature does not verify", () => {
-    const attempt = () => ca.issueClientCert({ csrPem: withBadSignature(forgeCsr(clientKeys)), connectorId: "c-3", group: "g", ttlSeconds: 60 });
+    const attempt = () =>
+      ca.issueClientCert({
+        csrPem: withBadSignature(forgeCsr(clientKeys)),
+        connectorId: "c-3",
+        group: "g",
+        ttlSeconds: 60,
+      });
     expect(attempt).toThrow(CloudApiError);
     expect(attempt).toThrow(/signature/);
   });

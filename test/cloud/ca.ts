@@ -8,7 +8,14 @@
  * Keys are generated natively (node:crypto); forge only lays out certificates (see x509.ts).
  * The CA key is RSA-3072 and lives only in memory: every reference cloud is a new trust root.
  */
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  X509Certificate,
+  type KeyObject,
+} from "node:crypto";
 import forge from "node-forge";
 import { BACKDATE_SECONDS, CA_LIFETIME_SECONDS, SERVER_CERT_TTL_SECONDS } from "./config.ts";
 import { verifyCsr } from "./csr.ts";
@@ -127,7 +134,10 @@ export class CertificateAuthority {
   }
 
   /** Signs a leaf certificate; no leaf outlives the CA. */
-  #sign(spki: Buffer, leaf: { subject: forge.pki.CertificateField[]; ttlSeconds: number; extensions: object[] }): string {
+  #sign(
+    spki: Buffer,
+    leaf: { subject: forge.pki.CertificateField[]; ttlSeconds: number; extensions: object[] },
+  ): string {
     const wanted = this.#offset(leaf.ttlSeconds);
     return buildCertificate(
       {

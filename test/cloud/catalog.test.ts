@@ -19,7 +19,12 @@ describe("CatalogStore", () => {
   test("connectors of a group see only that group's apps", () => {
     const catalog = new CatalogStore();
     catalog.put(wiki);
-    catalog.put({ name: "db", destinations: [{ host: "db.corp", ports: "5432" }], servers: ["db.corp:5432"], group: "site-b" });
+    catalog.put({
+      name: "db",
+      destinations: [{ host: "db.corp", ports: "5432" }],
+      servers: ["db.corp:5432"],
+      group: "site-b",
+    });
     expect(catalog.forGroup("default").apps.map((a) => a.name)).toEqual(["wiki"]);
     expect(catalog.forGroup("site-b").apps.map((a) => a.name)).toEqual(["db"]);
     expect(catalog.groupOf("db")).toBe("site-b");

@@ -63,6 +63,8 @@ export class CatalogStore implements CatalogView {
 
 /** 16 hex digits of SHA-256 over the canonical JSON of the (sorted) apps. */
 function versionOf(apps: readonly App[]): string {
-  const canonical = JSON.stringify(apps.map((a) => ({ name: a.name, destinations: a.destinations, servers: a.servers })));
+  const canonical = JSON.stringify(
+    apps.map((a) => ({ name: a.name, destinations: a.destinations, servers: a.servers })),
+  );
   return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
 }

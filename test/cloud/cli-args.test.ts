@@ -9,10 +9,30 @@ describe("parseCloudArgs", () => {
 
   test("all flags, --app repeated", () => {
     const cli = parseCloudArgs([
-      "--dir", "/tmp/c", "--gateways", "3", "--app", "wiki=127.0.0.1:8080", "--app", "db=db.corp:5432,[::1]:5433",
-      "--key-uses", "5", "--cert-ttl", "120", "--key-expires-in", "0", "--token-ttl", "6",
+      "--dir",
+      "/tmp/c",
+      "--gateways",
+      "3",
+      "--app",
+      "wiki=127.0.0.1:8080",
+      "--app",
+      "db=db.corp:5432,[::1]:5433",
+      "--key-uses",
+      "5",
+      "--cert-ttl",
+      "120",
+      "--key-expires-in",
+      "0",
+      "--token-ttl",
+      "6",
     ]);
-    expect(cli).toMatchObject({ gateways: 3, keyUses: 5, certTtlSeconds: 120, keyExpiresInSeconds: 0, tokenTtlSeconds: 6 });
+    expect(cli).toMatchObject({
+      gateways: 3,
+      keyUses: 5,
+      certTtlSeconds: 120,
+      keyExpiresInSeconds: 0,
+      tokenTtlSeconds: 6,
+    });
     expect(cli.apps?.map((a) => a.name)).toEqual(["wiki", "db"]);
   });
 
@@ -23,11 +43,16 @@ describe("parseCloudArgs", () => {
     expect(() => parseCloudArgs(["--dir", "d", "--cert-ttl", "1.5"])).toThrow(UsageError);
     expect(() => parseCloudArgs(["--dir", "d", "--token-ttl", "0"])).toThrow(UsageError);
     expect(() => parseCloudArgs(["--dir", "d", "--app", "a=h:1", "--app", "a=h:2"])).toThrow(UsageError);
-    expect(() => parseCloudArgs(["--dir", "d", "--release-signing-keys", "k"])).toThrow("only meaningful with --releases");
+    expect(() => parseCloudArgs(["--dir", "d", "--release-signing-keys", "k"])).toThrow(
+      "only meaningful with --releases",
+    );
   });
 
   test("--releases and --release-signing-keys", () => {
-    expect(parseCloudArgs(["--dir", "d", "--releases", "/r", "--release-signing-keys", "/k"])).toMatchObject({ releases: "/r", releaseSigningKeys: "/k" });
+    expect(parseCloudArgs(["--dir", "d", "--releases", "/r", "--release-signing-keys", "/k"])).toMatchObject({
+      releases: "/r",
+      releaseSigningKeys: "/k",
+    });
     expect(parseCloudArgs(["--dir", "d", "--releases", "/r"])).not.toHaveProperty("releaseSigningKeys");
   });
 });

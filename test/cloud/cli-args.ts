@@ -52,7 +52,10 @@ export function parseAppArg(text: string): AppSpec {
   if (eq < 0 || !/^[A-Za-z0-9._-]{1,128}$/.test(name)) {
     throw new UsageError(`--app "${text}" must be NAME=HOST:PORT[,HOST:PORT...] with a name of letters, digits, . _ -`);
   }
-  const targets = text.slice(eq + 1).split(",").map(parseHostPort);
+  const targets = text
+    .slice(eq + 1)
+    .split(",")
+    .map(parseHostPort);
   const app = {
     name,
     destinations: targets.map(({ host, port }) => ({ host, ports: String(port) })),
@@ -95,7 +98,8 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
   if (values["release-signing-keys"] !== undefined && values.releases === undefined) {
     throw new UsageError("--release-signing-keys is only meaningful with --releases DIR");
   }
-  const optional = <K extends string, T>(key: K, value: T | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, T>));
+  const optional = <K extends string, T>(key: K, value: T | undefined) =>
+    value === undefined ? {} : ({ [key]: value } as Record<K, T>);
   return {
     dir: values.dir,
     help: false,

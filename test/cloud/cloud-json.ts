@@ -16,7 +16,9 @@ export const CloudJsonSchema = v.object({
   /** http://127.0.0.1:PORT, the test-only admin API (README.md). */
   adminUrl: v.pipe(v.string(), v.startsWith("http://")),
   /** `pid`: the gateway's process now (absent while it is stopped); the url never changes. */
-  gateways: v.array(v.object({ id: v.string(), url: v.pipe(v.string(), v.startsWith("wss://")), pid: v.optional(v.number()) })),
+  gateways: v.array(
+    v.object({ id: v.string(), url: v.pipe(v.string(), v.startsWith("wss://")), pid: v.optional(v.number()) }),
+  ),
   /** Per --app: where users connect ("127.0.0.1:PORT"); null only with gateways that have no user listeners. */
   apps: v.record(v.string(), v.object({ listen: v.nullable(v.string()) })),
   /** With --releases: the release server (http://127.0.0.1:PORT) and the manifest URL of each channel found at start. */

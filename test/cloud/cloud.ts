@@ -93,7 +93,16 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
   const keys = new KeyStore({ caPin: ca.pin, controlUrl: () => controlUrl, now });
   const tokens = new TokenIssuer({ ttlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, now });
   const upgradeReports = new UpgradeReports(now);
-  const state = { ca, connectors: registry, catalog, keys, registry, upgradeReports, tokenPublicKeyPem: tokens.publicKeyPem, tokenMaxTtlSeconds: tokens.ttlSeconds };
+  const state = {
+    ca,
+    connectors: registry,
+    catalog,
+    keys,
+    registry,
+    upgradeReports,
+    tokenPublicKeyPem: tokens.publicKeyPem,
+    tokenMaxTtlSeconds: tokens.ttlSeconds,
+  };
 
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -105,7 +114,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
     stoppers.push(() => fleet.stop());
     const gatewayAdmin = fleetAdmin(fleet);
     // URLs never change (a restarted gateway keeps its port); pids do, so they are read live.
-    const gateways = () => fleet.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) }));
+    const gateways = () =>
+      fleet.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) }));
 
     const control = await startControlPlane({
       ca,
@@ -123,15 +133,30 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
 
     let releaseServer: ReleaseServer | undefined;
     if (options.releases !== undefined) {
-      releaseServer = await startReleaseServer({ dir: options.releases, signingKeysDir: options.releaseSigningKeys, log, now });
+      releaseServer = await startReleaseServer({
+        dir: options.releases,
+        signingKeysDir: options.releaseSigningKeys,
+        log,
+        now,
+      });
       stoppers.push(() => releaseServer!.stop());
     }
     const releases = releaseServer && {
       baseUrl: releaseServer.baseUrl,
-      channels: Object.fromEntries(releaseServer.channelsAtStart.map((c) => [c, { manifestUrl: releaseServer.manifestUrl(c) }])),
+      channels: Object.fromEntries(
+        releaseServer.channelsAtStart.map((c) => [c, { manifestUrl: releaseServer.manifestUrl(c) }]),
+      ),
     };
 
-    const admin = startAdmin({ keys, registry, catalog, log, gateways: gatewayAdmin, releases: releaseServer, upgradeReports });
+    const admin = startAdmin({
+      keys,
+      registry,
+      catalog,
+      log,
+      gateways: gatewayAdmin,
+      releases: releaseServer,
+      upgradeReports,
+    });
     stoppers.push(() => admin.stop());
 
     const first = keys.createKey({
@@ -139,7 +164,9 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       maxUses: options.keyUses ?? DEFAULT_KEY_MAX_USES,
       expiresAt: new Date(now() + (options.keyExpiresInSeconds ?? DEFAULT_KEY_TTL_SECONDS) * 1000),
     });
-    const apps = Object.fromEntries((options.apps ?? []).map((app) => [app.name, { listen: fleet.listenAddress(app.name) }]));
+    const apps = Object.fromEntries(
+      (options.apps ?? []).map((app) => [app.name, { listen: fleet.listenAddress(app.name) }]),
+    );
     return {
       controlUrl,
       adminUrl: admin.url,

@@ -1,15 +1,35 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import * as v from "valibot";
-import { CatalogSchema, EnrollResponseSchema, RenewResponseSchema, TokenResponseSchema, type EnrollResponse } from "../../src/control/api.ts";
+import {
+  CatalogSchema,
+  EnrollResponseSchema,
+  RenewResponseSchema,
+  TokenResponseSchema,
+  type EnrollResponse,
+} from "../../src/control/api.ts";
 import { decodeProvisioningKey } from "../../src/identity/provisioning-key.ts";
 import { createTestCa } from "../support/test-pki.ts";
-import { certificateThumbprint, DEFAULT_TOKEN_TTL_SECONDS, publicKeyFromPem, verifyAccessToken } from "./access-token.ts";
+import {
+  certificateThumbprint,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  publicKeyFromPem,
+  verifyAccessToken,
+} from "./access-token.ts";
 import { caPin } from "./ca.ts";
 import { parseAppArg } from "./cli-args.ts";
 import { startCloud, type CloudHandle } from "./cloud.ts";
 import { forgeCsr, rsaKeys, withBadSignature, type KeyPair } from "./fixtures.ts";
-import { adminFetch, adminKey, controlFetch, enrollBody, postEnroll, refusal, silentLog, type ClientCert } from "./test-client.ts";
+import {
+  adminFetch,
+  adminKey,
+  controlFetch,
+  enrollBody,
+  postEnroll,
+  refusal,
+  silentLog,
+  type ClientCert,
+} from "./test-client.ts";
 
 let cloud: CloudHandle;
 let keys: KeyPair;
@@ -28,7 +48,13 @@ async function enrollFresh(): Promise<{ response: EnrollResponse; clientCert: Cl
   const http = await postEnroll(cloud, enrollBody(key, goodCsr));
   expect(http.status).toBe(201);
   const response = v.parse(EnrollResponseSchema, await http.json());
-  return { response, clientCert: { cert: response.certificate, key: keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString() } };
+  return {
+    response,
+    clientCert: {
+      cert: response.certificate,
+      key: keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    },
+  };
 }
 
 describe("GET /v1/ca", () => {
@@ -38,7 +64,10 @@ describe("GET /v1/ca", () => {
     expect(response.headers.get("content-type")).toBe("application/x-pem-file");
     const pem = await response.text();
     expect(caPin(pem)).toBe(cloud.caPin);
-    expect(decodeProvisioningKey(cloud.provisioningKey)).toMatchObject({ caPin: cloud.caPin, controlUrl: cloud.controlUrl });
+    expect(decodeProvisioningKey(cloud.provisioningKey)).toMatchObject({
+      caPin: cloud.caPin,
+      controlUrl: cloud.controlUrl,
+    });
   });
 });
 
@@ -53,7 +82,11 @@ describe("POST /v1/enroll", () => {
     const cert = new X509Certificate(response.certificate);
     expect(cert.subject).toBe(`CN=${response.connectorId}\nO=default`);
     expect(cert.verify(new X509Certificate(cloud.caCertPem).publicKey)).toBe(true);
-    expect(cloud.state.registry.get(response.connectorId)).toMatchObject({ name: "edge-1", group: "default", revoked: false });
+    expect(cloud.state.registry.get(response.connectorId)).toMatchObject({
+      name: "edge-1",
+      group: "default",
+      revoked: false,
+    });
     expect(cloud.state.keys.get(cloud.provisioningKeyId)?.uses).toBe(1);
   });
 
@@ -120,7 +153,9 @@ describe("GET /v1/catalog", () => {
 
   test("a certificate from another CA is 401 UNAUTHENTICATED, even naming an enrolled connector", async () => {
     const stranger = createTestCa("Stranger CA").issueClient({ commonName: connectorId, organization: "default" });
-    expect(await refusal(await controlFetch(cloud, "/v1/catalog", { clientCert: stranger }))).toBe("401 UNAUTHENTICATED");
+    expect(await refusal(await controlFetch(cloud, "/v1/catalog", { clientCert: stranger }))).toBe(
+      "401 UNAUTHENTICATED",
+    );
   });
 
   test("serves the group's apps with an ETag; If-None-Match with it gets 304 until the catalog changes", async () => {
@@ -128,14 +163,19 @@ describe("GET /v1/catalog", () => {
     expect(first.status).toBe(200);
     const catalog = v.parse(CatalogSchema, await first.json());
     expect(first.headers.get("etag")).toBe(`"${catalog.version}"`);
-    expect(catalog.apps).toEqual([{ name: "wiki", destinations: [{ host: "127.0.0.1", ports: "8080" }], servers: ["127.0.0.1:8080"] }]);
+    expect(catalog.apps).toEqual([
+      { name: "wiki", destinations: [{ host: "127.0.0.1", ports: "8080" }], servers: ["127.0.0.1:8080"] },
+    ]);
 
     const etag = first.headers.get("etag")!;
     const cached = await controlFetch(cloud, "/v1/catalog", { clientCert, headers: { "if-none-match": etag } });
     expect(cached.status).toBe(304);
     expect(cached.headers.get("etag")).toBe(etag);
 
-    const put = await adminFetch(cloud, "PUT", "/admin/apps/jira", { destinations: [{ host: "*.corp.example", ports: "443" }], servers: ["jira.corp.example:443"] });
+    const put = await adminFetch(cloud, "PUT", "/admin/apps/jira", {
+      destinations: [{ host: "*.corp.example", ports: "443" }],
+      servers: ["jira.corp.example:443"],
+    });
     expect(put.status).toBe(200);
     const changed = await controlFetch(cloud, "/v1/catalog", { clientCert, headers: { "if-none-match": etag } });
     expect(changed.status).toBe(200);
@@ -144,24 +184,34 @@ describe("GET /v1/catalog", () => {
     expect(next.apps.map((a) => a.name)).toEqual(["jira", "wiki"]);
 
     expect((await adminFetch(cloud, "DELETE", "/admin/apps/jira")).status).toBe(204);
-    expect((await controlFetch(cloud, "/v1/catalog", { clientCert, headers: { "if-none-match": etag } })).status).toBe(304);
+    expect((await controlFetch(cloud, "/v1/catalog", { clientCert, headers: { "if-none-match": etag } })).status).toBe(
+      304,
+    );
   });
 
   test("a revoked connector is 403 CONNECTOR_REVOKED", async () => {
     const { response, clientCert: revokedCert } = await enrollFresh();
     expect((await adminFetch(cloud, "POST", `/admin/connectors/${response.connectorId}/revoke`)).status).toBe(204);
-    expect(await refusal(await controlFetch(cloud, "/v1/catalog", { clientCert: revokedCert }))).toBe("403 CONNECTOR_REVOKED");
+    expect(await refusal(await controlFetch(cloud, "/v1/catalog", { clientCert: revokedCert }))).toBe(
+      "403 CONNECTOR_REVOKED",
+    );
   });
 
   test("an expired client certificate is 401 UNAUTHENTICATED", async () => {
     // A cloud whose clock runs two days behind issues certificates that expired a day ago.
-    const lagging = await startCloud({ log: silentLog, now: () => Date.now() - 2 * 86_400_000, certTtlSeconds: 86_400 });
+    const lagging = await startCloud({
+      log: silentLog,
+      now: () => Date.now() - 2 * 86_400_000,
+      certTtlSeconds: 86_400,
+    });
     try {
       const enrolled = await postEnroll(lagging, enrollBody(lagging.provisioningKey, goodCsr));
       const { certificate } = v.parse(EnrollResponseSchema, await enrolled.json());
       expect(new Date(new X509Certificate(certificate).validTo).getTime()).toBeLessThan(Date.now());
       const expired = { cert: certificate, key: clientCert.key };
-      expect(await refusal(await controlFetch(lagging, "/v1/catalog", { clientCert: expired }))).toBe("401 UNAUTHENTICATED");
+      expect(await refusal(await controlFetch(lagging, "/v1/catalog", { clientCert: expired }))).toBe(
+        "401 UNAUTHENTICATED",
+      );
     } finally {
       await lagging.stop();
     }
@@ -169,22 +219,38 @@ describe("GET /v1/catalog", () => {
 });
 
 describe("POST /v1/renew", () => {
-  const renewBody = (csr: string) => ({ method: "POST", body: JSON.stringify({ csr, version: "0.2.0" }), headers: { "content-type": "application/json" } });
+  const renewBody = (csr: string) => ({
+    method: "POST",
+    body: JSON.stringify({ csr, version: "0.2.0" }),
+    headers: { "content-type": "application/json" },
+  });
 
   test("issues a new certificate for the same connector and group, for the new key, with the gateways", async () => {
     const { response, clientCert } = await enrollFresh();
     const nextKeys = rsaKeys(3072);
-    const http = await controlFetch(cloud, "/v1/renew", { ...renewBody(forgeCsr(nextKeys, "ignored-subject")), clientCert });
+    const http = await controlFetch(cloud, "/v1/renew", {
+      ...renewBody(forgeCsr(nextKeys, "ignored-subject")),
+      clientCert,
+    });
     expect(http.status).toBe(200);
     const renewed = v.parse(RenewResponseSchema, await http.json());
     const cert = new X509Certificate(renewed.certificate);
     expect(cert.subject).toBe(`CN=${response.connectorId}\nO=default`);
-    expect(cert.publicKey.export({ type: "spki", format: "der" })).toEqual(nextKeys.publicKey.export({ type: "spki", format: "der" }));
+    expect(cert.publicKey.export({ type: "spki", format: "der" })).toEqual(
+      nextKeys.publicKey.export({ type: "spki", format: "der" }),
+    );
     expect(cert.serialNumber).not.toBe(new X509Certificate(response.certificate).serialNumber);
     expect(renewed).toMatchObject({ chain: [], caCertificate: cloud.caCertPem, gateways: response.gateways });
-    expect(cloud.state.registry.get(response.connectorId)).toMatchObject({ certSerial: cert.serialNumber, version: "0.2.0", revoked: false });
+    expect(cloud.state.registry.get(response.connectorId)).toMatchObject({
+      certSerial: cert.serialNumber,
+      version: "0.2.0",
+      revoked: false,
+    });
     // The new certificate authenticates too; the old one stays valid until it expires.
-    const fresh = { cert: renewed.certificate, key: nextKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
+    const fresh = {
+      cert: renewed.certificate,
+      key: nextKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    };
     expect((await controlFetch(cloud, "/v1/catalog", { clientCert: fresh })).status).toBe(200);
     expect((await controlFetch(cloud, "/v1/catalog", { clientCert })).status).toBe(200);
     // Tokens only for the newest certificate: the superseded one buys no more tunnel time.
@@ -195,7 +261,10 @@ describe("POST /v1/renew", () => {
     const againKeys = rsaKeys(3072);
     const again = await controlFetch(cloud, "/v1/renew", { ...renewBody(forgeCsr(againKeys, "x")), clientCert });
     expect(again.status).toBe(200);
-    const newest = { cert: v.parse(RenewResponseSchema, await again.json()).certificate, key: againKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
+    const newest = {
+      cert: v.parse(RenewResponseSchema, await again.json()).certificate,
+      key: againKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    };
     expect((await token(newest)).status).toBe(200);
     expect(await refusal(await token(fresh))).toBe("401 UNAUTHENTICATED");
   });
@@ -203,15 +272,22 @@ describe("POST /v1/renew", () => {
   test("without a client certificate is 401, for a revoked connector 403, with a bad CSR 400", async () => {
     expect(await refusal(await controlFetch(cloud, "/v1/renew", renewBody(goodCsr)))).toBe("401 UNAUTHENTICATED");
     const { response, clientCert } = await enrollFresh();
-    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody(withBadSignature(goodCsr)), clientCert }))).toBe("400 CSR_INVALID");
-    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody("not a csr"), clientCert }))).toBe("400 BAD_REQUEST");
+    expect(
+      await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody(withBadSignature(goodCsr)), clientCert })),
+    ).toBe("400 CSR_INVALID");
+    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody("not a csr"), clientCert }))).toBe(
+      "400 BAD_REQUEST",
+    );
     expect((await adminFetch(cloud, "POST", `/admin/connectors/${response.connectorId}/revoke`)).status).toBe(204);
-    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody(goodCsr), clientCert }))).toBe("403 CONNECTOR_REVOKED");
+    expect(await refusal(await controlFetch(cloud, "/v1/renew", { ...renewBody(goodCsr), clientCert }))).toBe(
+      "403 CONNECTOR_REVOKED",
+    );
   });
 });
 
 describe("POST /v1/token", () => {
-  const post = (clientCert?: ClientCert) => controlFetch(cloud, "/v1/token", { method: "POST", ...(clientCert ? { clientCert } : {}) });
+  const post = (clientCert?: ClientCert) =>
+    controlFetch(cloud, "/v1/token", { method: "POST", ...(clientCert ? { clientCert } : {}) });
 
   test("issues a signed token bound to the presented certificate, naming the connector, expiring after the TTL", async () => {
     const { response, clientCert } = await enrollFresh();
@@ -222,10 +298,22 @@ describe("POST /v1/token", () => {
     const { token, expiresAt, expiresIn } = v.parse(TokenResponseSchema, await http.json());
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     const certificate = new X509Certificate(response.certificate);
-    const ctx = { publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem), certificate, connectorId: response.connectorId, group: "default", maxTtlSeconds: cloud.state.tokenMaxTtlSeconds, nowMs: Date.now() };
+    const ctx = {
+      publicKey: publicKeyFromPem(cloud.state.tokenPublicKeyPem),
+      certificate,
+      connectorId: response.connectorId,
+      group: "default",
+      maxTtlSeconds: cloud.state.tokenMaxTtlSeconds,
+      nowMs: Date.now(),
+    };
     const verdict = verifyAccessToken(token, ctx);
     if (!verdict.ok) throw new Error(verdict.reason);
-    expect(verdict.claims).toMatchObject({ ver: 1, sub: response.connectorId, grp: "default", cnf: { "x5t#S256": certificateThumbprint(certificate.raw) } });
+    expect(verdict.claims).toMatchObject({
+      ver: 1,
+      sub: response.connectorId,
+      grp: "default",
+      cnf: { "x5t#S256": certificateThumbprint(certificate.raw) },
+    });
     expect(verdict.claims.exp - verdict.claims.iat).toBe(DEFAULT_TOKEN_TTL_SECONDS);
     expect(verdict.claims.iat).toBeGreaterThanOrEqual(before);
     expect(Date.parse(expiresAt)).toBe(verdict.claims.exp * 1000);
@@ -233,7 +321,10 @@ describe("POST /v1/token", () => {
     expect(expiresIn).toBeLessThanOrEqual(DEFAULT_TOKEN_TTL_SECONDS);
     // Bound: the same connector's token does not verify with another certificate of the cloud CA.
     const other = await enrollFresh();
-    expect(verifyAccessToken(token, { ...ctx, certificate: new X509Certificate(other.response.certificate) })).toEqual({ ok: false, reason: "access token was issued to another certificate" });
+    expect(verifyAccessToken(token, { ...ctx, certificate: new X509Certificate(other.response.certificate) })).toEqual({
+      ok: false,
+      reason: "access token was issued to another certificate",
+    });
   });
 
   test("without a client certificate is 401, for a revoked connector 403 CONNECTOR_REVOKED, GET is 405", async () => {
@@ -241,7 +332,10 @@ describe("POST /v1/token", () => {
     const { response, clientCert } = await enrollFresh();
     expect((await post(clientCert)).status).toBe(200);
     expect(await refusal(await controlFetch(cloud, "/v1/token", { clientCert }))).toBe("405 BAD_REQUEST");
-    expect((await adminFetch(cloud, "POST", `/admin/connectors/${response.connectorId}/revoke`, { notifyGateways: false })).status).toBe(204);
+    expect(
+      (await adminFetch(cloud, "POST", `/admin/connectors/${response.connectorId}/revoke`, { notifyGateways: false }))
+        .status,
+    ).toBe(204);
     expect(await refusal(await post(clientCert))).toBe("403 CONNECTOR_REVOKED");
   });
 });

@@ -59,7 +59,10 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
 
 async function handle(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const timeoutMs = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-  const timer = setTimeout(() => sendError(res, new CloudApiError(408, "BAD_REQUEST", `no complete request within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => sendError(res, new CloudApiError(408, "BAD_REQUEST", `no complete request within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   res.on("close", () => clearTimeout(timer));
   try {
     await route(deps, req, res);
@@ -76,7 +79,10 @@ async function route(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerRe
   const path = new URL(req.url ?? "/", "https://control-plane").pathname;
   const key = `${req.method} ${path}`;
   if (key === "GET /v1/ca") {
-    res.writeHead(200, { "content-type": "application/x-pem-file", "content-length": Buffer.byteLength(deps.ca.certPem) });
+    res.writeHead(200, {
+      "content-type": "application/x-pem-file",
+      "content-length": Buffer.byteLength(deps.ca.certPem),
+    });
     res.end(deps.ca.certPem);
   } else if (key === "POST /v1/enroll") {
     const { response, connector } = enroll(deps, await readJson(req));
@@ -101,11 +107,17 @@ async function route(deps: ControlPlaneDeps, req: IncomingMessage, res: ServerRe
     }
     const report = checked.output;
     deps.upgradeReports.add(connector.id, report);
-    deps.log.info(`upgrade report from ${connector.id}: ${report.result} ${report.from} -> ${report.to ?? "-"}${report.code ? ` ${report.code}` : ""}`);
+    deps.log.info(
+      `upgrade report from ${connector.id}: ${report.result} ${report.from} -> ${report.to ?? "-"}${report.code ? ` ${report.code}` : ""}`,
+    );
     res.writeHead(204);
     res.end();
   } else if (ROUTES[path]) {
-    throw new CloudApiError(405, "BAD_REQUEST", `${req.method} is not allowed on ${path}; use ${ROUTES[path].join(", ")}`);
+    throw new CloudApiError(
+      405,
+      "BAD_REQUEST",
+      `${req.method} is not allowed on ${path}; use ${ROUTES[path].join(", ")}`,
+    );
   } else {
     throw notFound(`no such endpoint: ${path}`);
   }
@@ -120,7 +132,8 @@ function authenticate(deps: ControlPlaneDeps, req: IncomingMessage): ConnectorRe
   // The CA writes the CN itself (never from the CSR), so a verified CN is the connector's identity.
   const commonName = socket.getPeerCertificate().subject?.CN;
   const connector = typeof commonName === "string" ? deps.registry.get(commonName) : undefined;
-  if (!connector) throw new CloudApiError(401, "UNAUTHENTICATED", "the client certificate does not name an enrolled connector");
+  if (!connector)
+    throw new CloudApiError(401, "UNAUTHENTICATED", "the client certificate does not name an enrolled connector");
   if (connector.revoked) throw new CloudApiError(403, "CONNECTOR_REVOKED", "this connector has been revoked");
   return connector;
 }
@@ -134,15 +147,28 @@ function authenticate(deps: ControlPlaneDeps, req: IncomingMessage): ConnectorRe
 function issueToken(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage): TokenResponse {
   const peer = tlsSocketOf(req).getPeerCertificate();
   if (peer.fingerprint256 !== connector.certFingerprint256) {
-    throw new CloudApiError(401, "UNAUTHENTICATED", "this client certificate has been superseded by a renewal: use the newest one");
+    throw new CloudApiError(
+      401,
+      "UNAUTHENTICATED",
+      "this client certificate has been superseded by a renewal: use the newest one",
+    );
   }
   const der = peer.raw;
-  const { token, expiresAt, expiresIn } = deps.tokens.issue({ connectorId: connector.id, group: connector.group, certificateDer: der });
+  const { token, expiresAt, expiresIn } = deps.tokens.issue({
+    connectorId: connector.id,
+    group: connector.group,
+    certificateDer: der,
+  });
   deps.log.debug(`access token for connector ${connector.id}, expires ${expiresAt.toISOString()}`);
   return { token, expiresAt: expiresAt.toISOString(), expiresIn };
 }
 
-function serveCatalog(deps: ControlPlaneDeps, connector: ConnectorRecord, req: IncomingMessage, res: ServerResponse): void {
+function serveCatalog(
+  deps: ControlPlaneDeps,
+  connector: ConnectorRecord,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const catalog = deps.catalog.forGroup(connector.group);
   const etag = `"${catalog.version}"`;
   if (etagMatches(req.headers["if-none-match"], catalog.version)) {

@@ -49,7 +49,9 @@ describe("verifyCsr", () => {
     const good = forgeCsr(rsa3072);
     const der = Buffer.from(good.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
     const truncated = `-----BEGIN CERTIFICATE REQUEST-----\n${der.subarray(0, 300).toString("base64")}\n-----END CERTIFICATE REQUEST-----`;
-    expect(codeOf(() => verifyCsr("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"))).toBe("400 CSR_INVALID");
+    expect(codeOf(() => verifyCsr("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"))).toBe(
+      "400 CSR_INVALID",
+    );
     expect(codeOf(() => verifyCsr(truncated))).toBe("400 CSR_INVALID");
     expect(codeOf(() => verifyCsr(good.replace(/REQUEST-----\r?\n/, "$&AAAA")))).toBe("400 CSR_INVALID");
   });

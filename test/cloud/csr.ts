@@ -35,7 +35,8 @@ const SIGNATURE_ALGORITHMS: Record<string, { hash: string; keyType: "rsa" | "ec"
 const invalid = (message: string) => new CloudApiError(400, "CSR_INVALID", message);
 const weak = (message: string) => new CloudApiError(400, "CSR_WEAK_KEY", message);
 
-const PEM_BLOCK = /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END \1?CERTIFICATE REQUEST-----$/;
+const PEM_BLOCK =
+  /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END \1?CERTIFICATE REQUEST-----$/;
 
 function pemToDer(pem: string): Buffer {
   const match = PEM_BLOCK.exec(pem.trim());
@@ -91,8 +92,10 @@ export function verifyCsr(pem: string): VerifiedCsr {
   // Strength before signature: an oversized key is refused before any expensive verification.
   const keyDescription = checkStrength(publicKey);
   const algorithm = SIGNATURE_ALGORITHMS[parts.algorithm];
-  if (!algorithm) throw invalid(`signature algorithm ${parts.algorithm} is not accepted; sign with SHA-256 or stronger`);
-  if (algorithm.keyType !== publicKey.asymmetricKeyType) throw invalid("the signature algorithm does not match the key type");
+  if (!algorithm)
+    throw invalid(`signature algorithm ${parts.algorithm} is not accepted; sign with SHA-256 or stronger`);
+  if (algorithm.keyType !== publicKey.asymmetricKeyType)
+    throw invalid("the signature algorithm does not match the key type");
   let ok = false;
   try {
     ok = verify(algorithm.hash, parts.signedBytes, { key: publicKey, dsaEncoding: "der" }, parts.signature);

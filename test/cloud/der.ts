@@ -75,7 +75,8 @@ export function childrenOf(tlv: Tlv): Tlv[] {
 export function expectSequence(tlv: Tlv | undefined, what: string, minChildren: number): Tlv[] {
   if (tlv?.tag !== Tag.SEQUENCE) throw new DerError(`${what} is not a SEQUENCE`);
   const children = childrenOf(tlv);
-  if (children.length < minChildren) throw new DerError(`${what} has ${children.length} parts, expected ${minChildren}`);
+  if (children.length < minChildren)
+    throw new DerError(`${what} has ${children.length} parts, expected ${minChildren}`);
   return children;
 }
 
@@ -103,7 +104,8 @@ export function encodeBitString(bytes: Uint8Array): Buffer {
 
 /** The bytes of a BIT STRING that holds whole bytes. */
 export function bitStringBytes(tlv: Tlv | undefined, what: string): Buffer {
-  if (tlv?.tag !== Tag.BIT_STRING || tlv.content[0] !== 0) throw new DerError(`${what} is not a BIT STRING of whole bytes`);
+  if (tlv?.tag !== Tag.BIT_STRING || tlv.content[0] !== 0)
+    throw new DerError(`${what} is not a BIT STRING of whole bytes`);
   return tlv.content.subarray(1);
 }
 

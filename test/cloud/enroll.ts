@@ -95,6 +95,11 @@ export function renew(deps: EnrollDeps, connector: ConnectorRecord, body: unknow
     certNotAfter: cert.notAfter.toISOString(),
     version: parsed.output.version,
   });
-  const response: RenewResponse = { certificate: cert.certPem, chain: [], caCertificate: deps.ca.certPem, gateways: [...deps.gateways()] };
+  const response: RenewResponse = {
+    certificate: cert.certPem,
+    chain: [],
+    caCertificate: deps.ca.certPem,
+    gateways: [...deps.gateways()],
+  };
   return v.parse(RenewResponseSchema, response);
 }

@@ -34,7 +34,10 @@ export function forgeCsr(keys: KeyPair, commonName = "chosen-by-the-csr"): strin
     { name: "commonName", value: commonName },
     { name: "organizationName", value: "group-chosen-by-the-csr" },
   ]);
-  csr.sign(forge.pki.privateKeyFromPem(keys.privateKey.export({ type: "pkcs1", format: "pem" }).toString()), forge.md.sha256.create());
+  csr.sign(
+    forge.pki.privateKeyFromPem(keys.privateKey.export({ type: "pkcs1", format: "pem" }).toString()),
+    forge.md.sha256.create(),
+  );
   return forge.pki.certificationRequestToPem(csr);
 }
 
@@ -43,8 +46,16 @@ const NULL = encodeTlv(Tag.NULL, Buffer.alloc(0));
 
 /** Signature AlgorithmIdentifier and node:crypto hash name for a key type and hash. */
 function algorithmFor(key: KeyObject, hash: string): { algorithm: Buffer; nodeHash: string | null } {
-  const rsa: Record<string, string> = { sha1: "1.2.840.113549.1.1.5", sha256: "1.2.840.113549.1.1.11", sha384: "1.2.840.113549.1.1.12" };
-  const ec: Record<string, string> = { sha1: "1.2.840.10045.4.1", sha256: "1.2.840.10045.4.3.2", sha384: "1.2.840.10045.4.3.3" };
+  const rsa: Record<string, string> = {
+    sha1: "1.2.840.113549.1.1.5",
+    sha256: "1.2.840.113549.1.1.11",
+    sha384: "1.2.840.113549.1.1.12",
+  };
+  const ec: Record<string, string> = {
+    sha1: "1.2.840.10045.4.1",
+    sha256: "1.2.840.10045.4.3.2",
+    sha384: "1.2.840.10045.4.3.3",
+  };
   if (key.asymmetricKeyType === "rsa") return { algorithm: encodeSequence([oid(rsa[hash]!), NULL]), nodeHash: hash };
   if (key.asymmetricKeyType === "ec") return { algorithm: encodeSequence([oid(ec[hash]!)]), nodeHash: hash };
   return { algorithm: encodeSequence([oid("1.3.101.112")]), nodeHash: null }; // Ed25519: no separate hash
@@ -53,10 +64,18 @@ function algorithmFor(key: KeyObject, hash: string): { algorithm: Buffer; nodeHa
 /** A CSR for any key type, laid out by hand (RFC 2986) and signed by node:crypto. */
 export function nativeCsr(keys: KeyPair, options: { commonName?: string; hash?: string } = {}): string {
   const name = encodeSequence([
-    encodeTlv(Tag.SET, encodeSequence([oid("2.5.4.3"), encodeTlv(0x0c, Buffer.from(options.commonName ?? "chosen-by-the-csr"))])),
+    encodeTlv(
+      Tag.SET,
+      encodeSequence([oid("2.5.4.3"), encodeTlv(0x0c, Buffer.from(options.commonName ?? "chosen-by-the-csr"))]),
+    ),
   ]);
   const spki = keys.publicKey.export({ type: "spki", format: "der" });
-  const info = encodeSequence([encodeTlv(Tag.INTEGER, Buffer.from([0])), name, spki, encodeTlv(Tag.CONTEXT_0, Buffer.alloc(0))]);
+  const info = encodeSequence([
+    encodeTlv(Tag.INTEGER, Buffer.from([0])),
+    name,
+    spki,
+    encodeTlv(Tag.CONTEXT_0, Buffer.alloc(0)),
+  ]);
   const { algorithm, nodeHash } = algorithmFor(keys.privateKey, options.hash ?? "sha256");
   const signature = sign(nodeHash, info, keys.privateKey);
   return derToPem(encodeSequence([info, algorithm, encodeBitString(signature)]), "CERTIFICATE REQUEST");

@@ -105,10 +105,18 @@ export class KeyStore {
     if (!record) throw new CloudApiError(401, "KEY_UNKNOWN", "no such provisioning key");
     if (record.revoked) throw new CloudApiError(403, "KEY_REVOKED", "the provisioning key was revoked");
     if (this.#now() >= record.expiresAtMs) {
-      throw new CloudApiError(403, "KEY_EXPIRED", `the provisioning key expired at ${new Date(record.expiresAtMs).toISOString()}`);
+      throw new CloudApiError(
+        403,
+        "KEY_EXPIRED",
+        `the provisioning key expired at ${new Date(record.expiresAtMs).toISOString()}`,
+      );
     }
     if (record.uses >= record.maxUses) {
-      throw new CloudApiError(403, "KEY_EXHAUSTED", `the provisioning key has been used its maximum of ${record.maxUses} times`);
+      throw new CloudApiError(
+        403,
+        "KEY_EXHAUSTED",
+        `the provisioning key has been used its maximum of ${record.maxUses} times`,
+      );
     }
     return { id: record.id, group: record.group };
   }

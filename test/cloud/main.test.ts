@@ -29,7 +29,8 @@ function waitForCloudJson(dir: string, proc: Subprocess): Promise<CloudJson> {
       else resolve(json!);
     };
     // The file is renamed into place complete, so whenever it exists it parses.
-    const check = () => existsSync(path) && done(undefined, v.parse(CloudJsonSchema, JSON.parse(readFileSync(path, "utf8"))));
+    const check = () =>
+      existsSync(path) && done(undefined, v.parse(CloudJsonSchema, JSON.parse(readFileSync(path, "utf8"))));
     const watcher = watch(dir, check);
     const timer = setTimeout(() => done(new Error(`no ${path} within ${DEADLINE_MS} ms`)), DEADLINE_MS);
     void proc.exited.then((code) => done(new Error(`main.ts exited with ${code} before writing cloud.json`)));
@@ -48,24 +49,48 @@ describe("bun test/cloud/main.ts", () => {
   test("writes cloud.json once ready, serves what it says, and exits 0 on SIGTERM", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cloud-main-"));
     dirs.push(dir);
-    const proc = Bun.spawn([process.execPath, MAIN, "--dir", dir, "--gateways", "2", "--app", "wiki=127.0.0.1:8080,127.0.0.1:8081", "--key-uses", "1"], {
-      stdout: "ignore",
-      stderr: "ignore",
-    });
+    const proc = Bun.spawn(
+      [
+        process.execPath,
+        MAIN,
+        "--dir",
+        dir,
+        "--gateways",
+        "2",
+        "--app",
+        "wiki=127.0.0.1:8080,127.0.0.1:8081",
+        "--key-uses",
+        "1",
+      ],
+      {
+        stdout: "ignore",
+        stderr: "ignore",
+      },
+    );
     try {
       const json = await waitForCloudJson(dir, proc);
       expect(statSync(join(dir, "cloud.json")).mode & 0o777).toBe(0o600);
       expect(json.gateways).toHaveLength(2);
       expect(json.apps.wiki?.listen).toMatch(/^127\.0\.0\.1:\d+$/);
-      expect(decodeProvisioningKey(json.provisioningKey)).toMatchObject({ controlUrl: json.controlUrl, caPin: json.caPin });
+      expect(decodeProvisioningKey(json.provisioningKey)).toMatchObject({
+        controlUrl: json.controlUrl,
+        caPin: json.caPin,
+      });
 
       // What a connector does first: fetch the CA without trusting it, then check the pin.
-      const caPem = await (await fetch(`${json.controlUrl}/v1/ca`, { tls: { rejectUnauthorized: false }, signal: AbortSignal.timeout(5_000) })).text();
+      const caPem = await (
+        await fetch(`${json.controlUrl}/v1/ca`, {
+          tls: { rejectUnauthorized: false },
+          signal: AbortSignal.timeout(5_000),
+        })
+      ).text();
       expect(caPin(caPem)).toBe(json.caPin);
       const cloud = { controlUrl: json.controlUrl, caCertPem: caPem };
       const enrolled = await postEnroll(cloud, enrollBody(json.provisioningKey, forgeCsr(rsaKeys(3072))));
       expect(enrolled.status).toBe(201);
-      expect(v.parse(EnrollResponseSchema, await enrolled.json()).gateways.map((g) => g.url)).toEqual(json.gateways.map((g) => g.url));
+      expect(v.parse(EnrollResponseSchema, await enrolled.json()).gateways.map((g) => g.url)).toEqual(
+        json.gateways.map((g) => g.url),
+      );
       // --key-uses 1: the key is now used up.
       expect((await postEnroll(cloud, enrollBody(json.provisioningKey, forgeCsr(rsaKeys(3072))))).status).toBe(403);
 

@@ -55,7 +55,10 @@ async function main(): Promise<void> {
     if (!stopping) writeCloudJson();
   });
   log.info(`control plane ${cloud.controlUrl}, admin ${cloud.adminUrl}, CA pin ${cloud.caPin}`);
-  if (cloud.releases) log.info(`releases ${cloud.releases.baseUrl} (channels: ${Object.keys(cloud.releases.channels).join(", ") || "none yet"})`);
+  if (cloud.releases)
+    log.info(
+      `releases ${cloud.releases.baseUrl} (channels: ${Object.keys(cloud.releases.channels).join(", ") || "none yet"})`,
+    );
   log.info(`gateways ${cloud.gateways.map((g) => g.url).join(", ")}; ready, wrote ${cloudJsonPath}`);
 }
 

@@ -25,13 +25,21 @@ export class ConnectorRegistry implements ConnectorDirectory {
   }
 
   add(id: string, connector: NewConnector): ConnectorRecord {
-    const record: ConnectorRecord = { id, ...connector, enrolledAt: new Date(this.#now()).toISOString(), revoked: false };
+    const record: ConnectorRecord = {
+      id,
+      ...connector,
+      enrolledAt: new Date(this.#now()).toISOString(),
+      revoked: false,
+    };
     this.#connectors.set(id, record);
     return record;
   }
 
   /** Records a renewed certificate (and the connector's version); false for an unknown id. */
-  renewed(id: string, cert: Pick<ConnectorRecord, "certSerial" | "certFingerprint256" | "certNotAfter" | "version">): boolean {
+  renewed(
+    id: string,
+    cert: Pick<ConnectorRecord, "certSerial" | "certFingerprint256" | "certNotAfter" | "version">,
+  ): boolean {
     const record = this.#connectors.get(id);
     if (!record) return false;
     this.#connectors.set(id, { ...record, ...cert });

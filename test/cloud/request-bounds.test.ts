@@ -32,9 +32,14 @@ afterAll(() => control.stop());
 function exchange(head: string): Promise<string> {
   const port = Number(new URL(control.url).port);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port, ca: ca.certPem, servername: "localhost" }, () => socket.write(head));
+    const socket = connect({ host: "127.0.0.1", port, ca: ca.certPem, servername: "localhost" }, () =>
+      socket.write(head),
+    );
     const chunks: Buffer[] = [];
-    const deadline = setTimeout(() => socket.destroy(new Error("the server neither answered nor closed within 5 s")), 5_000);
+    const deadline = setTimeout(
+      () => socket.destroy(new Error("the server neither answered nor closed within 5 s")),
+      5_000,
+    );
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.on("close", () => {
       clearTimeout(deadline);
@@ -45,7 +50,8 @@ function exchange(head: string): Promise<string> {
 }
 
 test("a request whose body never completes is answered 408 and the connection closed", async () => {
-  const head = "POST /v1/enroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+  const head =
+    "POST /v1/enroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
   const answer = await exchange(head);
   expect(answer).toStartWith("HTTP/1.1 408");
   expect(answer).toContain('"code":"BAD_REQUEST"');

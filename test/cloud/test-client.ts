@@ -29,7 +29,12 @@ export function controlFetch(
   });
 }
 
-export function adminFetch(cloud: Pick<CloudHandle, "adminUrl">, method: string, path: string, body?: unknown): Promise<Response> {
+export function adminFetch(
+  cloud: Pick<CloudHandle, "adminUrl">,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Response> {
   return fetch(`${cloud.adminUrl}${path}`, {
     method,
     ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
@@ -50,9 +55,13 @@ export function postEnroll(cloud: Pick<CloudHandle, "controlUrl" | "caCertPem">,
 }
 
 /** Creates a provisioning key through the admin API. */
-export async function adminKey(cloud: Pick<CloudHandle, "adminUrl">, options: { maxUses?: number; expiresAt?: string; group?: string } = {}) {
+export async function adminKey(
+  cloud: Pick<CloudHandle, "adminUrl">,
+  options: { maxUses?: number; expiresAt?: string; group?: string } = {},
+) {
   const response = await adminFetch(cloud, "POST", "/admin/keys", options);
-  if (response.status !== 201) throw new Error(`admin key creation answered ${response.status}: ${await response.text()}`);
+  if (response.status !== 201)
+    throw new Error(`admin key creation answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as { id: string; key: string };
 }
 

@@ -21,7 +21,14 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const report = { from: "1.4.0", to: "1.5.0", result: "rolled-back", code: "HEALTH_GATE_FAILED", message: "tunnels not up within 120 s", at: "2026-12-02T15:00:00.000Z" };
+const report = {
+  from: "1.4.0",
+  to: "1.5.0",
+  result: "rolled-back",
+  code: "HEALTH_GATE_FAILED",
+  message: "tunnels not up within 120 s",
+  at: "2026-12-02T15:00:00.000Z",
+};
 const post = (body: unknown, connector: TestConnector | undefined = alice) =>
   controlFetch(cloud, "/v1/upgrade-report", {
     method: "POST",
@@ -29,7 +36,8 @@ const post = (body: unknown, connector: TestConnector | undefined = alice) =>
     headers: { "content-type": "application/json" },
     ...(connector ? { clientCert: connector.clientCert } : {}),
   });
-const listed = async (query = "") => (await (await adminFetch(cloud, "GET", `/admin/upgrade-reports${query}`)).json()) as Record<string, unknown>[];
+const listed = async (query = "") =>
+  (await (await adminFetch(cloud, "GET", `/admin/upgrade-reports${query}`)).json()) as Record<string, unknown>[];
 
 describe("POST /v1/upgrade-report", () => {
   test("stores the report under the caller's id and answers 204; the admin API lists it with receivedAt", async () => {
@@ -40,7 +48,9 @@ describe("POST /v1/upgrade-report", () => {
     expect(all.map((r) => r.connectorId)).toEqual([alice.id, bob.id]);
     expect(all[0]).toMatchObject({ connectorId: alice.id, ...report });
     expect(Date.parse(String(all[0]!.receivedAt))).toBeGreaterThan(Date.now() - 60_000);
-    expect(await listed(`?connector=${bob.id}`)).toEqual([expect.objectContaining({ connectorId: bob.id, result: "refused" })]);
+    expect(await listed(`?connector=${bob.id}`)).toEqual([
+      expect.objectContaining({ connectorId: bob.id, result: "refused" }),
+    ]);
   });
 
   test("needs a client certificate of an enrolled connector", async () => {
@@ -84,12 +94,17 @@ describe("POST /v1/upgrade-report", () => {
 describe("UpgradeReports", () => {
   test("keeps the newest reports of each connector, in arrival order", () => {
     const store = new UpgradeReports(() => 0);
-    for (let i = 0; i < MAX_REPORTS_PER_CONNECTOR + 5; i++) store.add("c-a", { ...report, result: "refused", message: `#${i}` } as never);
+    for (let i = 0; i < MAX_REPORTS_PER_CONNECTOR + 5; i++)
+      store.add("c-a", { ...report, result: "refused", message: `#${i}` } as never);
     store.add("c-b", { ...report, result: "installed" } as never);
     const a = store.list("c-a");
     expect(a).toHaveLength(MAX_REPORTS_PER_CONNECTOR);
     expect(a[0]!.message).toBe("#5");
     expect(a.at(-1)!.message).toBe(`#${MAX_REPORTS_PER_CONNECTOR + 4}`);
-    expect(store.list().at(-1)).toMatchObject({ connectorId: "c-b", result: "installed", receivedAt: new Date(0).toISOString() });
+    expect(store.list().at(-1)).toMatchObject({
+      connectorId: "c-b",
+      result: "installed",
+      receivedAt: new Date(0).toISOString(),
+    });
   });
 });

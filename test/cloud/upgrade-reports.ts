@@ -28,7 +28,8 @@ export class UpgradeReports {
 
   /** Every kept report, oldest first; only `connectorId`'s when given. */
   list(connectorId?: string): StoredUpgradeReport[] {
-    const lists = connectorId === undefined ? [...this.#byConnector.values()] : [this.#byConnector.get(connectorId) ?? []];
+    const lists =
+      connectorId === undefined ? [...this.#byConnector.values()] : [this.#byConnector.get(connectorId) ?? []];
     return lists
       .flat()
       .sort((a, b) => a.seq - b.seq)

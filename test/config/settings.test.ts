@@ -29,10 +29,24 @@ describe("settings resolution", () => {
   });
 
   test("the hand-over health timeout: 120 s by default, from flag or CONNECTOR_UPGRADE_HEALTH_TIMEOUT, 1 to 3600", () => {
-    expect(resolveSettings({ flags: {}, env: {}, envFile: noFile, isTTY: false }).settings.upgradeHealthTimeout).toBe(120);
-    expect(resolveSettings({ flags: {}, env: { CONNECTOR_UPGRADE_HEALTH_TIMEOUT: "30" }, envFile: noFile, isTTY: false }).settings.upgradeHealthTimeout).toBe(30);
-    expect(resolveSettings({ flags: { "upgrade-health-timeout": "5" }, env: { CONNECTOR_UPGRADE_HEALTH_TIMEOUT: "30" }, envFile: noFile, isTTY: false }).settings.upgradeHealthTimeout).toBe(5);
-    expect(() => resolveSettings({ flags: { "upgrade-health-timeout": "0" }, env: {}, envFile: noFile, isTTY: false })).toThrow(/upgrade-health-timeout/);
+    expect(resolveSettings({ flags: {}, env: {}, envFile: noFile, isTTY: false }).settings.upgradeHealthTimeout).toBe(
+      120,
+    );
+    expect(
+      resolveSettings({ flags: {}, env: { CONNECTOR_UPGRADE_HEALTH_TIMEOUT: "30" }, envFile: noFile, isTTY: false })
+        .settings.upgradeHealthTimeout,
+    ).toBe(30);
+    expect(
+      resolveSettings({
+        flags: { "upgrade-health-timeout": "5" },
+        env: { CONNECTOR_UPGRADE_HEALTH_TIMEOUT: "30" },
+        envFile: noFile,
+        isTTY: false,
+      }).settings.upgradeHealthTimeout,
+    ).toBe(5);
+    expect(() =>
+      resolveSettings({ flags: { "upgrade-health-timeout": "0" }, env: {}, envFile: noFile, isTTY: false }),
+    ).toThrow(/upgrade-health-timeout/);
   });
 
   test("a flag beats the environment, which beats the env file", () => {
@@ -79,7 +93,9 @@ describe("settings resolution", () => {
     );
     expect(() =>
       resolveSettings({ flags: {}, env: { HTTPS_PROXY: "socks5://x:1" }, envFile: noFile, isTTY: false }),
-    ).toThrow(/proxy \(value not shown: it may hold a password\) \(from environment variable HTTPS_PROXY\): expected an http/);
+    ).toThrow(
+      /proxy \(value not shown: it may hold a password\) \(from environment variable HTTPS_PROXY\): expected an http/,
+    );
     expect(() => resolveSettings({ flags: { tunnels: "0" }, env: {}, envFile: noFile, isTTY: false })).toThrow(
       /from 1 to 16/,
     );
@@ -87,7 +103,12 @@ describe("settings resolution", () => {
 
   test("an invalid proxy value is never echoed, whatever its shape; the setting and its source are named", () => {
     // A password with "/" (or "@", "#") does not parse as userinfo, so no redaction pattern can be trusted.
-    for (const value of ["socks5://ops:s3cret@proxy.example:1080", "http://ops:s3/cret@proxy.example:1080", "ftp://ops:s3cr#et@p:1", "ops:s3cret@proxy"]) {
+    for (const value of [
+      "socks5://ops:s3cret@proxy.example:1080",
+      "http://ops:s3/cret@proxy.example:1080",
+      "ftp://ops:s3cr#et@p:1",
+      "ops:s3cret@proxy",
+    ]) {
       let message = "";
       try {
         resolveSettings({ flags: {}, env: { HTTPS_PROXY: value }, envFile: noFile, isTTY: false });
@@ -115,7 +136,10 @@ describe("settings resolution", () => {
 
 describe("env file", () => {
   test("reads KEY=value lines with comments, export and quotes", () => {
-    const values = parseEnvFile('# proxy\nexport HTTPS_PROXY="http://p:1"\n\nNO_PROXY=\'a,b\'\nCONNECTOR_X = y \n', "f");
+    const values = parseEnvFile(
+      "# proxy\nexport HTTPS_PROXY=\"http://p:1\"\n\nNO_PROXY='a,b'\nCONNECTOR_X = y \n",
+      "f",
+    );
     expect(values).toEqual({ HTTPS_PROXY: "http://p:1", NO_PROXY: "a,b", CONNECTOR_X: "y" });
   });
 

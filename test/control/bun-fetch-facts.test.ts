@@ -7,13 +7,23 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createTestCa } from "../support/test-pki.ts";
 import { startConnectProxy } from "../support/connect-proxy.ts";
-import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit } from "../support/tls-misfits.ts";
+import {
+  misfitCertificate,
+  startBrokenProxy,
+  startLegacyTlsServer,
+  type CertificateMisfit,
+} from "../support/tls-misfits.ts";
 import { closedPort, startSilentListener } from "./fake-control-plane.ts";
 
 const ca = createTestCa("Facts CA");
 const other = createTestCa("Other CA");
 const leaf = ca.issueServer();
-const server = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: leaf.cert, key: leaf.key }, fetch: () => new Response("ok") });
+const server = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  tls: { cert: leaf.cert, key: leaf.key },
+  fetch: () => new Response("ok"),
+});
 const url = `https://127.0.0.1:${server.port}/`;
 afterAll(() => server.stop(true));
 
@@ -48,7 +58,9 @@ describe("Bun fetch error facts", () => {
   test("a server that does not speak TLS: code EPROTO", async () => {
     const plain = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("plain") });
     try {
-      expect((await thrown(fetch(`https://127.0.0.1:${plain.port}/`, { tls: { rejectUnauthorized: false } }))).code).toBe("EPROTO");
+      expect(
+        (await thrown(fetch(`https://127.0.0.1:${plain.port}/`, { tls: { rejectUnauthorized: false } }))).code,
+      ).toBe("EPROTO");
     } finally {
       plain.stop(true);
     }
@@ -57,7 +69,9 @@ describe("Bun fetch error facts", () => {
   test("an AbortSignal.timeout deadline: name TimeoutError", async () => {
     const silent = startSilentListener();
     try {
-      expect((await thrown(fetch(`https://127.0.0.1:${silent.port}/`, { signal: AbortSignal.timeout(100) }))).name).toBe("TimeoutError");
+      expect(
+        (await thrown(fetch(`https://127.0.0.1:${silent.port}/`, { signal: AbortSignal.timeout(100) }))).name,
+      ).toBe("TimeoutError");
     } finally {
       silent.stop();
     }
@@ -66,7 +80,9 @@ describe("Bun fetch error facts", () => {
   test("a proxy answering 407 to CONNECT: code ERR_PROXY_TUNNEL with the status in the message", async () => {
     const proxy = startConnectProxy({ auth: { username: "u", password: "p" } });
     try {
-      const err = await thrown(fetch(url, { tls: { ca: [ca.cert] }, proxy: { url: proxy.url, respectNoProxy: false } }));
+      const err = await thrown(
+        fetch(url, { tls: { ca: [ca.cert] }, proxy: { url: proxy.url, respectNoProxy: false } }),
+      );
       expect(err.code).toBe("ERR_PROXY_TUNNEL");
       expect(err.message).toContain("407");
     } finally {
@@ -86,7 +102,12 @@ describe("Bun fetch error facts", () => {
   for (const [misfit, code] of certificateFacts) {
     test(`a server certificate that is ${misfit}: code ${code}`, async () => {
       const cert = misfitCertificate(ca, misfit);
-      const bad = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, fetch: () => new Response("ok") });
+      const bad = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        tls: { cert: cert.cert, key: cert.key },
+        fetch: () => new Response("ok"),
+      });
       try {
         expect((await thrown(fetch(`https://127.0.0.1:${bad.port}/`, { tls: { ca: [ca.cert] } }))).code).toBe(code);
       } finally {
@@ -96,11 +117,23 @@ describe("Bun fetch error facts", () => {
   }
 
   test("a foreign CA's certificate for another name or purpose: UNABLE_TO_VERIFY (the chain is checked first); expired: CERT_HAS_EXPIRED", async () => {
-    for (const [misfit, code] of [["wrong-name", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"], ["wrong-purpose", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"], ["expired", "CERT_HAS_EXPIRED"]] as const) {
+    for (const [misfit, code] of [
+      ["wrong-name", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+      ["wrong-purpose", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+      ["expired", "CERT_HAS_EXPIRED"],
+    ] as const) {
       const cert = misfitCertificate(other, misfit);
-      const bad = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, fetch: () => new Response("ok") });
+      const bad = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        tls: { cert: cert.cert, key: cert.key },
+        fetch: () => new Response("ok"),
+      });
       try {
-        expect([misfit, (await thrown(fetch(`https://127.0.0.1:${bad.port}/`, { tls: { ca: [ca.cert] } }))).code]).toEqual([misfit, code]);
+        expect([
+          misfit,
+          (await thrown(fetch(`https://127.0.0.1:${bad.port}/`, { tls: { ca: [ca.cert] } }))).code,
+        ]).toEqual([misfit, code]);
       } finally {
         bad.stop(true);
       }
@@ -110,17 +143,26 @@ describe("Bun fetch error facts", () => {
   test("a TLS 1.1-only server: code EPROTO, as for a server that is not TLS at all", async () => {
     const legacy = await startLegacyTlsServer(leaf);
     try {
-      expect((await thrown(fetch(`https://127.0.0.1:${legacy.port}/`, { tls: { ca: [ca.cert] } }))).code).toBe("EPROTO");
+      expect((await thrown(fetch(`https://127.0.0.1:${legacy.port}/`, { tls: { ca: [ca.cert] } }))).code).toBe(
+        "EPROTO",
+      );
     } finally {
       legacy.stop();
     }
   });
 
-  for (const [mode, code] of [["close", "ECONNRESET"], ["reset", "ECONNRESET"], ["close-after-200", "ECONNRESET"], ["garbage", "Malformed_HTTP_Response"]] as const) {
+  for (const [mode, code] of [
+    ["close", "ECONNRESET"],
+    ["reset", "ECONNRESET"],
+    ["close-after-200", "ECONNRESET"],
+    ["garbage", "Malformed_HTTP_Response"],
+  ] as const) {
     test(`a proxy that ${mode === "garbage" ? "answers CONNECT with something not HTTP" : `does "${mode}" at CONNECT`}: code ${code}`, async () => {
       const proxy = startBrokenProxy(mode);
       try {
-        expect((await thrown(fetch(url, { tls: { ca: [ca.cert] }, proxy: { url: proxy.url, respectNoProxy: false } }))).code).toBe(code);
+        expect(
+          (await thrown(fetch(url, { tls: { ca: [ca.cert] }, proxy: { url: proxy.url, respectNoProxy: false } }))).code,
+        ).toBe(code);
       } finally {
         proxy.stop();
       }
@@ -128,7 +170,9 @@ describe("Bun fetch error facts", () => {
   }
 
   test("an unreachable proxy: code ECONNREFUSED (the same as a refused target)", async () => {
-    expect((await thrown(fetch(url, { proxy: { url: `http://127.0.0.1:${closedPort()}`, respectNoProxy: false } }))).code).toBe("ECONNREFUSED");
+    expect(
+      (await thrown(fetch(url, { proxy: { url: `http://127.0.0.1:${closedPort()}`, respectNoProxy: false } }))).code,
+    ).toBe("ECONNREFUSED");
   });
 
   test("proxy: false connects directly even with HTTPS_PROXY in the environment", async () => {

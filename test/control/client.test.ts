@@ -5,9 +5,20 @@ import { REQUEST_TIMEOUT_MS } from "../../src/control/config.ts";
 import { ExitCode } from "../../src/errors.ts";
 import { isOneLine } from "../support/printable.ts";
 import { createTestCa } from "../support/test-pki.ts";
-import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit } from "../support/tls-misfits.ts";
+import {
+  misfitCertificate,
+  startBrokenProxy,
+  startLegacyTlsServer,
+  type CertificateMisfit,
+} from "../support/tls-misfits.ts";
 import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";
-import { closedPort, SECRET, startFakeControlPlane, startSilentListener, type FakeControlPlane } from "./fake-control-plane.ts";
+import {
+  closedPort,
+  SECRET,
+  startFakeControlPlane,
+  startSilentListener,
+  type FakeControlPlane,
+} from "./fake-control-plane.ts";
 import { controlFailure } from "../support/control-failure.ts";
 
 const cloud = startFakeControlPlane();
@@ -57,9 +68,19 @@ describe("fetchPinnedCa", () => {
 
   // The CA fetch is not verified: whatever answers it could be a middlebox, so no answer is believed.
   const unverifiedAnswers: [string, () => Response][] = [
-    ["a proxy's 403 page", () => new Response("<html>Blocked by policy</html>", { status: 403, headers: { "content-type": "text/html" } })],
-    ["a claimed KEY_REVOKED", () => Response.json({ error: { code: "KEY_REVOKED", message: "revoked" } }, { status: 403 })],
-    ["an API error full of terminal escapes", () => Response.json({ error: { code: "X\u001b[31m", message: "\u001b]0;owned\u0007\u001b[2J" } }, { status: 400 })],
+    [
+      "a proxy's 403 page",
+      () => new Response("<html>Blocked by policy</html>", { status: 403, headers: { "content-type": "text/html" } }),
+    ],
+    [
+      "a claimed KEY_REVOKED",
+      () => Response.json({ error: { code: "KEY_REVOKED", message: "revoked" } }, { status: 403 }),
+    ],
+    [
+      "an API error full of terminal escapes",
+      () =>
+        Response.json({ error: { code: "X\u001b[31m", message: "\u001b]0;owned\u0007\u001b[2J" } }, { status: 400 }),
+    ],
     ["a 503", () => new Response("unavailable", { status: 503 })],
   ];
   for (const [name, answer] of unverifiedAnswers) {
@@ -88,7 +109,10 @@ describe("fetchPinnedCa", () => {
 
   test("an endless body is cut at the size limit", async () => {
     const cp = fresh();
-    cp.override("GET /v1/ca", () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) })));
+    cp.override(
+      "GET /v1/ca",
+      () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) })),
+    );
     const err = await failure(fetchPinnedCa({ controlUrl: cp.url, caPin: cloud.ca.pin }));
     expect(err.code).toBe("BAD_RESPONSE");
     expect(err.message).toContain("limit");
@@ -107,14 +131,18 @@ describe("ControlClient (strict, pinned)", () => {
     // The middlebox passes /v1/ca through (pin matches) but terminates TLS with its own CA.
     const mitm = fresh({ serverCa: otherCa });
     const ca = await fetchPinnedCa({ controlUrl: mitm.url, caPin: cloud.ca.pin });
-    const err = await failure(new ControlClient({ controlUrl: mitm.url, caCertificate: ca }).request("GET", "/v1/ping"));
+    const err = await failure(
+      new ControlClient({ controlUrl: mitm.url, caCertificate: ca }).request("GET", "/v1/ping"),
+    );
     expect(err.code).toBe("TLS_INSPECTION");
     expect(err.exitCode).toBe(ExitCode.caPinMismatch);
     expect(err.message).toContain("add 127.0.0.1 to your TLS-inspection bypass list");
   });
 
   test("the system trust store is not used: only the pinned CA is trusted", async () => {
-    const err = await failure(new ControlClient({ controlUrl: cloud.url, caCertificate: otherCa.cert }).request("GET", "/v1/ca"));
+    const err = await failure(
+      new ControlClient({ controlUrl: cloud.url, caCertificate: otherCa.cert }).request("GET", "/v1/ca"),
+    );
     expect(err.exitCode).toBe(ExitCode.caPinMismatch);
   });
 
@@ -131,7 +159,9 @@ describe("ControlClient (strict, pinned)", () => {
     test(`API error ${code} (${status}) exits ${exit} with its own message`, async () => {
       const cp = fresh();
       cp.override("POST /v1/enroll", () => Response.json({ error: { code, message: "too small" } }, { status }));
-      const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+      const err = await failure(
+        new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()),
+      );
       expect(err.exitCode).toBe(exit);
       expect(err.message).toContain(text);
       if (code.startsWith("KEY_")) expect(err.code).toBe(code);
@@ -140,8 +170,15 @@ describe("ControlClient (strict, pinned)", () => {
 
   test("an API error's code and message are shown without their control characters", async () => {
     const cp = fresh();
-    cp.override("POST /v1/enroll", () => Response.json({ error: { code: "CSR_\u001b[2J", message: "bad\u001b]0;owned\u0007\nline\u009b" } }, { status: 400 }));
-    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    cp.override("POST /v1/enroll", () =>
+      Response.json(
+        { error: { code: "CSR_\u001b[2J", message: "bad\u001b]0;owned\u0007\nline\u009b" } },
+        { status: 400 },
+      ),
+    );
+    const err = await failure(
+      new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()),
+    );
     expect(err.exitCode).toBe(ExitCode.enrollRejected);
     expect(err.message).toContain("\\x1b]0;owned");
     expect(isOneLine(err.message)).toBe(true);
@@ -150,38 +187,66 @@ describe("ControlClient (strict, pinned)", () => {
   test("a 4xx without an error body still exits 21", async () => {
     const cp = fresh();
     cp.override("POST /v1/enroll", () => new Response("nope", { status: 418 }));
-    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    const err = await failure(
+      new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()),
+    );
     expect(err.exitCode).toBe(ExitCode.enrollRejected);
   });
 
   test("a 201 whose body does not match the schema is a bad response naming the field", async () => {
     const cp = fresh();
-    cp.override("POST /v1/enroll", () => Response.json({ connectorId: "c", name: "n", group: "g", certificate: "x" }, { status: 201 }));
-    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    cp.override("POST /v1/enroll", () =>
+      Response.json({ connectorId: "c", name: "n", group: "g", certificate: "x" }, { status: 201 }),
+    );
+    const err = await failure(
+      new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()),
+    );
     expect(err.code).toBe("BAD_RESPONSE");
     expect(err.message).toContain("certificate");
   });
 
   test("identifiers the connector prints (connector id, group, gateway id) may not carry control characters", async () => {
     const cp = fresh();
-    const good = { connectorId: "c", name: "host-1", group: "g", certificate: cloud.ca.cert, chain: [], caCertificate: cloud.ca.cert, gateways: [{ id: "gw-1", url: "wss://127.0.0.1:1/" }] };
-    for (const bad of [{ connectorId: "c\u001b[2J" }, { group: "g\u009b" }, { gateways: [{ id: "gw\u202e", url: "wss://127.0.0.1:1/" }] }]) {
+    const good = {
+      connectorId: "c",
+      name: "host-1",
+      group: "g",
+      certificate: cloud.ca.cert,
+      chain: [],
+      caCertificate: cloud.ca.cert,
+      gateways: [{ id: "gw-1", url: "wss://127.0.0.1:1/" }],
+    };
+    for (const bad of [
+      { connectorId: "c\u001b[2J" },
+      { group: "g\u009b" },
+      { gateways: [{ id: "gw\u202e", url: "wss://127.0.0.1:1/" }] },
+    ]) {
       cp.override("POST /v1/enroll", () => Response.json({ ...good, ...bad }, { status: 201 }));
-      const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+      const err = await failure(
+        new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()),
+      );
       expect(err.code).toBe("BAD_RESPONSE");
     }
   });
 
   test("a redirect is not followed", async () => {
     const cp = fresh();
-    cp.override("POST /v1/enroll", () => new Response(null, { status: 302, headers: { location: "https://127.0.0.1:1/" } }));
-    const err = await failure(new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()));
+    cp.override(
+      "POST /v1/enroll",
+      () => new Response(null, { status: 302, headers: { location: "https://127.0.0.1:1/" } }),
+    );
+    const err = await failure(
+      new ControlClient({ controlUrl: cp.url, caCertificate: cloud.ca.cert }).enroll(request()),
+    );
     expect(err.exitCode).toBe(ExitCode.failure);
   });
 
   test("an invalid request is refused locally without echoing the secret", async () => {
     const err = await failure(
-      new ControlClient({ controlUrl: cloud.url, caCertificate: cloud.ca.cert }).enroll({ ...request(), name: "x".repeat(64) }),
+      new ControlClient({ controlUrl: cloud.url, caCertificate: cloud.ca.cert }).enroll({
+        ...request(),
+        name: "x".repeat(64),
+      }),
     );
     expect(err.code).toBe("BAD_ENROLL_REQUEST");
     expect(err.message).toContain("name");
@@ -200,7 +265,9 @@ describe("network failures", () => {
     const silent = startSilentListener();
     cleanups.push(() => silent.stop());
     const started = performance.now();
-    const err = await failure(fetchPinnedCa({ controlUrl: `https://127.0.0.1:${silent.port}`, caPin: cloud.ca.pin, timeoutMs: 150 }));
+    const err = await failure(
+      fetchPinnedCa({ controlUrl: `https://127.0.0.1:${silent.port}`, caPin: cloud.ca.pin, timeoutMs: 150 }),
+    );
     expect(err.code).toBe("TIMEOUT");
     expect(err.exitCode).toBe(ExitCode.timeout);
     // The injected 150 ms deadline, not the default one (REQUEST_TIMEOUT_MS, 15 s), ended it: the bound
@@ -209,8 +276,11 @@ describe("network failures", () => {
   });
 
   test("a DNS failure (as Bun reports it) exits 16 and names the host", async () => {
-    const fakeFetch: FetchFn = () => Promise.reject(Object.assign(new TypeError("getaddrinfo ENOTFOUND"), { code: "ENOTFOUND" }));
-    const err = await failure(fetchPinnedCa({ controlUrl: "https://cloud.invalid", caPin: cloud.ca.pin, fetch: fakeFetch }));
+    const fakeFetch: FetchFn = () =>
+      Promise.reject(Object.assign(new TypeError("getaddrinfo ENOTFOUND"), { code: "ENOTFOUND" }));
+    const err = await failure(
+      fetchPinnedCa({ controlUrl: "https://cloud.invalid", caPin: cloud.ca.pin, fetch: fakeFetch }),
+    );
     expect(err.exitCode).toBe(ExitCode.dnsFailure);
     expect(err.message).toContain("cloud.invalid");
   });
@@ -239,7 +309,9 @@ describe("through an HTTP CONNECT proxy", () => {
 
   test("wrong credentials (407) exit 19, name the proxy and never its password", async () => {
     const p = proxy({ auth: { username: "connector", password: "right" } });
-    const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.urlWithAuth("connector", "hunter2") }));
+    const err = await failure(
+      fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: p.urlWithAuth("connector", "hunter2") }),
+    );
     expect(err.code).toBe("PROXY_FAILURE");
     expect(err.exitCode).toBe(ExitCode.proxyFailure);
     expect(err.message).toContain(`127.0.0.1:${p.port}`);
@@ -255,7 +327,13 @@ describe("through an HTTP CONNECT proxy", () => {
   });
 
   test("an unreachable proxy exits 19, not 17", async () => {
-    const err = await failure(fetchPinnedCa({ controlUrl: cloud.url, caPin: cloud.ca.pin, proxy: `http://u:secretpw@127.0.0.1:${closedPort()}` }));
+    const err = await failure(
+      fetchPinnedCa({
+        controlUrl: cloud.url,
+        caPin: cloud.ca.pin,
+        proxy: `http://u:secretpw@127.0.0.1:${closedPort()}`,
+      }),
+    );
     expect(err.exitCode).toBe(ExitCode.proxyFailure);
     expect(err.message).not.toContain("secretpw");
   });
@@ -278,9 +356,19 @@ describe("each failed TLS or proxy check is named as such (real sockets)", () =>
   for (const [misfit, code, exit, text] of expected) {
     test(`a control plane whose certificate is ${misfit}: ${code} (exit ${exit})`, async () => {
       const cert = misfitCertificate(cloud.ca, misfit);
-      const server = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, fetch: () => new Response("ok") });
+      const server = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        tls: { cert: cert.cert, key: cert.key },
+        fetch: () => new Response("ok"),
+      });
       cleanups.push(() => server.stop(true));
-      const err = await failure(new ControlClient({ controlUrl: `https://127.0.0.1:${server.port}`, caCertificate: cloud.ca.cert }).request("GET", "/v1/ping"));
+      const err = await failure(
+        new ControlClient({ controlUrl: `https://127.0.0.1:${server.port}`, caCertificate: cloud.ca.cert }).request(
+          "GET",
+          "/v1/ping",
+        ),
+      );
       expect([err.code, err.exitCode]).toEqual([code, exit]);
       expect(err.message).toContain(text);
     });
@@ -289,7 +377,12 @@ describe("each failed TLS or proxy check is named as such (real sockets)", () =>
   test("a control plane that offers only TLS 1.1: the handshake failure names the TLS version among its causes", async () => {
     const legacy = await startLegacyTlsServer(cloud.ca.issueServer());
     cleanups.push(() => legacy.stop());
-    const err = await failure(new ControlClient({ controlUrl: `https://127.0.0.1:${legacy.port}`, caCertificate: cloud.ca.cert }).request("GET", "/v1/ping"));
+    const err = await failure(
+      new ControlClient({ controlUrl: `https://127.0.0.1:${legacy.port}`, caCertificate: cloud.ca.cert }).request(
+        "GET",
+        "/v1/ping",
+      ),
+    );
     expect(err.code).toBe("TLS_HANDSHAKE_FAILED");
     expect(err.message).toContain("TLS older than 1.2");
   });

@@ -36,11 +36,17 @@ export function startFakeControlPlane(options: { ca?: TestCa; serverCa?: TestCa 
   const enrollHandler = async (req: Request): Promise<Response> => {
     const body = (await req.json()) as Record<string, unknown>;
     state.lastEnroll = body;
-    if (body.secret !== SECRET) return Response.json({ error: { code: "KEY_UNKNOWN", message: "no such key" } }, { status: 401 });
+    if (body.secret !== SECRET)
+      return Response.json({ error: { code: "KEY_UNKNOWN", message: "no such key" } }, { status: 401 });
     const csr = forge.pki.certificationRequestFromPem(String(body.csr));
-    if (!csr.verify()) return Response.json({ error: { code: "CSR_INVALID", message: "bad signature" } }, { status: 400 });
+    if (!csr.verify())
+      return Response.json({ error: { code: "CSR_INVALID", message: "bad signature" } }, { status: 400 });
     const publicKeyPem = forge.pki.publicKeyToPem(csr.publicKey as forge.pki.rsa.PublicKey);
-    const certificate = ca.signPublicKey(publicKeyPem, { commonName: "conn-1", organization: "group-a", usage: "client" });
+    const certificate = ca.signPublicKey(publicKeyPem, {
+      commonName: "conn-1",
+      organization: "group-a",
+      usage: "client",
+    });
     return Response.json(
       {
         connectorId: "conn-1",
@@ -65,7 +71,8 @@ export function startFakeControlPlane(options: { ca?: TestCa; serverCa?: TestCa 
       requests.push(route);
       const handler = overrides.get(route) ?? overrides.get("*");
       if (handler) return handler(req);
-      if (route === "GET /v1/ca") return new Response(ca.cert, { headers: { "content-type": "application/x-pem-file" } });
+      if (route === "GET /v1/ca")
+        return new Response(ca.cert, { headers: { "content-type": "application/x-pem-file" } });
       if (route === "POST /v1/enroll") return enrollHandler(req);
       return Response.json({ error: { code: "NOT_FOUND", message: "no route" } }, { status: 404 });
     },

@@ -15,8 +15,20 @@ const TABLE: [string, unknown, string | undefined, string, number][] = [
   ["ECONNRESET", bunError("ECONNRESET"), undefined, "CONNECTION_RESET", ExitCode.connectionRefused],
   ["EPIPE", bunError("EPIPE"), undefined, "CONNECTION_RESET", ExitCode.connectionRefused],
   ["EHOSTUNREACH", bunError("EHOSTUNREACH"), undefined, "CONNECTION_REFUSED", ExitCode.connectionRefused],
-  ["TimeoutError", Object.assign(new DOMException("The operation timed out.", "TimeoutError"), {}), undefined, "TIMEOUT", ExitCode.timeout],
-  ["leaf not verified", bunError("UNABLE_TO_VERIFY_LEAF_SIGNATURE"), undefined, "TLS_INSPECTION", ExitCode.caPinMismatch],
+  [
+    "TimeoutError",
+    Object.assign(new DOMException("The operation timed out.", "TimeoutError"), {}),
+    undefined,
+    "TIMEOUT",
+    ExitCode.timeout,
+  ],
+  [
+    "leaf not verified",
+    bunError("UNABLE_TO_VERIFY_LEAF_SIGNATURE"),
+    undefined,
+    "TLS_INSPECTION",
+    ExitCode.caPinMismatch,
+  ],
   ["self-signed", bunError("DEPTH_ZERO_SELF_SIGNED_CERT"), undefined, "TLS_INSPECTION", ExitCode.caPinMismatch],
   ["wrong name", bunError("ERR_TLS_CERT_ALTNAME_INVALID"), undefined, "TLS_HOSTNAME_MISMATCH", ExitCode.failure],
   ["wrong purpose (EKU)", bunError("INVALID_PURPOSE"), undefined, "TLS_WRONG_PURPOSE", ExitCode.failure],
@@ -24,8 +36,22 @@ const TABLE: [string, unknown, string | undefined, string, number][] = [
   ["not yet valid", bunError("CERT_NOT_YET_VALID"), undefined, "TLS_CERT_NOT_YET_VALID", ExitCode.failure],
   ["EPROTO", bunError("EPROTO"), undefined, "TLS_HANDSHAKE_FAILED", ExitCode.failure],
   ["proxy reset at CONNECT", bunError("ECONNRESET"), "http://proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
-  ["proxy answered not HTTP", bunError("Malformed_HTTP_Response"), "http://proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
-  ["proxy 407", Object.assign(new Error("Proxy refused to open a tunnel: 407 Proxy Authentication Required"), { code: "ERR_PROXY_TUNNEL" }), "http://u:pw@proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
+  [
+    "proxy answered not HTTP",
+    bunError("Malformed_HTTP_Response"),
+    "http://proxy.corp:3128",
+    "PROXY_FAILURE",
+    ExitCode.proxyFailure,
+  ],
+  [
+    "proxy 407",
+    Object.assign(new Error("Proxy refused to open a tunnel: 407 Proxy Authentication Required"), {
+      code: "ERR_PROXY_TUNNEL",
+    }),
+    "http://u:pw@proxy.corp:3128",
+    "PROXY_FAILURE",
+    ExitCode.proxyFailure,
+  ],
   ["proxy refused", bunError("ECONNREFUSED"), "http://proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
   ["proxy name unknown", bunError("ENOTFOUND"), "http://proxy.corp:3128", "PROXY_FAILURE", ExitCode.proxyFailure],
   ["timeout via proxy", new DOMException("t", "TimeoutError"), "http://proxy.corp:3128", "TIMEOUT", ExitCode.timeout],
@@ -48,7 +74,9 @@ describe("classifyFetchError", () => {
   });
 
   test("a 407 says the credentials are wrong and names the proxy without them", () => {
-    const err = Object.assign(new Error("Proxy refused to open a tunnel: 407 Proxy Authentication Required"), { code: "ERR_PROXY_TUNNEL" });
+    const err = Object.assign(new Error("Proxy refused to open a tunnel: 407 Proxy Authentication Required"), {
+      code: "ERR_PROXY_TUNNEL",
+    });
     const result = classifyFetchError(err, { ...base, proxy: "http://alice:s3cret@proxy.corp:3128" });
     expect(result.message).toContain("http://proxy.corp:3128");
     expect(result.message).toContain("credentials");
@@ -57,7 +85,9 @@ describe("classifyFetchError", () => {
   });
 
   test("a proxy's status line is shown without its control characters", () => {
-    const err = Object.assign(new Error("Proxy refused to open a tunnel: 403 Forbidden\u001b]0;owned\u0007\u009b2J"), { code: "ERR_PROXY_TUNNEL" });
+    const err = Object.assign(new Error("Proxy refused to open a tunnel: 403 Forbidden\u001b]0;owned\u0007\u009b2J"), {
+      code: "ERR_PROXY_TUNNEL",
+    });
     const result = classifyFetchError(err, { ...base, proxy: "http://proxy.corp:3128" });
     expect(result.message).toContain("403 Forbidden\\x1b]0;owned");
     expect(isOneLine(result.message)).toBe(true);
@@ -78,7 +108,9 @@ describe("classifyFetchError", () => {
 
   test("a proxy that resets the connection at CONNECT is named, not the control plane", () => {
     const result = classifyFetchError(bunError("ECONNRESET"), { ...base, proxy: "http://u:pw@proxy.corp:3128" });
-    expect(result.message).toContain("The proxy http://proxy.corp:3128 failed: it closed the connection (ECONNRESET) while opening the tunnel to cloud.example:8443");
+    expect(result.message).toContain(
+      "The proxy http://proxy.corp:3128 failed: it closed the connection (ECONNRESET) while opening the tunnel to cloud.example:8443",
+    );
     expect(result.message).not.toContain("Cannot connect to the control plane");
   });
 });

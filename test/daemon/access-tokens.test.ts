@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
-import { AccessTokens, MIN_DIAL_LIFE_MS, MIN_TOKEN_LIFE_MS, NoAccessTokenError, REJECTED_REFRESH_INTERVAL_MS } from "../../src/daemon/access-tokens.ts";
+import {
+  AccessTokens,
+  MIN_DIAL_LIFE_MS,
+  MIN_TOKEN_LIFE_MS,
+  NoAccessTokenError,
+  REJECTED_REFRESH_INTERVAL_MS,
+} from "../../src/daemon/access-tokens.ts";
 import type { FetchedToken, TokenHolder } from "../../src/daemon/access-tokens.ts";
 import { apiRejection, ConnectionRefusedError } from "../../src/control/errors.ts";
 import { Secret } from "../../src/secret.ts";
@@ -10,10 +16,20 @@ const LIFE_MS = 600_000; // a 10-minute token
 const EPOCH = Date.UTC(2026, 0, 1); // the fake clock's wall time at 0
 
 /** A control plane whose answers the test scripts: a token for the current certificate, or an error. */
-function setup(options: { random?: () => number; failWith?: () => Error | undefined; cloudClockOffsetMs?: number; lifeMs?: () => number } = {}) {
+function setup(
+  options: {
+    random?: () => number;
+    failWith?: () => Error | undefined;
+    cloudClockOffsetMs?: number;
+    lifeMs?: () => number;
+  } = {},
+) {
   const clock = new FakeClock();
   const lines: { type: string; text: string }[] = [];
-  const log = createConsola({ level: 999, reporters: [{ log: (e) => void lines.push({ type: e.type, text: JSON.stringify(e.args) }) }] });
+  const log = createConsola({
+    level: 999,
+    reporters: [{ log: (e) => void lines.push({ type: e.type, text: JSON.stringify(e.args) }) }],
+  });
   const fetches: number[] = [];
   let certificate = "cert-A";
   let revoked = 0;
@@ -27,8 +43,23 @@ function setup(options: { random?: () => number; failWith?: () => Error | undefi
     return { token: `token-${fetches.length}`, expiresAt, expiresIn: life / 1000, certificate };
   };
   const onFetched = (_: FetchedToken, lifeMs: number) => void kept.push(lifeMs);
-  const tokens = new AccessTokens({ clock, log, fetch, onRevoked: () => void revoked++, onFetched, random: options.random ?? (() => 0.5) });
-  return { clock, lines, fetches, kept, tokens, revoked: () => revoked, useCertificate: (c: string) => void (certificate = c) };
+  const tokens = new AccessTokens({
+    clock,
+    log,
+    fetch,
+    onRevoked: () => void revoked++,
+    onFetched,
+    random: options.random ?? (() => 0.5),
+  });
+  return {
+    clock,
+    lines,
+    fetches,
+    kept,
+    tokens,
+    revoked: () => revoked,
+    useCertificate: (c: string) => void (certificate = c),
+  };
 }
 
 /** A tunnel that records the TOKEN_UPDATEs it is given. */
@@ -36,7 +67,12 @@ function holder(): TokenHolder & { updates: string[]; close(): void } {
   let close!: () => void;
   const updates: string[] = [];
   const session = { isClosed: false, sendTokenUpdate: (t: Secret<string>) => void updates.push(t.reveal()) };
-  return { session, updates, closed: new Promise<void>((r) => (close = r)), close: () => ((session.isClosed = true), close()) };
+  return {
+    session,
+    updates,
+    closed: new Promise<void>((r) => (close = r)),
+    close: () => ((session.isClosed = true), close()),
+  };
 }
 
 describe("access token schedule", () => {
@@ -47,7 +83,11 @@ describe("access token schedule", () => {
     const tunnel = holder();
     tokens.attach(tunnel, "cert-A", new Secret("token-1"));
     const due = LIFE_MS * (2 / 3) + 0.5 * LIFE_MS * 0.05; // 415 s
-    expect(tokens.view()).toEqual({ expiresAt: new Date(EPOCH + LIFE_MS).toISOString(), refreshAt: new Date(EPOCH + due).toISOString(), lastError: null });
+    expect(tokens.view()).toEqual({
+      expiresAt: new Date(EPOCH + LIFE_MS).toISOString(),
+      refreshAt: new Date(EPOCH + due).toISOString(),
+      lastError: null,
+    });
     await clock.advance(due - 1);
     expect(fetches).toEqual([0]);
     await clock.advance(1);
@@ -70,7 +110,10 @@ describe("access token schedule", () => {
 
   test("a failed refresh is retried with backoff and full jitter (1 s, 2 s, 4 s … × random); the old token serves dials meanwhile", async () => {
     let failing = false;
-    const { clock, fetches, tokens, lines } = setup({ random: () => 0.5, failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    const { clock, fetches, tokens, lines } = setup({
+      random: () => 0.5,
+      failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined),
+    });
     tokens.start();
     await tokens.forDial("cert-A");
     failing = true;
@@ -95,7 +138,10 @@ describe("access token schedule", () => {
 
   test("a token about to expire is not used for a dial: while every refresh fails, the dial fails at once (NO_ACCESS_TOKEN)", async () => {
     let failing = false;
-    const { clock, fetches, tokens } = setup({ random: () => 0, failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    const { clock, fetches, tokens } = setup({
+      random: () => 0,
+      failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined),
+    });
     tokens.start();
     await tokens.forDial("cert-A");
     failing = true;
@@ -108,7 +154,10 @@ describe("access token schedule", () => {
 
   test("after a failed fetch, dials without a usable token fail at once and the scheduled retry stays the only request", async () => {
     let failing = true;
-    const { clock, fetches, tokens } = setup({ random: () => 0.5, failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    const { clock, fetches, tokens } = setup({
+      random: () => 0.5,
+      failWith: () => (failing ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined),
+    });
     tokens.start();
     await expect(tokens.forDial("cert-A")).rejects.toBeInstanceOf(ConnectionRefusedError); // joins the first fetch
     expect(fetches).toEqual([0]);
@@ -121,7 +170,10 @@ describe("access token schedule", () => {
         expect(err).toBeInstanceOf(NoAccessTokenError);
         expect(err.code).toBe("NO_ACCESS_TOKEN");
       }
-      if (i === 0) expect((results[0] as PromiseRejectedResult).reason.message).toMatch(/CONNECTION_REFUSED.*next request for one is in 1 s/);
+      if (i === 0)
+        expect((results[0] as PromiseRejectedResult).reason.message).toMatch(
+          /CONNECTION_REFUSED.*next request for one is in 1 s/,
+        );
       await clock.advance(10);
     }
     expect(fetches).toEqual([0, 500]); // the retry, on the backoff's schedule (1 s × 0.5)
@@ -154,7 +206,9 @@ describe("access token schedule", () => {
 
   test("CONNECTOR_REVOKED goes to the revocation path and stops the schedule; a later dial asks again", async () => {
     let revokedNow = false;
-    const { clock, fetches, tokens, revoked } = setup({ failWith: () => (revokedNow ? apiRejection(403, "CONNECTOR_REVOKED", "revoked") : undefined) });
+    const { clock, fetches, tokens, revoked } = setup({
+      failWith: () => (revokedNow ? apiRejection(403, "CONNECTOR_REVOKED", "revoked") : undefined),
+    });
     tokens.start();
     await tokens.forDial("cert-A");
     revokedNow = true;
@@ -190,7 +244,10 @@ describe("access token schedule", () => {
   });
 
   test("a gateway's 401 does not make the token unusable for other dials, even when the refresh it asks for fails", async () => {
-    const { clock, fetches, tokens } = setup({ random: () => 0.5, failWith: () => (fetches.length > 1 ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined) });
+    const { clock, fetches, tokens } = setup({
+      random: () => 0.5,
+      failWith: () => (fetches.length > 1 ? new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") : undefined),
+    });
     tokens.start();
     const first = await tokens.forDial("cert-A");
     tokens.rejected(first); // a hostile gateway; the control plane is now down
@@ -276,14 +333,24 @@ describe("access token schedule", () => {
 describe("a token kept from the last run", () => {
   test("a seeded token serves dials while the control plane is down; one about to expire is not used", async () => {
     const { tokens, fetches } = setup({ failWith: () => new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") });
-    tokens.seed({ value: new Secret("kept"), certificate: "cert-A", expiresAt: new Date(EPOCH + 60_000).toISOString(), lifeLeftMs: 60_000 });
+    tokens.seed({
+      value: new Secret("kept"),
+      certificate: "cert-A",
+      expiresAt: new Date(EPOCH + 60_000).toISOString(),
+      lifeLeftMs: 60_000,
+    });
     tokens.start();
     expect((await tokens.forDial("cert-A")).reveal()).toBe("kept");
     expect(fetches.length).toBe(1); // it still asked for a fresh one
     tokens.stop();
 
     const other = setup({ failWith: () => new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED") });
-    other.tokens.seed({ value: new Secret("nearly-gone"), certificate: "cert-A", expiresAt: new Date(EPOCH + MIN_DIAL_LIFE_MS).toISOString(), lifeLeftMs: MIN_DIAL_LIFE_MS });
+    other.tokens.seed({
+      value: new Secret("nearly-gone"),
+      certificate: "cert-A",
+      expiresAt: new Date(EPOCH + MIN_DIAL_LIFE_MS).toISOString(),
+      lifeLeftMs: MIN_DIAL_LIFE_MS,
+    });
     other.tokens.start();
     await expect(other.tokens.forDial("cert-A")).rejects.toThrow("ECONNREFUSED");
     other.tokens.stop();
@@ -295,7 +362,12 @@ describe("a token kept from the last run", () => {
     const tokens = new AccessTokens({
       clock,
       log: createConsola({ level: -999 }),
-      fetch: async () => ({ token: "fresh", expiresAt: new Date(EPOCH + LIFE_MS).toISOString(), expiresIn: LIFE_MS / 1000, certificate: "cert-A" }),
+      fetch: async () => ({
+        token: "fresh",
+        expiresAt: new Date(EPOCH + LIFE_MS).toISOString(),
+        expiresIn: LIFE_MS / 1000,
+        certificate: "cert-A",
+      }),
       onRevoked: () => undefined,
       onFetched: (fetched, lifeMs) => void kept.push({ token: fetched.token, lifeMs }),
     });

@@ -17,7 +17,11 @@ const answeredBy = (who: string) => () => ({ name: who }) as unknown as StatusSn
 
 async function whoAnswers(path: string): Promise<string> {
   // No pooled connection: each ask must reach whatever socket the path names now.
-  const response = await fetch("http://localhost/v1/status", { unix: path, keepalive: false, signal: AbortSignal.timeout(5_000) });
+  const response = await fetch("http://localhost/v1/status", {
+    unix: path,
+    keepalive: false,
+    signal: AbortSignal.timeout(5_000),
+  });
   return ((await response.json()) as { name: string }).name;
 }
 

@@ -25,8 +25,16 @@ function scriptBinary(version: string): Uint8Array {
 
 function publish(manifest: Partial<Manifest>, options: { roots?: typeof roots } = {}): void {
   binary = scriptBinary(manifest.version ?? "1.5.0");
-  const target = { url: binaryFile("linux-x64"), size: binary.byteLength, sha256: createHash("sha256").update(binary).digest("hex") };
-  published = makeRelease({ roots: options.roots ?? roots, releaseKey, manifest: { targets: { "linux-x64": target }, ...manifest } });
+  const target = {
+    url: binaryFile("linux-x64"),
+    size: binary.byteLength,
+    sha256: createHash("sha256").update(binary).digest("hex"),
+  };
+  published = makeRelease({
+    roots: options.roots ?? roots,
+    releaseKey,
+    manifest: { targets: { "linux-x64": target }, ...manifest },
+  });
 }
 
 beforeAll(() => {
@@ -148,12 +156,27 @@ test("up to date: nothing recorded, nothing reported", async () => {
 test("no release source (a build without a release host, no manifest-url): idle, said once, nothing scheduled", () => {
   const dir = mkdtempSync(join(tmpdir(), "auto-upgrade-"));
   dirs.push(dir);
-  const { settings } = resolveSettings({ flags: { "state-dir": dir }, env: {}, envFile: join(dir, "absent.env"), isTTY: false });
+  const { settings } = resolveSettings({
+    flags: { "state-dir": dir },
+    env: {},
+    envFile: join(dir, "absent.env"),
+    isTTY: false,
+  });
   const clock = new FakeClock();
   const lines: string[] = [];
   const log = createLogger({ level: "info", format: "json" });
   log.setReporters([{ log: (entry) => lines.push(JSON.stringify(entry.args)) }]);
-  const auto = new AutoUpgrade({ settings, connectorId: "c", installed: join(dir, "connector"), roots: rootSpkis({ roots } as TestRelease), running: { version: "1.4.0", target: "linux-x64" }, log, clock, signal: new AbortController().signal, report: async () => {} });
+  const auto = new AutoUpgrade({
+    settings,
+    connectorId: "c",
+    installed: join(dir, "connector"),
+    roots: rootSpkis({ roots } as TestRelease),
+    running: { version: "1.4.0", target: "linux-x64" },
+    log,
+    clock,
+    signal: new AbortController().signal,
+    report: async () => {},
+  });
   auto.start();
   expect(clock.pendingTimers).toBe(0);
   expect(lines.join("\n")).toContain("No release source");

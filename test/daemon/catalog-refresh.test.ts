@@ -6,7 +6,12 @@ import { createConsola } from "consola";
 import type { CatalogFetch, CatalogSource } from "../../src/apps/catalog.ts";
 import { CatalogStore } from "../../src/apps/catalog-store.ts";
 import type { Catalog } from "../../src/control/api.ts";
-import { apiRejection, ConnectionRefusedError, ControlTimeoutError, TlsInspectionError } from "../../src/control/errors.ts";
+import {
+  apiRejection,
+  ConnectionRefusedError,
+  ControlTimeoutError,
+  TlsInspectionError,
+} from "../../src/control/errors.ts";
 import { CatalogRefresh } from "../../src/daemon/catalog-refresh.ts";
 import { StatusModel } from "../../src/daemon/status-model.ts";
 import { makeIdentity } from "../identity/fixtures.ts";
@@ -18,7 +23,10 @@ afterAll(() => {
 });
 
 const identity = makeIdentity("conn-1");
-const stored: Catalog = { version: "v-stored", apps: [{ name: "wiki", destinations: [{ host: "10.0.0.1", ports: "443" }], servers: [] }] };
+const stored: Catalog = {
+  version: "v-stored",
+  apps: [{ name: "wiki", destinations: [{ host: "10.0.0.1", ports: "443" }], servers: [] }],
+};
 const fresh: Catalog = { version: "v-fresh", apps: [] };
 const outage = () => new ConnectionRefusedError("cloud.example:443", "ECONNREFUSED");
 
@@ -42,9 +50,16 @@ function setup(answers: (() => CatalogFetch | Error)[], options: { keep?: Catalo
   if (options.keep) catalogs.save(options.keptFor ?? "conn-1", options.keep, new Date(Date.UTC(2025, 11, 31, 23)));
   const clock = new FakeClock();
   const abort = new AbortController();
-  const status = new StatusModel(identity, () => ({}), () => clock.wallNow());
+  const status = new StatusModel(
+    identity,
+    () => ({}),
+    () => clock.wallNow(),
+  );
   const lines: { type: string; message: unknown }[] = [];
-  const log = createConsola({ level: 999, reporters: [{ log: (e) => void lines.push({ type: e.type, message: e.args[0] }) }] });
+  const log = createConsola({
+    level: 999,
+    reporters: [{ log: (e) => void lines.push({ type: e.type, message: e.args[0] }) }],
+  });
   const changed: Catalog[] = [];
   let revoked = 0;
   const { source, calls } = scriptedSource(answers);
@@ -71,7 +86,11 @@ describe("the first catalog during a control-plane outage", () => {
     test(`${name}: the stored catalog is used at once, status says so, and fetching goes on until it answers`, async () => {
       const t = setup([err, err, () => ({ changed: true, catalog: fresh })], { keep: stored });
       expect(await t.refresh.first()).toEqual(stored);
-      expect(t.status.snapshot().catalog).toEqual({ source: "stored", version: "v-stored", fetchedAt: "2025-12-31T23:00:00.000Z" });
+      expect(t.status.snapshot().catalog).toEqual({
+        source: "stored",
+        version: "v-stored",
+        fetchedAt: "2025-12-31T23:00:00.000Z",
+      });
       expect(t.lines.some((l) => l.type === "warn" && String(l.message).includes("stored app catalog"))).toBe(true);
       for (let i = 0; i < 20 && t.changed.length === 0; i++) await t.clock.advance(60_000);
       expect(t.changed).toEqual([fresh]);

@@ -28,9 +28,18 @@ function identityValid(fromDay: number, toDay: number): Identity {
 function setup(renew: (current: Identity) => Promise<Identity>, random = () => 0) {
   const clock = new FakeClock();
   const lines: { type: string; message: unknown }[] = [];
-  const log = createConsola({ level: 999, reporters: [{ log: (e) => void lines.push({ type: e.type, message: e.args[0] }) }] });
+  const log = createConsola({
+    level: 999,
+    reporters: [{ log: (e) => void lines.push({ type: e.type, message: e.args[0] }) }],
+  });
   const renewed: Identity[] = [];
-  const renewal = new CertificateRenewal(identityValid(0, 30), { clock, log, renew, onRenewed: (i) => void renewed.push(i), random });
+  const renewal = new CertificateRenewal(identityValid(0, 30), {
+    clock,
+    log,
+    renew,
+    onRenewed: (i) => void renewed.push(i),
+    random,
+  });
   return { clock, lines, renewed, renewal };
 }
 
@@ -47,7 +56,11 @@ describe("certificate renewal schedule", () => {
     await clock.advance(1);
     expect(calls).toEqual([20 * DAY]);
     expect(renewed).toHaveLength(1);
-    expect(renewal.view()).toMatchObject({ dueAt: new Date(EPOCH + 40 * DAY).toISOString(), lastError: null, failures: 0 });
+    expect(renewal.view()).toMatchObject({
+      dueAt: new Date(EPOCH + 40 * DAY).toISOString(),
+      lastError: null,
+      failures: 0,
+    });
     await clock.advance(20 * DAY);
     expect(calls).toEqual([20 * DAY, 40 * DAY]);
     renewal.stop();
@@ -57,7 +70,13 @@ describe("certificate renewal schedule", () => {
     const calls: number[] = [];
     const clock = new FakeClock();
     const log = createConsola({ level: -999 });
-    const renewal = new CertificateRenewal(identityValid(0, 90), { clock, log, renew: async () => (calls.push(clock.now()), identityValid(60, 150)), onRenewed: () => {}, random: () => 0 });
+    const renewal = new CertificateRenewal(identityValid(0, 90), {
+      clock,
+      log,
+      renew: async () => (calls.push(clock.now()), identityValid(60, 150)),
+      onRenewed: () => {},
+      random: () => 0,
+    });
     renewal.start();
     expect(clock.pendingTimers).toBe(1);
     await clock.advance(60 * DAY - 1);
@@ -70,7 +89,10 @@ describe("certificate renewal schedule", () => {
 
   test("the random delay is at most 5% of the life, so a fleet enrolled together spreads out", async () => {
     const calls: number[] = [];
-    const { clock, renewal } = setup(async () => (calls.push(clock.now()), identityValid(30, 60)), () => 0.999);
+    const { clock, renewal } = setup(
+      async () => (calls.push(clock.now()), identityValid(30, 60)),
+      () => 0.999,
+    );
     renewal.start();
     await clock.advance(22 * DAY);
     expect(calls).toHaveLength(1);
@@ -81,10 +103,13 @@ describe("certificate renewal schedule", () => {
 
   test("a failed renewal is retried with growing backoff, logged with its reason, and stops at stop()", async () => {
     let attempts = 0;
-    const { clock, lines, renewed, renewal } = setup(async () => {
-      attempts++;
-      throw new Error("control plane unreachable");
-    }, () => 0.5);
+    const { clock, lines, renewed, renewal } = setup(
+      async () => {
+        attempts++;
+        throw new Error("control plane unreachable");
+      },
+      () => 0.5,
+    );
     renewal.start();
     await clock.advance(20.75 * DAY); // two thirds of 30 days, plus half of the 5% random delay
     expect(attempts).toBe(1);
@@ -93,7 +118,9 @@ describe("certificate renewal schedule", () => {
     await clock.advance(60_000); // half of 2 minutes
     expect(attempts).toBe(3);
     expect(renewed).toEqual([]);
-    expect(lines.filter((l) => l.type === "warn").map((l) => l.message)).toEqual(Array(3).fill("certificate renewal failed; retrying"));
+    expect(lines.filter((l) => l.type === "warn").map((l) => l.message)).toEqual(
+      Array(3).fill("certificate renewal failed; retrying"),
+    );
     expect(renewal.view()).toMatchObject({ lastError: "control plane unreachable", failures: 3 });
     renewal.stop();
     await clock.advance(DAY);
@@ -101,9 +128,12 @@ describe("certificate renewal schedule", () => {
   });
 
   test("past expiry, failures are logged as errors that name the fix", async () => {
-    const { clock, lines, renewal } = setup(async () => {
-      throw new Error("401 UNAUTHENTICATED");
-    }, () => 0.5);
+    const { clock, lines, renewal } = setup(
+      async () => {
+        throw new Error("401 UNAUTHENTICATED");
+      },
+      () => 0.5,
+    );
     renewal.start();
     await clock.advance(31 * DAY);
     const errors = lines.filter((l) => l.type === "error").map((l) => String(l.message));

@@ -18,17 +18,29 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function start(mode: string, options: { timeoutMs?: number; clock?: FakeClock; killAfterMs?: number } = {}): Successor & { armed(): Promise<void> } {
+function start(
+  mode: string,
+  options: { timeoutMs?: number; clock?: FakeClock; killAfterMs?: number } = {},
+): Successor & { armed(): Promise<void> } {
   const armedFile = join(scratch, `armed-${armedFiles++}`);
   const successor = spawnSuccessor({
     command: [process.execPath, FIXTURE],
-    env: { PATH: process.env.PATH, SUCCESSOR_MODE: mode, ARMED_FILE: armedFile, ...successorEnv({ EXPECT_TUNNELS: "2" }, 2) },
+    env: {
+      PATH: process.env.PATH,
+      SUCCESSOR_MODE: mode,
+      ARMED_FILE: armedFile,
+      ...successorEnv({ EXPECT_TUNNELS: "2" }, 2),
+    },
     timeoutMs: options.timeoutMs ?? 60_000,
     clock: options.clock ?? systemClock,
     ...(options.killAfterMs === undefined ? {} : { killAfterMs: options.killAfterMs }),
   });
   started.push(successor);
-  return { ...successor, armed: () => until("the successor's signal handler", () => (existsSync(armedFile) ? true : undefined), 20_000).then(() => {}) };
+  return {
+    ...successor,
+    armed: () =>
+      until("the successor's signal handler", () => (existsSync(armedFile) ? true : undefined), 20_000).then(() => {}),
+  };
 }
 
 describe("the old side: the successor's readiness pipe (fd 3)", () => {
@@ -61,7 +73,9 @@ describe("the old side: the successor's readiness pipe (fd 3)", () => {
     let exited = false;
     void successor.exited.then(() => (exited = true));
     // SIGTERM alone does not end it: still running after a while of real time.
-    expect(await Promise.race([successor.exited.then(() => "exited"), Bun.sleep(300).then(() => "running")])).toBe("running");
+    expect(await Promise.race([successor.exited.then(() => "exited"), Bun.sleep(300).then(() => "running")])).toBe(
+      "running",
+    );
     await clock.advance(10_000);
     await stopped;
     expect(exited).toBe(true);
@@ -76,7 +90,10 @@ describe("the old side: the successor's readiness pipe (fd 3)", () => {
 
   test("a successor that writes something else than ready is not taken as ready", async () => {
     const successor = start("garbage");
-    expect(await successor.readiness).toEqual({ ready: false, reason: "the new process wrote something other than ready on its readiness pipe" });
+    expect(await successor.readiness).toEqual({
+      ready: false,
+      reason: "the new process wrote something other than ready on its readiness pipe",
+    });
   });
 
   test("cancel (the old process is stopping) settles readiness; stop asked twice sends one SIGTERM", async () => {
@@ -93,8 +110,18 @@ describe("the old side: the successor's readiness pipe (fd 3)", () => {
 
 describe("what the successor is given", () => {
   test("this process's arguments; the environment with secrets (never argv), without the provisioning key", () => {
-    expect(successorCommand("/usr/local/bin/connector", ["bun", "/$bunfs/root/connector", "run", "--tunnels", "2"])).toEqual(["/usr/local/bin/connector", "run", "--tunnels", "2"]);
-    const env = successorEnv({ HTTPS_PROXY: "http://user:secret@proxy:3128", CONNECTOR_PROVISIONING_KEY: "cpk_secret", CONNECTOR_HANDOVER: "9", UNSET: undefined }, 2);
+    expect(
+      successorCommand("/usr/local/bin/connector", ["bun", "/$bunfs/root/connector", "run", "--tunnels", "2"]),
+    ).toEqual(["/usr/local/bin/connector", "run", "--tunnels", "2"]);
+    const env = successorEnv(
+      {
+        HTTPS_PROXY: "http://user:secret@proxy:3128",
+        CONNECTOR_PROVISIONING_KEY: "cpk_secret",
+        CONNECTOR_HANDOVER: "9",
+        UNSET: undefined,
+      },
+      2,
+    );
     expect(env).toEqual({ HTTPS_PROXY: "http://user:secret@proxy:3128", CONNECTOR_HANDOVER: "2" });
   });
 });
@@ -115,11 +142,15 @@ describe("the new side", () => {
     dir = mkdtempSync(join(tmpdir(), "handover-"));
     const fd = openSync(join(dir, "file"), "w");
     try {
-      expect(takeHandoverRequest({ CONNECTOR_HANDOVER: "2" }, { processEnv: {}, readinessFd: fd }).problem).toContain("is not a pipe");
+      expect(takeHandoverRequest({ CONNECTOR_HANDOVER: "2" }, { processEnv: {}, readinessFd: fd }).problem).toContain(
+        "is not a pipe",
+      );
     } finally {
       closeSync(fd);
     }
-    expect(takeHandoverRequest({ CONNECTOR_HANDOVER: "two" }, { processEnv: {} }).problem).toContain("not a tunnel count");
+    expect(takeHandoverRequest({ CONNECTOR_HANDOVER: "two" }, { processEnv: {} }).problem).toContain(
+      "not a tunnel count",
+    );
     expect(takeHandoverRequest({}, { processEnv: {} })).toEqual({});
   });
 

@@ -18,7 +18,6 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-
 describe("obtainIdentity", () => {
   test("an unwritable state dir is retried every 5 minutes, with no enroll request", async () => {
     const clock = new FakeClock();

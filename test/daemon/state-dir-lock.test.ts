@@ -12,7 +12,6 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-
 test("a state dir other users can write into is waited on slowly (operator needed), never chmodded, and used once fixed", async () => {
   const stateDir = join(dir, "state");
   mkdirSync(stateDir);

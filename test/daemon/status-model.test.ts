@@ -24,7 +24,12 @@ test("two tunnels up on one gateway while a second is known: degraded, and the s
   expect(v.parse(StatusSnapshotSchema, snap).redundancy).toEqual({ distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 });
   expect(snap.state).toBe("degraded");
   expect(STATUS_EXIT[snap.state]).toBe(1);
-  expect(status.summary()).toMatchObject({ state: "degraded", gateways: 1, gatewaysKnown: 2, redundancy: "tunnels share a gateway although another is known" });
+  expect(status.summary()).toMatchObject({
+    state: "degraded",
+    gateways: 1,
+    gatewaysKnown: 2,
+    redundancy: "tunnels share a gateway although another is known",
+  });
   // Moved back: connected again.
   status.slotChanged(1, "up", B, at);
   expect(status.snapshot().redundancy).toEqual({ distinctGateways: 2, tunnels: 2, gatewaysKnown: 2 });

@@ -24,7 +24,13 @@ function writeResult(body: unknown): void {
 function watch() {
   const swapped: SwapResult[] = [];
   const unreadable: string[] = [];
-  const watcher = watchSwapResult({ stateDir: dir, clock, version: "1.0.0", onSwapped: (r) => swapped.push(r), onUnreadable: (e) => unreadable.push(e) });
+  const watcher = watchSwapResult({
+    stateDir: dir,
+    clock,
+    version: "1.0.0",
+    onSwapped: (r) => swapped.push(r),
+    onUnreadable: (e) => unreadable.push(e),
+  });
   return { swapped, unreadable, watcher };
 }
 
@@ -33,7 +39,15 @@ test("a new swapped result to another version triggers once; a result there at s
   const { swapped, watcher } = watch();
   await clock.advance(3 * RESULT_POLL_MS);
   expect(swapped).toEqual([]);
-  writeResult({ schema: 1, id: "new", action: "apply", result: "swapped", from: "1.0.0", to: "1.1.0", at: "2026-01-01T00:00:00Z" });
+  writeResult({
+    schema: 1,
+    id: "new",
+    action: "apply",
+    result: "swapped",
+    from: "1.0.0",
+    to: "1.1.0",
+    at: "2026-01-01T00:00:00Z",
+  });
   await clock.advance(RESULT_POLL_MS);
   expect(swapped.map((r) => r.id)).toEqual(["new"]);
   // Rewritten with the same id (e.g. touched): not a second hand-over.

@@ -56,7 +56,12 @@ function supervise(gateways: Gateway[], count: number, fetch: (identity: Identit
   tokens = new AccessTokens({ clock: systemClock, log, fetch: () => fetch(identity), onRevoked: () => {} });
   tokens.start();
   const tunnels = new Map<number, Tunnel>();
-  const { settings } = resolveSettings({ flags: { "state-dir": "/nonexistent", tunnels: String(count) }, env: {}, envFile: "/nonexistent/env", isTTY: false });
+  const { settings } = resolveSettings({
+    flags: { "state-dir": "/nonexistent", tunnels: String(count) },
+    env: {},
+    envFile: "/nonexistent/env",
+    isTTY: false,
+  });
   supervisor = createTunnelSupervisor({
     identity: () => identity,
     settings,
@@ -79,7 +84,13 @@ test("a 401 at the upgrade brings a fresh token that the next dials use; the tun
   const { identity, lines, tunnels, tokens } = supervise([...enrolled.gateways], 1, async (identity) => {
     fetches++;
     // The first token is one the gateway cannot verify (as after a cloud key rotation): 401.
-    if (fetches === 1) return { token: "v1.e30.AAAA", expiresAt: new Date(Date.now() + 600_000).toISOString(), expiresIn: 600, certificate: identity.certificate };
+    if (fetches === 1)
+      return {
+        token: "v1.e30.AAAA",
+        expiresAt: new Date(Date.now() + 600_000).toISOString(),
+        expiresIn: 600,
+        certificate: identity.certificate,
+      };
     return { ...(await enrolled.token()), certificate: identity.certificate };
   });
 
@@ -114,27 +125,42 @@ test("a hostile gateway's 401s do not stop dials to an honest one while the cont
     tls: { cert: serverCert.certPem, key: serverCert.keyPem },
     fetch: () => {
       refusals++;
-      return new Response("invalid token", { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+      return new Response("invalid token", {
+        status: 401,
+        headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' },
+      });
     },
   });
   const honest = enrolled.gateways[0]!;
   const fetchTimes: number[] = [];
   // One good token, then the control plane is out of reach.
-  const run = supervise([honest, { id: "hostile", url: `wss://127.0.0.1:${hostile.port}/v1/tunnel` }], 2, async (identity) => {
-    fetchTimes.push(Date.now());
-    if (fetchTimes.length > 1) throw new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED");
-    return { ...(await enrolled.token()), certificate: identity.certificate };
-  });
+  const run = supervise(
+    [honest, { id: "hostile", url: `wss://127.0.0.1:${hostile.port}/v1/tunnel` }],
+    2,
+    async (identity) => {
+      fetchTimes.push(Date.now());
+      if (fetchTimes.length > 1) throw new ConnectionRefusedError("127.0.0.1", "ECONNREFUSED");
+      return { ...(await enrolled.token()), certificate: identity.certificate };
+    },
+  );
   const onHonest = () => [...run.tunnels.values()].find((t) => t.gateway.id === honest.id);
   const first = await until("a tunnel on the honest gateway", onHonest, 15_000);
-  await until("a 401 from the hostile gateway and the failed refresh it asked for", () => (refusals >= 1 && fetchTimes.length >= 2 ? true : undefined), 15_000);
+  await until(
+    "a 401 from the hostile gateway and the failed refresh it asked for",
+    () => (refusals >= 1 && fetchTimes.length >= 2 ? true : undefined),
+    15_000,
+  );
   const accepted = (await cloud.gatewayAdmin!.describe()).find((g) => g.id === honest.id)!.counters!.tunnelsAccepted;
   // The honest gateway's tunnel drops: its slot redials with the token still held, as no refresh can succeed.
   first.session.close(1000, "test: dropped");
-  await until("a new tunnel on the honest gateway", () => {
-    const next = onHonest();
-    return next !== undefined && next !== first ? next : undefined;
-  }, 15_000);
+  await until(
+    "a new tunnel on the honest gateway",
+    () => {
+      const next = onHonest();
+      return next !== undefined && next !== first ? next : undefined;
+    },
+    15_000,
+  );
   const gws = await cloud.gatewayAdmin!.describe();
   expect(gws.find((g) => g.id === honest.id)!.counters!.tunnelsAccepted).toBe(accepted + 1);
   // However many 401s came, the refreshes followed the failure backoff (1 s doubling, full jitter, ≥ 250 ms apart).

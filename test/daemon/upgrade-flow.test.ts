@@ -3,7 +3,13 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveSettings } from "../../src/config/settings.ts";
-import { countProbationStart, MAX_PROBATION_STARTS, PROBATION_MAX_AGE_MS, PROBATION_MS, UpgradeFlow } from "../../src/daemon/upgrade-flow.ts";
+import {
+  countProbationStart,
+  MAX_PROBATION_STARTS,
+  PROBATION_MAX_AGE_MS,
+  PROBATION_MS,
+  UpgradeFlow,
+} from "../../src/daemon/upgrade-flow.ts";
 import { createLogger } from "../../src/log.ts";
 import { initialUpgradeState, readUpgradeState, writeUpgradeState } from "../../src/upgrade/state.ts";
 import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
@@ -20,7 +26,12 @@ const log = createLogger({ level: "silent", format: "json" });
 function stateDirOnProbation(version: string, starts = 0): string {
   const dir = mkdtempSync(join(tmpdir(), "upgrade-flow-"));
   dirs.push(dir);
-  writeUpgradeState(dir, { ...initialUpgradeState(), highestSequence: 2, highestVersion: version, probation: { version, from: "1.0.0", since: new Date().toISOString(), starts } });
+  writeUpgradeState(dir, {
+    ...initialUpgradeState(),
+    highestSequence: 2,
+    highestVersion: version,
+    probation: { version, from: "1.0.0", since: new Date().toISOString(), starts },
+  });
   return dir;
 }
 
@@ -52,8 +63,18 @@ test("no state, or no probation: nothing counted", () => {
   expect(countProbationStart({ stateDir }, "1.1.0", log)).toBe(false);
 });
 
-function flow(stateDir: string, clock: FakeClock, tunnelsUp: () => number, handOver: () => Promise<HandoverOutcome> = async () => ({ ok: true, pid: 1 })) {
-  const { settings } = resolveSettings({ flags: { "state-dir": stateDir, "auto-upgrade": "off" }, env: {}, envFile: join(stateDir, "absent.env"), isTTY: false });
+function flow(
+  stateDir: string,
+  clock: FakeClock,
+  tunnelsUp: () => number,
+  handOver: () => Promise<HandoverOutcome> = async () => ({ ok: true, pid: 1 }),
+) {
+  const { settings } = resolveSettings({
+    flags: { "state-dir": stateDir, "auto-upgrade": "off" },
+    env: {},
+    envFile: join(stateDir, "absent.env"),
+    isTTY: false,
+  });
   return new UpgradeFlow({
     settings,
     connectorId: "c",
@@ -101,16 +122,32 @@ test("a swap whose new version does not take over is recorded HEALTH_GATE_FAILED
     const stateDir = stateDirOnProbation("1.1.0", 1);
     const clock = new FakeClock();
     let handOvers = 0;
-    const f = flow(stateDir, clock, () => 1, async () => {
-      handOvers += 1;
-      return { ok: false, code, reason: "not ready within 20 s" };
-    });
+    const f = flow(
+      stateDir,
+      clock,
+      () => 1,
+      async () => {
+        handOvers += 1;
+        return { ok: false, code, reason: "not ready within 20 s" };
+      },
+    );
     f.start();
-    writeResult(stateDir, { id: `swap-${code}`, action: "apply", result: "swapped", from: "1.1.0", to: "1.2.0", at: "2026-01-01T00:00:00.000Z" });
+    writeResult(stateDir, {
+      id: `swap-${code}`,
+      action: "apply",
+      result: "swapped",
+      from: "1.1.0",
+      to: "1.2.0",
+      at: "2026-01-01T00:00:00.000Z",
+    });
     await clock.advance(5_000);
     await until("the hand-over to be tried", () => (handOvers > 0 ? true : undefined), 10_000);
     if (code === "HEALTH_GATE_FAILED") {
-      const outcomes = await until("the failure recorded", () => (readUpgradeState(stateDir).outcomes.length > 0 ? readUpgradeState(stateDir).outcomes : undefined), 10_000);
+      const outcomes = await until(
+        "the failure recorded",
+        () => (readUpgradeState(stateDir).outcomes.length > 0 ? readUpgradeState(stateDir).outcomes : undefined),
+        10_000,
+      );
       expect(outcomes[0]).toMatchObject({ from: "1.1.0", to: "1.2.0", result: "failed", code });
     } else {
       await flushMicrotasks(); // the refusal is handled as soon as handOver() resolves
@@ -125,12 +162,24 @@ test("during an outage (no tunnel up here either) a swap waits for a tunnel befo
   const clock = new FakeClock();
   let up = 0;
   let handOvers = 0;
-  const f = flow(stateDir, clock, () => up, async () => {
-    handOvers += 1;
-    return { ok: true, pid: 2 };
-  });
+  const f = flow(
+    stateDir,
+    clock,
+    () => up,
+    async () => {
+      handOvers += 1;
+      return { ok: true, pid: 2 };
+    },
+  );
   f.start();
-  writeResult(stateDir, { id: "swap-outage", action: "apply", result: "swapped", from: "1.1.0", to: "1.2.0", at: "2026-01-01T00:00:00.000Z" });
+  writeResult(stateDir, {
+    id: "swap-outage",
+    action: "apply",
+    result: "swapped",
+    from: "1.1.0",
+    to: "1.2.0",
+    at: "2026-01-01T00:00:00.000Z",
+  });
   await clock.advance(5 * 60_000);
   expect(handOvers).toBe(0);
   expect(readUpgradeState(stateDir).outcomes).toHaveLength(0);

@@ -4,7 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
-import { AdmissionGate, DEFAULT_ADMISSION_LIMITS, effectiveMaxStreams, kernelSendBufferMax, type AdmissionLimits } from "../../src/dataplane/admission.ts";
+import {
+  AdmissionGate,
+  DEFAULT_ADMISSION_LIMITS,
+  effectiveMaxStreams,
+  kernelSendBufferMax,
+  type AdmissionLimits,
+} from "../../src/dataplane/admission.ts";
 import { AllowList } from "../../src/dataplane/allow-list.ts";
 import { createOpenHandler, type DataplaneCounters } from "../../src/dataplane/open-handler.ts";
 import { StreamCode } from "../../src/tunnel/const.ts";
@@ -46,7 +52,11 @@ describe("AdmissionGate", () => {
 
   test("a connect given up on (Bun cannot cancel it) counts as a dial and an fd until it settles", async () => {
     let open = 10;
-    const gate = new AdmissionGate(new FakeClock(), { limit: () => 10 + 2 + 128, openFds: () => open }, limits({ maxStreams: 100, maxPendingDials: 2 }));
+    const gate = new AdmissionGate(
+      new FakeClock(),
+      { limit: () => 10 + 2 + 128, openFds: () => open },
+      limits({ maxStreams: 100, maxPendingDials: 2 }),
+    );
     const ticket = admitted(gate);
     let settle!: () => void;
     gate.lingering(new Promise<void>((resolve) => (settle = resolve)));
@@ -65,7 +75,17 @@ describe("AdmissionGate", () => {
   });
 
   test("one tunnel gets at most half of each bound: a hostile gateway's tunnel is BUSY while another is served", () => {
-    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxStreams: 10, maxPendingDials: 4, maxBufferedBytes: 1_000, kernelBytesPerBlockedSocket: 100, stallMs: 0 }));
+    const gate = new AdmissionGate(
+      new FakeClock(),
+      noFdLimit,
+      limits({
+        maxStreams: 10,
+        maxPendingDials: 4,
+        maxBufferedBytes: 1_000,
+        kernelBytesPerBlockedSocket: 100,
+        stallMs: 0,
+      }),
+    );
     const hostile = {};
     const honest = {};
     const hostileTickets = [gate.admit(hostile), gate.admit(hostile)].map((a) => (a.admitted ? a.ticket : undefined));
@@ -92,7 +112,9 @@ describe("AdmissionGate", () => {
     expect(effectiveMaxStreams(limits({ maxStreams: 20_000, fdReserve: 128 }), 1024)).toBe(896);
     expect(effectiveMaxStreams(limits({ maxStreams: 500, fdReserve: 128 }), 1024)).toBe(500);
     expect(effectiveMaxStreams(limits({ maxStreams: 500, fdReserve: 128 }), 100)).toBe(0);
-    expect(new AdmissionGate(new FakeClock(), { limit: () => 1024, openFds: () => 10 }).maxStreams).toBe(1024 - DEFAULT_ADMISSION_LIMITS.fdReserve);
+    expect(new AdmissionGate(new FakeClock(), { limit: () => 1024, openFds: () => 10 }).maxStreams).toBe(
+      1024 - DEFAULT_ADMISSION_LIMITS.fdReserve,
+    );
   });
 
   test("dials in progress beyond the cap are BUSY 'dials'; a settled dial frees its slot but not its stream", () => {
@@ -110,7 +132,11 @@ describe("AdmissionGate", () => {
 
   test("the kernel estimate is charged only for a socket whose writes have fallen short for stallMs (an app not reading, not a bulk stream)", async () => {
     const clock = new FakeClock();
-    const gate = new AdmissionGate(clock, noFdLimit, limits({ maxBufferedBytes: 10_000, kernelBytesPerBlockedSocket: 6_000, stallMs: 1_000 }));
+    const gate = new AdmissionGate(
+      clock,
+      noFdLimit,
+      limits({ maxBufferedBytes: 10_000, kernelBytesPerBlockedSocket: 6_000, stallMs: 1_000 }),
+    );
     const bulk = admitted(gate);
     const stuck = admitted(gate);
     bulk.setBlocked(true);
@@ -130,7 +156,11 @@ describe("AdmissionGate", () => {
   });
 
   test("bytes held for app sockets plus the kernel estimate per blocked socket bound admission ('buffered')", () => {
-    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxBufferedBytes: 10_000, kernelBytesPerBlockedSocket: 4_000, stallMs: 0 }));
+    const gate = new AdmissionGate(
+      new FakeClock(),
+      noFdLimit,
+      limits({ maxBufferedBytes: 10_000, kernelBytesPerBlockedSocket: 4_000, stallMs: 0 }),
+    );
     const a = admitted(gate);
     a.hold(3_000);
     a.setBlocked(true);
@@ -153,7 +183,11 @@ describe("AdmissionGate", () => {
     const clock = new FakeClock();
     let open = 50;
     let reads = 0;
-    const gate = new AdmissionGate(clock, { limit: () => 200, openFds: () => (reads++, open) }, limits({ fdReserve: 100 }));
+    const gate = new AdmissionGate(
+      clock,
+      { limit: () => 200, openFds: () => (reads++, open) },
+      limits({ fdReserve: 100 }),
+    );
     // 50 open + reserve 100: 50 more fit under 200 (each admission is counted as one more fd).
     const tickets = Array.from({ length: 50 }, () => admitted(gate));
     expect(reads).toBeLessThan(50);
@@ -167,7 +201,11 @@ describe("AdmissionGate", () => {
   });
 
   test("fds that cannot be counted leave only the stream cap", () => {
-    const gate = new AdmissionGate(new FakeClock(), { limit: () => 200, openFds: () => undefined }, limits({ fdReserve: 100, maxStreams: 1_000 }));
+    const gate = new AdmissionGate(
+      new FakeClock(),
+      { limit: () => 200, openFds: () => undefined },
+      limits({ fdReserve: 100, maxStreams: 1_000 }),
+    );
     expect(gate.maxStreams).toBe(100);
     for (let i = 0; i < 100; i++) admitted(gate).dialEnded();
     expect(gate.admit({})).toMatchObject({ admitted: false, reason: "streams" });
@@ -188,10 +226,18 @@ describe("one gate shared by the open handlers of two tunnels", () => {
   let echo: { port: number; stop(): void };
   let stalled: { port: number; stop(): void };
   beforeAll(() => {
-    const e = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data: (s, c) => void s.write(c), error() {} } });
+    const e = Bun.listen<undefined>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { data: (s, c) => void s.write(c), error() {} },
+    });
     echo = { port: e.port, stop: () => e.stop(true) };
     // Accepts and never reads: the connector's writes to it fall short and it is charged as blocked.
-    const s = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { open: (sock) => sock.pause(), data() {}, error() {} } });
+    const s = Bun.listen<undefined>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { open: (sock) => sock.pause(), data() {}, error() {} },
+    });
     stalled = { port: s.port, stop: () => s.stop(true) };
   });
   afterAll(() => {
@@ -202,13 +248,26 @@ describe("one gate shared by the open handlers of two tunnels", () => {
   function tunnels(gate: AdmissionGate) {
     const allowList = AllowList.compile({
       version: "1",
-      apps: [{ name: "echo", destinations: [{ host: "127.0.0.1", ports: `${echo.port}` }, { host: "127.0.0.1", ports: `${stalled.port}` }], servers: [] }],
+      apps: [
+        {
+          name: "echo",
+          destinations: [
+            { host: "127.0.0.1", ports: `${echo.port}` },
+            { host: "127.0.0.1", ports: `${stalled.port}` },
+          ],
+          servers: [],
+        },
+      ],
     });
     const counters: DataplaneCounters = { failures: {} };
     const log = createConsola({ level: -999 });
     return [0, 1].map(() => {
       const [a, b] = createMemoryTransportPair();
-      const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log, counters, gate }) });
+      const connector = new Session({
+        role: "connector",
+        transport: a,
+        onOpen: createOpenHandler({ allowList: () => allowList, log, counters, gate }),
+      });
       const gateway = new Session({ role: "gateway", transport: b });
       return { connector, gateway, counters, close: () => (gateway.close(), connector.close()) };
     });
@@ -221,7 +280,9 @@ describe("one gate shared by the open handlers of two tunnels", () => {
       const s1 = await t1!.gateway.open({ app: "echo", host: "127.0.0.1", port: echo.port });
       await t2!.gateway.open({ app: "echo", host: "127.0.0.1", port: echo.port });
       for (const t of [t1!, t2!]) {
-        const refused = await t.gateway.open({ app: "echo", host: "127.0.0.1", port: echo.port }).catch((err: unknown) => err);
+        const refused = await t.gateway
+          .open({ app: "echo", host: "127.0.0.1", port: echo.port })
+          .catch((err: unknown) => err);
         expect(refused).toBeInstanceOf(OpenRejectedError);
         expect((refused as OpenRejectedError).result).toBe(StreamCode.BUSY);
       }
@@ -240,7 +301,11 @@ describe("one gate shared by the open handlers of two tunnels", () => {
   });
 
   test("an app that does not read is charged as blocked; the charge is released when its stream ends", async () => {
-    const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ kernelBytesPerBlockedSocket: 1_000_000, stallMs: 0 }));
+    const gate = new AdmissionGate(
+      new FakeClock(),
+      noFdLimit,
+      limits({ kernelBytesPerBlockedSocket: 1_000_000, stallMs: 0 }),
+    );
     const [t] = tunnels(gate);
     try {
       const stream = await t!.gateway.open({ app: "echo", host: "127.0.0.1", port: stalled.port });
@@ -259,16 +324,27 @@ describe("one gate shared by the open handlers of two tunnels", () => {
 
   test("dials held by a black hole stop at the tunnel's share of the dial cap: the rest are BUSY 'dials' at once, not held for the dial timeout", async () => {
     const gate = new AdmissionGate(new FakeClock(), noFdLimit, limits({ maxPendingDials: 6 })); // one tunnel: 3
-    const allowList = AllowList.compile({ version: "1", apps: [{ name: "bh", destinations: [{ host: "*.corp.example", ports: "443" }], servers: [] }] });
+    const allowList = AllowList.compile({
+      version: "1",
+      apps: [{ name: "bh", destinations: [{ host: "*.corp.example", ports: "443" }], servers: [] }],
+    });
     const [a, b] = createMemoryTransportPair();
     const connector = new Session({
       role: "connector",
       transport: a,
-      onOpen: createOpenHandler({ allowList: () => allowList, log: createConsola({ level: -999 }), counters: { failures: {} }, gate, resolve: () => new Promise(() => {}) }),
+      onOpen: createOpenHandler({
+        allowList: () => allowList,
+        log: createConsola({ level: -999 }),
+        counters: { failures: {} },
+        gate,
+        resolve: () => new Promise(() => {}),
+      }),
     });
     const gateway = new Session({ role: "gateway", transport: b });
     try {
-      const opens = Array.from({ length: 10 }, (_, i) => gateway.open({ app: "bh", host: `h${i}.corp.example`, port: 443 }).catch((err: unknown) => err));
+      const opens = Array.from({ length: 10 }, (_, i) =>
+        gateway.open({ app: "bh", host: `h${i}.corp.example`, port: 443 }).catch((err: unknown) => err),
+      );
       const busy = await Promise.race([Promise.all(opens.slice(3)), Bun.sleep(5_000).then(() => "held")]);
       expect(busy).not.toBe("held");
       for (const err of busy as unknown[]) expect((err as OpenRejectedError).result).toBe(StreamCode.BUSY);

@@ -114,7 +114,10 @@ describe("AllowList.allows", () => {
   });
 
   test("a refusal reason shows no control character of any kind (C1, DEL, bidi overrides too)", () => {
-    for (const [app, host] of [["nope\u009b2J\u202e", "wiki.corp.example"], ["wiki", "evil\u001b]0;x\u0007\u007f\u0085.example"]]) {
+    for (const [app, host] of [
+      ["nope\u009b2J\u202e", "wiki.corp.example"],
+      ["wiki", "evil\u001b]0;x\u0007\u007f\u0085.example"],
+    ]) {
       const decision = list.allows(app!, host!, 443);
       expect(decision.allowed).toBe(false);
       if (!decision.allowed) expect(isOneLine(decision.reason)).toBe(true);

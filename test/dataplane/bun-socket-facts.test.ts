@@ -22,7 +22,10 @@ class Recorder {
   waitFor(what: string, match: (e: string) => boolean = (e) => e === what): Promise<void> {
     if (this.events.some(match)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${what}" within ${WAIT_MS} ms; saw ${this.events.join(",")}`)), WAIT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`no "${what}" within ${WAIT_MS} ms; saw ${this.events.join(",")}`)),
+        WAIT_MS,
+      );
       this.#waiters.push({ match, resolve: () => (clearTimeout(timer), resolve()) });
     });
   }

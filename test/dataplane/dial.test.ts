@@ -59,7 +59,13 @@ async function within<T>(promise: Promise<T>, what: string): Promise<T> {
 }
 
 async function dialError(promise: Promise<unknown>): Promise<DialError> {
-  const err = await within(promise.then(() => undefined, (e: unknown) => e), "the dial to fail");
+  const err = await within(
+    promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    "the dial to fail",
+  );
   expect(err).toBeInstanceOf(DialError);
   return err as DialError;
 }
@@ -93,7 +99,12 @@ describe("dialDestination on loopback", () => {
     const server = echoServer("127.0.0.1");
     let received!: (text: string) => void;
     const echoed = new Promise<string>((resolve) => (received = resolve));
-    const socket = await dialDestination("127.0.0.1", server.port, { data: (_s, d) => received(d.toString()) }, { data: { stream: 7 } });
+    const socket = await dialDestination(
+      "127.0.0.1",
+      server.port,
+      { data: (_s, d) => received(d.toString()) },
+      { data: { stream: 7 } },
+    );
     sockets.push(socket as Socket<unknown>);
     expect(socket.data).toEqual({ stream: 7 });
     expect(socket.remoteAddress).toBe("127.0.0.1");
@@ -109,10 +120,17 @@ describe("dialDestination on loopback", () => {
       const noDelay = socket.setNoDelay.bind(socket);
       const keepAlive = socket.setKeepAlive.bind(socket);
       socket.setNoDelay = (on?: boolean) => (calls.push(`nodelay ${on}`), noDelay(on));
-      socket.setKeepAlive = (on?: boolean, delay?: number) => (calls.push(`keepalive ${on} ${delay}`), keepAlive(on, delay));
+      socket.setKeepAlive = (on?: boolean, delay?: number) => (
+        calls.push(`keepalive ${on} ${delay}`), keepAlive(on, delay)
+      );
       return socket;
     };
-    const socket = await dialDestination("127.0.0.1", server.port, {}, { data: undefined, connect, keepAliveDelayMs: 15_000 });
+    const socket = await dialDestination(
+      "127.0.0.1",
+      server.port,
+      {},
+      { data: undefined, connect, keepAliveDelayMs: 15_000 },
+    );
     sockets.push(socket as Socket<unknown>);
     expect(calls).toEqual(["nodelay true", "keepalive true 15000"]);
   });
@@ -129,7 +147,12 @@ describe("dialDestination on loopback", () => {
   test("an IPv4-mapped IPv6 literal is dialed as the IPv4 address", async () => {
     const server = echoServer("127.0.0.1");
     const hosts: string[] = [];
-    const socket = await dialDestination(`::ffff:127.0.0.1`, server.port, {}, { data: undefined, connect: recordingConnect(hosts) });
+    const socket = await dialDestination(
+      `::ffff:127.0.0.1`,
+      server.port,
+      {},
+      { data: undefined, connect: recordingConnect(hosts) },
+    );
     sockets.push(socket as Socket<unknown>);
     expect(hosts).toEqual(["127.0.0.1"]);
   });
@@ -152,7 +175,12 @@ describe("dialDestination on loopback", () => {
       "app.corp.example",
       server.port,
       { close: (s) => void (seen.push(s), closed()), end: (s) => void seen.push(s), error: (s) => void seen.push(s) },
-      { data: undefined, resolve: resolveTo(v4("127.0.0.2"), v4("127.0.0.1")), connect: recordingConnect(hosts), onAttempt: (a, ok) => void attempts.push([a, ok]) },
+      {
+        data: undefined,
+        resolve: resolveTo(v4("127.0.0.2"), v4("127.0.0.1")),
+        connect: recordingConnect(hosts),
+        onAttempt: (a, ok) => void attempts.push([a, ok]),
+      },
     );
     expect(hosts).toEqual(["127.0.0.2", "127.0.0.1"]);
     // Passive health hears about each resolved address, as the active checks name them.
@@ -169,7 +197,12 @@ describe("dialDestination on loopback", () => {
   test("when every address fails the message names each and the failure is REFUSED", async () => {
     const port = closedPort();
     const err = await dialError(
-      dialDestination("app.corp.example", port, {}, { data: undefined, resolve: resolveTo(v4("127.0.0.2"), v4("127.0.0.3")) }),
+      dialDestination(
+        "app.corp.example",
+        port,
+        {},
+        { data: undefined, resolve: resolveTo(v4("127.0.0.2"), v4("127.0.0.3")) },
+      ),
     );
     expect(err.failure).toBe("REFUSED");
     expect(err.message).toContain(`127.0.0.2:${port}`);
@@ -203,8 +236,12 @@ describe("dialDestination failures from injected resolvers and connectors", () =
     const throwing = () => {
       throw new Error("boom");
     };
-    expect((await dialError(dialDestination("a.example", 1, {}, { data: undefined, resolve: throwing }))).failure).toBe("DNS_FAILURE");
-    expect((await dialError(dialDestination("a.example", 1, {}, { data: undefined, resolve: resolveTo() }))).failure).toBe("DNS_FAILURE");
+    expect((await dialError(dialDestination("a.example", 1, {}, { data: undefined, resolve: throwing }))).failure).toBe(
+      "DNS_FAILURE",
+    );
+    expect(
+      (await dialError(dialDestination("a.example", 1, {}, { data: undefined, resolve: resolveTo() }))).failure,
+    ).toBe("DNS_FAILURE");
   });
 
   test("a host that is neither a name nor an IP never reaches the resolver", async () => {
@@ -217,7 +254,12 @@ describe("dialDestination failures from injected resolvers and connectors", () =
 
   test("a resolver that never answers fails with DNS_FAILURE at the deadline", async () => {
     const clock = new FakeClock();
-    const dial = dialDestination("slow.example", 443, {}, { data: undefined, clock, timeoutMs: 3_000, resolve: () => new Promise(() => {}) });
+    const dial = dialDestination(
+      "slow.example",
+      443,
+      {},
+      { data: undefined, clock, timeoutMs: 3_000, resolve: () => new Promise(() => {}) },
+    );
     await advanceUntilSettled(clock, dial, 500);
     const err = await dialError(dial);
     expect(err.failure).toBe("DNS_FAILURE");
@@ -232,7 +274,12 @@ describe("dialDestination failures from injected resolvers and connectors", () =
         lateResolve = resolve;
       })) as ConnectFn;
     let lingering: Promise<void> | undefined;
-    const dial = dialDestination("127.0.0.1", 443, {}, { data: undefined, clock, timeoutMs: 10_000, connect, onAbandoned: (settled) => void (lingering = settled) });
+    const dial = dialDestination(
+      "127.0.0.1",
+      443,
+      {},
+      { data: undefined, clock, timeoutMs: 10_000, connect, onAbandoned: (settled) => void (lingering = settled) },
+    );
     await advanceUntilSettled(clock, dial, 1_000);
     const err = await dialError(dial);
     expect(err.failure).toBe("TIMEOUT");
@@ -278,11 +325,25 @@ describe("dialDestination failures from injected resolvers and connectors", () =
     const connect = (() => (calls++, Promise.reject(refused))) as ConnectFn;
     const attempts: unknown[] = [];
     const resolve = resolveTo(v4("127.0.0.2"), v4("127.0.0.3"));
-    const busy = await dialError(dialDestination("a.example", 443, {}, { data: undefined, connect, resolve, outOfFds: () => true, onAttempt: (...a) => void attempts.push(a) }));
+    const busy = await dialError(
+      dialDestination(
+        "a.example",
+        443,
+        {},
+        { data: undefined, connect, resolve, outOfFds: () => true, onAttempt: (...a) => void attempts.push(a) },
+      ),
+    );
     expect(busy.failure).toBe("BUSY");
     expect(calls).toBe(1);
     expect(attempts).toEqual([]);
-    const real = await dialError(dialDestination("a.example", 443, {}, { data: undefined, connect, resolve, outOfFds: () => false, onAttempt: (...a) => void attempts.push(a) }));
+    const real = await dialError(
+      dialDestination(
+        "a.example",
+        443,
+        {},
+        { data: undefined, connect, resolve, outOfFds: () => false, onAttempt: (...a) => void attempts.push(a) },
+      ),
+    );
     expect(real.failure).toBe("REFUSED");
     expect(attempts).toHaveLength(2);
   });
@@ -318,7 +379,9 @@ describe("failureOfSocketError", () => {
   ];
   for (const [code, failure] of cases) {
     test(`${code ?? "an error without a code"} maps to ${failure}`, () => {
-      expect(failureOfSocketError(Object.assign(new Error("x"), { code }))).toBe(failure as ReturnType<typeof failureOfSocketError>);
+      expect(failureOfSocketError(Object.assign(new Error("x"), { code }))).toBe(
+        failure as ReturnType<typeof failureOfSocketError>,
+      );
     });
   }
 });

@@ -18,16 +18,34 @@ import type { Stream } from "../../src/tunnel/stream.ts";
 function pair(resolve?: Resolver) {
   const allowList = AllowList.compile({
     version: "1",
-    apps: [{ name: "wiki", destinations: [{ host: "*.corp.example", ports: "443" }, { host: "10.9.9.9", ports: "443" }], servers: [] }],
+    apps: [
+      {
+        name: "wiki",
+        destinations: [
+          { host: "*.corp.example", ports: "443" },
+          { host: "10.9.9.9", ports: "443" },
+        ],
+        servers: [],
+      },
+    ],
   });
   const counters: DataplaneCounters = { failures: {} };
   const warnings: unknown[][] = [];
-  const log = createConsola({ level: 999, reporters: [{ log: (entry) => void (entry.type === "warn" && warnings.push(entry.args)) }] });
+  const log = createConsola({
+    level: 999,
+    reporters: [{ log: (entry) => void (entry.type === "warn" && warnings.push(entry.args)) }],
+  });
   const [a, b] = createMemoryTransportPair();
   const connector = new Session({
     role: "connector",
     transport: a,
-    onOpen: createOpenHandler({ allowList: () => allowList, log, counters, clock: new FakeClock(), ...(resolve ? { resolve } : {}) }),
+    onOpen: createOpenHandler({
+      allowList: () => allowList,
+      log,
+      counters,
+      clock: new FakeClock(),
+      ...(resolve ? { resolve } : {}),
+    }),
   });
   const gateway = new Session({ role: "gateway", transport: b });
   return { gateway, counters, warnings, close: () => (gateway.close(), connector.close()) };
@@ -50,7 +68,9 @@ test("a name that resolves only to loopback is answered NOT_ALLOWED with the rea
 test("5,000 not-allowed OPENs to distinct hosts are all counted but write a handful of warnings", async () => {
   const { gateway, counters, warnings, close } = pair();
   try {
-    const opens = Array.from({ length: 5_000 }, (_, i) => gateway.open({ app: "wiki", host: `10.${i >> 8}.${i & 255}.1`, port: 443 }).catch(() => "refused"));
+    const opens = Array.from({ length: 5_000 }, (_, i) =>
+      gateway.open({ app: "wiki", host: `10.${i >> 8}.${i & 255}.1`, port: 443 }).catch(() => "refused"),
+    );
     expect(await Promise.all(opens)).toEqual(Array(5_000).fill("refused"));
     expect(counters.failures.NOT_ALLOWED).toBe(5_000);
     expect(warnings.length).toBeLessThanOrEqual(20);
@@ -63,7 +83,9 @@ test("5,000 not-allowed OPENs to distinct hosts are all counted but write a hand
 test("5,000 OPENs for distinct made-up apps share one log key: one warning, not the whole line budget", async () => {
   const { gateway, counters, warnings, close } = pair();
   try {
-    const opens = Array.from({ length: 5_000 }, (_, i) => gateway.open({ app: `app-${i}`, host: "10.9.9.9", port: 443 }).catch(() => "refused"));
+    const opens = Array.from({ length: 5_000 }, (_, i) =>
+      gateway.open({ app: `app-${i}`, host: "10.9.9.9", port: 443 }).catch(() => "refused"),
+    );
     expect(await Promise.all(opens)).toEqual(Array(5_000).fill("refused"));
     expect(counters.failures.NOT_ALLOWED).toBe(5_000);
     expect(warnings.length).toBe(1);

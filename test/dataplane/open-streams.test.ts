@@ -24,12 +24,21 @@ class FakeTracked {
   resets: { code: number; message: string }[] = [];
   moved = 0;
   constructor(readonly request: OpenRequest) {}
-  readonly stream = { reset: (code: number = StreamCode.CANCELLED, message = "") => void this.resets.push({ code, message }) };
+  readonly stream = {
+    reset: (code: number = StreamCode.CANCELLED, message = "") => void this.resets.push({ code, message }),
+  };
   bytesMoved = () => this.moved;
 }
 
 describe("OpenStreams", () => {
-  const wiki = { name: "wiki", destinations: [{ host: "10.0.0.1", ports: "443" }, { host: "10.0.0.2", ports: "443" }], servers: [] };
+  const wiki = {
+    name: "wiki",
+    destinations: [
+      { host: "10.0.0.1", ports: "443" },
+      { host: "10.0.0.2", ports: "443" },
+    ],
+    servers: [],
+  };
 
   test("a catalog change resets NOT_ALLOWED exactly the streams whose destination or app is gone", () => {
     const ended: unknown[] = [];
@@ -41,7 +50,9 @@ describe("OpenStreams", () => {
     const next = catalog("2", [{ ...wiki, destinations: [{ host: "10.0.0.1", ports: "443" }] }]);
     expect(streams.recheck(next)).toBe(2);
     expect(kept.resets).toEqual([]);
-    expect(removed.resets).toEqual([{ code: StreamCode.NOT_ALLOWED, message: expect.stringContaining("access removed by catalog 2") }]);
+    expect(removed.resets).toEqual([
+      { code: StreamCode.NOT_ALLOWED, message: expect.stringContaining("access removed by catalog 2") },
+    ]);
     expect(deletedApp.resets[0]?.code).toBe(StreamCode.NOT_ALLOWED);
     expect(streams.ended.notAllowed).toBe(2);
     expect(ended).toEqual([["notAllowed", 2, ["wiki", "jira"]]]);
@@ -73,7 +84,9 @@ describe("OpenStreams", () => {
       await clock.advance(sweepPeriodFor(idleMs));
     }
     await clock.advance(sweepPeriodFor(idleMs));
-    expect(idle.resets).toEqual([{ code: StreamCode.CANCELLED, message: "no data either way for 60 s (stream idle timeout)" }]);
+    expect(idle.resets).toEqual([
+      { code: StreamCode.CANCELLED, message: "no data either way for 60 s (stream idle timeout)" },
+    ]);
     expect(busy.resets).toEqual([]);
     expect(streams.ended.idle).toBe(1);
     // Not before the timeout: the busy stream, once quiet, survives until a full timeout has passed.
@@ -110,13 +123,20 @@ describe("through the open handler", () => {
   afterAll(() => echo.stop());
 
   test("a relayed stream is cut NOT_ALLOWED when its destination leaves the catalog, and its app socket is closed", async () => {
-    let allowList = catalog("1", [{ name: "echo", destinations: [{ host: "127.0.0.1", ports: `${echo.port}` }], servers: [] }]);
+    let allowList = catalog("1", [
+      { name: "echo", destinations: [{ host: "127.0.0.1", ports: `${echo.port}` }], servers: [] },
+    ]);
     const openStreams = new OpenStreams(new FakeClock(), 0);
     const [a, b] = createMemoryTransportPair();
     const connector = new Session({
       role: "connector",
       transport: a,
-      onOpen: createOpenHandler({ allowList: () => allowList, log: createConsola({ level: -999 }), counters: { failures: {} }, openStreams }),
+      onOpen: createOpenHandler({
+        allowList: () => allowList,
+        log: createConsola({ level: -999 }),
+        counters: { failures: {} },
+        openStreams,
+      }),
     });
     const gateway = new Session({ role: "gateway", transport: b });
     try {

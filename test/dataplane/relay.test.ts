@@ -50,15 +50,29 @@ function pair(clock?: FakeClock) {
   const allowList = AllowList.compile({
     version: "1",
     apps: [
-      { name: "echo", destinations: [{ host: "127.0.0.1", ports: `${echo.port}` }, { host: "127.0.0.1", ports: `${closedPort}` }], servers: [] },
+      {
+        name: "echo",
+        destinations: [
+          { host: "127.0.0.1", ports: `${echo.port}` },
+          { host: "127.0.0.1", ports: `${closedPort}` },
+        ],
+        servers: [],
+      },
       { name: "slow", destinations: [{ host: "127.0.0.1", ports: `${slowApp.port}` }], servers: [] },
     ],
   });
   const counters: DataplaneCounters = { failures: {} };
   const warnings: unknown[][] = [];
-  const log = createConsola({ level: 999, reporters: [{ log: (entry) => void (entry.type === "warn" && warnings.push(entry.args)) }] });
+  const log = createConsola({
+    level: 999,
+    reporters: [{ log: (entry) => void (entry.type === "warn" && warnings.push(entry.args)) }],
+  });
   const [a, b] = createMemoryTransportPair();
-  const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log, counters, ...(clock ? { clock } : {}) }) });
+  const connector = new Session({
+    role: "connector",
+    transport: a,
+    onOpen: createOpenHandler({ allowList: () => allowList, log, counters, ...(clock ? { clock } : {}) }),
+  });
   const gateway = new Session({ role: "gateway", transport: b });
   return { connector, gateway, counters, warnings, close: () => (gateway.close(), connector.close()) };
 }
@@ -104,9 +118,20 @@ describe("relay between a stream and an app socket", () => {
       },
     });
     try {
-      const allowList = AllowList.compile({ version: "1", apps: [{ name: "r", destinations: [{ host: "127.0.0.1", ports: `${refusing.port}` }], servers: [] }] });
+      const allowList = AllowList.compile({
+        version: "1",
+        apps: [{ name: "r", destinations: [{ host: "127.0.0.1", ports: `${refusing.port}` }], servers: [] }],
+      });
       const [a, b] = createMemoryTransportPair();
-      const connector = new Session({ role: "connector", transport: a, onOpen: createOpenHandler({ allowList: () => allowList, log: createConsola({ level: -999 }), counters: { failures: {} } }) });
+      const connector = new Session({
+        role: "connector",
+        transport: a,
+        onOpen: createOpenHandler({
+          allowList: () => allowList,
+          log: createConsola({ level: -999 }),
+          counters: { failures: {} },
+        }),
+      });
       const gateway = new Session({ role: "gateway", transport: b });
       const stream = await gateway.open({ app: "r", host: "127.0.0.1", port: refusing.port });
       const out = sink(stream);
@@ -123,7 +148,9 @@ describe("relay between a stream and an app socket", () => {
 
   test("a burst of the same failure is counted in full but logged once", async () => {
     const { gateway, counters, warnings, close } = pair(new FakeClock());
-    const attempts = Array.from({ length: 20 }, () => gateway.open({ app: "echo", host: "127.0.0.1", port: closedPort }).catch(() => "refused"));
+    const attempts = Array.from({ length: 20 }, () =>
+      gateway.open({ app: "echo", host: "127.0.0.1", port: closedPort }).catch(() => "refused"),
+    );
     expect(await Promise.all(attempts)).toEqual(Array(20).fill("refused"));
     expect(counters.failures.REFUSED).toBe(20);
     expect(warnings).toHaveLength(1);
@@ -152,12 +179,16 @@ describe("relay between a stream and an app socket", () => {
     void pump(stream, out, new Uint8Array(offered));
     // Let the transfer run into the wall: kernel buffers fill, then stream credit runs out.
     let last = -1;
-    await until(() => {
-      const sent = gateway.stats().bytesOut;
-      const stalled = sent === last && stream.sendCredit === 0;
-      last = sent;
-      return stalled;
-    }, "the sender to stall", 10_000);
+    await until(
+      () => {
+        const sent = gateway.stats().bytesOut;
+        const stalled = sent === last && stream.sendCredit === 0;
+        last = sent;
+        return stalled;
+      },
+      "the sender to stall",
+      10_000,
+    );
     const sent = gateway.stats().bytesOut;
     // Only what the kernel's socket buffers took plus one window left the gateway...
     expect(sent).toBeLessThan(24 * 1024 * 1024);
@@ -181,14 +212,18 @@ describe("relay between a stream and an app socket", () => {
     const stream = await gateway.open({ app: "slow", host: "127.0.0.1", port: slowApp.port });
     const out = sink(stream);
     let last = -1;
-    await until(() => {
-      const room = stream.sendCredit - stream.queuedBytes;
-      if (room > 0) stream.write(new Uint8Array(Math.min(room, 1024 * 1024)));
-      const sent = gateway.stats().bytesOut;
-      const stalled = sent === last && stream.sendCredit === 0 && stream.queuedBytes === 0;
-      last = sent;
-      return stalled;
-    }, "the sender to stall", 10_000);
+    await until(
+      () => {
+        const room = stream.sendCredit - stream.queuedBytes;
+        if (room > 0) stream.write(new Uint8Array(Math.min(room, 1024 * 1024)));
+        const sent = gateway.stats().bytesOut;
+        const stalled = sent === last && stream.sendCredit === 0 && stream.queuedBytes === 0;
+        last = sent;
+        return stalled;
+      },
+      "the sender to stall",
+      10_000,
+    );
     await until(() => slowApp.sockets.length > appsBefore, "the app connection");
     stream.end(); // nothing queued: FIN leaves at once
     return { out, close };

@@ -19,7 +19,11 @@ let cloud: CloudProcess;
 let daemon: DaemonProcess;
 
 beforeAll(async () => {
-  stack = await startStack({ gateways: 1, echoAliases: ["chat"], daemons: [{ tunnels: 1, extraArgs: ["--stream-idle-timeout", String(IDLE_SECONDS)] }] });
+  stack = await startStack({
+    gateways: 1,
+    echoAliases: ["chat"],
+    daemons: [{ tunnels: 1, extraArgs: ["--stream-idle-timeout", String(IDLE_SECONDS)] }],
+  });
   ({ echo, cloud } = stack);
   daemon = stack.daemons[0]!;
 }, 60_000);
@@ -35,7 +39,11 @@ test("a user connection is cut within seconds after its app's destination is rem
   const user = await Bun.connect<undefined>({
     hostname,
     port,
-    socket: { data: (_s, chunk) => void (received += chunk.byteLength), close: () => void (closedAt = Date.now()), error() {} },
+    socket: {
+      data: (_s, chunk) => void (received += chunk.byteLength),
+      close: () => void (closedAt = Date.now()),
+      error() {},
+    },
   });
   user.write("hello");
   const echoDeadline = Date.now() + 10_000;
@@ -72,7 +80,11 @@ test("an idle user connection is cut after --stream-idle-timeout; one that keeps
     const socket = await Bun.connect<undefined>({
       hostname,
       port,
-      socket: { data: (_s, chunk) => void (state.received += chunk.byteLength), close: () => void (state.closedAt = Date.now()), error() {} },
+      socket: {
+        data: (_s, chunk) => void (state.received += chunk.byteLength),
+        close: () => void (state.closedAt = Date.now()),
+        error() {},
+      },
     });
     return { socket, state };
   };
@@ -92,7 +104,9 @@ test("an idle user connection is cut after --stream-idle-timeout; one that keeps
     while (busy.state.closedAt === undefined && Date.now() < until) await Bun.sleep(50);
     expect(busy.state.closedAt, logs()).toBeUndefined();
     expect(busy.state.received).toBeGreaterThan(5);
-    console.log(`idle timeout ${IDLE_SECONDS} s: idle connection cut ${idle.state.closedAt! - openedAt} ms after its last byte`);
+    console.log(
+      `idle timeout ${IDLE_SECONDS} s: idle connection cut ${idle.state.closedAt! - openedAt} ms after its last byte`,
+    );
   } finally {
     clearInterval(ticker);
     busy.socket.end();

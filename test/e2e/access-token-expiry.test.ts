@@ -24,7 +24,11 @@ beforeAll(async () => {
   proxy = startConnectProxy();
   cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`], tokenTtlSeconds: TTL_SECONDS });
   const direct = cloud.gateways.map((g) => `127.0.0.1:${new URL(g.url).port}`).join(",");
-  daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, extraArgs: ["--proxy", proxy.url, "--no-proxy", direct] });
+  daemon = await startDaemon({
+    key: cloud.provisioningKey,
+    tunnels: 2,
+    extraArgs: ["--proxy", proxy.url, "--no-proxy", direct],
+  });
   await daemon.waitFor("connected", allTunnelsUp(2));
 }, 60_000);
 
@@ -40,7 +44,12 @@ test("revoked, gateways not told, control plane out of reach: the gateways end i
     const id = (await daemon.status()).snapshot!.connectorId!;
     const before = await cloud.gatewayStatus();
     const accepted = before.reduce((n, g) => n + g.counters!.tunnelsAccepted, 0);
-    const latestExpiry = Math.max(...before.flatMap((g) => g.tunnels).filter((t) => t.connectorId === id).map((t) => Date.parse(t.tokenExpiresAt)));
+    const latestExpiry = Math.max(
+      ...before
+        .flatMap((g) => g.tunnels)
+        .filter((t) => t.connectorId === id)
+        .map((t) => Date.parse(t.tokenExpiresAt)),
+    );
     proxy.stop(); // from here the connector cannot reach the control plane: no refresh, no revocation news
     const revokedAt = Date.now();
     await cloud.revokeConnector(id, { notifyGateways: false });
@@ -53,13 +62,19 @@ test("revoked, gateways not told, control plane out of reach: the gateways end i
     expect(gone.reduce((n, g) => n + g.counters!.tunnelsAccepted, 0)).toBe(accepted); // no tunnel came back
     await daemon.waitFor("no tunnel up", (s) => s.tunnels.every((t) => t.state !== "up"), 10_000);
     // Logged by the first failed retry after the token expired; full jitter may put it a while later.
-    await until("the connector to say it cannot get a token", async () => (daemon.output().includes("cannot get an access token") ? true : undefined), 30_000);
+    await until(
+      "the connector to say it cannot get a token",
+      async () => (daemon.output().includes("cannot get an access token") ? true : undefined),
+      30_000,
+    );
     console.log(
       `revoked (gateways not told, control plane unreachable) -> last tunnel gone after ${goneAfterMs} ms via AUTH_EXPIRED ` +
         `(token TTL ${TTL_SECONDS} s; the newest token expired ${latestExpiry - revokedAt} ms after the revocation)`,
     );
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`${message}\n--- connector log (tail) ---\n${daemon.output().slice(-4000)}\n--- cloud log (tail) ---\n${cloud.output().slice(-4000)}`);
+    throw new Error(
+      `${message}\n--- connector log (tail) ---\n${daemon.output().slice(-4000)}\n--- cloud log (tail) ---\n${cloud.output().slice(-4000)}`,
+    );
   }
 }, 120_000);

@@ -33,7 +33,9 @@ async function withLogs(body: () => Promise<void>): Promise<void> {
     await body();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`${message}\n--- connector log (tail) ---\n${daemon.output().slice(-4000)}\n--- cloud log (tail) ---\n${cloud.output().slice(-4000)}`);
+    throw new Error(
+      `${message}\n--- connector log (tail) ---\n${daemon.output().slice(-4000)}\n--- cloud log (tail) ---\n${cloud.output().slice(-4000)}`,
+    );
   }
 }
 
@@ -58,7 +60,11 @@ test("tunnels stay up across several token refreshes without reconnecting; a use
 
     let echoed = "";
     const { hostname, port } = splitAddress(stack.echoListen);
-    const user = await Bun.connect({ hostname, port, socket: { data: (_s, d) => void (echoed += new TextDecoder().decode(d)) } });
+    const user = await Bun.connect({
+      hostname,
+      port,
+      socket: { data: (_s, d) => void (echoed += new TextDecoder().decode(d)) },
+    });
     user.write("before ");
 
     // Each tunnel takes REFRESHES token updates (about 8 s apart with a 12 s token).
@@ -85,7 +91,9 @@ test("tunnels stay up across several token refreshes without reconnecting; a use
     user.write("after");
     await until("the echo of both writes", async () => (echoed === "before after" ? true : undefined), 15_000);
     user.end();
-    expect(new TextDecoder().decode(await roundTrip(stack.echoListen, new TextEncoder().encode("new user")))).toBe("new user");
+    expect(new TextDecoder().decode(await roundTrip(stack.echoListen, new TextEncoder().encode("new user")))).toBe(
+      "new user",
+    );
 
     const received = tokensReceived();
     expect(received.length).toBeGreaterThanOrEqual(REFRESHES + 1);
@@ -96,7 +104,9 @@ test("tunnels stay up across several token refreshes without reconnecting; a use
       expect(r.refreshInMs / r.lifeMs).toBeGreaterThanOrEqual(2 / 3 - 0.001);
       expect(r.refreshInMs / r.lifeMs).toBeLessThanOrEqual(2 / 3 + 0.05 + 0.001);
     }
-    received.slice(1).forEach((r, i) => expect(r.at - received[i]!.at).toBeGreaterThanOrEqual(received[i]!.refreshInMs - 5));
+    received
+      .slice(1)
+      .forEach((r, i) => expect(r.at - received[i]!.at).toBeGreaterThanOrEqual(received[i]!.refreshInMs - 5));
     const fractions = received.slice(1).map((r, i) => (r.at - received[i]!.at) / received[i]!.lifeMs);
     console.log(
       `token TTL ${TTL_SECONDS} s; lives seen by the connector ${received.map((r) => r.lifeMs).join(", ")} ms; ` +
@@ -116,6 +126,8 @@ test("revoked without telling the gateways: its next refresh fails and its tunne
     await daemon.waitFor("revoked", (s) => s.state === "revoked", 15_000);
     expect(daemon.output()).toContain("access token refused: this connector has been revoked");
     const expired = sum(gone.map((g) => g.counters!.tunnelsExpired));
-    console.log(`revoked (gateways not told) -> last tunnel gone after ${goneAfterMs} ms (token TTL ${TTL_SECONDS} s; tunnels ended by token expiry at the gateway: ${expired})`);
+    console.log(
+      `revoked (gateways not told) -> last tunnel gone after ${goneAfterMs} ms (token TTL ${TTL_SECONDS} s; tunnels ended by token expiry at the gateway: ${expired})`,
+    );
   });
 }, 60_000);

@@ -30,14 +30,25 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "auto-upgrade-e2e-"));
   const keys = makeKeys(join(tmp, "keys"));
   mkdirSync(join(tmp, "releases"));
-  for (const [name, version, sequence] of [["a", "1.0.0", 1], ["b", "1.1.0", 2], ["c", "1.2.0", 3]] as const) {
+  for (const [name, version, sequence] of [
+    ["a", "1.0.0", 1],
+    ["b", "1.1.0", 2],
+    ["c", "1.2.0", 3],
+  ] as const) {
     builds[name] = await buildRelease({ keys, version, channel: "stable", sequence, out: join(tmp, "built", name) });
   }
   publish("a");
   // The app runs in its own process: this test reads 100 MiB binaries, which must not stall the app.
   const portFile = join(tmp, "echo.port");
-  echo = Bun.spawn([process.execPath, join(import.meta.dir, "..", "support", "scripts", "echo-app.ts"), "serve", portFile], { stdout: "inherit", stderr: "inherit" });
-  const port = await until("the echo app's port", () => (existsSync(portFile) ? readFileSync(portFile, "utf8").trim() : undefined), 30_000);
+  echo = Bun.spawn(
+    [process.execPath, join(import.meta.dir, "..", "support", "scripts", "echo-app.ts"), "serve", portFile],
+    { stdout: "inherit", stderr: "inherit" },
+  );
+  const port = await until(
+    "the echo app's port",
+    () => (existsSync(portFile) ? readFileSync(portFile, "utf8").trim() : undefined),
+    30_000,
+  );
   cloud = await startCloud({ gateways: 2, apps: [`echo=127.0.0.1:${port}`], releases: join(tmp, "releases") });
 }, 600_000);
 
@@ -49,8 +60,10 @@ afterAll(async () => {
   if (pid !== undefined && pid !== daemon?.proc.pid) killAndWait(pid);
   await cloud?.stop();
   echo?.kill();
-  if (keep || process.env.KEEP_E2E) { await Bun.write(join(tmp, "daemon.log"), daemon?.output() ?? ""); console.error(`auto-upgrade e2e: kept ${tmp}`); }
-  else rmSync(tmp, { recursive: true, force: true });
+  if (keep || process.env.KEEP_E2E) {
+    await Bun.write(join(tmp, "daemon.log"), daemon?.output() ?? "");
+    console.error(`auto-upgrade e2e: kept ${tmp}`);
+  } else rmSync(tmp, { recursive: true, force: true });
 });
 
 function killAndWait(pid: number): void {
@@ -68,7 +81,8 @@ function publish(name: string): void {
   renameSync(builds[name]!.out, join(tmp, "releases", name));
 }
 
-const sameBytes = (path: string, name: string) => readFileSync(path).equals(readFileSync(join(tmp, "releases", name, `connector-${builds[name]!.target}`)));
+const sameBytes = (path: string, name: string) =>
+  readFileSync(path).equals(readFileSync(join(tmp, "releases", name, `connector-${builds[name]!.target}`)));
 
 function logs(): string {
   Bun.write(join(tmp, "daemon.log"), daemon.output());
@@ -76,14 +90,28 @@ function logs(): string {
 }
 
 /** Status until `ok`, whichever process answers (the one the test started exits at its hand-over). */
-async function statusUntil(what: string, ok: (s: StatusSnapshot) => boolean, timeoutMs: number): Promise<StatusSnapshot> {
-  return until(what, async () => {
-    const { snapshot } = await daemon.status();
-    return snapshot && ok(snapshot) ? snapshot : undefined;
-  }, timeoutMs);
+async function statusUntil(
+  what: string,
+  ok: (s: StatusSnapshot) => boolean,
+  timeoutMs: number,
+): Promise<StatusSnapshot> {
+  return until(
+    what,
+    async () => {
+      const { snapshot } = await daemon.status();
+      return snapshot && ok(snapshot) ? snapshot : undefined;
+    },
+    timeoutMs,
+  );
 }
 
-async function loadStats(): Promise<{ ok: number; failed: number; long: string; reasons?: string[]; maxLatencyMs: number }> {
+async function loadStats(): Promise<{
+  ok: number;
+  failed: number;
+  long: string;
+  reasons?: string[];
+  maxLatencyMs: number;
+}> {
   const line = await until("a user-load report", () => loadLines.at(-1), 10_000);
   return JSON.parse(line);
 }
@@ -107,7 +135,15 @@ test("A → B by itself with zero failed user connections; C that never comes up
     const first = (await daemon.status()).snapshot!;
     expect(first.version).toBe("1.0.0");
 
-    load = Bun.spawn([process.execPath, join(import.meta.dir, "..", "support", "scripts", "user-load.ts"), cloud.apps.echo!.listen!, "20"], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    load = Bun.spawn(
+      [
+        process.execPath,
+        join(import.meta.dir, "..", "support", "scripts", "user-load.ts"),
+        cloud.apps.echo!.listen!,
+        "20",
+      ],
+      { stdin: "pipe", stdout: "pipe", stderr: "inherit" },
+    );
     void (async () => {
       const decoder = new TextDecoder();
       let buffer = "";
@@ -118,11 +154,19 @@ test("A → B by itself with zero failed user connections; C that never comes up
         loadLines.push(...lines.filter((l) => l.startsWith("{")));
       }
     })();
-    await until("the long-lived stream to be up", async () => ((await loadStats()).long === "alive" ? true : undefined), 20_000);
+    await until(
+      "the long-lived stream to be up",
+      async () => ((await loadStats()).long === "alive" ? true : undefined),
+      20_000,
+    );
 
     // B: taken at the next check, installed, handed over to.
     publish("b");
-    const onB = await statusUntil("upgraded to 1.1.0", (s) => s.version === "1.1.0" && s.state === "connected", 180_000);
+    const onB = await statusUntil(
+      "upgraded to 1.1.0",
+      (s) => s.version === "1.1.0" && s.state === "connected",
+      180_000,
+    );
     expect(onB.pid).not.toBe(first.pid);
     expect(sameBytes(bin, "b")).toBe(true);
     expect(sameBytes(`${bin}.prev`, "a")).toBe(true);
@@ -134,17 +178,27 @@ test("A → B by itself with zero failed user connections; C that never comes up
     // C: its tunnels are refused, so its hand-over never completes: rolled back to B.
     await cloud.refuseVersion("1.2.0");
     publish("c");
-    const rolledBack = await statusUntil("C rolled back", (s) => (s.upgrade?.skipped ?? []).includes("1.2.0") && s.upgrade?.lastOutcome?.result === "rolled-back", 240_000);
+    const rolledBack = await statusUntil(
+      "C rolled back",
+      (s) => (s.upgrade?.skipped ?? []).includes("1.2.0") && s.upgrade?.lastOutcome?.result === "rolled-back",
+      240_000,
+    );
     expect(rolledBack.version).toBe("1.1.0");
     expect(rolledBack.pid).toBe(onB.pid); // the process on B never stopped serving
     expect(sameBytes(bin, "b")).toBe(true);
     // C is not taken again at the next checks.
     const reports = await cloud.upgradeReports();
-    expect(reports.map((r) => `${r.result}${r.code ? `:${r.code}` : ""}`)).toEqual(expect.arrayContaining(["installed", "failed:HEALTH_GATE_FAILED", "rolled-back"]));
+    expect(reports.map((r) => `${r.result}${r.code ? `:${r.code}` : ""}`)).toEqual(
+      expect.arrayContaining(["installed", "failed:HEALTH_GATE_FAILED", "rolled-back"]),
+    );
 
     (load.stdin as import("bun").FileSink).end();
-    const final = JSON.parse(await until("the final user-load report", () => loadLines.find((l) => l.includes('"final":true')), 30_000));
-    console.log(`auto-upgrade e2e: ${final.ok} user connections, ${final.failed} failed, longest connect+echo ${final.maxLatencyMs.toFixed(1)} ms at ${final.maxLatencyAt}, long-lived stream ${final.long} after ${final.longRoundTrips} round trips; over 500 ms: ${final.slow.join(", ") || "none"}`);
+    const final = JSON.parse(
+      await until("the final user-load report", () => loadLines.find((l) => l.includes('"final":true')), 30_000),
+    );
+    console.log(
+      `auto-upgrade e2e: ${final.ok} user connections, ${final.failed} failed, longest connect+echo ${final.maxLatencyMs.toFixed(1)} ms at ${final.maxLatencyAt}, long-lived stream ${final.long} after ${final.longRoundTrips} round trips; over 500 ms: ${final.slow.join(", ") || "none"}`,
+    );
     expect(final.failed).toBe(0);
     expect(final.long).toBe("alive");
     // The first process drained: once its last (long-lived) stream ended, it left with 0.
@@ -154,4 +208,3 @@ test("A → B by itself with zero failed user connections; C that never comes up
     throw new Error(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n${logs()}`);
   }
 }, 600_000);
-

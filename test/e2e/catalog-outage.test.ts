@@ -42,7 +42,9 @@ async function withLogs(body: () => Promise<void>): Promise<void> {
     await body();
   } catch (err) {
     const tails = daemons.map((d, i) => `--- daemon ${i} ---\n${d.output().slice(-3000)}`).join("\n");
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}\n--- cloud ---\n${cloud.output().slice(-2000)}`);
+    throw new Error(
+      `${err instanceof Error ? err.message : String(err)}\n${tails}\n--- cloud ---\n${cloud.output().slice(-2000)}`,
+    );
   }
 }
 
@@ -70,7 +72,9 @@ test("restarted while the control plane is unreachable: tunnels come up on the s
     const up = await second.waitFor("connected on the stored catalog", allTunnelsUp(2), 30_000);
     expect(up.catalog?.source).toBe("stored");
     expect(up.controlPlane?.reachable).toBe(false);
-    expect(Buffer.from(await roundTrip(echoListen, Buffer.from("during the outage"))).toString()).toBe("during the outage");
+    expect(Buffer.from(await roundTrip(echoListen, Buffer.from("during the outage"))).toString()).toBe(
+      "during the outage",
+    );
     expect(second.output()).toContain("starting with the stored app catalog");
   });
 }, 90_000);

@@ -9,13 +9,16 @@ describe("connector CLI", () => {
   test("--version prints version, commit, build date and target", async () => {
     const { exitCode, stdout } = await runConnector(["--version"]);
     expect(exitCode).toBe(0);
-    expect(stdout).toMatch(/^connector \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}(-dirty)?|unknown), built \d{4}-\d\d-\d\dT[\d:]+Z, target linux-[a-z0-9-]+\)\n$/);
+    expect(stdout).toMatch(
+      /^connector \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}(-dirty)?|unknown), built \d{4}-\d\d-\d\dT[\d:]+Z, target linux-[a-z0-9-]+\)\n$/,
+    );
   });
 
   test("--help lists the five subcommands; a subcommand's --help shows its flags", async () => {
     const root = await runConnector(["--help"]);
     expect(root.exitCode).toBe(0);
-    for (const sub of ["preflight", "enroll", "run", "status", "upgrade"]) expect(root.stdout + root.stderr).toContain(sub);
+    for (const sub of ["preflight", "enroll", "run", "status", "upgrade"])
+      expect(root.stdout + root.stderr).toContain(sub);
     const run = await runConnector(["run", "--help"]);
     expect(run.exitCode).toBe(0);
     expect(run.stdout + run.stderr).toContain("--tunnels");
@@ -23,7 +26,12 @@ describe("connector CLI", () => {
   });
 
   test("no help text or refusal cites a section of a document users do not have", async () => {
-    for (const args of [["--help"], ...["preflight", "enroll", "run", "status", "upgrade"].map((sub) => [sub, "--help"]), ["preflight"], ["upgrade"]]) {
+    for (const args of [
+      ["--help"],
+      ...["preflight", "enroll", "run", "status", "upgrade"].map((sub) => [sub, "--help"]),
+      ["preflight"],
+      ["upgrade"],
+    ]) {
       const { stdout, stderr } = await runConnector(args);
       expect(`${stdout}${stderr}`, args.join(" ")).not.toMatch(/§|PRODUCT\.md/);
     }
@@ -39,7 +47,9 @@ describe("connector CLI", () => {
     const { exitCode, stderr } = await runConnector(["status", "--log-format", "xml"]);
     expect(exitCode).toBe(2);
     expect(stderr).toContain('log-format = "xml" (from flag --log-format)');
-    const fromEnv = await runConnector(["status", "--state-dir", "/tmp/none"], { env: { CONNECTOR_LOG_LEVEL: "loud" } });
+    const fromEnv = await runConnector(["status", "--state-dir", "/tmp/none"], {
+      env: { CONNECTOR_LOG_LEVEL: "loud" },
+    });
     expect(fromEnv.exitCode).toBe(2);
     expect(fromEnv.stderr).toContain("environment variable CONNECTOR_LOG_LEVEL");
   });

@@ -23,8 +23,19 @@ beforeAll(async () => {
   cloud = await startCloud({ gateways: 2 });
   root = mkdtempSync(join(tmpdir(), "e2e-daemon-lock-"));
   stateDir = join(root, "state");
-  const enrolled = await runConnector(["enroll", "--state-dir", stateDir, "--key", cloud.provisioningKey, "--log-format", "json"]);
-  if (enrolled.exitCode !== 0) throw new Error(`enroll failed (exit ${enrolled.exitCode}):\n${enrolled.stderr}\ncloud:\n${cloud.output().slice(-2000)}`);
+  const enrolled = await runConnector([
+    "enroll",
+    "--state-dir",
+    stateDir,
+    "--key",
+    cloud.provisioningKey,
+    "--log-format",
+    "json",
+  ]);
+  if (enrolled.exitCode !== 0)
+    throw new Error(
+      `enroll failed (exit ${enrolled.exitCode}):\n${enrolled.stderr}\ncloud:\n${cloud.output().slice(-2000)}`,
+    );
 }, 60_000);
 
 afterAll(async () => {
@@ -35,12 +46,20 @@ afterAll(async () => {
 });
 
 function logs(): string {
-  return procs.map(({ output }, i) => `--- daemon ${i}:\n${output.join("").slice(-1500)}`).join("\n") + `\n--- cloud:\n${cloud.output().slice(-1500)}`;
+  return (
+    procs.map(({ output }, i) => `--- daemon ${i}:\n${output.join("").slice(-1500)}`).join("\n") +
+    `\n--- cloud:\n${cloud.output().slice(-1500)}`
+  );
 }
 
 test("10 daemons started at once on one state dir: exactly one runs, the others exit ALREADY_RUNNING", async () => {
   for (let i = 0; i < DAEMONS; i++) {
-    const proc = Bun.spawn([connectorBinary(), "run", "--state-dir", stateDir, "--log-format", "json"], { env: isolatedEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([connectorBinary(), "run", "--state-dir", stateDir, "--log-format", "json"], {
+      env: isolatedEnv(),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const output: string[] = [];
     const decoder = new TextDecoder();
     void (async () => {
@@ -51,8 +70,14 @@ test("10 daemons started at once on one state dir: exactly one runs, the others 
   // The losers exit by themselves; wait for DAEMONS - 1 exits (generous deadline), then check the survivor.
   const deadline = Date.now() + 30_000;
   while (procs.filter(({ proc }) => proc.exitCode !== null).length < DAEMONS - 1) {
-    if (Date.now() > deadline) throw new Error(`only ${procs.filter(({ proc }) => proc.exitCode !== null).length} daemons exited within 30 s\n${logs()}`);
-    await Promise.race([...procs.filter(({ proc }) => proc.exitCode === null).map(({ proc }) => proc.exited), Bun.sleep(500)]);
+    if (Date.now() > deadline)
+      throw new Error(
+        `only ${procs.filter(({ proc }) => proc.exitCode !== null).length} daemons exited within 30 s\n${logs()}`,
+      );
+    await Promise.race([
+      ...procs.filter(({ proc }) => proc.exitCode === null).map(({ proc }) => proc.exited),
+      Bun.sleep(500),
+    ]);
   }
   const exited = procs.filter(({ proc }) => proc.exitCode !== null);
   const running = procs.filter(({ proc }) => proc.exitCode === null);
@@ -67,18 +92,26 @@ test("10 daemons started at once on one state dir: exactly one runs, the others 
   for (;;) {
     const status = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 10_000 });
     if (JSON.parse(status.stdout).state === "connected") break;
-    if (Date.now() > deadlineUp) throw new Error(`the surviving daemon did not connect within 20 s: ${status.stdout}\n${logs()}`);
+    if (Date.now() > deadlineUp)
+      throw new Error(`the surviving daemon did not connect within 20 s: ${status.stdout}\n${logs()}`);
     await Bun.sleep(100);
   }
   // `enroll --force` beside the running daemon: refused at once, no key use spent, identity untouched.
   const keyPem = readFileSync(join(stateDir, "identity", "key.pem"), "utf8");
   const { key: oneUse } = await cloud.createKey({ maxUses: 1 });
-  const forced = await runConnector(["enroll", "--force", "--state-dir", stateDir, "--key", oneUse, "--log-format", "json"], { timeoutMs: 20_000 });
-  if (forced.exitCode !== ExitCode.alreadyRunning) throw new Error(`enroll --force beside a daemon: exit ${forced.exitCode}\n${forced.stderr}\n${logs()}`);
+  const forced = await runConnector(
+    ["enroll", "--force", "--state-dir", stateDir, "--key", oneUse, "--log-format", "json"],
+    { timeoutMs: 20_000 },
+  );
+  if (forced.exitCode !== ExitCode.alreadyRunning)
+    throw new Error(`enroll --force beside a daemon: exit ${forced.exitCode}\n${forced.stderr}\n${logs()}`);
   expect(forced.stderr).toContain("[ALREADY_RUNNING]");
   expect(readFileSync(join(stateDir, "identity", "key.pem"), "utf8")).toBe(keyPem);
   const other = mkdtempSync(join(root, "other-"));
-  const unspent = await runConnector(["enroll", "--state-dir", join(other, "state"), "--key", oneUse, "--log-format", "json"], { timeoutMs: 60_000 });
+  const unspent = await runConnector(
+    ["enroll", "--state-dir", join(other, "state"), "--key", oneUse, "--log-format", "json"],
+    { timeoutMs: 60_000 },
+  );
   expect(unspent.exitCode).toBe(0);
 
   survivor.kill("SIGSTOP");

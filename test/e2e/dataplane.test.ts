@@ -32,7 +32,10 @@ function listen(app: string): string {
 const LOW_PRIORITY = ["nice", "-n", "19"];
 
 async function startSink(): Promise<{ address: string; kill(): void }> {
-  const proc = Bun.spawn([...LOW_PRIORITY, process.execPath, join(import.meta.dir, "../support/scripts/sink.ts")], { stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn([...LOW_PRIORITY, process.execPath, join(import.meta.dir, "../support/scripts/sink.ts")], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const { value } = await proc.stdout.getReader().read();
   const port = Number(new TextDecoder().decode(value).trim());
   if (!Number.isInteger(port) || port <= 0) throw new Error("sink did not report a port");
@@ -41,7 +44,10 @@ async function startSink(): Promise<{ address: string; kill(): void }> {
 
 /** A TCP port that accepts nothing: its backlog is full, so SYNs are dropped and dials time out. */
 async function startBlackhole(): Promise<{ port: number; kill(): void }> {
-  const proc = Bun.spawn(["python3", join(import.meta.dir, "../support/scripts/blackhole.py")], { stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn(["python3", join(import.meta.dir, "../support/scripts/blackhole.py")], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = proc.stdout.getReader();
   const { value } = await reader.read();
   const port = Number(new TextDecoder().decode(value).trim());
@@ -50,7 +56,12 @@ async function startBlackhole(): Promise<{ port: number; kill(): void }> {
 }
 
 async function adminPut(path: string, body: unknown): Promise<void> {
-  const response = await fetch(`${cloud.adminUrl}${path}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`${cloud.adminUrl}${path}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5_000),
+  });
   if (!response.ok) throw new Error(`PUT ${path}: ${response.status} ${await response.text()}`);
 }
 
@@ -72,7 +83,10 @@ beforeAll(async () => {
     ],
   });
   // "forbidden" keeps its server but may only reach another port: the connector must refuse it.
-  await adminPut("/admin/apps/forbidden", { destinations: [{ host: "127.0.0.1", ports: "1" }], servers: [echo.address] });
+  await adminPut("/admin/apps/forbidden", {
+    destinations: [{ host: "127.0.0.1", ports: "1" }],
+    servers: [echo.address],
+  });
   daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1, extraArgs: ["--dial-timeout", "1"] });
   await daemon.waitFor("connected", allTunnelsUp(1));
 }, 60_000);
@@ -87,7 +101,9 @@ afterAll(async () => {
 
 describe("through the tunnel", () => {
   test("16 concurrent streams each move 64 MiB both ways; SHA-256 equal on both ends", async () => {
-    const results = await Promise.all(Array.from({ length: 16 }, () => echoTransfer(listen("echo"), 64 * MiB, { timeoutMs: 120_000 })));
+    const results = await Promise.all(
+      Array.from({ length: 16 }, () => echoTransfer(listen("echo"), 64 * MiB, { timeoutMs: 120_000 })),
+    );
     for (const r of results) {
       expect(r.receivedBytes).toBe(64 * MiB);
       expect(r.receivedSha256).toBe(r.sentSha256);
@@ -113,7 +129,16 @@ describe("through the tunnel", () => {
         },
       },
     });
-    const bulk = Bun.spawn([...LOW_PRIORITY, process.execPath, join(import.meta.dir, "../support/scripts/bulk-sender.ts"), listen("sink"), "120"], { stdout: "pipe", stderr: "inherit" });
+    const bulk = Bun.spawn(
+      [
+        ...LOW_PRIORITY,
+        process.execPath,
+        join(import.meta.dir, "../support/scripts/bulk-sender.ts"),
+        listen("sink"),
+        "120",
+      ],
+      { stdout: "pipe", stderr: "inherit" },
+    );
     const bulkDone = new Response(bulk.stdout).json() as Promise<{ sent: number }>;
     let bulkRunning = true;
     void bulk.exited.then(() => (bulkRunning = false));
@@ -143,7 +168,19 @@ describe("destinations that fail", () => {
     expect(new TextDecoder().decode(echoed)).toBe("still fine");
   }
 
-  test("a refused destination closes the user connection and is counted as REFUSED", () => failsAndTunnelSurvives("refused", "REFUSED"), 30_000);
-  test("a destination that does not answer times out (TIMEOUT) without harming the tunnel", () => failsAndTunnelSurvives("slow", "TIMEOUT"), 30_000);
-  test("a destination the catalog does not allow is refused NOT_ALLOWED", () => failsAndTunnelSurvives("forbidden", "NOT_ALLOWED"), 30_000);
+  test(
+    "a refused destination closes the user connection and is counted as REFUSED",
+    () => failsAndTunnelSurvives("refused", "REFUSED"),
+    30_000,
+  );
+  test(
+    "a destination that does not answer times out (TIMEOUT) without harming the tunnel",
+    () => failsAndTunnelSurvives("slow", "TIMEOUT"),
+    30_000,
+  );
+  test(
+    "a destination the catalog does not allow is refused NOT_ALLOWED",
+    () => failsAndTunnelSurvives("forbidden", "NOT_ALLOWED"),
+    30_000,
+  );
 });

@@ -3,7 +3,17 @@
  * (test/cloud), temp state dirs, JSON logs. Each failure mode has its own exit code and message.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -34,7 +44,9 @@ afterAll(async () => {
   for (const root of roots) rmSync(root, { recursive: true, force: true });
   if (durations.length > 0) {
     const sorted = [...durations].sort((a, b) => a - b);
-    console.log(`enroll wall time over ${sorted.length} successful runs: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`);
+    console.log(
+      `enroll wall time over ${sorted.length} successful runs: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`,
+    );
   }
 });
 
@@ -44,7 +56,12 @@ function stateDir(): string {
   return join(root, "state");
 }
 
-async function enroll(dir: string, key: string | undefined, extra: string[] = [], env: Record<string, string> = {}): Promise<RunResult> {
+async function enroll(
+  dir: string,
+  key: string | undefined,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<RunResult> {
   const args = ["enroll", "--state-dir", dir, "--log-format", "json", "--name", "e2e-host", ...extra];
   if (key !== undefined) args.push("--key", key);
   const result = await runConnector(args, { env });
@@ -79,7 +96,13 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
     const dir = stateDir();
     const result = await enroll(dir, cloud.provisioningKey, ["--json"]);
     expect(result.exitCode).toBe(0);
-    const out = JSON.parse(result.stdout) as { connectorId: string; name: string; group: string; gateways: unknown[]; certificate: { notAfter: string } };
+    const out = JSON.parse(result.stdout) as {
+      connectorId: string;
+      name: string;
+      group: string;
+      gateways: unknown[];
+      certificate: { notAfter: string };
+    };
     expect(out.connectorId.length).toBeGreaterThan(0);
     expect(out.name).toBe("e2e-host");
     expect(out.group.length).toBeGreaterThan(0);
@@ -91,7 +114,11 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
     expect(statSync(join(dir, "identity", "key.pem")).mode & 0o777).toBe(0o600);
     const status = await runConnector(["status", "--state-dir", dir, "--json", "--log-format", "json"]);
     outputs.push(status.stdout, status.stderr);
-    expect(JSON.parse(status.stdout)).toMatchObject({ state: "not-running", connectorId: out.connectorId, name: "e2e-host" });
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      state: "not-running",
+      connectorId: out.connectorId,
+      name: "e2e-host",
+    });
     expect(status.exitCode).toBe(2);
   });
 
@@ -158,7 +185,11 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
   });
 
   test("a key the control plane does not know: exit 14", async () => {
-    const key = encodeProvisioningKey({ controlUrl: cloud.controlUrl, caPin: cloud.caPin, secret: randomBytes(32).toString("base64url") });
+    const key = encodeProvisioningKey({
+      controlUrl: cloud.controlUrl,
+      caPin: cloud.caPin,
+      secret: randomBytes(32).toString("base64url"),
+    });
     const result = await enroll(stateDir(), key);
     expect(result.exitCode).toBe(14);
     expect(errorLine(result)).toContain("does not know this provisioning key");
@@ -179,33 +210,58 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
   });
 
   test("the key from CONNECTOR_PROVISIONING_KEY, quoted with a newline, is used", async () => {
-    const result = await enroll(stateDir(), undefined, [], { CONNECTOR_PROVISIONING_KEY: `"${cloud.provisioningKey}"\n` });
+    const result = await enroll(stateDir(), undefined, [], {
+      CONNECTOR_PROVISIONING_KEY: `"${cloud.provisioningKey}"\n`,
+    });
     expect(result.exitCode).toBe(0);
   });
 
   test("a control plane whose CA does not match the pin: exit 15 naming TLS inspection and the bypass", async () => {
-    const key = encodeProvisioningKey({ controlUrl: otherCloud.controlUrl, caPin: cloud.caPin, secret: randomBytes(32).toString("base64url") });
+    const key = encodeProvisioningKey({
+      controlUrl: otherCloud.controlUrl,
+      caPin: cloud.caPin,
+      secret: randomBytes(32).toString("base64url"),
+    });
     const dir = stateDir();
     const result = await enroll(dir, key);
     expect(result.exitCode).toBe(15);
     expect(errorLine(result)).toContain("TLS inspection");
-    expect(errorLine(result)).toContain(`add ${new URL(otherCloud.controlUrl).hostname} to your TLS-inspection bypass list`);
+    expect(errorLine(result)).toContain(
+      `add ${new URL(otherCloud.controlUrl).hostname} to your TLS-inspection bypass list`,
+    );
     expectNoIdentity(dir);
   });
 
   // The CA fetch is not verified yet: a TLS-inspecting proxy's 403, a claimed KEY_REVOKED or an API
   // error full of terminal escapes must all read as likely TLS inspection, and reach no terminal raw.
   const unverifiedAnswers: [string, () => Response][] = [
-    ["a proxy's 403 page", () => new Response("<html>Blocked by policy</html>", { status: 403, headers: { "content-type": "text/html" } })],
-    ["a claimed KEY_REVOKED", () => Response.json({ error: { code: "KEY_REVOKED", message: "revoked" } }, { status: 403 })],
-    ["an API error full of terminal escapes", () => Response.json({ error: { code: "BAD\u001b[31m", message: "\u001b]0;owned\u0007\u001b[2J\u009b" } }, { status: 400 })],
+    [
+      "a proxy's 403 page",
+      () => new Response("<html>Blocked by policy</html>", { status: 403, headers: { "content-type": "text/html" } }),
+    ],
+    [
+      "a claimed KEY_REVOKED",
+      () => Response.json({ error: { code: "KEY_REVOKED", message: "revoked" } }, { status: 403 }),
+    ],
+    [
+      "an API error full of terminal escapes",
+      () =>
+        Response.json(
+          { error: { code: "BAD\u001b[31m", message: "\u001b]0;owned\u0007\u001b[2J\u009b" } },
+          { status: 400 },
+        ),
+    ],
   ];
   for (const [name, answer] of unverifiedAnswers) {
     test(`${name} on GET /v1/ca: exit 15 naming TLS inspection, no control bytes on stderr`, async () => {
       const fake = startFakeControlPlane({ ca: fakeCa });
       try {
         fake.override("GET /v1/ca", answer);
-        const key = encodeProvisioningKey({ controlUrl: fake.url, caPin: fakeCa.pin, secret: randomBytes(32).toString("base64url") });
+        const key = encodeProvisioningKey({
+          controlUrl: fake.url,
+          caPin: fakeCa.pin,
+          secret: randomBytes(32).toString("base64url"),
+        });
         const dir = stateDir();
         const result = await enroll(dir, key);
         expect(result.exitCode).toBe(15);
@@ -223,7 +279,11 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
     const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const port = listener.port;
     listener.stop(true);
-    const key = encodeProvisioningKey({ controlUrl: `https://127.0.0.1:${port}`, caPin: cloud.caPin, secret: randomBytes(32).toString("base64url") });
+    const key = encodeProvisioningKey({
+      controlUrl: `https://127.0.0.1:${port}`,
+      caPin: cloud.caPin,
+      secret: randomBytes(32).toString("base64url"),
+    });
     const result = await enroll(stateDir(), key);
     expect(result.exitCode).toBe(17);
     expect(errorLine(result)).toContain(`127.0.0.1:${port}`);
@@ -233,11 +293,14 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
 describe("interrupted enrollment", () => {
   /** Spawns enroll and returns the process plus a promise of its stderr text. */
   function spawnEnroll(dir: string, key: string) {
-    const proc = Bun.spawn([connectorBinary(), "enroll", "--state-dir", dir, "--key", key, "--log-format", "json", "--log-level", "debug"], {
-      env: isolatedEnv(),
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const proc = Bun.spawn(
+      [connectorBinary(), "enroll", "--state-dir", dir, "--key", key, "--log-format", "json", "--log-level", "debug"],
+      {
+        env: isolatedEnv(),
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     return proc;
   }
 
@@ -265,7 +328,11 @@ describe("interrupted enrollment", () => {
     const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => connected(), data() {} } });
     try {
       const dir = stateDir();
-      const key = encodeProvisioningKey({ controlUrl: `https://127.0.0.1:${silent.port}`, caPin: cloud.caPin, secret: randomBytes(32).toString("base64url") });
+      const key = encodeProvisioningKey({
+        controlUrl: `https://127.0.0.1:${silent.port}`,
+        caPin: cloud.caPin,
+        secret: randomBytes(32).toString("base64url"),
+      });
       const proc = spawnEnroll(dir, key);
       await Promise.race([accepted, Bun.sleep(15_000).then(() => Promise.reject(new Error("enroll never connected")))]);
       proc.kill("SIGKILL");
@@ -311,7 +378,10 @@ describe("through an HTTP CONNECT proxy", () => {
       expect(viaEnv.exitCode).toBe(0);
       const used = proxy.connects;
       expect(used).toBeGreaterThanOrEqual(2);
-      const bypass = await enroll(stateDir(), cloud.provisioningKey, [], { HTTPS_PROXY: proxy.url, NO_PROXY: "localhost,127.0.0.1" });
+      const bypass = await enroll(stateDir(), cloud.provisioningKey, [], {
+        HTTPS_PROXY: proxy.url,
+        NO_PROXY: "localhost,127.0.0.1",
+      });
       expect(bypass.exitCode).toBe(0);
       expect(proxy.connects).toBe(used);
     } finally {
@@ -323,7 +393,12 @@ describe("through an HTTP CONNECT proxy", () => {
     const proxy = startConnectProxy({ auth: { username: "connector", password: "right-pass" } });
     try {
       const dir = stateDir();
-      const result = await enroll(dir, cloud.provisioningKey, ["--proxy", proxy.urlWithAuth("connector", "wrong-pass-42"), "--log-level", "trace"]);
+      const result = await enroll(dir, cloud.provisioningKey, [
+        "--proxy",
+        proxy.urlWithAuth("connector", "wrong-pass-42"),
+        "--log-level",
+        "trace",
+      ]);
       expect(result.exitCode).toBe(19);
       expect(errorLine(result)).toContain(`127.0.0.1:${proxy.port}`);
       expect(errorLine(result)).toContain("407");
@@ -361,7 +436,13 @@ describe("secrets", () => {
     const keyLines: string[] = [];
     for (const root of roots) {
       const path = join(root, "state", "identity", "key.pem");
-      if (existsSync(path)) keyLines.push(...readFileSync(path, "utf8").split("\n").filter((l) => l.length > 40).slice(0, 2));
+      if (existsSync(path))
+        keyLines.push(
+          ...readFileSync(path, "utf8")
+            .split("\n")
+            .filter((l) => l.length > 40)
+            .slice(0, 2),
+        );
     }
     expect(keyLines.length).toBeGreaterThan(10);
     const secretPart = cloud.provisioningKey.slice(5);

@@ -56,12 +56,15 @@ test("kill -9 of a connector and a gateway: users keep working, survivors finish
   }
   expect(firstSuccess).toBeDefined();
   console.log(`first user connection after the kills succeeded after ${firstSuccess!.toFixed(0)} ms`);
-  for (let i = 0; i < 10; i++) expect(new TextDecoder().decode(await roundTrip(listen, new TextEncoder().encode(`n${i}`)))).toBe(`n${i}`);
+  for (let i = 0; i < 10; i++)
+    expect(new TextDecoder().decode(await roundTrip(listen, new TextEncoder().encode(`n${i}`)))).toBe(`n${i}`);
 
   // Streams either finish intact (surviving tunnels) or fail; none is silently corrupted.
   const results = await Promise.all(transfers);
   const intact = results.filter((r) => r && r.receivedBytes === 48 * MiB && r.receivedSha256 === r.sentSha256).length;
-  const corrupted = results.filter((r) => r && r.receivedBytes === 48 * MiB && r.receivedSha256 !== r.sentSha256).length;
+  const corrupted = results.filter(
+    (r) => r && r.receivedBytes === 48 * MiB && r.receivedSha256 !== r.sentSha256,
+  ).length;
   console.log(`transfers: ${intact} intact, ${results.length - intact} cut by the kills`);
   expect(corrupted).toBe(0);
   expect(intact).toBeGreaterThan(0);

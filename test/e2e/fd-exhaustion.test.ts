@@ -24,7 +24,9 @@ beforeAll(async () => {
   stack = await startStack({ gateways: 1, daemons: [{ tunnels: 1 }] });
   ({ cloud } = stack);
   daemon = stack.daemons[0]!;
-  await daemon.waitFor("the app healthy", (s) => s.apps.some((a) => a.name === "echo" && a.servers.length > 0 && a.servers.every((v) => v.healthy)));
+  await daemon.waitFor("the app healthy", (s) =>
+    s.apps.some((a) => a.name === "echo" && a.servers.length > 0 && a.servers.every((v) => v.healthy)),
+  );
 }, 60_000);
 
 afterAll(() => stack?.stop(), 30_000);
@@ -66,7 +68,10 @@ test(`${USERS} users against a daemon with fds for ~20 streams: BUSY, not REFUSE
     expect(snapshot.streams.busy?.fds ?? 0, logs()).toBeGreaterThan(0);
     expect(served).toBeGreaterThan(0);
     expect(served + refused).toBe(USERS);
-    expect(snapshot.apps.find((a) => a.name === "echo")?.servers.every((s) => s.healthy), logs()).toBe(true);
+    expect(
+      snapshot.apps.find((a) => a.name === "echo")?.servers.every((s) => s.healthy),
+      logs(),
+    ).toBe(true);
     // The limits were read through bun:ffi in the compiled binary (a number, not "unknown").
     expect(daemon.output()).toMatch(/"msg":"stream limits".*"fdLimit":\d+/);
   } finally {

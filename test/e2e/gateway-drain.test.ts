@@ -32,7 +32,9 @@ test("GO_AWAY from a stopping gateway: the tunnel moves to the other gateway and
   );
   expect(moved.tunnels).toHaveLength(2);
   expect(daemon.output()).toContain("gateway is draining this tunnel");
-  expect(new TextDecoder().decode(await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("after drain")))).toBe("after drain");
+  expect(
+    new TextDecoder().decode(await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("after drain"))),
+  ).toBe("after drain");
   // Every tunnel is up, but one gateway failure would now cut them all: status does not say "connected".
   expect(moved.state).toBe("degraded");
   expect(moved.redundancy).toEqual({ distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 });
@@ -43,18 +45,24 @@ test("after the drained gateway restarts, a tunnel moves back to it and status s
   const [leaving] = cloud.gateways;
   const restartedAt = performance.now();
   await cloud.restartGateway(leaving!.id);
-  const restored = await daemon.waitFor(
-    "tunnels on distinct gateways again",
-    (s) => s.state === "connected" && s.redundancy?.distinctGateways === 2,
-    90_000,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\n--- cloud log tail ---\n${cloud.output().slice(-3000)}`);
-  });
-  console.log(`redundancy restored ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after the gateway restart`);
+  const restored = await daemon
+    .waitFor(
+      "tunnels on distinct gateways again",
+      (s) => s.state === "connected" && s.redundancy?.distinctGateways === 2,
+      90_000,
+    )
+    .catch((err: Error) => {
+      throw new Error(`${err.message}\n--- cloud log tail ---\n${cloud.output().slice(-3000)}`);
+    });
+  console.log(
+    `redundancy restored ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after the gateway restart`,
+  );
   expect(restored.tunnels.map((t) => t.gateway).sort()).toEqual(cloud.gateways.map((g) => g.url).sort());
   expect(restored.redundancy).toEqual({ distinctGateways: 2, tunnels: 2, gatewaysKnown: 2 });
   expect((await daemon.status()).exitCode).toBe(0);
   expect(daemon.output()).toContain("tunnel moved back to a distinct gateway");
   // Users still get through (the doubled tunnel was drained, not cut).
-  expect(new TextDecoder().decode(await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("restored")))).toBe("restored");
+  expect(
+    new TextDecoder().decode(await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("restored"))),
+  ).toBe("restored");
 }, 120_000);

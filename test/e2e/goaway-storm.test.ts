@@ -36,7 +36,9 @@ afterEach(async () => {
 /** A cloud whose only gateway drains every tunnel: in the same write as its 101, or just after. */
 async function start(mode: Mode): Promise<{ seen: SeenTunnel[]; daemon: DaemonProcess }> {
   const seen: SeenTunnel[] = [];
-  const scripted = (state: Parameters<NonNullable<Parameters<typeof startCloud>[0]>["startGateways"] & {}>[0]): Promise<GatewayFleet> => {
+  const scripted = (
+    state: Parameters<NonNullable<Parameters<typeof startCloud>[0]>["startGateways"] & {}>[0],
+  ): Promise<GatewayFleet> => {
     const cert = state.ca.issueServerCert();
     const listener = listenTunnels({
       hostname: "127.0.0.1",
@@ -75,11 +77,13 @@ async function withLogs(d: DaemonProcess, check: () => Promise<void> | void): Pr
 }
 
 /** Waits until `ok()` (polling), or throws at the safety deadline. */
-const untilTrue = (what: string, ok: () => boolean, timeoutMs: number) => until(what, () => (ok() ? true : undefined), timeoutMs);
+const untilTrue = (what: string, ok: () => boolean, timeoutMs: number) =>
+  until(what, () => (ok() ? true : undefined), timeoutMs);
 
 /** Closed by the connector: once idle after the GO_AWAY, or at once as the idlest past the cap on drained tunnels. */
 const drainedByConnector = (t: SeenTunnel) =>
-  t.closed?.code === 1000 && (t.closed.reason.includes("gateway drained this tunnel") || t.closed.reason.includes("too many draining tunnels"));
+  t.closed?.code === 1000 &&
+  (t.closed.reason.includes("gateway drained this tunnel") || t.closed.reason.includes("too many draining tunnels"));
 
 test("GO_AWAY right after every upgrade: a handful of tunnels, each closed by the connector, a short log", async () => {
   const { seen, daemon: d } = await start("after-101");
@@ -91,7 +95,9 @@ test("GO_AWAY right after every upgrade: a handful of tunnels, each closed by th
     const windowEnd = Date.now();
     const opened = seen.filter((t) => t.openedAt >= windowStart - 1_000);
     const windowLog = d.output().split("\n").slice(linesBefore);
-    console.log(`goaway-storm: ${seen.length} tunnels in all, ${opened.length} in the 15 s window, ${windowLog.length} log lines`);
+    console.log(
+      `goaway-storm: ${seen.length} tunnels in all, ${opened.length} in the 15 s window, ${windowLog.length} log lines`,
+    );
     // Two slots with backoff ceilings 1, 2, 4, 8, 16 s (full jitter): about 5 dials each; old code: hundreds.
     // (A busy machine only delays dials, so it can only make this count smaller.)
     expect(opened.length).toBeLessThanOrEqual(24);
@@ -102,8 +108,14 @@ test("GO_AWAY right after every upgrade: a handful of tunnels, each closed by th
     // safety deadline for a busy machine, the connector looks 1 s after each GO_AWAY.
     const ofWindow = seen.filter((t) => t.openedAt <= windowEnd);
     expect(ofWindow.length).toBeGreaterThan(0);
-    await untilTrue("every tunnel of the window closed by the connector", () => ofWindow.every(drainedByConnector), 20_000).catch(() => undefined);
-    expect(ofWindow.filter((t) => !drainedByConnector(t)).map((t) => ({ ageMs: Date.now() - t.openedAt, closed: t.closed }))).toEqual([]);
+    await untilTrue(
+      "every tunnel of the window closed by the connector",
+      () => ofWindow.every(drainedByConnector),
+      20_000,
+    ).catch(() => undefined);
+    expect(
+      ofWindow.filter((t) => !drainedByConnector(t)).map((t) => ({ ageMs: Date.now() - t.openedAt, closed: t.closed })),
+    ).toEqual([]);
     expect(d.proc.exitCode).toBeNull();
   });
 }, 90_000);
@@ -113,7 +125,11 @@ test("a GO_AWAY in the same write as the 101 is seen: the tunnel is not counted 
   await withLogs(d, async () => {
     // Without the fix each slot stays "up" on its first tunnel and no third tunnel ever comes.
     await untilTrue("a replacement tunnel", () => seen.length >= 3, 30_000);
-    await untilTrue("the first tunnels closed by the connector", () => seen.slice(0, 2).every(drainedByConnector), 20_000);
+    await untilTrue(
+      "the first tunnels closed by the connector",
+      () => seen.slice(0, 2).every(drainedByConnector),
+      20_000,
+    );
     const { exitCode, snapshot } = await d.status();
     expect(snapshot?.state).not.toBe("connected");
     expect(exitCode).not.toBe(0);

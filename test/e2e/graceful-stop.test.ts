@@ -79,7 +79,8 @@ test("streams open at SIGTERM complete, no new stream goes to the draining conne
   // Counted only now: the other sessions may still have opened on A until the gateway saw GO_AWAY.
   const createdAtStop = (await a.status()).snapshot!.streams.created;
   // While A drains, new users all get through (via B) and A opens nothing new.
-  for (let i = 0; i < 10; i++) expect(new TextDecoder().decode(await roundTrip(listen, new TextEncoder().encode(`new ${i}`)))).toBe(`new ${i}`);
+  for (let i = 0; i < 10; i++)
+    expect(new TextDecoder().decode(await roundTrip(listen, new TextEncoder().encode(`new ${i}`)))).toBe(`new ${i}`);
   const draining = (await a.status()).snapshot;
   expect(draining?.streams.created).toBe(createdAtStop);
   expect((await Promise.all(sessions)).every(Boolean)).toBe(true);

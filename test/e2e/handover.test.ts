@@ -53,14 +53,24 @@ function alive(pid: number): boolean {
 async function stopPid(pid: number): Promise<void> {
   if (!alive(pid)) return;
   process.kill(pid, "SIGTERM");
-  await until(`process ${pid} to exit`, () => (alive(pid) ? undefined : true), 20_000).catch(() => process.kill(pid, "SIGKILL"));
+  await until(`process ${pid} to exit`, () => (alive(pid) ? undefined : true), 20_000).catch(() =>
+    process.kill(pid, "SIGKILL"),
+  );
 }
 
 /** What the upgrade flow writes after a swap; the daemon polls for it. */
 function writeSwapResult(stateDir: string, id: string): void {
   const dir = join(stateDir, "upgrade");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const result = { schema: 1, id, action: "apply", result: "swapped", from: "0.0.0", to: "0.0.0-handover-test", at: new Date().toISOString() };
+  const result = {
+    schema: 1,
+    id,
+    action: "apply",
+    result: "swapped",
+    from: "0.0.0",
+    to: "0.0.0-handover-test",
+    at: new Date().toISOString(),
+  };
   writeFileSync(join(dir, "result.json.tmp"), JSON.stringify(result), { mode: 0o600 });
   renameSync(join(dir, "result.json.tmp"), join(dir, "result.json"));
 }
@@ -129,7 +139,16 @@ async function longLivedStream(listen: string) {
     async echo(text: string) {
       const from = received.length;
       socket.write(enc(text));
-      await until(`"${text}" echoed on the long-lived stream`, () => (received.indexOf(text, from) >= 0 ? true : closed ? Promise.reject(new Error("long-lived stream closed")) : undefined), 10_000);
+      await until(
+        `"${text}" echoed on the long-lived stream`,
+        () =>
+          received.indexOf(text, from) >= 0
+            ? true
+            : closed
+              ? Promise.reject(new Error("long-lived stream closed"))
+              : undefined,
+        10_000,
+      );
     },
     close: () => socket.end(),
   };
@@ -141,7 +160,8 @@ test("hand-over: the successor takes over with no failed user connection; the ol
   const d = (daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, gracePeriodSeconds: 60 }));
   await d.waitFor("connected", allTunnelsUp(2), 30_000);
   const listen = cloud.apps.echo!.listen!;
-  const logs = () => `--- connector (old and new) ---\n${d.output().slice(-6000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
+  const logs = () =>
+    `--- connector (old and new) ---\n${d.output().slice(-6000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
   const load = steadyLoad(listen, 20);
   try {
     await until("100 connections before the hand-over", () => (load.count() >= 100 ? true : undefined), 30_000);
@@ -156,12 +176,21 @@ test("hand-over: the successor takes over with no failed user connection; the ol
     });
     successors.push(pid);
     expect(pid).not.toBe(d.proc.pid);
-    await until("the old process to drain", () => (d.output().includes("this one drains and exits") ? true : undefined), 60_000).catch((err: Error) => {
+    await until(
+      "the old process to drain",
+      () => (d.output().includes("this one drains and exits") ? true : undefined),
+      60_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\n${logs()}`);
     });
     // The gateways know the old tunnels are draining: new users go to the successor's tunnels.
-    const oldTunnelsDraining = async () => (await cloud.gatewayStatus()).flatMap((g) => g.tunnels).filter((t) => t.draining).length;
-    await until("GO_AWAY seen by the gateways", async () => ((await oldTunnelsDraining()) >= 2 ? true : undefined), 20_000);
+    const oldTunnelsDraining = async () =>
+      (await cloud.gatewayStatus()).flatMap((g) => g.tunnels).filter((t) => t.draining).length;
+    await until(
+      "GO_AWAY seen by the gateways",
+      async () => ((await oldTunnelsDraining()) >= 2 ? true : undefined),
+      20_000,
+    );
     const handedOverAt = performance.now();
     // The old process still carries the long-lived stream after its GO_AWAY.
     await stream.echo("after GO_AWAY\n");
@@ -169,7 +198,11 @@ test("hand-over: the successor takes over with no failed user connection; the ol
     // Status now comes from the successor (it took the admin socket over).
     await d.waitFor("the successor serving status", allTunnelsUp(2), 20_000);
 
-    await until("100 more connections after the hand-over", () => (load.samples.filter((s) => s.at > handedOverAt).length >= 100 ? true : undefined), 30_000);
+    await until(
+      "100 more connections after the hand-over",
+      () => (load.samples.filter((s) => s.at > handedOverAt).length >= 100 ? true : undefined),
+      30_000,
+    );
     stream.close();
     const code = await Promise.race([d.proc.exited, Bun.sleep(30_000).then(() => "still running")]);
     expect(code).toBe(0);
@@ -180,7 +213,11 @@ test("hand-over: the successor takes over with no failed user connection; the ol
     expect(alive(pid)).toBe(true);
     const after = await d.status();
     expect(after.exitCode).toBe(0);
-    await until("the successor to hold the lock", () => (d.output().includes("this process holds the daemon lock") ? true : undefined), 10_000);
+    await until(
+      "the successor to hold the lock",
+      () => (d.output().includes("this process holds the daemon lock") ? true : undefined),
+      10_000,
+    );
     const during = load.samples.filter((s) => s.at >= triggeredAt && s.at <= handedOverAt + 2_000);
     console.log(
       `hand-over: ${load.samples.length} connections, ${load.failures.length} failed; longest connect+echo ${maxMs(before).toFixed(1)} ms before (${before.length}), ${maxMs(during).toFixed(1)} ms during (${during.length})`,
@@ -192,9 +229,14 @@ test("hand-over: the successor takes over with no failed user connection; the ol
 }, 180_000);
 
 test("a successor that gets no tunnel within the health timeout is stopped; the old process keeps serving", async () => {
-  const d = (daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, extraArgs: ["--upgrade-health-timeout", "3"] }));
+  const d = (daemon = await startDaemon({
+    key: cloud.provisioningKey,
+    tunnels: 2,
+    extraArgs: ["--upgrade-health-timeout", "3"],
+  }));
   await d.waitFor("connected", allTunnelsUp(2), 30_000);
-  const logs = () => `--- connector (old and new) ---\n${d.output().slice(-6000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
+  const logs = () =>
+    `--- connector (old and new) ---\n${d.output().slice(-6000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
   // The gateways refuse new tunnels of this version: the old process keeps the ones it has, the
   // successor gets none and cannot become ready. (With no tunnel here either, the flow would wait.)
   const version = (await d.status()).snapshot!.version;
@@ -202,7 +244,11 @@ test("a successor that gets no tunnel within the health timeout is stopped; the 
   writeSwapResult(d.stateDir, "swap-2");
   const pid = await until("the successor to start", () => successorPid(d.output()), 20_000);
   successors.push(pid);
-  await until("the health gate to fail", () => (d.output().includes("hand-over failed") ? true : undefined), 30_000).catch((err: Error) => {
+  await until(
+    "the health gate to fail",
+    () => (d.output().includes("hand-over failed") ? true : undefined),
+    30_000,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}\n${logs()}`);
   });
   const failure = d
@@ -220,7 +266,11 @@ test("a successor that gets no tunnel within the health timeout is stopped; the 
 }, 180_000);
 
 test("SIGTERM during a hand-over stops both processes: the successor that is not ready yet, and the old one (exit 0)", async () => {
-  const d = (daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, extraArgs: ["--upgrade-health-timeout", "600"] }));
+  const d = (daemon = await startDaemon({
+    key: cloud.provisioningKey,
+    tunnels: 2,
+    extraArgs: ["--upgrade-health-timeout", "600"],
+  }));
   await d.waitFor("connected", allTunnelsUp(2), 30_000);
   const version = (await d.status()).snapshot!.version;
   await cloud.refuseVersion(version);
@@ -244,14 +294,22 @@ test("SIGTERM during a hand-over stops both processes: the successor that is not
 /** A datagram socket standing in for systemd's NOTIFY_SOCKET: every message it gets, as text. */
 async function notifySocket(path: string) {
   // Python binds a datagram Unix socket portably; Bun's node:dgram has no Unix sockets.
-  const listener = Bun.spawn(["python3", "-c", `
+  const listener = Bun.spawn(
+    [
+      "python3",
+      "-c",
+      `
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 print("bound", flush=True)
 while True:
     sys.stdout.write(repr(s.recv(4096).decode()) + "\\n"); sys.stdout.flush()
-`, path], { stdout: "pipe", stderr: "inherit" });
+`,
+      path,
+    ],
+    { stdout: "pipe", stderr: "inherit" },
+  );
   let text = "";
   void (async () => {
     for await (const chunk of listener.stdout) text += new TextDecoder().decode(chunk);
@@ -266,14 +324,26 @@ test("the successor gets the proxy from the environment, never argv, and tells s
   const scratch = mkdtempSync(join(tmpdir(), "handover-notify-"));
   const notify = await notifySocket(join(scratch, "notify.sock"));
   try {
-    const d = (daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, env: { HTTPS_PROXY: proxy.urlWithAuth(), NOTIFY_SOCKET: join(scratch, "notify.sock") } }));
+    const d = (daemon = await startDaemon({
+      key: cloud.provisioningKey,
+      tunnels: 2,
+      env: { HTTPS_PROXY: proxy.urlWithAuth(), NOTIFY_SOCKET: join(scratch, "notify.sock") },
+    }));
     await d.waitFor("connected", allTunnelsUp(2), 30_000);
-    await until("READY=1 from the first process", () => (notify.messages().includes("READY=1\\n") ? true : undefined), 10_000);
+    await until(
+      "READY=1 from the first process",
+      () => (notify.messages().includes("READY=1\\n") ? true : undefined),
+      10_000,
+    );
     const tunnelsBefore = proxy.tunnels;
     writeSwapResult(d.stateDir, "swap-4");
     const pid = await until("the successor to start", () => successorPid(d.output()), 20_000);
     successors.push(pid);
-    await until("the successor's MAINPID", () => (notify.messages().includes(`'MAINPID=${pid}\\nREADY=1\\n'`) ? true : undefined), 60_000).catch((err: Error) => {
+    await until(
+      "the successor's MAINPID",
+      () => (notify.messages().includes(`'MAINPID=${pid}\\nREADY=1\\n'`) ? true : undefined),
+      60_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\nnotify: ${notify.messages()}\n${d.output().slice(-4000)}`);
     });
     // Its tunnels went through the proxy, with the password: the setting reached it.

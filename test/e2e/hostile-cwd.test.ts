@@ -95,7 +95,10 @@ describe("the working directory and Bun runtime variables do not change the bina
     expect(existsSync(join(stateDir, "identity", "key.pem"))).toBe(true);
     expect(existsSync(join(root, "wrong-state"))).toBe(false);
 
-    const status = await runConnector(["status", "--json"], { cwd, env: hostileEnv({ CONNECTOR_STATE_DIR: stateDir }) });
+    const status = await runConnector(["status", "--json"], {
+      cwd,
+      env: hostileEnv({ CONNECTOR_STATE_DIR: stateDir }),
+    });
     expectNothingRan(status);
     // Enrolled and not running: it read the state dir the environment chose, with the default log level.
     expect(status.exitCode).toBe(2);

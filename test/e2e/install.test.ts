@@ -19,12 +19,28 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startCloud, type CloudJson, type CloudProcess } from "../support/cloud-process.ts";
-import { filesHolding, makeMarker, ownersAndModes, runInstallLine, secretNeedles, transcriptOf, type InstallRun } from "../support/install-host.ts";
+import {
+  filesHolding,
+  makeMarker,
+  ownersAndModes,
+  runInstallLine,
+  secretNeedles,
+  transcriptOf,
+  type InstallRun,
+} from "../support/install-host.ts";
 import { createContainer, type Container } from "../support/nspawn.ts";
 import { runPlainContainer } from "../support/nspawn-plain.ts";
 import { makeKeys } from "../support/release-keys.ts";
 import { buildRelease, type BuiltRelease } from "../support/releases.ts";
-import { containerLogs, INSTALLED_BINARY, SERVICE_USER, startReferenceCloud, STATE_DIR, UNITS, until } from "../support/systemd-host.ts";
+import {
+  containerLogs,
+  INSTALLED_BINARY,
+  SERVICE_USER,
+  startReferenceCloud,
+  STATE_DIR,
+  UNITS,
+  until,
+} from "../support/systemd-host.ts";
 import type { StatusSnapshot } from "../../src/status/schema.ts";
 
 const ETC_DIR = "/etc/connector";
@@ -58,7 +74,9 @@ async function withLogs(body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (err) {
-    const installer = lastRun ? `--- installer: ${lastRun.shown} (exit ${lastRun.code}) ---\n${lastRun.stdout.slice(-6000)}${lastRun.stderr.slice(-2000)}` : "(installer not run)";
+    const installer = lastRun
+      ? `--- installer: ${lastRun.shown} (exit ${lastRun.code}) ---\n${lastRun.stdout.slice(-6000)}${lastRun.stderr.slice(-2000)}`
+      : "(installer not run)";
     const logs = ct ? await containerLogs(ct, 60).catch((e: unknown) => `(no logs: ${String(e)})`) : "(no container)";
     throw new Error(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n${installer}\n${logs}`);
   }
@@ -72,7 +90,8 @@ async function install(args: readonly string[], secret?: string): Promise<Instal
   return lastRun;
 }
 
-const show = async (unit: string, property: string) => (await ct!.run(["systemctl", "show", unit, "-p", property, "--value"])).trim();
+const show = async (unit: string, property: string) =>
+  (await ct!.run(["systemctl", "show", unit, "-p", property, "--value"])).trim();
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 const installedSha = async (path: string) => (await ct!.run(["sha256sum", path])).split(" ")[0];
 
@@ -86,7 +105,11 @@ async function status(): Promise<{ code: number; snapshot: StatusSnapshot | unde
   }
 }
 
-async function statusUntil(what: string, ok: (s: StatusSnapshot, code: number) => boolean, timeoutMs = 90_000): Promise<StatusSnapshot> {
+async function statusUntil(
+  what: string,
+  ok: (s: StatusSnapshot, code: number) => boolean,
+  timeoutMs = 90_000,
+): Promise<StatusSnapshot> {
   let last = "";
   return until(
     what,
@@ -149,141 +172,206 @@ beforeAll(async () => {
   baseUrl = cloud.releases.baseUrl;
   const keys = makeKeys(join(ct.shared, "keys"));
   // Built after the cloud printed its URL: install.sh and the binary carry it baked in.
-  for (const [name, version, sequence] of [["a", "9.1.0", 1], ["b", "9.2.0", 2]] as const) {
-    built[name] = await buildRelease({ keys, version, channel: "stable", sequence, baseUrl, out: join(ct.shared, "built", name) });
+  for (const [name, version, sequence] of [
+    ["a", "9.1.0", 1],
+    ["b", "9.2.0", 2],
+  ] as const) {
+    built[name] = await buildRelease({
+      keys,
+      version,
+      channel: "stable",
+      sequence,
+      baseUrl,
+      out: join(ct.shared, "built", name),
+    });
   }
   publish("a");
 }, 900_000);
 
 describe("curl -fsSL <base>/install.sh | bash -s -- --key KEY", () => {
-  test("installs release A, enrolls and starts connector.service as the connector user", () =>
-    withLogs(async () => {
-      const run = await install(["--key", cloud.provisioningKey], cloud.provisioningKey);
-      expect(run.code).toBe(0);
-      expect(await show("connector.service", "ActiveState")).toBe("active");
-      expect(await show("connector-upgrade.path", "ActiveState")).toBe("active");
-      expect(await show("connector.service", "UnitFileState")).toBe("enabled");
-      const pid = Number(await show("connector.service", "MainPID"));
-      expect(pid).toBeGreaterThan(0);
-      // The owner of /proc/PID is the process's user.
-      expect((await ct!.run(["stat", "-c", "%U", `/proc/${pid}`])).trim()).toBe(SERVICE_USER);
-      expect(await installedSha(INSTALLED_BINARY)).toBe(sha256(released("a")));
-      const connected = await statusUntil("connector status exit 0 (connected)", (_, code) => code === 0);
-      expect(connected.version).toBe("9.1.0");
-      expect(connected.connectorId).toBeTruthy();
-    }), TEST_TIMEOUT_MS);
+  test(
+    "installs release A, enrolls and starts connector.service as the connector user",
+    () =>
+      withLogs(async () => {
+        const run = await install(["--key", cloud.provisioningKey], cloud.provisioningKey);
+        expect(run.code).toBe(0);
+        expect(await show("connector.service", "ActiveState")).toBe("active");
+        expect(await show("connector-upgrade.path", "ActiveState")).toBe("active");
+        expect(await show("connector.service", "UnitFileState")).toBe("enabled");
+        const pid = Number(await show("connector.service", "MainPID"));
+        expect(pid).toBeGreaterThan(0);
+        // The owner of /proc/PID is the process's user.
+        expect((await ct!.run(["stat", "-c", "%U", `/proc/${pid}`])).trim()).toBe(SERVICE_USER);
+        expect(await installedSha(INSTALLED_BINARY)).toBe(sha256(released("a")));
+        const connected = await statusUntil("connector status exit 0 (connected)", (_, code) => code === 0);
+        expect(connected.version).toBe("9.1.0");
+        expect(connected.connectorId).toBeTruthy();
+      }),
+    TEST_TIMEOUT_MS,
+  );
 
-  test("files, modes and owners: root's binary, config and units; the connector user's state", () =>
-    withLogs(async () => {
-      expect(await ownersAndModes(ct!, [INSTALLED_BINARY, ETC_DIR, ENV_FILE, STATE_DIR, ...UNIT_PATHS])).toEqual({
-        [INSTALLED_BINARY]: "root:root 755",
-        [ETC_DIR]: `root:${SERVICE_USER} 750`,
-        [ENV_FILE]: `root:${SERVICE_USER} 640`,
-        [STATE_DIR]: `${SERVICE_USER}:${SERVICE_USER} 700`,
-        ...Object.fromEntries(UNIT_PATHS.map((path) => [path, "root:root 644"])),
-      });
-      const identity = (await ct!.run(["find", IDENTITY_DIR, "-type", "f"])).trim().split("\n");
-      expect(identity).toContain(`${IDENTITY_DIR}/identity.json`);
-      expect(identity).toContain(`${IDENTITY_DIR}/key.pem`);
-      for (const [path, mode] of Object.entries(await ownersAndModes(ct!, identity))) expect({ path, mode }).toEqual({ path, mode: `${SERVICE_USER}:${SERVICE_USER} 600` });
-      // Settings only: the proxy, and where upgrades come from when not the baked defaults; never the key.
-      const settings = (await ct!.run(["cat", ENV_FILE])).split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
-      for (const line of settings) expect(line).toMatch(/^CONNECTOR_(PROXY|NO_PROXY|CHANNEL|MANIFEST_URL|PIN_VERSION)=/);
-      // A system user whose home is the state dir and who cannot log in.
-      const [, , uid, , , home, shell] = (await ct!.run(["getent", "passwd", SERVICE_USER])).trim().split(":");
-      expect(Number(uid)).toBeLessThan(1000);
-      expect(home).toBe(STATE_DIR);
-      expect(shell).toMatch(/\/(nologin|false)$/);
-      // The units installed are the packaged ones, byte for byte.
-      for (const unit of UNITS) expect(await installedSha(`/etc/systemd/system/${unit}`)).toBe(sha256(join(import.meta.dir, "..", "..", "packaging", "systemd", unit)));
-    }), TEST_TIMEOUT_MS);
+  test(
+    "files, modes and owners: root's binary, config and units; the connector user's state",
+    () =>
+      withLogs(async () => {
+        expect(await ownersAndModes(ct!, [INSTALLED_BINARY, ETC_DIR, ENV_FILE, STATE_DIR, ...UNIT_PATHS])).toEqual({
+          [INSTALLED_BINARY]: "root:root 755",
+          [ETC_DIR]: `root:${SERVICE_USER} 750`,
+          [ENV_FILE]: `root:${SERVICE_USER} 640`,
+          [STATE_DIR]: `${SERVICE_USER}:${SERVICE_USER} 700`,
+          ...Object.fromEntries(UNIT_PATHS.map((path) => [path, "root:root 644"])),
+        });
+        const identity = (await ct!.run(["find", IDENTITY_DIR, "-type", "f"])).trim().split("\n");
+        expect(identity).toContain(`${IDENTITY_DIR}/identity.json`);
+        expect(identity).toContain(`${IDENTITY_DIR}/key.pem`);
+        for (const [path, mode] of Object.entries(await ownersAndModes(ct!, identity)))
+          expect({ path, mode }).toEqual({ path, mode: `${SERVICE_USER}:${SERVICE_USER} 600` });
+        // Settings only: the proxy, and where upgrades come from when not the baked defaults; never the key.
+        const settings = (await ct!.run(["cat", ENV_FILE]))
+          .split("\n")
+          .filter((line) => line.trim() !== "" && !line.startsWith("#"));
+        for (const line of settings)
+          expect(line).toMatch(/^CONNECTOR_(PROXY|NO_PROXY|CHANNEL|MANIFEST_URL|PIN_VERSION)=/);
+        // A system user whose home is the state dir and who cannot log in.
+        const [, , uid, , , home, shell] = (await ct!.run(["getent", "passwd", SERVICE_USER])).trim().split(":");
+        expect(Number(uid)).toBeLessThan(1000);
+        expect(home).toBe(STATE_DIR);
+        expect(shell).toMatch(/\/(nologin|false)$/);
+        // The units installed are the packaged ones, byte for byte.
+        for (const unit of UNITS)
+          expect(await installedSha(`/etc/systemd/system/${unit}`)).toBe(
+            sha256(join(import.meta.dir, "..", "..", "packaging", "systemd", unit)),
+          );
+      }),
+    TEST_TIMEOUT_MS,
+  );
 
-  test("the key is in no file, no unit, no journal line and no other process's argv", () =>
-    withLogs(async () => {
-      const run = keyedRuns[0]!;
-      // The watch did run while the installer did (a watch that never looked would pass anything).
-      expect(run.argvScans).toBeGreaterThan(10);
-      expect(run.argvOffenders).toEqual([]);
-      await expectKeyNowhere(run);
-    }), TEST_TIMEOUT_MS);
+  test(
+    "the key is in no file, no unit, no journal line and no other process's argv",
+    () =>
+      withLogs(async () => {
+        const run = keyedRuns[0]!;
+        // The watch did run while the installer did (a watch that never looked would pass anything).
+        expect(run.argvScans).toBeGreaterThan(10);
+        expect(run.argvOffenders).toEqual([]);
+        await expectKeyNowhere(run);
+      }),
+    TEST_TIMEOUT_MS,
+  );
 
-  test("systemd-analyze verify is clean for the three installed units", () =>
-    withLogs(async () => {
-      for (const path of UNIT_PATHS) {
-        const verify = await ct!.exec(["systemd-analyze", "verify", path]);
-        expect({ path, ...verify }).toEqual({ path, code: 0, stdout: "", stderr: "" });
-      }
-      for (const unit of ["connector.service", "connector-upgrade.service", "ssh.service"]) {
-        const report = await ct!.exec(["systemd-analyze", "security", "--no-pager", unit]);
-        console.log(`--- systemd-analyze security ${unit} (exit ${report.code}) ---\n${report.stdout}${report.stderr}--- end security ---`);
-      }
-    }), TEST_TIMEOUT_MS);
+  test(
+    "systemd-analyze verify is clean for the three installed units",
+    () =>
+      withLogs(async () => {
+        for (const path of UNIT_PATHS) {
+          const verify = await ct!.exec(["systemd-analyze", "verify", path]);
+          expect({ path, ...verify }).toEqual({ path, code: 0, stdout: "", stderr: "" });
+        }
+        for (const unit of ["connector.service", "connector-upgrade.service", "ssh.service"]) {
+          const report = await ct!.exec(["systemd-analyze", "security", "--no-pager", unit]);
+          console.log(
+            `--- systemd-analyze security ${unit} (exit ${report.code}) ---\n${report.stdout}${report.stderr}--- end security ---`,
+          );
+        }
+      }),
+    TEST_TIMEOUT_MS,
+  );
 
-  test("the same line again: exit 0, unchanged, nothing rewritten or restarted", () =>
-    withLogs(async () => {
-      const before = { pid: await show("connector.service", "MainPID"), restarts: await show("connector.service", "NRestarts"), files: await fileIdentities(), reloads: await daemonReloads() };
-      const run = await install(["--key", cloud.provisioningKey], cloud.provisioningKey);
-      expect(run.code).toBe(0);
-      expect(`${run.stdout}${run.stderr}`).toMatch(/unchanged/i);
-      expect(run.argvOffenders).toEqual([]);
-      const after = { pid: await show("connector.service", "MainPID"), restarts: await show("connector.service", "NRestarts"), files: await fileIdentities(), reloads: await daemonReloads() };
-      expect(after).toEqual(before);
-      for (const unit of UNITS) expect(await show(unit, "NeedDaemonReload")).toBe("no");
-      expect(await show("connector.service", "ActiveState")).toBe("active");
-    }), TEST_TIMEOUT_MS);
+  test(
+    "the same line again: exit 0, unchanged, nothing rewritten or restarted",
+    () =>
+      withLogs(async () => {
+        const before = {
+          pid: await show("connector.service", "MainPID"),
+          restarts: await show("connector.service", "NRestarts"),
+          files: await fileIdentities(),
+          reloads: await daemonReloads(),
+        };
+        const run = await install(["--key", cloud.provisioningKey], cloud.provisioningKey);
+        expect(run.code).toBe(0);
+        expect(`${run.stdout}${run.stderr}`).toMatch(/unchanged/i);
+        expect(run.argvOffenders).toEqual([]);
+        const after = {
+          pid: await show("connector.service", "MainPID"),
+          restarts: await show("connector.service", "NRestarts"),
+          files: await fileIdentities(),
+          reloads: await daemonReloads(),
+        };
+        expect(after).toEqual(before);
+        for (const unit of UNITS) expect(await show(unit, "NeedDaemonReload")).toBe("no");
+        expect(await show("connector.service", "ActiveState")).toBe("active");
+      }),
+    TEST_TIMEOUT_MS,
+  );
 
-  test("release B published, the line again: upgraded in place to 9.2.0, the identity kept; then no key needed", () =>
-    withLogs(async () => {
-      // The daemon upgrades itself from the same release host (its URL is baked in): left on, it could
-      // take B on its own while the installer runs, and the test would not know which of the two did.
-      // install.sh keeps the env values it is not given, so this setting survives the re-run.
-      await ct!.run(["sh", "-c", `echo CONNECTOR_AUTO_UPGRADE=off >> ${ENV_FILE}`]);
-      await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 120_000 });
-      const onA = await statusUntil("connected on 9.1.0 after the restart", (s, code) => code === 0 && s.version === "9.1.0");
-      publish("b");
-      const run = await install(["--key", cloud.provisioningKey], cloud.provisioningKey);
-      expect(run.code).toBe(0);
-      expect(run.argvOffenders).toEqual([]);
-      expect((await ct!.run(["connector", "--version"])).trim()).toStartWith("connector 9.2.0");
-      const onB = await statusUntil("connected on 9.2.0", (s, code) => code === 0 && s.version === "9.2.0");
-      expect(onB.connectorId).toBe(onA.connectorId);
-      expect(await installedSha(INSTALLED_BINARY)).toBe(sha256(released("b")));
-      expect(await installedSha(PREV_BINARY)).toBe(sha256(released("a")));
-      expect(await ownersAndModes(ct!, [INSTALLED_BINARY])).toEqual({ [INSTALLED_BINARY]: "root:root 755" });
-      expect(await ct!.run(["cat", ENV_FILE])).toContain("CONNECTOR_AUTO_UPGRADE=off");
-      expect(Number(await show("connector.service", "MainPID"))).toBe(onB.pid!);
-      // The key went through preflight again (the identity made enrollment unnecessary): still nowhere.
-      await expectKeyNowhere(run);
-      // An enrolled host needs no key: root's preflight judges the connector user's state dir for that
-      // user, and the run changes nothing.
-      const keyless = await install([]);
-      expect(keyless.code).toBe(0);
-      expect(`${keyless.stdout}${keyless.stderr}`).toMatch(/unchanged/i);
-      expect(Number(await show("connector.service", "MainPID"))).toBe(onB.pid!);
-    }), TEST_TIMEOUT_MS);
+  test(
+    "release B published, the line again: upgraded in place to 9.2.0, the identity kept; then no key needed",
+    () =>
+      withLogs(async () => {
+        // The daemon upgrades itself from the same release host (its URL is baked in): left on, it could
+        // take B on its own while the installer runs, and the test would not know which of the two did.
+        // install.sh keeps the env values it is not given, so this setting survives the re-run.
+        await ct!.run(["sh", "-c", `echo CONNECTOR_AUTO_UPGRADE=off >> ${ENV_FILE}`]);
+        await ct!.run(["systemctl", "restart", "connector.service"], { timeoutMs: 120_000 });
+        const onA = await statusUntil(
+          "connected on 9.1.0 after the restart",
+          (s, code) => code === 0 && s.version === "9.1.0",
+        );
+        publish("b");
+        const run = await install(["--key", cloud.provisioningKey], cloud.provisioningKey);
+        expect(run.code).toBe(0);
+        expect(run.argvOffenders).toEqual([]);
+        expect((await ct!.run(["connector", "--version"])).trim()).toStartWith("connector 9.2.0");
+        const onB = await statusUntil("connected on 9.2.0", (s, code) => code === 0 && s.version === "9.2.0");
+        expect(onB.connectorId).toBe(onA.connectorId);
+        expect(await installedSha(INSTALLED_BINARY)).toBe(sha256(released("b")));
+        expect(await installedSha(PREV_BINARY)).toBe(sha256(released("a")));
+        expect(await ownersAndModes(ct!, [INSTALLED_BINARY])).toEqual({ [INSTALLED_BINARY]: "root:root 755" });
+        expect(await ct!.run(["cat", ENV_FILE])).toContain("CONNECTOR_AUTO_UPGRADE=off");
+        expect(Number(await show("connector.service", "MainPID"))).toBe(onB.pid!);
+        // The key went through preflight again (the identity made enrollment unnecessary): still nowhere.
+        await expectKeyNowhere(run);
+        // An enrolled host needs no key: root's preflight judges the connector user's state dir for that
+        // user, and the run changes nothing.
+        const keyless = await install([]);
+        expect(keyless.code).toBe(0);
+        expect(`${keyless.stdout}${keyless.stderr}`).toMatch(/unchanged/i);
+        expect(Number(await show("connector.service", "MainPID"))).toBe(onB.pid!);
+      }),
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe("removal", () => {
-  test("--uninstall: units, service, binaries and config gone; identity and user kept", () =>
-    withLogs(async () => {
-      const run = await install(["--uninstall"]);
-      expect(run.code).toBe(0);
-      for (const path of [...UNIT_PATHS, INSTALLED_BINARY, PREV_BINARY, ETC_DIR]) expect({ path, exists: (await ct!.exec(["test", "-e", path])).code === 0 }).toEqual({ path, exists: false });
-      expect(await show("connector.service", "LoadState")).toBe("not-found");
-      expect(await show("connector-upgrade.path", "LoadState")).toBe("not-found");
-      expect((await ct!.exec(["pgrep", "-u", SERVICE_USER])).stdout.trim()).toBe("");
-      expect((await ct!.exec(["test", "-f", `${IDENTITY_DIR}/identity.json`])).code).toBe(0);
-      expect((await ct!.exec(["getent", "passwd", SERVICE_USER])).code).toBe(0);
-    }), TEST_TIMEOUT_MS);
+  test(
+    "--uninstall: units, service, binaries and config gone; identity and user kept",
+    () =>
+      withLogs(async () => {
+        const run = await install(["--uninstall"]);
+        expect(run.code).toBe(0);
+        for (const path of [...UNIT_PATHS, INSTALLED_BINARY, PREV_BINARY, ETC_DIR])
+          expect({ path, exists: (await ct!.exec(["test", "-e", path])).code === 0 }).toEqual({ path, exists: false });
+        expect(await show("connector.service", "LoadState")).toBe("not-found");
+        expect(await show("connector-upgrade.path", "LoadState")).toBe("not-found");
+        expect((await ct!.exec(["pgrep", "-u", SERVICE_USER])).stdout.trim()).toBe("");
+        expect((await ct!.exec(["test", "-f", `${IDENTITY_DIR}/identity.json`])).code).toBe(0);
+        expect((await ct!.exec(["getent", "passwd", SERVICE_USER])).code).toBe(0);
+      }),
+    TEST_TIMEOUT_MS,
+  );
 
-  test("--purge: the state dir and the user gone too", () =>
-    withLogs(async () => {
-      const run = await install(["--purge"]);
-      expect(run.code).toBe(0);
-      expect((await ct!.exec(["test", "-e", STATE_DIR])).code).not.toBe(0);
-      expect((await ct!.exec(["getent", "passwd", SERVICE_USER])).code).not.toBe(0);
-      expect((await ct!.exec(["getent", "group", SERVICE_USER])).code).not.toBe(0);
-    }), TEST_TIMEOUT_MS);
+  test(
+    "--purge: the state dir and the user gone too",
+    () =>
+      withLogs(async () => {
+        const run = await install(["--purge"]);
+        expect(run.code).toBe(0);
+        expect((await ct!.exec(["test", "-e", STATE_DIR])).code).not.toBe(0);
+        expect((await ct!.exec(["getent", "passwd", SERVICE_USER])).code).not.toBe(0);
+        expect((await ct!.exec(["getent", "group", SERVICE_USER])).code).not.toBe(0);
+      }),
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe("a host without systemd running", () => {
@@ -306,7 +394,14 @@ describe("a host without systemd running", () => {
     if (!base) throw new Error(`the reference cloud serves no releases: ${hostCloud.output()}`);
     hostKeys = mkdtempSync("/var/tmp/install-keys-");
     const keys = makeKeys(join(hostKeys, "keys"));
-    const release = await buildRelease({ keys, version: "9.1.0", channel: "stable", sequence: 1, baseUrl: base, out: join(hostKeys, "a") });
+    const release = await buildRelease({
+      keys,
+      version: "9.1.0",
+      channel: "stable",
+      sequence: 1,
+      baseUrl: base,
+      out: join(hostKeys, "a"),
+    });
     renameSync(release.out, join(hostReleases, "a"));
   }, 600_000);
 
@@ -317,7 +412,7 @@ describe("a host without systemd running", () => {
     const script = [
       "exec 2>&1",
       `out=$(${line} 2>&1); code=$?`,
-      'printf \'%s\\n\' "$out"',
+      "printf '%s\\n' \"$out\"",
       'echo "install-exit=$code"',
       `stat -c 'stat %n|%U:%G %a' ${[INSTALLED_BINARY, ETC_DIR, ENV_FILE, STATE_DIR, ...UNIT_PATHS].join(" ")}`,
       `test -f ${IDENTITY_DIR}/identity.json && echo identity=yes`,

@@ -25,7 +25,10 @@ class RawTunnel {
   constructor(readonly transport: WsTransport) {
     transport.setHandlers({
       message: (data) => {
-        decodeMessage(data, (f) => void this.frames.push(f.type === FrameType.DATA ? { ...f, payload: f.payload.slice() } : f));
+        decodeMessage(
+          data,
+          (f) => void this.frames.push(f.type === FrameType.DATA ? { ...f, payload: f.payload.slice() } : f),
+        );
         this.#wake();
       },
       drain: () => {},
@@ -46,7 +49,10 @@ class RawTunnel {
     for (;;) {
       const value = probe();
       if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames.map((f) => [f.type, f.streamId]))}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${what}; frames: ${JSON.stringify(this.frames.map((f) => [f.type, f.streamId]))}`,
+        );
       await new Promise<void>((resolve) => {
         this.#waiters.push(resolve);
         setTimeout(resolve, 100);
@@ -58,7 +64,9 @@ class RawTunnel {
     const opaque = crypto.getRandomValues(new Uint8Array(8));
     this.send(enc.encodePing(opaque));
     await this.until("PONG", () =>
-      this.frames.find((f) => f.type === FrameType.PONG && Buffer.from(f.opaque).equals(Buffer.from(opaque))) ? true : undefined,
+      this.frames.find((f) => f.type === FrameType.PONG && Buffer.from(f.opaque).equals(Buffer.from(opaque)))
+        ? true
+        : undefined,
     );
     return this.closed === undefined;
   }
@@ -87,7 +95,9 @@ beforeAll(async () => {
   echo = startEchoServer();
   const stuckListener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => s.pause(), data() {} } });
   stuck = { port: stuckListener.port, stop: () => stuckListener.stop(true) };
-  const scripted = (state: Parameters<NonNullable<Parameters<typeof startCloud>[0]>["startGateways"] & {}>[0]): Promise<GatewayFleet> => {
+  const scripted = (
+    state: Parameters<NonNullable<Parameters<typeof startCloud>[0]>["startGateways"] & {}>[0],
+  ): Promise<GatewayFleet> => {
     const cert = state.ca.issueServerCert();
     const listener = listenTunnels({
       hostname: "127.0.0.1",
@@ -111,8 +121,16 @@ beforeAll(async () => {
   cloud = await startCloud({
     startGateways: scripted,
     apps: [
-      { name: "echo", destinations: [{ host: "127.0.0.1", ports: String(echo.port) }], servers: [`127.0.0.1:${echo.port}`] },
-      { name: "stuck", destinations: [{ host: "127.0.0.1", ports: String(stuck.port) }], servers: [`127.0.0.1:${stuck.port}`] },
+      {
+        name: "echo",
+        destinations: [{ host: "127.0.0.1", ports: String(echo.port) }],
+        servers: [`127.0.0.1:${echo.port}`],
+      },
+      {
+        name: "stuck",
+        destinations: [{ host: "127.0.0.1", ports: String(stuck.port) }],
+        servers: [`127.0.0.1:${stuck.port}`],
+      },
     ],
     log: createConsola({ level: -999 }),
   });
@@ -130,7 +148,9 @@ afterAll(async () => {
 test("a frame for an unknown stream is answered RESET PROTOCOL; the tunnel stays up", async () => {
   const tunnel = await firstTunnel;
   tunnel.send(enc.encodeWindowUpdate(4242, 1024));
-  const reset = await tunnel.until("RESET for stream 4242", () => tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 4242));
+  const reset = await tunnel.until("RESET for stream 4242", () =>
+    tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 4242),
+  );
   expect(reset.type === FrameType.RESET && reset.code).toBe(StreamCode.PROTOCOL);
   expect(await tunnel.alive()).toBe(true);
 }, 30_000);
@@ -139,13 +159,19 @@ test("DATA beyond the window resets that stream with FLOW_CONTROL; the tunnel an
   const tunnel = await firstTunnel;
   tunnel.send(enc.encodeOpen(10, "stuck", "127.0.0.1", stuck.port), enc.encodeOpen(11, "echo", "127.0.0.1", echo.port));
   for (const id of [10, 11]) {
-    const result = await tunnel.until(`OPEN_RESULT ${id}`, () => tunnel.frames.find((f) => f.type === FrameType.OPEN_RESULT && f.streamId === id));
+    const result = await tunnel.until(`OPEN_RESULT ${id}`, () =>
+      tunnel.frames.find((f) => f.type === FrameType.OPEN_RESULT && f.streamId === id),
+    );
     expect(result.type === FrameType.OPEN_RESULT && result.code).toBe(StreamCode.OK);
   }
   // Use exactly the credit the connector grants (initial window + its updates) until it stops granting:
   // the app does not read, so once the kernel buffers are full no more credit comes.
   const granted = () =>
-    256 * 1024 + tunnel.frames.reduce((sum, f) => sum + (f.type === FrameType.WINDOW_UPDATE && f.streamId === 10 ? f.increment : 0), 0);
+    256 * 1024 +
+    tunnel.frames.reduce(
+      (sum, f) => sum + (f.type === FrameType.WINDOW_UPDATE && f.streamId === 10 ? f.increment : 0),
+      0,
+    );
   const frame = new Uint8Array(64 * 1024);
   let sent = 0;
   for (let quiet = 0; quiet < 5 && sent < 512 * 1024 * 1024; ) {
@@ -162,12 +188,18 @@ test("DATA beyond the window resets that stream with FLOW_CONTROL; the tunnel an
   }
   expect(granted() - sent).toBe(0);
   tunnel.send(enc.encodeData(10, frame.subarray(0, 1024)));
-  const reset = await tunnel.until("RESET FLOW_CONTROL", () => tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 10));
+  const reset = await tunnel.until("RESET FLOW_CONTROL", () =>
+    tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 10),
+  );
   expect(reset.type === FrameType.RESET && reset.code).toBe(StreamCode.FLOW_CONTROL);
   // Stream 11 still echoes.
   tunnel.send(enc.encodeData(11, new TextEncoder().encode("still here")), enc.encodeFin(11));
-  await tunnel.until("echo on stream 11", () => (tunnel.frames.some((f) => f.type === FrameType.FIN && f.streamId === 11) ? true : undefined));
-  const echoed = tunnel.frames.filter((f) => f.type === FrameType.DATA && f.streamId === 11).map((f) => (f.type === FrameType.DATA ? Buffer.from(f.payload).toString() : ""));
+  await tunnel.until("echo on stream 11", () =>
+    tunnel.frames.some((f) => f.type === FrameType.FIN && f.streamId === 11) ? true : undefined,
+  );
+  const echoed = tunnel.frames
+    .filter((f) => f.type === FrameType.DATA && f.streamId === 11)
+    .map((f) => (f.type === FrameType.DATA ? Buffer.from(f.payload).toString() : ""));
   expect(echoed.join("")).toBe("still here");
   expect(await tunnel.alive()).toBe(true);
 }, 60_000);
@@ -184,11 +216,15 @@ test("an OPEN with invalid UTF-8 in its app name resets that stream PROTOCOL; th
   view.setUint32(8, payload.length);
   frame.set(payload, 12);
   tunnel.send(frame);
-  const reset = await tunnel.until("RESET for stream 20", () => tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 20));
+  const reset = await tunnel.until("RESET for stream 20", () =>
+    tunnel.frames.find((f) => f.type === FrameType.RESET && f.streamId === 20),
+  );
   expect(reset.type === FrameType.RESET && reset.code).toBe(StreamCode.PROTOCOL);
   expect(await tunnel.alive()).toBe(true);
   tunnel.send(enc.encodeOpen(21, "echo", "127.0.0.1", echo.port));
-  const result = await tunnel.until("OPEN_RESULT 21", () => tunnel.frames.find((f) => f.type === FrameType.OPEN_RESULT && f.streamId === 21));
+  const result = await tunnel.until("OPEN_RESULT 21", () =>
+    tunnel.frames.find((f) => f.type === FrameType.OPEN_RESULT && f.streamId === 21),
+  );
   expect(result.type === FrameType.OPEN_RESULT && result.code).toBe(StreamCode.OK);
   tunnel.send(enc.encodeFin(21));
 }, 30_000);

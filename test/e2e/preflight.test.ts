@@ -51,7 +51,9 @@ function explained(result: RunResult, assertions: () => void): void {
     assertions();
   } catch (err) {
     keepRoot = true;
-    console.error(`exit ${result.exitCode}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}\n--- cloud (tail)\n${cloud.output().slice(-4000)}`);
+    console.error(
+      `exit ${result.exitCode}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}\n--- cloud (tail)\n${cloud.output().slice(-4000)}`,
+    );
     throw err;
   }
 }
@@ -61,7 +63,8 @@ function report(result: RunResult): PreflightReport {
 }
 
 const netRows = (r: PreflightReport): CheckResult[] => r.checks.filter((c) => c.id.startsWith("net."));
-const hostFails = (r: PreflightReport): CheckResult[] => r.checks.filter((c) => c.id.startsWith("host.") && c.status === "fail");
+const hostFails = (r: PreflightReport): CheckResult[] =>
+  r.checks.filter((c) => c.id.startsWith("host.") && c.status === "fail");
 const stateDir = (name: string) => join(root, name, "state");
 
 describe("connector preflight (compiled binary, reference cloud)", () => {
@@ -88,7 +91,9 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
     explained(result, () => {
       const lines = result.stdout.trimEnd().split("\n");
       const rows = lines.filter((l) => /^(PASS|WARN|FAIL)  /.test(l));
-      expect(rows.find((l) => l.includes("net.tls"))).toMatch(/^PASS  net\.tls +control plane: TLSv1\.[23], the certificate chains to the pinned cloud CA \[127\.0\.0\.1:\d+\]$/);
+      expect(rows.find((l) => l.includes("net.tls"))).toMatch(
+        /^PASS  net\.tls +control plane: TLSv1\.[23], the certificate chains to the pinned cloud CA \[127\.0\.0\.1:\d+\]$/,
+      );
       const fixes = lines.filter((l) => l.startsWith("      fix: ")).length;
       expect(fixes).toBe(rows.filter((l) => !l.startsWith("PASS")).length);
       const count = (s: string) => rows.filter((l) => l.startsWith(s)).length;
@@ -97,7 +102,9 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
   });
 
   test("through a TLS-intercepting proxy (CONNECTOR_PROXY): exit 1, net.tls fails naming the interception and the bypass", async () => {
-    const result = await preflight(["--key-file", keyFile, "--state-dir", stateDir("mitm"), "--json"], { CONNECTOR_PROXY: mitm.url });
+    const result = await preflight(["--key-file", keyFile, "--state-dir", stateDir("mitm"), "--json"], {
+      CONNECTOR_PROXY: mitm.url,
+    });
     explained(result, () => {
       expect(result.exitCode).toBe(1);
       const tls = report(result).checks.find((c) => c.id === "net.tls")!;
@@ -106,7 +113,10 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
       expect(tls.fix).toContain("TLS-inspection bypass");
       expect(mitm.targets).toContain(new URL(cloud.controlUrl).host);
     });
-    const bypassed = await preflight(["--key-file", keyFile, "--state-dir", stateDir("mitm"), "--json", "--no-proxy", "127.0.0.1"], { CONNECTOR_PROXY: mitm.url });
+    const bypassed = await preflight(
+      ["--key-file", keyFile, "--state-dir", stateDir("mitm"), "--json", "--no-proxy", "127.0.0.1"],
+      { CONNECTOR_PROXY: mitm.url },
+    );
     explained(bypassed, () => {
       const r = report(bypassed);
       expect(netRows(r).filter((c) => c.status !== "pass")).toEqual([]);
@@ -126,13 +136,23 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
   });
 
   test("an invalid proxy setting exits 2", async () => {
-    const result = await preflight(["--key-file", keyFile, "--state-dir", stateDir("badproxy"), "--proxy", "socks5://x:1"]);
+    const result = await preflight([
+      "--key-file",
+      keyFile,
+      "--state-dir",
+      stateDir("badproxy"),
+      "--proxy",
+      "socks5://x:1",
+    ]);
     explained(result, () => expect(result.exitCode).toBe(2));
   });
 
   test("with an identity enrolled by the binary, each gateway is checked, through a plain proxy too", async () => {
     const dir = stateDir("enrolled");
-    const enroll = await runConnector(["enroll", "--key-file", keyFile, "--state-dir", dir, "--name", "e2e-preflight", "--log-format", "json"], { timeoutMs: 60_000 });
+    const enroll = await runConnector(
+      ["enroll", "--key-file", keyFile, "--state-dir", dir, "--name", "e2e-preflight", "--log-format", "json"],
+      { timeoutMs: 60_000 },
+    );
     outputs.push(enroll.stdout, enroll.stderr);
     explained(enroll, () => expect(enroll.exitCode).toBe(0));
     for (const extra of [[], ["--proxy", proxy.url]]) {
@@ -142,7 +162,11 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
         expect(netRows(r).filter((c) => c.status !== "pass")).toEqual([]);
         for (const gateway of cloud.gateways) {
           const target = new URL(gateway.url).host;
-          expect(r.checks.filter((c) => c.target === target).map((c) => `${c.id} ${c.status}`)).toEqual(["net.dns pass", "net.tcp pass", "net.tls pass"]);
+          expect(r.checks.filter((c) => c.target === target).map((c) => `${c.id} ${c.status}`)).toEqual([
+            "net.dns pass",
+            "net.tcp pass",
+            "net.tls pass",
+          ]);
         }
       });
     }
@@ -150,8 +174,12 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
   });
 
   test("the key from CONNECTOR_PROVISIONING_KEY works too, and no key material appears in any output", async () => {
-    const result = await preflight(["--state-dir", stateDir("env"), "--json"], { CONNECTOR_PROVISIONING_KEY: cloud.provisioningKey });
-    explained(result, () => expect(report(result).checks.find((c) => c.id === "net.target")?.summary).toContain("CONNECTOR_PROVISIONING_KEY"));
+    const result = await preflight(["--state-dir", stateDir("env"), "--json"], {
+      CONNECTOR_PROVISIONING_KEY: cloud.provisioningKey,
+    });
+    explained(result, () =>
+      expect(report(result).checks.find((c) => c.id === "net.target")?.summary).toContain("CONNECTOR_PROVISIONING_KEY"),
+    );
     const secretPart = cloud.provisioningKey.slice(50, 90);
     for (const output of outputs) {
       expect(output).not.toContain(cloud.provisioningKey);

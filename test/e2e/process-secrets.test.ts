@@ -15,7 +15,8 @@ import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.t
 
 const NOBODY = 65534;
 const setpriv = Bun.which("setpriv");
-const skipReason = process.getuid?.() !== 0 ? "not root" : setpriv === null ? "setpriv (util-linux) is not installed" : "";
+const skipReason =
+  process.getuid?.() !== 0 ? "not root" : setpriv === null ? "setpriv (util-linux) is not installed" : "";
 if (skipReason) console.warn(`process-secrets e2e skipped: ${skipReason}`);
 
 let cloud: CloudProcess;
@@ -46,7 +47,9 @@ async function waitForLog(text: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!output.join("").includes(text)) {
     if (daemon!.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`daemon did not log "${text}" (exit ${daemon!.exitCode}):\n${output.join("").slice(-4000)}\ncloud:\n${cloud.output().slice(-2000)}`);
+      throw new Error(
+        `daemon did not log "${text}" (exit ${daemon!.exitCode}):\n${output.join("").slice(-4000)}\ncloud:\n${cloud.output().slice(-2000)}`,
+      );
     }
     await Bun.sleep(50);
   }
@@ -58,11 +61,28 @@ describe.skipIf(skipReason !== "")("secrets do not linger in a running daemon", 
     const proxyPassword = "proxy-pass-in-env-7";
     const proxy = startConnectProxy({ auth: { username: "connector", password: proxyPassword } });
     proxies.push(proxy);
-    const args = [setpriv!, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", connectorBinary(), "run", "--state-dir", join(root, "state"), "--log-format", "json"];
-    daemon = Bun.spawn(args, { env: isolatedEnv({ CONNECTOR_PROVISIONING_KEY: key, HTTPS_PROXY: proxy.urlWithAuth() }), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const args = [
+      setpriv!,
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      "--clear-groups",
+      connectorBinary(),
+      "run",
+      "--state-dir",
+      join(root, "state"),
+      "--log-format",
+      "json",
+    ];
+    daemon = Bun.spawn(args, {
+      env: isolatedEnv({ CONNECTOR_PROVISIONING_KEY: key, HTTPS_PROXY: proxy.urlWithAuth() }),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const decoder = new TextDecoder();
     void (async () => {
-      for await (const chunk of daemon!.stderr as ReadableStream<Uint8Array>) output.push(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of daemon!.stderr as ReadableStream<Uint8Array>)
+        output.push(decoder.decode(chunk, { stream: true }));
     })();
     // Enrolled with the key from the environment: the daemon certainly had it.
     await waitForLog('"msg":"enrolled"', 30_000);

@@ -35,7 +35,9 @@ test("every tunnel goes through the CONNECT proxy with basic auth, and users get
     const targets = proxy.targets.slice(before).map((t) => t.split(":").at(-1));
     for (const gateway of cloud.gateways) expect(targets).toContain(portOf(gateway.url));
     expect(targets).toContain(portOf(cloud.controlUrl));
-    expect(new TextDecoder().decode(await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("via proxy")))).toBe("via proxy");
+    expect(
+      new TextDecoder().decode(await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("via proxy"))),
+    ).toBe("via proxy");
   } finally {
     await daemon.stop(5_000);
   }

@@ -33,16 +33,27 @@ test("the certificate is renewed at two thirds of its life; tunnels move to it a
   // A user connection that is open across the renewal.
   let echoed = "";
   const { hostname, port } = splitAddress(stack.echoListen);
-  const user = await Bun.connect({ hostname, port, socket: { data: (_s, d) => void (echoed += new TextDecoder().decode(d)) } });
+  const user = await Bun.connect({
+    hostname,
+    port,
+    socket: { data: (_s, d) => void (echoed += new TextDecoder().decode(d)) },
+  });
   user.write("before ");
 
   const after = await daemon.waitFor(
     "a renewed certificate with both tunnels up",
-    (s) => s.certificate.notAfter !== before.certificate.notAfter && s.state === "connected" && s.tunnels.filter((t) => t.state === "up").length === 2,
+    (s) =>
+      s.certificate.notAfter !== before.certificate.notAfter &&
+      s.state === "connected" &&
+      s.tunnels.filter((t) => t.state === "up").length === 2,
     20_000,
   );
   expect(Date.parse(after.certificate.notAfter!)).toBeGreaterThan(Date.parse(before.certificate.notAfter!));
-  await daemon.waitFor("both tunnels moved", () => (daemon.output().match(/tunnel moved to the renewed certificate/g) ?? []).length === 2, 15_000);
+  await daemon.waitFor(
+    "both tunnels moved",
+    () => (daemon.output().match(/tunnel moved to the renewed certificate/g) ?? []).length === 2,
+    15_000,
+  );
 
   const stored = readIdentity();
   expect(stored.certificate).not.toBe(certificateBefore);
@@ -58,5 +69,7 @@ test("the certificate is renewed at two thirds of its life; tunnels move to it a
   while (echoed !== "before after" && Date.now() < deadline) await Bun.sleep(20);
   expect(echoed).toBe("before after");
   user.end();
-  expect(new TextDecoder().decode(await roundTrip(stack.echoListen, new TextEncoder().encode("new user")))).toBe("new user");
+  expect(new TextDecoder().decode(await roundTrip(stack.echoListen, new TextEncoder().encode("new user")))).toBe(
+    "new user",
+  );
 }, 60_000);

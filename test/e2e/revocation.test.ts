@@ -41,7 +41,10 @@ test("metrics: Prometheus text with tunnels, streams and certificate expiry; rea
 
 test("a connector revoked while running stops its tunnels and reports revoked (status exit 4)", async () => {
   const id = (await daemon.status()).snapshot!.connectorId!;
-  const response = await fetch(`${cloud.adminUrl}/admin/connectors/${id}/revoke`, { method: "POST", signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`${cloud.adminUrl}/admin/connectors/${id}/revoke`, {
+    method: "POST",
+    signal: AbortSignal.timeout(5_000),
+  });
   expect(response.ok).toBe(true);
   const revoked = await daemon.waitFor("revoked", (s) => s.state === "revoked", 15_000);
   expect(revoked.tunnels.every((t) => t.state !== "up")).toBe(true);

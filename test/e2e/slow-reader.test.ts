@@ -38,7 +38,10 @@ test("a fast writer into a 64 KiB/s reader for 20 s grows connector RSS by no mo
   // Warm the paths (first stream, TLS buffers, JIT) before taking the baseline.
   for (let i = 0; i < 20; i++) await roundTrip(cloud.apps.echo!.listen!, new Uint8Array(64 * 1024));
   const baseline = rssBytes(daemon.proc.pid);
-  const writer = Bun.spawn([process.execPath, join(import.meta.dir, "../support/scripts/bulk-sender.ts"), cloud.apps.slow!.listen!, "20"], { stdout: "pipe", stderr: "inherit" });
+  const writer = Bun.spawn(
+    [process.execPath, join(import.meta.dir, "../support/scripts/bulk-sender.ts"), cloud.apps.slow!.listen!, "20"],
+    { stdout: "pipe", stderr: "inherit" },
+  );
   let peak = baseline;
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
@@ -47,7 +50,9 @@ test("a fast writer into a 64 KiB/s reader for 20 s grows connector RSS by no mo
   }
   writer.kill("SIGKILL");
   const growth = peak - baseline;
-  console.log(`slow reader: app read ${(slowApp.received() / MiB).toFixed(1)} MiB in 20 s; connector RSS ${(baseline / MiB).toFixed(1)} MiB -> peak ${(peak / MiB).toFixed(1)} MiB (+${(growth / MiB).toFixed(1)} MiB)`);
+  console.log(
+    `slow reader: app read ${(slowApp.received() / MiB).toFixed(1)} MiB in 20 s; connector RSS ${(baseline / MiB).toFixed(1)} MiB -> peak ${(peak / MiB).toFixed(1)} MiB (+${(growth / MiB).toFixed(1)} MiB)`,
+  );
   // The app really was slow (so the writer was held back by flow control, not by a fast path).
   expect(slowApp.received()).toBeLessThan(4 * MiB);
   expect(growth).toBeLessThanOrEqual(WINDOW_BOUND);

@@ -61,11 +61,24 @@ describe("connector status without a daemon (compiled binary)", () => {
     writeFileSync(join(dir, "admin.sock"), "");
     const result = await runConnector(["status", "--state-dir", dir, "--json", "--log-format", "json"]);
     expect(result.exitCode).toBe(2);
-    expect(JSON.parse(result.stdout)).toMatchObject({ state: "not-running", connectorId: "conn-e2e", group: "group-a" });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      state: "not-running",
+      connectorId: "conn-e2e",
+      group: "group-a",
+    });
   });
 
   test("the JSON never contains key material", async () => {
-    const result = await runConnector(["status", "--state-dir", enrolledStateDir(), "--json", "--log-level", "trace", "--log-format", "json"]);
+    const result = await runConnector([
+      "status",
+      "--state-dir",
+      enrolledStateDir(),
+      "--json",
+      "--log-level",
+      "trace",
+      "--log-format",
+      "json",
+    ]);
     expect(result.stdout + result.stderr).not.toContain("PRIVATE KEY");
   });
 });

@@ -48,7 +48,11 @@ async function snapshot(): Promise<StatusSnapshot | undefined> {
   }
 }
 
-async function statusUntil(what: string, ok: (s: StatusSnapshot) => boolean, timeoutMs: number): Promise<StatusSnapshot> {
+async function statusUntil(
+  what: string,
+  ok: (s: StatusSnapshot) => boolean,
+  timeoutMs: number,
+): Promise<StatusSnapshot> {
   let last: StatusSnapshot | undefined;
   return until(
     what,
@@ -66,7 +70,17 @@ async function logs(): Promise<string> {
   return `--- user load ---\n${load}\n${await containerLogs(ct!, 80)}`;
 }
 
-function loadReports(): { ok: number; failed: number; long: string; final?: boolean; maxLatencyMs: number; maxLatencyAt: string; longRoundTrips: number; reasons?: string[]; slow?: string[] }[] {
+function loadReports(): {
+  ok: number;
+  failed: number;
+  long: string;
+  final?: boolean;
+  maxLatencyMs: number;
+  maxLatencyAt: string;
+  longRoundTrips: number;
+  reasons?: string[];
+  slow?: string[];
+}[] {
   return readFileSync(loadFile, "utf8")
     .split("\n")
     .filter((l) => l.startsWith("{"))
@@ -95,13 +109,24 @@ beforeAll(async () => {
   await ct.boot();
   const keys = makeKeys(join(ct.shared, "keys"));
   mkdirSync(join(ct.shared, "releases"));
-  for (const [name, version, sequence] of [["a", "1.0.0", 1], ["b", "1.1.0", 2], ["c", "1.2.0", 3]] as const) {
-    built[name] = await buildRelease({ keys, version, channel: "stable", sequence, out: join(ct.shared, "built", name) });
+  for (const [name, version, sequence] of [
+    ["a", "1.0.0", 1],
+    ["b", "1.1.0", 2],
+    ["c", "1.2.0", 3],
+  ] as const) {
+    built[name] = await buildRelease({
+      keys,
+      version,
+      channel: "stable",
+      sequence,
+      out: join(ct.shared, "built", name),
+    });
   }
   publish("a");
   host = await setUpSystemdHost(ct, { binary: released("a"), cloudArgs: ["--releases", join(ct.shared, "releases")] });
   const manifestUrl = host.cloud.releases?.channels.stable?.manifestUrl;
-  if (!manifestUrl) throw new Error(`the reference cloud serves no stable channel: ${JSON.stringify(host.cloud.releases)}`);
+  if (!manifestUrl)
+    throw new Error(`the reference cloud serves no stable channel: ${JSON.stringify(host.cloud.releases)}`);
   // Checks every 10 s; a long grace period so the long-lived stream outlives every hand-over.
   await ct.run(["sh", "-c", `mkdir -p /etc/connector && umask 027 && cat > ${ENV_FILE}`], {
     input: `CONNECTOR_MANIFEST_URL=${manifestUrl}\nCONNECTOR_UPGRADE_INTERVAL=10\nCONNECTOR_UPGRADE_HEALTH_TIMEOUT=30\nCONNECTOR_GRACE_PERIOD=600\n`,
@@ -111,8 +136,24 @@ beforeAll(async () => {
   await host.waitConnected(90_000);
   // Users of the app: new connections every 20 ms and one long-lived stream, inside the container.
   loadFile = join(ct.shared, "load.jsonl");
-  await ct.run(["systemd-run", "--collect", "--unit=userload", `--property=StandardOutput=file:${loadFile}`, "--property=StandardError=journal", BUN, USER_LOAD, host.echoListen, "20", "--until-sigterm"]);
-  await until("the long-lived user stream", 30_000, async () => (loadReports().at(-1)?.long === "alive" ? true : undefined), logs);
+  await ct.run([
+    "systemd-run",
+    "--collect",
+    "--unit=userload",
+    `--property=StandardOutput=file:${loadFile}`,
+    "--property=StandardError=journal",
+    BUN,
+    USER_LOAD,
+    host.echoListen,
+    "20",
+    "--until-sigterm",
+  ]);
+  await until(
+    "the long-lived user stream",
+    30_000,
+    async () => (loadReports().at(-1)?.long === "alive" ? true : undefined),
+    logs,
+  );
 }, 900_000);
 
 test("B is staged by the daemon, swapped by the root oneshot, handed over with zero failed user connections", async () => {
@@ -122,7 +163,11 @@ test("B is staged by the daemon, swapped by the root oneshot, handed over with z
   expect(before?.pid).toBe(pidA);
 
   publish("b");
-  const onB = await statusUntil("the connector on 1.1.0", (s) => s.version === "1.1.0" && s.state === "connected", 300_000);
+  const onB = await statusUntil(
+    "the connector on 1.1.0",
+    (s) => s.version === "1.1.0" && s.state === "connected",
+    300_000,
+  );
   // systemd tracks the new process: MAINPID moved with the hand-over.
   expect(await mainPid()).toBe(onB.pid!);
   expect(onB.pid).not.toBe(pidA);
@@ -141,7 +186,17 @@ test("B is staged by the daemon, swapped by the root oneshot, handed over with z
 
 test("C, whose tunnels the cloud refuses, is rolled back to B by itself and skipped; users never lose service", async () => {
   const pidB = await mainPid();
-  await ct!.run(["curl", "-fsS", "-X", "POST", "-H", "content-type: application/json", "-d", '{"version":"1.2.0"}', `${host.cloud.adminUrl}/admin/refuse-version`]);
+  await ct!.run([
+    "curl",
+    "-fsS",
+    "-X",
+    "POST",
+    "-H",
+    "content-type: application/json",
+    "-d",
+    '{"version":"1.2.0"}',
+    `${host.cloud.adminUrl}/admin/refuse-version`,
+  ]);
   publish("c");
   const rolledBack = await statusUntil(
     "C rolled back and skipped",
@@ -153,8 +208,13 @@ test("C, whose tunnels the cloud refuses, is rolled back to B by itself and skip
   expect(await mainPid()).toBe(pidB);
   expect(await installedSha()).toBe(sha256(released("b")));
   expect(rolledBack.state).toBe("connected");
-  const reports = JSON.parse(await ct!.run(["curl", "-fsS", `${host.cloud.adminUrl}/admin/upgrade-reports`])) as { result: string; code?: string }[];
-  expect(reports.map((r) => `${r.result}${r.code ? `:${r.code}` : ""}`)).toEqual(expect.arrayContaining(["installed", "failed:HEALTH_GATE_FAILED", "rolled-back"]));
+  const reports = JSON.parse(await ct!.run(["curl", "-fsS", `${host.cloud.adminUrl}/admin/upgrade-reports`])) as {
+    result: string;
+    code?: string;
+  }[];
+  expect(reports.map((r) => `${r.result}${r.code ? `:${r.code}` : ""}`)).toEqual(
+    expect.arrayContaining(["installed", "failed:HEALTH_GATE_FAILED", "rolled-back"]),
+  );
 
   await ct!.run(["systemctl", "stop", "userload"]);
   const final = await until("the final user-load report", 30_000, async () => loadReports().find((r) => r.final), logs);
@@ -165,5 +225,13 @@ test("C, whose tunnels the cloud refuses, is rolled back to B by itself and skip
   expect(final.failed).toBe(0);
   expect(final.long).toBe("alive");
   // With its last stream gone, A (draining since the first hand-over) has left: one connector process.
-  await until("the first process to exit", 60_000, async () => ((await ct!.run(["pgrep", "-c", "-f", `${INSTALLED_BINARY} run`]).catch(() => "0")).trim() === "1" ? true : undefined), logs);
+  await until(
+    "the first process to exit",
+    60_000,
+    async () =>
+      (await ct!.run(["pgrep", "-c", "-f", `${INSTALLED_BINARY} run`]).catch(() => "0")).trim() === "1"
+        ? true
+        : undefined,
+    logs,
+  );
 }, 600_000);

@@ -92,7 +92,10 @@ async function runUntilStateDirError(stateDir: string): Promise<{ proc: Subproce
   })();
   const timeout = Bun.sleep(20_000).then(() => false);
   const ok = await Promise.race([seen, timeout]);
-  if (!ok) throw new Error(`connector run did not report the unwritable state dir within 20 s (exit ${proc.exitCode}):\n${output().slice(-4000)}\ncloud:\n${cloud.output().slice(-2000)}`);
+  if (!ok)
+    throw new Error(
+      `connector run did not report the unwritable state dir within 20 s (exit ${proc.exitCode}):\n${output().slice(-4000)}\ncloud:\n${cloud.output().slice(-2000)}`,
+    );
   return { proc, output };
 }
 
@@ -117,7 +120,18 @@ describe.skipIf(skipReason !== "")("an unwritable state dir spends no key use", 
     }
 
     // The key had one use: it was not spent by either daemon.
-    const result = await runConnector(["enroll", "--state-dir", join(root, "good"), "--key", cloud.provisioningKey, "--log-format", "json"]);
-    if (result.exitCode !== 0) throw new Error(`enroll failed (exit ${result.exitCode}):\n${result.stderr}\ncloud:\n${cloud.output().slice(-2000)}`);
+    const result = await runConnector([
+      "enroll",
+      "--state-dir",
+      join(root, "good"),
+      "--key",
+      cloud.provisioningKey,
+      "--log-format",
+      "json",
+    ]);
+    if (result.exitCode !== 0)
+      throw new Error(
+        `enroll failed (exit ${result.exitCode}):\n${result.stderr}\ncloud:\n${cloud.output().slice(-2000)}`,
+      );
   }, 60_000);
 });

@@ -52,8 +52,15 @@ function install(from: string = a.binary): { bin: string; stateDir: string } {
 }
 
 async function upgrade(bin: string, stateDir: string, ...extra: string[]) {
-  const proc = Bun.spawn([bin, "upgrade", "--state-dir", stateDir, "--manifest-url", manifestUrl, "--log-format", "json", ...extra], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn(
+    [bin, "upgrade", "--state-dir", stateDir, "--manifest-url", manifestUrl, "--log-format", "json", ...extra],
+    { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH } },
+  );
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { stdout, stderr, code };
 }
 
@@ -119,7 +126,8 @@ describe("attacks staged by the release server: refused with their code, the bin
     test(`${mode} → ${code}`, async () => {
       const { bin, stateDir } = install();
       // This connector already accepted sequence 2 (so an older sequence is a rollback).
-      if (mode === "older-sequence") writeUpgradeState(stateDir, { ...initialUpgradeState(), highestSequence: 2, highestVersion: "1.0.0" });
+      if (mode === "older-sequence")
+        writeUpgradeState(stateDir, { ...initialUpgradeState(), highestSequence: 2, highestVersion: "1.0.0" });
       await cloud.misbehave(mode);
       try {
         const result = await upgrade(bin, stateDir);
@@ -138,14 +146,26 @@ describe("attacks staged by the release server: refused with their code, the bin
 test("a signed binary that does not print the manifest's version: SELF_CHECK_FAILED, nothing installed", async () => {
   // Correctly signed with the release key, but the binary says 9.9.9 where the manifest says 1.2.0.
   const liar = join(tmp, "releases", "c-liar");
-  writeFakeRelease({ dir: liar, keys: readKeyDir(join(tmp, "keys")), version: "1.2.0", channel: "stable", sequence: 3, targets: [hostTarget()], binary: (target) => fakeBinary("9.9.9", target) });
+  writeFakeRelease({
+    dir: liar,
+    keys: readKeyDir(join(tmp, "keys")),
+    version: "1.2.0",
+    channel: "stable",
+    sequence: 3,
+    targets: [hostTarget()],
+    binary: (target) => fakeBinary("9.9.9", target),
+  });
   const { bin, stateDir } = install();
   try {
     const result = await upgrade(bin, stateDir);
     expect(result.stderr).toContain("[SELF_CHECK_FAILED]");
     expect(result.code).toBe(24);
     expect(sameBytes(bin, a.binary)).toBe(true);
-    expect(readUpgradeState(stateDir).outcomes.at(-1)).toMatchObject({ result: "refused", code: "SELF_CHECK_FAILED", to: "1.2.0" });
+    expect(readUpgradeState(stateDir).outcomes.at(-1)).toMatchObject({
+      result: "refused",
+      code: "SELF_CHECK_FAILED",
+      to: "1.2.0",
+    });
   } finally {
     rmSync(liar, { recursive: true, force: true });
   }

@@ -4,7 +4,10 @@ import { clockSyncFromTimex, readClockSync, STA_UNSYNC, TIME_ERROR } from "../..
 
 describe("clockSyncFromTimex", () => {
   test("TIME_OK with STA_PLL and no STA_UNSYNC: synchronised", () => {
-    expect(clockSyncFromTimex(0, 0x0001, 12_000)).toEqual({ state: "synced", detail: "adjtimex state 0, status 0x0001, max error 12 ms" });
+    expect(clockSyncFromTimex(0, 0x0001, 12_000)).toEqual({
+      state: "synced",
+      detail: "adjtimex state 0, status 0x0001, max error 12 ms",
+    });
   });
   test("TIME_ERROR (5) is not synchronised even without STA_UNSYNC", () => {
     expect(TIME_ERROR).toBe(5);

@@ -5,7 +5,14 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { countOpenFds, getNoFileLimit, MAX_SOFT_NOFILE, outOfFds, raiseNoFileLimit, type Libc } from "../../src/host/rlimit.ts";
+import {
+  countOpenFds,
+  getNoFileLimit,
+  MAX_SOFT_NOFILE,
+  outOfFds,
+  raiseNoFileLimit,
+  type Libc,
+} from "../../src/host/rlimit.ts";
 
 let server: { port: number; stop(): void };
 beforeAll(() => {
@@ -47,12 +54,22 @@ test("a huge or infinite hard limit (containers) raises the soft one to 1,048,57
 
 test("out of fds, a dial Bun reports as refused is answered BUSY and neither passive nor active health blames the app", async () => {
   const script = join(import.meta.dir, "../support/scripts/emfile-dial.ts");
-  const child = Bun.spawn(["prlimit", "--nofile=64:64", process.execPath, script, String(server.port)], { stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn(["prlimit", "--nofile=64:64", process.execPath, script, String(server.port)], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
   const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
   clearTimeout(timer);
   expect(await child.exited, err).toBe(0);
-  const result = JSON.parse(out) as { held: number; bunError: string; failure: string; attempts: unknown[]; healthCheck: string; outOfFds: boolean };
+  const result = JSON.parse(out) as {
+    held: number;
+    bunError: string;
+    failure: string;
+    attempts: unknown[];
+    healthCheck: string;
+    outOfFds: boolean;
+  };
   expect(result.held).toBeGreaterThan(0);
   // The fact the probe exists for: Bun says "refused" although nothing refused anything.
   expect(result.bunError).toBe("ECONNREFUSED");

@@ -24,14 +24,22 @@ test("sends KEY=value lines as one datagram to the socket systemd names", async 
   dirs.push(dir);
   const path = join(dir, "notify.sock");
   // Python binds a datagram Unix socket portably; Bun's node:dgram has no Unix sockets.
-  const listener = Bun.spawn(["python3", "-c", `
+  const listener = Bun.spawn(
+    [
+      "python3",
+      "-c",
+      `
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 print("bound", flush=True)
 s.settimeout(30)
 sys.stdout.write(s.recv(4096).decode()); sys.stdout.flush()
-`, path], { stdout: "pipe", stderr: "inherit" });
+`,
+      path,
+    ],
+    { stdout: "pipe", stderr: "inherit" },
+  );
   const reader = listener.stdout.getReader();
   // "bound\n" may arrive in more than one chunk: wait for the whole line before sending.
   let text = "";

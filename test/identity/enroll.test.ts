@@ -1,8 +1,25 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectorName, enroll, enrollExclusively, type EnrollDeps, type EnrollOptions } from "../../src/identity/enroll.ts";
+import {
+  connectorName,
+  enroll,
+  enrollExclusively,
+  type EnrollDeps,
+  type EnrollOptions,
+} from "../../src/identity/enroll.ts";
 import { generateKeyPair } from "../../src/identity/keypair.ts";
 import { IdentityStore } from "../../src/identity/store.ts";
 import { takeDaemonLock } from "../../src/state/daemon-lock.ts";
@@ -118,7 +135,18 @@ describe("enroll", () => {
       cp.override("POST /v1/enroll", async (req) => {
         const body = (await req.json()) as { name: string };
         const certificate = cloud.ca.signPublicKey(stranger.publicKeyPem, { commonName: "x", usage: "client" });
-        return Response.json({ connectorId: "c", name: body.name, group: "g", certificate, chain: [], caCertificate: cloud.ca.cert, gateways: [{ id: "g", url: "wss://127.0.0.1:1/" }] }, { status: 201 });
+        return Response.json(
+          {
+            connectorId: "c",
+            name: body.name,
+            group: "g",
+            certificate,
+            chain: [],
+            caCertificate: cloud.ca.cert,
+            gateways: [{ id: "g", url: "wss://127.0.0.1:1/" }],
+          },
+          { status: 201 },
+        );
       });
       const err = await failure(enroll(options({ key: cp.key }), deps()));
       expect(err.code).toBe("BAD_RESPONSE");
@@ -136,7 +164,18 @@ describe("enroll", () => {
       cp.override("POST /v1/enroll", async (req) => {
         const body = (await req.json()) as { name: string };
         const certificate = rogue.signPublicKey(smallKeys.publicKeyPem, { commonName: "x", usage: "client" });
-        return Response.json({ connectorId: "c", name: body.name, group: "g", certificate, chain: [], caCertificate: cloud.ca.cert, gateways: [{ id: "g", url: "wss://127.0.0.1:1/" }] }, { status: 201 });
+        return Response.json(
+          {
+            connectorId: "c",
+            name: body.name,
+            group: "g",
+            certificate,
+            chain: [],
+            caCertificate: cloud.ca.cert,
+            gateways: [{ id: "g", url: "wss://127.0.0.1:1/" }],
+          },
+          { status: 201 },
+        );
       });
       const err = await failure(enroll(options({ key: cp.key }), deps()));
       expect(err.message).toContain("does not chain to the pinned CA");
@@ -148,7 +187,9 @@ describe("enroll", () => {
   test("a key rejection leaves nothing in the state dir", async () => {
     const cp = startFakeControlPlane({ ca: cloud.ca });
     try {
-      cp.override("POST /v1/enroll", () => Response.json({ error: { code: "KEY_EXHAUSTED", message: "used up" } }, { status: 403 }));
+      cp.override("POST /v1/enroll", () =>
+        Response.json({ error: { code: "KEY_EXHAUSTED", message: "used up" } }, { status: 403 }),
+      );
       const err = await failure(enroll(options({ key: cp.key }), deps()));
       expect(err.exitCode).toBe(ExitCode.keyExhausted);
       expect(readdirSync(join(dir, "state"))).toEqual([]);
@@ -215,7 +256,9 @@ describe("enroll", () => {
 
     const cp = startFakeControlPlane({ ca: cloud.ca });
     try {
-      cp.override("POST /v1/enroll", () => Response.json({ error: { code: "KEY_EXPIRED", message: "expired" } }, { status: 403 }));
+      cp.override("POST /v1/enroll", () =>
+        Response.json({ error: { code: "KEY_EXPIRED", message: "expired" } }, { status: 403 }),
+      );
       writeFileSync(keyFile, cp.key);
       await failure(enroll(options({ key: undefined, force: true }), deps()));
       expect(existsSync(keyFile)).toBe(true);
@@ -258,6 +301,8 @@ describe("connectorName", () => {
   });
   test("an empty or over-long name is a usage error", () => {
     expect(() => connectorName("  ", () => "host")).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
-    expect(() => connectorName("x".repeat(64), () => "host")).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
+    expect(() => connectorName("x".repeat(64), () => "host")).toThrow(
+      expect.objectContaining({ exitCode: ExitCode.usage }),
+    );
   });
 });

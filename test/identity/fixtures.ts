@@ -19,7 +19,11 @@ export function makeIdentity(connectorId: string, overrides: Partial<Identity> =
     publicKeyEncoding: { type: "spki", format: "pem" },
     privateKeyEncoding: { type: "pkcs8", format: "pem" },
   });
-  const certificate = ca.signPublicKey(keys.publicKey, { commonName: connectorId, organization: "group-a", usage: "client" });
+  const certificate = ca.signPublicKey(keys.publicKey, {
+    commonName: connectorId,
+    organization: "group-a",
+    usage: "client",
+  });
   return {
     formatVersion: 1,
     connectorId,

@@ -8,7 +8,12 @@ import { readMachineId } from "../../src/identity/machine-id.ts";
 import { ExitCode } from "../../src/errors.ts";
 
 const PIN = Buffer.alloc(32, 1).toString("base64url");
-const keyFor = (host: string) => encodeProvisioningKey({ controlUrl: `https://${host}`, caPin: PIN, secret: Buffer.alloc(32, 2).toString("base64url") });
+const keyFor = (host: string) =>
+  encodeProvisioningKey({
+    controlUrl: `https://${host}`,
+    caPin: PIN,
+    secret: Buffer.alloc(32, 2).toString("base64url"),
+  });
 
 let dir: string;
 beforeEach(() => {
@@ -25,20 +30,32 @@ function write(name: string, text: string): string {
 describe("findProvisioningKey precedence", () => {
   test("--key wins over every other source", () => {
     write("provision_key", keyFor("state.example"));
-    const found = findProvisioningKey({ key: keyFor("flag.example"), keyFile: write("k", keyFor("file.example")), env: { CONNECTOR_PROVISIONING_KEY: keyFor("env.example") }, stateDir: dir });
+    const found = findProvisioningKey({
+      key: keyFor("flag.example"),
+      keyFile: write("k", keyFor("file.example")),
+      env: { CONNECTOR_PROVISIONING_KEY: keyFor("env.example") },
+      stateDir: dir,
+    });
     expect(found.source).toBe("flag");
     expect(found.key.controlUrl).toBe("https://flag.example");
   });
 
   test("--key-file comes next, and its trailing newline is accepted", () => {
-    const found = findProvisioningKey({ keyFile: write("k", `${keyFor("file.example")}\n`), env: { CONNECTOR_PROVISIONING_KEY: keyFor("env.example") }, stateDir: dir });
+    const found = findProvisioningKey({
+      keyFile: write("k", `${keyFor("file.example")}\n`),
+      env: { CONNECTOR_PROVISIONING_KEY: keyFor("env.example") },
+      stateDir: dir,
+    });
     expect(found.source).toBe("key-file");
     expect(found.key.controlUrl).toBe("https://file.example");
   });
 
   test("then the environment variable", () => {
     write("provision_key", keyFor("state.example"));
-    const found = findProvisioningKey({ env: { CONNECTOR_PROVISIONING_KEY: ` "${keyFor("env.example")}" ` }, stateDir: dir });
+    const found = findProvisioningKey({
+      env: { CONNECTOR_PROVISIONING_KEY: ` "${keyFor("env.example")}" ` },
+      stateDir: dir,
+    });
     expect(found.source).toBe("env");
     expect(found.key.controlUrl).toBe("https://env.example");
   });
@@ -62,7 +79,8 @@ describe("findProvisioningKey failures", () => {
     expect(caught).toBeInstanceOf(NoProvisioningKeyError);
     const err = caught as NoProvisioningKeyError;
     expect(err.exitCode).toBe(ExitCode.noKey);
-    for (const part of ["--key", "--key-file", "CONNECTOR_PROVISIONING_KEY", join(dir, "provision_key")]) expect(err.message).toContain(part);
+    for (const part of ["--key", "--key-file", "CONNECTOR_PROVISIONING_KEY", join(dir, "provision_key")])
+      expect(err.message).toContain(part);
   });
 
   test("a --key-file that does not exist exits 22 naming the path", () => {
@@ -73,12 +91,16 @@ describe("findProvisioningKey failures", () => {
 
   test("a --key-file that is a directory exits 22", () => {
     mkdirSync(join(dir, "d"));
-    expect(() => findProvisioningKey({ keyFile: join(dir, "d"), env: {}, stateDir: dir })).toThrow(expect.objectContaining({ exitCode: ExitCode.noKey }));
+    expect(() => findProvisioningKey({ keyFile: join(dir, "d"), env: {}, stateDir: dir })).toThrow(
+      expect.objectContaining({ exitCode: ExitCode.noKey }),
+    );
   });
 
   test("a huge --key-file is refused without reading it all", () => {
     const path = write("big", "x".repeat(100_000));
-    expect(() => findProvisioningKey({ keyFile: path, env: {}, stateDir: dir })).toThrow(expect.objectContaining({ exitCode: ExitCode.noKey }));
+    expect(() => findProvisioningKey({ keyFile: path, env: {}, stateDir: dir })).toThrow(
+      expect.objectContaining({ exitCode: ExitCode.noKey }),
+    );
   });
 
   test("a malformed key from any source exits 10 and the text is not echoed", () => {
@@ -100,7 +122,9 @@ describe("<state-dir>/provision_key is trusted only where no other user could ha
     mkdirSync(stateDir);
     chmodSync(stateDir, 0o1777);
     writeFileSync(join(stateDir, "provision_key"), keyFor("attacker.example"));
-    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(expect.objectContaining({ code: "STATE_DIR_UNSAFE" }));
+    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(
+      expect.objectContaining({ code: "STATE_DIR_UNSAFE" }),
+    );
   });
 
   test("a symlink named provision_key is not followed", () => {
@@ -108,7 +132,9 @@ describe("<state-dir>/provision_key is trusted only where no other user could ha
     mkdirSync(stateDir);
     write("elsewhere", keyFor("attacker.example"));
     symlinkSync(join(dir, "elsewhere"), join(stateDir, "provision_key"));
-    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(expect.objectContaining({ code: "STATE_FILE_UNSAFE" }));
+    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(
+      expect.objectContaining({ code: "STATE_FILE_UNSAFE" }),
+    );
   });
 
   test.skipIf(process.geteuid?.() !== 0)("a provision_key owned by another user (not root) is refused", () => {
@@ -116,7 +142,9 @@ describe("<state-dir>/provision_key is trusted only where no other user could ha
     mkdirSync(stateDir);
     writeFileSync(join(stateDir, "provision_key"), keyFor("attacker.example"));
     chownSync(join(stateDir, "provision_key"), 65534, 65534);
-    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(expect.objectContaining({ code: "STATE_FILE_UNSAFE" }));
+    expect(() => findProvisioningKey({ env: {}, stateDir })).toThrow(
+      expect.objectContaining({ code: "STATE_FILE_UNSAFE" }),
+    );
   });
 });
 

@@ -55,14 +55,22 @@ describe("provisioning key round trip", () => {
 
   test("random pins, secrets and hosts round trip", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.domain(), fc.integer({ min: 1, max: 65535 }), (pin, secret, host, port) => {
-        const controlUrl = `https://${host}:${port}`;
-        const caPin = Buffer.from(pin).toString("base64url");
-        const key = decodeProvisioningKey(encodeProvisioningKey({ controlUrl, caPin, secret: Buffer.from(secret).toString("base64url") }));
-        expect(key.caPin).toBe(caPin);
-        expect(key.secret.reveal()).toBe(Buffer.from(secret).toString("base64url"));
-        expect(new URL(key.controlUrl).hostname).toBe(new URL(controlUrl).hostname);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.domain(),
+        fc.integer({ min: 1, max: 65535 }),
+        (pin, secret, host, port) => {
+          const controlUrl = `https://${host}:${port}`;
+          const caPin = Buffer.from(pin).toString("base64url");
+          const key = decodeProvisioningKey(
+            encodeProvisioningKey({ controlUrl, caPin, secret: Buffer.from(secret).toString("base64url") }),
+          );
+          expect(key.caPin).toBe(caPin);
+          expect(key.secret.reveal()).toBe(Buffer.from(secret).toString("base64url"));
+          expect(new URL(key.controlUrl).hostname).toBe(new URL(controlUrl).hostname);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -109,8 +117,16 @@ describe("rejections, each with its code and exit 10", () => {
     ["one character missing at the end", KEY.slice(0, -1), "KEY_CHECKSUM"],
     ["an http URL", keyWithBody(Buffer.concat([body, Buffer.from("http://cloud.example")])), "KEY_BAD_URL"],
     ["a URL that does not parse", keyWithBody(Buffer.concat([body, Buffer.from("https://exa mple")])), "KEY_BAD_URL"],
-    ["credentials in the URL", keyWithBody(Buffer.concat([body, Buffer.from("https://u:p@cloud.example")])), "KEY_BAD_URL"],
-    ["a query in the URL", keyWithBody(Buffer.concat([body, Buffer.from("https://cloud.example/?x=1")])), "KEY_BAD_URL"],
+    [
+      "credentials in the URL",
+      keyWithBody(Buffer.concat([body, Buffer.from("https://u:p@cloud.example")])),
+      "KEY_BAD_URL",
+    ],
+    [
+      "a query in the URL",
+      keyWithBody(Buffer.concat([body, Buffer.from("https://cloud.example/?x=1")])),
+      "KEY_BAD_URL",
+    ],
   ];
   for (const [name, raw, code] of cases) {
     test(`${name} -> ${code}`, () => {
@@ -160,7 +176,11 @@ describe("fuzzing: 100,000 random and mutated inputs", () => {
   }
 
   const validKey = fc
-    .tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.domain())
+    .tuple(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.domain(),
+    )
     .map(([pin, secret, host]) =>
       encodeProvisioningKey({
         controlUrl: `https://${host}`,
@@ -176,7 +196,10 @@ describe("fuzzing: 100,000 random and mutated inputs", () => {
       fc.base64String({ maxLength: 300 }).map((s) => `cnk1.${s}`),
       fc.stringMatching(/^cnk\d{0,2}\.[A-Za-z0-9_-]{0,200}$/),
     );
-    fc.assert(fc.property(anyText, (raw) => decodeSafely(raw)), { numRuns: 40_000 });
+    fc.assert(
+      fc.property(anyText, (raw) => decodeSafely(raw)),
+      { numRuns: 40_000 },
+    );
   }, 20_000);
 
   test("bit flips in valid keys (25,000)", () => {
@@ -186,7 +209,10 @@ describe("fuzzing: 100,000 random and mutated inputs", () => {
       chars[i] = String.fromCharCode(chars[i]!.charCodeAt(0) ^ (1 << bit));
       return chars.join("");
     });
-    fc.assert(fc.property(flipped, (raw) => decodeSafely(raw)), { numRuns: 25_000 });
+    fc.assert(
+      fc.property(flipped, (raw) => decodeSafely(raw)),
+      { numRuns: 25_000 },
+    );
   }, 20_000);
 
   test("truncations of valid keys (15,000)", () => {
@@ -194,15 +220,23 @@ describe("fuzzing: 100,000 random and mutated inputs", () => {
       const k = n % key.length;
       return fromEnd ? key.slice(0, key.length - k - 1) : key.slice(k + 1);
     });
-    fc.assert(fc.property(cut, (raw) => decodeSafely(raw)), { numRuns: 15_000 });
+    fc.assert(
+      fc.property(cut, (raw) => decodeSafely(raw)),
+      { numRuns: 15_000 },
+    );
   }, 20_000);
 
   test("insertions into valid keys (20,000)", () => {
-    const inserted = fc.tuple(validKey, fc.nat(), fc.string({ minLength: 1, maxLength: 20, unit: "binary" })).map(([key, at, text]) => {
-      const i = at % (key.length + 1);
-      return key.slice(0, i) + text + key.slice(i);
-    });
-    fc.assert(fc.property(inserted, (raw) => decodeSafely(raw)), { numRuns: 20_000 });
+    const inserted = fc
+      .tuple(validKey, fc.nat(), fc.string({ minLength: 1, maxLength: 20, unit: "binary" }))
+      .map(([key, at, text]) => {
+        const i = at % (key.length + 1);
+        return key.slice(0, i) + text + key.slice(i);
+      });
+    fc.assert(
+      fc.property(inserted, (raw) => decodeSafely(raw)),
+      { numRuns: 20_000 },
+    );
     expect(slowest).toBeLessThan(MAX_MS_PER_INPUT);
   }, 20_000);
 

@@ -30,9 +30,22 @@ afterAll(async () => {
 
 test("a renewal stores a new key and certificate for the same connector, atomically, and a revoked connector cannot renew", async () => {
   const stateDir = join(dir, "state");
-  const { identity } = await enroll({ stateDir, key: cloud.provisioningKey, env: {}, force: false, name: "edge-9", log });
+  const { identity } = await enroll({
+    stateDir,
+    key: cloud.provisioningKey,
+    env: {},
+    force: false,
+    name: "edge-9",
+    log,
+  });
   const renewed = await renewIdentity(identity, { stateDir, log }, { now: () => new Date("2026-11-23T12:00:00Z") });
-  expect(renewed).toMatchObject({ connectorId: identity.connectorId, name: "edge-9", group: identity.group, enrolledAt: identity.enrolledAt, renewedAt: "2026-11-23T12:00:00.000Z" });
+  expect(renewed).toMatchObject({
+    connectorId: identity.connectorId,
+    name: "edge-9",
+    group: identity.group,
+    enrolledAt: identity.enrolledAt,
+    renewedAt: "2026-11-23T12:00:00.000Z",
+  });
   expect(renewed.certificate).not.toBe(identity.certificate);
   expect(renewed.privateKeyPem.reveal()).not.toBe(identity.privateKeyPem.reveal());
   expect(identityProblem(renewed)).toBeUndefined();

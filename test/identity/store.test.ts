@@ -1,6 +1,19 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import * as fs from "node:fs";
-import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  symlinkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IdentityExistsError, IdentityStore } from "../../src/identity/store.ts";
@@ -373,7 +386,10 @@ describe("validation on read", () => {
     const json = JSON.parse(readFileSync(path, "utf8"));
     writeFileSync(path, JSON.stringify({ ...json, caCertificate: other.cert }));
     expectCorrupt(store, "does not match the stored CA pin");
-    writeFileSync(path, JSON.stringify({ ...json, caCertificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" }));
+    writeFileSync(
+      path,
+      JSON.stringify({ ...json, caCertificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" }),
+    );
     expectCorrupt(store, "CA certificate cannot be parsed");
   });
 
@@ -402,7 +418,9 @@ describe("validation on read", () => {
   test("a state dir this user may not enter is reported as unreadable, not as 'not enrolled'", () => {
     new IdentityStore(stateDir).save(OLD, { replace: false });
     const denied: StoreFs = { ...nodeStoreFs, canEnter: () => false };
-    expect(() => new IdentityStore(stateDir, denied).read()).toThrow(expect.objectContaining({ code: "IDENTITY_UNREADABLE" }));
+    expect(() => new IdentityStore(stateDir, denied).read()).toThrow(
+      expect.objectContaining({ code: "IDENTITY_UNREADABLE" }),
+    );
   });
 
   test("a missing key.pem is reported", () => {

@@ -21,9 +21,20 @@ let script: string;
 
 beforeAll(async () => {
   // A fake binary padded with a comment: still a script that answers --version, but 512 KiB.
-  writeFakeRelease({ dir: join(work, "rel", "a"), keys, version: "1.0.0", channel: "stable", sequence: 1, targets: [hostTarget()], binary: (t) => `${fakeBinary("1.0.0", t)}# ${"x".repeat(512 * 1024)}\n` });
+  writeFakeRelease({
+    dir: join(work, "rel", "a"),
+    keys,
+    version: "1.0.0",
+    channel: "stable",
+    sequence: 1,
+    targets: [hostTarget()],
+    binary: (t) => `${fakeBinary("1.0.0", t)}# ${"x".repeat(512 * 1024)}\n`,
+  });
   server = await startReleaseServer({ dir: join(work, "rel"), log: silentLog });
-  script = bakeInstallerCopy(join(work, "install.sh"), { rootSpkis: keys.roots.map((r) => r.publicKey), baseUrl: server.baseUrl });
+  script = bakeInstallerCopy(join(work, "install.sh"), {
+    rootSpkis: keys.roots.map((r) => r.publicKey),
+    baseUrl: server.baseUrl,
+  });
 });
 
 afterAll(async () => {
@@ -36,7 +47,9 @@ afterAll(async () => {
 function tmpfsRoot(name: string, options: string): string {
   const dir = join(work, name);
   mkdirSync(dir);
-  const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `${options},mode=0755`, `install-test-${name}`, dir], { stderr: "pipe" });
+  const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `${options},mode=0755`, `install-test-${name}`, dir], {
+    stderr: "pipe",
+  });
   if (mount.exitCode !== 0) throw new Error(`this test needs root to mount a tmpfs: ${mount.stderr.toString()}`);
   mounts.push(dir);
   return dir;
@@ -50,7 +63,9 @@ describe("install.sh on a full file system", () => {
     const run = await runInstaller(script, ["--root", root]);
     expect(run.code, describeRun(run)).toBe(1);
     expect(run.stderr).toContain("No space left on device");
-    expect(run.stderr.trim().split("\n").at(-1)).toBe("install.sh: writing /usr/local/bin/connector failed (is the disk full?); it was not changed");
+    expect(run.stderr.trim().split("\n").at(-1)).toBe(
+      "install.sh: writing /usr/local/bin/connector failed (is the disk full?); it was not changed",
+    );
     expect(filesUnder(root)).toEqual([]);
   });
 
@@ -59,7 +74,9 @@ describe("install.sh on a full file system", () => {
     const run = await runInstaller(script, ["--root", root]);
     expect(run.code, describeRun(run)).toBe(1);
     expect(run.stderr).toContain("mkdir: cannot create directory");
-    expect(run.stderr.trim().split("\n").at(-1)).toBe("install.sh: stopped by the error above (exit 1); run the same line again once it is fixed");
+    expect(run.stderr.trim().split("\n").at(-1)).toBe(
+      "install.sh: stopped by the error above (exit 1); run the same line again once it is fixed",
+    );
     expect(filesUnder(root)).toEqual([]);
   });
 });

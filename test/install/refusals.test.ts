@@ -14,7 +14,14 @@ import { silentLog } from "../cloud/test-client.ts";
 import { startReleaseServer, type ReleaseServer } from "../cloud/releases/server.ts";
 import type { MisbehaviourMode } from "../cloud/releases/misbehaviour.ts";
 import { bakeInstallerCopy, closedPort, describeRun, runInstaller, snapshot } from "../support/installer.ts";
-import { fakeBinary, makeFakeKeys, signBytes, writeFakeRelease, writeKeyDir, type FakeReleaseOptions } from "../support/release-fixture.ts";
+import {
+  fakeBinary,
+  makeFakeKeys,
+  signBytes,
+  writeFakeRelease,
+  writeKeyDir,
+  type FakeReleaseOptions,
+} from "../support/release-fixture.ts";
 
 const work = mkdtempSync(join(tmpdir(), "install-refusals-"));
 const keys = makeFakeKeys();
@@ -25,8 +32,15 @@ let failed = false;
 
 beforeAll(async () => {
   mkdirSync(join(work, "rel"));
-  server = await startReleaseServer({ dir: join(work, "rel"), signingKeysDir: writeKeyDir(join(work, "keys"), keys), log: silentLog });
-  script = bakeInstallerCopy(join(work, "install.sh"), { rootSpkis: keys.roots.map((r) => r.publicKey), baseUrl: server.baseUrl });
+  server = await startReleaseServer({
+    dir: join(work, "rel"),
+    signingKeysDir: writeKeyDir(join(work, "keys"), keys),
+    log: silentLog,
+  });
+  script = bakeInstallerCopy(join(work, "install.sh"), {
+    rootSpkis: keys.roots.map((r) => r.publicKey),
+    baseUrl: server.baseUrl,
+  });
 });
 
 afterAll(async () => {
@@ -43,7 +57,12 @@ function publish(channel: string, options: Partial<FakeReleaseOptions> = {}): st
 }
 
 /** install.sh --channel CHANNEL into a fresh root: the exit code and message expected, and nothing written. */
-async function expectRefused(channel: string, code: number, message: string | RegExp, extra: string[] = []): Promise<string> {
+async function expectRefused(
+  channel: string,
+  code: number,
+  message: string | RegExp,
+  extra: string[] = [],
+): Promise<string> {
   const root = join(work, `root-${channel}`);
   mkdirSync(root);
   try {
@@ -91,12 +110,20 @@ describe("install.sh refuses, installing nothing", () => {
 
   test("a manifest signed by a key the key set does not list (unknown-key): exit 4", async () => {
     await misbehaving("unknown-key", "unknown-key");
-    await expectRefused("unknown-key", 4, /the manifest is signed by key [0-9a-f]{16}, which the release-key set does not list/);
+    await expectRefused(
+      "unknown-key",
+      4,
+      /the manifest is signed by key [0-9a-f]{16}, which the release-key set does not list/,
+    );
   });
 
   test("a key set not signed by the baked roots (unvouched-key): exit 4", async () => {
     await misbehaving("unvouched-key", "unvouched-key");
-    await expectRefused("unvouched-key", 4, "the release-key set carries 0 valid signature(s) by the release roots; 2 are needed");
+    await expectRefused(
+      "unvouched-key",
+      4,
+      "the release-key set carries 0 valid signature(s) by the release roots; 2 are needed",
+    );
   });
 
   test("a key set signed by one root only: exit 4", async () => {
@@ -111,9 +138,13 @@ describe("install.sh refuses, installing nothing", () => {
 
   test("a key set of another product, signed by the roots: exit 4", async () => {
     const dir = publish("other-product");
-    const keyset = readFileSync(join(dir, "release-keys.json"), "utf8").replace('"product": "connector"', '"product": "gateway"');
+    const keyset = readFileSync(join(dir, "release-keys.json"), "utf8").replace(
+      '"product": "connector"',
+      '"product": "gateway"',
+    );
     writeFileSync(join(dir, "release-keys.json"), keyset);
-    for (const root of keys.roots) writeFileSync(join(dir, `release-keys.json.${root.id}.sig`), signBytes(root, keyset));
+    for (const root of keys.roots)
+      writeFileSync(join(dir, `release-keys.json.${root.id}.sig`), signBytes(root, keyset));
     await expectRefused("other-product", 4, "the release-key set is not the connector's: refused");
   });
 
@@ -125,17 +156,29 @@ describe("install.sh refuses, installing nothing", () => {
   test("a signed manifest of another channel: exit 4", async () => {
     // /r/<dir>/ serves a directory as it is: channel "stable" asked for under the name "elsewhere".
     mkdirSync(join(work, "other"));
-    writeFakeRelease({ dir: join(work, "other", "elsewhere"), keys, version: "1.0.0", channel: "stable", sequence: 1, targets: [target] });
+    writeFakeRelease({
+      dir: join(work, "other", "elsewhere"),
+      keys,
+      version: "1.0.0",
+      channel: "stable",
+      sequence: 1,
+      targets: [target],
+    });
     const other = await startReleaseServer({ dir: join(work, "other"), log: silentLog });
     try {
-      await expectRefused("elsewhere", 4, 'the manifest is for channel "stable", not "elsewhere"', ["--base-url", `${other.baseUrl}/r`]);
+      await expectRefused("elsewhere", 4, 'the manifest is for channel "stable", not "elsewhere"', [
+        "--base-url",
+        `${other.baseUrl}/r`,
+      ]);
     } finally {
       await other.stop();
     }
   });
 
   test("a binary that does not run here: exit 4", async () => {
-    publish("not-runnable", { binary: () => Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0xde, 0xad, 0xbe, 0xef]) });
+    publish("not-runnable", {
+      binary: () => Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0xde, 0xad, 0xbe, 0xef]),
+    });
     await expectRefused("not-runnable", 4, "the downloaded binary does not run here as connector 1.0.0");
   });
 
@@ -154,7 +197,11 @@ describe("install.sh refuses, installing nothing", () => {
     // Not the host's target, and not the baseline build an x64 host with AVX2 would fall back to.
     const others = TARGETS.filter((t): t is Target => t !== target && t !== "linux-x64-baseline");
     publish("no-build", { targets: others });
-    await expectRefused("no-build", 3, `has no build for this host (target ${target === "linux-x64" ? "linux-x64-baseline" : target}); it offers: ${others.join(" ")}`);
+    await expectRefused(
+      "no-build",
+      3,
+      `has no build for this host (target ${target === "linux-x64" ? "linux-x64-baseline" : target}); it offers: ${others.join(" ")}`,
+    );
   });
 
   test("a binary body that does not end (endless-body, no Content-Length): cut one byte past the signed size, exit 4", async () => {
@@ -168,7 +215,12 @@ describe("install.sh refuses, installing nothing", () => {
   });
 
   test("an unreachable release host: exit 5", async () => {
-    await expectRefused("unreachable", 5, /download of http:\/\/127\.0\.0\.1:\d+\/unreachable\/manifest\.json failed \(curl exit 7/, ["--base-url", `http://127.0.0.1:${closedPort()}`]);
+    await expectRefused(
+      "unreachable",
+      5,
+      /download of http:\/\/127\.0\.0\.1:\d+\/unreachable\/manifest\.json failed \(curl exit 7/,
+      ["--base-url", `http://127.0.0.1:${closedPort()}`],
+    );
   });
 
   test("a channel the host does not have (404): exit 5", async () => {

@@ -5,7 +5,18 @@
  * (test/e2e/install.test.ts). Nothing on this machine is changed.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fakeConnector, makeStepHarness, MUTATING, script, type Step, where } from "../support/install-steps.ts";
@@ -19,12 +30,19 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe("preflight (before any file is written)", () => {
   for (const [exit, expected, message] of [
     [0, 0, "after"],
-    [1, 6, "install.sh: preflight found a problem (above): fix it and run again, or add --skip-preflight to install anyway"],
+    [
+      1,
+      6,
+      "install.sh: preflight found a problem (above): fix it and run again, or add --skip-preflight to install anyway",
+    ],
     [2, 2, "install.sh: preflight refused the settings or the key (above)"],
     [70, 6, "install.sh: preflight failed (exit 70)"],
   ] as const) {
     test(`preflight exit ${exit}: install.sh ${expected === 0 ? "goes on" : `exits ${expected}`}`, async () => {
-      const s = await step(`KEY='${KEY}' PROXY='http://u:${PASSWORD}@proxy.example:3128' PROXY_PASSWORD='${PASSWORD}'\nrun_preflight\necho after`, (fake) => fakeConnector(fake, exit));
+      const s = await step(
+        `KEY='${KEY}' PROXY='http://u:${PASSWORD}@proxy.example:3128' PROXY_PASSWORD='${PASSWORD}'\nrun_preflight\necho after`,
+        (fake) => fakeConnector(fake, exit),
+      );
       expect(s.code, where(s)).toBe(expected);
       expect(`${s.stdout}${s.stderr}`).toContain(message);
       const log = s.log("connector.log");
@@ -55,13 +73,17 @@ describe("preflight (before any file is written)", () => {
 
 describe("enrollment", () => {
   test("as the service user, the key in a 0600 file handed to that user in a root directory it can only traverse, removed after", async () => {
-    const s = await step(`KEY='${KEY}' NAME='edge-1'\nenroll\necho "identity changed: $CHANGED_IDENTITY"`, (fake) => fakeConnector(fake, 0, 'echo "Enrolled connector c-1"'));
+    const s = await step(`KEY='${KEY}' NAME='edge-1'\nenroll\necho "identity changed: $CHANGED_IDENTITY"`, (fake) =>
+      fakeConnector(fake, 0, 'echo "Enrolled connector c-1"'),
+    );
     expect(s.code, where(s)).toBe(0);
     const keyFile = readFileSync(join(s.fake, "key-file-path"), "utf8").trim();
     // Not in the state dir: the service user could swap the file for a symlink between root's write and chown.
     expect(keyFile).toStartWith(`${s.fake}/run/connector-enroll.`);
     expect(s.log("connector.log")).toContain("key dir: 711");
-    expect(s.log("connector.log")[0]).toBe(`args: enroll --log-level warn --state-dir ${s.fake}/state --key-file ${keyFile} --name edge-1`);
+    expect(s.log("connector.log")[0]).toBe(
+      `args: enroll --log-level warn --state-dir ${s.fake}/state --key-file ${keyFile} --name edge-1`,
+    );
     expect(s.log("connector.log")).toContain(`key file: 600 ${KEY}`);
     expect(s.log("chown.log")).toEqual([`connector:connector ${keyFile}`]);
     expect(readdirSync(join(s.fake, "state"))).toEqual([]);
@@ -86,7 +108,9 @@ describe("enrollment", () => {
       writeFileSync(join(fake, "state", "identity", "identity.json"), "{}");
     });
     expect(s.code, where(s)).toBe(0);
-    expect(s.stderr).toBe(`install.sh: this host is already enrolled (${s.fake}/state/identity): identity kept, the key was not used\n`);
+    expect(s.stderr).toBe(
+      `install.sh: this host is already enrolled (${s.fake}/state/identity): identity kept, the key was not used\n`,
+    );
     expect(s.log("connector.log")).toEqual([]);
   });
 });
@@ -106,9 +130,18 @@ echo "status answer $n ($*)"; exit $code`,
   const mutating = (s: Step) => s.log("systemctl.log").filter((l) => MUTATING.test(l));
 
   test("first install: daemon-reload, enable and start both units, wait for status and print it", async () => {
-    const s = await step("CHANGED_UNITS=1 CHANGED_BINARY=1 CHANGED_ENV=1 CHANGED_IDENTITY=1\nstart_service", statusSequence([2, 2, 0]));
+    const s = await step(
+      "CHANGED_UNITS=1 CHANGED_BINARY=1 CHANGED_ENV=1 CHANGED_IDENTITY=1\nstart_service",
+      statusSequence([2, 2, 0]),
+    );
     expect(s.code, where(s)).toBe(0);
-    expect(mutating(s)).toEqual(["daemon-reload", "enable connector.service", "start connector.service", "enable connector-upgrade.path", "start connector-upgrade.path"]);
+    expect(mutating(s)).toEqual([
+      "daemon-reload",
+      "enable connector.service",
+      "start connector.service",
+      "enable connector-upgrade.path",
+      "start connector-upgrade.path",
+    ]);
     expect(s.stdout).toBe(`status answer 3 (status --state-dir ${s.fake}/state)\n`);
   });
 
@@ -168,7 +201,9 @@ echo "status answer $n ($*)"; exit $code`,
     expect(s.code, where(s)).toBe(8);
     expect(s.stderr).toContain("install.sh: connector status did not answer within 2 s (exit 2):");
     expect(s.stderr).toContain("journal: last lines");
-    expect(s.stderr).toContain("install.sh: the service did not start: see systemctl status connector and journalctl -u connector");
+    expect(s.stderr).toContain(
+      "install.sh: the service did not start: see systemctl status connector and journalctl -u connector",
+    );
   });
 
   test("a revoked identity: exit 8 at once", async () => {

@@ -15,7 +15,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function shellcheck(path: string): { code: number; output: string } {
   const binary = Bun.which("shellcheck");
-  if (binary === null) throw new Error("shellcheck is not installed: apt-get install shellcheck (CI installs it); this test needs it");
+  if (binary === null)
+    throw new Error("shellcheck is not installed: apt-get install shellcheck (CI installs it); this test needs it");
   const result = Bun.spawnSync([binary, "--shell=bash", "--severity=style", path], { stdout: "pipe", stderr: "pipe" });
   return { code: result.exitCode, output: `${result.stdout.toString()}${result.stderr.toString()}` };
 }
@@ -28,12 +29,16 @@ describe("install.sh", () => {
 
   test("shellcheck finds nothing in it once baked with roots, a release host and the units", () => {
     const keys = makeFakeKeys();
-    const baked = bakeInstallerCopy(join(work, "install.sh"), { rootSpkis: keys.roots.map((r) => r.publicKey), baseUrl: "https://releases.example.com/connector", channel: "beta" });
+    const baked = bakeInstallerCopy(join(work, "install.sh"), {
+      rootSpkis: keys.roots.map((r) => r.publicKey),
+      baseUrl: "https://releases.example.com/connector",
+      channel: "beta",
+    });
     const { code, output } = shellcheck(baked);
     expect(code, output).toBe(0);
   });
 
-  test("its last line is { main \"$@\"; } and nothing else runs at the top level but set and the baked values", () => {
+  test('its last line is { main "$@"; } and nothing else runs at the top level but set and the baked values', () => {
     const lines = readFileSync(INSTALL_SH, "utf8").split("\n");
     expect(lines.at(-1)).toBe("");
     expect(lines.at(-2)).toBe('{ main "$@"; }');
@@ -58,6 +63,12 @@ describe("install.sh", () => {
       }
       if (depth === 0 && line !== "" && !line.startsWith("#")) topLevel.push(line);
     }
-    expect(topLevel).toEqual(["set -euo pipefail", 'RELEASE_BASE_URL=""', 'RELEASE_CHANNEL=""', "ROOT_PUBLIC_KEYS=$(cat <<'ROOTS'", ")"]);
+    expect(topLevel).toEqual([
+      "set -euo pipefail",
+      'RELEASE_BASE_URL=""',
+      'RELEASE_CHANNEL=""',
+      "ROOT_PUBLIC_KEYS=$(cat <<'ROOTS'",
+      ")",
+    ]);
   });
 });

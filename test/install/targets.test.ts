@@ -23,10 +23,27 @@ let hosts = 0;
 
 beforeAll(async () => {
   mkdirSync(join(work, "rel"));
-  writeFakeRelease({ dir: join(work, "rel", "all"), keys, version: "2.0.0", channel: "all", sequence: 1, targets: TARGETS });
-  writeFakeRelease({ dir: join(work, "rel", "no-x64"), keys, version: "2.0.0", channel: "no-x64", sequence: 1, targets: TARGETS.filter((t) => t !== "linux-x64") });
+  writeFakeRelease({
+    dir: join(work, "rel", "all"),
+    keys,
+    version: "2.0.0",
+    channel: "all",
+    sequence: 1,
+    targets: TARGETS,
+  });
+  writeFakeRelease({
+    dir: join(work, "rel", "no-x64"),
+    keys,
+    version: "2.0.0",
+    channel: "no-x64",
+    sequence: 1,
+    targets: TARGETS.filter((t) => t !== "linux-x64"),
+  });
   server = await startReleaseServer({ dir: join(work, "rel"), log: silentLog });
-  script = bakeInstallerCopy(join(work, "install.sh"), { rootSpkis: keys.roots.map((r) => r.publicKey), baseUrl: server.baseUrl });
+  script = bakeInstallerCopy(join(work, "install.sh"), {
+    rootSpkis: keys.roots.map((r) => r.publicKey),
+    baseUrl: server.baseUrl,
+  });
 });
 
 afterAll(async () => {
@@ -50,8 +67,12 @@ function fakeHost(os: string, machine: string, musl: boolean): string {
 async function installOn(bin: string, channel = "all") {
   const root = join(work, `root-${hosts}-${channel}`);
   mkdirSync(root);
-  const run = await runInstaller(script, ["--root", root, "--channel", channel], { env: { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}` } });
-  const installed = snapshot(root).has("usr/local/bin/connector") ? readFileSync(join(root, "usr/local/bin/connector"), "utf8") : undefined;
+  const run = await runInstaller(script, ["--root", root, "--channel", channel], {
+    env: { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}` },
+  });
+  const installed = snapshot(root).has("usr/local/bin/connector")
+    ? readFileSync(join(root, "usr/local/bin/connector"), "utf8")
+    : undefined;
   return { run, root, target: installed === undefined ? undefined : /target (\S+)\)/.exec(installed)?.[1] };
 }
 
@@ -81,7 +102,9 @@ describe("install.sh picks the build for the host", () => {
   test("another architecture: exit 3 naming it, nothing installed", async () => {
     const { run, root } = await installOn(fakeHost("Linux", "riscv64", false));
     expect(run.code, describeRun(run)).toBe(3);
-    expect(run.stderr).toBe(`install.sh: this host's architecture riscv64 has no connector build (builds: ${TARGETS.join(" ")})\n`);
+    expect(run.stderr).toBe(
+      `install.sh: this host's architecture riscv64 has no connector build (builds: ${TARGETS.join(" ")})\n`,
+    );
     expect(snapshot(root).size).toBe(0);
   });
 

@@ -8,7 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bakeInstallerCopy, describeRun, runInstaller, snapshot, startCountingServer, type CountingServer } from "../support/installer.ts";
+import {
+  bakeInstallerCopy,
+  describeRun,
+  runInstaller,
+  snapshot,
+  startCountingServer,
+  type CountingServer,
+} from "../support/installer.ts";
 import { makeFakeKeys } from "../support/release-fixture.ts";
 
 const work = mkdtempSync(join(tmpdir(), "install-truncation-"));
@@ -20,7 +27,12 @@ beforeAll(() => {
   counter = startCountingServer();
   mkdirSync(root);
   const keys = makeFakeKeys();
-  text = readFileSync(bakeInstallerCopy(join(work, "install.sh"), { rootSpkis: keys.roots.map((r) => r.publicKey), baseUrl: counter.url }));
+  text = readFileSync(
+    bakeInstallerCopy(join(work, "install.sh"), {
+      rootSpkis: keys.roots.map((r) => r.publicKey),
+      baseUrl: counter.url,
+    }),
+  );
 });
 
 afterAll(() => {
@@ -65,9 +77,14 @@ describe("install.sh cut short", () => {
     expect(cuts.length).toBeGreaterThan(900);
     const bad: string[] = [];
     for (const at of cuts) {
-      const run = await runInstaller("-", ["--root", root, "--base-url", counter.url], { stdin: text.subarray(0, at), timeoutMs: 20_000 });
+      const run = await runInstaller("-", ["--root", root, "--base-url", counter.url], {
+        stdin: text.subarray(0, at),
+        timeoutMs: 20_000,
+      });
       if (counter.requests !== before || snapshot(root).size !== 0) {
-        bad.push(`cut at ${at} (${JSON.stringify(text.subarray(Math.max(0, at - 40), at).toString())}): ${describeRun(run)}`);
+        bad.push(
+          `cut at ${at} (${JSON.stringify(text.subarray(Math.max(0, at - 40), at).toString())}): ${describeRun(run)}`,
+        );
         break;
       }
     }

@@ -21,7 +21,18 @@ describe("parseCidr", () => {
   for (const [input, out] of canonical) {
     test(`${input} is ${out}`, () => expect(formatCidr(parseCidr(input)!)).toBe(out));
   }
-  for (const input of ["10.0.0.0", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0/-1", "10.0.0.0/8/8", "10.0/8", "fe80::%1/64", "[::1]/128"]) {
+  for (const input of [
+    "10.0.0.0",
+    "10.0.0.0/33",
+    "::/129",
+    "10.0.0.0/",
+    "10.0.0.0/08",
+    "10.0.0.0/-1",
+    "10.0.0.0/8/8",
+    "10.0/8",
+    "fe80::%1/64",
+    "[::1]/128",
+  ]) {
     test(`refuses ${input}`, () => expect(parseCidr(input)).toBeUndefined());
   }
   test("parseIpOrCidr takes a bare address as a single-address block", () => {
@@ -56,18 +67,24 @@ describe("cidrContains", () => {
     ["::/96", "10.0.0.1", false],
   ];
   for (const [cidr, ip, expected] of cases) {
-    test(`${cidr} ${expected ? "contains" : "does not contain"} ${ip}`, () => expect(contains(cidr, ip)).toBe(expected));
+    test(`${cidr} ${expected ? "contains" : "does not contain"} ${ip}`, () =>
+      expect(contains(cidr, ip)).toBe(expected));
   }
 
   test("a block contains exactly the addresses that share its first bits (property)", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 32 }), (a, b, bits) => {
-        const block = parseCidr(`${Array.from(a).join(".")}/${bits}`)!;
-        const toInt = (x: Uint8Array) => ((x[0]! << 24) | (x[1]! << 16) | (x[2]! << 8) | x[3]!) >>> 0;
-        const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-        const expected = (toInt(a) & mask) >>> 0 === (toInt(b) & mask) >>> 0;
-        expect(cidrContains(block, { family: 4, bytes: b })).toBe(expected);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.integer({ min: 0, max: 32 }),
+        (a, b, bits) => {
+          const block = parseCidr(`${Array.from(a).join(".")}/${bits}`)!;
+          const toInt = (x: Uint8Array) => ((x[0]! << 24) | (x[1]! << 16) | (x[2]! << 8) | x[3]!) >>> 0;
+          const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+          const expected = (toInt(a) & mask) >>> 0 === (toInt(b) & mask) >>> 0;
+          expect(cidrContains(block, { family: 4, bytes: b })).toBe(expected);
+        },
+      ),
     );
   });
 });

@@ -27,9 +27,26 @@ describe("normaliseDomain", () => {
   });
 
   const refused = [
-    "", ".", "..", "a..b", ".a", "a.b..", `${"a".repeat(64)}.example`, "a b.example", "a/b.example", "a:b",
-    "wiki.corp.example ", "*.corp.example", "bücher.example", "\u212Aorp.example", "127.1", "010.0.0.1", "10.0.0.1",
-    "0x7f000001", "host.123", "host.0x1f",
+    "",
+    ".",
+    "..",
+    "a..b",
+    ".a",
+    "a.b..",
+    `${"a".repeat(64)}.example`,
+    "a b.example",
+    "a/b.example",
+    "a:b",
+    "wiki.corp.example ",
+    "*.corp.example",
+    "bücher.example",
+    "\u212Aorp.example",
+    "127.1",
+    "010.0.0.1",
+    "10.0.0.1",
+    "0x7f000001",
+    "host.123",
+    "host.0x1f",
   ];
   for (const input of refused) {
     test(`refuses ${JSON.stringify(input)}`, () => expect(normaliseDomain(input)).toBeUndefined());
@@ -65,7 +82,16 @@ describe("wildcard patterns", () => {
     expect(parseDomainPattern(".corp.example", true)).toEqual(wildcard);
   });
 
-  for (const bad of ["*", "*.", "**.corp.example", "a.*.example", "*corp.example", "corp.*", "*.*.example", "*.127.1"]) {
+  for (const bad of [
+    "*",
+    "*.",
+    "**.corp.example",
+    "a.*.example",
+    "*corp.example",
+    "corp.*",
+    "*.*.example",
+    "*.127.1",
+  ]) {
     test(`refuses pattern ${bad}`, () => expect(parseDomainPattern(bad)).toBeUndefined());
   }
 });

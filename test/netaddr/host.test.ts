@@ -45,8 +45,13 @@ describe("splitHostPort", () => {
     test(`${input} splits as ${JSON.stringify(out)}`, () => expect(splitHostPort(input)).toEqual(out));
   }
   test("parsePort accepts 0-65535 in decimal only", () => {
-    expect([parsePort("0"), parsePort("65535"), parsePort("65536"), parsePort("-1"), parsePort("1e3"), parsePort("")]).toEqual([
-      0, 65535, undefined, undefined, undefined, undefined,
-    ]);
+    expect([
+      parsePort("0"),
+      parsePort("65535"),
+      parsePort("65536"),
+      parsePort("-1"),
+      parsePort("1e3"),
+      parsePort(""),
+    ]).toEqual([0, 65535, undefined, undefined, undefined, undefined]);
   });
 });

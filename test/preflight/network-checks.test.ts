@@ -36,7 +36,14 @@ beforeAll(async () => {
   [cloud, mitm] = await Promise.all([startCloud({ gateways: 2, keyUses: 10 }), startInterceptingProxy()]);
   plainProxy = startConnectProxy();
   enrolledDir = join(tempDir(), "state");
-  await enrollExclusively({ stateDir: enrolledDir, key: cloud.provisioningKey, env: {}, name: "preflight-test", force: false, log: createLogger({ level: "silent", format: "json" }) });
+  await enrollExclusively({
+    stateDir: enrolledDir,
+    key: cloud.provisioningKey,
+    env: {},
+    name: "preflight-test",
+    force: false,
+    log: createLogger({ level: "silent", format: "json" }),
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -45,9 +52,12 @@ afterAll(async () => {
   for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
 
-const keyFor = (controlUrl: string) => encodeProvisioningKey({ controlUrl, caPin: cloud.caPin, secret: randomBytes(32).toString("base64url") });
+const keyFor = (controlUrl: string) =>
+  encodeProvisioningKey({ controlUrl, caPin: cloud.caPin, secret: randomBytes(32).toString("base64url") });
 
-async function checks(options: { key?: string; stateDir?: string } & Partial<Omit<NetworkCheckInput, "targets">>): Promise<CheckResult[]> {
+async function checks(
+  options: { key?: string; stateDir?: string } & Partial<Omit<NetworkCheckInput, "targets">>,
+): Promise<CheckResult[]> {
   const choice = chooseTargets({ key: options.key, env: {}, stateDir: options.stateDir ?? join(tempDir(), "none") });
   expect(choice.targets).toBeDefined();
   return [choice.check, ...(await networkChecks({ noProxy: [], ...options, targets: choice.targets! }))];
@@ -59,13 +69,21 @@ const row = (list: CheckResult[], id: CheckResult["id"], target?: string) => {
   return found[0]!;
 };
 const controlTarget = () => new URL(cloud.controlUrl).host;
-const statusesOf = (list: CheckResult[]) => list.map((c) => [c.id, c.target, c.status].filter((x) => x !== undefined).join(" "));
+const statusesOf = (list: CheckResult[]) =>
+  list.map((c) => [c.id, c.target, c.status].filter((x) => x !== undefined).join(" "));
 
 describe("network checks against the reference cloud", () => {
   test("healthy, key only: net.proxy, dns, tcp, tls and clock pass for the control plane", async () => {
     const list = await checks({ key: cloud.provisioningKey });
     const t = controlTarget();
-    expect(statusesOf(list)).toEqual(["net.target pass", "net.proxy pass", `net.dns ${t} pass`, `net.tcp ${t} pass`, `net.tls ${t} pass`, `net.clock ${t} pass`]);
+    expect(statusesOf(list)).toEqual([
+      "net.target pass",
+      "net.proxy pass",
+      `net.dns ${t} pass`,
+      `net.tcp ${t} pass`,
+      `net.tls ${t} pass`,
+      `net.clock ${t} pass`,
+    ]);
     expect(row(list, "net.tls").summary).toContain("chains to the pinned cloud CA");
   });
 
@@ -99,7 +117,11 @@ describe("network checks against the reference cloud", () => {
     };
     const list = await checks({ key: keyFor("https://cloud.invalid:4443"), seams });
     expect(looked).toEqual(["cloud.invalid"]);
-    expect(row(list, "net.dns")).toMatchObject({ status: "fail", target: "cloud.invalid:4443", summary: "control plane: cannot resolve cloud.invalid (ENOTFOUND)" });
+    expect(row(list, "net.dns")).toMatchObject({
+      status: "fail",
+      target: "cloud.invalid:4443",
+      summary: "control plane: cannot resolve cloud.invalid (ENOTFOUND)",
+    });
     expect(row(list, "net.dns").fix).toContain("/etc/resolv.conf");
     expect(row(list, "net.tcp").status).toBe("warn");
     expect(row(list, "net.tls").status).toBe("warn");
@@ -111,7 +133,10 @@ describe("network checks against the reference cloud", () => {
     const port = (server.address() as AddressInfo).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const list = await checks({ key: keyFor(`https://127.0.0.1:${port}`) });
-    expect(row(list, "net.tcp")).toMatchObject({ status: "fail", summary: `control plane: cannot connect to 127.0.0.1:${port} (connection refused)` });
+    expect(row(list, "net.tcp")).toMatchObject({
+      status: "fail",
+      summary: `control plane: cannot connect to 127.0.0.1:${port} (connection refused)`,
+    });
     expect(row(list, "net.tcp").fix).toContain("firewall");
   });
 
@@ -122,7 +147,9 @@ describe("network checks against the reference cloud", () => {
     const tls = row(list, "net.tls");
     expect(tls.status).toBe("fail");
     expect(tls.summary).toContain("TLS interception: the certificate is issued by Inspection CA");
-    expect(tls.fix).toBe("add 127.0.0.1 to the proxy's TLS-inspection bypass (and to --no-proxy / CONNECTOR_NO_PROXY if the proxy is not needed)");
+    expect(tls.fix).toBe(
+      "add 127.0.0.1 to the proxy's TLS-inspection bypass (and to --no-proxy / CONNECTOR_NO_PROXY if the proxy is not needed)",
+    );
     expect(mitm.targets).toContain(controlTarget());
   });
 
@@ -169,7 +196,10 @@ describe("network checks against the reference cloud", () => {
     const port = (server.address() as AddressInfo).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const list = await checks({ key: cloud.provisioningKey, proxy: `http://127.0.0.1:${port}` });
-    expect(row(list, "net.proxy")).toMatchObject({ status: "fail", summary: `cannot connect to the proxy http://127.0.0.1:${port} (ECONNREFUSED)` });
+    expect(row(list, "net.proxy")).toMatchObject({
+      status: "fail",
+      summary: `cannot connect to the proxy http://127.0.0.1:${port} (ECONNREFUSED)`,
+    });
     expect(row(list, "net.tcp").status).toBe("fail");
   });
 
@@ -197,7 +227,10 @@ describe("every network wait has a deadline", () => {
   test("a connect that never completes: net.tcp fails after the TCP timeout", async () => {
     const seams: NetSeams = { ...systemNet, connect: () => new Promise(() => {}) };
     const list = await checks({ key: cloud.provisioningKey, seams, timeouts: short });
-    expect(row(list, "net.tcp")).toMatchObject({ status: "fail", summary: expect.stringContaining("no answer within 0.2 s") });
+    expect(row(list, "net.tcp")).toMatchObject({
+      status: "fail",
+      summary: expect.stringContaining("no answer within 0.2 s"),
+    });
   });
 
   test("a server that accepts TCP but never speaks TLS: net.tls fails after the TLS timeout", async () => {
@@ -208,7 +241,10 @@ describe("every network wait has a deadline", () => {
     try {
       const list = await checks({ key: keyFor(`https://127.0.0.1:${port}`), timeouts: short });
       expect(row(list, "net.tcp").status).toBe("pass");
-      expect(row(list, "net.tls")).toMatchObject({ status: "fail", summary: "control plane: the TLS handshake did not finish within 0.3 s" });
+      expect(row(list, "net.tls")).toMatchObject({
+        status: "fail",
+        summary: "control plane: the TLS handshake did not finish within 0.3 s",
+      });
       expect(row(list, "net.clock").status).toBe("warn");
     } finally {
       held.forEach((s) => s.destroy());

@@ -28,7 +28,11 @@ describe("chooseTargets", () => {
   test("no key and no identity: net.target warns that network checks are skipped, naming --key-file", () => {
     const choice = chooseTargets({ env: {}, stateDir: join(root, "empty") });
     expect(choice.targets).toBeUndefined();
-    expect(choice.check).toMatchObject({ id: "net.target", status: "warn", summary: "no provisioning key or identity: network checks skipped" });
+    expect(choice.check).toMatchObject({
+      id: "net.target",
+      status: "warn",
+      summary: "no provisioning key or identity: network checks skipped",
+    });
     expect(choice.check.fix).toContain("--key-file");
   });
 
@@ -47,7 +51,13 @@ describe("chooseTargets", () => {
 
   test("a key from the environment gives the control plane and pin, never the secret", () => {
     const choice = chooseTargets({ env: { CONNECTOR_PROVISIONING_KEY: key }, stateDir: join(root, "empty") });
-    expect(choice.targets).toEqual({ controlUrl: "https://cloud.example:8443", caPin: pin, caPem: undefined, gateways: [], client: undefined });
+    expect(choice.targets).toEqual({
+      controlUrl: "https://cloud.example:8443",
+      caPin: pin,
+      caPem: undefined,
+      gateways: [],
+      client: undefined,
+    });
     expect(choice.check.summary).toContain("environment variable CONNECTOR_PROVISIONING_KEY");
     expect(JSON.stringify(choice)).not.toContain(secret);
     expect(JSON.stringify(choice)).not.toContain(key);
@@ -55,7 +65,9 @@ describe("chooseTargets", () => {
 
   test("a malformed key is a usage error (exit 2), whichever source it came from", () => {
     expect(usageError(() => chooseTargets({ key: "cnk1.garbage", env: {}, stateDir: root })).exitCode).toBe(2);
-    expect(usageError(() => chooseTargets({ env: { CONNECTOR_PROVISIONING_KEY: "nonsense" }, stateDir: root })).exitCode).toBe(2);
+    expect(
+      usageError(() => chooseTargets({ env: { CONNECTOR_PROVISIONING_KEY: "nonsense" }, stateDir: root })).exitCode,
+    ).toBe(2);
     const file = join(root, "key");
     writeFileSync(file, `${key.slice(0, -3)}\n`);
     expect(usageError(() => chooseTargets({ keyFile: file, env: {}, stateDir: root })).code).toBe("KEY_CHECKSUM");

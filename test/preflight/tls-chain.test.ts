@@ -11,7 +11,13 @@ const NOW = new Date();
 
 describe("judgeChain", () => {
   test("a leaf of the pinned CA, the CA in the chain: ok, the anchor is that CA", () => {
-    const verdict = judgeChain([x509(cloudCa.issueServer().cert), x509(cloudCa.cert)], cloudCa.pin, undefined, "127.0.0.1", NOW);
+    const verdict = judgeChain(
+      [x509(cloudCa.issueServer().cert), x509(cloudCa.cert)],
+      cloudCa.pin,
+      undefined,
+      "127.0.0.1",
+      NOW,
+    );
     expect(verdict.ok).toBe(true);
     if (verdict.ok) expect(verdict.ca.fingerprint256).toBe(x509(cloudCa.cert).fingerprint256);
   });
@@ -19,21 +25,40 @@ describe("judgeChain", () => {
   test("the leaf alone is ok when the CA is known from the identity", () => {
     const leaf = x509(cloudCa.issueServer().cert);
     expect(judgeChain([leaf], cloudCa.pin, cloudCa.cert, "localhost", NOW).ok).toBe(true);
-    expect(judgeChain([leaf], cloudCa.pin, undefined, "localhost", NOW)).toMatchObject({ ok: false, problem: "interception" });
+    expect(judgeChain([leaf], cloudCa.pin, undefined, "localhost", NOW)).toMatchObject({
+      ok: false,
+      problem: "interception",
+    });
   });
 
   test("another CA's leaf with the pinned CA appended to the chain: interception, named by the leaf's issuer", () => {
     const foreign = misfitCertificate(cloudCa, "other-ca");
-    expect(judgeChain([x509(foreign.cert), x509(cloudCa.cert)], cloudCa.pin, cloudCa.cert, "127.0.0.1", NOW)).toEqual({ ok: false, problem: "interception", detail: "Inspection CA" });
+    expect(judgeChain([x509(foreign.cert), x509(cloudCa.cert)], cloudCa.pin, cloudCa.cert, "127.0.0.1", NOW)).toEqual({
+      ok: false,
+      problem: "interception",
+      detail: "Inspection CA",
+    });
   });
 
   test("signed by the pinned CA for another name: hostname", () => {
-    const verdict = judgeChain([x509(misfitCertificate(cloudCa, "wrong-name").cert)], cloudCa.pin, cloudCa.cert, "127.0.0.1", NOW);
+    const verdict = judgeChain(
+      [x509(misfitCertificate(cloudCa, "wrong-name").cert)],
+      cloudCa.pin,
+      cloudCa.cert,
+      "127.0.0.1",
+      NOW,
+    );
     expect(verdict).toMatchObject({ ok: false, problem: "hostname" });
   });
 
   test("expired by this host's clock: dates", () => {
-    const verdict = judgeChain([x509(misfitCertificate(cloudCa, "expired").cert)], cloudCa.pin, cloudCa.cert, "127.0.0.1", NOW);
+    const verdict = judgeChain(
+      [x509(misfitCertificate(cloudCa, "expired").cert)],
+      cloudCa.pin,
+      cloudCa.cert,
+      "127.0.0.1",
+      NOW,
+    );
     expect(verdict).toMatchObject({ ok: false, problem: "dates" });
   });
 

@@ -35,7 +35,7 @@ describe("build.ts trust roots", () => {
   test("roots are every *.pub, sorted, duplicates counted once; other files are ignored", () => {
     const a = ed25519Pub();
     const b = ed25519Pub();
-    const dir = rootsDir("sorted", { "z.pub": a, "a.pub": b, "copy-of-z.pub": a, "README": "not a key" });
+    const dir = rootsDir("sorted", { "z.pub": a, "a.pub": b, "copy-of-z.pub": a, README: "not a key" });
     expect(loadTrustRoots(dir)).toEqual([spkiBase64OfPem(a), spkiBase64OfPem(b)].sort());
   });
 
@@ -51,14 +51,21 @@ describe("build.ts trust roots", () => {
   });
 
   test("a non-Ed25519 .pub, a non-key .pub and a missing directory fail naming the file", () => {
-    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ format: "pem", type: "spki" }).toString();
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 })
+      .publicKey.export({ format: "pem", type: "spki" })
+      .toString();
     const withRsa = rootsDir("rsa", { "root-1.pub": ed25519Pub(), "root-2.pub": ed25519Pub(), "root-3.pub": rsa });
     const result = build("--host", "--out", join(work, "x"), "--trust-roots", withRsa);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`trust root ${join(withRsa, "root-3.pub")} is not an Ed25519 public key`);
-    const garbage = rootsDir("garbage", { "root-1.pub": ed25519Pub(), "root-2.pub": "-----BEGIN PUBLIC KEY-----\nnope\n" });
+    const garbage = rootsDir("garbage", {
+      "root-1.pub": ed25519Pub(),
+      "root-2.pub": "-----BEGIN PUBLIC KEY-----\nnope\n",
+    });
     expect(() => loadTrustRoots(garbage)).toThrow(`trust root ${join(garbage, "root-2.pub")} is not a PEM public key`);
-    expect(() => loadTrustRoots(join(work, "absent"))).toThrow(`trust roots directory ${join(work, "absent")} is unreadable`);
+    expect(() => loadTrustRoots(join(work, "absent"))).toThrow(
+      `trust roots directory ${join(work, "absent")} is unreadable`,
+    );
   });
 
   test("bad --version, --release-base-url, --targets and --out fail with exit 2", () => {
@@ -72,33 +79,47 @@ describe("build.ts trust roots", () => {
     expect(() => checkReleaseBaseUrl("https://example.test/r'$(id)'")).toThrow("holds a quote");
   });
 
-  test("a host build of the connector carries the given version and target", () => {
-    const out = join(work, "bin", "connector");
-    const result = build("--host", "--out", out, "--version", "3.4.5-rc.1");
-    expect(result.code).toBe(0);
-    const version = Bun.spawnSync([out, "--version"], { env: { PATH: "/usr/bin:/bin" } });
-    expect(version.stdout.toString()).toMatch(/^connector 3\.4\.5-rc\.1 \(.*target linux-/);
-  }, BUILD_TIMEOUT_MS);
+  test(
+    "a host build of the connector carries the given version and target",
+    () => {
+      const out = join(work, "bin", "connector");
+      const result = build("--host", "--out", out, "--version", "3.4.5-rc.1");
+      expect(result.code).toBe(0);
+      const version = Bun.spawnSync([out, "--version"], { env: { PATH: "/usr/bin:/bin" } });
+      expect(version.stdout.toString()).toMatch(/^connector 3\.4\.5-rc\.1 \(.*target linux-/);
+    },
+    BUILD_TIMEOUT_MS,
+  );
 
-  test("the roots and base URL reach src/upgrade/trust-roots.ts in a compiled binary", async () => {
-    const keys = makeKeys(join(work, "keys"));
-    const out = join(work, "bin", "probe");
-    await buildBinary({
-      target: hostTarget(),
-      outfile: out,
-      trustRoots: [...keys.rootSpkis].reverse(),
-      releaseBaseUrl: "http://127.0.0.1:9/rel/",
-      entry: join(ROOT, "test/support/trust-roots-probe.ts"),
-    });
-    const printed = JSON.parse(Bun.spawnSync([out], { env: { PATH: "/usr/bin:/bin" } }).stdout.toString());
-    const sorted = [...keys.rootSpkis].sort();
-    expect(printed).toEqual({ trustedRoots: sorted, rootIds: sorted.map(keyIdOf), releaseBaseUrl: "http://127.0.0.1:9/rel" });
-    const bytes = readFileSync(out);
-    for (const spki of keys.rootSpkis) expect(bytes.includes(spki)).toBe(true);
-  }, BUILD_TIMEOUT_MS);
+  test(
+    "the roots and base URL reach src/upgrade/trust-roots.ts in a compiled binary",
+    async () => {
+      const keys = makeKeys(join(work, "keys"));
+      const out = join(work, "bin", "probe");
+      await buildBinary({
+        target: hostTarget(),
+        outfile: out,
+        trustRoots: [...keys.rootSpkis].reverse(),
+        releaseBaseUrl: "http://127.0.0.1:9/rel/",
+        entry: join(ROOT, "test/support/trust-roots-probe.ts"),
+      });
+      const printed = JSON.parse(Bun.spawnSync([out], { env: { PATH: "/usr/bin:/bin" } }).stdout.toString());
+      const sorted = [...keys.rootSpkis].sort();
+      expect(printed).toEqual({
+        trustedRoots: sorted,
+        rootIds: sorted.map(keyIdOf),
+        releaseBaseUrl: "http://127.0.0.1:9/rel",
+      });
+      const bytes = readFileSync(out);
+      for (const spki of keys.rootSpkis) expect(bytes.includes(spki)).toBe(true);
+    },
+    BUILD_TIMEOUT_MS,
+  );
 
   test("a probe run from source has no roots and no base URL", () => {
-    const result = Bun.spawnSync([process.execPath, join(ROOT, "test/support/trust-roots-probe.ts")], { env: { PATH: "/usr/bin:/bin", CONNECTOR_RELEASE_BASE_URL: "http://evil.test" } });
+    const result = Bun.spawnSync([process.execPath, join(ROOT, "test/support/trust-roots-probe.ts")], {
+      env: { PATH: "/usr/bin:/bin", CONNECTOR_RELEASE_BASE_URL: "http://evil.test" },
+    });
     expect(JSON.parse(result.stdout.toString())).toEqual({ trustedRoots: [], rootIds: [], releaseBaseUrl: null });
   });
 });

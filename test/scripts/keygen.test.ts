@@ -10,7 +10,11 @@ const work = mkdtempSync(join(tmpdir(), "keygen-test-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function keygen(...args: string[]) {
-  const result = Bun.spawnSync([process.execPath, "run", "keygen", "--", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const result = Bun.spawnSync([process.execPath, "run", "keygen", "--", ...args], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
 

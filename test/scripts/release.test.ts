@@ -21,18 +21,36 @@ let rel: BuiltRelease;
 
 /** `openssl pkeyutl -verify -rawin`: exactly what an installer with only openssl can check. */
 function opensslVerifies(pub: string, data: string, sig: string): boolean {
-  const result = Bun.spawnSync(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", data, "-sigfile", sig], { stdout: "pipe", stderr: "pipe" });
+  const result = Bun.spawnSync(
+    ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", data, "-sigfile", sig],
+    { stdout: "pipe", stderr: "pipe" },
+  );
   return result.exitCode === 0 && result.stdout.toString().includes("Signature Verified Successfully");
 }
 
 function release(...args: string[]) {
-  const result = Bun.spawnSync([process.execPath, "run", "release", "--", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const result = Bun.spawnSync([process.execPath, "run", "release", "--", ...args], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   return { code: result.exitCode, stderr: result.stderr.toString() };
 }
 
 describe("bun run release", () => {
   beforeAll(async () => {
-    rel = await buildRelease({ keys, version: "2.3.4-rc.1", channel: "beta", sequence: 7, out: join(work, "rel", "a"), baseUrl: BASE_URL, expiresIn: 86_400, keysetExpiresIn: 172_800, rollout: 25, sourceDateEpoch: EPOCH });
+    rel = await buildRelease({
+      keys,
+      version: "2.3.4-rc.1",
+      channel: "beta",
+      sequence: 7,
+      out: join(work, "rel", "a"),
+      baseUrl: BASE_URL,
+      expiresIn: 86_400,
+      keysetExpiresIn: 172_800,
+      rollout: 25,
+      sourceDateEpoch: EPOCH,
+    });
   }, 300_000);
 
   test("openssl verifies the key set with every root and the manifest with the release key; a changed byte does not", () => {
@@ -49,13 +67,22 @@ describe("bun run release", () => {
   test("the manifest and key set say what was asked, with SOURCE_DATE_EPOCH as now", () => {
     const manifest = v.parse(ManifestSchema, JSON.parse(readFileSync(rel.manifest, "utf8")));
     const released = new Date(EPOCH * 1000).toISOString().replace(/\.000Z$/, "Z");
-    expect(manifest).toMatchObject({ channel: "beta", version: "2.3.4-rc.1", sequence: 7, rollout: 25, keyId: keys.releaseKeyId, released });
+    expect(manifest).toMatchObject({
+      channel: "beta",
+      version: "2.3.4-rc.1",
+      sequence: 7,
+      rollout: 25,
+      keyId: keys.releaseKeyId,
+      released,
+    });
     expect(Date.parse(manifest.expires) - Date.parse(manifest.released)).toBe(86_400_000);
     expect(Object.keys(manifest.targets)).toEqual([hostTarget()]);
     const keyset = v.parse(KeysetSchema, JSON.parse(readFileSync(rel.keyset, "utf8")));
     expect(keyset.issued).toBe(released);
     expect(Date.parse(keyset.expires) - Date.parse(keyset.issued)).toBe(172_800_000);
-    expect(keyset.keys).toEqual([{ id: keys.releaseKeyId, publicKey: readFileSync(keys.releasePub, "utf8").split("\n")[1]! }]);
+    expect(keyset.keys).toEqual([
+      { id: keys.releaseKeyId, publicKey: readFileSync(keys.releasePub, "utf8").split("\n")[1]! },
+    ]);
   });
 
   test("the binary's size and SHA-256 match the manifest; it is 0755 and reports the version and host target", () => {
@@ -99,14 +126,32 @@ describe("bun run release", () => {
   test("the release directory holds exactly the release files, nothing half-written beside it", () => {
     const names = readdirSync(rel.out).sort();
     expect(names).toEqual(
-      [`connector-${rel.target}`, "install.sh", "manifest.json", "manifest.json.sig", "release-keys.json", ...keys.rootIds.map((id) => `release-keys.json.${id}.sig`)].sort(),
+      [
+        `connector-${rel.target}`,
+        "install.sh",
+        "manifest.json",
+        "manifest.json.sig",
+        "release-keys.json",
+        ...keys.rootIds.map((id) => `release-keys.json.${id}.sig`),
+      ].sort(),
     );
     expect(readdirSync(join(work, "rel"))).toEqual(["a"]);
   });
 });
 
 describe("bun run release refuses (exit 2, nothing written)", () => {
-  const common = (out: string) => ["--version", "1.0.0", "--channel", "stable", "--sequence", "1", "--out", out, "--targets", "host"];
+  const common = (out: string) => [
+    "--version",
+    "1.0.0",
+    "--channel",
+    "stable",
+    "--sequence",
+    "1",
+    "--out",
+    out,
+    "--targets",
+    "host",
+  ];
 
   test("a key directory with one root, two release keys, or no release key", () => {
     const oneRoot = join(work, "one-root");

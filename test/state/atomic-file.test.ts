@@ -1,6 +1,18 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import * as fs from "node:fs";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConnectorError } from "../../src/errors.ts";
@@ -50,16 +62,19 @@ describe("ensureStateDir", () => {
     }
   });
 
-  test.skipIf(process.geteuid?.() !== 0)("an existing dir owned by another user is refused STATE_DIR_UNSAFE, naming the owner; left as it is", () => {
-    const dir = join(root, "theirs");
-    mkdirSync(dir, { mode: 0o700 });
-    chownSync(dir, 65534, 65534);
-    const err = caught(() => ensureStateDir(dir));
-    expect(err.code).toBe("STATE_DIR_UNSAFE");
-    expect(err.message).toContain("uid 65534");
-    expect(statSync(dir).uid).toBe(65534);
-    expect(mode(dir)).toBe(0o700);
-  });
+  test.skipIf(process.geteuid?.() !== 0)(
+    "an existing dir owned by another user is refused STATE_DIR_UNSAFE, naming the owner; left as it is",
+    () => {
+      const dir = join(root, "theirs");
+      mkdirSync(dir, { mode: 0o700 });
+      chownSync(dir, 65534, 65534);
+      const err = caught(() => ensureStateDir(dir));
+      expect(err.code).toBe("STATE_DIR_UNSAFE");
+      expect(err.message).toContain("uid 65534");
+      expect(statSync(dir).uid).toBe(65534);
+      expect(mode(dir)).toBe(0o700);
+    },
+  );
 
   test("a symlink to a shared dir is refused; its target keeps its mode", () => {
     const target = join(root, "shared-target");

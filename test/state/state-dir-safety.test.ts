@@ -66,7 +66,9 @@ describe("readStateFile", () => {
     writeFileSync(join(root, "f"), "hello", { mode: 0o600 });
     chownSync(join(root, "f"), 65534, 65534);
     expect(refusal(() => readStateFile(join(root, "f"), 100, ours)).message).toContain("uid 65534");
-    expect(refusal(() => readStateFile(join(root, "f"), 100, { owner: "self-or-root", privateMode: false })).code).toBe("STATE_FILE_UNSAFE");
+    expect(refusal(() => readStateFile(join(root, "f"), 100, { owner: "self-or-root", privateMode: false })).code).toBe(
+      "STATE_FILE_UNSAFE",
+    );
     expect(readStateFile(join(root, "f"), 100, { ...ours, rootReadsAny: true })).toBe("hello");
   });
 

@@ -110,7 +110,11 @@ describe("admin socket", () => {
         { gateway: "gw-2", state: "connecting", since: "2026-01-01T00:00:00.000Z", rttMs: null },
       ],
     };
-    const server = Bun.serve({ unix: join(stateDir, "admin.sock"), fetch: (req) => (new URL(req.url).pathname === "/v1/status" ? Response.json(live) : new Response("", { status: 404 })) });
+    const server = Bun.serve({
+      unix: join(stateDir, "admin.sock"),
+      fetch: (req) =>
+        new URL(req.url).pathname === "/v1/status" ? Response.json(live) : new Response("", { status: 404 }),
+    });
     try {
       const snapshot = await collectStatus(stateDir);
       expect(snapshot.state).toBe("degraded");
@@ -124,7 +128,9 @@ describe("admin socket", () => {
   test("a daemon answering something else is an error, not a made-up state", async () => {
     const server = Bun.serve({ unix: join(stateDir, "admin.sock"), fetch: () => Response.json({ state: "great" }) });
     try {
-      await expect(httpDaemonQuery()(join(stateDir, "admin.sock"))).rejects.toMatchObject({ code: "STATUS_UNAVAILABLE" });
+      await expect(httpDaemonQuery()(join(stateDir, "admin.sock"))).rejects.toMatchObject({
+        code: "STATUS_UNAVAILABLE",
+      });
     } finally {
       server.stop(true);
     }
@@ -133,7 +139,14 @@ describe("admin socket", () => {
 
 describe("STATUS_EXIT", () => {
   test("maps every state to the exit code", () => {
-    expect(STATUS_EXIT).toEqual({ connected: 0, degraded: 1, disconnected: 2, "not-running": 2, "not-enrolled": 3, revoked: 4, "not-responding": 5 });
+    expect(STATUS_EXIT).toEqual({
+      connected: 0,
+      degraded: 1,
+      disconnected: 2,
+      "not-running": 2,
+      "not-enrolled": 3,
+      revoked: 4,
+      "not-responding": 5,
+    });
   });
 });
-

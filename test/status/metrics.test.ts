@@ -7,7 +7,14 @@ import { makeIdentity } from "../identity/fixtures.ts";
 
 const snapshot: StatusSnapshot = {
   ...offlineSnapshot(makeIdentity("conn-7")),
-  streams: { created: 10, closed: 4, active: 6, failures: { BUSY: 5 }, busy: { streams: 2, fds: 3, dials: 0 }, ended: { notAllowed: 1, idle: 0 } },
+  streams: {
+    created: 10,
+    closed: 4,
+    active: 6,
+    failures: { BUSY: 5 },
+    busy: { streams: 2, fds: 3, dials: 0 },
+    ended: { notAllowed: 1, idle: 0 },
+  },
 };
 
 test("metrics count BUSY answers by the bound hit and streams the connector reset, by reason", () => {
@@ -20,5 +27,7 @@ test("metrics count BUSY answers by the bound hit and streams the connector rese
 
 test("status shows the bounds hit and the streams the connector reset (zeros left out)", () => {
   const text = renderStatus(snapshot, new Date("2026-01-01T00:00:00Z"));
-  expect(text).toContain("streams        created 10, closed 4, active 6; failed to open: busy 5; busy (limit hit): streams 2, fds 3; reset by connector: notAllowed 1");
+  expect(text).toContain(
+    "streams        created 10, closed 4, active 6; failed to open: busy 5; busy (limit hit): streams 2, fds 3; reset by connector: notAllowed 1",
+  );
 });

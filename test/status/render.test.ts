@@ -15,7 +15,10 @@ describe("renderStatus", () => {
   });
 
   test("not running shows id, name, group, expiry in days and how to start", () => {
-    const snapshot = { ...offlineSnapshot(makeIdentity("conn-7")), certificate: { notAfter: "2026-01-31T12:00:00.000Z" } };
+    const snapshot = {
+      ...offlineSnapshot(makeIdentity("conn-7")),
+      certificate: { notAfter: "2026-01-31T12:00:00.000Z" },
+    };
     const text = renderStatus(snapshot, NOW);
     expect(text).toContain('connector      conn-7 "host-conn-7" (group group-a)');
     expect(text).toContain("state          not-running");
@@ -28,23 +31,45 @@ describe("renderStatus", () => {
   test("the access token's expiry and refresh are shown, or why refreshing fails; nothing without a daemon", () => {
     const base = offlineSnapshot(makeIdentity("conn-7"));
     expect(renderStatus(base, NOW)).not.toContain("access token");
-    const ok = { ...base, accessToken: { expiresAt: "2026-01-01T00:10:00.000Z", refreshAt: "2026-01-01T00:06:40.000Z" } };
-    expect(renderStatus(ok, NOW)).toContain("access token   expires 2026-01-01T00:10:00.000Z; refreshes 2026-01-01T00:06:40.000Z");
-    const failing = { ...base, accessToken: { expiresAt: "2026-01-01T00:10:00.000Z", refreshAt: "2026-01-01T00:07:00.000Z", error: "CONNECTION_REFUSED: …" } };
-    expect(renderStatus(failing, NOW)).toContain("; refresh failing (CONNECTION_REFUSED: …), next try 2026-01-01T00:07:00.000Z");
+    const ok = {
+      ...base,
+      accessToken: { expiresAt: "2026-01-01T00:10:00.000Z", refreshAt: "2026-01-01T00:06:40.000Z" },
+    };
+    expect(renderStatus(ok, NOW)).toContain(
+      "access token   expires 2026-01-01T00:10:00.000Z; refreshes 2026-01-01T00:06:40.000Z",
+    );
+    const failing = {
+      ...base,
+      accessToken: {
+        expiresAt: "2026-01-01T00:10:00.000Z",
+        refreshAt: "2026-01-01T00:07:00.000Z",
+        error: "CONNECTION_REFUSED: …",
+      },
+    };
+    expect(renderStatus(failing, NOW)).toContain(
+      "; refresh failing (CONNECTION_REFUSED: …), next try 2026-01-01T00:07:00.000Z",
+    );
     expect(renderStatus({ ...base, accessToken: { expiresAt: null } }, NOW)).toContain("access token   none yet");
   });
 
   test("an expired certificate says so", () => {
-    const snapshot = { ...offlineSnapshot(makeIdentity("conn-7")), certificate: { notAfter: "2025-12-30T00:00:00.000Z" } };
+    const snapshot = {
+      ...offlineSnapshot(makeIdentity("conn-7")),
+      certificate: { notAfter: "2025-12-30T00:00:00.000Z" },
+    };
     expect(renderStatus(snapshot, NOW)).toContain("expired 2 days ago");
   });
 
   test("a stored app catalog in use says so, with its age", () => {
     const base = offlineSnapshot(makeIdentity("conn-7"));
-    const stored = renderStatus({ ...base, catalog: { source: "stored", version: "v3", fetchedAt: "2025-12-31T22:30:00.000Z" } }, NOW);
+    const stored = renderStatus(
+      { ...base, catalog: { source: "stored", version: "v3", fetchedAt: "2025-12-31T22:30:00.000Z" } },
+      NOW,
+    );
     expect(stored).toContain("app catalog    version v3, stored copy from 2025-12-31T22:30:00.000Z (90 min old;");
-    expect(renderStatus({ ...base, catalog: { source: "control-plane", version: "v4", fetchedAt: NOW.toISOString() } }, NOW)).toContain("app catalog    version v4\n");
+    expect(
+      renderStatus({ ...base, catalog: { source: "control-plane", version: "v4", fetchedAt: NOW.toISOString() } }, NOW),
+    ).toContain("app catalog    version v4\n");
   });
 
   test("tunnels and apps are listed one per line", () => {
@@ -55,7 +80,15 @@ describe("renderStatus", () => {
         { gateway: "gw-1", state: "up", since: "2026-01-01T00:00:00Z", rttMs: 12.4, streams: 3 },
         { gateway: "gw-2", state: "down", since: "2026-01-01T00:00:00Z", rttMs: null },
       ],
-      apps: [{ name: "wiki", servers: [{ address: "10.0.0.1:443", healthy: true }, { address: "10.0.0.2:443", healthy: false }] }],
+      apps: [
+        {
+          name: "wiki",
+          servers: [
+            { address: "10.0.0.1:443", healthy: true },
+            { address: "10.0.0.2:443", healthy: false },
+          ],
+        },
+      ],
       bytes: { toCloud: 1536, fromCloud: 3 * 1024 * 1024 },
     };
     const text = renderStatus(snapshot, NOW);
@@ -76,9 +109,14 @@ describe("renderStatus", () => {
       redundancy: { distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 },
     };
     const text = renderStatus(snapshot, NOW);
-    expect(text).toContain("state          degraded — all tunnels up, but they share a gateway although another is known");
+    expect(text).toContain(
+      "state          degraded — all tunnels up, but they share a gateway although another is known",
+    );
     expect(text).toContain("redundancy     2 tunnels up on 1 gateway (2 known): LOST, tunnels share a gateway");
-    const spread = renderStatus({ ...snapshot, state: "connected", redundancy: { distinctGateways: 2, tunnels: 2, gatewaysKnown: 2 } }, NOW);
+    const spread = renderStatus(
+      { ...snapshot, state: "connected", redundancy: { distinctGateways: 2, tunnels: 2, gatewaysKnown: 2 } },
+      NOW,
+    );
     expect(spread).toContain("redundancy     2 tunnels up on 2 gateways (2 known)\n");
   });
 });

@@ -13,9 +13,21 @@ import type { AcceptanceRules } from "../../src/upgrade/verify.ts";
 
 export function testManifest(version: string, sequence: number, binary: Uint8Array): Manifest {
   return {
-    schema: 1, product: "connector", channel: "stable", version, sequence,
-    released: "2026-03-01T00:00:00.000Z", expires: "2026-06-01T00:00:00.000Z", keyId: "0123456789abcdef",
-    targets: { "linux-x64": { url: "connector-linux-x64", size: binary.byteLength, sha256: createHash("sha256").update(binary).digest("hex") } },
+    schema: 1,
+    product: "connector",
+    channel: "stable",
+    version,
+    sequence,
+    released: "2026-03-01T00:00:00.000Z",
+    expires: "2026-06-01T00:00:00.000Z",
+    keyId: "0123456789abcdef",
+    targets: {
+      "linux-x64": {
+        url: "connector-linux-x64",
+        size: binary.byteLength,
+        sha256: createHash("sha256").update(binary).digest("hex"),
+      },
+    },
   };
 }
 
@@ -39,19 +51,25 @@ export function fakeDeps(trustedManifest: () => Uint8Array | undefined): FakeDep
       deps.rules.push(rules);
       if (deps.refuse) throw deps.refuse;
       const trusted = trustedManifest();
-      if (trusted === undefined || Buffer.compare(Buffer.from(files.manifest), Buffer.from(trusted)) !== 0) throw new UpgradeError("SIGNATURE_INVALID", "not the manifest the test signed");
+      if (trusted === undefined || Buffer.compare(Buffer.from(files.manifest), Buffer.from(trusted)) !== 0)
+        throw new UpgradeError("SIGNATURE_INVALID", "not the manifest the test signed");
       const manifest = JSON.parse(Buffer.from(files.manifest).toString("utf8")) as Manifest;
       const target = manifest.targets["linux-x64"];
       if (target === undefined) throw new UpgradeError("TARGET_MISSING", "no linux-x64");
       return { manifest, target };
     },
     verifyBinaryBytes(bytes, target) {
-      if (createHash("sha256").update(bytes).digest("hex") !== target.sha256) throw new UpgradeError("HASH_MISMATCH", "hash differs");
+      if (createHash("sha256").update(bytes).digest("hex") !== target.sha256)
+        throw new UpgradeError("HASH_MISMATCH", "hash differs");
     },
     async selfCheck(path, expected) {
       const child = Bun.spawnSync([path, "--version"], { env: {} });
       const out = child.stdout.toString().trim();
-      if (child.exitCode !== 0 || !out.startsWith(`connector ${expected.version} `) || !out.includes(`target ${expected.target})`)) {
+      if (
+        child.exitCode !== 0 ||
+        !out.startsWith(`connector ${expected.version} `) ||
+        !out.includes(`target ${expected.target})`)
+      ) {
         throw new UpgradeError("SELF_CHECK_FAILED", `printed ${JSON.stringify(out)}`);
       }
     },
@@ -60,7 +78,11 @@ export function fakeDeps(trustedManifest: () => Uint8Array | undefined): FakeDep
       deps.state = structuredClone(state);
       deps.writes.push(owner === undefined ? {} : { owner });
     },
-    acceptRelease: (state, manifest) => ({ ...state, highestSequence: manifest.sequence, highestVersion: manifest.version }),
+    acceptRelease: (state, manifest) => ({
+      ...state,
+      highestSequence: manifest.sequence,
+      highestVersion: manifest.version,
+    }),
     markSkipped: (state, version) => ({ ...state, skipped: [...state.skipped, version] }),
     recordOutcome: (state, outcome) => ({ ...state, outcomes: [...state.outcomes, { ...outcome, reported: false }] }),
   };

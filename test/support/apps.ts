@@ -83,7 +83,11 @@ export interface TransferResult {
  * Connects to `address`, sends `totalBytes` of seeded pseudo-random data (half-closing after), reads
  * everything echoed back until the server closes, and returns both hashes.
  */
-export function echoTransfer(address: string, totalBytes: number, options: { chunkBytes?: number; timeoutMs?: number } = {}): Promise<TransferResult> {
+export function echoTransfer(
+  address: string,
+  totalBytes: number,
+  options: { chunkBytes?: number; timeoutMs?: number } = {},
+): Promise<TransferResult> {
   const chunkBytes = options.chunkBytes ?? 64 * 1024;
   const sent = createHash("sha256");
   const received = createHash("sha256");
@@ -94,7 +98,15 @@ export function echoTransfer(address: string, totalBytes: number, options: { chu
   for (let i = 65536; i < chunkBytes; i += 65536) block.copyWithin(i, 0, Math.min(65536, chunkBytes - i));
   let salt = 0;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`transfer of ${totalBytes} bytes to ${address} timed out (sent ${offset}, received ${receivedBytes})`)), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `transfer of ${totalBytes} bytes to ${address} timed out (sent ${offset}, received ${receivedBytes})`,
+          ),
+        ),
+      options.timeoutMs ?? 60_000,
+    );
     let pendingChunk: Uint8Array | undefined;
     const pump = (socket: Socket<undefined>) => {
       for (;;) {

@@ -12,7 +12,9 @@ export const BINARY_PATH = join(ROOT, "dist", "connector");
 /** Path of dist/connector; throws with the build command when it has not been built. */
 export function connectorBinary(): string {
   if (!existsSync(BINARY_PATH)) {
-    throw new Error(`${BINARY_PATH} is missing: build it first with ./node_modules/.bin/bun build.ts --host (npm test does this)`);
+    throw new Error(
+      `${BINARY_PATH} is missing: build it first with ./node_modules/.bin/bun build.ts --host (npm test does this)`,
+    );
   }
   return BINARY_PATH;
 }
@@ -39,7 +41,11 @@ export interface RunOptions {
  * /etc/connector/connector.env is never read.
  */
 export function isolatedEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", CONNECTOR_ENV_FILE: "/nonexistent/connector.env" };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/tmp",
+    CONNECTOR_ENV_FILE: "/nonexistent/connector.env",
+  };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }
@@ -60,7 +66,11 @@ export async function runConnector(args: readonly string[], options: RunOptions 
     timedOut = true;
     proc.kill("SIGKILL");
   }, timeoutMs);
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   clearTimeout(timer);
   if (timedOut) throw new Error(`connector ${args.join(" ")} did not finish within ${timeoutMs} ms\nstderr: ${stderr}`);
   return { exitCode, stdout, stderr, durationMs: performance.now() - started };

@@ -135,7 +135,10 @@ function waitForCloudJson(dir: string, proc: Subprocess, deadlineMs: number, out
       if (json) finish(undefined, json);
     };
     const watcher = watch(dir, check);
-    const timer = setTimeout(() => finish(new Error(`the reference cloud did not write ${path} within ${deadlineMs} ms:\n${output()}`)), deadlineMs);
+    const timer = setTimeout(
+      () => finish(new Error(`the reference cloud did not write ${path} within ${deadlineMs} ms:\n${output()}`)),
+      deadlineMs,
+    );
     void proc.exited.then((code) => {
       check();
       finish(new Error(`the reference cloud exited (code ${code}) before writing ${path}:\n${output()}`));
@@ -145,7 +148,8 @@ function waitForCloudJson(dir: string, proc: Subprocess, deadlineMs: number, out
 }
 
 export async function startCloud(options: CloudOptions = {}): Promise<CloudProcess> {
-  if (!existsSync(CLOUD_MAIN)) throw new Error(`${CLOUD_MAIN} does not exist yet (the reference cloud, test/cloud/README.md)`);
+  if (!existsSync(CLOUD_MAIN))
+    throw new Error(`${CLOUD_MAIN} does not exist yet (the reference cloud, test/cloud/README.md)`);
   const dir = mkdtempSync(join(tmpdir(), "cloud-"));
   const proc = Bun.spawn([BUN, ...cloudArgs(dir, options)], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const chunks: string[] = [];
@@ -160,7 +164,11 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     throw err;
   }
 
-  const admin = async (path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<Response> => {
+  const admin = async (
+    path: string,
+    body?: unknown,
+    method = body === undefined ? "GET" : "POST",
+  ): Promise<Response> => {
     const response = await fetch(`${json.adminUrl.replace(/\/$/, "")}${path}`, {
       method,
       ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
@@ -191,10 +199,14 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     },
     gatewayStatus,
     untilNoTunnelsOf: (connectorId, timeoutMs) =>
-      until(`no tunnel of ${connectorId} on any gateway`, async () => {
-        const gateways = await gatewayStatus();
-        return gateways.flatMap((g) => g.tunnels).some((t) => t.connectorId === connectorId) ? undefined : gateways;
-      }, timeoutMs),
+      until(
+        `no tunnel of ${connectorId} on any gateway`,
+        async () => {
+          const gateways = await gatewayStatus();
+          return gateways.flatMap((g) => g.tunnels).some((t) => t.connectorId === connectorId) ? undefined : gateways;
+        },
+        timeoutMs,
+      ),
     async killGateway(id) {
       const pid = (await gatewayStatus()).find((g) => g.id === id)?.pid;
       if (pid === null || pid === undefined) throw new Error(`gateway ${id} is not running`);

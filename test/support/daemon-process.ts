@@ -87,7 +87,9 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
         if (last && ok(last)) return last;
         await Bun.sleep(50);
       }
-      return fail(`connector not ${what} within ${timeoutMs} ms; last status ${JSON.stringify(last)}\n${output().slice(-4000)}`);
+      return fail(
+        `connector not ${what} within ${timeoutMs} ms; last status ${JSON.stringify(last)}\n${output().slice(-4000)}`,
+      );
     },
     async stop(timeoutMs = 40_000) {
       if (proc.exitCode === null) proc.kill("SIGTERM");
@@ -106,4 +108,5 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
 }
 
 /** True when every tunnel is up (and there is at least `n`). */
-export const allTunnelsUp = (n: number) => (s: StatusSnapshot) => s.state === "connected" && s.tunnels.filter((t) => t.state === "up").length >= n;
+export const allTunnelsUp = (n: number) => (s: StatusSnapshot) =>
+  s.state === "connected" && s.tunnels.filter((t) => t.state === "up").length >= n;

@@ -23,7 +23,8 @@ export class FakeClock implements Clock {
   }
   setTimeout(fn: () => void, ms: number): TimerHandle {
     // Real timers overflow above 2^31 − 1 ms and fire at once; code under test must never ask for that.
-    if (ms > MAX_TIMER_MS) throw new RangeError(`setTimeout(${ms}) exceeds what a real timer can wait (${MAX_TIMER_MS} ms)`);
+    if (ms > MAX_TIMER_MS)
+      throw new RangeError(`setTimeout(${ms}) exceeds what a real timer can wait (${MAX_TIMER_MS} ms)`);
     const entry: Pending = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
     this.#pending.push(entry);
     return { cancel: () => void (entry.cancelled = true) };

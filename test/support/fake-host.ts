@@ -9,10 +9,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
 export const HEALTHY_FILES: Readonly<Record<string, string>> = {
-  "etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n',
-  "proc/cpuinfo": [0, 1, 2, 3].map((i) => `processor\t: ${i}\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme sse sse2 aes avx avx2\n`).join("\n"),
+  "etc/os-release":
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n',
+  "proc/cpuinfo": [0, 1, 2, 3]
+    .map((i) => `processor\t: ${i}\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme sse sse2 aes avx avx2\n`)
+    .join("\n"),
   "proc/meminfo": "MemTotal:        4015852 kB\nMemFree:          123456 kB\n",
-  "proc/self/limits": "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n",
+  "proc/self/limits":
+    "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n",
   "proc/self/mountinfo": "26 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n",
   "etc/resolv.conf": "# generated\nnameserver 10.0.0.2\nnameserver 10.0.0.3\n",
   "proc/sys/kernel/hostname": "app-connector-01\n",

@@ -25,7 +25,11 @@ if (process.env.ARMED_FILE) writeFileSync(process.env.ARMED_FILE, "armed");
 
 if (mode === "ready") {
   const { role, problem } = takeHandoverRequest({ ...process.env });
-  if (!role || process.env.CONNECTOR_HANDOVER !== undefined || role.previousTunnels !== Number(process.env.EXPECT_TUNNELS)) {
+  if (
+    !role ||
+    process.env.CONNECTOR_HANDOVER !== undefined ||
+    role.previousTunnels !== Number(process.env.EXPECT_TUNNELS)
+  ) {
     process.stderr.write(`bad hand-over request: ${problem ?? JSON.stringify(role)}\n`);
     process.exit(3);
   }

@@ -37,7 +37,8 @@ export interface InstallRun extends ExecResult {
 const quote = (word: string) => (/^[A-Za-z0-9_./:=@-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 /** `curl -fsSL <base>/install.sh | bash -s -- ARGS`: the README's line (root needs no sudo). */
-export const installLine = (baseUrl: string, args: readonly string[]) => `curl -fsSL ${baseUrl}/install.sh | bash -s -- ${args.map(quote).join(" ")}`.trimEnd();
+export const installLine = (baseUrl: string, args: readonly string[]) =>
+  `curl -fsSL ${baseUrl}/install.sh | bash -s -- ${args.map(quote).join(" ")}`.trimEnd();
 
 /** Shortest run of the key's secret looked for: 16 base64 characters are 96 bits of it. */
 const WINDOW = 16;
@@ -66,7 +67,12 @@ function pidNamespace(pid: number): string | undefined {
 }
 
 /** Every process in `ns` whose argv holds a needle, except those whose argv is exactly `allowed`. */
-function scanArgv(ns: string, needles: readonly string[], allowed: readonly string[], found: Map<string, ArgvOffender>): void {
+function scanArgv(
+  ns: string,
+  needles: readonly string[],
+  allowed: readonly string[],
+  found: Map<string, ArgvOffender>,
+): void {
   for (const entry of readdirSync("/proc")) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
@@ -88,7 +94,12 @@ function scanArgv(ns: string, needles: readonly string[], allowed: readonly stri
  * Runs the install line as root inside `ct`. The line goes to `sh` on stdin, as typed at a prompt:
  * `sh -c LINE` would put the key in the argv of a shell the operator never has.
  */
-export async function runInstallLine(ct: Container, baseUrl: string, args: readonly string[], options: { secret?: string; timeoutMs?: number } = {}): Promise<InstallRun> {
+export async function runInstallLine(
+  ct: Container,
+  baseUrl: string,
+  args: readonly string[],
+  options: { secret?: string; timeoutMs?: number } = {},
+): Promise<InstallRun> {
   const line = installLine(baseUrl, args);
   const secret = options.secret;
   const shown = secret === undefined ? line : line.split(quote(secret)).join("'<provisioning key>'");
@@ -98,13 +109,19 @@ export async function runInstallLine(ct: Container, baseUrl: string, args: reado
   if (ns === undefined) throw new Error(`cannot read the pid namespace of ${ct.name}'s PID 1 (${ct.pid})`);
   const needles = secret === undefined ? [] : secretNeedles(secret);
   const allowed = ["bash", "-s", "--", ...args];
-  const timer = needles.length === 0 ? undefined : setInterval(() => {
-    scanArgv(ns, needles, allowed, found);
-    scans += 1;
-  }, ARGV_POLL_MS);
+  const timer =
+    needles.length === 0
+      ? undefined
+      : setInterval(() => {
+          scanArgv(ns, needles, allowed, found);
+          scans += 1;
+        }, ARGV_POLL_MS);
   try {
     // Both streams into one, in the order they came, as on the operator's terminal.
-    const result = await ct.exec(["sh"], { input: `exec 2>&1\n${line}\n`, timeoutMs: options.timeoutMs ?? INSTALL_TIMEOUT_MS });
+    const result = await ct.exec(["sh"], {
+      input: `exec 2>&1\n${line}\n`,
+      timeoutMs: options.timeoutMs ?? INSTALL_TIMEOUT_MS,
+    });
     return { ...result, shown, argvOffenders: [...found.values()], argvScans: scans };
   } finally {
     clearInterval(timer);
@@ -121,8 +138,16 @@ export const transcriptOf = (run: InstallRun) => `# ${run.shown}\n${run.stdout}$
  * after it was made, so its ctime (which no one can set back) is newer; the many gigabytes the
  * container shares unchanged with its host could not hold it.
  */
-export async function filesHolding(ct: Container, secret: string, marker: string, roots: readonly string[], exclude: readonly string[] = []): Promise<string[]> {
-  const patterns = secretNeedles(secret).map((n) => `-e ${quote(n)}`).join(" ");
+export async function filesHolding(
+  ct: Container,
+  secret: string,
+  marker: string,
+  roots: readonly string[],
+  exclude: readonly string[] = [],
+): Promise<string[]> {
+  const patterns = secretNeedles(secret)
+    .map((n) => `-e ${quote(n)}`)
+    .join(" ");
   const prune = exclude.map((p) => `-path ${quote(p)} -prune -o`).join(" ");
   // Regular files only (no fifo or device a read would hang on); grep -l names the holders.
   const script = `find ${roots.map(quote).join(" ")} ${prune} -type f -cnewer ${quote(marker)} -print0 2>/dev/null | xargs -0 -r grep -lF ${patterns} -- 2>/dev/null; true`;
@@ -139,5 +164,10 @@ export async function makeMarker(ct: Container, path: string): Promise<void> {
 /** `stat -c '%U:%G %a'` of each path, as a record path → "owner:group mode". */
 export async function ownersAndModes(ct: Container, paths: readonly string[]): Promise<Record<string, string>> {
   const out = await ct.run(["stat", "-c", "%n|%U:%G %a", ...paths]);
-  return Object.fromEntries(out.trim().split("\n").map((l) => l.split("|") as [string, string]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split("\n")
+      .map((l) => l.split("|") as [string, string]),
+  );
 }

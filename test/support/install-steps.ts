@@ -103,9 +103,14 @@ esac`,
       stderr: "pipe",
     });
     const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
     clearTimeout(timer);
-    const log = (name: string) => (existsSync(join(fake, name)) ? readFileSync(join(fake, name), "utf8").trim().split("\n") : []);
+    const log = (name: string) =>
+      existsSync(join(fake, name)) ? readFileSync(join(fake, name), "utf8").trim().split("\n") : [];
     return { code, stdout, stderr, fake, log };
   }
   return { step };

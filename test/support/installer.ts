@@ -25,7 +25,11 @@ export interface BakeOptions {
 
 /** The repository's install.sh baked with these values, written to `path` (0755). */
 export function bakeInstallerCopy(path: string, options: BakeOptions): string {
-  const text = bakeInstaller(readFileSync(INSTALL_SH, "utf8"), { rootSpkis: options.rootSpkis, channel: options.channel ?? "stable", ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }) });
+  const text = bakeInstaller(readFileSync(INSTALL_SH, "utf8"), {
+    rootSpkis: options.rootSpkis,
+    channel: options.channel ?? "stable",
+    ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }),
+  });
   writeFileSync(path, text);
   chmodSync(path, 0o755);
   return path;
@@ -48,18 +52,37 @@ export interface RunOptions {
 const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** Runs the installer (asynchronously: the release server may live in this process) with a deadline. */
-export async function runInstaller(script: string, args: readonly string[], options: RunOptions = {}): Promise<InstallerRun> {
-  const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: process.env.TMPDIR ?? "/tmp", LANG: "C", ...options.env };
+export async function runInstaller(
+  script: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<InstallerRun> {
+  const env = {
+    PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    TMPDIR: process.env.TMPDIR ?? "/tmp",
+    LANG: "C",
+    ...options.env,
+  };
   const cmd = options.stdin === undefined ? ["bash", script, ...args] : ["bash", "-s", "--", ...args];
-  const proc = Bun.spawn(cmd, { env, stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]), stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(cmd, {
+    env,
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
 
 /** For a failing expectation's message: the exit code and both streams. */
-export const describeRun = (run: InstallerRun): string => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+export const describeRun = (run: InstallerRun): string =>
+  `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 
 export interface FileFacts {
   readonly type: "file" | "dir" | "link" | "other";
@@ -79,7 +102,14 @@ export function snapshot(root: string): Map<string, FileFacts> {
       const path = join(dir, name);
       const st = lstatSync(path, { bigint: true });
       const type = st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "link" : "other";
-      out.set(relative(root, path), { type, mode: Number(st.mode & 0o7777n), ino: Number(st.ino), nlink: Number(st.nlink), mtimeNs: st.mtimeNs, size: Number(st.size) });
+      out.set(relative(root, path), {
+        type,
+        mode: Number(st.mode & 0o7777n),
+        ino: Number(st.ino),
+        nlink: Number(st.nlink),
+        mtimeNs: st.mtimeNs,
+        size: Number(st.size),
+      });
       if (type === "dir") walk(path);
     }
   };

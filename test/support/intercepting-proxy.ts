@@ -47,7 +47,11 @@ export async function startInterceptingProxy(commonName = "Inspection CA"): Prom
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       // The chain includes the proxy's CA, as inspection appliances send it: the pin must still reject it.
       const inner = new TLSSocket(client, { isServer: true, cert: `${leaf.cert}\n${ca.cert}`, key: leaf.key });
-      const upstream = tlsConnect({ host: match[1]!.replace(/^\[|\]$/g, ""), port: Number(match[2]), rejectUnauthorized: false });
+      const upstream = tlsConnect({
+        host: match[1]!.replace(/^\[|\]$/g, ""),
+        port: Number(match[2]),
+        rejectUnauthorized: false,
+      });
       inner.pipe(upstream);
       upstream.pipe(inner);
       inner.on("error", () => upstream.destroy());

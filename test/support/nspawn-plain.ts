@@ -36,11 +36,32 @@ export async function runPlainContainer(script: string, options: PlainRunOptions
     const binds = (options.binds ?? []).map((dir) => `--bind=${dir}`);
     const run = await command(
       // --as-pid2: a stub init reaps what the script leaves in the background; --pipe: stdin is the script.
-      ["setpriv", "--pdeathsig", "SIGKILL", "systemd-nspawn", "-D", root, "--volatile=overlay", "--register=no", "--keep-unit", "--as-pid2", "--pipe", "-q", ...binds, "-M", name, "/bin/bash", "-s"],
+      [
+        "setpriv",
+        "--pdeathsig",
+        "SIGKILL",
+        "systemd-nspawn",
+        "-D",
+        root,
+        "--volatile=overlay",
+        "--register=no",
+        "--keep-unit",
+        "--as-pid2",
+        "--pipe",
+        "-q",
+        ...binds,
+        "-M",
+        name,
+        "/bin/bash",
+        "-s",
+      ],
       script,
       timeoutMs,
     );
-    if (run.timedOut) throw new Error(`the plain container did not finish within ${timeoutMs} ms\nstdout: ${run.stdout.slice(-4000)}\nstderr: ${run.stderr.slice(-2000)}`);
+    if (run.timedOut)
+      throw new Error(
+        `the plain container did not finish within ${timeoutMs} ms\nstdout: ${run.stdout.slice(-4000)}\nstderr: ${run.stderr.slice(-2000)}`,
+      );
     return { code: run.code, stdout: run.stdout, stderr: run.stderr };
   } finally {
     if (mounted) {

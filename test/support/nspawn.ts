@@ -52,7 +52,13 @@ const ROOT_PREFIX = "/run/ct-";
 const SHARED_PREFIX = "/var/tmp/ct-";
 const CONSOLE_KEEP = 256 * 1024;
 /** The environment of every command inside: nothing of the test runner's leaks in. */
-const INSIDE_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"];
+const INSIDE_ENV = [
+  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  "HOME=/root",
+  "LANG=C.UTF-8",
+  "SYSTEMD_PAGER=",
+  "SYSTEMD_COLORS=0",
+];
 
 /** Throws with what is missing when this host cannot boot a container. */
 export function requireNspawn(): void {
@@ -62,26 +68,43 @@ export function requireNspawn(): void {
     if (!Bun.which(tool)) missing.push(tool);
   }
   if (missing.length > 0) {
-    throw new Error(`systemd container tests need ${missing.join(", ")}; install systemd-container (apt-get install systemd-container) and run as root, as CI does`);
+    throw new Error(
+      `systemd container tests need ${missing.join(", ")}; install systemd-container (apt-get install systemd-container) and run as root, as CI does`,
+    );
   }
 }
 
 /** Runs a host command with a deadline (SIGKILL after `timeoutMs`); never throws for its exit code. */
-export async function runWithDeadline(cmd: readonly string[], timeoutMs = 30_000, input?: string): Promise<ExecResult & { timedOut: boolean }> {
-  const proc = Bun.spawn([...cmd], { stdin: input === undefined ? "ignore" : new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
+export async function runWithDeadline(
+  cmd: readonly string[],
+  timeoutMs = 30_000,
+  input?: string,
+): Promise<ExecResult & { timedOut: boolean }> {
+  const proc = Bun.spawn([...cmd], {
+    stdin: input === undefined ? "ignore" : new TextEncoder().encode(input),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     proc.kill("SIGKILL");
   }, timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr, timedOut };
 }
 
 async function command(cmd: readonly string[], timeoutMs = 30_000, input?: string): Promise<ExecResult> {
   const { code, stdout, stderr, timedOut } = await runWithDeadline(cmd, timeoutMs, input);
-  if (timedOut) throw new Error(`${cmd.join(" ")} did not finish within ${timeoutMs} ms\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`);
+  if (timedOut)
+    throw new Error(
+      `${cmd.join(" ")} did not finish within ${timeoutMs} ms\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`,
+    );
   return { code, stdout, stderr };
 }
 
@@ -163,7 +186,26 @@ export function createContainer(): Container {
   const exec = async (cmd: readonly string[], options: ExecOptions = {}): Promise<ExecResult> => {
     if (initPid === 0 || stopped) throw new Error(`container ${name} is not running (exec ${cmd.join(" ")})`);
     const asUser = options.user === undefined ? [] : ["runuser", "-u", options.user, "--"];
-    return command(["nsenter", "-t", String(initPid), "-m", "-u", "-i", "-n", "-p", "--", "env", "-i", ...INSIDE_ENV, ...asUser, ...cmd], options.timeoutMs ?? 60_000, options.input);
+    return command(
+      [
+        "nsenter",
+        "-t",
+        String(initPid),
+        "-m",
+        "-u",
+        "-i",
+        "-n",
+        "-p",
+        "--",
+        "env",
+        "-i",
+        ...INSIDE_ENV,
+        ...asUser,
+        ...cmd,
+      ],
+      options.timeoutMs ?? 60_000,
+      options.input,
+    );
   };
 
   const container: Container = {
@@ -181,7 +223,22 @@ export function createContainer(): Container {
       mounted = true;
       // The parent-death signal powers the container off should the test runner die without stop().
       nspawn = Bun.spawn(
-        ["setpriv", "--pdeathsig", "SIGTERM", "systemd-nspawn", "-D", root, "--volatile=overlay", "--private-network", "--register=no", "--keep-unit", `--bind=${shared}`, "-M", name, "-b"],
+        [
+          "setpriv",
+          "--pdeathsig",
+          "SIGTERM",
+          "systemd-nspawn",
+          "-D",
+          root,
+          "--volatile=overlay",
+          "--private-network",
+          "--register=no",
+          "--keep-unit",
+          `--bind=${shared}`,
+          "-M",
+          name,
+          "-b",
+        ],
         { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
       );
       void collect(nspawn.stdout as ReadableStream<Uint8Array>);
@@ -189,23 +246,31 @@ export function createContainer(): Container {
       const deadline = Date.now() + timeoutMs;
       let last = "";
       while (Date.now() < deadline) {
-        if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited (${nspawn.exitCode}) while booting ${name}:\n${consoleTail()}`);
+        if (nspawn.exitCode !== null)
+          throw new Error(`systemd-nspawn exited (${nspawn.exitCode}) while booting ${name}:\n${consoleTail()}`);
         initPid ||= containerInit(nspawn.pid) ?? 0;
         if (initPid !== 0) {
           // Fails while PID 1 is still setting up its bus; --wait then blocks until start-up has finished.
-          const state = await exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: Math.max(1000, deadline - Date.now()) }).catch((err: unknown) => ({ code: -1, stdout: "", stderr: String(err) }));
+          const state = await exec(["systemctl", "is-system-running", "--wait"], {
+            timeoutMs: Math.max(1000, deadline - Date.now()),
+          }).catch((err: unknown) => ({ code: -1, stdout: "", stderr: String(err) }));
           last = `${state.stdout.trim()} ${state.stderr.trim()}`;
           if (/^(running|degraded)$/.test(state.stdout.trim())) return;
           if (/^(stopping|offline|maintenance)$/.test(state.stdout.trim())) break;
         }
         await Bun.sleep(200);
       }
-      throw new Error(`container ${name} did not finish booting within ${timeoutMs} ms (last: ${last || "no PID 1 yet"}):\n${consoleTail()}`);
+      throw new Error(
+        `container ${name} did not finish booting within ${timeoutMs} ms (last: ${last || "no PID 1 yet"}):\n${consoleTail()}`,
+      );
     },
     exec,
     async run(cmd, options) {
       const result = await exec(cmd, options);
-      if (result.code !== 0) throw new Error(`in ${name}: ${cmd.join(" ")} exited ${result.code}\nstdout: ${result.stdout.slice(-3000)}\nstderr: ${result.stderr.slice(-3000)}`);
+      if (result.code !== 0)
+        throw new Error(
+          `in ${name}: ${cmd.join(" ")} exited ${result.code}\nstdout: ${result.stdout.slice(-3000)}\nstderr: ${result.stderr.slice(-3000)}`,
+        );
       return result.stdout;
     },
     console: consoleTail,
@@ -213,12 +278,18 @@ export function createContainer(): Container {
       if (stopped) return;
       if (nspawn && nspawn.exitCode === null) {
         initPid ||= containerInit(nspawn.pid) ?? 0;
-        const poweroff = initPid !== 0 ? await exec(["systemctl", "poweroff", "--no-block"], { timeoutMs: 10_000 }).catch(() => undefined) : undefined;
+        const poweroff =
+          initPid !== 0
+            ? await exec(["systemctl", "poweroff", "--no-block"], { timeoutMs: 10_000 }).catch(() => undefined)
+            : undefined;
         // PID 1 without its bus yet (a failed boot): nspawn's SIGTERM handling asks it to power off instead.
         if (poweroff?.code !== 0) nspawn.kill("SIGTERM");
         stopped = true;
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const exited = await Promise.race([nspawn.exited.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000)))]);
+        const exited = await Promise.race([
+          nspawn.exited.then(() => true),
+          new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
+        ]);
         clearTimeout(timer);
         if (!exited) {
           // PID 1 dying takes the whole pid namespace with it.

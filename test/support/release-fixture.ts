@@ -64,7 +64,10 @@ export function readKeyDir(dir: string): FakeKeys {
     const spki = publicKeyObject.export({ format: "der", type: "spki" }).toString("base64");
     return { id: keyIdOf(spki), publicKey: spki, publicKeyObject, privateKey };
   };
-  const roots = readdirSync(dir).filter((f) => /^root-.*\.key$/.test(f)).sort().map(load);
+  const roots = readdirSync(dir)
+    .filter((f) => /^root-.*\.key$/.test(f))
+    .sort()
+    .map(load);
   return { roots, release: load("release.key") };
 }
 
@@ -82,7 +85,10 @@ const pemOf = (key: KeyObject, type: "pkcs8" | "spki") => key.export({ format: "
  */
 export function writeKeyDir(dir: string, keys: FakeKeys): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const named: [string, FakeKey][] = [...keys.roots.map((k, i) => [`root-${i + 1}`, k] as [string, FakeKey]), ["release", keys.release]];
+  const named: [string, FakeKey][] = [
+    ...keys.roots.map((k, i) => [`root-${i + 1}`, k] as [string, FakeKey]),
+    ["release", keys.release],
+  ];
   for (const [name, key] of named) {
     writeFileSync(join(dir, `${name}.key`), pemOf(key.privateKey, "pkcs8"), { mode: 0o600 });
     writeFileSync(join(dir, `${name}.pub`), pemOf(createPublicKey(key.privateKey), "spki"));
@@ -98,7 +104,8 @@ export function writeRootsDir(dir: string, keys: FakeKeys): string {
 }
 
 /** What `connector --version` prints for this version and target. */
-export const versionLine = (version: string, target: string) => `connector ${version} (commit fake, built fake, target ${target})`;
+export const versionLine = (version: string, target: string) =>
+  `connector ${version} (commit fake, built fake, target ${target})`;
 
 export interface FakeReleaseOptions {
   /** Created if missing; the release files are written into it. */
@@ -150,7 +157,11 @@ export function writeFakeRelease(o: FakeReleaseOptions): FakeRelease {
     writeFileSync(path, body);
     chmodSync(path, 0o755);
     binaries[target] = path;
-    targets[target] = { url: binaryFile(target), size: body.length, sha256: new Bun.CryptoHasher("sha256").update(body).digest("hex") };
+    targets[target] = {
+      url: binaryFile(target),
+      size: body.length,
+      sha256: new Bun.CryptoHasher("sha256").update(body).digest("hex"),
+    };
   }
   const manifest = v.parse(ManifestSchema, {
     schema: FORMAT_SCHEMA,
@@ -176,6 +187,7 @@ export function writeFakeRelease(o: FakeReleaseOptions): FakeRelease {
   });
   const keysetText = `${JSON.stringify(keyset, null, 2)}\n`;
   writeFileSync(join(o.dir, KEYSET_FILE), keysetText);
-  for (const root of o.signingRoots ?? o.keys.roots) writeFileSync(join(o.dir, keysetSignatureFile(root.id)), signBytes(root, keysetText));
+  for (const root of o.signingRoots ?? o.keys.roots)
+    writeFileSync(join(o.dir, keysetSignatureFile(root.id)), signBytes(root, keysetText));
   return { dir: o.dir, manifest, manifestText, keyset, keysetText, binaries };
 }

@@ -9,7 +9,13 @@
  * compiles a binary: a few seconds, more on a loaded machine, so give the test a generous timeout.
  */
 import { join } from "node:path";
-import { binaryFile, KEYSET_FILE, keysetSignatureFile, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE } from "../../src/upgrade/format.ts";
+import {
+  binaryFile,
+  KEYSET_FILE,
+  keysetSignatureFile,
+  MANIFEST_FILE,
+  MANIFEST_SIGNATURE_FILE,
+} from "../../src/upgrade/format.ts";
 import { hostTarget } from "../../build.ts";
 import { loadReleaseKeys } from "../../scripts/release-files.ts";
 import type { ReleaseKeys } from "./release-keys.ts";
@@ -54,15 +60,40 @@ const TIMEOUT_MS = 300_000;
 /** Runs `bun run release -- … --targets host`; throws with the tool's output when it fails. */
 export async function buildRelease(spec: ReleaseSpec): Promise<BuiltRelease> {
   const keysDir = typeof spec.keys === "string" ? spec.keys : spec.keys.dir;
-  const args = ["--keys", keysDir, "--version", spec.version, "--channel", spec.channel, "--sequence", String(spec.sequence), "--out", spec.out, "--targets", "host"];
+  const args = [
+    "--keys",
+    keysDir,
+    "--version",
+    spec.version,
+    "--channel",
+    spec.channel,
+    "--sequence",
+    String(spec.sequence),
+    "--out",
+    spec.out,
+    "--targets",
+    "host",
+  ];
   if (spec.baseUrl !== undefined) args.push("--base-url", spec.baseUrl);
   if (spec.expiresIn !== undefined) args.push("--expires-in", String(spec.expiresIn));
   if (spec.keysetExpiresIn !== undefined) args.push("--keyset-expires-in", String(spec.keysetExpiresIn));
   if (spec.rollout !== undefined) args.push("--rollout", String(spec.rollout));
-  const env: Record<string, string | undefined> = { ...process.env, SOURCE_DATE_EPOCH: spec.sourceDateEpoch === undefined ? undefined : String(spec.sourceDateEpoch) };
-  const proc = Bun.spawn([process.execPath, "run", "release", "--", ...args], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    SOURCE_DATE_EPOCH: spec.sourceDateEpoch === undefined ? undefined : String(spec.sourceDateEpoch),
+  };
+  const proc = Bun.spawn([process.execPath, "run", "release", "--", ...args], {
+    cwd: ROOT,
+    env,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const timer = setTimeout(() => proc.kill("SIGKILL"), TIMEOUT_MS);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   clearTimeout(timer);
   const log = `${stdout}${stderr}`;
   if (code !== 0) throw new Error(`bun run release ${args.join(" ")} exited ${code}:\n${log}`);

@@ -4,7 +4,18 @@
  * and signed by the release key. Every piece can be re-signed or swapped to build a bad release.
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { FORMAT_SCHEMA, KEYSET_FILE, keyIdOf, keysetSignatureFile, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, PRODUCT, renderManifest, type Keyset, type Manifest } from "../../src/upgrade/format.ts";
+import {
+  FORMAT_SCHEMA,
+  KEYSET_FILE,
+  keyIdOf,
+  keysetSignatureFile,
+  MANIFEST_FILE,
+  MANIFEST_SIGNATURE_FILE,
+  PRODUCT,
+  renderManifest,
+  type Keyset,
+  type Manifest,
+} from "../../src/upgrade/format.ts";
 import type { ReleaseFiles } from "../../src/upgrade/verify.ts";
 
 export interface TestKey {
@@ -68,7 +79,9 @@ export interface TestRelease {
 }
 
 /** A valid release: two roots sign the key set, which lists the release key, which signs the manifest. */
-export function makeRelease(options: { manifest?: Partial<Manifest>; keyset?: Partial<Keyset>; roots?: TestKey[]; releaseKey?: TestKey } = {}): TestRelease {
+export function makeRelease(
+  options: { manifest?: Partial<Manifest>; keyset?: Partial<Keyset>; roots?: TestKey[]; releaseKey?: TestKey } = {},
+): TestRelease {
   const roots = options.roots ?? [makeKey(), makeKey()];
   const releaseKey = options.releaseKey ?? makeKey();
   const keyset = encode(JSON.stringify(keysetOf([releaseKey], options.keyset), null, 2));
@@ -91,7 +104,9 @@ export const rootSpkis = (release: TestRelease): string[] => release.roots.map((
  * A release host on loopback for tests: `/<channel>/<file>` answers from whatever `current()` returns
  * at the time of the request (so a test publishes by changing it); 404 for anything else.
  */
-export function serveRelease(current: () => { files: ReleaseFiles; binary?: Uint8Array }): ReturnType<typeof Bun.serve> {
+export function serveRelease(
+  current: () => { files: ReleaseFiles; binary?: Uint8Array },
+): ReturnType<typeof Bun.serve> {
   return Bun.serve({
     hostname: "127.0.0.1",
     port: 0,

@@ -36,7 +36,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const echo = startEchoServer();
   const cloud = await startCloud({
     gateways: options.gateways ?? 1,
-    apps: [`echo=${echo.address}`, ...(options.echoAliases ?? []).map((name) => `${name}=${echo.address}`), ...(options.extraApps ?? [])],
+    apps: [
+      `echo=${echo.address}`,
+      ...(options.echoAliases ?? []).map((name) => `${name}=${echo.address}`),
+      ...(options.extraApps ?? []),
+    ],
     ...(options.certTtlSeconds === undefined ? {} : { certTtlSeconds: options.certTtlSeconds }),
     ...(options.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: options.tokenTtlSeconds }),
   });
@@ -54,6 +58,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     throw err;
   }
   const logs = (chars = 3000) =>
-    [...daemons.map((d, i) => `--- connector ${i} (tail) ---\n${d.output().slice(-chars)}`), `--- cloud (tail) ---\n${cloud.output().slice(-chars)}`].join("\n");
+    [
+      ...daemons.map((d, i) => `--- connector ${i} (tail) ---\n${d.output().slice(-chars)}`),
+      `--- cloud (tail) ---\n${cloud.output().slice(-chars)}`,
+    ].join("\n");
   return { echo, cloud, daemons, echoListen: cloud.apps.echo!.listen!, stop, logs };
 }

@@ -26,6 +26,8 @@ await swapBinary({
     if (step === killAt) process.kill(process.pid, "SIGKILL");
   },
 }).catch((err: unknown) => {
-  console.log(`SWAP_ERROR ${isUpgradeError(err) ? err.code : "?"}: ${err instanceof Error ? err.message : String(err)}`);
+  console.log(
+    `SWAP_ERROR ${isUpgradeError(err) ? err.code : "?"}: ${err instanceof Error ? err.message : String(err)}`,
+  );
   process.exit(3);
 });

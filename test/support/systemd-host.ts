@@ -47,7 +47,12 @@ export interface SystemdHost {
 }
 
 /** Polls `probe` until it returns a value; the error carries `detail()` (logs) when the deadline passes. */
-export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, detail: () => Promise<string>): Promise<T> {
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  detail: () => Promise<string>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -67,11 +72,22 @@ function readJson<T>(path: string): T | undefined {
 }
 
 /** Starts the echo app and the reference cloud inside as transient units; resolves with cloud.json. */
-export async function startReferenceCloud(ct: Container, options: SystemdHostOptions = {}): Promise<{ cloud: CloudJson; echoListen: string }> {
-  const journal = async () => (await ct.exec(["journalctl", "--no-pager", "-n", "100", "-u", "echoapp", "-u", "refcloud"])).stdout;
+export async function startReferenceCloud(
+  ct: Container,
+  options: SystemdHostOptions = {},
+): Promise<{ cloud: CloudJson; echoListen: string }> {
+  const journal = async () =>
+    (await ct.exec(["journalctl", "--no-pager", "-n", "100", "-u", "echoapp", "-u", "refcloud"])).stdout;
   const portFile = join(ct.shared, "echo.port");
   const transient = ["systemd-run", "--collect", "--setenv=HOME=/root", "--setenv=NO_COLOR=1"];
-  await ct.run([...transient, "--unit=echoapp", BUN, join(ROOT, "test", "support", "scripts", "echo-app.ts"), "serve", portFile]);
+  await ct.run([
+    ...transient,
+    "--unit=echoapp",
+    BUN,
+    join(ROOT, "test", "support", "scripts", "echo-app.ts"),
+    "serve",
+    portFile,
+  ]);
   const port = await until("echo app port", 30_000, async () => readJson<number>(portFile), journal);
   const cloudDir = join(ct.shared, "cloud");
   await ct.run([
@@ -87,7 +103,12 @@ export async function startReferenceCloud(ct: Container, options: SystemdHostOpt
     `echo=127.0.0.1:${port}`,
     ...(options.cloudArgs ?? []),
   ]);
-  const cloud = await until("cloud.json", 60_000, async () => readJson<CloudJson>(join(cloudDir, "cloud.json")), journal);
+  const cloud = await until(
+    "cloud.json",
+    60_000,
+    async () => readJson<CloudJson>(join(cloudDir, "cloud.json")),
+    journal,
+  );
   const echoListen = cloud.apps.echo?.listen;
   if (!echoListen) throw new Error(`cloud.json has no user listener for the echo app: ${JSON.stringify(cloud)}`);
   return { cloud, echoListen };
@@ -95,19 +116,44 @@ export async function startReferenceCloud(ct: Container, options: SystemdHostOpt
 
 /** Installs binary, user and units as the operator docs say. */
 export async function installConnector(ct: Container, binary = join(ROOT, "dist", "connector")): Promise<void> {
-  if (!existsSync(binary)) throw new Error(`${binary} is missing: build it first with ./node_modules/.bin/bun build.ts --host`);
+  if (!existsSync(binary))
+    throw new Error(`${binary} is missing: build it first with ./node_modules/.bin/bun build.ts --host`);
   await ct.run(["install", "-o", "root", "-g", "root", "-m", "0755", binary, INSTALLED_BINARY]);
-  await ct.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", STATE_DIR, "--shell", "/usr/sbin/nologin", SERVICE_USER]);
-  await ct.run(["install", "-o", "root", "-g", "root", "-m", "0644", ...UNITS.map((unit) => join(UNITS_DIR, unit)), "/etc/systemd/system/"]);
+  await ct.run([
+    "useradd",
+    "--system",
+    "--user-group",
+    "--no-create-home",
+    "--home-dir",
+    STATE_DIR,
+    "--shell",
+    "/usr/sbin/nologin",
+    SERVICE_USER,
+  ]);
+  await ct.run([
+    "install",
+    "-o",
+    "root",
+    "-g",
+    "root",
+    "-m",
+    "0644",
+    ...UNITS.map((unit) => join(UNITS_DIR, unit)),
+    "/etc/systemd/system/",
+  ]);
   await ct.run(["systemctl", "daemon-reload"]);
 }
 
 /** Enrolls as the service user from a 0600 key file (never argv), then removes the file. */
 export async function enrollAsServiceUser(ct: Container, key: string): Promise<void> {
   await ct.run(["install", "-d", "-o", SERVICE_USER, "-g", SERVICE_USER, "-m", "0700", STATE_DIR]);
-  await ct.run(["sh", "-c", `umask 077 && cat > ${KEY_FILE} && chown ${SERVICE_USER}:${SERVICE_USER} ${KEY_FILE}`], { input: key });
+  await ct.run(["sh", "-c", `umask 077 && cat > ${KEY_FILE} && chown ${SERVICE_USER}:${SERVICE_USER} ${KEY_FILE}`], {
+    input: key,
+  });
   try {
-    await ct.run([INSTALLED_BINARY, "enroll", "--key-file", KEY_FILE, "--state-dir", STATE_DIR, "--name", ct.name], { user: SERVICE_USER });
+    await ct.run([INSTALLED_BINARY, "enroll", "--key-file", KEY_FILE, "--state-dir", STATE_DIR, "--name", ct.name], {
+      user: SERVICE_USER,
+    });
   } finally {
     await ct.run(["rm", "-f", KEY_FILE]);
   }
@@ -117,7 +163,9 @@ export async function enrollAsServiceUser(ct: Container, key: string): Promise<v
 export async function containerLogs(ct: Container, lines = 80): Promise<string> {
   const tail = async (unit: string) =>
     `--- journal ${unit} ---\n${(await ct.exec(["journalctl", "--no-pager", "-o", "cat", "-n", String(lines), "-u", unit]).catch((err: unknown) => ({ stdout: String(err) }))).stdout}`;
-  const parts = await Promise.all(["connector.service", "connector-upgrade.path", "connector-upgrade.service", "refcloud"].map(tail));
+  const parts = await Promise.all(
+    ["connector.service", "connector-upgrade.path", "connector-upgrade.service", "refcloud"].map(tail),
+  );
   return [...parts, `--- console ---\n${ct.console(2000)}`].join("\n");
 }
 
@@ -127,7 +175,9 @@ export async function setUpSystemdHost(ct: Container, options: SystemdHostOption
   try {
     await installConnector(ct, options.binary);
     await enrollAsServiceUser(ct, cloud.provisioningKey);
-    await ct.run(["systemctl", "enable", "--now", "connector.service", "connector-upgrade.path"], { timeoutMs: 120_000 });
+    await ct.run(["systemctl", "enable", "--now", "connector.service", "connector-upgrade.path"], {
+      timeoutMs: 120_000,
+    });
   } catch (err) {
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${await containerLogs(ct)}`);
   }
@@ -135,7 +185,11 @@ export async function setUpSystemdHost(ct: Container, options: SystemdHostOption
     ct,
     cloud,
     echoListen,
-    status: () => ct.exec([INSTALLED_BINARY, "status", "--json", "--state-dir", STATE_DIR], { user: SERVICE_USER, timeoutMs: 15_000 }),
+    status: () =>
+      ct.exec([INSTALLED_BINARY, "status", "--json", "--state-dir", STATE_DIR], {
+        user: SERVICE_USER,
+        timeoutMs: 15_000,
+      }),
     async waitConnected(timeoutMs = 60_000) {
       let last: ExecResult | undefined;
       await until(
@@ -145,7 +199,8 @@ export async function setUpSystemdHost(ct: Container, options: SystemdHostOption
           last = await host.status();
           return last.code === 0 ? true : undefined;
         },
-        async () => `last status: exit ${last?.code} ${last?.stdout.slice(-2000)} ${last?.stderr.slice(-1000)}\n${await host.logs()}`,
+        async () =>
+          `last status: exit ${last?.code} ${last?.stdout.slice(-2000)} ${last?.stderr.slice(-1000)}\n${await host.logs()}`,
       );
     },
     async show(unit, property) {
@@ -154,7 +209,10 @@ export async function setUpSystemdHost(ct: Container, options: SystemdHostOption
     async userTransfer(bytes, app = "echo") {
       const listen = cloud.apps[app]?.listen;
       if (!listen) throw new Error(`cloud.json has no user listener for app ${app}`);
-      const out = await ct.run([BUN, join(ROOT, "test", "support", "scripts", "echo-app.ts"), "transfer", listen, String(bytes)], { timeoutMs: 60_000 });
+      const out = await ct.run(
+        [BUN, join(ROOT, "test", "support", "scripts", "echo-app.ts"), "transfer", listen, String(bytes)],
+        { timeoutMs: 60_000 },
+      );
       return JSON.parse(out) as TransferResult;
     },
     logs: (lines) => containerLogs(ct, lines),

@@ -20,8 +20,17 @@ export function misfitCertificate(ca: TestCa, misfit: CertificateMisfit): Issued
     case "wrong-name":
       return ca.issueServer({ dnsNames: ["gateway.example"], ips: ["10.9.9.9"] });
     case "wrong-purpose": {
-      const keys = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
-      const cert = ca.signPublicKey(keys.publicKey, { commonName: "localhost", dnsNames: ["localhost"], ips: ["127.0.0.1"], usage: "client" });
+      const keys = generateKeyPairSync("rsa", {
+        modulusLength: 2048,
+        publicKeyEncoding: { type: "spki", format: "pem" },
+        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+      });
+      const cert = ca.signPublicKey(keys.publicKey, {
+        commonName: "localhost",
+        dnsNames: ["localhost"],
+        ips: ["127.0.0.1"],
+        usage: "client",
+      });
       return { cert, key: keys.privateKey };
     }
     case "expired":
@@ -35,7 +44,9 @@ export function misfitCertificate(ca: TestCa, misfit: CertificateMisfit): Issued
 
 /** A TLS server that offers only TLS 1.0-1.1. */
 export async function startLegacyTlsServer(cert: IssuedCert): Promise<{ port: number; stop(): void }> {
-  const server = createTlsServer({ cert: cert.cert, key: cert.key, minVersion: "TLSv1", maxVersion: "TLSv1.1" }, (s) => s.resume());
+  const server = createTlsServer({ cert: cert.cert, key: cert.key, minVersion: "TLSv1", maxVersion: "TLSv1.1" }, (s) =>
+    s.resume(),
+  );
   server.on("tlsClientError", () => {});
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { port: (server.address() as AddressInfo).port, stop: () => server.close() };

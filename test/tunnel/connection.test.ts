@@ -36,26 +36,31 @@ function wsBinary(payload: Uint8Array): Uint8Array {
 }
 
 /** A gateway that answers the upgrade with the 101 head and `after` in one write, then keeps the connection open. */
-async function rawGateway(after: Uint8Array[]): Promise<{ url: string; received: () => Buffer; onData: (fn: () => void) => void }> {
+async function rawGateway(
+  after: Uint8Array[],
+): Promise<{ url: string; received: () => Buffer; onData: (fn: () => void) => void }> {
   let head = "";
   let upgraded = false;
   let received = Buffer.alloc(0);
   const listeners: (() => void)[] = [];
-  const server = createTlsServer({ cert: serverCert.cert, key: serverCert.key, ca: ca.cert, requestCert: true, rejectUnauthorized: true }, (socket: TLSSocket) => {
-    socket.on("data", (chunk: Buffer) => {
-      if (upgraded) {
-        received = Buffer.concat([received, chunk]);
-        for (const fn of listeners) fn();
-        return;
-      }
-      head += chunk.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
-      upgraded = true;
-      const key = /sec-websocket-key:\s*(\S+)/i.exec(head)![1]!;
-      socket.write(Buffer.concat([buildSwitchingResponse(key, SUBPROTOCOL), ...after])); // ONE write: the 101 and the frames
-    });
-    socket.on("error", () => {});
-  });
+  const server = createTlsServer(
+    { cert: serverCert.cert, key: serverCert.key, ca: ca.cert, requestCert: true, rejectUnauthorized: true },
+    (socket: TLSSocket) => {
+      socket.on("data", (chunk: Buffer) => {
+        if (upgraded) {
+          received = Buffer.concat([received, chunk]);
+          for (const fn of listeners) fn();
+          return;
+        }
+        head += chunk.toString("latin1");
+        if (!head.includes("\r\n\r\n")) return;
+        upgraded = true;
+        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)![1]!;
+        socket.write(Buffer.concat([buildSwitchingResponse(key, SUBPROTOCOL), ...after])); // ONE write: the 101 and the frames
+      });
+      socket.on("error", () => {});
+    },
+  );
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
@@ -66,7 +71,11 @@ async function rawGateway(after: Uint8Array[]): Promise<{ url: string; received:
 }
 
 const options = () => ({
-  credentials: { certificateChainPem: clientCert.cert, privateKeyPem: new Secret(clientCert.key), caCertificatePem: ca.cert },
+  credentials: {
+    certificateChainPem: clientCert.cert,
+    privateKeyPem: new Secret(clientCert.key),
+    caCertificatePem: ca.cert,
+  },
   connectorVersion: "9.9.9",
   noProxy: ProxyBypass.parse(""),
   clock: systemClock,
@@ -79,14 +88,20 @@ function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms))),
+    new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+    ),
   ]);
 }
 
 test("a GO_AWAY in the same write as the 101 reaches the session and the tunnel's peerDraining", async () => {
   const gw = await rawGateway([wsBinary(enc.encodeGoAway(GoAwayCode.DRAINING, "right away"))]);
   const heard: { code: number; message: string }[] = [];
-  const tunnel = await connectTunnel({ id: "raw", url: gw.url }, { ...options(), timeoutMs: 5_000 }, { goAway: (code, message) => heard.push({ code, message }) });
+  const tunnel = await connectTunnel(
+    { id: "raw", url: gw.url },
+    { ...options(), timeoutMs: 5_000 },
+    { goAway: (code, message) => heard.push({ code, message }) },
+  );
   try {
     expect(tunnel.peerDraining).toBeDefined();
     const goAway = await within(5_000, "peerDraining", tunnel.peerDraining!);
@@ -101,7 +116,10 @@ test("a GO_AWAY in the same write as the 101 reaches the session and the tunnel'
 test("several frames after the 101 in one write arrive in order", async () => {
   const opaque = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
   // A PING (answered), then GO_AWAY: both must be seen, the PING first.
-  const gw = await rawGateway([wsBinary(enc.encodePing(opaque)), wsBinary(enc.encodeGoAway(GoAwayCode.DRAINING, "second"))]);
+  const gw = await rawGateway([
+    wsBinary(enc.encodePing(opaque)),
+    wsBinary(enc.encodeGoAway(GoAwayCode.DRAINING, "second")),
+  ]);
   const tunnel = await connectTunnel({ id: "raw", url: gw.url }, { ...options(), timeoutMs: 5_000 });
   try {
     await within(5_000, "peerDraining", tunnel.peerDraining!);

@@ -10,7 +10,13 @@ import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel
 import type { TunnelErrorCode } from "../../src/tunnel/websocket/errors.ts";
 import { isOneLine } from "../support/printable.ts";
 import { createTestCa, type IssuedCert, type TestCa } from "../support/test-pki.ts";
-import { misfitCertificate, startBrokenProxy, startLegacyTlsServer, type CertificateMisfit, type ProxyMisbehaviour } from "../support/tls-misfits.ts";
+import {
+  misfitCertificate,
+  startBrokenProxy,
+  startLegacyTlsServer,
+  type CertificateMisfit,
+  type ProxyMisbehaviour,
+} from "../support/tls-misfits.ts";
 import { dialError } from "../support/dial-error.ts";
 
 let ca: TestCa;
@@ -37,7 +43,6 @@ function dialOptions(url: string, overrides: Partial<DialTunnelOptions> = {}): D
     ...overrides,
   };
 }
-
 
 /** A TLS server that answers the first bytes it reads with `answer`, then closes. */
 function rawGateway(answer: string, cert: IssuedCert = serverCert): string {
@@ -66,7 +71,9 @@ describe("what the gateway says is shown printably", () => {
   });
 
   test("a 426's list of supported protocols with terminal escapes", async () => {
-    const url = rawGateway("HTTP/1.1 426 Upgrade Required\r\nsec-websocket-protocol: connector.v7\x1b[2J\r\ncontent-length: 0\r\n\r\n");
+    const url = rawGateway(
+      "HTTP/1.1 426 Upgrade Required\r\nsec-websocket-protocol: connector.v7\x1b[2J\r\ncontent-length: 0\r\n\r\n",
+    );
     const err = await dialError(dialOptions(url));
     expect([err.code, err.status]).toEqual(["TUNNEL_HANDSHAKE", 426]);
     expect(err.message).toContain("connector.v7\\x1b[2J");
@@ -77,7 +84,12 @@ describe("what the gateway says is shown printably", () => {
 describe("each failed TLS or proxy check is named as such", () => {
   /** A TLS gateway stand-in with `cert` that never answers the upgrade (the dial fails before). */
   function tlsServer(cert: IssuedCert): string {
-    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, tls: { cert: cert.cert, key: cert.key }, socket: { data() {} } });
+    const listener = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: cert.cert, key: cert.key },
+      socket: { data() {} },
+    });
     stops.push(() => listener.stop(true));
     return `wss://127.0.0.1:${listener.port}`;
   }
@@ -108,7 +120,11 @@ describe("each failed TLS or proxy check is named as such", () => {
   });
 
   test("a gateway port that does not speak TLS: TUNNEL_TLS saying so, not a TLS version", async () => {
-    const plain = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s) => void (s.write("HTTP/1.1 400 Bad Request\r\n\r\n"), s.end()) } });
+    const plain = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { data: (s) => void (s.write("HTTP/1.1 400 Bad Request\r\n\r\n"), s.end()) },
+    });
     stops.push(() => plain.stop(true));
     const err = await dialError(dialOptions(`wss://127.0.0.1:${plain.port}`));
     expect(err.code).toBe("TUNNEL_TLS");
@@ -136,12 +152,26 @@ describe("each failed TLS or proxy check is named as such", () => {
 
 test("a TLS 1.2 gateway that hangs up on our client certificate: TUNNEL_TLS naming a closed handshake and the client certificate", async () => {
   const stranger = createTestCa("Other CA").issueClient({ commonName: "intruder" });
-  const server = createTlsServer({ cert: serverCert.cert, key: serverCert.key, ca: ca.cert, requestCert: true, rejectUnauthorized: true, maxVersion: "TLSv1.2" }, (s) => s.resume());
+  const server = createTlsServer(
+    {
+      cert: serverCert.cert,
+      key: serverCert.key,
+      ca: ca.cert,
+      requestCert: true,
+      rejectUnauthorized: true,
+      maxVersion: "TLSv1.2",
+    },
+    (s) => s.resume(),
+  );
   server.on("tlsClientError", () => {});
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   stops.push(() => server.close());
   const port = (server.address() as AddressInfo).port;
-  const err = await dialError(dialOptions(`wss://127.0.0.1:${port}`, { tls: { cert: stranger.cert, key: new Secret(stranger.key), ca: ca.cert } }));
+  const err = await dialError(
+    dialOptions(`wss://127.0.0.1:${port}`, {
+      tls: { cert: stranger.cert, key: new Secret(stranger.key), ca: ca.cert },
+    }),
+  );
   expect(err.code).toBe("TUNNEL_TLS");
   expect(err.message).toContain("closed the connection during the TLS handshake");
   expect(err.message).toContain("client certificate");

@@ -92,7 +92,9 @@ describe("ReceiveWindow", () => {
 describe("flow control between sessions", () => {
   test("a receiver that never consumes stops the sender at the window; memory stays bounded on both sides", async () => {
     const incoming: Sink[] = [];
-    const { gateway, connector } = createPair({ onOpen: (_r, s) => void (incoming.push(sink(s, { consume: false })), s.accept()) });
+    const { gateway, connector } = createPair({
+      onOpen: (_r, s) => void (incoming.push(sink(s, { consume: false })), s.accept()),
+    });
     const gw = await gateway.open(wiki);
     const gwSink = sink(gw);
     let written = 0;
@@ -111,7 +113,12 @@ describe("flow control between sessions", () => {
   });
 
   /** Writes `bytes` on a new gateway stream, following drain, and waits until the far side has them all. */
-  async function pump(gateway: Session, far: Stream[], bytes: number, onWrite?: () => void): Promise<{ near: Stream; farStream: Stream; received: Sink }> {
+  async function pump(
+    gateway: Session,
+    far: Stream[],
+    bytes: number,
+    onWrite?: () => void,
+  ): Promise<{ near: Stream; farStream: Stream; received: Sink }> {
     const near = await gateway.open(wiki);
     const farStream = far[far.length - 1]!;
     const received = sink(farStream);
@@ -133,7 +140,10 @@ describe("flow control between sessions", () => {
   test("a sender that runs out of credit while the consumer keeps up gets a grown window, bounded by the maximum", async () => {
     const far: Stream[] = [];
     const max = 4 * INITIAL_WINDOW;
-    const { gateway } = createPair({ config: { maxReceiveWindow: max }, onOpen: (_r, s) => void (far.push(s), s.accept()) });
+    const { gateway } = createPair({
+      config: { maxReceiveWindow: max },
+      onOpen: (_r, s) => void (far.push(s), s.accept()),
+    });
     const { farStream, received } = await pump(gateway, far, 64 * CHUNK);
     expect(received.bytes).toBe(64 * CHUNK);
     expect(farStream.receiveWindow).toBe(max);
@@ -143,9 +153,15 @@ describe("flow control between sessions", () => {
     const far: Stream[] = [];
     let peakGrowth = 0;
     const live = () => far.filter((s) => s.state !== "closed" && s.state !== "reset");
-    const { gateway } = createPair({ config: { windowGrowthBudget: INITIAL_WINDOW }, onOpen: (_r, s) => void (far.push(s), s.accept()) });
+    const { gateway } = createPair({
+      config: { windowGrowthBudget: INITIAL_WINDOW },
+      onOpen: (_r, s) => void (far.push(s), s.accept()),
+    });
     const first = pump(gateway, far, 64 * CHUNK, () => {
-      peakGrowth = Math.max(peakGrowth, live().reduce((sum, s) => sum + s.receiveWindow - INITIAL_WINDOW, 0));
+      peakGrowth = Math.max(
+        peakGrowth,
+        live().reduce((sum, s) => sum + s.receiveWindow - INITIAL_WINDOW, 0),
+      );
     });
     await until(() => far.length === 1, "first stream open");
     const second = pump(gateway, far, 64 * CHUNK);
@@ -175,7 +191,12 @@ describe("flow control between sessions", () => {
 
   test("credit comes back in WINDOW_UPDATEs of half a window, not one per frame", async () => {
     const [connectorEnd, gatewayEnd] = createMemoryTransportPair();
-    new Session({ role: "connector", transport: connectorEnd, clock: new FakeClock(), onOpen: (_r, s) => (sink(s), s.accept()) });
+    new Session({
+      role: "connector",
+      transport: connectorEnd,
+      clock: new FakeClock(),
+      onOpen: (_r, s) => (sink(s), s.accept()),
+    });
     const peer = new RawPeer(gatewayEnd);
     peer.send(enc.encodeOpen(1, "wiki", "h", 1));
     await until(() => peer.of(FrameType.OPEN_RESULT).length === 1, "open result");

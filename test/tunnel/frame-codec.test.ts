@@ -139,9 +139,15 @@ describe("hex fixtures", () => {
   test("a gateway's GO_AWAY, RESET and OPEN_RESULT messages are made printable where they enter", () => {
     const hostile = "bye\u001b]0;owned\u0007\u001b[2J\u009b\r\n";
     const frames = decodeAll(
-      Buffer.concat([enc.encodeGoAway(GoAwayCode.DRAINING, hostile), enc.encodeReset(1, StreamCode.REFUSED, hostile), enc.encodeOpenResult(3, StreamCode.REFUSED, hostile)]),
+      Buffer.concat([
+        enc.encodeGoAway(GoAwayCode.DRAINING, hostile),
+        enc.encodeReset(1, StreamCode.REFUSED, hostile),
+        enc.encodeOpenResult(3, StreamCode.REFUSED, hostile),
+      ]),
     );
-    expect(frames.map((f) => ("message" in f ? f.message : undefined))).toEqual(Array(3).fill("bye\\x1b]0;owned\\x07\\x1b[2J\\x9b  "));
+    expect(frames.map((f) => ("message" in f ? f.message : undefined))).toEqual(
+      Array(3).fill("bye\\x1b]0;owned\\x07\\x1b[2J\\x9b  "),
+    );
   });
 
   test("returning false from the handler stops decoding the rest of the message", () => {

@@ -122,12 +122,29 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
     port: fc.integer({ min: 0, max: 65535 }),
   }),
   fc.record({ type: fc.constant(FrameType.OPEN_RESULT), streamId, code, message: shortText }),
-  fc.record({ type: fc.constant(FrameType.DATA), streamId, payload: fc.uint8Array({ maxLength: 300 }), creditExhausted: fc.boolean() }),
-  fc.record({ type: fc.constant(FrameType.WINDOW_UPDATE), streamId, increment: fc.integer({ min: 1, max: 0xffffffff }) }),
+  fc.record({
+    type: fc.constant(FrameType.DATA),
+    streamId,
+    payload: fc.uint8Array({ maxLength: 300 }),
+    creditExhausted: fc.boolean(),
+  }),
+  fc.record({
+    type: fc.constant(FrameType.WINDOW_UPDATE),
+    streamId,
+    increment: fc.integer({ min: 1, max: 0xffffffff }),
+  }),
   fc.record({ type: fc.constant(FrameType.FIN), streamId }),
   fc.record({ type: fc.constant(FrameType.RESET), streamId, code, message: shortText }),
-  fc.record({ type: fc.constant(FrameType.PING), streamId: fc.constant(0 as const), opaque: fc.uint8Array({ minLength: 8, maxLength: 8 }) }),
-  fc.record({ type: fc.constant(FrameType.PONG), streamId: fc.constant(0 as const), opaque: fc.uint8Array({ minLength: 8, maxLength: 8 }) }),
+  fc.record({
+    type: fc.constant(FrameType.PING),
+    streamId: fc.constant(0 as const),
+    opaque: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+  }),
+  fc.record({
+    type: fc.constant(FrameType.PONG),
+    streamId: fc.constant(0 as const),
+    opaque: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+  }),
   fc.record({
     type: fc.constant(FrameType.GO_AWAY),
     streamId: fc.constant(0 as const),

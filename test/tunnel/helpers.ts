@@ -131,7 +131,13 @@ export function createPair(
       onOpen(request, stream);
     },
   });
-  const gateway = new Session({ role: "gateway", transport: gatewayEnd, clock, config: options.config, events: options.gatewayEvents });
+  const gateway = new Session({
+    role: "gateway",
+    transport: gatewayEnd,
+    clock,
+    config: options.config,
+    events: options.gatewayEvents,
+  });
   return { clock, connector, gateway, connectorEnd, gatewayEnd, incoming };
 }
 

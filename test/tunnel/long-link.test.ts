@@ -16,7 +16,12 @@ const CHUNK = new Uint8Array(64 * 1024);
  */
 async function bulkOverLongLink(config: Partial<SessionConfig>, fromMs: number, toMs: number) {
   const clock = new FakeClock();
-  const [connectorEnd, gatewayEnd] = createLongLinkPair({ clock, oneWayDelayMs: 40, bytesPerMs: GBIT_BYTES_PER_MS, sendBufferBytes: 4 << 20 });
+  const [connectorEnd, gatewayEnd] = createLongLinkPair({
+    clock,
+    oneWayDelayMs: 40,
+    bytesPerMs: GBIT_BYTES_PER_MS,
+    sendBufferBytes: 4 << 20,
+  });
   let received = 0;
   let far: Stream | undefined;
   new Session({
@@ -57,7 +62,9 @@ async function bulkOverLongLink(config: Partial<SessionConfig>, fromMs: number, 
 describe("a long fat link (simulated: 1 Gbit/s, 80 ms round trip)", () => {
   test("window growth lets one stream use most of the line, with the window bounded by MAX_WINDOW", async () => {
     const { share, window } = await bulkOverLongLink({}, 1_000, 2_000);
-    console.log(`one stream over 80 ms RTT: ${(share * 100).toFixed(0)}% of 1 Gbit/s, window ${(window / 2 ** 20).toFixed(1)} MiB`);
+    console.log(
+      `one stream over 80 ms RTT: ${(share * 100).toFixed(0)}% of 1 Gbit/s, window ${(window / 2 ** 20).toFixed(1)} MiB`,
+    );
     expect(share).toBeGreaterThanOrEqual(0.5); // the long-distance throughput target (BENCHMARKS.md), here in the model
     expect(window).toBeLessThanOrEqual(MAX_WINDOW);
   }, 30_000);

@@ -81,6 +81,10 @@ describe("memory transport", () => {
     a.fail(new Error("cable cut"));
     await settle(1);
     expect(right.messages).toEqual([]);
-    expect([left.closes[0]?.code, right.closes[0]?.code, right.closes[0]?.error?.message]).toEqual([1006, 1006, "cable cut"]);
+    expect([left.closes[0]?.code, right.closes[0]?.code, right.closes[0]?.error?.message]).toEqual([
+      1006,
+      1006,
+      "cable cut",
+    ]);
   });
 });

@@ -67,8 +67,18 @@ describe("ProxyBypass.parse", () => {
   });
 
   test("entries it cannot understand are ignored and listed, the rest still apply", () => {
-    const list = ProxyBypass.parse("http://proxy.example, a.*.example, 10.0.0.0/33, host:99999, [gw.example], *foo, gw.example:0, ok.example");
-    expect(list.ignored).toEqual(["http://proxy.example", "a.*.example", "10.0.0.0/33", "host:99999", "[gw.example]", "*foo", "gw.example:0"]);
+    const list = ProxyBypass.parse(
+      "http://proxy.example, a.*.example, 10.0.0.0/33, host:99999, [gw.example], *foo, gw.example:0, ok.example",
+    );
+    expect(list.ignored).toEqual([
+      "http://proxy.example",
+      "a.*.example",
+      "10.0.0.0/33",
+      "host:99999",
+      "[gw.example]",
+      "*foo",
+      "gw.example:0",
+    ]);
     expect(list.bypasses("ok.example", 443)).toBe(true);
   });
 

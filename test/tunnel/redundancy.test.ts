@@ -9,7 +9,12 @@ import type { Slot, SlotState, TunnelHandle } from "../../src/tunnel/supervisor-
 import type { Gateway } from "../../src/control/api.ts";
 
 const gw = (id: string): Gateway => ({ id, url: `wss://127.0.0.1:1/${id}` });
-const handle = (streams: number): TunnelHandle => ({ closed: new Promise(() => {}), drain() {}, activeStreams: () => streams, close() {} });
+const handle = (streams: number): TunnelHandle => ({
+  closed: new Promise(() => {}),
+  drain() {},
+  activeStreams: () => streams,
+  close() {},
+});
 const slot = (index: number, state: SlotState, gateway: string, streams = 0): Slot => ({
   index,
   state,
@@ -25,9 +30,16 @@ test("two up slots on one gateway and an unused one: the idlest slot moves to it
 });
 
 test("among unused gateways the one that failed longest ago (or never) is chosen", () => {
-  const failedAt = new Map([["b", 1_000], ["c", 500]]);
-  expect(planMove([slot(0, "up", "a"), slot(1, "up", "a")], [gw("a"), gw("b"), gw("c")], failedAt)?.gateway.id).toBe("c");
-  expect(planMove([slot(0, "up", "a"), slot(1, "up", "a")], [gw("a"), gw("b"), gw("c"), gw("d")], failedAt)?.gateway.id).toBe("d");
+  const failedAt = new Map([
+    ["b", 1_000],
+    ["c", 500],
+  ]);
+  expect(planMove([slot(0, "up", "a"), slot(1, "up", "a")], [gw("a"), gw("b"), gw("c")], failedAt)?.gateway.id).toBe(
+    "c",
+  );
+  expect(
+    planMove([slot(0, "up", "a"), slot(1, "up", "a")], [gw("a"), gw("b"), gw("c"), gw("d")], failedAt)?.gateway.id,
+  ).toBe("d");
 });
 
 test("nothing to do: distinct gateways, no unused gateway, or the other slot is already dialling it", () => {
@@ -35,5 +47,7 @@ test("nothing to do: distinct gateways, no unused gateway, or the other slot is 
   expect(planMove([slot(0, "up", "a"), slot(1, "up", "a")], [gw("a")], new Map())).toBeUndefined();
   expect(planMove([slot(0, "up", "a"), slot(1, "connecting", "b")], [gw("a"), gw("b")], new Map())).toBeUndefined();
   // Three tunnels, two gateways, both in use: as spread as it gets.
-  expect(planMove([slot(0, "up", "a"), slot(1, "up", "b"), slot(2, "up", "a")], [gw("a"), gw("b")], new Map())).toBeUndefined();
+  expect(
+    planMove([slot(0, "up", "a"), slot(1, "up", "b"), slot(2, "up", "a")], [gw("a"), gw("b")], new Map()),
+  ).toBeUndefined();
 });

@@ -6,7 +6,12 @@ import { FrameScheduler, type SendSource } from "../../src/tunnel/scheduler.ts";
 import { createPair, randomBytes, sink, until } from "./helpers.ts";
 
 /** A source with `bytes` to send and an optional FIN after them; `creditBound`: `bytes` is all its credit. */
-function source(id: number, bytes: number, fin = false, creditBound = false): SendSource & { left: number; finSent: boolean } {
+function source(
+  id: number,
+  bytes: number,
+  fin = false,
+  creditBound = false,
+): SendSource & { left: number; finSent: boolean } {
   return {
     id,
     scheduled: false,
@@ -48,7 +53,11 @@ describe("FrameScheduler", () => {
     scheduler.markReady(b);
     scheduler.enqueueControl(encodePong(new Uint8Array(8)));
     const message = scheduler.buildMessage(1024 * 1024)!;
-    const sent = frames(message.parts).map((f) => [f.type, f.streamId, f.type === FrameType.DATA ? f.payload.length : 0]);
+    const sent = frames(message.parts).map((f) => [
+      f.type,
+      f.streamId,
+      f.type === FrameType.DATA ? f.payload.length : 0,
+    ]);
     expect(sent).toEqual([
       [FrameType.PONG, 0, 0],
       [FrameType.DATA, 1, 16384],
@@ -65,7 +74,9 @@ describe("FrameScheduler", () => {
     const scheduler = new FrameScheduler(64 * 1024, 16 * 1024);
     scheduler.markReady(source(1, 40 * 1024, false, true));
     scheduler.markReady(source(2, 40 * 1024));
-    const sent = frames(scheduler.buildMessage(1024 * 1024)!.parts).map((f) => (f.type === FrameType.DATA ? [f.streamId, f.creditExhausted] : []));
+    const sent = frames(scheduler.buildMessage(1024 * 1024)!.parts).map((f) =>
+      f.type === FrameType.DATA ? [f.streamId, f.creditExhausted] : [],
+    );
     expect(sent).toEqual([
       [1, false],
       [2, false],
@@ -104,7 +115,9 @@ describe("fairness over a saturated tunnel", () => {
       capacityBytes: 64 * 1024,
       onOpen: (_r, s) => void (sink(s), s.accept()),
     });
-    const [small, ...bulk] = await Promise.all(Array.from({ length: 4 }, () => gateway.open({ app: "a", host: "h", port: 1 })));
+    const [small, ...bulk] = await Promise.all(
+      Array.from({ length: 4 }, () => gateway.open({ app: "a", host: "h", port: 1 })),
+    );
     // Tap what the gateway sends: for each message, the scheduler turn count and the frames in it.
     const log: { turns: number; frames: Frame[] }[] = [];
     const send = gatewayEnd.send.bind(gatewayEnd);
@@ -121,13 +134,17 @@ describe("fairness over a saturated tunnel", () => {
     const turnsAtWrite = gateway.stats().schedulerTurns;
     small!.write(new Uint8Array(100));
     connectorEnd.resume();
-    const carriesSmall = (m: { frames: Frame[] }) => m.frames.some((f) => f.type === FrameType.DATA && f.streamId === small!.id);
+    const carriesSmall = (m: { frames: Frame[] }) =>
+      m.frames.some((f) => f.type === FrameType.DATA && f.streamId === small!.id);
     await until(() => log.some(carriesSmall), "the small stream's data");
     const next = log[1]!;
     expect(carriesSmall(next)).toBe(true);
     expect(next.turns).toBeGreaterThan(turnsAtWrite + 1); // the message spans several turns…
     // …and the small stream was served in the first: at most one frame of each bulk stream ahead of it.
-    const ahead = next.frames.slice(0, next.frames.findIndex((f) => f.streamId === small!.id));
+    const ahead = next.frames.slice(
+      0,
+      next.frames.findIndex((f) => f.streamId === small!.id),
+    );
     expect(ahead.filter((f) => f.type === FrameType.DATA).length).toBeLessThanOrEqual(bulk.length);
   });
 });

@@ -95,7 +95,9 @@ describe("half-close", () => {
 
   test("a close callback that closes the session as the last FIN goes out still delivers that FIN", async () => {
     const connSinks: Sink[] = [];
-    const { gateway, connector } = createPair({ onOpen: (_r, s) => void (connSinks.push(sink(s)), s.accept(), s.end()) });
+    const { gateway, connector } = createPair({
+      onOpen: (_r, s) => void (connSinks.push(sink(s)), s.accept(), s.end()),
+    });
     const gw = await gateway.open(wiki);
     gw.setHandlers({ data: () => {}, end: () => gw.end(), drain: () => {}, close: () => gateway.close(1000, "done") });
     expect(await gateway.closed).toMatchObject({ code: 1000, reason: "done", initiator: "local" });
@@ -146,7 +148,12 @@ describe("reset", () => {
     expect(connSink.bytes).toBe(1000);
     expect(Buffer.concat(connSink.chunks)).toEqual(Buffer.from(answer));
     expect(connSink.ended).toBe(false);
-    expect(connSink.closed).toEqual({ kind: "reset", code: StreamCode.CANCELLED, message: "app reset the connection", by: "remote" });
+    expect(connSink.closed).toEqual({
+      kind: "reset",
+      code: StreamCode.CANCELLED,
+      message: "app reset the connection",
+      by: "remote",
+    });
   });
 
   test("resetAfterQueued with more queued than the peer's credit resets at once and drops the bytes", async () => {

@@ -80,7 +80,10 @@ describe("stream-level faults reset one stream; the tunnel stays up", () => {
     });
     const peer = new RawPeer(gatewayEnd);
     // OPEN stream 3: app "a\xff" (bad UTF-8), host "h", port 1; then OPEN stream 4 with a bad host.
-    peer.send(hex("01 00 0000 00000003 00000007 02 61ff 01 68 0001"), hex("01 00 0000 00000004 00000007 01 61 02 c328 0001"));
+    peer.send(
+      hex("01 00 0000 00000003 00000007 02 61ff 01 68 0001"),
+      hex("01 00 0000 00000004 00000007 01 61 02 c328 0001"),
+    );
     await until(() => peer.of(FrameType.RESET).length === 2, "two resets");
     expect(peer.of(FrameType.RESET).map((f) => [f.streamId, f.code])).toEqual([
       [3, StreamCode.PROTOCOL],
@@ -98,7 +101,10 @@ describe("stream-level faults reset one stream; the tunnel stays up", () => {
     expect(peer.of(FrameType.OPEN_RESULT)[0]).toMatchObject({ streamId: 5, code: StreamCode.OK });
     expect(connector.isClosed).toBe(false);
     peer.send(enc.encodeOpen(4, "a", "h", 1));
-    expect(await connector.closed).toMatchObject({ code: CloseCode.PROTOCOL_ERROR, reason: "PROTOCOL_STREAM_ID_NOT_INCREASING" });
+    expect(await connector.closed).toMatchObject({
+      code: CloseCode.PROTOCOL_ERROR,
+      reason: "PROTOCOL_STREAM_ID_NOT_INCREASING",
+    });
   });
 
   test("a WINDOW_UPDATE with a zero increment resets that stream PROTOCOL (known or unknown id); the tunnel goes on", async () => {
@@ -117,8 +123,13 @@ describe("stream-level faults reset one stream; the tunnel stays up", () => {
 
   test("a consumer callback that throws resets only its stream, with INTERNAL", async () => {
     const errors: string[] = [];
-    const { gateway, incoming } = createPair({ connectorEvents: { streamError: (_id, e) => void errors.push(e.code) } });
-    const [bad, good] = await Promise.all([gateway.open({ app: "a", host: "h", port: 1 }), gateway.open({ app: "a", host: "h", port: 1 })]);
+    const { gateway, incoming } = createPair({
+      connectorEvents: { streamError: (_id, e) => void errors.push(e.code) },
+    });
+    const [bad, good] = await Promise.all([
+      gateway.open({ app: "a", host: "h", port: 1 }),
+      gateway.open({ app: "a", host: "h", port: 1 }),
+    ]);
     incoming[0]!.setHandlers({
       data: () => {
         throw new Error("consumer bug");
@@ -141,7 +152,11 @@ describe("tunnel-level faults close the tunnel with a typed reason", () => {
   const cases: [string, Uint8Array[], string][] = [
     ["an unknown frame type", [hex("0d 00 0000 00000000 00000000")], "PROTOCOL_UNKNOWN_TYPE"],
     ["a length beyond the message", [hex("03 00 0000 00000001 00000010 00")], "PROTOCOL_LENGTH_EXCEEDS_MESSAGE"],
-    ["an OPEN id that does not increase", [enc.encodeOpen(2, "a", "h", 1), enc.encodeOpen(2, "a", "h", 1)], "PROTOCOL_STREAM_ID_NOT_INCREASING"],
+    [
+      "an OPEN id that does not increase",
+      [enc.encodeOpen(2, "a", "h", 1), enc.encodeOpen(2, "a", "h", 1)],
+      "PROTOCOL_STREAM_ID_NOT_INCREASING",
+    ],
     ["an OPEN_RESULT sent to a connector", [enc.encodeOpenResult(1, StreamCode.OK)], "PROTOCOL_UNEXPECTED_FRAME"],
     ["a HEALTH_REPORT sent to a connector", [enc.encodeHealthReport({ apps: [] })], "PROTOCOL_UNEXPECTED_FRAME"],
   ];

@@ -113,7 +113,9 @@ describe("GO_AWAY", () => {
 
   test("a gateway's GO_AWAY is reported to the connector, whose streams go on", async () => {
     const events: string[] = [];
-    const { connector, gateway } = createPair({ connectorEvents: { goAway: (_c, message) => void events.push(message) } });
+    const { connector, gateway } = createPair({
+      connectorEvents: { goAway: (_c, message) => void events.push(message) },
+    });
     const stream = await gateway.open(wiki);
     const out = sink(stream);
     gateway.goAway(GoAwayCode.DRAINING, "gateway restarting");

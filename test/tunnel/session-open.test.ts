@@ -20,7 +20,9 @@ describe("opening streams", () => {
   });
 
   test("a rejected open fails with OpenRejectedError carrying the code, and both sides forget the stream", async () => {
-    const { gateway, connector } = createPair({ onOpen: (_r, s) => s.reject(StreamCode.NOT_ALLOWED, "not in catalog") });
+    const { gateway, connector } = createPair({
+      onOpen: (_r, s) => s.reject(StreamCode.NOT_ALLOWED, "not in catalog"),
+    });
     const error = await gateway.open(wiki).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenRejectedError);
     expect(error).toMatchObject({ code: "OPEN_NOT_ALLOWED", result: StreamCode.NOT_ALLOWED, detail: "not in catalog" });
@@ -111,7 +113,12 @@ describe("opening streams", () => {
   test("an OPEN after the gateway's own GO_AWAY is answered BUSY without reaching the handler", async () => {
     const [connectorEnd, gatewayEnd] = createMemoryTransportPair();
     const opened: string[] = [];
-    const connector = new Session({ role: "connector", transport: connectorEnd, clock: new FakeClock(), onOpen: (r, s) => (opened.push(r.app), s.accept()) });
+    const connector = new Session({
+      role: "connector",
+      transport: connectorEnd,
+      clock: new FakeClock(),
+      onOpen: (r, s) => (opened.push(r.app), s.accept()),
+    });
     const peer = new RawPeer(gatewayEnd);
     peer.send(enc.encodeOpen(1, "wiki", "wiki.corp.example", 443));
     await until(() => peer.of(FrameType.OPEN_RESULT).length === 1, "the first answer");
@@ -148,7 +155,9 @@ describe("opening streams", () => {
 
   test("a gateway session's app or host longer than 255 bytes is refused before anything is sent", async () => {
     const { gateway } = createPair();
-    expect(await gateway.open({ ...wiki, host: "x".repeat(256) }).catch((e: unknown) => e)).toMatchObject({ code: "FRAME_TOO_LARGE" });
+    expect(await gateway.open({ ...wiki, host: "x".repeat(256) }).catch((e: unknown) => e)).toMatchObject({
+      code: "FRAME_TOO_LARGE",
+    });
     expect(gateway.activeStreams).toBe(0);
   });
 });

@@ -29,7 +29,13 @@ function world() {
     let kill!: (reason: string) => void;
     const closed = new Promise<{ reason: string }>((resolve) => (kill = (reason) => resolve({ reason })));
     const peerDraining = Promise.withResolvers<void>();
-    const entry: (typeof live)[number] = { gateway: gateway.id, kill, goAway: () => peerDraining.resolve(), drained: false, streams: 0 };
+    const entry: (typeof live)[number] = {
+      gateway: gateway.id,
+      kill,
+      goAway: () => peerDraining.resolve(),
+      drained: false,
+      streams: 0,
+    };
     live.push(entry);
     all.push(entry);
     closed.then(() => live.splice(live.indexOf(entry), 1));
@@ -134,7 +140,6 @@ test("state changes are reported as events with the gateway", async () => {
   expect(states).toEqual(["0:connecting:a", "0:up:a"]);
 });
 
-
 test("a GO_AWAY on a stable tunnel moves its slot to another gateway at once; the old tunnel keeps its streams", async () => {
   const { clock, w, supervisor } = setup([gw("a"), gw("b")]);
   supervisor.start();
@@ -212,7 +217,9 @@ test("a gateway that sends GO_AWAY right after every upgrade: dials are spaced b
   }
   // Per slot the delays (random 0.5) are 0.5, 1, 2, 4, 8, 16, 30 s: 7 dials in the first minute, not thousands.
   expect(w.attempts.length).toBe(14);
-  const delays = events.flatMap((e) => (e.type === "slot" && e.slot === 0 && e.retryInMs !== undefined ? [e.retryInMs] : []));
+  const delays = events.flatMap((e) =>
+    e.type === "slot" && e.slot === 0 && e.retryInMs !== undefined ? [e.retryInMs] : [],
+  );
   expect(delays.slice(0, 4)).toEqual([500, 1000, 2000, 4000]);
   // The connector itself closed every drained tunnel (no streams), about a second after its GO_AWAY.
   const closedByUs = w.all.filter((t) => t.closedBy === "gateway drained this tunnel");

@@ -14,7 +14,13 @@ import type { Transport, TransportClose } from "../../src/tunnel/transport.ts";
 import { WRITE_HIGH_WATER_BYTES } from "../../src/tunnel/websocket/config.ts";
 import { negotiateProtocol, type UpgradeRequest } from "../../src/tunnel/websocket/handshake.ts";
 import type { SocketSlot } from "../../src/tunnel/websocket/socket-slot.ts";
-import { listenTunnels, type AcceptedTunnel, type AuthorizeDecision, type PeerInfo, type RejectedConnection } from "../../src/tunnel/ws-server.ts";
+import {
+  listenTunnels,
+  type AcceptedTunnel,
+  type AuthorizeDecision,
+  type PeerInfo,
+  type RejectedConnection,
+} from "../../src/tunnel/ws-server.ts";
 import { startConnectProxy } from "../support/connect-proxy.ts";
 import { createTestCa, type IssuedCert, type TestCa } from "../support/test-pki.ts";
 import { dialError } from "../support/dial-error.ts";
@@ -46,7 +52,9 @@ afterAll(() => {
 });
 
 /** A gateway that supports `supported` protocols and refuses CNs listed in `revoked` with 403. */
-function startGateway(options: { supported?: string[]; revoked?: string[]; acceptTimeoutMs?: number; cert?: IssuedCert } = {}): Gateway {
+function startGateway(
+  options: { supported?: string[]; revoked?: string[]; acceptTimeoutMs?: number; cert?: IssuedCert } = {},
+): Gateway {
   const tunnels: AcceptedTunnel<string>[] = [];
   const requests: UpgradeRequest[] = [];
   const rejected: RejectedConnection[] = [];
@@ -63,7 +71,13 @@ function startGateway(options: { supported?: string[]; revoked?: string[]; accep
       const cn = /CN=([^\n,]+)/.exec(peer.certificate.subject)?.[1] ?? "";
       if (options.revoked?.includes(cn)) return { accept: false, status: 403, message: "connector revoked" };
       const protocol = negotiateProtocol(request.protocols, supported);
-      if (!protocol) return { accept: false, status: 426, message: "no common version", headers: [["Sec-WebSocket-Protocol", supported.join(", ")]] };
+      if (!protocol)
+        return {
+          accept: false,
+          status: 426,
+          message: "no common version",
+          headers: [["Sec-WebSocket-Protocol", supported.join(", ")]],
+        };
       return { accept: true, protocol, context: cn };
     },
     onTunnel(t) {
@@ -81,8 +95,14 @@ function startGateway(options: { supported?: string[]; revoked?: string[]; accep
     tunnels,
     requests,
     rejected,
-    nextTunnel: () => (tunnels.length > 0 ? Promise.resolve(tunnels.shift() as AcceptedTunnel<string>) : new Promise((r) => (tunnelWaiter = r))),
-    nextRejection: () => (rejected.length > 0 ? Promise.resolve(rejected.shift() as RejectedConnection) : new Promise((r) => (rejectWaiter = r))),
+    nextTunnel: () =>
+      tunnels.length > 0
+        ? Promise.resolve(tunnels.shift() as AcceptedTunnel<string>)
+        : new Promise((r) => (tunnelWaiter = r)),
+    nextRejection: () =>
+      rejected.length > 0
+        ? Promise.resolve(rejected.shift() as RejectedConnection)
+        : new Promise((r) => (rejectWaiter = r)),
     stop: () => listener.stop(true),
   };
   stops.push(gw.stop);
@@ -100,13 +120,14 @@ function dialOptions(gw: { url: string }, overrides: Partial<DialTunnelOptions> 
   };
 }
 
-
 /** Resolves with `promise`, or rejects after `ms` naming what did not happen. */
 function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms))),
+    new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+    ),
   ]);
 }
 
@@ -165,7 +186,11 @@ describe("data path", () => {
     server.setHandlers({ message: atServer.message, drain: down.resume, close() {} });
     up.resume();
     down.resume();
-    const [sentUp, sentDown, gotUp, gotDown] = await within(15_000, "64 MiB each way", Promise.all([up.done, down.done, atServer.done, atClient.done]));
+    const [sentUp, sentDown, gotUp, gotDown] = await within(
+      15_000,
+      "64 MiB each way",
+      Promise.all([up.done, down.done, atServer.done, atClient.done]),
+    );
     expect(gotUp).toBe(sentUp);
     expect(gotDown).toBe(sentDown);
     const closed = Promise.withResolvers<TransportClose>();
@@ -182,7 +207,14 @@ describe("data path", () => {
     accepted.transport.setHandlers({ message: () => receivedMessages++, drain() {}, close() {} });
     accepted.transport.pauseReading();
     const drained = { count: 0, waiter: null as (() => void) | null };
-    client.setHandlers({ message() {}, drain: () => { drained.count++; drained.waiter?.(); }, close() {} });
+    client.setHandlers({
+      message() {},
+      drain: () => {
+        drained.count++;
+        drained.waiter?.();
+      },
+      close() {},
+    });
     const message = new Uint8Array(64 * 1024);
     let sentMessages = 0;
     let maxBuffered = 0;
@@ -205,9 +237,13 @@ describe("data path", () => {
     const drain = new Promise<void>((r) => (drained.waiter = r));
     accepted.transport.resumeReading();
     await within(5000, "drain after the server resumed", drain);
-    await within(5000, "all messages at the server", (async () => {
-      while (receivedMessages < sentMessages) await new Promise((r) => setImmediate(r));
-    })());
+    await within(
+      5000,
+      "all messages at the server",
+      (async () => {
+        while (receivedMessages < sentMessages) await new Promise((r) => setImmediate(r));
+      })(),
+    );
     expect(receivedMessages).toBe(sentMessages);
     client.close();
   }, 20_000);
@@ -227,7 +263,9 @@ describe("certificates", () => {
   test("a client certificate from another CA is refused before the upgrade reaches authorize", async () => {
     const gw = startGateway();
     const stranger = createTestCa("Other CA").issueClient({ commonName: "intruder" });
-    const err = await dialError(dialOptions(gw, { tls: { cert: stranger.cert, key: new Secret(stranger.key), ca: ca.cert } }));
+    const err = await dialError(
+      dialOptions(gw, { tls: { cert: stranger.cert, key: new Secret(stranger.key), ca: ca.cert } }),
+    );
     expect(["TUNNEL_TLS", "TUNNEL_HANDSHAKE"]).toContain(err.code);
     expect(err.status).toBeUndefined(); // no HTTP answer: refused at the TLS layer
     expect((await within(5000, "rejection", gw.nextRejection())).reason).toContain("certificate");
@@ -265,7 +303,10 @@ describe("certificates", () => {
   });
 
   test("a gateway that only speaks TLS 1.1 is refused with TUNNEL_TLS_VERSION (TLS 1.2 minimum), not blamed on inspection", async () => {
-    const legacy = createTlsServer({ cert: serverCert.cert, key: serverCert.key, minVersion: "TLSv1", maxVersion: "TLSv1.1" }, (s) => s.resume());
+    const legacy = createTlsServer(
+      { cert: serverCert.cert, key: serverCert.key, minVersion: "TLSv1", maxVersion: "TLSv1.1" },
+      (s) => s.resume(),
+    );
     legacy.on("tlsClientError", () => {});
     await new Promise<void>((resolve) => legacy.listen(0, "127.0.0.1", resolve));
     stops.push(() => legacy.close());
@@ -432,7 +473,9 @@ describe("through an HTTP CONNECT proxy", () => {
     const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const port = probe.port;
     probe.stop(true);
-    const err = await dialError(dialOptions({ url: "wss://127.0.0.1:1" }, { proxy: `http://u:secret@127.0.0.1:${port}` }));
+    const err = await dialError(
+      dialOptions({ url: "wss://127.0.0.1:1" }, { proxy: `http://u:secret@127.0.0.1:${port}` }),
+    );
     expect(err.code).toBe("TUNNEL_PROXY");
     expect(err.message).not.toContain("secret");
   });

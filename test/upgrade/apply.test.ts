@@ -1,11 +1,32 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyStaged, installRelease, rollBack, takeApplyLock, type ApplyContext } from "../../src/upgrade/apply.ts";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
 import { renderManifest } from "../../src/upgrade/format.ts";
-import { applyLockPath, readResult, requestPath, resultPath, stagedDir, writeRequest, writeStaged } from "../../src/upgrade/staging.ts";
+import {
+  applyLockPath,
+  readResult,
+  requestPath,
+  resultPath,
+  stagedDir,
+  writeRequest,
+  writeStaged,
+} from "../../src/upgrade/staging.ts";
 import { upgradeDir } from "../../src/upgrade/state.ts";
 import { prevPath } from "../../src/upgrade/swap.ts";
 import { fakeDeps, testManifest, type FakeDeps } from "../support/apply-fakes.ts";
@@ -33,7 +54,15 @@ beforeEach(() => {
   newBytes = Buffer.from(fakeBinaryText("1.1.0", "linux-x64", 64));
   manifestBytes = undefined;
   deps = fakeDeps(() => manifestBytes);
-  ctx = { stateDir, installed, roots: ["root-a", "root-b"], running: { version: "1.0.0", target: "linux-x64" }, channel: "stable", now: () => NOW, deps };
+  ctx = {
+    stateDir,
+    installed,
+    roots: ["root-a", "root-b"],
+    running: { version: "1.0.0", target: "linux-x64" },
+    channel: "stable",
+    now: () => NOW,
+    deps,
+  };
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
@@ -42,7 +71,16 @@ function stageAndRequest(binary: Uint8Array = newBytes, version = "1.1.0"): stri
   manifestBytes = Buffer.from(renderManifest(testManifest(version, 7, binary)));
   const download = join(root, "download");
   writeFileSync(download, binary);
-  writeStaged(stateDir, { manifest: manifestBytes, manifestSignature: Buffer.alloc(64), keyset: Buffer.from("{}"), keysetSignatures: new Map() }, download);
+  writeStaged(
+    stateDir,
+    {
+      manifest: manifestBytes,
+      manifestSignature: Buffer.alloc(64),
+      keyset: Buffer.from("{}"),
+      keysetSignatures: new Map(),
+    },
+    download,
+  );
   return writeRequest(stateDir, "apply", NOW);
 }
 
@@ -53,15 +91,27 @@ describe("applyStaged: apply", () => {
     deps.state.skipped = ["0.9.0"];
     const id = stageAndRequest();
     const result = await applyStaged(ctx);
-    expect(result).toEqual({ schema: 1, id, action: "apply", result: "swapped", from: "1.0.0", to: "1.1.0", at: NOW.toISOString() });
+    expect(result).toEqual({
+      schema: 1,
+      id,
+      action: "apply",
+      result: "swapped",
+      from: "1.0.0",
+      to: "1.1.0",
+      at: NOW.toISOString(),
+    });
     expect(readResult(stateDir)).toEqual(result);
     expect(same(readFileSync(installed), newBytes)).toBe(true);
     expect(runVersion(installed)).toContain("connector 1.1.0 ");
     expect(same(readFileSync(prevPath(installed)), oldBytes)).toBe(true);
-    expect(deps.rules).toEqual([{ channel: "stable", runningVersion: "1.0.0", target: "linux-x64", highestSequence: 0, skipped: ["0.9.0"] }]);
+    expect(deps.rules).toEqual([
+      { channel: "stable", runningVersion: "1.0.0", target: "linux-x64", highestSequence: 0, skipped: ["0.9.0"] },
+    ]);
     expect(deps.state.highestSequence).toBe(7);
     expect(deps.state.highestVersion).toBe("1.1.0");
-    expect(deps.state.outcomes).toEqual([{ at: NOW.toISOString(), from: "1.0.0", to: "1.1.0", result: "installed", reported: false }]);
+    expect(deps.state.outcomes).toEqual([
+      { at: NOW.toISOString(), from: "1.0.0", to: "1.1.0", result: "installed", reported: false },
+    ]);
     expect(existsSync(requestPath(stateDir))).toBe(false);
     expect(existsSync(stagedDir(stateDir))).toBe(false);
     expect(readdirSync(join(root, "bin")).sort()).toEqual(["connector", "connector.prev"]);
@@ -76,7 +126,16 @@ describe("applyStaged: apply", () => {
     expect(same(readFileSync(installed), oldBytes)).toBe(true);
     expect(existsSync(prevPath(installed))).toBe(false);
     expect(deps.state.highestSequence).toBe(0);
-    expect(deps.state.outcomes).toEqual([{ at: NOW.toISOString(), from: "1.0.0", result: "refused", code: "SIGNATURE_INVALID", message: "bad signature", reported: false }]);
+    expect(deps.state.outcomes).toEqual([
+      {
+        at: NOW.toISOString(),
+        from: "1.0.0",
+        result: "refused",
+        code: "SIGNATURE_INVALID",
+        message: "bad signature",
+        reported: false,
+      },
+    ]);
     expect(existsSync(requestPath(stateDir))).toBe(false);
     expect(existsSync(stagedDir(stateDir))).toBe(false);
   });
@@ -134,7 +193,13 @@ describe("applyStaged: apply", () => {
 
   test("run by root for a daemon user: result, lock and state go to the state dir's owner", async () => {
     stageAndRequest();
-    for (const path of [stateDir, upgradeDir(stateDir), stagedDir(stateDir), ...readdirSync(stagedDir(stateDir)).map((n) => join(stagedDir(stateDir), n))]) chownSync(path, OTHER_UID, OTHER_UID);
+    for (const path of [
+      stateDir,
+      upgradeDir(stateDir),
+      stagedDir(stateDir),
+      ...readdirSync(stagedDir(stateDir)).map((n) => join(stagedDir(stateDir), n)),
+    ])
+      chownSync(path, OTHER_UID, OTHER_UID);
     chownSync(requestPath(stateDir), OTHER_UID, OTHER_UID);
     expect(await applyStaged(ctx)).toMatchObject({ result: "swapped" });
     for (const path of [resultPath(stateDir), applyLockPath(stateDir)]) expect(statSync(path).uid).toBe(OTHER_UID);
@@ -144,7 +209,13 @@ describe("applyStaged: apply", () => {
 
 describe("root in a state dir the daemon controls", () => {
   const handToDaemon = () => {
-    for (const path of [stateDir, upgradeDir(stateDir), stagedDir(stateDir), ...readdirSync(stagedDir(stateDir)).map((n) => join(stagedDir(stateDir), n))]) chownSync(path, OTHER_UID, OTHER_UID);
+    for (const path of [
+      stateDir,
+      upgradeDir(stateDir),
+      stagedDir(stateDir),
+      ...readdirSync(stagedDir(stateDir)).map((n) => join(stagedDir(stateDir), n)),
+    ])
+      chownSync(path, OTHER_UID, OTHER_UID);
     chownSync(requestPath(stateDir), OTHER_UID, OTHER_UID);
   };
 
@@ -195,16 +266,39 @@ describe("rollback", () => {
     const upgraded: ApplyContext = { ...ctx, running: { version: "1.1.0", target: "linux-x64" } };
     const id = writeRequest(stateDir, "rollback", NOW);
     const result = await applyStaged(upgraded);
-    expect(result).toEqual({ schema: 1, id, action: "rollback", result: "rolled-back", from: "1.1.0", to: "1.0.0", at: NOW.toISOString() });
+    expect(result).toEqual({
+      schema: 1,
+      id,
+      action: "rollback",
+      result: "rolled-back",
+      from: "1.1.0",
+      to: "1.0.0",
+      at: NOW.toISOString(),
+    });
     expect(same(readFileSync(installed), oldBytes)).toBe(true);
     expect(runVersion(installed)).toContain("connector 1.0.0 ");
     expect(deps.state.skipped).toEqual(["1.1.0"]);
-    expect(deps.state.outcomes.at(-1)).toEqual({ at: NOW.toISOString(), from: "1.1.0", to: "1.0.0", result: "rolled-back", reported: false });
+    expect(deps.state.outcomes.at(-1)).toEqual({
+      at: NOW.toISOString(),
+      from: "1.1.0",
+      to: "1.0.0",
+      result: "rolled-back",
+      reported: false,
+    });
     expect(existsSync(requestPath(stateDir))).toBe(false);
   });
 
   test("rollBack with an explicit version (an old daemon restoring itself) skips that version", async () => {
-    await installRelease(ctx, { manifest: (manifestBytes = Buffer.from(renderManifest(testManifest("1.1.0", 7, newBytes)))), manifestSignature: undefined, keyset: Buffer.from("{}"), keysetSignatures: new Map() }, newBytes);
+    await installRelease(
+      ctx,
+      {
+        manifest: (manifestBytes = Buffer.from(renderManifest(testManifest("1.1.0", 7, newBytes)))),
+        manifestSignature: undefined,
+        keyset: Buffer.from("{}"),
+        keysetSignatures: new Map(),
+      },
+      newBytes,
+    );
     expect(await rollBack(ctx, "1.1.0")).toMatchObject({ result: "rolled-back", from: "1.1.0" });
     expect(deps.state.skipped).toEqual(["1.1.0"]);
     expect(same(readFileSync(installed), oldBytes)).toBe(true);
@@ -222,7 +316,12 @@ describe("rollback", () => {
 describe("installRelease (a manual upgrade, no staging)", () => {
   test("passes an explicit version to verification and swaps", async () => {
     manifestBytes = Buffer.from(renderManifest(testManifest("1.1.0", 7, newBytes)));
-    const result = await installRelease(ctx, { manifest: manifestBytes, manifestSignature: undefined, keyset: Buffer.from("{}"), keysetSignatures: new Map() }, newBytes, "1.1.0");
+    const result = await installRelease(
+      ctx,
+      { manifest: manifestBytes, manifestSignature: undefined, keyset: Buffer.from("{}"), keysetSignatures: new Map() },
+      newBytes,
+      "1.1.0",
+    );
     expect(result).toMatchObject({ action: "apply", result: "swapped", to: "1.1.0" });
     expect(deps.rules[0]?.explicitVersion).toBe("1.1.0");
     expect(same(readFileSync(installed), newBytes)).toBe(true);
@@ -230,7 +329,11 @@ describe("installRelease (a manual upgrade, no staging)", () => {
 
   test("bytes that do not match the manifest: HASH_MISMATCH, untouched", async () => {
     manifestBytes = Buffer.from(renderManifest(testManifest("1.1.0", 7, newBytes)));
-    const result = await installRelease(ctx, { manifest: manifestBytes, manifestSignature: undefined, keyset: Buffer.from("{}"), keysetSignatures: new Map() }, Buffer.from(fakeBinaryText("1.1.0", "linux-x64", 65)));
+    const result = await installRelease(
+      ctx,
+      { manifest: manifestBytes, manifestSignature: undefined, keyset: Buffer.from("{}"), keysetSignatures: new Map() },
+      Buffer.from(fakeBinaryText("1.1.0", "linux-x64", 65)),
+    );
     expect(result).toMatchObject({ result: "refused", code: "HASH_MISMATCH" });
     expect(same(readFileSync(installed), oldBytes)).toBe(true);
   });

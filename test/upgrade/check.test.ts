@@ -61,7 +61,9 @@ test("the running version offered: up to date, and its sequence becomes the roll
   expect(readUpgradeState(given.stateDir).highestSequence).toBe(7);
   // A replay of an older manifest is now refused.
   publish({ version: "1.5.0", sequence: 6 });
-  const refused = await checkRelease({ ...given, running: { version: "1.4.0", target: "linux-x64" } }).catch((e: unknown) => e);
+  const refused = await checkRelease({ ...given, running: { version: "1.4.0", target: "linux-x64" } }).catch(
+    (e: unknown) => e,
+  );
   expect(refused).toBeInstanceOf(UpgradeError);
   expect((refused as UpgradeError).code).toBe("SEQUENCE_ROLLBACK");
 });

@@ -138,7 +138,13 @@ describe("fetchReleaseFiles", () => {
   test("what it fetches verifies along the whole chain", async () => {
     const files = await fetchReleaseFiles(url("/r/manifest.json"), [rootA!.id, rootB!.id], POLICY);
     // Only rootA's signature is served: with a second signature the chain holds.
-    const both = { ...files, keysetSignatures: new Map([...files.keysetSignatures, [rootB!.id, release.files.keysetSignatures.get(rootB!.id)!]]) };
+    const both = {
+      ...files,
+      keysetSignatures: new Map([
+        ...files.keysetSignatures,
+        [rootB!.id, release.files.keysetSignatures.get(rootB!.id)!],
+      ]),
+    };
     const rules = { channel: "stable", runningVersion: "1.4.0", target: "linux-x64", highestSequence: 0, skipped: [] };
     expect(verifyRelease(both, rootSpkis(release), rules, NOW).manifest.version).toBe("1.5.0");
   });
@@ -163,9 +169,16 @@ describe("fetchReleaseFiles", () => {
 
   test("goes through the proxy unless the host is on the bypass list", async () => {
     const before = proxied;
-    await fetchReleaseFiles(url("/r/manifest.json"), [rootA!.id], { ...POLICY, proxy: `http://127.0.0.1:${proxy.port}` });
+    await fetchReleaseFiles(url("/r/manifest.json"), [rootA!.id], {
+      ...POLICY,
+      proxy: `http://127.0.0.1:${proxy.port}`,
+    });
     expect(proxied - before).toBe(4);
-    await fetchReleaseFiles(url("/r/manifest.json"), [rootA!.id], { ...POLICY, proxy: `http://127.0.0.1:${proxy.port}`, noProxy: ["127.0.0.1"] });
+    await fetchReleaseFiles(url("/r/manifest.json"), [rootA!.id], {
+      ...POLICY,
+      proxy: `http://127.0.0.1:${proxy.port}`,
+      noProxy: ["127.0.0.1"],
+    });
     expect(proxied - before).toBe(4);
   });
 });
@@ -198,14 +211,20 @@ describe("downloadBinary", () => {
   for (const [name, prefix, code, policy] of cases) {
     test(`${name}: ${code}, and no file is left`, async () => {
       const dest = tempDest();
-      expect(await refusal(downloadBinary(url(`${prefix}connector-linux-x64`), target, dest, { ...POLICY, ...policy }))).toBe(code);
+      expect(
+        await refusal(downloadBinary(url(`${prefix}connector-linux-x64`), target, dest, { ...POLICY, ...policy })),
+      ).toBe(code);
       expect(existsSync(dest)).toBe(false);
     });
   }
 
   test("a transfer cut mid-body: BODY_TOO_SHORT, and no file is left", async () => {
     const dest = tempDest();
-    expect(await refusal(downloadBinary(new URL(`http://127.0.0.1:${cutter.port}/connector-linux-x64`), target, dest, POLICY))).toBe("BODY_TOO_SHORT");
+    expect(
+      await refusal(
+        downloadBinary(new URL(`http://127.0.0.1:${cutter.port}/connector-linux-x64`), target, dest, POLICY),
+      ),
+    ).toBe("BODY_TOO_SHORT");
     expect(existsSync(dest)).toBe(false);
   });
 
@@ -213,14 +232,25 @@ describe("downloadBinary", () => {
     const clock = new FakeClock();
     const dest = tempDest();
     const before = stalledRequests;
-    const slow = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, { ...POLICY, clock, deadlineMs: 3_600_000, minBytesPerSecond: 1, speedWindowMs: 30_000 });
+    const slow = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, {
+      ...POLICY,
+      clock,
+      deadlineMs: 3_600_000,
+      minBytesPerSecond: 1,
+      speedWindowMs: 30_000,
+    });
     // Time moves only once the request is at the server.
     for (let i = 0; i < 500 && stalledRequests === before; i++) await wait(10);
     await clock.advance(29_000);
     await clock.advance(1_000);
     expect(await refusal(slow)).toBe("DOWNLOAD_TOO_SLOW");
     expect(existsSync(dest)).toBe(false);
-    const late = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, { ...POLICY, clock, deadlineMs: 60_000, minBytesPerSecond: 0 });
+    const late = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, {
+      ...POLICY,
+      clock,
+      deadlineMs: 60_000,
+      minBytesPerSecond: 0,
+    });
     await clock.advance(60_000);
     expect(await refusal(late)).toBe("DOWNLOAD_TIMEOUT");
   });
@@ -230,14 +260,19 @@ describe("downloadBinary", () => {
     const port = closed.port;
     closed.stop(true);
     const dest = tempDest();
-    expect(await refusal(downloadBinary(new URL(`http://127.0.0.1:${port}/connector-linux-x64`), target, dest, POLICY))).toBe("DOWNLOAD_FAILED");
+    expect(
+      await refusal(downloadBinary(new URL(`http://127.0.0.1:${port}/connector-linux-x64`), target, dest, POLICY)),
+    ).toBe("DOWNLOAD_FAILED");
     expect(existsSync(dest)).toBe(false);
   });
 
   test("a cancelled upgrade stops the transfer: DOWNLOAD_FAILED, no file left", async () => {
     const dest = tempDest();
     const controller = new AbortController();
-    const running = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, { ...POLICY, signal: controller.signal });
+    const running = downloadBinary(url("/stalled/connector-linux-x64"), target, dest, {
+      ...POLICY,
+      signal: controller.signal,
+    });
     setTimeout(() => controller.abort(), 50);
     expect(await refusal(running)).toBe("DOWNLOAD_FAILED");
     expect(existsSync(dest)).toBe(false);

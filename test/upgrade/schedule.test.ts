@@ -19,12 +19,21 @@ describe("upgrade window", () => {
 
   test("a window within one day: start inclusive, end exclusive", () => {
     const w = parseWindow("02:00-05:00");
-    expect([at("01:59"), at("02:00"), at("04:59"), at("05:00")].map((t) => inWindow(w, t))).toEqual([false, true, true, false]);
+    expect([at("01:59"), at("02:00"), at("04:59"), at("05:00")].map((t) => inWindow(w, t))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
   });
 
   test("a window that wraps midnight", () => {
     const w = parseWindow("22:00-02:00");
-    expect([at("21:59"), at("22:00"), at("23:59"), at("00:00"), at("01:59"), at("02:00"), at("12:00")].map((t) => inWindow(w, t))).toEqual([false, true, true, true, true, false, false]);
+    expect(
+      [at("21:59"), at("22:00"), at("23:59"), at("00:00"), at("01:59"), at("02:00"), at("12:00")].map((t) =>
+        inWindow(w, t),
+      ),
+    ).toEqual([false, true, true, true, true, false, false]);
   });
 
   test("no window: always", () => expect(inWindow(undefined, at("13:37"))).toBe(true));
@@ -54,13 +63,21 @@ describe("planUpgrade", () => {
   const key = makeKey();
   const base = { runningVersion: "1.4.0", connectorId: "c-1", skipped: [] as string[] };
 
-  test("takes a newer release", () => expect(planUpgrade({ ...base, manifest: manifestOf(key) })).toEqual({ take: true }));
-  test("up to date", () => expect(planUpgrade({ ...base, manifest: manifestOf(key, { version: "1.4.0" }) }).take).toBe(false));
+  test("takes a newer release", () =>
+    expect(planUpgrade({ ...base, manifest: manifestOf(key) })).toEqual({ take: true }));
+  test("up to date", () =>
+    expect(planUpgrade({ ...base, manifest: manifestOf(key, { version: "1.4.0" }) }).take).toBe(false));
   test("older than the running version: NOT_NEWER", () => {
-    expect(planUpgrade({ ...base, manifest: manifestOf(key, { version: "1.3.0" }) })).toMatchObject({ take: false, code: "NOT_NEWER" });
+    expect(planUpgrade({ ...base, manifest: manifestOf(key, { version: "1.3.0" }) })).toMatchObject({
+      take: false,
+      code: "NOT_NEWER",
+    });
   });
   test("a version rolled back before: VERSION_SKIPPED", () => {
-    expect(planUpgrade({ ...base, skipped: ["1.5.0"], manifest: manifestOf(key) })).toMatchObject({ take: false, code: "VERSION_SKIPPED" });
+    expect(planUpgrade({ ...base, skipped: ["1.5.0"], manifest: manifestOf(key) })).toMatchObject({
+      take: false,
+      code: "VERSION_SKIPPED",
+    });
   });
 
   test("rollout: a connector outside the percentage waits, inside takes it", () => {
@@ -75,7 +92,12 @@ describe("planUpgrade", () => {
   test("a pin takes only that version, whatever the rollout, even an older one", () => {
     expect(planUpgrade({ ...base, pinVersion: "1.6.0", manifest: manifestOf(key) }).take).toBe(false);
     expect(planUpgrade({ ...base, pinVersion: "1.5.0", manifest: manifestOf(key, { rollout: 0 }) }).take).toBe(true);
-    expect(planUpgrade({ ...base, pinVersion: "1.3.0", manifest: manifestOf(key, { version: "1.3.0" }) }).take).toBe(true);
-    expect(planUpgrade({ ...base, pinVersion: "1.5.0", skipped: ["1.5.0"], manifest: manifestOf(key) })).toMatchObject({ take: false, code: "VERSION_SKIPPED" });
+    expect(planUpgrade({ ...base, pinVersion: "1.3.0", manifest: manifestOf(key, { version: "1.3.0" }) }).take).toBe(
+      true,
+    );
+    expect(planUpgrade({ ...base, pinVersion: "1.5.0", skipped: ["1.5.0"], manifest: manifestOf(key) })).toMatchObject({
+      take: false,
+      code: "VERSION_SKIPPED",
+    });
   });
 });

@@ -33,12 +33,16 @@ describe("selfCheck", () => {
   });
 
   test("accepts what this source tree's own --version prints (the format it checks is the real one)", async () => {
-    const path = script(`exec "${process.execPath}" "${join(import.meta.dir, "..", "..", "src", "main.ts")}" --version`);
+    const path = script(
+      `exec "${process.execPath}" "${join(import.meta.dir, "..", "..", "src", "main.ts")}" --version`,
+    );
     await selfCheck(path, { version: buildInfo.version, target: buildInfo.target }, 30_000);
   });
 
   test("another version: SELF_CHECK_FAILED", async () => {
-    expect(await failure(script(`echo "connector 1.4.0 (commit abc123, built 2026-06-01, target linux-x64)"`))).toContain("connector 1.4.0");
+    expect(
+      await failure(script(`echo "connector 1.4.0 (commit abc123, built 2026-06-01, target linux-x64)"`)),
+    ).toContain("connector 1.4.0");
   });
 
   test("another target: SELF_CHECK_FAILED", async () => {

@@ -24,9 +24,22 @@ test("the answer to this request (by id) is returned; another request's answer i
   const waiting = requestAndWait(dir, "apply", { deadlineMs: 60_000, pollMs: 1_000, clock });
   await flushMicrotasks();
   const id = readRequest(dir)!.id;
-  writeResult(dir, { id: "someone-else", action: "apply", result: "refused", from: "1.0.0", at: new Date().toISOString() });
+  writeResult(dir, {
+    id: "someone-else",
+    action: "apply",
+    result: "refused",
+    from: "1.0.0",
+    at: new Date().toISOString(),
+  });
   await clock.advance(2_000);
-  writeResult(dir, { id, action: "apply", result: "swapped", from: "1.0.0", to: "1.1.0", at: new Date().toISOString() });
+  writeResult(dir, {
+    id,
+    action: "apply",
+    result: "swapped",
+    from: "1.0.0",
+    to: "1.1.0",
+    at: new Date().toISOString(),
+  });
   await clock.advance(2_000);
   expect(await waiting).toMatchObject({ id, result: "swapped", to: "1.1.0" });
 });
@@ -34,7 +47,9 @@ test("the answer to this request (by id) is returned; another request's answer i
 test("no unit answers by the deadline: APPLY_TIMEOUT, and the request is withdrawn", async () => {
   const dir = stateDir();
   const clock = new FakeClock();
-  const waiting = requestAndWait(dir, "rollback", { deadlineMs: 10_000, pollMs: 1_000, clock }).catch((e: unknown) => e);
+  const waiting = requestAndWait(dir, "rollback", { deadlineMs: 10_000, pollMs: 1_000, clock }).catch(
+    (e: unknown) => e,
+  );
   await flushMicrotasks();
   expect(existsSync(requestPath(dir))).toBe(true);
   await clock.advance(11_000);

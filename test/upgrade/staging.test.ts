@@ -1,11 +1,35 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
 import { MAX_BINARY_BYTES, MAX_MANIFEST_BYTES } from "../../src/upgrade/format.ts";
 import {
-  clearStaged, readRequest, readResult, readStaged, removeRequest, requestPath, resultPath, stagedBinaryPath, stagedDir, writeRequest, writeResult, writeStaged,
+  clearStaged,
+  readRequest,
+  readResult,
+  readStaged,
+  removeRequest,
+  requestPath,
+  resultPath,
+  stagedBinaryPath,
+  stagedDir,
+  writeRequest,
+  writeResult,
+  writeStaged,
 } from "../../src/upgrade/staging.ts";
 import { upgradeDir } from "../../src/upgrade/state.ts";
 import type { ReleaseFiles } from "../../src/upgrade/verify.ts";
@@ -28,7 +52,10 @@ const files = (): ReleaseFiles => ({
   manifest: Buffer.from('{"version":"1.1.0"}\n'),
   manifestSignature: Buffer.alloc(64, 7),
   keyset: Buffer.from('{"keys":[]}\n'),
-  keysetSignatures: new Map([["0123456789abcdef", Buffer.alloc(64, 1)], ["fedcba9876543210", Buffer.alloc(64, 2)]]),
+  keysetSignatures: new Map([
+    ["0123456789abcdef", Buffer.alloc(64, 1)],
+    ["fedcba9876543210", Buffer.alloc(64, 2)],
+  ]),
 });
 
 function stage(binary = "#!/bin/sh\necho connector\n"): void {
@@ -56,7 +83,12 @@ describe("writeStaged / readStaged", () => {
     expect(statSync(stagedBinaryPath(stateDir)).mode & 0o777).toBe(0o700);
     expect(statSync(join(stagedDir(stateDir), "manifest.json")).mode & 0o777).toBe(0o600);
     expect(readdirSync(stagedDir(stateDir)).sort()).toEqual([
-      "connector", "manifest.json", "manifest.json.sig", "release-keys.json", "release-keys.json.0123456789abcdef.sig", "release-keys.json.fedcba9876543210.sig",
+      "connector",
+      "manifest.json",
+      "manifest.json.sig",
+      "release-keys.json",
+      "release-keys.json.0123456789abcdef.sig",
+      "release-keys.json.fedcba9876543210.sig",
     ]);
     const { files: read, binary } = readStaged(stateDir);
     const want = files();
@@ -72,15 +104,30 @@ describe("writeStaged / readStaged", () => {
     stage();
     const download = join(scratch, "download");
     writeFileSync(download, "new");
-    writeStaged(stateDir, { ...files(), manifestSignature: undefined, keysetSignatures: new Map([["1111111111111111", Buffer.alloc(64)]]) }, download);
-    expect(readdirSync(stagedDir(stateDir)).sort()).toEqual(["connector", "manifest.json", "release-keys.json", "release-keys.json.1111111111111111.sig"]);
+    writeStaged(
+      stateDir,
+      { ...files(), manifestSignature: undefined, keysetSignatures: new Map([["1111111111111111", Buffer.alloc(64)]]) },
+      download,
+    );
+    expect(readdirSync(stagedDir(stateDir)).sort()).toEqual([
+      "connector",
+      "manifest.json",
+      "release-keys.json",
+      "release-keys.json.1111111111111111.sig",
+    ]);
     const { files: read } = readStaged(stateDir);
     expect(read.manifestSignature).toBeUndefined();
     expect([...read.keysetSignatures.keys()]).toEqual(["1111111111111111"]);
   });
 
   test("a root id that is not a key id is refused before anything is written (no path tricks)", () => {
-    const err = unsafeError(() => writeStaged(stateDir, { ...files(), keysetSignatures: new Map([["../../x", Buffer.alloc(64)]]) }, join(scratch, "none")));
+    const err = unsafeError(() =>
+      writeStaged(
+        stateDir,
+        { ...files(), keysetSignatures: new Map([["../../x", Buffer.alloc(64)]]) },
+        join(scratch, "none"),
+      ),
+    );
     expect(err.code).toBe("STAGING_UNSAFE");
     expect(existsSync(upgradeDir(stateDir))).toBe(false);
   });
@@ -117,7 +164,8 @@ describe("writeStaged / readStaged", () => {
     stage();
     chownSync(stateDir, OTHER_UID, OTHER_UID);
     for (const d of [upgradeDir(stateDir), stagedDir(stateDir)]) chownSync(d, OTHER_UID, OTHER_UID);
-    for (const name of readdirSync(stagedDir(stateDir))) chownSync(join(stagedDir(stateDir), name), OTHER_UID, OTHER_UID);
+    for (const name of readdirSync(stagedDir(stateDir)))
+      chownSync(join(stagedDir(stateDir), name), OTHER_UID, OTHER_UID);
     expect(readStaged(stateDir).binary.byteLength).toBeGreaterThan(0);
     chownSync(join(stagedDir(stateDir), "release-keys.json"), 0, 0);
     expect(unsafeError(() => readStaged(stateDir)).message).toContain("release-keys.json is owned by uid 0");
@@ -131,8 +179,12 @@ describe("writeStaged / readStaged", () => {
 
   test("oversized files: a manifest over 64 KiB, a binary over MAX_BINARY_BYTES (sparse) are STAGING_UNSAFE", () => {
     stage();
-    writeFileSync(join(stagedDir(stateDir), "manifest.json"), Buffer.alloc(MAX_MANIFEST_BYTES + 1, 32), { mode: 0o600 });
-    expect(unsafeError(() => readStaged(stateDir)).message).toContain(`manifest.json is ${MAX_MANIFEST_BYTES + 1} bytes`);
+    writeFileSync(join(stagedDir(stateDir), "manifest.json"), Buffer.alloc(MAX_MANIFEST_BYTES + 1, 32), {
+      mode: 0o600,
+    });
+    expect(unsafeError(() => readStaged(stateDir)).message).toContain(
+      `manifest.json is ${MAX_MANIFEST_BYTES + 1} bytes`,
+    );
     writeFileSync(join(stagedDir(stateDir), "manifest.json"), "{}", { mode: 0o600 });
     truncateSync(stagedBinaryPath(stateDir), MAX_BINARY_BYTES + 1);
     expect(unsafeError(() => readStaged(stateDir)).message).toContain(`connector is ${MAX_BINARY_BYTES + 1} bytes`);
@@ -190,7 +242,9 @@ describe("request and result", () => {
     mkdirSync(upgradeDir(stateDir), { mode: 0o700 });
     writeFileSync(requestPath(stateDir), "{not json", { mode: 0o600 });
     expect(unsafeError(() => readRequest(stateDir)).message).toContain("is not JSON");
-    writeFileSync(requestPath(stateDir), JSON.stringify({ schema: 1, id: "x", action: "reinstall", at: "now" }), { mode: 0o600 });
+    writeFileSync(requestPath(stateDir), JSON.stringify({ schema: 1, id: "x", action: "reinstall", at: "now" }), {
+      mode: 0o600,
+    });
     expect(unsafeError(() => readRequest(stateDir)).message).toContain("does not match its schema");
     rmSync(requestPath(stateDir));
     mkdirSync(requestPath(stateDir));
@@ -201,11 +255,23 @@ describe("request and result", () => {
 
   test("writeResult with an owner chowns the file to that owner; readResult reads it back; junk reads as none", () => {
     chownSync(stateDir, OTHER_UID, OTHER_UID);
-    writeResult(stateDir, { id: "r1", action: "apply", result: "swapped", from: "1.0.0", to: "1.1.0", at: "2026-03-01T10:00:00.000Z" }, { uid: OTHER_UID, gid: OTHER_UID });
+    writeResult(
+      stateDir,
+      { id: "r1", action: "apply", result: "swapped", from: "1.0.0", to: "1.1.0", at: "2026-03-01T10:00:00.000Z" },
+      { uid: OTHER_UID, gid: OTHER_UID },
+    );
     const stats = statSync(resultPath(stateDir));
     expect([stats.uid, stats.gid, stats.mode & 0o777]).toEqual([OTHER_UID, OTHER_UID, 0o600]);
     expect(statSync(upgradeDir(stateDir)).uid).toBe(OTHER_UID);
-    expect(readResult(stateDir)).toEqual({ schema: 1, id: "r1", action: "apply", result: "swapped", from: "1.0.0", to: "1.1.0", at: "2026-03-01T10:00:00.000Z" });
+    expect(readResult(stateDir)).toEqual({
+      schema: 1,
+      id: "r1",
+      action: "apply",
+      result: "swapped",
+      from: "1.0.0",
+      to: "1.1.0",
+      at: "2026-03-01T10:00:00.000Z",
+    });
     writeFileSync(resultPath(stateDir), "[]");
     expect(readResult(stateDir)).toBeUndefined();
     expect(readFileSync(resultPath(stateDir), "utf8")).toBe("[]");

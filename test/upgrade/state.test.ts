@@ -26,14 +26,28 @@ function freshStateDir(): string {
   return stateDir;
 }
 
-const outcome = (n: number) => ({ at: new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString(), from: "1.4.0", to: `1.5.${n}`, result: "installed" as const });
+const outcome = (n: number) => ({
+  at: new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString(),
+  from: "1.4.0",
+  to: `1.5.${n}`,
+  result: "installed" as const,
+});
 
 const FULL: UpgradeState = {
   schema: 1,
   highestSequence: 12,
   highestVersion: "1.5.0",
   skipped: ["1.4.9"],
-  outcomes: [{ at: "2026-01-01T00:00:00.000Z", from: "1.4.0", result: "refused", code: "SIGNATURE_INVALID", message: "bad", reported: false }],
+  outcomes: [
+    {
+      at: "2026-01-01T00:00:00.000Z",
+      from: "1.4.0",
+      result: "refused",
+      code: "SIGNATURE_INVALID",
+      message: "bad",
+      reported: false,
+    },
+  ],
   probation: { version: "1.5.0", from: "1.4.0", since: "2026-01-01T00:00:00.000Z", starts: 1 },
 };
 

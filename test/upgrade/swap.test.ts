@@ -1,9 +1,29 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
-import { canReplace, prevPath, removeSwapLeftovers, restorePrevious, swapBinary, type SwapStep } from "../../src/upgrade/swap.ts";
+import {
+  canReplace,
+  prevPath,
+  removeSwapLeftovers,
+  restorePrevious,
+  swapBinary,
+  type SwapStep,
+} from "../../src/upgrade/swap.ts";
 import { fakeBinaryText, runVersion, writeFakeBinary } from "../support/swap-binaries.ts";
 
 let dir: string;
@@ -43,7 +63,15 @@ describe("swapBinary", () => {
       hook: (step) => void steps.push(step),
     });
     expect(checked).toContain("connector 1.1.0 ");
-    expect(steps).toEqual(["temp-written", "temp-synced", "temp-executable", "checked", "prev-kept", "renamed", "dir-synced"]);
+    expect(steps).toEqual([
+      "temp-written",
+      "temp-synced",
+      "temp-executable",
+      "checked",
+      "prev-kept",
+      "renamed",
+      "dir-synced",
+    ]);
     expect(Buffer.compare(readFileSync(installed), newBytes())).toBe(0);
     expect(statSync(installed).mode & 0o777).toBe(0o755);
     expect(Buffer.compare(readFileSync(prevPath(installed)), oldBytes)).toBe(0);
@@ -62,7 +90,15 @@ describe("swapBinary", () => {
 
   test("a check that throws: the temp is removed, connector and connector.prev untouched, the check's error thrown", async () => {
     writeFileSync(prevPath(installed), "older");
-    const err = await rejection(swapBinary({ installed, bytes: newBytes(), check: async () => { throw new UpgradeError("SELF_CHECK_FAILED", "prints 9.9.9"); } }));
+    const err = await rejection(
+      swapBinary({
+        installed,
+        bytes: newBytes(),
+        check: async () => {
+          throw new UpgradeError("SELF_CHECK_FAILED", "prints 9.9.9");
+        },
+      }),
+    );
     expect(err.code).toBe("SELF_CHECK_FAILED");
     expect(Buffer.compare(readFileSync(installed), oldBytes)).toBe(0);
     expect(readFileSync(prevPath(installed), "utf8")).toBe("older");
@@ -70,7 +106,15 @@ describe("swapBinary", () => {
   });
 
   test("a check failing with a plain error is a SELF_CHECK_FAILED", async () => {
-    const err = await rejection(swapBinary({ installed, bytes: newBytes(), check: async () => { throw new Error("exit 1"); } }));
+    const err = await rejection(
+      swapBinary({
+        installed,
+        bytes: newBytes(),
+        check: async () => {
+          throw new Error("exit 1");
+        },
+      }),
+    );
     expect(err.code).toBe("SELF_CHECK_FAILED");
     expect(Buffer.compare(readFileSync(installed), oldBytes)).toBe(0);
   });
@@ -93,7 +137,13 @@ describe("swapBinary", () => {
   });
 
   test("a hook failing before the rename leaves connector as it was and removes the temp", async () => {
-    const err = await swapBinary({ installed, bytes: newBytes(), hook: (step) => { if (step === "prev-kept") throw new Error("disk gone"); } }).catch((e: unknown) => e);
+    const err = await swapBinary({
+      installed,
+      bytes: newBytes(),
+      hook: (step) => {
+        if (step === "prev-kept") throw new Error("disk gone");
+      },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UpgradeError);
     expect(Buffer.compare(readFileSync(installed), oldBytes)).toBe(0);
     expect(readdirSync(dir).filter((n) => n.startsWith(".")).length).toBe(0);
@@ -124,7 +174,14 @@ describe("helpers", () => {
   });
 
   test("removeSwapLeftovers removes only our temp names", () => {
-    for (const name of [".connector.new.0123456789ab", ".connector.prev.0123456789ab", ".connector.restore.0123456789ab", ".connector.new.x", "other"]) writeFileSync(join(dir, name), "");
+    for (const name of [
+      ".connector.new.0123456789ab",
+      ".connector.prev.0123456789ab",
+      ".connector.restore.0123456789ab",
+      ".connector.new.x",
+      "other",
+    ])
+      writeFileSync(join(dir, name), "");
     removeSwapLeftovers(installed);
     expect(readdirSync(dir).sort()).toEqual([".connector.new.x", "connector", "other"]);
   });
@@ -144,12 +201,29 @@ const protectedHardlinks = ((): boolean => {
 async function swapAsNobody(): Promise<{ exitCode: number; stdout: string }> {
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, "new"), newBytes(), { mode: 0o644 });
-  const child = Bun.spawn(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, CHILD, installed, join(dir, "new"), "no-such-step"], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [exitCode, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  const child = Bun.spawn(
+    [
+      "setpriv",
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      "--clear-groups",
+      process.execPath,
+      CHILD,
+      installed,
+      join(dir, "new"),
+      "no-such-step",
+    ],
+    {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  const [exitCode, stdout, stderr] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
   if (exitCode !== 0 && exitCode !== 3) throw new Error(`swap child exited ${exitCode}: ${stdout}${stderr}`);
   return { exitCode, stdout };
 }
@@ -165,18 +239,21 @@ describe.skipIf(process.geteuid?.() !== 0)("as an unprivileged user", () => {
     expect(readdirSync(dir).sort()).toEqual(["connector", "new"]);
   });
 
-  test.skipIf(!protectedHardlinks)("a hard link refused (a root-owned binary, protected_hardlinks): the old binary is copied to connector.prev", async () => {
-    const oldInode = statSync(installed).ino;
-    chownSync(dir, NOBODY, NOBODY);
-    const { exitCode, stdout } = await swapAsNobody();
-    expect({ exitCode, stdout }).toEqual({ exitCode: 0, stdout: "CAN_REPLACE true\n" });
-    expect(Buffer.compare(readFileSync(installed), newBytes())).toBe(0);
-    const prev = statSync(prevPath(installed));
-    expect(Buffer.compare(readFileSync(prevPath(installed)), oldBytes)).toBe(0);
-    expect(prev.ino).not.toBe(oldInode);
-    expect(prev.mode & 0o777).toBe(0o755);
-    expect(runVersion(prevPath(installed))).toContain("connector 1.0.0 ");
-  });
+  test.skipIf(!protectedHardlinks)(
+    "a hard link refused (a root-owned binary, protected_hardlinks): the old binary is copied to connector.prev",
+    async () => {
+      const oldInode = statSync(installed).ino;
+      chownSync(dir, NOBODY, NOBODY);
+      const { exitCode, stdout } = await swapAsNobody();
+      expect({ exitCode, stdout }).toEqual({ exitCode: 0, stdout: "CAN_REPLACE true\n" });
+      expect(Buffer.compare(readFileSync(installed), newBytes())).toBe(0);
+      const prev = statSync(prevPath(installed));
+      expect(Buffer.compare(readFileSync(prevPath(installed)), oldBytes)).toBe(0);
+      expect(prev.ino).not.toBe(oldInode);
+      expect(prev.mode & 0o777).toBe(0o755);
+      expect(runVersion(prevPath(installed))).toContain("connector 1.0.0 ");
+    },
+  );
 });
 
 describe("an installed path that is a symlink", () => {

@@ -3,12 +3,29 @@ import { compareVersions } from "../../src/upgrade/version-order.ts";
 
 describe("compareVersions", () => {
   // The semver 2.0.0 precedence example, ascending.
-  const ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.9.0", "1.10.0", "2.0.0"];
+  const ordered = [
+    "1.0.0-alpha",
+    "1.0.0-alpha.1",
+    "1.0.0-alpha.beta",
+    "1.0.0-beta",
+    "1.0.0-beta.2",
+    "1.0.0-beta.11",
+    "1.0.0-rc.1",
+    "1.0.0",
+    "1.0.1",
+    "1.9.0",
+    "1.10.0",
+    "2.0.0",
+  ];
 
   test("orders the semver precedence example in every pair", () => {
     for (let i = 0; i < ordered.length; i++) {
       for (let j = 0; j < ordered.length; j++) {
-        expect([ordered[i], ordered[j], compareVersions(ordered[i]!, ordered[j]!)]).toEqual([ordered[i], ordered[j], i < j ? -1 : i > j ? 1 : 0]);
+        expect([ordered[i], ordered[j], compareVersions(ordered[i]!, ordered[j]!)]).toEqual([
+          ordered[i],
+          ordered[j],
+          i < j ? -1 : i > j ? 1 : 0,
+        ]);
       }
     }
   });

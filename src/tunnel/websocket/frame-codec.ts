@@ -82,9 +82,7 @@ export function encodeFrame(
 
 /** Close codes a peer may send (RFC 6455 §7.4.1, IANA registry 1012–1014, private 3000–4999). */
 export function isValidCloseCode(code: number): boolean {
-  return (
-    (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
-  );
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -93,7 +91,11 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export function parseClosePayload(payload: Uint8Array): { code: number; reason: string } {
   if (payload.length === 0) return { code: CloseCode.noStatus, reason: "" };
   if (payload.length === 1) {
-    throw new WebSocketProtocolError("WS_BAD_CLOSE_PAYLOAD", "close frame with a 1-byte payload", CloseCode.protocolError);
+    throw new WebSocketProtocolError(
+      "WS_BAD_CLOSE_PAYLOAD",
+      "close frame with a 1-byte payload",
+      CloseCode.protocolError,
+    );
   }
   const code = ((payload[0] ?? 0) << 8) | (payload[1] ?? 0);
   if (!isValidCloseCode(code)) {
@@ -138,8 +140,11 @@ export interface FrameDecoderOptions {
   reuseBuffer?: boolean;
 }
 
-const fail = (code: ConstructorParameters<typeof WebSocketProtocolError>[0], msg: string, close: number = CloseCode.protocolError) =>
-  new WebSocketProtocolError(code, msg, close);
+const fail = (
+  code: ConstructorParameters<typeof WebSocketProtocolError>[0],
+  msg: string,
+  close: number = CloseCode.protocolError,
+) => new WebSocketProtocolError(code, msg, close);
 
 /** Incremental decoder. State: reading a header (into a 14-byte scratch when split) or a payload. */
 export class FrameDecoder {
@@ -275,8 +280,10 @@ export class FrameDecoder {
       p += 2;
       if (length < 126) throw fail("WS_BAD_LENGTH", "16-bit length used for a length under 126");
     } else if (length === 127) {
-      const high = (((buf[p] ?? 0) << 24) | ((buf[p + 1] ?? 0) << 16) | ((buf[p + 2] ?? 0) << 8) | (buf[p + 3] ?? 0)) >>> 0;
-      const low = (((buf[p + 4] ?? 0) << 24) | ((buf[p + 5] ?? 0) << 16) | ((buf[p + 6] ?? 0) << 8) | (buf[p + 7] ?? 0)) >>> 0;
+      const high =
+        (((buf[p] ?? 0) << 24) | ((buf[p + 1] ?? 0) << 16) | ((buf[p + 2] ?? 0) << 8) | (buf[p + 3] ?? 0)) >>> 0;
+      const low =
+        (((buf[p + 4] ?? 0) << 24) | ((buf[p + 5] ?? 0) << 16) | ((buf[p + 6] ?? 0) << 8) | (buf[p + 7] ?? 0)) >>> 0;
       p += 8;
       if (high >= 0x8000_0000) throw fail("WS_BAD_LENGTH", "64-bit length with the most significant bit set");
       if (high === 0 && low < 0x10000) throw fail("WS_BAD_LENGTH", "64-bit length used for a length under 65536");
@@ -286,7 +293,8 @@ export class FrameDecoder {
       throw fail("WS_MESSAGE_TOO_BIG", `message over ${this.#max} bytes`, CloseCode.messageTooBig);
     }
     if (masked) {
-      this.#maskKey = (((buf[p] ?? 0) << 24) | ((buf[p + 1] ?? 0) << 16) | ((buf[p + 2] ?? 0) << 8) | (buf[p + 3] ?? 0)) >>> 0;
+      this.#maskKey =
+        (((buf[p] ?? 0) << 24) | ((buf[p + 1] ?? 0) << 16) | ((buf[p + 2] ?? 0) << 8) | (buf[p + 3] ?? 0)) >>> 0;
       p += 4;
     } else {
       this.#maskKey = 0;

@@ -30,7 +30,10 @@ export class TlsHandshakeError extends Error {
   constructor(readonly tlsError: Error | null) {
     super(tlsError?.message ?? "TLS handshake failed");
     const code = errnoCode(tlsError);
-    this.reason = code === undefined || code === "EPROTO" ? this.message.replace(/^error:[0-9a-f]+:SSL routines:OPENSSL_internal:/, "") : code;
+    this.reason =
+      code === undefined || code === "EPROTO"
+        ? this.message.replace(/^error:[0-9a-f]+:SSL routines:OPENSSL_internal:/, "")
+        : code;
     this.kind = tlsFailureKind(code, this.message) ?? "other";
   }
 }

@@ -26,7 +26,9 @@ export function generateWebSocketKey(): string {
 
 /** Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2: base64 SHA-1 of key ‖ GUID). */
 export function computeAcceptKey(key: string): string {
-  return createHash("sha1").update(key + WS_GUID).digest("base64");
+  return createHash("sha1")
+    .update(key + WS_GUID)
+    .digest("base64");
 }
 
 /** `Host` / CONNECT authority: IPv6 literals in brackets. */
@@ -74,10 +76,13 @@ export function checkUpgradeResponse(res: HttpResponseHead, key: string, offered
   if (h.get("sec-websocket-accept") !== computeAcceptKey(key)) {
     throw new UpgradeResponseError("Sec-WebSocket-Accept does not match our key");
   }
-  if (h.has("sec-websocket-extensions")) throw new UpgradeResponseError("gateway selected an extension we did not offer");
+  if (h.has("sec-websocket-extensions"))
+    throw new UpgradeResponseError("gateway selected an extension we did not offer");
   const chosen = h.get("sec-websocket-protocol");
   if (chosen === undefined || !offered.includes(chosen)) {
-    throw new UpgradeResponseError(`gateway selected subprotocol ${peerText(JSON.stringify(chosen ?? null), 80)}, not one we offered`);
+    throw new UpgradeResponseError(
+      `gateway selected subprotocol ${peerText(JSON.stringify(chosen ?? null), 80)}, not one we offered`,
+    );
   }
   return chosen;
 }

@@ -42,7 +42,10 @@ export class HeadCollector {
     }
     if (end > this.maxBytes) throw new HttpHeadError(`HTTP head longer than ${this.maxBytes} bytes`);
     this.#buf = new Uint8Array(0);
-    return { head: Buffer.from(joined.buffer, joined.byteOffset, end).toString("latin1"), rest: joined.subarray(end + 4) };
+    return {
+      head: Buffer.from(joined.buffer, joined.byteOffset, end).toString("latin1"),
+      rest: joined.subarray(end + 4),
+    };
   }
 }
 
@@ -86,7 +89,10 @@ export function parseResponseHead(head: string): HttpResponseHead {
 /** Comma-separated header value → trimmed, non-empty elements. */
 export function headerList(value: string | undefined): string[] {
   if (value === undefined) return [];
-  return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 /** True when the comma-separated header contains `token` (case-insensitive). */

@@ -28,7 +28,10 @@ export function parseProxyUrl(proxy: string | URL): ProxyTarget {
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const display = `${url.protocol}//${url.host}`;
   if (url.protocol !== "http:") {
-    throw new TunnelDialError("TUNNEL_PROXY", `proxy ${display}: only http:// proxies are supported (CONNECT over plain HTTP)`);
+    throw new TunnelDialError(
+      "TUNNEL_PROXY",
+      `proxy ${display}: only http:// proxies are supported (CONNECT over plain HTTP)`,
+    );
   }
   const port = url.port === "" ? 80 : Number(url.port);
   let credentials: string | undefined;
@@ -55,7 +58,10 @@ export function buildConnectRequest(targetHost: string, targetPort: number, prox
 export function checkConnectResponse(res: HttpResponseHead, proxy: ProxyTarget, target: string): void {
   if (res.status >= 200 && res.status < 300) return;
   if (res.status === 407) {
-    const why = proxy.credentials === undefined ? "it requires credentials (none configured)" : "it rejected the configured credentials";
+    const why =
+      proxy.credentials === undefined
+        ? "it requires credentials (none configured)"
+        : "it rejected the configured credentials";
     throw new TunnelDialError("TUNNEL_PROXY", `proxy ${proxy.display} refused authentication: ${why}`, { status: 407 });
   }
   throw new TunnelDialError(

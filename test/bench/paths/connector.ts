@@ -31,7 +31,8 @@ export const APP_NAMES = { app: "bench", iperf: "iperf" } as const;
 export function loopbackPort(listen: string): number {
   const match = /^127\.0\.0\.1:(\d{1,5})$/.exec(listen);
   const port = Number(match?.[1]);
-  if (!match || !(port > 0 && port < 65_536)) throw new BenchError(`gateway listener ${JSON.stringify(listen)} is not 127.0.0.1:PORT`);
+  if (!match || !(port > 0 && port < 65_536))
+    throw new BenchError(`gateway listener ${JSON.stringify(listen)} is not 127.0.0.1:PORT`);
   return port;
 }
 
@@ -52,7 +53,11 @@ export interface ConnectorSetup {
  * validate the harness (a `.ts` stand-in is run with this Bun).
  */
 export function connectorSetup(root: string, cloudMain?: string, connectorBin?: string): ConnectorSetup {
-  const command = connectorBin ? (connectorBin.endsWith(".ts") ? [process.execPath, connectorBin] : [connectorBin]) : [connectorBinary(root)];
+  const command = connectorBin
+    ? connectorBin.endsWith(".ts")
+      ? [process.execPath, connectorBin]
+      : [connectorBin]
+    : [connectorBinary(root)];
   return { cloudMain: cloudMain ?? join(root, "test", "cloud", "main.ts"), command, real: !connectorBin };
 }
 
@@ -64,11 +69,23 @@ export function connectorMissing(setup: ConnectorSetup): string | undefined {
   return undefined;
 }
 
-async function startCloud(rig: Rig, targets: Targets, cloudMain: string): Promise<v.InferOutput<typeof CloudJsonSchema>> {
+async function startCloud(
+  rig: Rig,
+  targets: Targets,
+  cloudMain: string,
+): Promise<v.InferOutput<typeof CloudJsonSchema>> {
   const dir = join(rig.dir, "cloud");
   const apps = ["--app", `${APP_NAMES.app}=127.0.0.1:${targets.appPort}`];
   if (targets.iperfPort !== undefined) apps.push("--app", `${APP_NAMES.iperf}=127.0.0.1:${targets.iperfPort}`);
-  const cloud = rig.spawn("cloud", [process.execPath, cloudMain, "--dir", dir, "--gateways", String(GATEWAYS), ...apps]);
+  const cloud = rig.spawn("cloud", [
+    process.execPath,
+    cloudMain,
+    "--dir",
+    dir,
+    "--gateways",
+    String(GATEWAYS),
+    ...apps,
+  ]);
   const file = join(dir, "cloud.json");
   return waitFor(
     "the reference cloud to write cloud.json",
@@ -81,7 +98,8 @@ async function startCloud(rig: Rig, targets: Targets, cloudMain: string): Promis
           // written atomically by contract; a torn read is retried until the deadline
         }
       }
-      if (cloud.proc.exitCode !== null) throw new BenchError(`reference cloud exited (${cloud.proc.exitCode}): ${rig.procs.tail(cloud)}`);
+      if (cloud.proc.exitCode !== null)
+        throw new BenchError(`reference cloud exited (${cloud.proc.exitCode}): ${rig.procs.tail(cloud)}`);
       return undefined;
     },
     DEADLINES.cloudMs,
@@ -102,21 +120,35 @@ export async function connectorPath(rig: Rig, targets: Targets, setup: Connector
   const cloud = await startCloud(rig, targets, setup.cloudMain);
   rig.procs.addSecret(cloud.provisioningKey);
   const appPort = listenerPort(cloud, APP_NAMES.app);
-  if (appPort === undefined) throw new Skip(`reference cloud has no user listener for the app yet (apps.${APP_NAMES.app}.listen is null: gateways not implemented)`);
+  if (appPort === undefined)
+    throw new Skip(
+      `reference cloud has no user listener for the app yet (apps.${APP_NAMES.app}.listen is null: gateways not implemented)`,
+    );
   const iperfPort = targets.iperfPort === undefined ? undefined : listenerPort(cloud, APP_NAMES.iperf);
 
   const binary = setup.command;
   const stateDir = join(rig.dir, "connector-state");
   const env = { CONNECTOR_PROVISIONING_KEY: cloud.provisioningKey };
-  const enroll = await rig.runToEnd("connector-enroll", [...binary, "enroll", "--state-dir", stateDir, "--log-format", "json"], DEADLINES.enrollMs, env);
-  if (enroll.code !== 0) throw new BenchError(`connector enroll exited ${enroll.code}: ${rig.procs.tail(enroll.child)}`);
+  const enroll = await rig.runToEnd(
+    "connector-enroll",
+    [...binary, "enroll", "--state-dir", stateDir, "--log-format", "json"],
+    DEADLINES.enrollMs,
+    env,
+  );
+  if (enroll.code !== 0)
+    throw new BenchError(`connector enroll exited ${enroll.code}: ${rig.procs.tail(enroll.child)}`);
 
   const run = rig.spawn("connector-run", [...binary, "run", "--state-dir", stateDir, "--log-format", "json"]);
   await waitFor(
     "all tunnels up (connector status --json exits 0)",
     async () => {
-      if (run.proc.exitCode !== null) throw new BenchError(`connector run exited (${run.proc.exitCode}): ${rig.procs.tail(run)}`);
-      const status = await rig.runToEnd("connector-status", [...binary, "status", "--state-dir", stateDir, "--json"], 10_000);
+      if (run.proc.exitCode !== null)
+        throw new BenchError(`connector run exited (${run.proc.exitCode}): ${rig.procs.tail(run)}`);
+      const status = await rig.runToEnd(
+        "connector-status",
+        [...binary, "status", "--state-dir", stateDir, "--json"],
+        10_000,
+      );
       return status.code === 0 ? true : undefined;
     },
     DEADLINES.tunnelsMs,

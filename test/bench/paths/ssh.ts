@@ -19,11 +19,14 @@ function currentUser(): string {
 }
 
 function keygen(rig: Rig, path: string): void {
-  const r = Bun.spawnSync([rig.tools.sshKeygen!, "-q", "-t", "ed25519", "-N", "", "-C", "connector-bench", "-f", path], {
-    stdout: "ignore",
-    stderr: "pipe",
-    timeout: 10_000,
-  });
+  const r = Bun.spawnSync(
+    [rig.tools.sshKeygen!, "-q", "-t", "ed25519", "-N", "", "-C", "connector-bench", "-f", path],
+    {
+      stdout: "ignore",
+      stderr: "pipe",
+      timeout: 10_000,
+    },
+  );
   if (r.exitCode !== 0) throw new BenchError(`ssh-keygen: ${r.stderr.toString().trim()}`);
 }
 
@@ -69,15 +72,24 @@ export async function sshPath(rig: Rig, targets: Targets): Promise<ReadyPath> {
   const ssh = rig.spawn("ssh", [
     rig.tools.ssh!,
     "-N",
-    "-F", "/dev/null",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "BatchMode=yes",
-    "-o", "IdentitiesOnly=yes",
-    "-o", "ExitOnForwardFailure=yes",
-    "-o", "LogLevel=ERROR",
-    "-i", join(dir, "user_ed25519"),
-    "-p", String(sshdPort),
+    "-F",
+    "/dev/null",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "ExitOnForwardFailure=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-i",
+    join(dir, "user_ed25519"),
+    "-p",
+    String(sshdPort),
     ...forwards,
     `${currentUser()}@127.0.0.1`,
   ]);

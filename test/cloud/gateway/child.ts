@@ -9,7 +9,13 @@ import type { Subprocess } from "bun";
 import * as v from "valibot";
 import type { Logger } from "../../../src/log.ts";
 import { GATEWAY_READY_TIMEOUT_MS, STOP_KILL_AFTER_MS } from "./config.ts";
-import { ChildMessageSchema, type ChildMessage, type GatewayDescription, type InitMessage, type ParentMessage } from "./messages.ts";
+import {
+  ChildMessageSchema,
+  type ChildMessage,
+  type GatewayDescription,
+  type InitMessage,
+  type ParentMessage,
+} from "./messages.ts";
 
 const GATEWAY_SCRIPT = join(import.meta.dir, "process.ts");
 
@@ -69,7 +75,10 @@ export class GatewayProcess {
   /** Sends `init` and resolves with the tunnel port once the gateway is ready; kills it on failure. */
   start(init: InitMessage): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => finish({ type: "failed", message: `not ready within ${GATEWAY_READY_TIMEOUT_MS} ms` }), GATEWAY_READY_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => finish({ type: "failed", message: `not ready within ${GATEWAY_READY_TIMEOUT_MS} ms` }),
+        GATEWAY_READY_TIMEOUT_MS,
+      );
       const finish = (message: ChildMessage | { type: "exit"; code: number | null }) => {
         clearTimeout(timer);
         this.#onStart = undefined;
@@ -79,7 +88,12 @@ export class GatewayProcess {
           return;
         }
         if (this.running) this.#proc.kill("SIGKILL");
-        const why = message.type === "exit" ? `exited with code ${message.code}` : message.type === "failed" ? message.message : "answered out of turn";
+        const why =
+          message.type === "exit"
+            ? `exited with code ${message.code}`
+            : message.type === "failed"
+              ? message.message
+              : "answered out of turn";
         reject(new Error(`gateway ${this.#options.id} did not start: ${why}`));
       };
       this.#onStart = finish;
@@ -93,7 +107,9 @@ export class GatewayProcess {
     try {
       this.#proc.send(message);
     } catch (err) {
-      this.#options.log.debug(`gateway ${this.#options.id}: message not sent: ${err instanceof Error ? err.message : String(err)}`);
+      this.#options.log.debug(
+        `gateway ${this.#options.id}: message not sent: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 

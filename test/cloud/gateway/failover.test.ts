@@ -51,12 +51,18 @@ async function connectAndReport(index: number): Promise<void> {
 
 beforeAll(async () => {
   echo = startEchoServer();
-  const app = { name: "echo", destinations: [{ host: "127.0.0.1", ports: String(echo.port) }], servers: [echo.address] };
+  const app = {
+    name: "echo",
+    destinations: [{ host: "127.0.0.1", ports: String(echo.port) }],
+    servers: [echo.address],
+  };
   cloud = await startCloud({ log: silentLog, gateways: 2, apps: [app] });
   connector = await enrollTestConnector(cloud);
   tunnels = [];
   await Promise.all([connectAndReport(0), connectAndReport(1)]);
-  await untilGateways(cloud, "both gateways routing echo", (gws) => gws.every((g) => g.apps.echo?.listening && g.apps.echo.routable));
+  await untilGateways(cloud, "both gateways routing echo", (gws) =>
+    gws.every((g) => g.apps.echo?.listening && g.apps.echo.routable),
+  );
 }, 15_000);
 
 afterAll(async () => {
@@ -111,12 +117,18 @@ describe("gateway failover", () => {
 
   test("a stopping gateway lets open streams go on until they finish, then exits before its grace is over", async () => {
     const users = await Promise.all(Array.from({ length: 6 }, () => openUser()));
-    await untilGateways(cloud, "the streams open", (g) => g.reduce((n, x) => n + (x.tunnels[0]?.streams ?? 0), 0) === 6);
+    await untilGateways(
+      cloud,
+      "the streams open",
+      (g) => g.reduce((n, x) => n + (x.tunnels[0]?.streams ?? 0), 0) === 6,
+    );
     const started = Date.now();
     const stopping = adminFetch(cloud, "POST", "/admin/gateways/gw-1/stop", { graceMs: 5_000 });
     await until("GO_AWAY on gw-1's tunnel", () => (tunnels[0]!.goAways.length > 0 ? true : undefined));
     // Draining: every open stream still carries bytes both ways.
-    expect(await Promise.all(users.map((u) => u.echo("still here")))).toEqual(Array.from({ length: 6 }, () => "still here"));
+    expect(await Promise.all(users.map((u) => u.echo("still here")))).toEqual(
+      Array.from({ length: 6 }, () => "still here"),
+    );
     for (const u of users) u.socket.end();
     expect((await stopping).status).toBe(200);
     expect(Date.now() - started).toBeLessThan(4_000);

@@ -124,7 +124,13 @@ class Fleet implements GatewayAdmin {
         // e.g. another gateway told to hold a port, sent) before any description was asked for.
         const summary = g.summary;
         const d = g.process?.ready ? await g.process.describe(DESCRIBE_TIMEOUT_MS) : undefined;
-        return { ...summary, answering: d !== undefined, tunnels: d?.tunnels ?? [], counters: d?.counters ?? null, apps: d?.apps ?? {} };
+        return {
+          ...summary,
+          answering: d !== undefined,
+          tunnels: d?.tunnels ?? [],
+          counters: d?.counters ?? null,
+          apps: d?.apps ?? {},
+        };
       }),
     );
   }
@@ -158,7 +164,9 @@ class Fleet implements GatewayAdmin {
     if (versions.length > MAX_REFUSED_VERSIONS) throw new Error(`at most ${MAX_REFUSED_VERSIONS} refused versions`);
     this.#refusedVersions = [...new Set(versions)];
     const running = this.gateways.filter((g) => g.process?.ready);
-    const acked = await Promise.all(running.map((g) => g.process!.refuseVersions(this.#refusedVersions, SETTINGS_ACK_TIMEOUT_MS)));
+    const acked = await Promise.all(
+      running.map((g) => g.process!.refuseVersions(this.#refusedVersions, SETTINGS_ACK_TIMEOUT_MS)),
+    );
     // A gateway that died meanwhile gets the set with its next `init`; one that is up and silent is a failure.
     const silent = running.filter((g, i) => !acked[i] && g.process?.ready).map((g) => g.id);
     if (silent.length > 0) throw new Error(`gateway ${silent.join(", ")} did not acknowledge the refused versions`);
@@ -247,7 +255,9 @@ class Fleet implements GatewayAdmin {
 
   /** Every app of every group the cloud has mentioned (an app lives in exactly one group). */
   #snapshot(): GatewayApp[] {
-    return [...this.#groups].flatMap((group) => this.#state.catalog.forGroup(group).apps.map((a) => ({ name: a.name, group, servers: a.servers })));
+    return [...this.#groups].flatMap((group) =>
+      this.#state.catalog.forGroup(group).apps.map((a) => ({ name: a.name, group, servers: a.servers })),
+    );
   }
 
   #broadcast(message: ParentMessage): void {

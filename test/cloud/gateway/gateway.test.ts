@@ -26,12 +26,18 @@ const listen = () => cloud.apps.echo!.listen!;
 
 beforeAll(async () => {
   echo = startEchoServer();
-  const app = { name: "echo", destinations: [{ host: "127.0.0.1", ports: String(echo.port) }], servers: [echo.address] };
+  const app = {
+    name: "echo",
+    destinations: [{ host: "127.0.0.1", ports: String(echo.port) }],
+    servers: [echo.address],
+  };
   cloud = await startCloud({ log: silentLog, gateways: 2, apps: [app] });
   connector = await enrollTestConnector(cloud);
   tunnels = await Promise.all(connector.gateways.map((g) => connector.connect(g)));
   for (const t of tunnels) connector.reportHealth(t, "echo", echo.address, true);
-  await untilGateways(cloud, "both gateways routing echo", (gws) => gws.every((g) => g.apps.echo?.routable && g.apps.echo.listening));
+  await untilGateways(cloud, "both gateways routing echo", (gws) =>
+    gws.every((g) => g.apps.echo?.routable && g.apps.echo.listening),
+  );
 }, 15_000);
 
 afterAll(async () => {
@@ -66,7 +72,9 @@ describe("users through the gateways", () => {
     expect(gws.every((g) => g.apps.echo?.routable)).toBe(true);
     expect(new TextDecoder().decode(await roundTrip(listen(), text("anyone?")))).toBe("anyone?");
     for (const t of tunnels) connector.reportHealth(t, "echo", echo.address, true);
-    await untilGateways(cloud, "echo routable everywhere", (g) => g.every((x) => x.apps.echo?.routable && x.apps.echo.listening));
+    await untilGateways(cloud, "echo routable everywhere", (g) =>
+      g.every((x) => x.apps.echo?.routable && x.apps.echo.listening),
+    );
   });
 
   test("a catalog change reaches the group's tunnels as CONFIG_CHANGED; a new app gets its own user port", async () => {
@@ -75,7 +83,9 @@ describe("users through the gateways", () => {
     const { version, listen: listenTwo } = (await response.json()) as { version: string; listen: string | null };
     expect(listenTwo).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(listenTwo).not.toBe(listen());
-    await untilGateways(cloud, "CONFIG_CHANGED on both tunnels", () => tunnels.every((t) => t.configChanged.includes(version)));
+    await untilGateways(cloud, "CONFIG_CHANGED on both tunnels", () =>
+      tunnels.every((t) => t.configChanged.includes(version)),
+    );
     for (const t of tunnels) connector.reportHealth(t, "echo-two", echo.address, true);
     await untilGateways(cloud, "echo-two routable", (g) => g.every((x) => x.apps["echo-two"]?.listening));
     expect(new TextDecoder().decode(await roundTrip(listenTwo!, text("second app")))).toBe("second app");
@@ -100,10 +110,29 @@ describe("users through the gateways", () => {
 describe("who may open a tunnel", () => {
   test("a certificate from the cloud CA for a connector the registry does not know is refused 403", async () => {
     const keys = ecKeys("prime256v1");
-    const cert = cloud.state.ca.issueClientCert({ csrPem: nativeCsr(keys), connectorId: "c-0000000000000000", group: "default", ttlSeconds: 3600 });
-    const credentials = { certificateChainPem: cert.certPem, privateKeyPem: new Secret(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString()), caCertificatePem: cloud.caCertPem };
-    const attempt = connectTunnel(cloud.gateways[0]!, { credentials, connectorVersion: "0", noProxy: ProxyBypass.parse([]), clock: systemClock, onOpen: () => {}, timeoutMs: 5_000 });
-    const error = await attempt.then(() => undefined, (e: unknown) => e);
+    const cert = cloud.state.ca.issueClientCert({
+      csrPem: nativeCsr(keys),
+      connectorId: "c-0000000000000000",
+      group: "default",
+      ttlSeconds: 3600,
+    });
+    const credentials = {
+      certificateChainPem: cert.certPem,
+      privateKeyPem: new Secret(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
+      caCertificatePem: cloud.caCertPem,
+    };
+    const attempt = connectTunnel(cloud.gateways[0]!, {
+      credentials,
+      connectorVersion: "0",
+      noProxy: ProxyBypass.parse([]),
+      clock: systemClock,
+      onOpen: () => {},
+      timeoutMs: 5_000,
+    });
+    const error = await attempt.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(TunnelDialError);
     expect((error as TunnelDialError).status).toBe(403);
   });
@@ -112,7 +141,11 @@ describe("who may open a tunnel", () => {
     const dial = (protocols: string[]) =>
       dialTunnel({
         url: cloud.gateways[0]!.url,
-        tls: { cert: connector.credentials.certificateChainPem, key: connector.credentials.privateKeyPem, ca: cloud.caCertPem },
+        tls: {
+          cert: connector.credentials.certificateChainPem,
+          key: connector.credentials.privateKeyPem,
+          ca: cloud.caCertPem,
+        },
         protocols,
         accessToken: new Secret(token),
         connectorVersion: "0",
@@ -122,7 +155,10 @@ describe("who may open a tunnel", () => {
     const accepted = await dial(["connector.v2", "connector.v1"]);
     expect(accepted.protocol).toBe("connector.v1");
     accepted.transport.close();
-    const error = await dial(["connector.v2"]).then(() => undefined, (e: unknown) => e);
+    const error = await dial(["connector.v2"]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toMatchObject({ status: 426, supportedProtocols: ["connector.v1"] });
   });
 
@@ -132,7 +168,10 @@ describe("who may open a tunnel", () => {
     expect(response.status).toBe(204);
     const closed = await Promise.all(tunnels.map((t) => t.waitClosed()));
     expect(closed.map((c) => c.code)).toEqual([1008, 1008]);
-    const error = await connector.connect(connector.gateways[1]!, { token }).then(() => undefined, (e: unknown) => e);
+    const error = await connector.connect(connector.gateways[1]!, { token }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((error as TunnelDialError).status).toBe(403);
     const gws = await untilGateways(cloud, "no tunnels left", (g) => g.every((x) => x.tunnels.length === 0));
     expect(gws.reduce((n, g) => n + (g.counters?.tunnelsRefused ?? 0), 0)).toBeGreaterThanOrEqual(2);

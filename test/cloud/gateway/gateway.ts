@@ -8,7 +8,14 @@
 import type { Logger } from "../../../src/log.ts";
 import type { Stream } from "../../../src/tunnel/stream.ts";
 import { CLOSE_FLUSH_MS, CONNECTOR_LOOKUP_TIMEOUT_MS } from "./config.ts";
-import type { ChildMessage, ConnectorInfo, GatewayCounters, GatewayDescription, InitMessage, ParentMessage } from "./messages.ts";
+import type {
+  ChildMessage,
+  ConnectorInfo,
+  GatewayCounters,
+  GatewayDescription,
+  InitMessage,
+  ParentMessage,
+} from "./messages.ts";
 import { Router } from "./router.ts";
 import { TunnelServer } from "./tunnels.ts";
 import { UserListeners } from "./users.ts";
@@ -30,7 +37,13 @@ export class Gateway {
   readonly #router: Router<Stream>;
   readonly #users: UserListeners;
   readonly #tunnels: TunnelServer;
-  readonly #tunnelCounters = { tunnelsAccepted: 0, tunnelsRefused: 0, tokenUpdates: 0, tokenUpdatesRefused: 0, tunnelsExpired: 0 };
+  readonly #tunnelCounters = {
+    tunnelsAccepted: 0,
+    tunnelsRefused: 0,
+    tokenUpdates: 0,
+    tokenUpdatesRefused: 0,
+    tunnelsExpired: 0,
+  };
   readonly #lookups = new Map<number, PendingLookup>();
   #nextRequest = 0;
 
@@ -93,7 +106,11 @@ export class Gateway {
   }
 
   describe(): GatewayDescription {
-    return { tunnels: this.#tunnels.tunnels.map((t) => t.info()), counters: this.counters(), apps: this.#users.describe() };
+    return {
+      tunnels: this.#tunnels.tunnels.map((t) => t.info()),
+      counters: this.counters(),
+      apps: this.#users.describe(),
+    };
   }
 
   counters(): GatewayCounters {

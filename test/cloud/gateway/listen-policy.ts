@@ -36,9 +36,13 @@ export function planListeners(gateways: readonly GatewayListenView[], portKnown:
   const alive = gateways.filter((g) => g.alive);
   const keeper = alive.find((g) => g.routable) ?? alive[0];
   if (!portKnown) return alive.some((g) => g.listening) || !keeper ? [] : [{ gateway: keeper.id, action: "hold" }];
-  const actions: ListenAction[] = alive.filter((g) => g.routable && !g.listening).map((g) => ({ gateway: g.id, action: "hold" }));
+  const actions: ListenAction[] = alive
+    .filter((g) => g.routable && !g.listening)
+    .map((g) => ({ gateway: g.id, action: "hold" }));
   if (alive.some((g) => g.routable && g.listening)) {
-    actions.push(...alive.filter((g) => g.listening && !g.routable).map((g) => ({ gateway: g.id, action: "release" as const })));
+    actions.push(
+      ...alive.filter((g) => g.listening && !g.routable).map((g) => ({ gateway: g.id, action: "release" as const })),
+    );
   } else if (!alive.some((g) => g.listening) && actions.length === 0 && keeper) {
     actions.push({ gateway: keeper.id, action: "hold" });
   }

@@ -51,12 +51,16 @@ test("a killed gateway is restarted on its URL; cloud.json follows its pid; a st
   expect((await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("hi"))).byteLength).toBe(0);
   const restarted = await cloud.restartGateway("gw-1");
   expect(restarted).toMatchObject({ id: "gw-1", url: gw1!.url, running: true });
-  await until("cloud.json with gw-1's new pid", () => (readCloudJson().gateways[0]?.pid === restarted.pid ? true : undefined));
+  await until("cloud.json with gw-1's new pid", () =>
+    readCloudJson().gateways[0]?.pid === restarted.pid ? true : undefined,
+  );
 
   const stopped = await cloud.stopGateway("gw-2", 0);
   expect(stopped).toMatchObject({ running: false, pid: null });
   expect(isAlive(cloud.gateways[1]!.pid!)).toBe(false);
-  await until("cloud.json without gw-2's pid", () => (readCloudJson().gateways[1]?.pid === undefined ? true : undefined));
+  await until("cloud.json without gw-2's pid", () =>
+    readCloudJson().gateways[1]?.pid === undefined ? true : undefined,
+  );
 });
 
 test("SIGTERM stops the cloud and every gateway process", async () => {

@@ -31,7 +31,10 @@ export type ConnectorInfo = v.InferOutput<typeof ConnectorInfoSchema>;
 export const LogLevelSchema = v.picklist(["silent", "error", "warn", "info", "debug", "trace"]);
 
 /** X-Connector-Version values to refuse, bounded like every other list a gateway is handed. */
-const RefusedVersionsSchema = v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(64))), v.maxLength(MAX_REFUSED_VERSIONS));
+const RefusedVersionsSchema = v.pipe(
+  v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(64))),
+  v.maxLength(MAX_REFUSED_VERSIONS),
+);
 
 export const InitMessageSchema = v.object({
   type: v.literal("init"),

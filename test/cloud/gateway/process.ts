@@ -53,7 +53,10 @@ process.on("message", (raw: unknown) => {
 process.on("disconnect", () => process.exit(0));
 // Ctrl-C in a terminal reaches the whole process group: the cloud stops its gateways itself.
 process.on("SIGINT", () => {});
-process.on("SIGTERM", () => void (gateway?.stop(DEFAULT_STOP_GRACE_MS) ?? Promise.resolve()).finally(() => process.exit(0)));
+process.on(
+  "SIGTERM",
+  () => void (gateway?.stop(DEFAULT_STOP_GRACE_MS) ?? Promise.resolve()).finally(() => process.exit(0)),
+);
 
 if (!process.send) {
   console.error("test/cloud/gateway/process.ts is started by the reference cloud (test/cloud/main.ts), not by hand");

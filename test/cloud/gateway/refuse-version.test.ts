@@ -23,8 +23,13 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const dialError = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as TunnelDialError);
-const refusedCount = async () => (await cloud.gatewayAdmin!.describe()).reduce((n, g) => n + (g.counters?.tunnelsRefused ?? 0), 0);
+const dialError = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as TunnelDialError,
+  );
+const refusedCount = async () =>
+  (await cloud.gatewayAdmin!.describe()).reduce((n, g) => n + (g.counters?.tunnelsRefused ?? 0), 0);
 
 describe("refuse-version", () => {
   test("every gateway answers 403 to the refused version only, until it is lifted", async () => {
@@ -49,14 +54,17 @@ describe("refuse-version", () => {
 
     const lifted = await adminFetch(cloud, "DELETE", "/admin/refuse-version", { version: "1.5.0" });
     expect(await lifted.json()).toEqual({ refused: [] });
-    for (const gateway of cloud.gateways) (await connector.connect(gateway, { connectorVersion: "1.5.0" })).tunnel.close("done");
+    for (const gateway of cloud.gateways)
+      (await connector.connect(gateway, { connectorVersion: "1.5.0" })).tunnel.close("done");
     open.tunnel.close("done");
   }, 30_000);
 
   test("DELETE without a version lifts every refusal; a body that is not a version is refused 400", async () => {
     await adminFetch(cloud, "POST", "/admin/refuse-version", { version: "2.0.0" });
     await adminFetch(cloud, "POST", "/admin/refuse-version", { version: "2.0.1-rc.1" });
-    expect(await (await adminFetch(cloud, "GET", "/admin/refuse-version")).json()).toEqual({ refused: ["2.0.0", "2.0.1-rc.1"] });
+    expect(await (await adminFetch(cloud, "GET", "/admin/refuse-version")).json()).toEqual({
+      refused: ["2.0.0", "2.0.1-rc.1"],
+    });
     expect(await (await adminFetch(cloud, "DELETE", "/admin/refuse-version")).json()).toEqual({ refused: [] });
     expect((await adminFetch(cloud, "POST", "/admin/refuse-version", { version: "latest" })).status).toBe(400);
     expect((await adminFetch(cloud, "POST", "/admin/refuse-version", {})).status).toBe(400);

@@ -37,7 +37,9 @@ function routerWith(targets: FakeTunnel[], apps: GatewayApp[] = [wiki, jira]) {
   return { router, changes };
 }
 
-const healthy = (app: string, ok: boolean) => ({ apps: [{ name: app, servers: [{ address: "10.0.0.1:80", healthy: ok }] }] });
+const healthy = (app: string, ok: boolean) => ({
+  apps: [{ name: app, servers: [{ address: "10.0.0.1:80", healthy: ok }] }],
+});
 
 describe("router", () => {
   test("user connections take the group's tunnels in turn; another group's tunnel is never used", async () => {
@@ -61,7 +63,11 @@ describe("router", () => {
     await router.route("wiki");
     await router.route("wiki");
     const t = (router.candidates("wiki")[0] as FakeTunnel).opens;
-    expect(t.map((o) => `${o.app} ${o.host} ${o.port}`)).toEqual(["wiki 10.0.0.1 80", "wiki 2001:db8::1 8080", "wiki 10.0.0.1 80"]);
+    expect(t.map((o) => `${o.app} ${o.host} ${o.port}`)).toEqual([
+      "wiki 10.0.0.1 80",
+      "wiki 2001:db8::1 8080",
+      "wiki 10.0.0.1 80",
+    ]);
   });
 
   test("a tunnel whose last health report has no healthy server for the app gets none of its users", async () => {

@@ -69,7 +69,8 @@ function parseServers(servers: readonly string[]): { host: string; port: number 
   const parsed: { host: string; port: number }[] = [];
   for (const server of servers) {
     const split = splitHostPort(server);
-    if (split?.port !== undefined && split.port > 0 && split.host !== "") parsed.push({ host: split.host, port: split.port });
+    if (split?.port !== undefined && split.port > 0 && split.host !== "")
+      parsed.push({ host: split.host, port: split.port });
   }
   return parsed;
 }
@@ -84,7 +85,15 @@ function nextUntried<T>(candidates: readonly T[], start: number, tried: Readonly
 }
 
 export class Router<S> {
-  readonly counters: RouterCounters = { routed: 0, noTunnel: 0, unknownApp: 0, routeFailed: 0, opensOk: 0, opensFailed: {}, retries: 0 };
+  readonly counters: RouterCounters = {
+    routed: 0,
+    noTunnel: 0,
+    unknownApp: 0,
+    routeFailed: 0,
+    opensOk: 0,
+    opensFailed: {},
+    retries: 0,
+  };
   readonly #apps = new Map<string, AppEntry>();
   /** In arrival order; round-robin walks it. */
   #targets: RouteTarget<S>[] = [];

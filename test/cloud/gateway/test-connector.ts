@@ -7,7 +7,13 @@
  */
 import * as v from "valibot";
 import { systemClock } from "../../../src/clock.ts";
-import { CatalogSchema, EnrollResponseSchema, TokenResponseSchema, type Gateway, type TokenResponse } from "../../../src/control/api.ts";
+import {
+  CatalogSchema,
+  EnrollResponseSchema,
+  TokenResponseSchema,
+  type Gateway,
+  type TokenResponse,
+} from "../../../src/control/api.ts";
 import { AllowList } from "../../../src/dataplane/allow-list.ts";
 import { createOpenHandler } from "../../../src/dataplane/open-handler.ts";
 import { Secret } from "../../../src/secret.ts";
@@ -23,12 +29,20 @@ import { until as waitUntil } from "../../support/wait.ts";
 const WAIT_MS = 8_000;
 
 /** `until` with this file's default deadline. */
-export function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
+export function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
   return waitUntil(what, probe, timeoutMs);
 }
 
 /** Waits until the gateways' own account (GET /admin/gateways, in-process) satisfies `ok`. */
-export function untilGateways(cloud: CloudHandle, what: string, ok: (gateways: GatewayStatus[]) => boolean): Promise<GatewayStatus[]> {
+export function untilGateways(
+  cloud: CloudHandle,
+  what: string,
+  ok: (gateways: GatewayStatus[]) => boolean,
+): Promise<GatewayStatus[]> {
   return until(what, async () => {
     const gateways = await cloud.gatewayAdmin!.describe();
     return ok(gateways) ? gateways : undefined;
@@ -80,7 +94,9 @@ export async function enrollTestConnector(cloud: CloudHandle, name = "gateway-te
   };
   let allowList = AllowList.empty();
   const refreshCatalog = async () => {
-    const answer = await controlFetch(cloud, "/v1/catalog", { clientCert: { cert: identity.certificate, key: keyPem } });
+    const answer = await controlFetch(cloud, "/v1/catalog", {
+      clientCert: { cert: identity.certificate, key: keyPem },
+    });
     allowList = AllowList.compile(v.parse(CatalogSchema, await answer.json()));
   };
   await refreshCatalog();
@@ -109,7 +125,9 @@ export async function enrollTestConnector(cloud: CloudHandle, name = "gateway-te
           credentials,
           connectorVersion: options.connectorVersion ?? "0.0.0-test",
           ...(accessToken === null ? {} : { accessToken: new Secret(accessToken) }),
-          noProxy: ProxyBypass.parse([]), clock: systemClock, onOpen,
+          noProxy: ProxyBypass.parse([]),
+          clock: systemClock,
+          onOpen,
           timeoutMs: 5_000,
         },
         {

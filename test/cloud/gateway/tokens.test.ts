@@ -30,14 +30,27 @@ afterAll(async () => {
 });
 
 const gateway = () => cloud.gateways[0]!;
-const dialError = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as TunnelDialError);
+const dialError = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as TunnelDialError,
+  );
 /** The gateway's view of the connector's one tunnel, once there is exactly one. */
 const gatewayTunnel = async (connectorId: string) => {
-  const gws = await untilGateways(cloud, `one tunnel of ${connectorId}`, (g) => g[0]!.tunnels.filter((t) => t.connectorId === connectorId).length === 1);
+  const gws = await untilGateways(
+    cloud,
+    `one tunnel of ${connectorId}`,
+    (g) => g[0]!.tunnels.filter((t) => t.connectorId === connectorId).length === 1,
+  );
   return gws[0]!.tunnels.find((t) => t.connectorId === connectorId)!;
 };
 const counters = async () => (await cloud.gatewayAdmin!.describe())[0]!.counters!;
-const waitUntil = (ms: number) => until(`the clock to pass ${new Date(ms).toISOString()}`, () => (Date.now() > ms ? true : undefined), ms - Date.now() + 5_000);
+const waitUntil = (ms: number) =>
+  until(
+    `the clock to pass ${new Date(ms).toISOString()}`,
+    () => (Date.now() > ms ? true : undefined),
+    ms - Date.now() + 5_000,
+  );
 
 describe("the upgrade", () => {
   test("is refused 401 without a token, with garbage, and with another connector's token", async () => {
@@ -74,7 +87,11 @@ describe("on an open tunnel", () => {
     expect(tunnel.closed).toBeUndefined();
     expect(tunnel.goAways).toEqual([]);
 
-    const closed = await until("the tunnel to close after its token expired", () => tunnel.closed, TTL_SECONDS * 1000 + 5_000);
+    const closed = await until(
+      "the tunnel to close after its token expired",
+      () => tunnel.closed,
+      TTL_SECONDS * 1000 + 5_000,
+    );
     expect(tunnel.goAways).toEqual([GoAwayCode.AUTH_EXPIRED]);
     expect(closed).toMatchObject({ code: 1008, reason: "AUTH_EXPIRED" });
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(next.expiresAt));
@@ -105,12 +122,18 @@ describe("revocation the gateways never hear of", () => {
       expect(await refusal(answer)).toBe("403 CONNECTOR_REVOKED");
       // Still open: nobody told the gateway. Its token is all that keeps it.
       expect(tunnel.closed).toBeUndefined();
-      const closed = await until("the revoked connector's tunnel to close", () => tunnel.closed, TTL_SECONDS * 1000 + 5_000);
+      const closed = await until(
+        "the revoked connector's tunnel to close",
+        () => tunnel.closed,
+        TTL_SECONDS * 1000 + 5_000,
+      );
       const closedAt = Date.now();
       expect(tunnel.goAways).toEqual([GoAwayCode.AUTH_EXPIRED]);
       expect(closed).toMatchObject({ code: 1008, reason: "AUTH_EXPIRED" });
       expect(closedAt).toBeGreaterThanOrEqual(expiresAt); // ended by the token's expiry, nothing earlier
-      console.log(`revoked (gateways not told) -> tunnel closed in ${closedAt - revokedAt} ms (token TTL ${TTL_SECONDS} s)`);
+      console.log(
+        `revoked (gateways not told) -> tunnel closed in ${closedAt - revokedAt} ms (token TTL ${TTL_SECONDS} s)`,
+      );
     } finally {
       carol.close();
     }

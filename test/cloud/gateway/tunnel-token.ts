@@ -30,14 +30,23 @@ export class TokenVerifier {
   ) {
     this.#publicKey = publicKeyFromPem(publicKeyPem);
     // Tokens are Ed25519-signed: a key of another type here is a misconfiguration, not something to try.
-    if (this.#publicKey.asymmetricKeyType !== "ed25519") throw new TypeError(`the token verification key must be Ed25519, not ${this.#publicKey.asymmetricKeyType}`);
-    if (!Number.isInteger(maxTtlSeconds) || maxTtlSeconds < 1) throw new RangeError("the max token TTL must be a whole number of seconds ≥ 1");
+    if (this.#publicKey.asymmetricKeyType !== "ed25519")
+      throw new TypeError(`the token verification key must be Ed25519, not ${this.#publicKey.asymmetricKeyType}`);
+    if (!Number.isInteger(maxTtlSeconds) || maxTtlSeconds < 1)
+      throw new RangeError("the max token TTL must be a whole number of seconds ≥ 1");
   }
 
   check(token: string | undefined, certificate: X509Certificate, connectorId: string): TokenVerdict {
     const group = organization(certificate);
     if (group === undefined) return { ok: false, reason: "client certificate names no group" };
-    return verifyAccessToken(token, { publicKey: this.#publicKey, certificate, connectorId, group, maxTtlSeconds: this.maxTtlSeconds, nowMs: this.now() });
+    return verifyAccessToken(token, {
+      publicKey: this.#publicKey,
+      certificate,
+      connectorId,
+      group,
+      maxTtlSeconds: this.maxTtlSeconds,
+      nowMs: this.now(),
+    });
   }
 }
 

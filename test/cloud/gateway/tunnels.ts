@@ -56,7 +56,6 @@ export function commonName(certificate: X509Certificate): string | undefined {
   return /^CN=(.+)$/m.exec(certificate.subject)?.[1]?.trim() || undefined;
 }
 
-
 export interface TunnelServerOptions {
   readonly port: number;
   readonly tls: { cert: string; key: string; ca: string };
@@ -69,7 +68,13 @@ export interface TunnelServerOptions {
   /** Asks the cloud about a connector id; undefined when unknown. May reject (no answer in time). */
   readonly lookup: (connectorId: string) => Promise<ConnectorInfo | undefined>;
   readonly router: Router<Stream>;
-  readonly counters: { tunnelsAccepted: number; tunnelsRefused: number; tokenUpdates: number; tokenUpdatesRefused: number; tunnelsExpired: number };
+  readonly counters: {
+    tunnelsAccepted: number;
+    tunnelsRefused: number;
+    tokenUpdates: number;
+    tokenUpdatesRefused: number;
+    tunnelsExpired: number;
+  };
   readonly log: Logger;
 }
 
@@ -173,24 +178,43 @@ export class TunnelServer {
       return { accept: false, status: 503, message: "connector registry did not answer" };
     }
     if (!info) return { accept: false, status: 403, message: `unknown connector ${id}` };
-    if (info.revoked || this.#revoked.has(id)) return { accept: false, status: 403, message: `connector ${id} is revoked` };
+    if (info.revoked || this.#revoked.has(id))
+      return { accept: false, status: 403, message: `connector ${id} is revoked` };
     // Token and certificate together (docs/PROTOCOL.md §4): after the registry, so an unknown or revoked
     // connector still reads 403 (re-enroll) rather than 401 (refresh the token). The reason is logged,
     // the token never is.
     const verdict = this.#verifier.check(bearerToken(request.headers.get("authorization")), peer.certificate, id);
     if (!verdict.ok) {
-      return { accept: false, status: 401, message: `${verdict.reason} (connector ${id})`, headers: [["WWW-Authenticate", 'Bearer error="invalid_token"']] };
+      return {
+        accept: false,
+        status: 401,
+        message: `${verdict.reason} (connector ${id})`,
+        headers: [["WWW-Authenticate", 'Bearer error="invalid_token"']],
+      };
     }
     const version = request.connectorVersion;
     if (version !== undefined && this.#refusedVersions.has(version)) {
-      return { accept: false, status: 403, message: `connector version ${version} is refused by this cloud (connector ${id})` };
+      return {
+        accept: false,
+        status: 403,
+        message: `connector version ${version} is refused by this cloud (connector ${id})`,
+      };
     }
     if (this.#stopping) return { accept: false, status: 503, message: "gateway stopping" };
     const protocol = negotiateProtocol(request.protocols, [SUBPROTOCOL]);
     if (!protocol) {
-      return { accept: false, status: 426, message: "no supported protocol version offered", headers: [["Sec-WebSocket-Protocol", SUBPROTOCOL]] };
+      return {
+        accept: false,
+        status: 426,
+        message: "no supported protocol version offered",
+        headers: [["Sec-WebSocket-Protocol", SUBPROTOCOL]],
+      };
     }
-    return { accept: true, protocol, context: { info, certificate: peer.certificate, tokenExpiresAtMs: verdict.claims.exp * 1000 } };
+    return {
+      accept: true,
+      protocol,
+      context: { info, certificate: peer.certificate, tokenExpiresAtMs: verdict.claims.exp * 1000 },
+    };
   }
 
   #accept(transport: Transport, auth: TunnelAuthContext): void {
@@ -198,7 +222,10 @@ export class TunnelServer {
     const { router, counters, log } = this.#options;
     if (this.#revoked.has(info.id) || this.#stopping) {
       // Revoked (or stopping) while the upgrade was being answered.
-      transport.close(this.#stopping ? CLOSE_STOPPING : CLOSE_REVOKED, this.#stopping ? "gateway stopping" : "CONNECTOR_REVOKED");
+      transport.close(
+        this.#stopping ? CLOSE_STOPPING : CLOSE_REVOKED,
+        this.#stopping ? "gateway stopping" : "CONNECTOR_REVOKED",
+      );
       return;
     }
     counters.tunnelsAccepted++;

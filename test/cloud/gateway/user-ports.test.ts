@@ -12,7 +12,8 @@ function setup(ids: string[]) {
   const sent: string[] = [];
   const ports = new UserPorts({
     gateways: () => ids.map((id) => ({ id, alive: alive.get(id) ?? false })),
-    send: (id: string, m: ParentMessage) => sent.push(m.type === "hold" ? `${id} hold ${m.app}:${m.port}` : `${id} ${m.type} ${"app" in m ? m.app : ""}`),
+    send: (id: string, m: ParentMessage) =>
+      sent.push(m.type === "hold" ? `${id} hold ${m.app}:${m.port}` : `${id} ${m.type} ${"app" in m ? m.app : ""}`),
     log: silentLog,
   });
   const report = (id: string, app: string, s: Partial<ListenState>) =>

@@ -104,7 +104,9 @@ export class UserPorts {
   reconcile(app: string): void {
     if (this.#frozen || !this.#apps.has(app)) return;
     const byGateway = this.#reported.get(app);
-    const views = this.#deps.gateways().map((g) => ({ ...g, ...(byGateway?.get(g.id) ?? { routable: false, listening: false }) }));
+    const views = this.#deps
+      .gateways()
+      .map((g) => ({ ...g, ...(byGateway?.get(g.id) ?? { routable: false, listening: false }) }));
     const port = this.#ports.get(app);
     const chooser = this.#choosing.get(app);
     if (port === undefined && chooser !== undefined && views.some((v) => v.id === chooser && v.alive)) return;

@@ -66,7 +66,8 @@ export class UserListeners {
       this.#apps.delete(name);
     }
     for (const name of names) {
-      if (!this.#apps.has(name)) this.#apps.set(name, { port: knownPorts[name] || null, listener: undefined, error: undefined, reported: "" });
+      if (!this.#apps.has(name))
+        this.#apps.set(name, { port: knownPorts[name] || null, listener: undefined, error: undefined, reported: "" });
     }
   }
 
@@ -114,7 +115,8 @@ export class UserListeners {
 
   describe(): Record<string, { routable: boolean; listening: boolean }> {
     const out: Record<string, { routable: boolean; listening: boolean }> = {};
-    for (const [name, entry] of this.#apps) out[name] = { routable: this.#options.router.isRoutable(name), listening: entry.listener !== undefined };
+    for (const [name, entry] of this.#apps)
+      out[name] = { routable: this.#options.router.isRoutable(name), listening: entry.listener !== undefined };
     return out;
   }
 

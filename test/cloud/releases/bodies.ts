@@ -34,7 +34,12 @@ export function openRegular(path: string): { fd: number; size: number } | undefi
 }
 
 /** A byte string as a complete response. */
-export function sendBytes(req: IncomingMessage, res: ServerResponse, bytes: Uint8Array | string, contentType: string): void {
+export function sendBytes(
+  req: IncomingMessage,
+  res: ServerResponse,
+  bytes: Uint8Array | string,
+  contentType: string,
+): void {
   const body = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
   res.writeHead(200, { ...baseHeaders(contentType), "content-length": body.byteLength });
   res.end(req.method === "HEAD" ? undefined : body);
@@ -54,7 +59,13 @@ function flipByteAt(offset: number): Transform {
 }
 
 /** Streams an open file: as it is, or as `mode` says. Closes `file.fd` in every case. */
-export function sendFile(req: IncomingMessage, res: ServerResponse, file: { fd: number; size: number }, contentType: string, mode?: BodyMode): void {
+export function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: { fd: number; size: number },
+  contentType: string,
+  mode?: BodyMode,
+): void {
   if (mode === "endless-body") {
     closeSync(file.fd);
     return sendEndless(req, res, contentType);

@@ -25,9 +25,27 @@ const BINARY = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 251));
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "misbehave-"));
   keys = makeFakeKeys();
-  writeFakeRelease({ dir: join(dir, "releases", "s4"), keys, version: "1.4.0", channel: "stable", sequence: 4, binary: () => BINARY });
-  writeFakeRelease({ dir: join(dir, "releases", "b1"), keys, version: "1.5.0-rc.1", channel: "beta", sequence: 1, binary: () => BINARY });
-  server = await startReleaseServer({ dir: join(dir, "releases"), signingKeysDir: writeKeyDir(join(dir, "keys"), keys), log: silentLog });
+  writeFakeRelease({
+    dir: join(dir, "releases", "s4"),
+    keys,
+    version: "1.4.0",
+    channel: "stable",
+    sequence: 4,
+    binary: () => BINARY,
+  });
+  writeFakeRelease({
+    dir: join(dir, "releases", "b1"),
+    keys,
+    version: "1.5.0-rc.1",
+    channel: "beta",
+    sequence: 1,
+    binary: () => BINARY,
+  });
+  server = await startReleaseServer({
+    dir: join(dir, "releases"),
+    signingKeysDir: writeKeyDir(join(dir, "keys"), keys),
+    log: silentLog,
+  });
 });
 afterEach(() => server.misbehave("none"));
 afterAll(async () => {
@@ -39,13 +57,16 @@ const get = (path: string) => fetch(`${server.baseUrl}${path}`, { signal: AbortS
 const bytes = async (path: string) => Buffer.from(await (await get(path)).arrayBuffer());
 const genuine = (file: string) => readFileSync(join(dir, "releases", "s4", file));
 const manifestOf = (text: Buffer | string) => v.parse(ManifestSchema, JSON.parse(text.toString()));
-const signedBy = (publicKeyBase64: string, data: Buffer, sig: Buffer) => verify(null, data, ed25519PublicKey(publicKeyBase64)!, sig);
+const signedBy = (publicKeyBase64: string, data: Buffer, sig: Buffer) =>
+  verify(null, data, ed25519PublicKey(publicKeyBase64)!, sig);
 
 /** The body of one request read off the socket as sent, and the declared Content-Length. */
 function rawBody(path: string): Promise<{ contentLength: number | undefined; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = connect(Number(new URL(server.baseUrl).port), "127.0.0.1", () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    const socket = connect(Number(new URL(server.baseUrl).port), "127.0.0.1", () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    );
     socket.setTimeout(10_000, () => socket.destroy(new Error("no end within 10 s")));
     socket.on("data", (c: Buffer) => chunks.push(c));
     socket.on("error", reject);
@@ -179,7 +200,9 @@ describe("signed modes", () => {
       expect(sigBytes.length).toBe(64);
       expect(signedBy(root.publicKey, keysetText, sigBytes)).toBe(false);
     }
-    expect(await bytes(`/r/s4/release-keys.json.${keys.roots[0]!.id}.sig`)).toEqual(genuine(`release-keys.json.${keys.roots[0]!.id}.sig`));
+    expect(await bytes(`/r/s4/release-keys.json.${keys.roots[0]!.id}.sig`)).toEqual(
+      genuine(`release-keys.json.${keys.roots[0]!.id}.sig`),
+    );
   });
 
   test("without --release-signing-keys the modes that need the release key are refused with 409", async () => {

@@ -9,7 +9,15 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { KEYSET_FILE, KeysetSchema, keyIdOf, ManifestSchema, MAX_KEYSET_BYTES, renderManifest, type Manifest } from "../../../src/upgrade/format.ts";
+import {
+  KEYSET_FILE,
+  KeysetSchema,
+  keyIdOf,
+  ManifestSchema,
+  MAX_KEYSET_BYTES,
+  renderManifest,
+  type Manifest,
+} from "../../../src/upgrade/format.ts";
 import { makeFakeKey, signBytes, type FakeKey } from "../../support/release-fixture.ts";
 import { CloudApiError } from "../errors.ts";
 import { readSmallFile, type ReleaseDir } from "./store.ts";
@@ -35,7 +43,8 @@ export const isBodyMode = (mode: MisbehaviourMode): mode is BodyMode => BODY_MOD
 /** The release key of `--release-signing-keys KEYDIR` (KEYDIR/release.key, PKCS#8 PEM, Ed25519). */
 export function loadReleaseKey(keyDir: string): FakeKey {
   const path = join(keyDir, "release.key");
-  if (!existsSync(path)) throw new Error(`--release-signing-keys ${keyDir}: no release.key in it (make one with bun run keygen)`);
+  if (!existsSync(path))
+    throw new Error(`--release-signing-keys ${keyDir}: no release.key in it (make one with bun run keygen)`);
   const privateKey: KeyObject = createPrivateKey(readFileSync(path, "utf8"));
   if (privateKey.asymmetricKeyType !== "ed25519") throw new Error(`${path} is not an Ed25519 private key`);
   const publicKeyObject = createPublicKey(privateKey);
@@ -74,7 +83,11 @@ export class Misbehaviour {
     private readonly now: () => number,
   ) {
     if (NEEDS_RELEASE_KEY.includes(mode) && !releaseKey) {
-      throw new CloudApiError(409, "BAD_REQUEST", `mode ${mode} re-signs the manifest with the release key: start the cloud with --release-signing-keys KEYDIR`);
+      throw new CloudApiError(
+        409,
+        "BAD_REQUEST",
+        `mode ${mode} re-signs the manifest with the release key: start the cloud with --release-signing-keys KEYDIR`,
+      );
     }
   }
 
@@ -92,7 +105,12 @@ export class Misbehaviour {
 
   #make(release: ReleaseDir): Forged {
     const parsed = v.safeParse(ManifestSchema, JSON.parse(release.manifestText));
-    if (!parsed.success) throw new CloudApiError(500, "INTERNAL", `mode ${this.mode}: the manifest of ${release.path} is not valid, nothing to re-sign`);
+    if (!parsed.success)
+      throw new CloudApiError(
+        500,
+        "INTERNAL",
+        `mode ${this.mode}: the manifest of ${release.path} is not valid, nothing to re-sign`,
+      );
     const manifest: Manifest = { ...parsed.output };
     const signWith = (key: FakeKey, m: Manifest) => {
       const text = renderManifest({ ...m, keyId: key.id });
@@ -102,11 +120,24 @@ export class Misbehaviour {
       case "expired-manifest": {
         const expires = this.now() - 3_600_000;
         const released = Math.min(Date.parse(manifest.released), expires - 86_400_000);
-        return signWith(this.releaseKey!, { ...manifest, released: isoSeconds(released), expires: isoSeconds(expires) });
+        return signWith(this.releaseKey!, {
+          ...manifest,
+          released: isoSeconds(released),
+          expires: isoSeconds(expires),
+        });
       }
       case "older-sequence": {
-        if (manifest.sequence < 2) throw new CloudApiError(409, "BAD_REQUEST", "older-sequence needs a newest release with a sequence of at least 2");
-        return signWith(this.releaseKey!, { ...manifest, sequence: manifest.sequence - 1, version: nextPatch(manifest.version) });
+        if (manifest.sequence < 2)
+          throw new CloudApiError(
+            409,
+            "BAD_REQUEST",
+            "older-sequence needs a newest release with a sequence of at least 2",
+          );
+        return signWith(this.releaseKey!, {
+          ...manifest,
+          sequence: manifest.sequence - 1,
+          version: nextPatch(manifest.version),
+        });
       }
       case "unknown-key":
         return signWith(this.#fresh, manifest);
@@ -121,7 +152,8 @@ export class Misbehaviour {
   #unvouchedKeyset(release: ReleaseDir): { keyset: string; keysetSignatures: Map<string, Buffer> } {
     const bytes = readSmallFile(join(release.path, KEYSET_FILE), MAX_KEYSET_BYTES);
     const parsed = bytes ? v.safeParse(KeysetSchema, JSON.parse(bytes.toString("utf8"))) : undefined;
-    if (!parsed?.success) throw new CloudApiError(500, "INTERNAL", `mode unvouched-key: ${release.path} has no valid ${KEYSET_FILE}`);
+    if (!parsed?.success)
+      throw new CloudApiError(500, "INTERNAL", `mode unvouched-key: ${release.path} has no valid ${KEYSET_FILE}`);
     const keys = [...parsed.output.keys, { id: this.#fresh.id, publicKey: this.#fresh.publicKey }].slice(-16);
     const keyset = `${JSON.stringify({ ...parsed.output, keys }, null, 2)}\n`;
     const keysetSignatures = new Map<string, Buffer>();

@@ -37,7 +37,9 @@ const get = (path: string) => fetch(`${server.baseUrl}${path}`, { signal: AbortS
 export function rawRequest(port: number, path: string): Promise<{ head: string; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = connect(port, "127.0.0.1", () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    const socket = connect(port, "127.0.0.1", () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    );
     socket.setTimeout(5_000, () => socket.destroy(new Error(`no end of the answer to ${path} within 5 s`)));
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.on("error", reject);
@@ -69,7 +71,9 @@ describe("/<channel>/<file>", () => {
     expect(response.headers.get("content-length")).toBe(String(expected.length));
     expect(Buffer.from(await response.arrayBuffer())).toEqual(expected);
     const keySig = `release-keys.json.${keys.roots[1]!.id}.sig`;
-    expect(Buffer.from(await (await get(`/stable/${keySig}`)).arrayBuffer())).toEqual(readFileSync(join(dir, "b", keySig)));
+    expect(Buffer.from(await (await get(`/stable/${keySig}`)).arrayBuffer())).toEqual(
+      readFileSync(join(dir, "b", keySig)),
+    );
   });
 
   test("sees a release published after start (a new directory) on the next request", async () => {
@@ -91,7 +95,9 @@ describe("/<channel>/<file>", () => {
 describe("/r/<release>/<file>", () => {
   test("serves one release exactly, whatever is newest", async () => {
     expect(JSON.parse(await (await get("/r/a/manifest.json")).text()).sequence).toBe(1);
-    expect(Buffer.from(await (await get("/r/a/connector-linux-x64")).arrayBuffer())).toEqual(readFileSync(join(dir, "a", "connector-linux-x64")));
+    expect(Buffer.from(await (await get("/r/a/connector-linux-x64")).arrayBuffer())).toEqual(
+      readFileSync(join(dir, "a", "connector-linux-x64")),
+    );
     expect((await get("/r/zzz/manifest.json")).status).toBe(404);
   });
 });
@@ -111,7 +117,15 @@ describe("paths", () => {
 
   test("a deeper path or a write is refused", async () => {
     expect((await rawRequest(portOf(server), "/r/b/sub/manifest.json")).head).toStartWith("HTTP/1.1 404");
-    expect((await fetch(`${server.baseUrl}/stable/manifest.json`, { method: "PUT", body: "x", signal: AbortSignal.timeout(5_000) })).status).toBe(405);
+    expect(
+      (
+        await fetch(`${server.baseUrl}/stable/manifest.json`, {
+          method: "PUT",
+          body: "x",
+          signal: AbortSignal.timeout(5_000),
+        })
+      ).status,
+    ).toBe(405);
   });
 });
 
@@ -119,7 +133,8 @@ describe("/install.sh", () => {
   let own: string;
   let installers: ReleaseServer;
   const installerOf = (release: string) => `#!/bin/bash\n# the installer of release ${release}\n{ main "$@"; }\n`;
-  const getOwn = (path: string, method = "GET") => fetch(`${installers.baseUrl}${path}`, { method, signal: AbortSignal.timeout(5_000) });
+  const getOwn = (path: string, method = "GET") =>
+    fetch(`${installers.baseUrl}${path}`, { method, signal: AbortSignal.timeout(5_000) });
 
   beforeAll(async () => {
     own = mkdtempSync(join(tmpdir(), "releases-installer-"));

@@ -53,12 +53,18 @@ export interface ReleaseServer {
 const DEFAULT_CHANNEL = "stable";
 const INSTALLER_FILE = "install.sh";
 
-const contentTypeOf = (name: string) => (name.endsWith(".json") ? "application/json" : name.endsWith(".sh") ? "text/x-shellscript" : "application/octet-stream");
+const contentTypeOf = (name: string) =>
+  name.endsWith(".json")
+    ? "application/json"
+    : name.endsWith(".sh")
+      ? "text/x-shellscript"
+      : "application/octet-stream";
 
 export async function startReleaseServer(options: ReleaseServerOptions): Promise<ReleaseServer> {
   const store = new ReleaseStore(options.dir);
   const now = options.now ?? Date.now;
-  const releaseKey: FakeKey | undefined = options.signingKeysDir === undefined ? undefined : loadReleaseKey(options.signingKeysDir);
+  const releaseKey: FakeKey | undefined =
+    options.signingKeysDir === undefined ? undefined : loadReleaseKey(options.signingKeysDir);
   const modes = new Map<string, Misbehaviour>();
 
   const serve = (req: IncomingMessage, res: ServerResponse) => {
@@ -72,8 +78,10 @@ export async function startReleaseServer(options: ReleaseServerOptions): Promise
 
   const route = (req: IncomingMessage, res: ServerResponse) => {
     const raw = req.url ?? "/";
-    if (raw.includes("..") || raw.includes("%") || raw.includes("\\")) throw new CloudApiError(400, "BAD_REQUEST", "no .., % or \\ in a release path");
-    if (req.method !== "GET" && req.method !== "HEAD") throw new CloudApiError(405, "BAD_REQUEST", "releases are read with GET or HEAD");
+    if (raw.includes("..") || raw.includes("%") || raw.includes("\\"))
+      throw new CloudApiError(400, "BAD_REQUEST", "no .., % or \\ in a release path");
+    if (req.method !== "GET" && req.method !== "HEAD")
+      throw new CloudApiError(405, "BAD_REQUEST", "releases are read with GET or HEAD");
     const segments = raw.split("?")[0]!.split("/").slice(1);
     if (segments.length === 3 && segments[0] === "r") {
       const release = store.byName(segments[1]!);
@@ -96,7 +104,13 @@ export async function startReleaseServer(options: ReleaseServerOptions): Promise
     throw notFound("release paths are /install.sh, /<channel>/<file> and /r/<release>/<file>");
   };
 
-  const serveFile = (req: IncomingMessage, res: ServerResponse, release: ReleaseDir, name: string, misbehaviour: Misbehaviour | undefined) => {
+  const serveFile = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    release: ReleaseDir,
+    name: string,
+    misbehaviour: Misbehaviour | undefined,
+  ) => {
     if (!isServedName(name)) throw notFound(`${name} is not a release file`);
     const type = contentTypeOf(name);
     const forged = misbehaviour?.forge(release);

@@ -8,13 +8,27 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { binaryFile, Channel, KEYSET_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, MAX_MANIFEST_BYTES, TARGETS } from "../../../src/upgrade/format.ts";
+import {
+  binaryFile,
+  Channel,
+  KEYSET_FILE,
+  MANIFEST_FILE,
+  MANIFEST_SIGNATURE_FILE,
+  MAX_MANIFEST_BYTES,
+  TARGETS,
+} from "../../../src/upgrade/format.ts";
 
 /** Releases looked at per request: a release directory of a test holds a handful. */
 export const MAX_RELEASE_DIRS = 1_000;
 
 /** File names a release server hands out: the release format's, nothing else (never a path). */
-const SERVED_NAMES = new Set<string>([MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, KEYSET_FILE, "install.sh", ...TARGETS.map(binaryFile)]);
+const SERVED_NAMES = new Set<string>([
+  MANIFEST_FILE,
+  MANIFEST_SIGNATURE_FILE,
+  KEYSET_FILE,
+  "install.sh",
+  ...TARGETS.map(binaryFile),
+]);
 const KEYSET_SIGNATURE = /^release-keys\.json\.([0-9a-f]{16})\.sig$/;
 
 export function isServedName(name: string): boolean {
@@ -76,7 +90,9 @@ function readRelease(path: string, name: string | undefined): ReleaseDir | undef
     return undefined;
   }
   const head = v.safeParse(ManifestHead, json);
-  return head.success ? { name, path, channel: head.output.channel, sequence: head.output.sequence, manifestText } : undefined;
+  return head.success
+    ? { name, path, channel: head.output.channel, sequence: head.output.sequence, manifestText }
+    : undefined;
 }
 
 export class ReleaseStore {

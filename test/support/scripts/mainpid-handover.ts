@@ -12,7 +12,11 @@ if (process.argv[2] === "new") {
   console.log(failed ?? "ready");
   setInterval(() => undefined, 60_000); // serves until systemd stops the unit
 } else {
-  const next = Bun.spawn([process.execPath, import.meta.path, "new"], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+  const next = Bun.spawn([process.execPath, import.meta.path, "new"], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = next.stdout.getReader();
   const { value } = await reader.read();
   const answer = new TextDecoder().decode(value).trim();

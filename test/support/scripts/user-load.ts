@@ -22,7 +22,17 @@ const port = Number(portText);
 const intervalMs = Number(intervalArg ?? 20);
 const ECHO_DEADLINE_MS = 10_000;
 
-const stats = { ok: 0, failed: 0, maxLatencyMs: 0, maxLatencyAt: "", slow: [] as string[], longRoundTrips: 0, long: "starting" as "starting" | "alive" | "dead", longDeadReason: "", reasons: [] as string[] };
+const stats = {
+  ok: 0,
+  failed: 0,
+  maxLatencyMs: 0,
+  maxLatencyAt: "",
+  slow: [] as string[],
+  longRoundTrips: 0,
+  long: "starting" as "starting" | "alive" | "dead",
+  longDeadReason: "",
+  reasons: [] as string[],
+};
 
 function fail(reason: string): void {
   stats.failed += 1;
@@ -68,7 +78,8 @@ async function oneUser(n: number): Promise<void> {
     stats.ok += 1;
     const latency = performance.now() - started;
     // The slow ones, with when they began: a gap is read against the daemon's log.
-    if (latency > 500 && stats.slow.length < 20) stats.slow.push(`${new Date(Date.now() - latency).toISOString()} ${latency.toFixed(0)} ms`);
+    if (latency > 500 && stats.slow.length < 20)
+      stats.slow.push(`${new Date(Date.now() - latency).toISOString()} ${latency.toFixed(0)} ms`);
     if (latency > stats.maxLatencyMs) {
       stats.maxLatencyMs = latency;
       stats.maxLatencyAt = new Date().toISOString();
@@ -119,7 +130,10 @@ const spawner = setInterval(() => {
   const p = oneUser(n++).finally(() => inFlight.delete(p));
   inFlight.add(p);
 }, intervalMs);
-const progress = setInterval(() => console.log(JSON.stringify({ ...stats, reasons: undefined, slow: undefined })), 1000);
+const progress = setInterval(
+  () => console.log(JSON.stringify({ ...stats, reasons: undefined, slow: undefined })),
+  1000,
+);
 
 async function finish(): Promise<void> {
   if (stopping) return;

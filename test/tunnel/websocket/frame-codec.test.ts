@@ -19,10 +19,15 @@ const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 /** RFC 6455 §5.7 masking key 37 fa 21 3d. */
 const RFC_KEY = 0x37fa213d;
 
-type Event = { kind: "message"; opcode: DataOpcode; data: string } | { kind: "control"; opcode: ControlOpcode; data: string };
+type Event =
+  | { kind: "message"; opcode: DataOpcode; data: string }
+  | { kind: "control"; opcode: ControlOpcode; data: string };
 
 /** Decodes `chunks` (copied: the decoder unmasks in place) and records events as hex. */
-function decode(chunks: readonly Uint8Array[], options: { expectMasked: boolean; maxMessageBytes?: number; reuseBuffer?: boolean }): Event[] {
+function decode(
+  chunks: readonly Uint8Array[],
+  options: { expectMasked: boolean; maxMessageBytes?: number; reuseBuffer?: boolean },
+): Event[] {
   const decoder = new FrameDecoder(options);
   const events: Event[] = [];
   const sink = {
@@ -53,7 +58,11 @@ describe("RFC 6455 §5.7 fixtures", () => {
   test("a masked single-frame text message encodes and decodes with key 37fa213d", () => {
     const wire = hex("81 85 37fa213d 7f9f4d5158");
     expect(toHex(encodeFrame(Opcode.text, Buffer.from("Hello"), { maskKey: RFC_KEY }))).toBe(toHex(wire));
-    expect(decode([wire], { expectMasked: true })[0]).toEqual({ kind: "message", opcode: Opcode.text, data: toHex(Buffer.from("Hello")) });
+    expect(decode([wire], { expectMasked: true })[0]).toEqual({
+      kind: "message",
+      opcode: Opcode.text,
+      data: toHex(Buffer.from("Hello")),
+    });
   });
 
   test("a fragmented unmasked text message is reassembled", () => {
@@ -68,7 +77,9 @@ describe("RFC 6455 §5.7 fixtures", () => {
     ]);
     const pong = hex("8a 85 37fa213d 7f9f4d5158");
     expect(toHex(encodeFrame(Opcode.pong, Buffer.from("Hello"), { maskKey: RFC_KEY }))).toBe(toHex(pong));
-    expect(decode([pong], { expectMasked: true })).toEqual([{ kind: "control", opcode: Opcode.pong, data: toHex(Buffer.from("Hello")) }]);
+    expect(decode([pong], { expectMasked: true })).toEqual([
+      { kind: "control", opcode: Opcode.pong, data: toHex(Buffer.from("Hello")) },
+    ]);
   });
 
   test("256 bytes use the 16-bit length form 7E 0100", () => {
@@ -76,7 +87,9 @@ describe("RFC 6455 §5.7 fixtures", () => {
     const frame = encodeFrame(Opcode.binary, payload);
     expect(toHex(frame.subarray(0, 4))).toBe("827e0100");
     expect(frame.length).toBe(4 + 256);
-    expect(decode([frame], { expectMasked: false })).toEqual([{ kind: "message", opcode: Opcode.binary, data: toHex(payload) }]);
+    expect(decode([frame], { expectMasked: false })).toEqual([
+      { kind: "message", opcode: Opcode.binary, data: toHex(payload) },
+    ]);
   });
 
   test("65536 bytes use the 64-bit length form 7F 0000000000010000", () => {
@@ -131,7 +144,11 @@ describe("masking rules", () => {
   test("a zero masking key decodes (mask bit set, payload unchanged)", () => {
     const frame = encodeFrame(Opcode.binary, hex("010203"), { maskKey: 0 });
     expect(toHex(frame)).toBe("828300000000010203");
-    expect(decode([frame], { expectMasked: true })[0]).toEqual({ kind: "message", opcode: Opcode.binary, data: "010203" });
+    expect(decode([frame], { expectMasked: true })[0]).toEqual({
+      kind: "message",
+      opcode: Opcode.binary,
+      data: "010203",
+    });
   });
 });
 
@@ -186,7 +203,10 @@ describe("protocol errors carry a code and a close code", () => {
   });
 
   test("fragments that add up to more than the limit are rejected with 1009", () => {
-    const chunks = [encodeFrame(Opcode.binary, new Uint8Array(600), { fin: false }), encodeFrame(Opcode.continuation, new Uint8Array(600))];
+    const chunks = [
+      encodeFrame(Opcode.binary, new Uint8Array(600), { fin: false }),
+      encodeFrame(Opcode.continuation, new Uint8Array(600)),
+    ];
     const bytes = Buffer.concat(chunks);
     const err = decodeError(bytes, false, 1024);
     expect([err.code, err.closeCode]).toEqual(["WS_MESSAGE_TOO_BIG", 1009]);
@@ -262,32 +282,46 @@ describe("incremental decoding", () => {
 
   test("byte-by-byte and randomly chunked decoding equal whole decoding", () => {
     fc.assert(
-      fc.property(fc.array(messageArb, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.array(fc.nat(), { maxLength: 20 }), (messages, masked, cuts) => {
-        let key = 0x01020304;
-        const frames: Uint8Array[] = [];
-        messages.forEach((m, i) => {
-          if (m.pingBefore) frames.push(encodeFrame(Opcode.ping, Uint8Array.of(i), { maskKey: masked ? key++ : null }));
-          const payload = Uint8Array.from({ length: m.size }, (_, j) => (j * 31 + i) & 0xff);
-          const step = Math.ceil(m.size / m.fragments) || 1;
-          for (let off = 0, n = 0; off < m.size || n === 0; off += step, n++) {
-            const last = off + step >= m.size;
-            frames.push(
-              encodeFrame(n === 0 ? Opcode.binary : Opcode.continuation, payload.subarray(off, off + step), {
-                fin: last,
-                maskKey: masked ? key++ : null,
-              }),
-            );
+      fc.property(
+        fc.array(messageArb, { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (messages, masked, cuts) => {
+          let key = 0x01020304;
+          const frames: Uint8Array[] = [];
+          messages.forEach((m, i) => {
+            if (m.pingBefore)
+              frames.push(encodeFrame(Opcode.ping, Uint8Array.of(i), { maskKey: masked ? key++ : null }));
+            const payload = Uint8Array.from({ length: m.size }, (_, j) => (j * 31 + i) & 0xff);
+            const step = Math.ceil(m.size / m.fragments) || 1;
+            for (let off = 0, n = 0; off < m.size || n === 0; off += step, n++) {
+              const last = off + step >= m.size;
+              frames.push(
+                encodeFrame(n === 0 ? Opcode.binary : Opcode.continuation, payload.subarray(off, off + step), {
+                  fin: last,
+                  maskKey: masked ? key++ : null,
+                }),
+              );
+            }
+          });
+          const stream = Buffer.concat(frames);
+          const whole = decode([stream], { expectMasked: masked });
+          expect(whole.filter((e) => e.kind === "message")).toHaveLength(messages.length);
+          expect(decode(split(stream, cuts), { expectMasked: masked })).toEqual(whole);
+          expect(decode(split(stream, cuts), { expectMasked: masked, reuseBuffer: true })).toEqual(whole);
+          if (stream.length < 20_000) {
+            expect(
+              decode(
+                split(
+                  stream,
+                  Array.from({ length: stream.length }, (_, i) => i),
+                ),
+                { expectMasked: masked },
+              ),
+            ).toEqual(whole);
           }
-        });
-        const stream = Buffer.concat(frames);
-        const whole = decode([stream], { expectMasked: masked });
-        expect(whole.filter((e) => e.kind === "message")).toHaveLength(messages.length);
-        expect(decode(split(stream, cuts), { expectMasked: masked })).toEqual(whole);
-        expect(decode(split(stream, cuts), { expectMasked: masked, reuseBuffer: true })).toEqual(whole);
-        if (stream.length < 20_000) {
-          expect(decode(split(stream, Array.from({ length: stream.length }, (_, i) => i)), { expectMasked: masked })).toEqual(whole);
-        }
-      }),
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -320,13 +354,18 @@ describe("reused assembly buffer", () => {
 describe("fuzz", () => {
   test("random bytes only ever produce messages or WebSocketProtocolError", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 512 }), fc.boolean(), fc.array(fc.nat(), { maxLength: 8 }), (bytes, masked, cuts) => {
-        try {
-          decode(split(bytes, cuts), { expectMasked: masked, maxMessageBytes: 4096 });
-        } catch (err) {
-          expect(err).toBeInstanceOf(WebSocketProtocolError);
-        }
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 512 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (bytes, masked, cuts) => {
+          try {
+            decode(split(bytes, cuts), { expectMasked: masked, maxMessageBytes: 4096 });
+          } catch (err) {
+            expect(err).toBeInstanceOf(WebSocketProtocolError);
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
   });

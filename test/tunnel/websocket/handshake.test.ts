@@ -29,7 +29,12 @@ function request(overrides: Record<string, string | null> = {}, line = "GET /v1/
     "Sec-WebSocket-Protocol": "connector.v1",
     ...overrides,
   };
-  return [line, ...Object.entries(headers).filter(([, v]) => v !== null).map(([k, v]) => `${k}: ${v}`)].join("\r\n");
+  return [
+    line,
+    ...Object.entries(headers)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => `${k}: ${v}`),
+  ].join("\r\n");
 }
 
 const check = (head: string) => checkUpgradeRequest(parseRequestHead(head), "/v1/tunnel");
@@ -71,7 +76,13 @@ describe("client request", () => {
   });
 
   test("without a token there is no Authorization header", () => {
-    const bytes = buildUpgradeRequest({ authority: "a:1", path: "/v1/tunnel", key: "k", protocols: ["connector.v1"], connectorVersion: "1" });
+    const bytes = buildUpgradeRequest({
+      authority: "a:1",
+      path: "/v1/tunnel",
+      key: "k",
+      protocols: ["connector.v1"],
+      connectorVersion: "1",
+    });
     expect(Buffer.from(bytes).toString()).not.toContain("Authorization");
   });
 
@@ -126,7 +137,9 @@ describe("server response and its check by the client", () => {
       "Sec-WebSocket-Protocol": "connector.v1",
       ...overrides,
     };
-    const lines = Object.entries(headers).filter(([, v]) => v !== null).map(([k, v]) => `${k}: ${v}`);
+    const lines = Object.entries(headers)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => `${k}: ${v}`);
     return parseResponseHead(["HTTP/1.1 101 Switching Protocols", ...lines].join("\r\n"));
   };
 

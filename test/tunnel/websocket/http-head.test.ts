@@ -46,12 +46,15 @@ describe("parsing", () => {
     expect(parseResponseHead("HTTP/1.0 200").reason).toBe("");
   });
 
-  test.each(["GET /\r\nHost: x", "HTTP/2 200 OK", "HTTP/1.1 20 OK", "GET / HTTP/1.1\r\nno colon", "GET / HTTP/1.1\r\nBad Name: x"])(
-    "malformed head %p is an HttpHeadError",
-    (head) => {
-      expect(() => (head.startsWith("HTTP") ? parseResponseHead(head) : parseRequestHead(head))).toThrow(HttpHeadError);
-    },
-  );
+  test.each([
+    "GET /\r\nHost: x",
+    "HTTP/2 200 OK",
+    "HTTP/1.1 20 OK",
+    "GET / HTTP/1.1\r\nno colon",
+    "GET / HTTP/1.1\r\nBad Name: x",
+  ])("malformed head %p is an HttpHeadError", (head) => {
+    expect(() => (head.startsWith("HTTP") ? parseResponseHead(head) : parseRequestHead(head))).toThrow(HttpHeadError);
+  });
 
   test("token lists", () => {
     expect(headerList(" a, b ,,c")).toEqual(["a", "b", "c"]);
@@ -62,7 +65,9 @@ describe("parsing", () => {
 
 describe("serializeHead", () => {
   test("writes CRLF-terminated lines and a blank line", () => {
-    expect(Buffer.from(serializeHead("GET / HTTP/1.1", [["Host", "x"]])).toString()).toBe("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(Buffer.from(serializeHead("GET / HTTP/1.1", [["Host", "x"]])).toString()).toBe(
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
   });
   test("refuses CR or LF in a value (header injection)", () => {
     expect(() => serializeHead("GET / HTTP/1.1", [["X", "a\r\nEvil: 1"]])).toThrow(HttpHeadError);

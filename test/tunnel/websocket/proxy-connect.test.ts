@@ -2,12 +2,21 @@ import { describe, expect, test } from "bun:test";
 import { TunnelDialError } from "../../../src/tunnel/websocket/errors.ts";
 import { isOneLine } from "../../support/printable.ts";
 import { parseResponseHead } from "../../../src/tunnel/websocket/http-head.ts";
-import { buildConnectRequest, checkConnectResponse, parseProxyUrl } from "../../../src/tunnel/websocket/proxy-connect.ts";
+import {
+  buildConnectRequest,
+  checkConnectResponse,
+  parseProxyUrl,
+} from "../../../src/tunnel/websocket/proxy-connect.ts";
 
 describe("proxy URL", () => {
   test("credentials are percent-decoded and never part of the display form", () => {
     const p = parseProxyUrl("http://us%40er:p%3Ass@proxy.local:3128");
-    expect(p).toEqual({ host: "proxy.local", port: 3128, display: "http://proxy.local:3128", credentials: "us@er:p:ss" });
+    expect(p).toEqual({
+      host: "proxy.local",
+      port: 3128,
+      display: "http://proxy.local:3128",
+      credentials: "us@er:p:ss",
+    });
   });
   test("the port defaults to 80 and IPv6 brackets are removed from the host", () => {
     expect(parseProxyUrl("http://[::1]").host).toBe("::1");
@@ -21,7 +30,9 @@ describe("proxy URL", () => {
 describe("CONNECT request", () => {
   test("names the target and sends Basic credentials", () => {
     const text = Buffer.from(buildConnectRequest("gw.example", 443, parseProxyUrl("http://u:p@proxy:3128"))).toString();
-    expect(text).toBe(`CONNECT gw.example:443 HTTP/1.1\r\nHost: gw.example:443\r\nProxy-Authorization: Basic ${btoa("u:p")}\r\n\r\n`);
+    expect(text).toBe(
+      `CONNECT gw.example:443 HTTP/1.1\r\nHost: gw.example:443\r\nProxy-Authorization: Basic ${btoa("u:p")}\r\n\r\n`,
+    );
   });
   test("brackets an IPv6 target and sends no credentials when none are configured", () => {
     const text = Buffer.from(buildConnectRequest("::1", 8443, parseProxyUrl("http://proxy:3128"))).toString();
@@ -46,7 +57,9 @@ describe("proxy answer", () => {
     expect(isOneLine(err.message)).toBe(true);
   });
   test("any 2xx opens the tunnel", () => {
-    expect(() => checkConnectResponse(parseResponseHead("HTTP/1.1 200 Connection established"), proxy, "gw:443")).not.toThrow();
+    expect(() =>
+      checkConnectResponse(parseResponseHead("HTTP/1.1 200 Connection established"), proxy, "gw:443"),
+    ).not.toThrow();
   });
   test("407 is TUNNEL_PROXY about credentials, without the password", () => {
     const err = errorFor("407 Proxy Authentication Required");

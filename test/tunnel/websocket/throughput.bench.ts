@@ -88,7 +88,11 @@ async function rawTls(direction: "up" | "down", writeBytes: number): Promise<voi
     },
   });
   await done.promise;
-  report(`raw Bun TLS, ${writeBytes / 1024} KiB writes, ${direction === "up" ? "client→server" : "server→client"}`, received, performance.now() - t0);
+  report(
+    `raw Bun TLS, ${writeBytes / 1024} KiB writes, ${direction === "up" ? "client→server" : "server→client"}`,
+    received,
+    performance.now() - t0,
+  );
   socket.terminate();
   listener.stop(true);
 }
@@ -140,7 +144,11 @@ async function websocket(direction: "up" | "down"): Promise<void> {
     loop.resume();
   }
   await done.promise;
-  report(`WebSocket transport, 64 KiB msgs, ${direction === "up" ? "client→server (masked)" : "server→client"}`, received, performance.now() - t0);
+  report(
+    `WebSocket transport, 64 KiB msgs, ${direction === "up" ? "client→server (masked)" : "server→client"}`,
+    received,
+    performance.now() - t0,
+  );
   transport.close();
   listener.stop(true);
 }

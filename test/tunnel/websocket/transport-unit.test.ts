@@ -5,7 +5,13 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { TransportClose } from "../../../src/tunnel/transport.ts";
-import { encodeClosePayload, encodeFrame, FrameDecoder, Opcode, parseClosePayload } from "../../../src/tunnel/websocket/frame-codec.ts";
+import {
+  encodeClosePayload,
+  encodeFrame,
+  FrameDecoder,
+  Opcode,
+  parseClosePayload,
+} from "../../../src/tunnel/websocket/frame-codec.ts";
 import { nullSink, type ByteSocket, type SocketSlot } from "../../../src/tunnel/websocket/socket-slot.ts";
 import { WsTransport, type WsRole, type WsTransportOptions } from "../../../src/tunnel/ws-transport.ts";
 import { FakeClock, flushMicrotasks } from "../../support/fake-clock.ts";
@@ -63,7 +69,12 @@ function framesWritten(socket: FakeSocket, role: WsRole): Frame[] {
 }
 
 /** A frame as the peer of a transport of `role` would send it. */
-function fromPeer(role: WsRole, opcode: (typeof Opcode)[keyof typeof Opcode], payload: Uint8Array, fin = true): Uint8Array {
+function fromPeer(
+  role: WsRole,
+  opcode: (typeof Opcode)[keyof typeof Opcode],
+  payload: Uint8Array,
+  fin = true,
+): Uint8Array {
   return encodeFrame(opcode, payload, { fin, maskKey: role === "server" ? 0x11223344 : null });
 }
 
@@ -171,7 +182,11 @@ describe("backpressure", () => {
 describe("receiving", () => {
   test("messages that arrive before setHandlers are delivered after it, in order, and reading waits for handlers", async () => {
     const socket = new FakeSocket();
-    const t = new WsTransport({ role: "client", socket, initialData: [fromPeer("client", Opcode.binary, bytes("one"))] });
+    const t = new WsTransport({
+      role: "client",
+      socket,
+      initialData: [fromPeer("client", Opcode.binary, bytes("one"))],
+    });
     expect(socket.paused).toBe(true);
     socket.data.sink.data(fromPeer("client", Opcode.binary, bytes("two")));
     const got: string[] = [];
