@@ -17,7 +17,7 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-
 /** The same set without the global flag: `test` on a /g regex keeps state between calls. */
 const UNSAFE_TEST = new RegExp(UNSAFE.source, "u");
 
-function escape(ch: string): string {
+function escapeControl(ch: string): string {
   // Whitespace controls become a space so that a multi-line reason still reads as one sentence.
   if (ch === "\t" || ch === "\n" || ch === "\r") return " ";
   const cp = ch.codePointAt(0) ?? 0;
@@ -32,7 +32,7 @@ function escape(ch: string): string {
 export function peerText(text: string, maxChars = MAX_PEER_TEXT_CHARS): string {
   // The usual case (a short, plain reason, once per stream end) costs one length check and one scan.
   if (text.length <= maxChars && !UNSAFE_TEST.test(text)) return text;
-  const escaped = text.replace(UNSAFE, escape);
+  const escaped = text.replace(UNSAFE, escapeControl);
   const chars = Array.from(escaped);
   if (chars.length <= maxChars) return escaped;
   let cut = Math.max(0, maxChars - 1);

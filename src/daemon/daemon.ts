@@ -168,7 +168,8 @@ export class Daemon {
 
   async #start(identity: Identity): Promise<void> {
     const { settings, log } = this.#options;
-    const status = (this.#status = new StatusModel(identity, () => this.#counters.failures as Record<string, number>));
+    const status = new StatusModel(identity, () => this.#counters.failures as Record<string, number>);
+    this.#status = status;
     // A successor binds the admin socket and the metrics port only once it takes over (takeOver).
     if (!this.#options.successor) {
       await this.#bindAdmin(false);

@@ -51,7 +51,8 @@ export class StatusModel {
   }
 
   slotChanged(slot: number, state: SlotState, gateway: string, since: Date): void {
-    const view = (this.#slots[slot] ??= { gateway, state, since: since.toISOString(), rttMs: null });
+    this.#slots[slot] ??= { gateway, state, since: since.toISOString(), rttMs: null };
+    const view = this.#slots[slot];
     view.gateway = gateway;
     view.state = state;
     view.since = since.toISOString();

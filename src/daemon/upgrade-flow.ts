@@ -9,7 +9,7 @@
  *     probation ends once it has kept a tunnel up for PROBATION_MS.
  * Every outcome is kept in state.json and reported to the control plane by the schedule.
  */
-import { sleep, type Clock, type TimerHandle } from "../clock.ts";
+import { sleep, type TimerHandle } from "../clock.ts";
 import type { Settings } from "../config/settings.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -81,7 +81,7 @@ export class UpgradeFlow {
   }
 
   async #handOver(result: SwapResult): Promise<void> {
-    const { log, running } = this.#deps;
+    const { log } = this.#deps;
     if (this.#handingOver) {
       log.warn("another swap while a hand-over is in progress: ignored", { to: result.to });
       return;

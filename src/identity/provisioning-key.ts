@@ -41,11 +41,7 @@ export interface ProvisioningKey {
 }
 
 function checksum(body: Uint8Array): Buffer {
-  return createHash("sha256")
-    .update(KEY_PREFIX + ".")
-    .update(body)
-    .digest()
-    .subarray(0, CHECK_BYTES);
+  return createHash("sha256").update(`${KEY_PREFIX}.`).update(body).digest().subarray(0, CHECK_BYTES);
 }
 
 export function encodeProvisioningKey(key: { controlUrl: string; caPin: string; secret: string }): string {

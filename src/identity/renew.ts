@@ -4,7 +4,7 @@
  * pinned CA) and for the same connector id, then the identity replaced atomically. Until the new
  * identity is durable the old one stays on disk and in use, so a failed renewal changes nothing.
  */
-import { X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import { ControlClient } from "../control/client.ts";
 import { BadResponseError } from "../control/errors.ts";
 import { buildInfo } from "../version.ts";

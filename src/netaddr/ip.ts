@@ -67,7 +67,7 @@ export function parseIPv6(text: string): IpAddress | undefined {
   let groups: number[];
   if (halves.length === 1) {
     const all = parseGroups(text, true);
-    if (!all || all.length !== 8) return undefined;
+    if (all?.length !== 8) return undefined;
     groups = all;
   } else {
     const head = parseGroups(halves[0]!, false);

@@ -107,7 +107,7 @@ function readConnectAnswer(socket: Socket): Promise<{ head: string; rest: Uint8A
       else resolve(value!);
     };
     const onData = (chunk: Buffer) => {
-      let answer;
+      let answer: ReturnType<typeof collector.push>;
       try {
         answer = collector.push(chunk);
       } catch {
@@ -155,7 +155,7 @@ export async function openConnection(
       Math.max(1, ms - (Date.now() - started)),
       readConnectAnswer(socket),
     );
-    let head;
+    let head: ReturnType<typeof parseResponseHead>;
     try {
       head = parseResponseHead(answer.head);
     } catch {

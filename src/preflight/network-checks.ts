@@ -183,7 +183,7 @@ async function checkEndpoint(
   } catch (err) {
     return { checks: [dns, tcpFailure(e, err, t), skipped("net.tls", "net.tcp")] };
   }
-  let socket;
+  let socket: Awaited<ReturnType<typeof openConnection>>;
   try {
     socket = await openConnection(seams, e.host, e.port, e.proxy, t.tcpMs);
   } catch (err) {
@@ -191,7 +191,7 @@ async function checkEndpoint(
     const again = tcpFailure(e, err, t);
     return { checks: [dns, tcp, fail("net.tls", `${e.label}: not checked: ${again.summary}`, again.fix!, e.target)] };
   }
-  let handshake;
+  let handshake: Awaited<ReturnType<typeof tlsHandshake>>;
   try {
     handshake = await tlsHandshake(socket, { serverName: isIP(e.host) ? undefined : e.host, client }, t.tlsMs);
   } catch (err) {

@@ -66,7 +66,7 @@ export interface MountEntry {
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-const unescape = (s: string): string =>
+const unescapeOctal = (s: string): string =>
   s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 /** Entries of /proc/self/mountinfo (proc(5)): `id parent maj:min root mountpoint opts [optional…] - fstype source superopts`. */
@@ -77,7 +77,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const dash = fields.indexOf("-");
     if (fields.length < 6 || dash < 6 || dash + 1 >= fields.length) continue;
     out.push({
-      mountPoint: unescape(fields[4]!),
+      mountPoint: unescapeOctal(fields[4]!),
       fsType: fields[dash + 1]!,
       options: [...fields[5]!.split(","), ...(fields[dash + 3] ?? "").split(",")].filter((o) => o !== ""),
     });

@@ -7,7 +7,7 @@ import type { Clock } from "../clock.ts";
 import type { Gateway } from "../control/api.ts";
 import type { Secret } from "../secret.ts";
 import { dialTunnel } from "./dial-tunnel.ts";
-import { ProxyBypass } from "./proxy-bypass.ts";
+import type { ProxyBypass } from "./proxy-bypass.ts";
 import { Session } from "./session.ts";
 import type { OpenHandler, SessionEvents } from "./session-types.ts";
 import type { TunnelHandle } from "./supervisor.ts";

@@ -119,7 +119,7 @@ export type Frame =
   | ConfigChangedFrame;
 
 /** Receives each frame in order; return `false` to stop decoding the rest of the message. */
-export type FrameHandler = (frame: Frame) => boolean | void;
+export type FrameHandler = (frame: Frame) => boolean | undefined;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 

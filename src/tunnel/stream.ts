@@ -269,7 +269,10 @@ export class Stream implements SendSource {
     }
     if (payload.length === 0) return;
     if (this.#handlers) this.#call((h) => h.data(payload));
-    else (this.#pending ??= []).push(payload.slice()); // the message buffer dies after this call
+    else {
+      this.#pending ??= [];
+      this.#pending.push(payload.slice()); // the message buffer dies after this call
+    }
     if (creditExhausted) this.#receive.senderExhausted();
   }
 

@@ -140,7 +140,7 @@ class ServerHandshake<C> implements SocketSink {
   async #upgrade(head: string, rest: Uint8Array): Promise<void> {
     const peer = this.#peer;
     if (!peer) return;
-    let parsed;
+    let parsed: ReturnType<typeof checkUpgradeRequest>;
     try {
       parsed = checkUpgradeRequest(parseRequestHead(head), this.options.path ?? TUNNEL_PATH);
     } catch {

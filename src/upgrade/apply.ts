@@ -317,7 +317,7 @@ async function rollBackLocked(
 export async function applyStaged(ctx: ApplyContext): Promise<UpgradeResult | undefined> {
   return withApplyLock(ctx, async (owner) => {
     try {
-      let request;
+      let request: ReturnType<typeof readRequest>;
       try {
         request = readRequest(ctx.stateDir);
       } catch (err) {

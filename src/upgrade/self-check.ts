@@ -44,7 +44,7 @@ export async function selfCheck(
       "SELF_CHECK_FAILED",
       `The new binary ${binaryPath} ${why}; expected "connector ${expected.version} (... target ${expected.target})". It is not installed.`,
     );
-  let proc;
+  let proc: Bun.Subprocess<"ignore", "pipe", "ignore">;
   try {
     proc = Bun.spawn({ cmd: [binaryPath, "--version"], env: {}, stdin: "ignore", stdout: "pipe", stderr: "ignore" });
   } catch (err) {

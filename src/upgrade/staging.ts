@@ -218,7 +218,7 @@ export function writeStaged(stateDir: string, files: ReleaseFiles, downloadedBin
 
 /** A directory root is about to read from: a real directory of the owner (or root), not shared. */
 function assertOwnedDir(dir: string, uid: number): void {
-  let stats;
+  let stats: ReturnType<typeof lstatSync>;
   try {
     stats = lstatSync(dir);
   } catch (err) {

@@ -7,7 +7,7 @@ import * as v from "valibot";
 import { CONN_RATE_LOOPS, DEADLINES, type Profile, REQUEST_BYTES } from "./config.ts";
 import { runIperf } from "./iperf.ts";
 import type { ReadyPath } from "./paths/path.ts";
-import type { Outcome, RowSpec } from "./report.ts";
+import type { Outcome } from "./report.ts";
 import type { Rig } from "./rig.ts";
 import { type Scenario, type ScenarioContext, Skip } from "./scenario.ts";
 import { toGbits } from "./stats.ts";

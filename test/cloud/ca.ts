@@ -145,7 +145,7 @@ export class CertificateAuthority {
         subject: leaf.subject,
         issuer: this.#subject,
         notBefore: this.#offset(-BACKDATE_SECONDS),
-        notAfter: wanted < this.#notAfter ? wanted : this.#notAfter,
+        notAfter: new Date(Math.min(wanted.getTime(), this.#notAfter.getTime())),
         spki,
         extensions: [
           { name: "basicConstraints", cA: false, critical: true },

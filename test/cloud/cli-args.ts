@@ -66,10 +66,9 @@ export function parseAppArg(text: string): AppSpec {
   return { ...checked.output, group: "default" };
 }
 
-export function parseCloudArgs(argv: readonly string[]): CloudCli {
-  let values;
+function parseFlags(argv: readonly string[]) {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
@@ -85,10 +84,14 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
         "release-signing-keys": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    }));
+    }).values;
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+}
+
+export function parseCloudArgs(argv: readonly string[]): CloudCli {
+  const values = parseFlags(argv);
   if (values.help) return { dir: "", help: true };
   if (!values.dir) throw new UsageError("--dir DIR is required");
   const apps = (values.app ?? []).map(parseAppArg);

@@ -12,12 +12,12 @@ import { startStack, type Stack } from "../support/stack.ts";
 let stack: Stack;
 let cloud: CloudProcess;
 let a: DaemonProcess;
-let b: DaemonProcess;
+let _b: DaemonProcess; // the second daemon of the pair: started, never stopped by hand
 
 beforeAll(async () => {
   stack = await startStack({ daemons: [{ tunnels: 1, gracePeriodSeconds: 30 }, { tunnels: 1 }] });
   ({ cloud } = stack);
-  [a, b] = stack.daemons as [DaemonProcess, DaemonProcess];
+  [a, _b] = stack.daemons as [DaemonProcess, DaemonProcess];
 }, 60_000);
 
 afterAll(() => stack?.stop(), 30_000);

@@ -90,9 +90,9 @@ describe("connector preflight (compiled binary, reference cloud)", () => {
     const result = await preflight(["--key-file", keyFile, "--state-dir", stateDir("human")]);
     explained(result, () => {
       const lines = result.stdout.trimEnd().split("\n");
-      const rows = lines.filter((l) => /^(PASS|WARN|FAIL)  /.test(l));
+      const rows = lines.filter((l) => /^(PASS|WARN|FAIL) {2}/.test(l));
       expect(rows.find((l) => l.includes("net.tls"))).toMatch(
-        /^PASS  net\.tls +control plane: TLSv1\.[23], the certificate chains to the pinned cloud CA \[127\.0\.0\.1:\d+\]$/,
+        /^PASS {2}net\.tls +control plane: TLSv1\.[23], the certificate chains to the pinned cloud CA \[127\.0\.0\.1:\d+\]$/,
       );
       const fixes = lines.filter((l) => l.startsWith("      fix: ")).length;
       expect(fixes).toBe(rows.filter((l) => !l.startsWith("PASS")).length);

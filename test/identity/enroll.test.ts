@@ -219,7 +219,7 @@ describe("enroll", () => {
     expect(err.message).toContain("EROFS");
     expect(cloud.requests.length).toBe(before);
     expect(probes.length).toBe(1);
-    expect(probes[0]!.path.startsWith(join(dir, "state") + "/")).toBe(true);
+    expect(probes[0]!.path.startsWith(`${join(dir, "state")}/`)).toBe(true);
     expect(probes[0]!.bytes).toBeGreaterThanOrEqual(8 * 1024);
   });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { AddressInfo } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { Secret } from "../../src/secret.ts";
-import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
+import type { DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
 import type { TunnelErrorCode } from "../../src/tunnel/websocket/errors.ts";
 import { isOneLine } from "../support/printable.ts";
 import { createTestCa, type IssuedCert, type TestCa } from "../support/test-pki.ts";

@@ -208,7 +208,7 @@ export class FrameDecoder {
         this.#complete(data, sink);
         continue;
       }
-      const take = avail < need ? avail : need;
+      const take = Math.min(avail, need);
       this.#buffer ??= this.#assemblyBuffer(this.#length);
       this.#buffer.set(chunk.subarray(pos, pos + take), this.#have);
       this.#have += take;

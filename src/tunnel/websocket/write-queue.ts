@@ -38,7 +38,7 @@ export class WriteQueue {
   reserve(n: number): { buf: Uint8Array; offset: number } {
     const last = this.#chunks[this.#chunks.length - 1];
     this.#size += n;
-    if (last && last.pooled && last.buf.length - last.end >= n) {
+    if (last?.pooled && last.buf.length - last.end >= n) {
       const offset = last.end;
       last.end += n;
       return { buf: last.buf, offset };
@@ -77,7 +77,7 @@ export class WriteQueue {
       const c = this.#chunks[0] as Chunk;
       const want = c.end - c.start;
       const n = want > 0 ? write(c.buf, c.start, want) : 0;
-      const taken = n > 0 ? n : 0;
+      const taken = Math.max(n, 0);
       c.start += taken;
       this.#size -= taken;
       if (taken < want) return false;
