@@ -10,7 +10,7 @@ import { dialDestination } from "../dataplane/dial.ts";
 import { DialError } from "../dataplane/errors.ts";
 import { systemResolver, type Resolver } from "../dataplane/resolve.ts";
 import { formatHost, formatHostPort, parseHost, splitHostPort } from "../netaddr/index.ts";
-import type { HealthReport } from "../tunnel/payloads.ts";
+import type { HealthReport } from "../mux/payloads.ts";
 
 /** By default a TCP connect check every 30 s. */
 export const HEALTH_CHECK_INTERVAL_MS = 30_000;

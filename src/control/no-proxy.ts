@@ -1,11 +1,11 @@
 /**
  * Proxy choice for control-plane requests: the HTTP proxy from the settings unless the destination is
  * on the `NO_PROXY` list. The list's meaning (exact names, `*.suffix` / `.suffix`, IPs, CIDRs, `*`,
- * optional `:PORT`) is the one `ProxyBypass` (src/tunnel/proxy-bypass.ts) gives the tunnels, so an
+ * optional `:PORT`) is the one `ProxyBypass` (src/netaddr/proxy-bypass.ts) gives the tunnels, so an
  * operator writes one list for both; this module only applies it to URLs and describes the proxy
  * for messages without its credentials.
  */
-import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
+import { ProxyBypass } from "../netaddr/proxy-bypass.ts";
 
 function compile(noProxy: readonly string[] | ProxyBypass): ProxyBypass {
   return noProxy instanceof ProxyBypass ? noProxy : ProxyBypass.parse(noProxy);

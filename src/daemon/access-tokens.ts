@@ -22,7 +22,7 @@ import { ApiRejectedError } from "../control/errors.ts";
 import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Secret } from "../secret.ts";
-import { Backoff, type BackoffPolicy } from "../tunnel/backoff.ts";
+import { Backoff, type BackoffPolicy } from "../retry/backoff.ts";
 import { AccessTokenTooShortError, NoAccessTokenError } from "./access-token-errors.ts";
 export { AccessTokenTooShortError, NoAccessTokenError };
 
@@ -59,7 +59,7 @@ export interface FetchedToken {
   readonly certificate: string;
 }
 
-/** An open tunnel that can take TOKEN_UPDATE (a `Tunnel` of src/tunnel/connection.ts). */
+/** An open tunnel that can take TOKEN_UPDATE (a `Tunnel` of src/supervisor/connection.ts). */
 export interface TokenHolder {
   readonly session: { sendTokenUpdate(token: Secret<string>): void; readonly isClosed: boolean };
   readonly closed: Promise<unknown>;

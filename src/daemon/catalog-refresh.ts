@@ -24,7 +24,7 @@ import {
 } from "../control/errors.ts";
 import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { Backoff } from "../tunnel/backoff.ts";
+import { Backoff } from "../retry/backoff.ts";
 import type { StatusModel } from "./status-model.ts";
 
 /** A revoked connector retries only slowly. */

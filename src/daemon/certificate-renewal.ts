@@ -15,7 +15,7 @@ import type { Clock, TimerHandle } from "../clock.ts";
 import { ConnectorError } from "../errors.ts";
 import type { Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
-import { Backoff, type BackoffPolicy } from "../tunnel/backoff.ts";
+import { Backoff, type BackoffPolicy } from "../retry/backoff.ts";
 
 export const RENEW_AT_FRACTION = 2 / 3;
 export const RENEW_JITTER_FRACTION = 0.05;

@@ -7,8 +7,8 @@
  */
 import { sleep, type Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import type { Tunnel } from "../tunnel/connection.ts";
-import type { Supervisor } from "../tunnel/supervisor.ts";
+import type { Tunnel } from "../supervisor/connection.ts";
+import type { Supervisor } from "../supervisor/supervisor.ts";
 import type { StatusModel } from "./status-model.ts";
 
 /** How long one slot may take to come back before the next one is moved anyway. */

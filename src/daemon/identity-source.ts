@@ -14,7 +14,7 @@ import { NoProvisioningKeyError } from "../identity/key-source.ts";
 import { readMachineId } from "../identity/machine-id.ts";
 import { IdentityStore } from "../identity/store.ts";
 import type { Logger } from "../log.ts";
-import { Backoff } from "../tunnel/backoff.ts";
+import { Backoff } from "../retry/backoff.ts";
 
 /** How often to look for a key when there is none (an operator may drop one in at any time). */
 const KEY_POLL_MS = 30_000;

@@ -12,9 +12,9 @@ import {
   type StatusSnapshot,
   type UpgradeStatus,
 } from "../status/schema.ts";
-import type { SessionStats } from "../tunnel/session-stats.ts";
-import type { SlotState } from "../tunnel/supervisor.ts";
-import type { HealthReport } from "../tunnel/payloads.ts";
+import type { SessionStats } from "../mux/session-stats.ts";
+import type { SlotState } from "../supervisor/supervisor.ts";
+import type { HealthReport } from "../mux/payloads.ts";
 import { buildInfo } from "../version.ts";
 
 interface SlotView {

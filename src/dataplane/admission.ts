@@ -1,6 +1,6 @@
 /**
  * `AdmissionGate` is the one process-wide gate every tunnel's OPENs pass before the connector dials:
- * each tunnel bounds its own streams (src/tunnel/config.ts `maxStreams`), but up to 16 tunnels, each
+ * each tunnel bounds its own streams (src/mux/config.ts `maxStreams`), but up to 16 tunnels, each
  * fed by a gateway we must treat as hostile, could otherwise add up to 160,000 streams, thousands of
  * dials held against a black hole, and gigabytes parked in app sockets. An OPEN over any bound is
  * answered BUSY, which a gateway retries on another connector (docs/PROTOCOL.md §5.3), and counted by
@@ -35,7 +35,7 @@ import { readFileSync } from "node:fs";
 import type { Clock } from "../clock.ts";
 import { countOpenFds, getNoFileLimit, raiseNoFileLimit } from "../host/rlimit.ts";
 import type { Logger } from "../log.ts";
-import { DEFAULT_SESSION_CONFIG } from "../tunnel/config.ts";
+import { DEFAULT_SESSION_CONFIG } from "../mux/config.ts";
 
 export type BusyReason = "streams" | "dials" | "fds" | "buffered";
 
@@ -92,7 +92,7 @@ export const DEFAULT_ADMISSION_LIMITS: AdmissionLimits = Object.freeze({
   fdReserve: 128,
 });
 
-/** A tunnel's own stream cap (src/tunnel/config.ts `maxStreams`), the yardstick for warning about fds. */
+/** A tunnel's own stream cap (src/mux/config.ts `maxStreams`), the yardstick for warning about fds. */
 const ONE_TUNNEL_STREAMS = DEFAULT_SESSION_CONFIG.maxStreams;
 
 /** How long an fd count is trusted: a readdir of /proc/self/fd costs O(fds), so not per OPEN. */

@@ -6,7 +6,7 @@
 export interface DialConfig {
   /**
    * Whole dial, DNS lookup included: 10 s. Well under the gateway's 30 s open timeout
-   * (src/tunnel/config.ts `openTimeoutMs`), so the gateway hears TIMEOUT from us rather than giving
+   * (src/mux/config.ts `openTimeoutMs`), so the gateway hears TIMEOUT from us rather than giving
    * up blind; long enough for a SYN retransmit (1 s, 3 s) to an app server on a lossy link.
    */
   readonly timeoutMs: number;

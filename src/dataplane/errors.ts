@@ -1,11 +1,11 @@
 /**
  * Why a stream's destination could not be reached. `DialError.failure` is the name of the PROTOCOL §5.3 code
- * the connector answers in OPEN_RESULT (`StreamCode[err.failure]` in src/tunnel/const.ts), so the
+ * the connector answers in OPEN_RESULT (`StreamCode[err.failure]` in src/mux/const.ts), so the
  * dialer and the protocol cannot drift apart. Messages name the host, port and addresses tried,
  * never stream data.
  */
 import { ConnectorError, errnoCode } from "../errors.ts";
-import type { StreamCodeName } from "../tunnel/const.ts";
+import type { StreamCodeName } from "../mux/const.ts";
 
 /**
  * PROTOCOL §5.3 codes a dial can end with. `CANCELLED` means the caller's signal aborted the dial (the stream

@@ -12,8 +12,8 @@
  * `idleTimeoutMs` and `idleTimeoutMs + sweepEveryMs` after its last byte.
  */
 import type { Clock, TimerHandle } from "../clock.ts";
-import { StreamCode } from "../tunnel/const.ts";
-import type { OpenRequest, Stream } from "../tunnel/stream.ts";
+import { StreamCode } from "../mux/const.ts";
+import type { OpenRequest, Stream } from "../mux/stream.ts";
 import type { AllowList } from "./allow-list.ts";
 
 /** What a tracked stream exposes: its request, a way to end it, and a count that moves with every byte. */

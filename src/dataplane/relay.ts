@@ -18,8 +18,8 @@
  */
 import type { Socket } from "bun";
 import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
-import { StreamCode } from "../tunnel/const.ts";
-import type { Stream, StreamCloseReason } from "../tunnel/stream.ts";
+import { StreamCode } from "../mux/const.ts";
+import type { Stream, StreamCloseReason } from "../mux/stream.ts";
 
 /** Bytes read from the socket before a stream is attached (gateway side: the user speaks first). */
 const MAX_EARLY_BYTES = 256 * 1024;

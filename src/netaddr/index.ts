@@ -1,7 +1,7 @@
 /**
  * Network addresses for policy decisions: IP literals (v4, v6, IPv4-mapped), CIDR blocks, host names
  * and `*.` wildcard patterns. Pure functions, no I/O: the allow-list (src/dataplane/allow-list.ts) and
- * the proxy bypass list (src/tunnel/proxy-bypass.ts) both decide with these, so a destination means
+ * the proxy bypass list (src/netaddr/proxy-bypass.ts) both decide with these, so a destination means
  * the same thing to both.
  */
 export { type Cidr, cidrContains, formatCidr, makeCidr, parseCidr, parseIpOrCidr } from "./cidr.ts";

@@ -10,9 +10,9 @@ import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from "nod
 import { X509Certificate } from "node:crypto";
 import { ConnectorError } from "../errors.ts";
 import type { Secret } from "../secret.ts";
-import { HeadCollector, parseResponseHead } from "../tunnel/websocket/http-head.ts";
-import { buildConnectRequest, checkConnectResponse, type ProxyTarget } from "../tunnel/websocket/proxy-connect.ts";
-import { formatAuthority } from "../tunnel/websocket/handshake.ts";
+import { HeadCollector, parseResponseHead } from "../transport/websocket/http-head.ts";
+import { buildConnectRequest, checkConnectResponse, type ProxyTarget } from "../transport/websocket/proxy-connect.ts";
+import { formatAuthority } from "../transport/websocket/handshake.ts";
 
 /** Deadlines of the network checks: each says how long an operator waits at most for that step. */
 export const NET_TIMEOUTS = { dnsMs: 5_000, tcpMs: 5_000, tlsMs: 10_000, httpMs: 10_000 } as const;

@@ -12,9 +12,9 @@ import { describeProxy } from "../control/no-proxy.ts";
 import { describeError, DNS_ERROR_CODES, errnoCode } from "../errors.ts";
 import type { Secret } from "../secret.ts";
 import { describeTlsFailure, tlsFailureKind } from "../tls-failure.ts";
-import { ProxyBypass } from "../tunnel/proxy-bypass.ts";
-import { formatAuthority } from "../tunnel/websocket/handshake.ts";
-import { parseProxyUrl, type ProxyTarget } from "../tunnel/websocket/proxy-connect.ts";
+import { ProxyBypass } from "../netaddr/proxy-bypass.ts";
+import { formatAuthority } from "../transport/websocket/handshake.ts";
+import { parseProxyUrl, type ProxyTarget } from "../transport/websocket/proxy-connect.ts";
 import {
   DeadlineError,
   NET_TIMEOUTS,

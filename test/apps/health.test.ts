@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { HealthMonitor } from "../../src/apps/health.ts";
-import type { HealthReport } from "../../src/tunnel/payloads.ts";
+import type { HealthReport } from "../../src/mux/payloads.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 const catalog = {

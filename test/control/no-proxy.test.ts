@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { bypassesProxy, describeProxy, proxyFor } from "../../src/control/no-proxy.ts";
-import { ProxyBypass } from "../../src/tunnel/proxy-bypass.ts";
+import { ProxyBypass } from "../../src/netaddr/proxy-bypass.ts";
 
 // [entries, host, port, expected bypass]
 const TABLE: [string[], string, number | undefined, boolean][] = [

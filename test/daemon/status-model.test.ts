@@ -53,7 +53,7 @@ test("sharing is fine when there is no other gateway to use", () => {
 test("a drained tunnel that still serves streams keeps counting until it closes", async () => {
   const status = model([A, B]);
   const counts = { streamsCreated: 3, streamsClosed: 1, streamsActive: 2, bytesIn: 100, bytesOut: 50 };
-  const stats = () => ({ ...counts }) as unknown as import("../../src/tunnel/session-stats.ts").SessionStats;
+  const stats = () => ({ ...counts }) as unknown as import("../../src/mux/session-stats.ts").SessionStats;
   status.slotChanged(0, "up", A, at);
   status.attachSession(0, stats);
   let close!: () => void;

@@ -13,8 +13,8 @@ import { AccessTokens, type FetchedToken } from "../../src/daemon/access-tokens.
 import { StatusModel } from "../../src/daemon/status-model.ts";
 import { createTunnelSupervisor } from "../../src/daemon/tunnel-supervisor.ts";
 import type { Identity } from "../../src/identity/identity.ts";
-import type { Tunnel } from "../../src/tunnel/connection.ts";
-import type { Supervisor } from "../../src/tunnel/supervisor.ts";
+import type { Tunnel } from "../../src/supervisor/connection.ts";
+import type { Supervisor } from "../../src/supervisor/supervisor.ts";
 import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
 import { enrollTestConnector, until, type TestConnector } from "../cloud/gateway/test-connector.ts";
 import { silentLog } from "../cloud/test-client.ts";

@@ -13,12 +13,12 @@ import {
 } from "../../src/dataplane/admission.ts";
 import { AllowList } from "../../src/dataplane/allow-list.ts";
 import { createOpenHandler, type DataplaneCounters } from "../../src/dataplane/open-handler.ts";
-import { StreamCode } from "../../src/tunnel/const.ts";
-import { OpenRejectedError } from "../../src/tunnel/errors.ts";
-import { createMemoryTransportPair } from "../../src/tunnel/memory-transport.ts";
-import { Session } from "../../src/tunnel/session.ts";
+import { StreamCode } from "../../src/mux/const.ts";
+import { OpenRejectedError } from "../../src/mux/errors.ts";
+import { createMemoryTransportPair } from "../support/memory-transport.ts";
+import { Session } from "../../src/mux/session.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { sink, until } from "../tunnel/helpers.ts";
+import { sink, until } from "../mux/helpers.ts";
 
 const limits = (over: Partial<AdmissionLimits>): AdmissionLimits => ({ ...DEFAULT_ADMISSION_LIMITS, ...over });
 const noFdLimit = { limit: () => Infinity, openFds: () => 10 };

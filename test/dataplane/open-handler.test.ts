@@ -6,14 +6,14 @@ import { expect, test } from "bun:test";
 import { createConsola } from "consola";
 import { AllowList } from "../../src/dataplane/allow-list.ts";
 import { createOpenHandler, type DataplaneCounters } from "../../src/dataplane/open-handler.ts";
-import { StreamCode } from "../../src/tunnel/const.ts";
-import { OpenRejectedError } from "../../src/tunnel/errors.ts";
-import { createMemoryTransportPair } from "../../src/tunnel/memory-transport.ts";
-import { Session } from "../../src/tunnel/session.ts";
+import { StreamCode } from "../../src/mux/const.ts";
+import { OpenRejectedError } from "../../src/mux/errors.ts";
+import { createMemoryTransportPair } from "../support/memory-transport.ts";
+import { Session } from "../../src/mux/session.ts";
 import type { Resolver } from "../../src/dataplane/resolve.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { isOneLine } from "../support/printable.ts";
-import type { Stream } from "../../src/tunnel/stream.ts";
+import type { Stream } from "../../src/mux/stream.ts";
 
 function pair(resolve?: Resolver) {
   const allowList = AllowList.compile({

@@ -9,12 +9,12 @@ import type { Catalog } from "../../src/control/api.ts";
 import { AllowList } from "../../src/dataplane/allow-list.ts";
 import { createOpenHandler } from "../../src/dataplane/open-handler.ts";
 import { OpenStreams, sweepPeriodFor } from "../../src/dataplane/open-streams.ts";
-import { StreamCode } from "../../src/tunnel/const.ts";
-import { createMemoryTransportPair } from "../../src/tunnel/memory-transport.ts";
-import { Session } from "../../src/tunnel/session.ts";
-import type { OpenRequest } from "../../src/tunnel/stream.ts";
+import { StreamCode } from "../../src/mux/const.ts";
+import { createMemoryTransportPair } from "../support/memory-transport.ts";
+import { Session } from "../../src/mux/session.ts";
+import type { OpenRequest } from "../../src/mux/stream.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { sink, until } from "../tunnel/helpers.ts";
+import { sink, until } from "../mux/helpers.ts";
 
 function catalog(version: string, apps: Catalog["apps"]): AllowList {
   return AllowList.compile({ version, apps });

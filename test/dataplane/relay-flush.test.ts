@@ -6,9 +6,9 @@
 import { expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { FINAL_FLUSH_STALL_MS, RelayLink } from "../../src/dataplane/relay.ts";
-import type { Stream } from "../../src/tunnel/stream.ts";
+import type { Stream } from "../../src/mux/stream.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { createPair, sink, until } from "../tunnel/helpers.ts";
+import { createPair, sink, until } from "../mux/helpers.ts";
 
 /** A socket that takes `allowance` bytes in all, then nothing, and records what was done to it. */
 class FakeSocket {

@@ -8,13 +8,13 @@ import { createConsola } from "consola";
 import { AllowList } from "../../src/dataplane/allow-list.ts";
 import { createOpenHandler, type DataplaneCounters } from "../../src/dataplane/open-handler.ts";
 import { FINAL_FLUSH_STALL_MS } from "../../src/dataplane/relay.ts";
-import { StreamCode } from "../../src/tunnel/const.ts";
-import { OpenRejectedError } from "../../src/tunnel/errors.ts";
-import { createMemoryTransportPair } from "../../src/tunnel/memory-transport.ts";
-import { Session } from "../../src/tunnel/session.ts";
+import { StreamCode } from "../../src/mux/const.ts";
+import { OpenRejectedError } from "../../src/mux/errors.ts";
+import { createMemoryTransportPair } from "../support/memory-transport.ts";
+import { Session } from "../../src/mux/session.ts";
 import { startEchoServer, type EchoServer } from "../support/apps.ts";
 import { FakeClock } from "../support/fake-clock.ts";
-import { pump, sink, until } from "../tunnel/helpers.ts";
+import { pump, sink, until } from "../mux/helpers.ts";
 
 let echo: EchoServer;
 let closedPort: number;

@@ -8,10 +8,10 @@ import { afterEach, expect, test } from "bun:test";
 import { createConsola } from "consola";
 import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
 import type { GatewayFleet } from "../cloud/gateway-api.ts";
-import { listenTunnels } from "../../src/tunnel/ws-server.ts";
-import { GoAwayCode, SUBPROTOCOL } from "../../src/tunnel/const.ts";
-import * as enc from "../../src/tunnel/frame-encoder.ts";
-import type { TransportClose } from "../../src/tunnel/transport.ts";
+import { listenTunnels } from "../support/ws-server.ts";
+import { GoAwayCode, SUBPROTOCOL } from "../../src/mux/const.ts";
+import * as enc from "../../src/mux/frame-encoder.ts";
+import type { TransportClose } from "../../src/transport/transport.ts";
 import { startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
 import { until } from "../support/wait.ts";
 

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createConsola } from "consola";
 import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
 import type { GatewayFleet } from "../cloud/gateway-api.ts";
-import { listenTunnels } from "../../src/tunnel/ws-server.ts";
-import { SUBPROTOCOL, FrameType, StreamCode } from "../../src/tunnel/const.ts";
-import * as enc from "../../src/tunnel/frame-encoder.ts";
-import { decodeMessage, type Frame } from "../../src/tunnel/frame-decoder.ts";
-import type { WsTransport } from "../../src/tunnel/ws-transport.ts";
-import type { TransportClose } from "../../src/tunnel/transport.ts";
+import { listenTunnels } from "../support/ws-server.ts";
+import { SUBPROTOCOL, FrameType, StreamCode } from "../../src/mux/const.ts";
+import * as enc from "../../src/mux/frame-encoder.ts";
+import { decodeMessage, type Frame } from "../../src/mux/frame-decoder.ts";
+import type { WsTransport } from "../../src/transport/ws-transport.ts";
+import type { TransportClose } from "../../src/transport/transport.ts";
 import { startEchoServer, type EchoServer } from "../support/apps.ts";
 import { startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
 

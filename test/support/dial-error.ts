@@ -1,6 +1,6 @@
 /** The TunnelDialError a dial fails with; a dial that succeeds (or fails otherwise) fails the test. */
-import { dialTunnel, type DialTunnelOptions } from "../../src/tunnel/dial-tunnel.ts";
-import { TunnelDialError } from "../../src/tunnel/websocket/errors.ts";
+import { dialTunnel, type DialTunnelOptions } from "../../src/transport/dial-tunnel.ts";
+import { TunnelDialError } from "../../src/transport/websocket/errors.ts";
 
 export async function dialError(options: DialTunnelOptions): Promise<TunnelDialError> {
   try {

@@ -7,7 +7,7 @@
  * Used where the kernel cannot delay loopback (no sch_netem): the window growth that long links need
  * is checked here, in the model, instead.
  */
-import type { Transport, TransportClose, TransportHandlers } from "../../src/tunnel/transport.ts";
+import type { Transport, TransportClose, TransportHandlers } from "../../src/transport/transport.ts";
 import type { FakeClock } from "./fake-clock.ts";
 
 export interface LongLinkOptions {

@@ -1,6 +1,6 @@
 /**
  * Numbers that shape the reference gateways, in one place, each with the reason for its value.
- * Wire-level numbers (windows, heartbeats, open timeout) are the session's own (src/tunnel/config.ts).
+ * Wire-level numbers (windows, heartbeats, open timeout) are the session's own (src/mux/config.ts).
  */
 
 /**

@@ -5,10 +5,10 @@
  */
 import type { X509Certificate } from "node:crypto";
 import type { Logger } from "../../../src/log.ts";
-import { GoAwayCode } from "../../../src/tunnel/const.ts";
-import { Session } from "../../../src/tunnel/session.ts";
-import type { OpenRequest, Stream } from "../../../src/tunnel/stream.ts";
-import type { Transport } from "../../../src/tunnel/transport.ts";
+import { GoAwayCode } from "../../../src/mux/const.ts";
+import { Session } from "../../../src/mux/session.ts";
+import type { OpenRequest, Stream } from "../../../src/mux/stream.ts";
+import type { Transport } from "../../../src/transport/transport.ts";
 import { AUTH_EXPIRED_CLOSE_MS } from "./config.ts";
 import type { ConnectorInfo, TunnelInfo } from "./messages.ts";
 import type { RouteTarget, Router } from "./router.ts";

@@ -6,15 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startEchoServer, echoTransfer, roundTrip, type EchoServer } from "../../support/apps.ts";
-import { TunnelDialError } from "../../../src/tunnel/websocket/errors.ts";
+import { TunnelDialError } from "../../../src/transport/websocket/errors.ts";
 import { startCloud, type CloudHandle } from "../cloud.ts";
 import { ecKeys, nativeCsr } from "../fixtures.ts";
 import { adminFetch, silentLog } from "../test-client.ts";
 import { enrollTestConnector, untilGateways, type TestConnector, type TestTunnel } from "./test-connector.ts";
 import { Secret } from "../../../src/secret.ts";
-import { connectTunnel } from "../../../src/tunnel/connection.ts";
-import { dialTunnel } from "../../../src/tunnel/dial-tunnel.ts";
-import { ProxyBypass } from "../../../src/tunnel/proxy-bypass.ts";
+import { connectTunnel } from "../../../src/supervisor/connection.ts";
+import { dialTunnel } from "../../../src/transport/dial-tunnel.ts";
+import { ProxyBypass } from "../../../src/netaddr/proxy-bypass.ts";
 import { systemClock } from "../../../src/clock.ts";
 
 let echo: EchoServer;

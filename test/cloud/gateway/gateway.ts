@@ -6,7 +6,7 @@
  * `init` and the tunnels its connectors bring back.
  */
 import type { Logger } from "../../../src/log.ts";
-import type { Stream } from "../../../src/tunnel/stream.ts";
+import type { Stream } from "../../../src/mux/stream.ts";
 import { CLOSE_FLUSH_MS, CONNECTOR_LOOKUP_TIMEOUT_MS } from "./config.ts";
 import type {
   ChildMessage,

@@ -5,7 +5,7 @@
  * tunnels never come up.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { TunnelDialError } from "../../../src/tunnel/websocket/errors.ts";
+import type { TunnelDialError } from "../../../src/transport/websocket/errors.ts";
 import { startCloud, type CloudHandle } from "../cloud.ts";
 import { adminFetch, silentLog } from "../test-client.ts";
 import { enrollTestConnector, type TestConnector } from "./test-connector.ts";

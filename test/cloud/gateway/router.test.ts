@@ -3,9 +3,9 @@
  * closed tunnels with a bound, and the routable notifications the user listeners follow.
  */
 import { describe, expect, test } from "bun:test";
-import { StreamCode } from "../../../src/tunnel/const.ts";
-import { OpenRejectedError, TunnelClosedError, TunnelDrainingError } from "../../../src/tunnel/errors.ts";
-import type { OpenRequest } from "../../../src/tunnel/stream.ts";
+import { StreamCode } from "../../../src/mux/const.ts";
+import { OpenRejectedError, TunnelClosedError, TunnelDrainingError } from "../../../src/mux/errors.ts";
+import type { OpenRequest } from "../../../src/mux/stream.ts";
 import type { GatewayApp } from "./messages.ts";
 import { Router, type RouteTarget } from "./router.ts";
 

@@ -12,8 +12,8 @@
  */
 import { ConnectorError } from "../../../src/errors.ts";
 import { splitHostPort } from "../../../src/netaddr/index.ts";
-import type { HealthReport } from "../../../src/tunnel/payloads.ts";
-import type { OpenRequest } from "../../../src/tunnel/stream.ts";
+import type { HealthReport } from "../../../src/mux/payloads.ts";
+import type { OpenRequest } from "../../../src/mux/stream.ts";
 import { MAX_OPEN_ATTEMPTS } from "./config.ts";
 import type { GatewayApp } from "./messages.ts";
 

@@ -1,7 +1,7 @@
 /**
  * An in-process connector for the gateway tests, made of the real modules: enrolled through the
  * control plane (EC P-256 key, so it is fast), an access token from POST /v1/token (fetched before each
- * dial unless the test brings its own), tunnels from src/tunnel/connection.ts, OPENs answered
+ * dial unless the test brings its own), tunnels from src/supervisor/connection.ts, OPENs answered
  * by the dataplane's open handler with the catalog's allow-list (re-fetched on CONFIG_CHANGED). Each
  * tunnel records what the gateway sent it, and every wait has a deadline.
  */
@@ -17,9 +17,9 @@ import {
 import { AllowList } from "../../../src/dataplane/allow-list.ts";
 import { createOpenHandler } from "../../../src/dataplane/open-handler.ts";
 import { Secret } from "../../../src/secret.ts";
-import { connectTunnel, type Tunnel, type TunnelCredentials } from "../../../src/tunnel/connection.ts";
-import { ProxyBypass } from "../../../src/tunnel/proxy-bypass.ts";
-import type { SessionClosed } from "../../../src/tunnel/session-types.ts";
+import { connectTunnel, type Tunnel, type TunnelCredentials } from "../../../src/supervisor/connection.ts";
+import { ProxyBypass } from "../../../src/netaddr/proxy-bypass.ts";
+import type { SessionClosed } from "../../../src/mux/session-types.ts";
 import type { CloudHandle } from "../cloud.ts";
 import { ecKeys, nativeCsr } from "../fixtures.ts";
 import { controlFetch, enrollBody, postEnroll, silentLog } from "../test-client.ts";

@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Secret } from "../../../src/secret.ts";
-import { GoAwayCode } from "../../../src/tunnel/const.ts";
-import type { TunnelDialError } from "../../../src/tunnel/websocket/errors.ts";
+import { GoAwayCode } from "../../../src/mux/const.ts";
+import type { TunnelDialError } from "../../../src/transport/websocket/errors.ts";
 import { startCloud, type CloudHandle } from "../cloud.ts";
 import { adminFetch, controlFetch, refusal, silentLog } from "../test-client.ts";
 import { enrollTestConnector, until, untilGateways, type TestConnector } from "./test-connector.ts";

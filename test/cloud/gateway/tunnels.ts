@@ -1,6 +1,6 @@
 /**
  * The tunnel side of one gateway process (docs/PROTOCOL.md §4–§5): a mutual-TLS WebSocket endpoint
- * (src/tunnel/ws-server.ts) that accepts only client certificates from the cloud CA naming a known,
+ * (test/support/ws-server.ts) that accepts only client certificates from the cloud CA naming a known,
  * unrevoked connector (403 otherwise), negotiates `connector.v1` (426 otherwise), and runs a gateway
  * `Session` per tunnel (gateway-tunnel.ts). The upgrade must also carry a valid access token bound to
  * the client certificate (401 otherwise); TOKEN_UPDATE replaces it, and a tunnel whose token expires
@@ -11,12 +11,12 @@
 import type { X509Certificate } from "node:crypto";
 import type { TCPSocketListener } from "bun";
 import type { Logger } from "../../../src/log.ts";
-import { GoAwayCode, SUBPROTOCOL } from "../../../src/tunnel/const.ts";
-import type { Stream } from "../../../src/tunnel/stream.ts";
-import type { Transport } from "../../../src/tunnel/transport.ts";
-import { negotiateProtocol, type UpgradeRequest } from "../../../src/tunnel/websocket/handshake.ts";
-import type { SocketSlot } from "../../../src/tunnel/websocket/socket-slot.ts";
-import { listenTunnels, type AuthorizeDecision, type PeerInfo } from "../../../src/tunnel/ws-server.ts";
+import { GoAwayCode, SUBPROTOCOL } from "../../../src/mux/const.ts";
+import type { Stream } from "../../../src/mux/stream.ts";
+import type { Transport } from "../../../src/transport/transport.ts";
+import { negotiateProtocol, type UpgradeRequest } from "../../../src/transport/websocket/handshake.ts";
+import type { SocketSlot } from "../../../src/transport/websocket/socket-slot.ts";
+import { listenTunnels, type AuthorizeDecision, type PeerInfo } from "../../support/ws-server.ts";
 import { bearerToken } from "../access-token.ts";
 import { GatewayTunnel, type TunnelAuthContext } from "./gateway-tunnel.ts";
 import type { ConnectorInfo } from "./messages.ts";

@@ -11,8 +11,8 @@
 import type { Socket, SocketHandler, TCPSocketListenOptions, TCPSocketListener } from "bun";
 import { RelayLink, relaySocketHandlers } from "../../../src/dataplane/relay.ts";
 import type { Logger } from "../../../src/log.ts";
-import { StreamCode } from "../../../src/tunnel/const.ts";
-import type { Stream } from "../../../src/tunnel/stream.ts";
+import { StreamCode } from "../../../src/mux/const.ts";
+import type { Stream } from "../../../src/mux/stream.ts";
 import { USER_LINGER_MS } from "./config.ts";
 import type { ListenState } from "./messages.ts";
 import type { Router } from "./router.ts";

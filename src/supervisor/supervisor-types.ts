@@ -1,0 +1,62 @@
+/**
+ * The supervisor's vocabulary, shared with the parts it delegates to (`Redundancy`,
+ * `RetiringTunnels`): the handle of a live tunnel, a slot, and the events the daemon listens to.
+ */
+import type { TimerHandle } from "../clock.ts";
+import type { Backoff } from "../retry/backoff.ts";
+import type { RedundancyEvent } from "./redundancy.ts";
+
+/** A gateway as the supervisor needs it: the control plane's answers (src/control/api.ts) fit this
+ * shape, and the supervisor does not depend on the control plane's schemas. */
+export interface Gateway {
+  /** Stable identifier, used to spread tunnels over distinct gateways. */
+  readonly id: string;
+  /** wss:// URL of the tunnel endpoint. */
+  readonly url: string;
+}
+
+/** One live tunnel as the supervisor sees it. */
+export interface TunnelHandle {
+  /** Resolves once when the tunnel is gone, with why. */
+  readonly closed: Promise<{ reason: string }>;
+  /** Tell the gateway to route no new streams here (GO_AWAY); existing streams continue. */
+  drain(): void;
+  /** Number of streams still open (for graceful stop). */
+  activeStreams(): number;
+  /** Close now. */
+  close(reason: string): void;
+  /** Resolves when the gateway sends GO_AWAY (even before the supervisor holds the tunnel). */
+  readonly peerDraining?: Promise<unknown>;
+}
+
+export type ConnectTunnel = (gateway: Gateway, slot: number) => Promise<TunnelHandle>;
+
+export type SlotState = "connecting" | "up" | "down";
+
+export type SupervisorEvent =
+  /** `tunnel` is set when the slot comes up: from then on it is the slot's tunnel. */
+  | {
+      type: "slot";
+      slot: number;
+      state: SlotState;
+      gateway: Gateway;
+      since: Date;
+      error?: string;
+      retryInMs?: number;
+      tunnel?: TunnelHandle;
+    }
+  /** `tunnel` left `slot` (drained or replaced) and now only finishes its streams. */
+  | { type: "retired"; slot: number; tunnel: TunnelHandle; gateway: Gateway }
+  | RedundancyEvent
+  | { type: "stopped" };
+
+/** One tunnel position the supervisor keeps filled. */
+export interface Slot {
+  index: number;
+  state: SlotState;
+  gateway?: Gateway;
+  tunnel?: TunnelHandle;
+  backoff: Backoff;
+  timer?: TimerHandle;
+  upAt?: number;
+}

@@ -1,0 +1,311 @@
+/**
+ * `Supervisor` keeps N tunnels up, like cloudflared's supervisor: it owns no sockets, only
+ * decides when and where each tunnel slot (re)connects, and reports state changes as events.
+ *
+ * Gateway choice: a slot connects to a gateway that no other slot is using when there is one; among
+ * those it prefers gateways that have not failed recently. With two gateways and two slots, a slot whose
+ * gateway died therefore keeps retrying that gateway (with backoff) rather than doubling up on the
+ * surviving one, so a restarted gateway gets its tunnel back within one backoff period; with more
+ * gateways than slots it moves to another gateway at once. When slots do end up sharing a gateway
+ * while another known gateway is unused (a drained gateway came back), `Redundancy` moves one back.
+ * Retries: exponential backoff with full jitter per slot (1 s → 60 s); a tunnel that stayed up for
+ * `stableAfterMs` resets its slot's backoff, so a gateway that accepts and then drops us at once
+ * cannot make us reconnect in a tight loop. An early GO_AWAY counts as such a failure too.
+ * Drained tunnels are closed by us once idle (`RetiringTunnels`), and never more than 2× N stay open.
+ */
+import { describeError } from "../errors.ts";
+import type { Clock } from "../clock.ts";
+import type { Gateway } from "./supervisor-types.ts";
+import { Backoff, TUNNEL_BACKOFF, type BackoffPolicy } from "../retry/backoff.ts";
+import { RetiringTunnels } from "./retiring-tunnels.ts";
+import { Redundancy } from "./redundancy.ts";
+import type { ConnectTunnel, Slot, SlotState, SupervisorEvent, TunnelHandle } from "./supervisor-types.ts";
+
+export type { ConnectTunnel, SlotState, SupervisorEvent, TunnelHandle } from "./supervisor-types.ts";
+
+export interface SupervisorOptions {
+  gateways: readonly Gateway[];
+  tunnels: number;
+  connect: ConnectTunnel;
+  clock: Clock;
+  onEvent: (event: SupervisorEvent) => void;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  /** A gateway that failed within this window is avoided when another is available. */
+  failurePenaltyMs?: number;
+  stableAfterMs?: number;
+  /** A tunnel the gateway drained is closed by us at the latest this long after its GO_AWAY. */
+  drainedGraceMs?: number;
+  /** Retry policy for moving a tunnel back to an unused gateway. */
+  rebalanceBackoff?: BackoffPolicy;
+}
+
+/** How often a retiring tunnel is checked for open streams before it is closed; also the first wait. */
+const RETIRE_POLL_MS = 1_000;
+/** A drained tunnel whose streams never end is closed after this long. */
+const DRAINED_GRACE_MS = 10 * 60_000;
+const STABLE_AFTER_MS = 10_000;
+
+export class Supervisor {
+  readonly #slots: Slot[];
+  readonly #failedAt = new Map<string, number>();
+  /** Tunnels drained (by the gateway or by us): still finishing their streams, no longer in a slot. */
+  readonly #retiring: RetiringTunnels;
+  readonly #redundancy: Redundancy;
+  #gateways: readonly Gateway[];
+  #stopping = false;
+  /** Counts credential changes (`replace`), so a tunnel dialled before one is not moved into a slot. */
+  #credentials = 0;
+
+  constructor(private readonly options: SupervisorOptions) {
+    if (options.gateways.length === 0) throw new Error("Supervisor needs at least one gateway");
+    this.#gateways = options.gateways;
+    this.#slots = Array.from({ length: options.tunnels }, (_, index) => ({
+      index,
+      state: "down" as SlotState,
+      backoff: new Backoff(options.backoff ?? TUNNEL_BACKOFF, options.random),
+    }));
+    this.#retiring = new RetiringTunnels({ clock: options.clock, max: 2 * options.tunnels, settleMs: RETIRE_POLL_MS });
+    this.#redundancy = new Redundancy({
+      clock: options.clock,
+      slots: () => this.#slots,
+      gateways: () => this.#gateways,
+      failedAt: this.#failedAt,
+      connect: options.connect,
+      onEvent: options.onEvent,
+      onMoved: (slot, gateway, tunnel) => this.#onMoved(slot, gateway, tunnel),
+      release: (tunnel, _gateway, reason) => this.#release(tunnel, reason),
+      credentials: () => this.#credentials,
+      probationMs: options.stableAfterMs ?? STABLE_AFTER_MS,
+      ...(options.rebalanceBackoff ? { backoff: options.rebalanceBackoff } : {}),
+      ...(options.random ? { random: options.random } : {}),
+    });
+  }
+
+  start(): void {
+    for (const slot of this.#slots) this.#connect(slot);
+  }
+
+  /** Tunnels currently up. */
+  upCount(): number {
+    return this.#slots.filter((s) => s.state === "up").length;
+  }
+
+  activeStreams(): number {
+    const others = this.#retiring.activeStreams() + this.#redundancy.probationStreams();
+    return this.#slots.reduce((total, s) => total + (s.tunnel?.activeStreams() ?? 0), others);
+  }
+
+  /** Tunnels out of their slot that are still open (drained, finishing streams). */
+  retiringCount(): number {
+    return this.#retiring.size;
+  }
+
+  /**
+   * The gateway of `slot` sent GO_AWAY (docs/PROTOCOL.md §5.7): its tunnel keeps serving the streams
+   * it has, and we close it once they are done (or after `drainedGraceMs`). The slot reconnects, to
+   * another gateway when there is one: at once after a tunnel that was stable, so capacity does not
+   * shrink during a rolling restart; after the slot's backoff when the GO_AWAY came early, so a
+   * gateway that drains every tunnel right after the upgrade cannot make us dial in a loop.
+   */
+  retire(slot: number, tunnel: TunnelHandle): void {
+    const s = this.#slots[slot];
+    if (!s || s.tunnel !== tunnel || this.#stopping) return;
+    const gateway = s.gateway!;
+    const now = this.options.clock.now();
+    const stable = now - (s.upAt ?? 0) >= (this.options.stableAfterMs ?? STABLE_AFTER_MS);
+    s.tunnel = undefined;
+    s.state = "down";
+    this.#failedAt.set(gateway.id, now);
+    this.#retireTunnel(
+      s,
+      tunnel,
+      gateway,
+      this.options.drainedGraceMs ?? DRAINED_GRACE_MS,
+      "gateway drained this tunnel",
+    );
+    if (stable) {
+      s.backoff.reset();
+      this.#emit(s, { error: "gateway draining (GO_AWAY)" });
+      this.#connect(s, gateway.id);
+      return;
+    }
+    const delay = s.backoff.nextDelayMs();
+    this.#emit(s, { error: "gateway draining (GO_AWAY) soon after the upgrade", retryInMs: delay });
+    s.timer = this.options.clock.setTimeout(() => this.#connect(s, gateway.id), delay);
+    this.#redundancy.check();
+  }
+
+  /** The control plane sent a new gateway list (certificate renewal): later connects choose from it. */
+  setGateways(gateways: readonly Gateway[]): void {
+    if (gateways.length > 0) this.#gateways = gateways;
+    this.#redundancy.check();
+  }
+
+  /**
+   * Moves `slot` onto a fresh tunnel because the connector's credentials changed (a renewed
+   * certificate): the slot dials again now, and `tunnel` is told to drain (GO_AWAY: the gateway routes
+   * no new stream to it), then closed once its streams are done, or after `graceMs`. Returns false
+   * when `tunnel` is no longer the slot's.
+   */
+  replace(slot: number, tunnel: TunnelHandle, graceMs: number): boolean {
+    const s = this.#slots[slot];
+    if (!s || s.tunnel !== tunnel || this.#stopping) return false;
+    this.#credentials++; // a tunnel on probation was dialled with the old credentials: it is not moved in
+    s.tunnel = undefined;
+    tunnel.drain();
+    this.#retireTunnel(s, tunnel, s.gateway!, graceMs, "moved to a renewed certificate");
+    this.#connect(s);
+    return true;
+  }
+
+  /** Whether `slot` has a tunnel up. */
+  isUp(slot: number): boolean {
+    return this.#slots[slot]?.state === "up";
+  }
+
+  /** Graceful stop, first half: no reconnects, GO_AWAY on every tunnel. */
+  drain(): void {
+    this.#stopping = true;
+    this.#redundancy.stop();
+    for (const slot of this.#slots) {
+      slot.timer?.cancel();
+      slot.tunnel?.drain();
+    }
+  }
+
+  /** Closes every tunnel now. */
+  stop(reason = "connector stopping"): void {
+    this.drain();
+    for (const slot of this.#slots) slot.tunnel?.close(reason);
+    this.#retiring.closeAll(reason);
+    this.options.onEvent({ type: "stopped" });
+  }
+
+  /**
+   * Picks a gateway for `slot`: unused by other slots first, then not recently failed, then least
+   * recently failed. `avoid` (a draining gateway) is left out whenever there is another one.
+   */
+  #chooseGateway(slot: Slot, avoid?: string): Gateway {
+    const inUse = new Set(
+      this.#slots.filter((s) => s !== slot && s.state !== "down" && s.gateway).map((s) => s.gateway!.id),
+    );
+    const probation = this.#redundancy.probationGateway();
+    if (probation !== undefined) inUse.add(probation);
+    const others = this.#gateways.filter((g) => g.id !== avoid);
+    const candidates = others.length > 0 ? others : this.#gateways;
+    const free = candidates.filter((g) => !inUse.has(g.id));
+    const pool = free.length > 0 ? free : [...candidates];
+    const now = this.options.clock.now();
+    const penalty = this.options.failurePenaltyMs ?? TUNNEL_BACKOFF.capMs;
+    const healthy = pool.filter((g) => now - (this.#failedAt.get(g.id) ?? -Infinity) >= penalty);
+    if (healthy.length > 0) {
+      // Spread slots: start from the slot's own index so slot 0 and 1 begin on different gateways.
+      return healthy[slot.index % healthy.length]!;
+    }
+    return pool.reduce((best, g) => ((this.#failedAt.get(g.id) ?? 0) < (this.#failedAt.get(best.id) ?? 0) ? g : best));
+  }
+
+  /** Hands `tunnel` to the retiring set; past its cap the idlest retiring tunnel is closed at once. */
+  #retireTunnel(slot: Slot, tunnel: TunnelHandle, gateway: Gateway, graceMs: number, reason: string): void {
+    this.options.onEvent({ type: "retired", slot: slot.index, tunnel, gateway });
+    this.#retiring.add(tunnel, graceMs, reason);
+  }
+
+  /** A tunnel that will not take a slot but may carry streams: drained, then closed once idle. */
+  #release(tunnel: TunnelHandle, reason: string): void {
+    tunnel.drain();
+    this.#retiring.add(tunnel, this.options.drainedGraceMs ?? DRAINED_GRACE_MS, reason);
+  }
+
+  /** Redundancy dialled `gateway` for `slot` (make-before-break): the new tunnel takes the slot. */
+  #onMoved(slot: Slot, gateway: Gateway, tunnel: TunnelHandle): void {
+    if (this.#stopping || slot.state === "connecting") {
+      // Stopping, or the slot is already dialling after a failure: that dial takes the slot.
+      this.#release(tunnel, this.#stopping ? "connector stopping" : "superseded");
+      return;
+    }
+    // The plan is checked again: while the new tunnel was on probation another slot may have taken
+    // that gateway, or the slot's own gateway may no longer be shared; moving then would only churn.
+    const elsewhere = (id: string | undefined) =>
+      this.#slots.some((s) => s !== slot && s.state !== "down" && s.gateway?.id === id);
+    if (elsewhere(gateway.id) || (slot.state === "up" && !elsewhere(slot.gateway?.id))) {
+      this.#release(tunnel, "superseded: the tunnels spread out meanwhile");
+      return;
+    }
+    const old = slot.tunnel;
+    if (old) {
+      slot.tunnel = undefined;
+      old.drain();
+      this.#retireTunnel(
+        slot,
+        old,
+        slot.gateway!,
+        this.options.drainedGraceMs ?? DRAINED_GRACE_MS,
+        "moved to a distinct gateway",
+      );
+    } else {
+      slot.timer?.cancel();
+    }
+    slot.gateway = gateway;
+    this.#onUp(slot, tunnel);
+  }
+
+  #emit(slot: Slot, extra: { error?: string; retryInMs?: number; tunnel?: TunnelHandle } = {}): void {
+    this.options.onEvent({
+      type: "slot",
+      slot: slot.index,
+      state: slot.state,
+      gateway: slot.gateway!,
+      since: this.options.clock.wallNow(),
+      ...extra,
+    });
+  }
+
+  /** `avoid`: a gateway that is draining; another one is taken even if a second slot already uses it. */
+  #connect(slot: Slot, avoid?: string): void {
+    if (this.#stopping) return;
+    slot.gateway = this.#chooseGateway(slot, avoid);
+    slot.state = "connecting";
+    this.#emit(slot);
+    const gateway = slot.gateway;
+    this.options.connect(gateway, slot.index).then(
+      (tunnel) => this.#onUp(slot, tunnel),
+      (err: unknown) => this.#onDown(slot, gateway, describeError(err)),
+    );
+  }
+
+  #onUp(slot: Slot, tunnel: TunnelHandle): void {
+    if (this.#stopping) {
+      tunnel.close("connector stopping");
+      return;
+    }
+    slot.tunnel = tunnel;
+    slot.state = "up";
+    slot.upAt = this.options.clock.now();
+    this.#emit(slot, { tunnel });
+    const gateway = slot.gateway!;
+    tunnel.closed.then(({ reason }) => {
+      if (slot.tunnel !== tunnel) return; // retired: the slot has moved on
+      slot.tunnel = undefined;
+      const stable = this.options.clock.now() - (slot.upAt ?? 0) >= (this.options.stableAfterMs ?? STABLE_AFTER_MS);
+      if (stable) slot.backoff.reset();
+      this.#onDown(slot, gateway, reason);
+    });
+    tunnel.peerDraining?.then(() => this.retire(slot.index, tunnel));
+    this.#redundancy.check();
+  }
+
+  #onDown(slot: Slot, gateway: Gateway, error: string): void {
+    slot.state = "down";
+    this.#failedAt.set(gateway.id, this.options.clock.now());
+    if (this.#stopping) {
+      this.#emit(slot, { error });
+      return;
+    }
+    const delay = slot.backoff.nextDelayMs();
+    this.#emit(slot, { error, retryInMs: delay });
+    slot.timer = this.options.clock.setTimeout(() => this.#connect(slot), delay);
+    this.#redundancy.check();
+  }
+}
