@@ -10,6 +10,7 @@ import { dirname, join, relative, resolve } from "node:path";
 const ROOT = join(import.meta.dir, "..");
 const DOCS = [
   "README.md",
+  "CONTRIBUTING.md",
   "BENCHMARKS.md",
   "test/cloud/README.md",
   "src/upgrade/README.md",
