@@ -15,6 +15,11 @@ function defined(read: () => string | undefined, fallback: string): string {
   }
 }
 
+/** MAJOR.MINOR.PATCH with an optional pre-release; build metadata is not allowed (it would not order).
+ * What a version looks like, for settings (`--pin-version`) and for releases alike. */
+export const VERSION_PATTERN =
+  /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
+
 export const buildInfo = {
   version: defined(() => BUILD_VERSION, "0.0.0-dev"),
   commit: defined(() => BUILD_COMMIT, "unknown"),

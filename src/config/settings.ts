@@ -7,7 +7,7 @@
 import * as v from "valibot";
 import { SettingsError } from "../errors.ts";
 import { readEnvFile } from "./env-file.ts";
-import { VERSION_PATTERN } from "../upgrade/format.ts";
+import { VERSION_PATTERN } from "../version.ts";
 
 export const DEFAULT_STATE_DIR = "/var/lib/connector";
 export const DEFAULT_ENV_FILE = "/etc/connector/connector.env";

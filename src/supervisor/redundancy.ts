@@ -11,16 +11,10 @@
  */
 import { describeError } from "../errors.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
-import type { Gateway } from "./supervisor-types.ts";
 import { Backoff, type BackoffPolicy } from "../retry/backoff.ts";
-import type { ConnectTunnel, Slot, TunnelHandle } from "./supervisor-types.ts";
+import type { ConnectTunnel, Gateway, RedundancyEvent, Slot, TunnelHandle } from "./supervisor-types.ts";
 
 export const REBALANCE_BACKOFF: BackoffPolicy = { baseMs: 5_000, capMs: 120_000 };
-
-export type RedundancyEvent =
-  | { type: "rebalance"; phase: "scheduled"; slot: number; gateway: Gateway; inMs: number }
-  | { type: "rebalance"; phase: "moved"; slot: number; gateway: Gateway }
-  | { type: "rebalance"; phase: "failed"; slot: number; gateway: Gateway; error: string };
 
 export interface RedundancyOptions {
   readonly clock: Clock;

@@ -4,7 +4,6 @@
  */
 import type { TimerHandle } from "../clock.ts";
 import type { Backoff } from "../retry/backoff.ts";
-import type { RedundancyEvent } from "./redundancy.ts";
 
 /** A gateway as the supervisor needs it: the control plane's answers (src/control/api.ts) fit this
  * shape, and the supervisor does not depend on the control plane's schemas. */
@@ -14,6 +13,12 @@ export interface Gateway {
   /** wss:// URL of the tunnel endpoint. */
   readonly url: string;
 }
+
+/** What `Redundancy` reports while it moves a doubled tunnel back to an unused gateway. */
+export type RedundancyEvent =
+  | { type: "rebalance"; phase: "scheduled"; slot: number; gateway: Gateway; inMs: number }
+  | { type: "rebalance"; phase: "moved"; slot: number; gateway: Gateway }
+  | { type: "rebalance"; phase: "failed"; slot: number; gateway: Gateway; error: string };
 
 /** One live tunnel as the supervisor sees it. */
 export interface TunnelHandle {

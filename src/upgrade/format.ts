@@ -22,6 +22,7 @@
  */
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import * as v from "valibot";
+import { VERSION_PATTERN } from "../version.ts";
 
 export const FORMAT_SCHEMA = 1;
 export const PRODUCT = "connector";
@@ -52,9 +53,7 @@ export type Target = (typeof TARGETS)[number];
 
 const KeyId = v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/, "expected 16 lowercase hex digits"));
 const Sha256Hex = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"));
-/** MAJOR.MINOR.PATCH with an optional pre-release; build metadata is not allowed (it would not order). */
-export const VERSION_PATTERN =
-  /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
+export { VERSION_PATTERN };
 export const Version = v.pipe(
   v.string(),
   v.maxLength(64),
