@@ -110,7 +110,7 @@ const CASES = /** @type {[string, string, (t: Tunnel) => Promise<number>][]} */ 
     },
   ],
   [
-    "a frame for a stream never opened",
+    "a frame for a stream never opened (a later OPEN below its id still opens: only OPENs order ids)",
     "se-unknown-id",
     async (t) => {
       const id = t.lastStreamId + 50;
