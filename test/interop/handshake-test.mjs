@@ -73,11 +73,15 @@ const BAD_ANSWERS = /** @type {[string, import("./gateway/server.mjs").Answer][]
     ["not HTTP at all", { raw: "SSH-2.0-OpenSSH_9.6\r\n\r\n" }],
   ],
   [
+    ["101 with an extension nobody offered", { bad101: { headers: ["Sec-WebSocket-Extensions: permessage-deflate"] } }],
     ["the connection closed without an answer", "drop"],
+  ],
+  [
     [
       "an HTTP/1.0 101",
       { raw: "HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n" },
     ],
+    ["a 101 whose head never ends", { raw: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" }],
   ],
 ]);
 

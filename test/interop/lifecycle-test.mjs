@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { assertClean, assertGoodRequest } from "./checks.mjs";
+import { assertClean, assertGoodRequest, logLines } from "./checks.mjs";
 import { CODE, encode, GO_AWAY, T } from "./gateway/codec.mjs";
 import { tokenClaims } from "./gateway/token.mjs";
 import { startInterop } from "./harness.mjs";
@@ -58,6 +58,13 @@ describe("drain, stop, silence, tokens", { concurrency: true }, () => {
       const closed = await tunnel.closed();
       assert.deepEqual([closed.initiator, closed.code], ["connector", 1000]);
       const next = await h.gateway.tunnel(c.name, 2);
+      // §5.7: a GO_AWAY within 10 s of the upgrade counts as a failed connection for the backoff.
+      const [down] = logLines(c, "tunnel down");
+      assert.match(down?.error ?? "", /GO_AWAY/);
+      assert.ok(
+        down.retryInMs <= 1000 && next.dial.at >= Date.parse(down.time) + down.retryInMs - 5,
+        "waited the backoff",
+      );
       await next.ping();
       assertClean(tunnel, next);
     }));

@@ -7,25 +7,29 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { assertClean } from "./checks.mjs";
-import { CODE, encode, MAX_MESSAGE_BYTES } from "./gateway/codec.mjs";
+import { CODE, encode, GO_AWAY, MAX_MESSAGE_BYTES } from "./gateway/codec.mjs";
 import { closePayload, OP, wsFrame } from "./gateway/ws-frame.mjs";
 import { until } from "./gateway/wait.mjs";
 import { startInterop } from "./harness.mjs";
 
 /** Reassembly scenarios share one connector and tunnel; each closing scenario breaks its own tunnel of a pool. */
 const MESSAGES = "ws-messages";
-const CLOSING = "ws-closes";
+const CLOSING = ["ws-closes-a", "ws-closes-b"];
 
 /** @type {import("./harness.mjs").Interop} */
 let h;
 /** @type {import("./gateway/tunnel.mjs").Tunnel} */
 let shared;
-/** @type {import("./harness.mjs").Pool} */
-let pool;
+/** @type {import("./harness.mjs").Pool[]} */
+let pools = [];
 before(async () => {
   h = await startInterop();
   h.startConnector(MESSAGES);
-  [shared, pool] = await Promise.all([h.gateway.tunnel(MESSAGES, 1, 60_000), h.startPool(CLOSING, CLOSES.length + 1)]);
+  const size = Math.ceil((CLOSES.length + HANDSHAKES.length) / CLOSING.length);
+  [shared, ...pools] = await Promise.all([
+    h.gateway.tunnel(MESSAGES, 1, 60_000),
+    ...CLOSING.map((name) => h.startPool(name, size)),
+  ]);
 });
 after(() => h?.stop());
 
@@ -165,6 +169,24 @@ const CLOSES = /** @type {[string, string, number, (t: import("./gateway/tunnel.
       ),
   ],
   [
+    "a close frame of one byte",
+    "ws-close-short",
+    1002,
+    (t) => t.sendRaw(wsFrame({ opcode: OP.CLOSE, payload: Buffer.of(3) }), "close payload 03"),
+  ],
+  [
+    "a close code that must not be sent (1005)",
+    "ws-close-1005",
+    1002,
+    (t) => t.sendRaw(wsFrame({ opcode: OP.CLOSE, payload: closePayload(1005) }), "close 1005"),
+  ],
+  [
+    "a message of two fragments that add up to over 1 MiB",
+    "ws-too-big-fragments",
+    1009,
+    (t) => t.sendFragments([Buffer.alloc(600 * 1024), Buffer.alloc(600 * 1024)]),
+  ],
+  [
     "a close frame whose reason is not UTF-8",
     "ws-close-utf8",
     1007,
@@ -186,31 +208,70 @@ function u64(n) {
   return b;
 }
 
-// One after the other: each takes a tunnel of the pool and waits for the connector to replace it.
-describe("what PROTOCOL §4 closes the tunnel for: the close code, then a new tunnel", () => {
-  for (const [label, name, code, act] of CLOSES) {
-    test(`${label} → ${code}`, () =>
-      h.scenario(name, CLOSING, async () => {
-        const tunnel = pool.take();
-        await tunnel.ping(); // the tunnel works before we break it
-        act(tunnel);
-        const closed = await tunnel.closed();
-        assert.equal(closed.initiator, "connector");
-        assert.equal(closed.code, code, `close code (reason "${closed.reason}")`);
-        assertClean(tunnel);
-        assertClean(await pool.replaced(tunnel));
-      }));
-  }
+/**
+ * The close handshake itself: our close inside a fragmented message is answered (1000, not a cut), and
+ * when we never answer the connector's close it cuts the socket itself (PROTOCOL §4: it waits at most
+ * 5 s) and dials again. [label, name, expected close code, initiator, act]
+ */
+const HANDSHAKES =
+  /** @type {[string, string, number, "gateway" | "connector", (t: import("./gateway/tunnel.mjs").Tunnel) => void][]} */ ([
+    [
+      "our close frame inside a fragmented message is answered with a close frame",
+      "ws-close-inside",
+      1000,
+      "gateway",
+      (t) => {
+        t.sendRaw(
+          wsFrame({ opcode: OP.BINARY, fin: false, payload: encode.ping(Buffer.alloc(8)).subarray(0, 9) }),
+          "first fragment",
+        );
+        t.close(1000, "bye");
+      },
+    ],
+    [
+      "a gateway that never answers the connector's close: the connector cuts the socket itself",
+      "ws-close-unanswered",
+      1006, // the socket ended and we never read a close frame
+      "connector",
+      (t) => {
+        // Drained, the connector closes the tunnel (1000) once idle; ws reads nothing more from here on,
+        // so the connector's close frame gets no answer and only its close timer can end the socket.
+        t.send(encode.goAway(GO_AWAY.DRAINING, "never answering your close"));
+        // @ts-expect-error: ws keeps its socket in _socket
+        const socket = /** @type {import("node:net").Socket} */ (t.ws._socket);
+        socket.removeAllListeners("data");
+        socket.on("data", (/** @type {Buffer} */ d) =>
+          t.note(`raw in, unread by ws: ${d.subarray(0, 2).toString("hex")}… (${d.length} B)`),
+        );
+      },
+    ],
+  ]);
 
-  test("a close frame inside a fragmented message: the close handshake completes, then a new tunnel", () =>
-    h.scenario("ws-close-inside", CLOSING, async () => {
-      const { tunnel, stream } = await echoStream(pool.take());
-      const message = encode.data(stream.id, Buffer.from("never completed"));
-      tunnel.sendRaw(wsFrame({ opcode: OP.BINARY, fin: false, payload: message.subarray(0, 9) }), "first fragment");
-      tunnel.close(1000, "bye");
-      const closed = await tunnel.closed();
-      assert.equal(closed.code, 1000, "the connector answered our close frame with 1000 (RFC 6455: no 1006 cut)");
-      assertClean(tunnel);
-      assertClean(await pool.replaced(tunnel));
-    }));
+const CASES = [
+  ...CLOSES.map(([label, name, code, act]) => /** @type {const} */ ([label, name, code, "connector", act])),
+  ...HANDSHAKES,
+];
+const POOL_SIZE = Math.ceil(CASES.length / CLOSING.length);
+
+describe("what PROTOCOL §4 closes the tunnel for: the close code, then a new tunnel", { concurrency: true }, () => {
+  CLOSING.forEach((poolName, p) => {
+    // The pools run side by side; within a pool, one scenario after the other (subtests).
+    test(`on ${poolName}`, async (t) => {
+      for (const [label, name, code, initiator, act] of CASES.slice(p * POOL_SIZE, (p + 1) * POOL_SIZE)) {
+        await t.test(`${label} → ${code}`, () =>
+          h.scenario(name, poolName, async () => {
+            const pool = /** @type {import("./harness.mjs").Pool} */ (pools[p]);
+            const tunnel = pool.take();
+            await tunnel.ping(); // the tunnel works before we break it
+            act(tunnel);
+            const closed = await tunnel.closed();
+            assert.equal(closed.initiator, initiator, "who closed");
+            assert.equal(closed.code, code, `close code (reason "${closed.reason}")`);
+            assertClean(tunnel);
+            assertClean(await pool.replaced(tunnel));
+          }),
+        );
+      }
+    });
+  });
 });

@@ -10,7 +10,7 @@ export const PROTOCOL = "connector.v1";
 
 /**
  * @typedef {"accept" | "drop" | { status: number, headers?: Record<string, string>, body?: string }
- *   | { raw: string | Buffer } | { bad101: { protocol?: string | null, accept?: string } }} Answer
+ *   | { raw: string | Buffer } | { bad101: { protocol?: string | null, accept?: string, headers?: string[] } }} Answer
  */
 
 /** Where the connector's upgrade request departs from §4 (and RFC 6455 §4.1). @param {import("node:http").IncomingMessage} req @param {string} url */
@@ -52,7 +52,7 @@ export function answerBadly(socket, req, answer) {
     return;
   }
   if ("bad101" in answer) {
-    const { protocol = PROTOCOL, accept } = answer.bad101;
+    const { protocol = PROTOCOL, accept, headers = [] } = answer.bad101;
     const key = String(req.headers["sec-websocket-key"]);
     const right = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
     const lines = [
@@ -61,6 +61,7 @@ export function answerBadly(socket, req, answer) {
       "Connection: Upgrade",
       `Sec-WebSocket-Accept: ${accept ?? right}`,
       ...(protocol === null ? [] : [`Sec-WebSocket-Protocol: ${protocol}`]),
+      ...headers,
     ];
     socket.write(`${lines.join("\r\n")}\r\n\r\n`);
     setTimeout(() => socket.destroy(), 5_000).unref();
