@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { assertClean } from "./checks.mjs";
-import { CODE, encode, T } from "./gateway/codec.mjs";
+import { CODE, encode, frame, T } from "./gateway/codec.mjs";
 import { startInterop } from "./harness.mjs";
 
 /** One connector serves every scenario here: none of them closes its tunnel, each uses its own streams. */
@@ -88,6 +88,29 @@ describe("frames", { concurrency: true }, () => {
       assertClean(tunnel);
     }));
 
+  test("WINDOW_UPDATE while opening is allowed; RESET while opening ends the stream, no OPEN_RESULT follows", () =>
+    h.scenario("fr-opening", SHARED, async () => {
+      const tunnel = await tunnelOf("fr-opening");
+      const grown = tunnel.open("echo", "127.0.0.1", h.apps.ports.echo, {
+        extraFrames: [encode.windowUpdate(tunnel.lastStreamId + 1, 1000)], // §5.4: allowed while opening
+      });
+      const cancelled = tunnel.open("echo", "127.0.0.1", h.apps.ports.echo, {
+        extraFrames: [encode.reset(tunnel.lastStreamId + 1, CODE.CANCELLED, "changed my mind")],
+      });
+      cancelled.resetSent = true; // an OPEN_RESULT for it now would be a violation (the tunnel checks)
+      cancelled.state = "closed";
+      assert.equal((await grown.opened()).code, CODE.OK);
+      await grown.write(Buffer.from("round trip"));
+      await grown.readBytes(10);
+      await tunnel.ping();
+      assert.deepEqual(
+        tunnel.frames.filter((f) => f.streamId === cancelled.id),
+        [],
+        "nothing for the stream we reset while it was opening",
+      );
+      assertClean(tunnel);
+    }));
+
   test("a RESET with an unknown code, and one for an unknown stream, are taken quietly", () =>
     h.scenario("fr-reset-odd", SHARED, async () => {
       const tunnel = await tunnelOf("fr-reset-odd");
@@ -149,7 +172,7 @@ describe("frames", { concurrency: true }, () => {
       assertClean(tunnel);
     }));
 
-  test("CONFIG_CHANGED: the connector fetches the new catalog, and a new app opens", () =>
+  test("CONFIG_CHANGED (with a field from the future): the connector fetches the new catalog, a new app opens", () =>
     h.scenario("fr-config", SHARED, async () => {
       const tunnel = await tunnelOf("fr-config");
       const app = "late-app";
@@ -163,7 +186,8 @@ describe("frames", { concurrency: true }, () => {
         "PUT",
       );
       const since = tunnel.frames.length;
-      tunnel.send(encode.configChanged(put.version));
+      // A field this version does not know is ignored (§5.11), so a newer gateway can add one.
+      tunnel.send(frame(T.CONFIG_CHANGED, 0, Buffer.from(JSON.stringify({ catalogVersion: put.version, future: 1 }))));
       const report = await tunnel.waitFrame(
         (f) => f.type === T.HEALTH_REPORT && f.json.apps.some((/** @type {any} */ a) => a.name === app),
         "a HEALTH_REPORT with the new app",

@@ -69,6 +69,18 @@ describe("drain, stop, silence, tokens", { concurrency: true }, () => {
       assertClean(tunnel, next);
     }));
 
+  test("a GO_AWAY with a code from the future drains like any other (read as INTERNAL)", () =>
+    h.scenario("lc-drain-code", "lc-drain-code", async () => {
+      const c = h.startConnector("lc-drain-code");
+      const tunnel = await h.gateway.tunnel(c.name);
+      tunnel.send(encode.goAway(77, "a code from the future"));
+      const next = await h.gateway.tunnel(c.name, 2);
+      const closed = await tunnel.closed();
+      assert.deepEqual([closed.initiator, closed.code], ["connector", 1000], "drained, then closed once idle");
+      await next.ping();
+      assertClean(tunnel, next);
+    }));
+
   test("the connector stops: GO_AWAY DRAINING, open streams finish, close 1000, exit 0", () =>
     h.scenario("lc-stop", "lc-stop", async () => {
       const c = h.startConnector("lc-stop", { gracePeriod: 20 });
