@@ -24,7 +24,7 @@ let shared;
 before(async () => {
   h = await startInterop();
   h.startConnector(SHARED);
-  shared = await h.gateway.tunnel(SHARED, 1, 60_000);
+  shared = await h.gateway.tunnel(SHARED);
 });
 after(() => h?.stop());
 

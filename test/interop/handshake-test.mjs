@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { assertClean, assertGoodRequest, logLines } from "./checks.mjs";
 import { T } from "./gateway/codec.mjs";
 import { tokenClaims, tokenProblem } from "./gateway/token.mjs";
+import { ENROLL_DEADLINE_MS } from "./gateway/wait.mjs";
 import { BINARY, startInterop } from "./harness.mjs";
 
 /** @type {import("./harness.mjs").Interop} */
@@ -95,7 +96,7 @@ describe("bad answers to the upgrade: the connector retries with backoff and sta
           pair.map(([, answer]) => answer),
         );
         const c = h.startConnector(name);
-        const tunnel = await h.gateway.tunnel(name, 1, 60_000);
+        const tunnel = await h.gateway.tunnel(name);
         const dials = h.gateway.dials.filter((d) => d.name === name);
         assert.deepEqual(
           dials.map((d) => d.answer === "accept"),
@@ -131,7 +132,7 @@ describe("bad answers to the upgrade: the connector retries with backoff and sta
           : undefined;
       });
       const c = h.startConnector(name);
-      const tunnel = await h.gateway.tunnel(name, 1, 60_000);
+      const tunnel = await h.gateway.tunnel(name);
       assert.notEqual(tunnel.dial.token, first, "a new token");
       assert.ok(tokenClaims(tunnel.dial.token ?? "").iat >= tokenClaims(first ?? "").iat);
       assert.ok(c.running);
@@ -147,11 +148,11 @@ describe("trust (PROTOCOL §1): the gateway's certificate must come from the clo
       h.gateway.server.setSecureContext({ ...genuine, cert: foreign.cert, key: foreign.key });
       const c = h.startConnector("hs-foreign-cert");
       // The connector's TLS handshake fails before any HTTP: it never reaches the upgrade.
-      await c.waitFor("two failed dials", () => logLines(c, "tunnel down").length >= 2);
+      await c.waitFor("two failed dials", () => logLines(c, "tunnel down").length >= 2, ENROLL_DEADLINE_MS);
       assert.equal(h.gateway.dials.filter((d) => d.name === c.name).length, 0, "no upgrade request reached us");
       for (const line of logLines(c, "tunnel down")) assert.match(line.error, /certificate|TLS|tls|verify|trust/i);
       h.gateway.server.setSecureContext(genuine);
-      const tunnel = await h.gateway.tunnel(c.name, 1, 30_000);
+      const tunnel = await h.gateway.tunnel(c.name);
       assertGoodRequest(tunnel.dial);
       assertClean(tunnel);
     }));

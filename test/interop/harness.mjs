@@ -20,7 +20,7 @@ import { startApps } from "./apps.mjs";
 import { assertGoodRequest } from "./checks.mjs";
 import { httpJson } from "./gateway/http-json.mjs";
 import { fetchCa, listenGateway } from "./gateway/server.mjs";
-import { Changes, until } from "./gateway/wait.mjs";
+import { Changes, DEADLINE_MS, ENROLL_DEADLINE_MS, until } from "./gateway/wait.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const BINARY = join(ROOT, "dist", "connector");
@@ -107,7 +107,7 @@ export async function startInterop(o = {}) {
     async startPool(name, size) {
       const connector = h.startConnector(name, { tunnels: size });
       const pool = new Pool(gateway, connector, size);
-      await pool.full(60_000);
+      await pool.full(ENROLL_DEADLINE_MS);
       pool.fresh = pool.open();
       return pool;
     },
@@ -179,7 +179,7 @@ export class Pool {
   }
 
   /** Resolves once `size` tunnels are open. */
-  full(timeoutMs = 20_000) {
+  full(timeoutMs = DEADLINE_MS) {
     return until(
       this.gateway.changes,
       `${this.size} open tunnels of ${this.name}`,
@@ -241,7 +241,7 @@ export class Connector {
   }
 
   /** Resolves when `check()` holds, looked at whenever the connector writes to its log (or exits). @param {string} what @param {() => unknown} check */
-  waitFor(what, check, timeoutMs = 20_000) {
+  waitFor(what, check, timeoutMs = DEADLINE_MS) {
     return until(this.changes, `${what} (connector ${this.name})`, check, timeoutMs);
   }
 

@@ -118,7 +118,7 @@ describe("drain, stop, silence, tokens", { concurrency: true }, () => {
       const c = h.startConnector("lc-silent");
       const tunnel = await h.gateway.tunnel(c.name);
       tunnel.autoPong = false; // from now on the gateway sends nothing at all
-      const closed = await tunnel.closed(45_000);
+      const closed = await tunnel.closed(60_000); // the event comes after three 10 s heartbeats
       assert.deepEqual([closed.initiator, closed.code, closed.reason], ["connector", 1001, "TUNNEL_DEAD"]);
       const pings = tunnel.frames.filter((f) => f.type === T.PING);
       assert.ok(pings.length >= 3, `it kept pinging while waiting (${pings.length} PINGs)`);

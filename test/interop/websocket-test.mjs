@@ -27,7 +27,7 @@ before(async () => {
   h.startConnector(MESSAGES);
   const size = Math.ceil((CLOSES.length + HANDSHAKES.length) / CLOSING.length);
   [shared, ...pools] = await Promise.all([
-    h.gateway.tunnel(MESSAGES, 1, 60_000),
+    h.gateway.tunnel(MESSAGES),
     ...CLOSING.map((name) => h.startPool(name, size)),
   ]);
 });

@@ -17,7 +17,7 @@ import { answerBadly, PATH, PROTOCOL, requestFindings } from "./handshake.mjs";
 import { httpJson } from "./http-json.mjs";
 import { tokenProblem } from "./token.mjs";
 import { Tunnel } from "./tunnel.mjs";
-import { Changes, until } from "./wait.mjs";
+import { Changes, ENROLL_DEADLINE_MS, until } from "./wait.mjs";
 
 export { PATH, PROTOCOL };
 
@@ -111,7 +111,7 @@ export class Gateway {
   }
 
   /** Resolves with the `n`-th tunnel (1-based) of connector `name`. */
-  tunnel(/** @type {string} */ name, n = 1, timeoutMs = 20_000) {
+  tunnel(/** @type {string} */ name, n = 1, timeoutMs = ENROLL_DEADLINE_MS) {
     return until(
       this.changes,
       `tunnel #${n} of ${name}`,
@@ -121,7 +121,7 @@ export class Gateway {
   }
 
   /** Resolves with the `n`-th dial (1-based, any answer) of connector `name`. */
-  dial(/** @type {string} */ name, n = 1, timeoutMs = 20_000) {
+  dial(/** @type {string} */ name, n = 1, timeoutMs = ENROLL_DEADLINE_MS) {
     return until(
       this.changes,
       `dial #${n} of ${name}`,

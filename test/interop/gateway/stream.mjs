@@ -5,7 +5,7 @@
  * says `force`); `recvCredit` is what we granted the connector, and DATA beyond it is a connector fault.
  */
 import { CODE, encode, INITIAL_WINDOW, MAX_PAYLOAD, T } from "./codec.mjs";
-import { until } from "./wait.mjs";
+import { DEADLINE_MS, until } from "./wait.mjs";
 
 export class Stream {
   /**
@@ -45,7 +45,7 @@ export class Stream {
   }
 
   /** Resolves with the OPEN_RESULT frame (or the RESET that ended the stream first). */
-  opened(timeoutMs = 15_000) {
+  opened(timeoutMs = DEADLINE_MS) {
     return until(
       this.tunnel.changes,
       `OPEN_RESULT for stream ${this.id} (${this.app} ${this.host}:${this.port})`,
@@ -60,7 +60,7 @@ export class Stream {
   }
 
   /** Sends `bytes` as DATA within the connector's window, waiting for WINDOW_UPDATEs when it runs out. */
-  async write(/** @type {Uint8Array} */ bytes, { maxFrame = MAX_PAYLOAD[T.DATA], timeoutMs = 15_000 } = {}) {
+  async write(/** @type {Uint8Array} */ bytes, { maxFrame = MAX_PAYLOAD[T.DATA], timeoutMs = DEADLINE_MS } = {}) {
     let at = 0;
     while (at < bytes.length) {
       await until(
@@ -107,7 +107,7 @@ export class Stream {
   }
 
   /** Resolves once `n` bytes have arrived. */
-  readBytes(/** @type {number} */ n, timeoutMs = 15_000) {
+  readBytes(/** @type {number} */ n, timeoutMs = DEADLINE_MS) {
     return until(
       this.tunnel.changes,
       `${n} bytes on stream ${this.id} (have ${this.received})`,
@@ -117,7 +117,7 @@ export class Stream {
   }
 
   /** Resolves with all bytes once the connector's FIN arrived. */
-  readToEnd(timeoutMs = 15_000) {
+  readToEnd(timeoutMs = DEADLINE_MS) {
     return until(
       this.tunnel.changes,
       `FIN on stream ${this.id} (have ${this.received} bytes)`,
@@ -127,7 +127,7 @@ export class Stream {
   }
 
   /** Resolves with the RESET frame the connector sent for this stream. */
-  waitReset(timeoutMs = 15_000) {
+  waitReset(timeoutMs = DEADLINE_MS) {
     return until(
       this.tunnel.changes,
       `RESET on stream ${this.id}`,

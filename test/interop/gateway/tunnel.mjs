@@ -19,7 +19,7 @@ import {
 } from "./codec.mjs";
 import { Stream } from "./stream.mjs";
 import { tokenProblem } from "./token.mjs";
-import { Changes, until } from "./wait.mjs";
+import { Changes, DEADLINE_MS, until } from "./wait.mjs";
 
 const MAX_LOG = 3000;
 
@@ -112,7 +112,7 @@ export class Tunnel {
   }
 
   /** Sends a tunnel PING (§5.6) and resolves with the matching PONG frame. */
-  async ping(timeoutMs = 15_000) {
+  async ping(timeoutMs = DEADLINE_MS) {
     const opaque = randomBytes(8);
     const since = this.frames.length;
     this.send(this.pingFrame(opaque));
@@ -146,7 +146,7 @@ export class Tunnel {
   waitFrame(
     /** @type {(f: import("./codec.mjs").Frame) => boolean | undefined} */ match,
     /** @type {string} */ what,
-    { since = 0, timeoutMs = 15_000 } = {},
+    { since = 0, timeoutMs = DEADLINE_MS } = {},
   ) {
     return until(
       this.changes,
@@ -162,7 +162,7 @@ export class Tunnel {
   }
 
   /** Resolves with `{ code, reason, initiator }` once the WebSocket is closed. */
-  closed(timeoutMs = 15_000) {
+  closed(timeoutMs = DEADLINE_MS) {
     return until(this.changes, `close of tunnel ${this.seq}`, () => this.closeInfo, timeoutMs);
   }
 

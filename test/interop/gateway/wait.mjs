@@ -5,6 +5,13 @@
  */
 import { EventEmitter } from "node:events";
 
+/**
+ * The safety deadline of every wait on the connector (seconds of margin on a loaded CI machine); a
+ * passing scenario never reaches it. Waits that include an enrollment use `ENROLL_DEADLINE_MS`.
+ */
+export const DEADLINE_MS = 30_000;
+export const ENROLL_DEADLINE_MS = 60_000;
+
 export class Changes extends EventEmitter {
   constructor() {
     super();
@@ -24,7 +31,7 @@ export class Changes extends EventEmitter {
  * @param {number} [timeoutMs]
  * @returns {Promise<T>}
  */
-export function until(changes, what, check, timeoutMs = 15_000) {
+export function until(changes, what, check, timeoutMs = DEADLINE_MS) {
   return new Promise((resolve, reject) => {
     const done = () => {
       changes.off("change", onChange);
