@@ -48,6 +48,17 @@ describe("parseCloudArgs", () => {
     );
   });
 
+  test("--extra-gateway is repeatable, wss:// with a port, and lets --gateways be 0", () => {
+    const urls = ["wss://127.0.0.1:4443/v1/tunnel", "wss://localhost:4444/v1/tunnel"];
+    expect(
+      parseCloudArgs(["--dir", "d", "--gateways", "0", "--extra-gateway", urls[0]!, "--extra-gateway", urls[1]!]),
+    ).toMatchObject({ gateways: 0, extraGateways: urls });
+    expect(parseCloudArgs(["--dir", "d", "--extra-gateway", urls[0]!])).toMatchObject({ gateways: 1 });
+    for (const bad of ["https://127.0.0.1:1/v1/tunnel", "wss://127.0.0.1/v1/tunnel", "wss://u:p@h:1/", "nonsense"]) {
+      expect(() => parseCloudArgs(["--dir", "d", "--extra-gateway", bad])).toThrow(UsageError);
+    }
+  });
+
   test("--releases and --release-signing-keys", () => {
     expect(parseCloudArgs(["--dir", "d", "--releases", "/r", "--release-signing-keys", "/k"])).toMatchObject({
       releases: "/r",

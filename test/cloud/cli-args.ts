@@ -3,10 +3,12 @@
  *
  *   bun test/cloud/main.ts --dir DIR [--gateways N] [--app NAME=HOST:PORT[,HOST:PORT…]]… [--key-uses N]
  *                          [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]
- *                          [--releases DIR [--release-signing-keys KEYDIR]]
+ *                          [--releases DIR [--release-signing-keys KEYDIR]] [--extra-gateway URL]…
  *
  * Each --app becomes a catalog app (group "default") whose servers are the given host:ports and whose
- * allowed destinations are exactly those host and port pairs.
+ * allowed destinations are exactly those host and port pairs. Each --extra-gateway is a gateway the
+ * cloud does not run (test/interop's independent gateway): listed to connectors, given a server
+ * certificate in cloud.json; with one, --gateways may be 0.
  */
 import { parseArgs } from "node:util";
 import * as v from "valibot";
@@ -17,7 +19,7 @@ import type { CloudOptions } from "./cloud.ts";
 
 export const USAGE = `usage: bun test/cloud/main.ts --dir DIR [--gateways N] [--app NAME=HOST:PORT[,HOST:PORT...]]...
                            [--key-uses N] [--cert-ttl SECONDS] [--key-expires-in SECONDS] [--token-ttl SECONDS]
-                           [--releases DIR [--release-signing-keys KEYDIR]]`;
+                           [--releases DIR [--release-signing-keys KEYDIR]] [--extra-gateway wss://HOST:PORT/PATH]...`;
 
 export interface CloudCli extends CloudOptions {
   /** Where cloud.json is written. */
@@ -66,6 +68,20 @@ export function parseAppArg(text: string): AppSpec {
   return { ...checked.output, group: "default" };
 }
 
+/** One --extra-gateway value: the wss:// URL connectors are told to dial. */
+export function parseGatewayUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== "wss:" || url.port === "" || url.username !== "" || url.password !== "") {
+    throw new UsageError(`--extra-gateway "${text}" must be wss://HOST:PORT/PATH (the port given)`);
+  }
+  return text;
+}
+
 function parseFlags(argv: readonly string[]) {
   try {
     return parseArgs({
@@ -82,6 +98,7 @@ function parseFlags(argv: readonly string[]) {
         "token-ttl": { type: "string" },
         releases: { type: "string" },
         "release-signing-keys": { type: "string" },
+        "extra-gateway": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -101,13 +118,16 @@ export function parseCloudArgs(argv: readonly string[]): CloudCli {
   if (values["release-signing-keys"] !== undefined && values.releases === undefined) {
     throw new UsageError("--release-signing-keys is only meaningful with --releases DIR");
   }
+  const extraGateways = (values["extra-gateway"] ?? []).map(parseGatewayUrl);
   const optional = <K extends string, T>(key: K, value: T | undefined) =>
     value === undefined ? {} : ({ [key]: value } as Record<K, T>);
   return {
     dir: values.dir,
     help: false,
     apps,
-    gateways: integer("gateways", values.gateways, 1) ?? 1,
+    // Without a gateway of its own the cloud still needs one to list: an extra one.
+    gateways: integer("gateways", values.gateways, extraGateways.length > 0 ? 0 : 1) ?? 1,
+    ...(extraGateways.length > 0 ? { extraGateways } : {}),
     ...optional("keyUses", integer("key-uses", values["key-uses"], 1)),
     ...optional("certTtlSeconds", integer("cert-ttl", values["cert-ttl"], 1)),
     ...optional("keyExpiresInSeconds", integer("key-expires-in", values["key-expires-in"], 0)),

@@ -28,6 +28,18 @@ export const CloudJsonSchema = v.object({
       channels: v.record(v.string(), v.object({ manifestUrl: v.pipe(v.string(), v.startsWith("http://")) })),
     }),
   ),
+  /**
+   * With --extra-gateway: each such gateway's id, URL (also in `gateways`) and the server certificate and
+   * key the CA issued for it, plus what it needs to check access tokens (PROTOCOL §3.5): the public key
+   * they are signed with (SPKI PEM) and the longest lifetime the control plane issues.
+   */
+  extraGateways: v.optional(
+    v.object({
+      gateways: v.array(v.object({ id: v.string(), url: v.string(), certPem: v.string(), keyPem: v.string() })),
+      tokenPublicKeyPem: v.string(),
+      tokenTtlSeconds: v.number(),
+    }),
+  ),
 });
 export type CloudJson = v.InferOutput<typeof CloudJsonSchema>;
 
@@ -40,5 +52,14 @@ export function toCloudJson(cloud: CloudHandle): CloudJson {
     gateways: cloud.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) })),
     apps: cloud.apps,
     ...(cloud.releases ? { releases: cloud.releases } : {}),
+    ...(cloud.extraGateways.length > 0
+      ? {
+          extraGateways: {
+            gateways: cloud.extraGateways.map(({ id, url, certPem, keyPem }) => ({ id, url, certPem, keyPem })),
+            tokenPublicKeyPem: cloud.state.tokenPublicKeyPem,
+            tokenTtlSeconds: cloud.state.tokenMaxTtlSeconds,
+          },
+        }
+      : {}),
   };
 }

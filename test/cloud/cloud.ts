@@ -14,7 +14,7 @@ import { CertificateAuthority } from "./ca.ts";
 import { CatalogStore, type AppSpec } from "./catalog.ts";
 import { DEFAULT_CERT_TTL_SECONDS, DEFAULT_KEY_MAX_USES, DEFAULT_KEY_TTL_SECONDS } from "./config.ts";
 import { startControlPlane } from "./control-plane.ts";
-import type { CloudState, StartGateways, Unsubscribe } from "./gateway-api.ts";
+import type { CloudState, GatewayFleet, StartGateways, Unsubscribe } from "./gateway-api.ts";
 import type { GatewayAdmin } from "./gateway/admin-types.ts";
 import { fleetAdmin, startGatewayFleet } from "./gateway/fleet.ts";
 import { KeyStore } from "./keys.ts";
@@ -23,8 +23,13 @@ import { startReleaseServer, type ReleaseServer } from "./releases/server.ts";
 import { UpgradeReports } from "./upgrade-reports.ts";
 
 export interface CloudOptions {
-  /** Number of gateways (≥ 1); default 1. */
+  /** Number of gateways the cloud runs (≥ 1, or ≥ 0 with `extraGateways`); default 1. */
   readonly gateways?: number;
+  /**
+   * wss:// URLs of gateways the cloud does not run (test/interop's independent gateway), listed to
+   * connectors after its own. Each gets a server certificate from the CA (`extraGateways` of the handle).
+   */
+  readonly extraGateways?: readonly string[];
   /** Apps of the initial catalog. */
   readonly apps?: readonly AppSpec[];
   /** Max uses of the initial provisioning key; default 10. */
@@ -45,6 +50,12 @@ export interface CloudOptions {
   readonly releaseSigningKeys?: string;
 }
 
+/** A gateway run outside the cloud: its URL and the server certificate the CA issued for it. */
+export interface ExtraGateway extends Gateway {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 /** What cloud.json says of the release server: its base URL and each channel's manifest at start. */
 export interface ReleasesInfo {
   readonly baseUrl: string;
@@ -62,6 +73,8 @@ export interface CloudHandle {
   readonly apps: Record<string, { listen: string | null }>;
   /** The gateways now: `pid` is the current process (absent while a gateway is stopped). */
   readonly gateways: readonly (Gateway & { pid?: number })[];
+  /** The `extraGateways` with their certificates (ids `ext-1`, `ext-2`, …); empty without. */
+  readonly extraGateways: readonly ExtraGateway[];
   /** Restart, stop and describe gateways (undefined when `options.startGateways` made other gateways). */
   readonly gatewayAdmin: GatewayAdmin | undefined;
   /** Called when a gateway's process changes (restart, stop, crash), e.g. to rewrite cloud.json. */
@@ -79,11 +92,16 @@ export interface CloudHandle {
   stop(): Promise<void>;
 }
 
+/** `--gateways 0`: the cloud runs none (only extra gateways); apps then have no user listener. */
+const NO_GATEWAYS: GatewayFleet = { gateways: [], listenAddress: () => null, stop: async () => {} };
+
 export async function startCloud(options: CloudOptions = {}): Promise<CloudHandle> {
   const now = options.now ?? Date.now;
   const log = options.log ?? createLogger({ level: "info", format: "pretty" });
   const gatewayCount = options.gateways ?? 1;
-  if (!Number.isInteger(gatewayCount) || gatewayCount < 1) throw new Error("a cloud needs at least one gateway");
+  const extraUrls = options.extraGateways ?? [];
+  if (!Number.isInteger(gatewayCount) || gatewayCount < (extraUrls.length > 0 ? 0 : 1))
+    throw new Error("a cloud needs at least one gateway");
 
   const ca = new CertificateAuthority({ now });
   const registry = new ConnectorRegistry({ now });
@@ -110,12 +128,16 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
   };
   try {
     const gatewayOptions = { count: gatewayCount, apps: (options.apps ?? []).map((a) => a.name), log };
-    const fleet = await (options.startGateways ?? startGatewayFleet)(state, gatewayOptions);
+    const fleet =
+      gatewayCount === 0 ? NO_GATEWAYS : await (options.startGateways ?? startGatewayFleet)(state, gatewayOptions);
     stoppers.push(() => fleet.stop());
     const gatewayAdmin = fleetAdmin(fleet);
+    const extraGateways = extraUrls.map((url, i) => ({ id: `ext-${i + 1}`, url, ...ca.issueServerCert() }));
     // URLs never change (a restarted gateway keeps its port); pids do, so they are read live.
-    const gateways = () =>
-      fleet.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) }));
+    const gateways = () => [
+      ...fleet.gateways.map((g) => ({ id: g.id, url: g.url, ...(g.pid === undefined ? {} : { pid: g.pid }) })),
+      ...extraGateways.map(({ id, url }) => ({ id, url })),
+    ];
 
     const control = await startControlPlane({
       ca,
@@ -178,6 +200,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudHandl
       get gateways() {
         return gateways();
       },
+      extraGateways,
       gatewayAdmin,
       onGatewaysChanged: (listener) => gatewayAdmin?.onChange(listener) ?? (() => {}),
       releases,
