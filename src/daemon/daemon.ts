@@ -79,7 +79,7 @@ export class Daemon {
   #allowList = AllowList.empty();
   #openStreams?: OpenStreams;
   #gate?: AdmissionGate;
-  #supervisor?: Supervisor;
+  #supervisor?: Supervisor<Tunnel>;
   #status?: StatusModel;
   #admin?: AdminServer;
   #metrics?: MetricsServer;

@@ -16,7 +16,7 @@ export const ROLL_SLOT_TIMEOUT_MS = 30_000;
 const ROLL_POLL_MS = 100;
 
 export interface RolloverDeps {
-  readonly supervisor: Supervisor;
+  readonly supervisor: Supervisor<Tunnel>;
   readonly tunnels: Map<number, Tunnel>;
   readonly status: StatusModel;
   readonly clock: Clock;

@@ -39,7 +39,7 @@ export interface TunnelSupervisorDeps {
   tokens: AccessTokens;
 }
 
-export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
+export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor<Tunnel> {
   const { settings, log, status, tunnels } = deps;
   const noProxy = ProxyBypass.parse(settings.noProxy);
   // A gateway may drain every tunnel right after the upgrade: one line per gateway per window.
@@ -56,7 +56,7 @@ export function createTunnelSupervisor(deps: TunnelSupervisorDeps): Supervisor {
       caCertificatePem: identity.caCertificate,
     };
   };
-  const supervisor: Supervisor = new Supervisor({
+  const supervisor: Supervisor<Tunnel> = new Supervisor<Tunnel>({
     gateways: deps.identity().gateways,
     tunnels: settings.tunnels,
     clock: deps.clock,

@@ -22,7 +22,7 @@ import { makeIdentity } from "../identity/fixtures.ts";
 
 let cloud: CloudHandle;
 let enrolled: TestConnector;
-let supervisor: Supervisor | undefined;
+let supervisor: Supervisor<Tunnel> | undefined;
 let tokens: AccessTokens | undefined;
 let hostile: ReturnType<typeof Bun.serve> | undefined;
 
@@ -152,7 +152,7 @@ test("a hostile gateway's 401s do not stop dials to an honest one while the cont
   );
   const accepted = (await cloud.gatewayAdmin!.describe()).find((g) => g.id === honest.id)!.counters!.tunnelsAccepted;
   // The honest gateway's tunnel drops: its slot redials with the token still held, as no refresh can succeed.
-  first.session.close(1000, "test: dropped");
+  first.close("test: dropped");
   await until(
     "a new tunnel on the honest gateway",
     () => {
