@@ -14,16 +14,16 @@
  * dials; otherwise it waits for the refresh in flight. A gateway's 401 asks for an early refresh (at most
  * one per REJECTED_REFRESH_INTERVAL_MS, jittered) but leaves the token usable for other dials while it
  * lives by our clock: one hostile gateway must not stall the dials to the honest ones.
- * CONNECTOR_REVOKED goes to the daemon's revocation path and stops the schedule until a dial asks again.
+ * CONNECTOR_REVOKED goes to the daemon's `Revocation` and stops the schedule until a dial asks again.
  * The token is a `Secret`: it is never logged, and status shows only when it expires.
  */
 import type { Clock, TimerHandle } from "../clock.ts";
-import { ApiRejectedError } from "../control/errors.ts";
 import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Secret } from "../secret.ts";
 import { Backoff, type BackoffPolicy } from "../retry/backoff.ts";
 import { AccessTokenTooShortError, NoAccessTokenError } from "./access-token-errors.ts";
+import { isRevokedAnswer } from "./revocation.ts";
 export { AccessTokenTooShortError, NoAccessTokenError };
 
 export const TOKEN_REFRESH_AT_FRACTION = 2 / 3;
@@ -284,7 +284,7 @@ export class AccessTokens {
     if (this.#stopped) return;
     const { log } = this.#options;
     this.#lastError = err instanceof ConnectorError ? `${err.code}: ${err.message}` : describeError(err);
-    if (err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED") {
+    if (isRevokedAnswer(err)) {
       // No schedule while revoked: the daemon re-checks slowly, and a dial after reinstatement asks again.
       log.warn("access token refused: this connector has been revoked");
       this.#options.onRevoked();
