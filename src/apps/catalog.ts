@@ -8,12 +8,15 @@ import { type ControlClient, parseJson, validate } from "../control/client.ts";
 
 export type CatalogFetch = { changed: true; catalog: Catalog } | { changed: false };
 
+/** What a catalog fetch needs of a control-plane client. */
+export type CatalogClient = Pick<ControlClient, "request">;
+
 export class CatalogSource {
   #etag?: string;
-  constructor(private client: ControlClient) {}
+  constructor(private client: CatalogClient) {}
 
   /** Later requests go through `client` (a renewed certificate); the ETag is kept. */
-  useClient(client: ControlClient): void {
+  useClient(client: CatalogClient): void {
     this.client = client;
   }
 

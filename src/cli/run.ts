@@ -1,7 +1,7 @@
 /** `connector run`: the daemon. */
 import { defineCommand } from "citty";
 import { SECRET_SETTING_ENV_VARS } from "../config/settings.ts";
-import { Daemon } from "../daemon/daemon.ts";
+import { runDaemon } from "../daemon/assemble.ts";
 import { takeHandoverRequest } from "../daemon/handover-child.ts";
 import { protectProcessSecrets } from "../host/process-secrets.ts";
 import { KEY_ENV_VAR } from "../identity/key-source.ts";
@@ -90,6 +90,6 @@ export default defineCommand({
     const { settings, log } = cliContext(args, env);
     for (const problem of problems) log.warn(problem);
     if (handover.problem) log.warn(handover.problem);
-    return new Daemon({ settings, env, log, ...(handover.role ? { successor: handover.role } : {}) }).run();
+    return runDaemon({ settings, env, log, ...(handover.role ? { successor: handover.role } : {}) });
   },
 });

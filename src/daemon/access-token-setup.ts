@@ -14,10 +14,11 @@ import { TokenStore } from "./token-store.ts";
 export interface AccessTokenSetup {
   readonly stateDir: string;
   readonly clock: Clock;
+  readonly random?: () => number;
   readonly log: Logger;
   /** The identity to fetch with (read at each fetch) and its control-plane client. */
   readonly identity: () => Identity;
-  readonly client: (identity: Identity) => ControlClient;
+  readonly client: (identity: Identity) => Pick<ControlClient, "token">;
   readonly status: StatusModel;
   readonly onRevoked: () => void;
 }
@@ -28,6 +29,7 @@ export function startAccessTokens(setup: AccessTokenSetup): AccessTokens {
   const tokens = new AccessTokens({
     clock,
     log,
+    ...(setup.random ? { random: setup.random } : {}),
     fetch: async () => {
       const current = setup.identity();
       return { ...(await setup.client(current).token()), certificate: current.certificate };

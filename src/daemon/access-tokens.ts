@@ -14,75 +14,33 @@
  * dials; otherwise it waits for the refresh in flight. A gateway's 401 asks for an early refresh (at most
  * one per REJECTED_REFRESH_INTERVAL_MS, jittered) but leaves the token usable for other dials while it
  * lives by our clock: one hostile gateway must not stall the dials to the honest ones.
- * CONNECTOR_REVOKED goes to the daemon's revocation path and stops the schedule until a dial asks again.
+ * CONNECTOR_REVOKED goes to the daemon's `Revocation` and stops the schedule until a dial asks again.
  * The token is a `Secret`: it is never logged, and status shows only when it expires.
  */
-import type { Clock, TimerHandle } from "../clock.ts";
-import { ApiRejectedError } from "../control/errors.ts";
+import type { TimerHandle } from "../clock.ts";
 import { ConnectorError, describeError } from "../errors.ts";
-import type { Logger } from "../log.ts";
 import { Secret } from "../secret.ts";
-import { Backoff, type BackoffPolicy } from "../retry/backoff.ts";
+import { Backoff } from "../retry/backoff.ts";
 import { AccessTokenTooShortError, NoAccessTokenError } from "./access-token-errors.ts";
+import {
+  type AccessTokensOptions,
+  type AccessTokenView,
+  type FetchedToken,
+  MAX_REFRESH_DELAY_MS,
+  MIN_DIAL_LIFE_MS,
+  MIN_REFRESH_DELAY_MS,
+  MIN_RETRY_DELAY_MS,
+  MIN_TOKEN_LIFE_MS,
+  REJECTED_REFRESH_INTERVAL_MS,
+  REJECTED_REFRESH_JITTER_MS,
+  TOKEN_REFRESH_AT_FRACTION,
+  TOKEN_REFRESH_JITTER_FRACTION,
+  TOKEN_RETRY,
+  type TokenHolder,
+} from "./access-token-policy.ts";
+import { isRevokedAnswer } from "./revocation.ts";
 export { AccessTokenTooShortError, NoAccessTokenError };
-
-export const TOKEN_REFRESH_AT_FRACTION = 2 / 3;
-export const TOKEN_REFRESH_JITTER_FRACTION = 0.05;
-/** Retries of a failed refresh: short, because a token lives minutes, not days. */
-export const TOKEN_RETRY: BackoffPolicy = { baseMs: 1_000, capMs: 60_000 };
-/** Floor under a jittered retry: full jitter may draw ~0, and a failing control plane must not be asked in a loop. */
-export const MIN_RETRY_DELAY_MS = 250;
-/** A token with less than this left is not used for a new dial (it would expire during the upgrade). */
-export const MIN_DIAL_LIFE_MS = 2_000;
-/** Never refresh sooner than this after a success, whatever the token's life (a server or clock gone wrong). */
-export const MIN_REFRESH_DELAY_MS = 1_000;
-/** Longest single wait: a token claiming a life of years is refreshed daily anyway. */
-export const MAX_REFRESH_DELAY_MS = 24 * 60 * 60_000;
-/**
- * A token living less than this is a failed fetch (not used, retried with backoff): one of a second or two
- * would be refreshed every MIN_REFRESH_DELAY_MS forever, each time written to the state dir, and expire
- * during a dial (MIN_DIAL_LIFE_MS). 5 s leaves a dial's room at 2/3 of its life; e2e tests use 10-12 s.
- */
-export const MIN_TOKEN_LIFE_MS = 5_000;
-/** Least time between two refreshes asked for by a gateway's 401 (a hostile gateway can answer 401 to every dial). */
-export const REJECTED_REFRESH_INTERVAL_MS = 5_000;
-/** Random delay (0 to this) before a 401-triggered refresh, so a gateway refusing a fleet does not make it ask in step. */
-export const REJECTED_REFRESH_JITTER_MS = 1_000;
-
-/** What the control plane answered, and the certificate (PEM) the request was made with. */
-export interface FetchedToken {
-  readonly token: string;
-  /** For status: the cloud's clock. */
-  readonly expiresAt: string;
-  /** Seconds of life left when answered: the schedule uses this, not `expiresAt` against our clock. */
-  readonly expiresIn: number;
-  readonly certificate: string;
-}
-
-/** An open tunnel that can take TOKEN_UPDATE (a `Tunnel` of src/supervisor/connection.ts). */
-export interface TokenHolder {
-  readonly session: { sendTokenUpdate(token: Secret<string>): void; readonly isClosed: boolean };
-  readonly closed: Promise<unknown>;
-}
-
-export interface AccessTokensOptions {
-  readonly clock: Clock;
-  readonly log: Logger;
-  /** POST /v1/token with the current identity. */
-  readonly fetch: () => Promise<FetchedToken>;
-  /** The control plane answered CONNECTOR_REVOKED. */
-  readonly onRevoked: () => void;
-  /** A fresh token arrived, with `lifeMs` left (the daemon keeps it in the state dir). */
-  readonly onFetched?: (fetched: FetchedToken, lifeMs: number) => void;
-  readonly random?: () => number;
-}
-
-/** What status shows: never the token. */
-export interface AccessTokenView {
-  readonly expiresAt: string | null;
-  readonly refreshAt: string | null;
-  readonly lastError: string | null;
-}
+export * from "./access-token-policy.ts";
 
 interface Held {
   readonly value: Secret<string>;
@@ -284,7 +242,7 @@ export class AccessTokens {
     if (this.#stopped) return;
     const { log } = this.#options;
     this.#lastError = err instanceof ConnectorError ? `${err.code}: ${err.message}` : describeError(err);
-    if (err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED") {
+    if (isRevokedAnswer(err)) {
       // No schedule while revoked: the daemon re-checks slowly, and a dial after reinstatement asks again.
       log.warn("access token refused: this connector has been revoked");
       this.#options.onRevoked();

@@ -2,8 +2,9 @@
  * The app catalog over the daemon's life: the first fetch, retried with backoff (a revoked
  * connector only every `REVOKED_RETRY_MS`), then refreshes on CONFIG_CHANGED and on the poll. Refreshes
  * are single-flight: concurrent triggers (CONFIG_CHANGED from N tunnels, the poll) share one fetch,
- * plus one more after it, so a change announced mid-fetch is not missed. Outcomes are reported to the
- * daemon, which decides what they mean for tunnels; the control-plane flag in status is kept here.
+ * plus one more after it, so a change announced mid-fetch is not missed. A new catalog goes to the
+ * daemon; what the control plane said about this connector (served, revoked) goes to `Revocation`
+ * (revocation.ts), which decides what it means for tunnels; the control-plane flag in status is kept here.
  *
  * Every catalog the control plane serves is kept in the state dir (`CatalogStore`). When the first
  * fetch fails because the control plane cannot be reached or fails (network, proxy, timeout, 5xx),
@@ -25,10 +26,8 @@ import {
 import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../retry/backoff.ts";
+import { isRevokedAnswer, REVOKED_RETRY_MS, type RevocationSink } from "./revocation.ts";
 import type { StatusModel } from "./status-model.ts";
-
-/** A revoked connector retries only slowly. */
-export const REVOKED_RETRY_MS = 10 * 60_000;
 
 export interface CatalogRefreshDeps {
   readonly source: CatalogSource;
@@ -38,16 +37,10 @@ export interface CatalogRefreshDeps {
   readonly signal: AbortSignal;
   /** A new catalog version arrived. */
   readonly changed: (catalog: Catalog) => void;
-  /** The control plane answered (changed or not): a revoked connector may be reinstated. */
-  readonly served: () => void;
-  /** The control plane says CONNECTOR_REVOKED. */
-  readonly revoked: () => void;
+  /** Told whether the control plane serves this connector or revoked it (and read: revoked retries slowly). */
+  readonly revocation: RevocationSink;
   /** Where the last good catalog is kept, and whose it is. */
   readonly store?: { readonly catalogs: CatalogStore; readonly connectorId: string };
-}
-
-function isRevocation(err: unknown): boolean {
-  return err instanceof ApiRejectedError && err.apiCode === "CONNECTOR_REVOKED";
 }
 
 /** The control plane could not be reached or failed: not a decision about this connector. */
@@ -78,7 +71,7 @@ export class CatalogRefresh {
       try {
         const result = await source.fetch();
         status.controlPlane(true);
-        status.reinstated();
+        this.deps.revocation.served();
         this.#answered = true;
         if (result.changed) {
           this.#keep(result.catalog);
@@ -86,8 +79,8 @@ export class CatalogRefresh {
         }
       } catch (err) {
         status.controlPlane(false);
-        const revoked = isRevocation(err);
-        if (revoked) status.revoked();
+        const revoked = isRevokedAnswer(err);
+        if (revoked) this.deps.revocation.confirmed();
         // The stored catalog is looked at once: on the first failure that is an outage.
         const outage = !revoked && isOutage(err);
         const kept = outage && !storeTried ? this.#stored(err) : undefined;
@@ -139,8 +132,8 @@ export class CatalogRefresh {
 
   /** After starting on the stored catalog: fetch with backoff until the control plane answers (or revokes). */
   async #untilServed(backoff: Backoff): Promise<void> {
-    const { clock, signal, status } = this.deps;
-    while (!this.#answered && !signal.aborted && status.state() !== "revoked") {
+    const { clock, signal, revocation } = this.deps;
+    while (!this.#answered && !signal.aborted && !revocation.revoked) {
       await sleep(clock, backoff.nextDelayMs(), signal);
       if (!signal.aborted) await this.refresh();
     }
@@ -191,13 +184,13 @@ export class CatalogRefresh {
         this.#keep(result.catalog);
         this.deps.changed(result.catalog);
       }
-      this.deps.served();
+      this.deps.revocation.served();
     } catch (err) {
       status.controlPlane(false);
-      if (isRevocation(err)) {
-        // From here the daemon's slow revocation schedule asks again, not the outage retries.
+      if (isRevokedAnswer(err)) {
+        // From here the slow revocation schedule asks again, not the outage retries.
         this.#answered = true;
-        return this.deps.revoked();
+        return this.deps.revocation.confirmed();
       }
       log.warn("catalog refresh failed; keeping the current one", { error: describeError(err) });
     }

@@ -11,13 +11,12 @@ import { sleep, type Clock } from "../clock.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { waitForDaemonLock, type DaemonLock } from "../state/daemon-lock.ts";
+import { type Subscribe, untilTrue } from "./event-wait.ts";
 
 export const HANDOVER_ENV_VAR = "CONNECTOR_HANDOVER";
 export const READY_LINE = "ready\n";
 /** The readiness pipe's fd in the successor (the first after stdin, stdout, stderr). */
 export const READINESS_FD = 3;
-/** How often the successor looks at its tunnel count while it comes up. */
-const TUNNEL_POLL_MS = 100;
 
 export interface SuccessorRole {
   /** Tunnels the old process had up: the successor is ready with min(this, --tunnels), at least 1. */
@@ -57,18 +56,19 @@ export function tunnelsWanted(role: SuccessorRole, ownTunnels: number): number {
   return Math.max(1, Math.min(role.previousTunnels, ownTunnels));
 }
 
-/** Resolves true once `upCount()` reaches `want`, false when `signal` aborts first. */
-export async function waitForTunnels(
+/**
+ * Resolves true once `upCount()` reaches `want` — looked at on each of the supervisor's `events` —
+ * false when `signal` aborts first.
+ */
+export function waitForTunnels(
   upCount: () => number,
   want: number,
+  events: Subscribe,
   clock: Clock,
   signal: AbortSignal,
 ): Promise<boolean> {
-  for (;;) {
-    if (signal.aborted) return false;
-    if (upCount() >= want) return true;
-    await sleep(clock, TUNNEL_POLL_MS, signal);
-  }
+  if (signal.aborted) return Promise.resolve(false);
+  return untilTrue(events, () => upCount() >= want, { clock, signal });
 }
 
 /** Writes `ready` on the readiness fd and closes it; returns why that failed (the old process is gone?). */
@@ -95,6 +95,8 @@ export interface TakeOverHost {
   readonly clock: Clock;
   readonly signal: AbortSignal;
   upCount(): number;
+  /** The supervisor's events: a tunnel coming up is one. */
+  readonly tunnelEvents: Subscribe;
   /** Binds the admin socket over the previous process's (throws when it cannot). */
   takeAdminSocket(): Promise<void>;
   /** sd_notify READY=1 with MAINPID=<this pid>. */
@@ -110,7 +112,8 @@ export interface TakeOverHost {
  */
 export async function takeOver(role: SuccessorRole, host: TakeOverHost): Promise<void> {
   const { log, signal } = host;
-  if (!(await waitForTunnels(() => host.upCount(), tunnelsWanted(role, host.ownTunnels), host.clock, signal))) return;
+  const want = tunnelsWanted(role, host.ownTunnels);
+  if (!(await waitForTunnels(() => host.upCount(), want, host.tunnelEvents, host.clock, signal))) return;
   await host
     .takeAdminSocket()
     .catch((err: unknown) =>

@@ -40,6 +40,8 @@ export interface SessionEvents {
   rtt?(ms: number): void;
   /** A stream was reset for a protocol or flow-control fault, or its consumer threw. */
   streamError?(streamId: number, error: ConnectorError): void;
+  /** A stream ended; `active` streams are left (a graceful stop waits for 0 instead of polling). */
+  streamEnded?(active: number): void;
   /** The tunnel is gone (once). */
   closed?(info: SessionClosed): void;
 }

@@ -77,7 +77,10 @@ export class Session {
       out: this.#out,
       counters: this.#counters,
       streamError: (id, error) => this.#emit("streamError", id, error),
-      released: (stream, reason) => this.#opens.released(stream, reason),
+      released: (stream, reason) => {
+        this.#opens.released(stream, reason);
+        this.#emit("streamEnded", this.#streams.size);
+      },
     });
     this.#opens = new PendingOpens(this.#streams, this.#out, this.#counters, this.config.openTimeoutMs);
     this.#timer = new DeadlineTimer(this.#clock, () => this.#onTimer());

@@ -10,6 +10,8 @@ import { dialTunnel } from "../transport/dial-tunnel.ts";
 import type { ProxyBypass } from "../netaddr/proxy-bypass.ts";
 import { Session } from "../mux/session.ts";
 import type { OpenHandler, SessionEvents } from "../mux/session-types.ts";
+import type { SessionStats } from "../mux/session-stats.ts";
+import type { HealthReport } from "../mux/payloads.ts";
 import type { TunnelHandle } from "./supervisor.ts";
 
 export interface TunnelCredentials {
@@ -33,17 +35,32 @@ export interface ConnectTunnelOptions {
   readonly log?: { warn(message: string, ...args: unknown[]): void };
 }
 
+/** What the daemon uses of a tunnel's session (a `Session`; tests pass fakes). */
+export interface TunnelSession {
+  readonly isClosed: boolean;
+  stats(): SessionStats;
+  sendHealthReport(report: HealthReport): void;
+  sendTokenUpdate(token: Secret<string>): void;
+}
+
 export interface Tunnel extends TunnelHandle {
   readonly gateway: Gateway;
-  readonly session: Session;
+  readonly session: TunnelSession;
 }
+
+/** How the daemon dials a tunnel: `connectTunnel` in production, a fake in unit tests. */
+export type TunnelConnector = (
+  gateway: Gateway,
+  options: ConnectTunnelOptions,
+  events?: SessionEvents,
+) => Promise<Tunnel>;
 
 /** Dials `gateway` and starts a session; `events` receives the session's events (rtt, go-away, …). */
 export async function connectTunnel(
   gateway: Gateway,
   options: ConnectTunnelOptions,
   events: SessionEvents = {},
-): Promise<Tunnel> {
+): Promise<Tunnel & { readonly session: Session }> {
   const useProxy = options.proxy !== undefined && !options.noProxy.bypassesUrl(new URL(gateway.url));
   const { transport } = await dialTunnel({
     url: gateway.url,
@@ -60,6 +77,13 @@ export async function connectTunnel(
   // The gateway's GO_AWAY may come in the same read as its 101, before the caller holds the tunnel:
   // a promise keeps it for whoever looks later (the supervisor, once the tunnel is in a slot).
   const peerDraining = Promise.withResolvers<{ code: number; message: string }>();
+  // Waiters for "no stream open": woken by the session's streamEnded event, not by looking on a timer.
+  let idleWaiters: (() => void)[] = [];
+  const wakeIdle = () => {
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const wake of waiters) wake();
+  };
   const session = new Session({
     role: "connector",
     transport,
@@ -71,12 +95,21 @@ export async function connectTunnel(
         peerDraining.resolve({ code, message });
         events.goAway?.(code, message);
       },
+      streamEnded: (active) => {
+        if (active === 0) wakeIdle();
+        events.streamEnded?.(active);
+      },
     },
     ...(options.log ? { log: options.log } : {}),
   });
+  void session.closed.then(wakeIdle);
   return {
     gateway,
     session,
+    idle: () =>
+      session.activeStreams === 0 || session.isClosed
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => idleWaiters.push(resolve)),
     closed: session.closed.then((info) => ({
       reason: info.error
         ? `${info.error.code}: ${info.error.message}`

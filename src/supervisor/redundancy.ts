@@ -16,22 +16,22 @@ import type { ConnectTunnel, Gateway, RedundancyEvent, Slot, TunnelHandle } from
 
 export const REBALANCE_BACKOFF: BackoffPolicy = { baseMs: 5_000, capMs: 120_000 };
 
-export interface RedundancyOptions {
+export interface RedundancyOptions<T extends TunnelHandle = TunnelHandle> {
   readonly clock: Clock;
-  readonly slots: () => readonly Slot[];
+  readonly slots: () => readonly Slot<T>[];
   readonly gateways: () => readonly Gateway[];
   /** When each gateway last failed us (shared with the supervisor's choice). */
   readonly failedAt: Map<string, number>;
-  readonly connect: ConnectTunnel;
+  readonly connect: ConnectTunnel<T>;
   readonly onEvent: (event: RedundancyEvent) => void;
   /** A tunnel to `gateway` is up for `slot`: hand it over. */
-  readonly onMoved: (slot: Slot, gateway: Gateway, tunnel: TunnelHandle) => void;
+  readonly onMoved: (slot: Slot<T>, gateway: Gateway, tunnel: T) => void;
   /**
    * A tunnel on probation that will not take the slot but may carry streams (the gateway drained it,
    * the connector is stopping, the credentials changed): the supervisor drains it and lets its streams
    * finish like any retired tunnel, instead of cutting the users on it.
    */
-  readonly release: (tunnel: TunnelHandle, gateway: Gateway, reason: string) => void;
+  readonly release: (tunnel: T, gateway: Gateway, reason: string) => void;
   /** Changes whenever the tunnels' credentials do (a renewed certificate): a tunnel dialled before is not moved in. */
   readonly credentials?: () => number;
   /** How long a new tunnel must stay up (no GO_AWAY, no close) before it takes the slot. */
@@ -41,11 +41,11 @@ export interface RedundancyOptions {
 }
 
 /** Which slot to move where, or undefined when the tunnels are as spread as the gateways allow. */
-export function planMove(
-  slots: readonly Slot[],
+export function planMove<T extends TunnelHandle>(
+  slots: readonly Slot<T>[],
   gateways: readonly Gateway[],
   failedAt: ReadonlyMap<string, number>,
-): { slot: Slot; gateway: Gateway } | undefined {
+): { slot: Slot<T>; gateway: Gateway } | undefined {
   const used = new Set(slots.filter((s) => s.state !== "down" && s.gateway).map((s) => s.gateway!.id));
   const unused = gateways.filter((g) => !used.has(g.id));
   if (unused.length === 0) return undefined;
@@ -62,17 +62,31 @@ export function planMove(
   return { slot, gateway };
 }
 
-export class Redundancy {
+/**
+ * The plan checked again once the new tunnel has passed probation: meanwhile another slot may have
+ * taken `gateway`, or `slot`'s own gateway may no longer be shared; moving then would only churn.
+ */
+export function spreadMeanwhile<T extends TunnelHandle>(
+  slots: readonly Slot<T>[],
+  slot: Slot<T>,
+  gateway: Gateway,
+): boolean {
+  const elsewhere = (id: string | undefined) =>
+    slots.some((s) => s !== slot && s.state !== "down" && s.gateway?.id === id);
+  return elsewhere(gateway.id) || (slot.state === "up" && !elsewhere(slot.gateway?.id));
+}
+
+export class Redundancy<T extends TunnelHandle = TunnelHandle> {
   readonly #backoff: Backoff;
   readonly #policy: BackoffPolicy;
   #timer: TimerHandle | undefined;
   /** A dial or a probation is under way. */
   #inFlight = false;
-  #probation: { readonly tunnel: TunnelHandle; readonly gateway: Gateway } | undefined;
+  #probation: { readonly tunnel: T; readonly gateway: Gateway } | undefined;
   #stopped = false;
   #lastAttemptAt = -Infinity;
 
-  constructor(private readonly options: RedundancyOptions) {
+  constructor(private readonly options: RedundancyOptions<T>) {
     this.#policy = options.backoff ?? REBALANCE_BACKOFF;
     this.#backoff = new Backoff(this.#policy, options.random);
   }
@@ -107,6 +121,11 @@ export class Redundancy {
     return this.#probation?.tunnel.activeStreams() ?? 0;
   }
 
+  /** The tunnel on probation, if any (it serves what the gateway sends meanwhile). */
+  probationTunnel(): T | undefined {
+    return this.#probation?.tunnel;
+  }
+
   /** The gateway of the tunnel on probation: in use, for the supervisor's choice of gateway. */
   probationGateway(): string | undefined {
     return this.#probation?.gateway.id;
@@ -131,7 +150,7 @@ export class Redundancy {
   }
 
   /** Keeps `tunnel` out of the slot until it has stayed up for `probationMs`. */
-  #probate(slot: Slot, gateway: Gateway, tunnel: TunnelHandle, credentials: number | undefined): void {
+  #probate(slot: Slot<T>, gateway: Gateway, tunnel: T, credentials: number | undefined): void {
     if (this.#stopped) {
       this.#inFlight = false;
       tunnel.close("connector stopping");
@@ -167,7 +186,7 @@ export class Redundancy {
     void tunnel.closed.then(({ reason }) => fail(`the new tunnel closed at once: ${reason}`, true));
   }
 
-  #failed(slot: Slot, gateway: Gateway, error: string): void {
+  #failed(slot: Slot<T>, gateway: Gateway, error: string): void {
     this.#inFlight = false;
     if (this.#stopped) return;
     this.options.failedAt.set(gateway.id, this.options.clock.now());

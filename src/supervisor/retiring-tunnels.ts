@@ -2,8 +2,9 @@
  * `RetiringTunnels` holds the tunnels that left their slot but may still carry streams: drained by the
  * gateway (its GO_AWAY), or by us (a renewed certificate, a move back to a distinct gateway). The
  * connector closes each one itself rather than wait for the gateway (a hostile one never would):
- * once it has no open stream, looked at first after `settleMs` (an OPEN the gateway sent before it
- * saw or sent GO_AWAY may still be in flight), and at the latest when its grace runs out. A gateway
+ * once it has no open stream — looked at first after `settleMs` (an OPEN the gateway sent before it
+ * saw or sent GO_AWAY may still be in flight), then as soon as its last stream ends (`idle()`, an
+ * event, not a timer) — and at the latest when its grace runs out. A gateway
  * that drains every tunnel at once cannot make them pile up: past `max`, the idlest (then oldest) is
  * closed at once, so retiring tunnels and their sockets stay bounded.
  */
@@ -14,14 +15,15 @@ interface Entry {
   readonly since: number;
   readonly deadline: number;
   readonly reason: string;
-  timer?: TimerHandle;
+  settle?: TimerHandle;
+  deadlineTimer?: TimerHandle;
 }
 
 export interface RetiringOptions {
   readonly clock: Clock;
   /** Most retiring tunnels kept open at once. */
   readonly max: number;
-  /** Wait before the first look, and between looks, for open streams. */
+  /** Wait before the first look for open streams (an OPEN may still be on its way). */
   readonly settleMs: number;
 }
 
@@ -36,6 +38,11 @@ export class RetiringTunnels {
 
   has(tunnel: TunnelHandle): boolean {
     return this.#entries.has(tunnel);
+  }
+
+  /** The tunnels still retiring. */
+  tunnels(): TunnelHandle[] {
+    return [...this.#entries.keys()];
   }
 
   activeStreams(): number {
@@ -70,12 +77,12 @@ export class RetiringTunnels {
   }
 
   #schedule(tunnel: TunnelHandle, entry: Entry): void {
-    const wait = Math.max(0, Math.min(this.options.settleMs, entry.deadline - this.options.clock.now()));
-    entry.timer = this.options.clock.setTimeout(() => {
-      if (!this.#entries.has(tunnel)) return;
-      if (tunnel.activeStreams() === 0 || this.options.clock.now() >= entry.deadline) this.#close(tunnel, entry.reason);
-      else this.#schedule(tunnel, entry);
-    }, wait);
+    const { clock } = this.options;
+    const close = () => {
+      if (this.#entries.get(tunnel) === entry) this.#close(tunnel, entry.reason);
+    };
+    entry.deadlineTimer = clock.setTimeout(close, Math.max(0, entry.deadline - clock.now()));
+    entry.settle = clock.setTimeout(() => void tunnel.idle().then(close), this.options.settleMs);
   }
 
   #idlest(): TunnelHandle {
@@ -98,7 +105,9 @@ export class RetiringTunnels {
   }
 
   #forget(tunnel: TunnelHandle): void {
-    this.#entries.get(tunnel)?.timer?.cancel();
+    const entry = this.#entries.get(tunnel);
+    entry?.settle?.cancel();
+    entry?.deadlineTimer?.cancel();
     this.#entries.delete(tunnel);
   }
 }

@@ -2,8 +2,8 @@
  * The supervisor's vocabulary, shared with the parts it delegates to (`Redundancy`,
  * `RetiringTunnels`): the handle of a live tunnel, a slot, and the events the daemon listens to.
  */
-import type { TimerHandle } from "../clock.ts";
-import type { Backoff } from "../retry/backoff.ts";
+import type { Clock, TimerHandle } from "../clock.ts";
+import type { Backoff, BackoffPolicy } from "../retry/backoff.ts";
 
 /** A gateway as the supervisor needs it: the control plane's answers (src/control/api.ts) fit this
  * shape, and the supervisor does not depend on the control plane's schemas. */
@@ -28,17 +28,23 @@ export interface TunnelHandle {
   drain(): void;
   /** Number of streams still open (for graceful stop). */
   activeStreams(): number;
+  /**
+   * Resolves once no stream is open (at once when none is, and when the tunnel closes): what a
+   * graceful stop and a retiring tunnel wait for, instead of looking at `activeStreams()` on a timer.
+   */
+  idle(): Promise<void>;
   /** Close now. */
   close(reason: string): void;
   /** Resolves when the gateway sends GO_AWAY (even before the supervisor holds the tunnel). */
   readonly peerDraining?: Promise<unknown>;
 }
 
-export type ConnectTunnel = (gateway: Gateway, slot: number) => Promise<TunnelHandle>;
+/** Dials one tunnel; `T` is what the caller's tunnels carry beyond the handle (a session, its gateway). */
+export type ConnectTunnel<T extends TunnelHandle = TunnelHandle> = (gateway: Gateway, slot: number) => Promise<T>;
 
 export type SlotState = "connecting" | "up" | "down";
 
-export type SupervisorEvent =
+export type SupervisorEvent<T extends TunnelHandle = TunnelHandle> =
   /** `tunnel` is set when the slot comes up: from then on it is the slot's tunnel. */
   | {
       type: "slot";
@@ -48,20 +54,37 @@ export type SupervisorEvent =
       since: Date;
       error?: string;
       retryInMs?: number;
-      tunnel?: TunnelHandle;
+      tunnel?: T;
     }
   /** `tunnel` left `slot` (drained or replaced) and now only finishes its streams. */
-  | { type: "retired"; slot: number; tunnel: TunnelHandle; gateway: Gateway }
+  | { type: "retired"; slot: number; tunnel: T; gateway: Gateway }
   | RedundancyEvent
   | { type: "stopped" };
 
 /** One tunnel position the supervisor keeps filled. */
-export interface Slot {
+export interface Slot<T extends TunnelHandle = TunnelHandle> {
   index: number;
   state: SlotState;
   gateway?: Gateway;
-  tunnel?: TunnelHandle;
+  tunnel?: T;
   backoff: Backoff;
   timer?: TimerHandle;
   upAt?: number;
+}
+
+export interface SupervisorOptions<T extends TunnelHandle = TunnelHandle> {
+  gateways: readonly Gateway[];
+  tunnels: number;
+  connect: ConnectTunnel<T>;
+  clock: Clock;
+  onEvent: (event: SupervisorEvent<T>) => void;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  /** A gateway that failed within this window is avoided when another is available. */
+  failurePenaltyMs?: number;
+  stableAfterMs?: number;
+  /** A tunnel the gateway drained is closed by us at the latest this long after its GO_AWAY. */
+  drainedGraceMs?: number;
+  /** Retry policy for moving a tunnel back to an unused gateway. */
+  rebalanceBackoff?: BackoffPolicy;
 }

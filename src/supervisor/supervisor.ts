@@ -2,62 +2,45 @@
  * `Supervisor` keeps N tunnels up, like cloudflared's supervisor: it owns no sockets, only
  * decides when and where each tunnel slot (re)connects, and reports state changes as events.
  *
- * Gateway choice: a slot connects to a gateway that no other slot is using when there is one; among
- * those it prefers gateways that have not failed recently. With two gateways and two slots, a slot whose
- * gateway died therefore keeps retrying that gateway (with backoff) rather than doubling up on the
- * surviving one, so a restarted gateway gets its tunnel back within one backoff period; with more
- * gateways than slots it moves to another gateway at once. When slots do end up sharing a gateway
- * while another known gateway is unused (a drained gateway came back), `Redundancy` moves one back.
+ * Gateway choice (gateway-choice.ts): a gateway no other slot uses, preferring those that have not
+ * failed recently, so with two gateways and two slots a slot whose gateway died keeps retrying it
+ * rather than doubling up on the survivor. When slots do end up sharing a gateway while another known
+ * gateway is unused (a drained gateway came back), `Redundancy` moves one back.
  * Retries: exponential backoff with full jitter per slot (1 s → 60 s); a tunnel that stayed up for
  * `stableAfterMs` resets its slot's backoff, so a gateway that accepts and then drops us at once
  * cannot make us reconnect in a tight loop. An early GO_AWAY counts as such a failure too.
  * Drained tunnels are closed by us once idle (`RetiringTunnels`), and never more than 2× N stay open.
+ *
+ * It is the one owner of the live tunnels: the daemon asks it (`tunnel`, `tunnels`, `upCount`,
+ * `activeStreams`, `idle`) or listens (`onEvent`) rather than keep a slot → tunnel map of its own.
  */
 import { describeError } from "../errors.ts";
-import type { Clock } from "../clock.ts";
-import type { Gateway } from "./supervisor-types.ts";
-import { Backoff, TUNNEL_BACKOFF, type BackoffPolicy } from "../retry/backoff.ts";
+import { Backoff, TUNNEL_BACKOFF } from "../retry/backoff.ts";
 import { RetiringTunnels } from "./retiring-tunnels.ts";
-import { Redundancy } from "./redundancy.ts";
-import type { ConnectTunnel, Slot, SlotState, SupervisorEvent, TunnelHandle } from "./supervisor-types.ts";
+import { Redundancy, spreadMeanwhile } from "./redundancy.ts";
+import { chooseGateway } from "./gateway-choice.ts";
+import type { Gateway, Slot, SlotState, SupervisorOptions, TunnelHandle } from "./supervisor-types.ts";
 
-export type { ConnectTunnel, SlotState, SupervisorEvent, TunnelHandle } from "./supervisor-types.ts";
+export type { ConnectTunnel, SlotState, SupervisorEvent, SupervisorOptions, TunnelHandle } from "./supervisor-types.ts";
 
-export interface SupervisorOptions {
-  gateways: readonly Gateway[];
-  tunnels: number;
-  connect: ConnectTunnel;
-  clock: Clock;
-  onEvent: (event: SupervisorEvent) => void;
-  backoff?: BackoffPolicy;
-  random?: () => number;
-  /** A gateway that failed within this window is avoided when another is available. */
-  failurePenaltyMs?: number;
-  stableAfterMs?: number;
-  /** A tunnel the gateway drained is closed by us at the latest this long after its GO_AWAY. */
-  drainedGraceMs?: number;
-  /** Retry policy for moving a tunnel back to an unused gateway. */
-  rebalanceBackoff?: BackoffPolicy;
-}
-
-/** How often a retiring tunnel is checked for open streams before it is closed; also the first wait. */
-const RETIRE_POLL_MS = 1_000;
+/** A retiring tunnel is first looked at this long after it left its slot (an OPEN may be on its way). */
+const RETIRE_MS = 1_000;
 /** A drained tunnel whose streams never end is closed after this long. */
 const DRAINED_GRACE_MS = 10 * 60_000;
 const STABLE_AFTER_MS = 10_000;
 
-export class Supervisor {
-  readonly #slots: Slot[];
+export class Supervisor<T extends TunnelHandle = TunnelHandle> {
+  readonly #slots: Slot<T>[];
   readonly #failedAt = new Map<string, number>();
   /** Tunnels drained (by the gateway or by us): still finishing their streams, no longer in a slot. */
   readonly #retiring: RetiringTunnels;
-  readonly #redundancy: Redundancy;
+  readonly #redundancy: Redundancy<T>;
   #gateways: readonly Gateway[];
   #stopping = false;
   /** Counts credential changes (`replace`), so a tunnel dialled before one is not moved into a slot. */
   #credentials = 0;
 
-  constructor(private readonly options: SupervisorOptions) {
+  constructor(private readonly options: SupervisorOptions<T>) {
     if (options.gateways.length === 0) throw new Error("Supervisor needs at least one gateway");
     this.#gateways = options.gateways;
     this.#slots = Array.from({ length: options.tunnels }, (_, index) => ({
@@ -65,7 +48,7 @@ export class Supervisor {
       state: "down" as SlotState,
       backoff: new Backoff(options.backoff ?? TUNNEL_BACKOFF, options.random),
     }));
-    this.#retiring = new RetiringTunnels({ clock: options.clock, max: 2 * options.tunnels, settleMs: RETIRE_POLL_MS });
+    this.#retiring = new RetiringTunnels({ clock: options.clock, max: 2 * options.tunnels, settleMs: RETIRE_MS });
     this.#redundancy = new Redundancy({
       clock: options.clock,
       slots: () => this.#slots,
@@ -91,9 +74,36 @@ export class Supervisor {
     return this.#slots.filter((s) => s.state === "up").length;
   }
 
+  /** The tunnel serving `slot` now, if any. */
+  tunnel(slot: number): T | undefined {
+    return this.#slots[slot]?.tunnel;
+  }
+
+  /** The tunnels serving the slots now, by slot (a copy: it does not follow later changes). */
+  tunnels(): ReadonlyMap<number, T> {
+    const out = new Map<number, T>();
+    for (const s of this.#slots) if (s.tunnel) out.set(s.index, s.tunnel);
+    return out;
+  }
+
+  /** True once `drain` or `stop` was called: nothing reconnects any more. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** Streams open on every tunnel: the slots', the retiring ones' and the one on probation. */
   activeStreams(): number {
     const others = this.#retiring.activeStreams() + this.#redundancy.probationStreams();
     return this.#slots.reduce((total, s) => total + (s.tunnel?.activeStreams() ?? 0), others);
+  }
+
+  /**
+   * Resolves once every tunnel held now is idle (see `TunnelHandle.idle`). After `drain` no tunnel is
+   * added and none takes new streams, so a graceful stop waits on this instead of counting on a timer.
+   */
+  async idle(): Promise<void> {
+    const held: (TunnelHandle | undefined)[] = [...this.#slots.map((s) => s.tunnel), ...this.#retiring.tunnels()];
+    await Promise.all([...held, this.#redundancy.probationTunnel()].map((t) => t?.idle()));
   }
 
   /** Tunnels out of their slot that are still open (drained, finishing streams). */
@@ -108,22 +118,15 @@ export class Supervisor {
    * shrink during a rolling restart; after the slot's backoff when the GO_AWAY came early, so a
    * gateway that drains every tunnel right after the upgrade cannot make us dial in a loop.
    */
-  retire(slot: number, tunnel: TunnelHandle): void {
+  retire(slot: number, tunnel: T): void {
     const s = this.#slots[slot];
     if (!s || s.tunnel !== tunnel || this.#stopping) return;
     const gateway = s.gateway!;
-    const now = this.options.clock.now();
-    const stable = now - (s.upAt ?? 0) >= (this.options.stableAfterMs ?? STABLE_AFTER_MS);
+    const stable = this.#stable(s);
     s.tunnel = undefined;
     s.state = "down";
-    this.#failedAt.set(gateway.id, now);
-    this.#retireTunnel(
-      s,
-      tunnel,
-      gateway,
-      this.options.drainedGraceMs ?? DRAINED_GRACE_MS,
-      "gateway drained this tunnel",
-    );
+    this.#failedAt.set(gateway.id, this.options.clock.now());
+    this.#retireTunnel(s, tunnel, gateway, this.#drainedGraceMs(), "gateway drained this tunnel");
     if (stable) {
       s.backoff.reset();
       this.#emit(s, { error: "gateway draining (GO_AWAY)" });
@@ -148,7 +151,7 @@ export class Supervisor {
    * no new stream to it), then closed once its streams are done, or after `graceMs`. Returns false
    * when `tunnel` is no longer the slot's.
    */
-  replace(slot: number, tunnel: TunnelHandle, graceMs: number): boolean {
+  replace(slot: number, tunnel: T, graceMs: number): boolean {
     const s = this.#slots[slot];
     if (!s || s.tunnel !== tunnel || this.#stopping) return false;
     this.#credentials++; // a tunnel on probation was dialled with the old credentials: it is not moved in
@@ -182,54 +185,35 @@ export class Supervisor {
     this.options.onEvent({ type: "stopped" });
   }
 
-  /**
-   * Picks a gateway for `slot`: unused by other slots first, then not recently failed, then least
-   * recently failed. `avoid` (a draining gateway) is left out whenever there is another one.
-   */
-  #chooseGateway(slot: Slot, avoid?: string): Gateway {
-    const inUse = new Set(
-      this.#slots.filter((s) => s !== slot && s.state !== "down" && s.gateway).map((s) => s.gateway!.id),
-    );
-    const probation = this.#redundancy.probationGateway();
-    if (probation !== undefined) inUse.add(probation);
-    const others = this.#gateways.filter((g) => g.id !== avoid);
-    const candidates = others.length > 0 ? others : this.#gateways;
-    const free = candidates.filter((g) => !inUse.has(g.id));
-    const pool = free.length > 0 ? free : [...candidates];
-    const now = this.options.clock.now();
-    const penalty = this.options.failurePenaltyMs ?? TUNNEL_BACKOFF.capMs;
-    const healthy = pool.filter((g) => now - (this.#failedAt.get(g.id) ?? -Infinity) >= penalty);
-    if (healthy.length > 0) {
-      // Spread slots: start from the slot's own index so slot 0 and 1 begin on different gateways.
-      return healthy[slot.index % healthy.length]!;
-    }
-    return pool.reduce((best, g) => ((this.#failedAt.get(g.id) ?? 0) < (this.#failedAt.get(best.id) ?? 0) ? g : best));
-  }
-
   /** Hands `tunnel` to the retiring set; past its cap the idlest retiring tunnel is closed at once. */
-  #retireTunnel(slot: Slot, tunnel: TunnelHandle, gateway: Gateway, graceMs: number, reason: string): void {
+  #retireTunnel(slot: Slot<T>, tunnel: T, gateway: Gateway, graceMs: number, reason: string): void {
     this.options.onEvent({ type: "retired", slot: slot.index, tunnel, gateway });
     this.#retiring.add(tunnel, graceMs, reason);
   }
 
   /** A tunnel that will not take a slot but may carry streams: drained, then closed once idle. */
-  #release(tunnel: TunnelHandle, reason: string): void {
+  #release(tunnel: T, reason: string): void {
     tunnel.drain();
-    this.#retiring.add(tunnel, this.options.drainedGraceMs ?? DRAINED_GRACE_MS, reason);
+    this.#retiring.add(tunnel, this.#drainedGraceMs(), reason);
+  }
+
+  #drainedGraceMs(): number {
+    return this.options.drainedGraceMs ?? DRAINED_GRACE_MS;
+  }
+
+  /** Up for the stable period: its slot's backoff starts over. */
+  #stable(slot: Slot<T>): boolean {
+    return this.options.clock.now() - (slot.upAt ?? 0) >= (this.options.stableAfterMs ?? STABLE_AFTER_MS);
   }
 
   /** Redundancy dialled `gateway` for `slot` (make-before-break): the new tunnel takes the slot. */
-  #onMoved(slot: Slot, gateway: Gateway, tunnel: TunnelHandle): void {
+  #onMoved(slot: Slot<T>, gateway: Gateway, tunnel: T): void {
     if (this.#stopping || slot.state === "connecting") {
       // Stopping, or the slot is already dialling after a failure: that dial takes the slot.
       this.#release(tunnel, this.#stopping ? "connector stopping" : "superseded");
       return;
     }
-    // The plan is checked again: while the new tunnel was on probation another slot may have taken
-    // that gateway, or the slot's own gateway may no longer be shared; moving then would only churn.
-    const elsewhere = (id: string | undefined) =>
-      this.#slots.some((s) => s !== slot && s.state !== "down" && s.gateway?.id === id);
-    if (elsewhere(gateway.id) || (slot.state === "up" && !elsewhere(slot.gateway?.id))) {
+    if (spreadMeanwhile(this.#slots, slot, gateway)) {
       this.#release(tunnel, "superseded: the tunnels spread out meanwhile");
       return;
     }
@@ -237,13 +221,7 @@ export class Supervisor {
     if (old) {
       slot.tunnel = undefined;
       old.drain();
-      this.#retireTunnel(
-        slot,
-        old,
-        slot.gateway!,
-        this.options.drainedGraceMs ?? DRAINED_GRACE_MS,
-        "moved to a distinct gateway",
-      );
+      this.#retireTunnel(slot, old, slot.gateway!, this.#drainedGraceMs(), "moved to a distinct gateway");
     } else {
       slot.timer?.cancel();
     }
@@ -251,7 +229,7 @@ export class Supervisor {
     this.#onUp(slot, tunnel);
   }
 
-  #emit(slot: Slot, extra: { error?: string; retryInMs?: number; tunnel?: TunnelHandle } = {}): void {
+  #emit(slot: Slot<T>, extra: { error?: string; retryInMs?: number; tunnel?: T } = {}): void {
     this.options.onEvent({
       type: "slot",
       slot: slot.index,
@@ -263,9 +241,18 @@ export class Supervisor {
   }
 
   /** `avoid`: a gateway that is draining; another one is taken even if a second slot already uses it. */
-  #connect(slot: Slot, avoid?: string): void {
+  #connect(slot: Slot<T>, avoid?: string): void {
     if (this.#stopping) return;
-    slot.gateway = this.#chooseGateway(slot, avoid);
+    slot.gateway = chooseGateway({
+      slot,
+      slots: this.#slots,
+      gateways: this.#gateways,
+      failedAt: this.#failedAt,
+      alsoInUse: this.#redundancy.probationGateway(),
+      avoid,
+      now: this.options.clock.now(),
+      penaltyMs: this.options.failurePenaltyMs ?? TUNNEL_BACKOFF.capMs,
+    });
     slot.state = "connecting";
     this.#emit(slot);
     const gateway = slot.gateway;
@@ -275,7 +262,7 @@ export class Supervisor {
     );
   }
 
-  #onUp(slot: Slot, tunnel: TunnelHandle): void {
+  #onUp(slot: Slot<T>, tunnel: T): void {
     if (this.#stopping) {
       tunnel.close("connector stopping");
       return;
@@ -288,15 +275,14 @@ export class Supervisor {
     tunnel.closed.then(({ reason }) => {
       if (slot.tunnel !== tunnel) return; // retired: the slot has moved on
       slot.tunnel = undefined;
-      const stable = this.options.clock.now() - (slot.upAt ?? 0) >= (this.options.stableAfterMs ?? STABLE_AFTER_MS);
-      if (stable) slot.backoff.reset();
+      if (this.#stable(slot)) slot.backoff.reset();
       this.#onDown(slot, gateway, reason);
     });
     tunnel.peerDraining?.then(() => this.retire(slot.index, tunnel));
     this.#redundancy.check();
   }
 
-  #onDown(slot: Slot, gateway: Gateway, error: string): void {
+  #onDown(slot: Slot<T>, gateway: Gateway, error: string): void {
     slot.state = "down";
     this.#failedAt.set(gateway.id, this.options.clock.now());
     if (this.#stopping) {

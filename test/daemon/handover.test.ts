@@ -159,18 +159,32 @@ describe("the new side", () => {
     expect(tunnelsWanted({ previousTunnels: 4, readinessFd: 3 }, 2)).toBe(2);
     expect(tunnelsWanted({ previousTunnels: 0, readinessFd: 3 }, 2)).toBe(1);
     const clock = new FakeClock();
+    const listeners = new Set<() => void>();
+    const events = (listener: () => void) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    };
+    const tunnelChanged = () => {
+      for (const listener of [...listeners]) listener();
+    };
     let up = 0;
     let done: boolean | undefined;
-    void waitForTunnels(() => up, 2, clock, new AbortController().signal).then((r) => (done = r));
+    void waitForTunnels(() => up, 2, events, clock, new AbortController().signal).then((r) => (done = r));
     up = 1;
-    await clock.advance(1_000);
+    tunnelChanged();
+    await clock.advance(60_000);
     expect(done).toBeUndefined();
     up = 2;
-    await clock.advance(100);
+    await clock.advance(60_000);
+    expect(done).toBeUndefined(); // the count is looked at on the supervisor's events, not on a timer
+    tunnelChanged();
+    await clock.advance(0);
     expect(done).toBe(true);
+    expect(listeners.size).toBe(0);
     const abort = new AbortController();
-    const aborted = waitForTunnels(() => 0, 1, clock, abort.signal);
+    const aborted = waitForTunnels(() => 0, 1, events, clock, abort.signal);
     abort.abort();
     expect(await aborted).toBe(false);
+    expect(listeners.size).toBe(0);
   });
 });

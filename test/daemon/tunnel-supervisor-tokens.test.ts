@@ -12,8 +12,9 @@ import { ConnectionRefusedError } from "../../src/control/errors.ts";
 import { AccessTokens, type FetchedToken } from "../../src/daemon/access-tokens.ts";
 import { StatusModel } from "../../src/daemon/status-model.ts";
 import { createTunnelSupervisor } from "../../src/daemon/tunnel-supervisor.ts";
+import { tunnelEventsToStatus } from "../../src/daemon/tunnel-events.ts";
+import { connectTunnel, type Tunnel } from "../../src/supervisor/connection.ts";
 import type { Identity } from "../../src/identity/identity.ts";
-import type { Tunnel } from "../../src/supervisor/connection.ts";
 import type { Supervisor } from "../../src/supervisor/supervisor.ts";
 import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
 import { enrollTestConnector, until, type TestConnector } from "../cloud/gateway/test-connector.ts";
@@ -22,7 +23,7 @@ import { makeIdentity } from "../identity/fixtures.ts";
 
 let cloud: CloudHandle;
 let enrolled: TestConnector;
-let supervisor: Supervisor | undefined;
+let supervisor: Supervisor<Tunnel> | undefined;
 let tokens: AccessTokens | undefined;
 let hostile: ReturnType<typeof Bun.serve> | undefined;
 
@@ -55,27 +56,35 @@ function supervise(gateways: Gateway[], count: number, fetch: (identity: Identit
   const log = createConsola({ level: 999, reporters: [{ log: (e) => void lines.push(JSON.stringify(e.args)) }] });
   tokens = new AccessTokens({ clock: systemClock, log, fetch: () => fetch(identity), onRevoked: () => {} });
   tokens.start();
-  const tunnels = new Map<number, Tunnel>();
   const { settings } = resolveSettings({
     flags: { "state-dir": "/nonexistent", tunnels: String(count) },
     env: {},
     envFile: "/nonexistent/env",
     isTTY: false,
   });
-  supervisor = createTunnelSupervisor({
-    identity: () => identity,
-    settings,
-    log,
-    clock: systemClock,
-    status: new StatusModel(identity),
-    tunnels,
-    health: () => undefined,
-    onOpen: () => {},
-    refreshCatalog: () => {},
-    stopping: () => false,
-    tokens,
-  });
-  supervisor.start();
+  const status = new StatusModel(identity);
+  const events = tunnelEventsToStatus({ status, log, stopping: () => false });
+  const created = createTunnelSupervisor(
+    {
+      identity: () => identity,
+      settings,
+      log,
+      clock: systemClock,
+      random: Math.random,
+      connect: connectTunnel,
+      status,
+      health: () => undefined,
+      onOpen: () => {},
+      refreshCatalog: () => {},
+      gatewayRefused: () => {},
+      tokens,
+    },
+    events,
+  );
+  supervisor = created;
+  created.start();
+  // The supervisor is the one that knows the live tunnels: the test asks it, as the daemon does.
+  const tunnels = { get: (slot: number) => created.tunnel(slot), values: () => created.tunnels().values() };
   return { identity, lines, tunnels, tokens, supervisor };
 }
 
@@ -152,7 +161,7 @@ test("a hostile gateway's 401s do not stop dials to an honest one while the cont
   );
   const accepted = (await cloud.gatewayAdmin!.describe()).find((g) => g.id === honest.id)!.counters!.tunnelsAccepted;
   // The honest gateway's tunnel drops: its slot redials with the token still held, as no refresh can succeed.
-  first.session.close(1000, "test: dropped");
+  first.close("test: dropped");
   await until(
     "a new tunnel on the honest gateway",
     () => {

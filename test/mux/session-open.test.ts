@@ -161,3 +161,23 @@ describe("opening streams", () => {
     expect(gateway.activeStreams).toBe(0);
   });
 });
+
+describe("stream ends as events", () => {
+  test("streamEnded reports the streams left each time one ends, down to 0 when the tunnel closes", async () => {
+    const left: number[] = [];
+    const { gateway, connector } = createPair({
+      onOpen: (_r, s) => void s.accept(),
+      connectorEvents: { streamEnded: (active) => void left.push(active) },
+    });
+    const first = await gateway.open(wiki);
+    await gateway.open(wiki);
+    await gateway.open(wiki);
+    expect(connector.activeStreams).toBe(3);
+    first.reset(StreamCode.CANCELLED, "done");
+    await until(() => left.length === 1, "the first end");
+    expect(left).toEqual([2]);
+    gateway.close();
+    await until(() => left.length === 3, "the ends at close");
+    expect(left).toEqual([2, 1, 0]);
+  });
+});

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { systemClock } from "../../src/clock.ts";
 import { Secret } from "../../src/secret.ts";
 import { connectTunnel } from "../../src/supervisor/connection.ts";
-import { FrameType, GoAwayCode, SUBPROTOCOL } from "../../src/mux/const.ts";
+import { FrameType, GoAwayCode, StreamCode, SUBPROTOCOL } from "../../src/mux/const.ts";
 import { decodeMessage } from "../../src/mux/frame-decoder.ts";
 import * as enc from "../../src/mux/frame-encoder.ts";
 import { ProxyBypass } from "../../src/netaddr/proxy-bypass.ts";
@@ -139,6 +139,41 @@ test("several frames after the 101 in one write arrive in order", async () => {
     tunnel.close("test over");
   }
 });
+
+test("idle(): pending while a stream is open (another one's end left it open), resolved when the tunnel closes", async () => {
+  // Two OPENs and a RESET of the first, with the 101: one stream stays open (never answered here).
+  const gw = await rawGateway([
+    wsBinary(enc.encodeOpen(1, "wiki", "wiki.corp.example", 443)),
+    wsBinary(enc.encodeOpen(3, "wiki", "wiki.corp.example", 443)),
+    wsBinary(enc.encodeReset(1, StreamCode.CANCELLED, "user left")),
+  ]);
+  const opened: number[] = [];
+  const tunnel = await connectTunnel(
+    { id: "raw", url: gw.url },
+    { ...options(), onOpen: (_request, stream) => void opened.push(stream.id), timeoutMs: 5_000 },
+  );
+  try {
+    await within(
+      5_000,
+      "both opens",
+      until(() => opened.length === 2 && tunnel.activeStreams() === 1),
+    );
+    let idle = false;
+    void tunnel.idle().then(() => (idle = true));
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(idle).toBe(false);
+    tunnel.close("test over");
+    await within(5_000, "idle after the close", tunnel.idle());
+    expect(tunnel.activeStreams()).toBe(0);
+  } finally {
+    tunnel.close("test over");
+  }
+});
+
+/** Resolves once `condition` holds, looking after each turn of the event loop. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise<void>((resolve) => setImmediate(resolve));
+}
 
 /** Payloads of the masked binary client frames in `buf` (small frames only; close frames left out). */
 function unmaskedPayloads(buf: Uint8Array): Uint8Array[] {

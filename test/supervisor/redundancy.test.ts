@@ -13,6 +13,7 @@ const handle = (streams: number): TunnelHandle => ({
   closed: new Promise(() => {}),
   drain() {},
   activeStreams: () => streams,
+  idle: () => new Promise(() => {}),
   close() {},
 });
 const slot = (index: number, state: SlotState, gateway: string, streams = 0): Slot => ({

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { Supervisor, type SupervisorEvent, type TunnelHandle } from "../../src/supervisor/supervisor.ts";
 import { FakeClock } from "../support/fake-clock.ts";
+import { StreamCount } from "./fake-tunnel.ts";
 import type { Gateway } from "../../src/control/api.ts";
 
 const gw = (id: string): Gateway => ({ id, url: `wss://127.0.0.1:1/${id}` });
@@ -29,12 +30,21 @@ function world() {
     let kill!: (reason: string) => void;
     const closed = new Promise<{ reason: string }>((resolve) => (kill = (reason) => resolve({ reason })));
     const peerDraining = Promise.withResolvers<void>();
+    const count = new StreamCount();
     const entry: (typeof live)[number] = {
       gateway: gateway.id,
-      kill,
+      kill: (reason) => {
+        count.end();
+        kill(reason);
+      },
       goAway: () => peerDraining.resolve(),
       drained: false,
-      streams: 0,
+      get streams() {
+        return count.value;
+      },
+      set streams(n) {
+        count.value = n;
+      },
     };
     live.push(entry);
     all.push(entry);
@@ -43,9 +53,10 @@ function world() {
       closed,
       drain: () => void (entry.drained = true),
       activeStreams: () => entry.streams,
+      idle: () => count.idle(),
       close: (reason) => {
         entry.closedBy ??= reason;
-        kill(reason);
+        entry.kill(reason);
       },
       peerDraining: peerDraining.promise,
     };
@@ -385,4 +396,44 @@ test("redundancy: a graceful stop during the probation waits for that tunnel's s
   expect(supervisor.activeStreams()).toBe(1);
   supervisor.stop();
   expect(probation.closedBy).toBeDefined();
+});
+
+test("the supervisor answers which tunnel serves which slot; a replaced or closed tunnel is no longer listed", async () => {
+  const { clock, w, supervisor } = setup([gw("a"), gw("b")]);
+  supervisor.start();
+  await clock.advance(0);
+  const byGateway = (id: string) => w.live.find((t) => t.gateway === id)!;
+  const slotOfA = supervisor.tunnel(0) === byGateway("a").handle ? 0 : 1;
+  expect(new Set(supervisor.tunnels().values())).toEqual(new Set([w.live[0]!.handle!, w.live[1]!.handle!]));
+  const old = byGateway("a");
+  supervisor.replace(slotOfA, old.handle!, 60_000);
+  expect(supervisor.tunnel(slotOfA)).toBeUndefined(); // retiring: not the slot's any more
+  await clock.advance(0);
+  expect(supervisor.tunnel(slotOfA)).not.toBe(old.handle);
+  expect(supervisor.tunnel(slotOfA)).toBeDefined();
+  const current = supervisor.tunnel(slotOfA)!;
+  w.live.find((t) => t.handle === current)!.kill("network");
+  await clock.advance(0);
+  expect(supervisor.tunnels().has(slotOfA)).toBe(false);
+});
+
+test("idle(): resolves once every tunnel held (slots and retiring) has no stream, without any timer", async () => {
+  const { clock, w, supervisor } = setup([gw("a"), gw("b")]);
+  supervisor.start();
+  await clock.advance(10_000);
+  const [first, second] = w.live as [(typeof w.live)[number], (typeof w.live)[number]];
+  first.streams = 2;
+  second.streams = 1;
+  first.goAway(); // retiring, streams still open
+  await clock.advance(0);
+  supervisor.drain();
+  expect(supervisor.stopping).toBe(true);
+  let idle = false;
+  void supervisor.idle().then(() => (idle = true));
+  second.streams = 0;
+  await clock.advance(0);
+  expect(idle).toBe(false); // the retiring tunnel still carries two
+  first.streams = 0;
+  await clock.advance(0); // no time passes: the streams' end is what resolves it
+  expect(idle).toBe(true);
 });
