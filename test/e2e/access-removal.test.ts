@@ -4,7 +4,8 @@
  * listener stays, so only the connector's re-check can end it); and an idle stream is cut after
  * `--stream-idle-timeout` while a busy one goes on.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";
 import { startStack, type Stack } from "../support/stack.ts";

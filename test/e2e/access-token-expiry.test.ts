@@ -6,7 +6,8 @@
  * lifetime (plus the gateway's 1 s close delay and slack), ended by the gateways with GO_AWAY
  * AUTH_EXPIRED, and it must not get new ones.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { startEchoServer, type EchoServer } from "../support/apps.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { startConnectProxy, type ConnectProxy } from "../support/connect-proxy.ts";

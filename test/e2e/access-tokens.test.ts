@@ -6,7 +6,8 @@
  * connection opened before the first refresh keeps working. A connector revoked without telling the
  * gateways loses its tunnels within one token lifetime. Timings are printed for the record.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { roundTrip, splitAddress } from "../support/apps.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";

@@ -6,7 +6,8 @@
  * connector.prev (B) is restored, C is marked skipped, and users never lose service.
  * (test/e2e/systemd-upgrade.test.ts does the same under a real systemd with the privilege split.)
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

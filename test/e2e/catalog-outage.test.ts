@@ -3,7 +3,8 @@
  * last good app catalog in its state dir, so after a restart with the control plane unreachable its
  * tunnels come up and streams the stored catalog allows still work.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -3,7 +3,8 @@
  * state dir exactly one runs, the others exit ALREADY_RUNNING (23). `connector status` on a daemon
  * that holds the lock but does not answer says so (not-responding, exit 5) instead of "not running".
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

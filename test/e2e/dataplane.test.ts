@@ -3,7 +3,8 @@
  * on loopback. Integrity under concurrency, fairness under bulk load, and failed destinations that
  * cost only their own stream.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { join } from "node:path";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";

@@ -2,7 +2,8 @@
  * `connector enroll` end to end: the compiled binary as a subprocess against the reference cloud
  * (test/cloud), temp state dirs, JSON logs. Each failure mode has its own exit code and message.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import {
   chmodSync,
   existsSync,

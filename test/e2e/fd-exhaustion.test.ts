@@ -4,7 +4,8 @@
  * allow get BUSY (not REFUSED), the app stays healthy, and `connector status` still answers over the
  * admin socket, because the connector keeps a reserve of fds free and confirms "refused" dials.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { readdirSync } from "node:fs";
 import type { Socket } from "bun";
 import type { CloudProcess } from "../support/cloud-process.ts";

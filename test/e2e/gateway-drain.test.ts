@@ -4,7 +4,8 @@
  * share one gateway: status says redundancy is lost (degraded) until the drained gateway is back and
  * a tunnel has moved to it again.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";
 import { roundTrip } from "../support/apps.ts";

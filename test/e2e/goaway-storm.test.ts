@@ -4,7 +4,8 @@
  * The connector must space its dials by its backoff, close the drained tunnels itself and keep its
  * log short; a GO_AWAY written together with the 101 must be seen like any other.
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect } from "bun:test";
+import { test } from "../support/e2e.ts";
 import { createConsola } from "consola";
 import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
 import type { GatewayFleet } from "../cloud/gateway-api.ts";

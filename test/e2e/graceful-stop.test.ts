@@ -2,7 +2,8 @@
  * Graceful stop: on SIGTERM the connector sends GO_AWAY, the gateway routes no new streams to it,
  * streams open at that moment complete, then it exits 0.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { createHash } from "node:crypto";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";

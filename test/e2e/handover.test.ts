@@ -6,7 +6,8 @@
  * the old process keeps echoing until it is closed. A successor that cannot bring a tunnel up within
  * --upgrade-health-timeout is stopped and the old process carries on.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterAll, afterEach, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

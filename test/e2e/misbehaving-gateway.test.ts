@@ -4,7 +4,8 @@
  * gateway is scripted here to send malformed frames, frames for unknown streams, DATA beyond the
  * window and a huge length.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { createConsola } from "consola";
 import { startCloud, type CloudHandle } from "../cloud/cloud.ts";
 import type { GatewayFleet } from "../cloud/gateway-api.ts";

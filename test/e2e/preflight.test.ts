@@ -4,7 +4,8 @@
  * here for reasons of the machine). A failing test prints the binary's output and the cloud's log
  * tail, and keeps its temp dir.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

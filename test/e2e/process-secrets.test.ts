@@ -4,7 +4,8 @@
  * kernel shows by making its /proc files root's. Runs the daemon as an unprivileged user (nobody,
  * through setpriv) so that ownership tells; needs root, skipped with the reason otherwise.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

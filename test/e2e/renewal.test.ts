@@ -4,7 +4,8 @@
  * atomically with a new key, status shows the new expiry, both tunnels move onto the new certificate
  * one at a time, and a user connection opened before the renewal keeps working through it.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { splitAddress, roundTrip } from "../support/apps.ts";

@@ -2,7 +2,8 @@
  * A connector revoked in the cloud while it runs: its tunnels are closed by the gateways, it
  * confirms with the control plane, stops its tunnels, and says so in status (exit 4) and logs.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";
 import { startStack, type Stack } from "../support/stack.ts";

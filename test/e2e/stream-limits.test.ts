@@ -3,7 +3,8 @@
  * streams are answered BUSY by the compiled connector (the gateway has no other connector, so the user
  * connection closes), counted in status by the bound they hit, and the three keep working.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import type { Socket } from "bun";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";

@@ -4,7 +4,8 @@
  * The file systems are small tmpfs mounts made by the test (needs root and mount permission; the
  * test is skipped with the reason printed otherwise) and unmounted afterwards.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -3,13 +3,14 @@
  * tests, waits (with a deadline) for it to write DIR/cloud.json, and returns what it wrote plus
  * `stop()`. Every e2e test shares this launcher so the CLI contract lives in one place.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, watch as watchDir } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { GatewayStatus, GatewaySummary } from "../cloud/gateway/admin-types.ts";
 import type { MisbehaviourMode } from "../cloud/releases/misbehaviour.ts";
 import type { StoredUpgradeReport } from "../cloud/upgrade-reports.ts";
+import { watch } from "./diagnostics.ts";
 import { until } from "./wait.ts";
 
 export type { MisbehaviourMode, StoredUpgradeReport };
@@ -81,7 +82,7 @@ export interface CloudProcess extends CloudJson {
   upgradeReports(connectorId?: string): Promise<StoredUpgradeReport[]>;
   /** Everything the cloud wrote to stdout/stderr so far (for failure messages). */
   output(): string;
-  /** SIGTERM, then SIGKILL after a grace; removes the temp dir. */
+  /** SIGTERM, then SIGKILL after a grace; removes the temp dir (kept when the running test fails). */
   stop(): Promise<void>;
 }
 
@@ -134,7 +135,7 @@ function waitForCloudJson(dir: string, proc: Subprocess, deadlineMs: number, out
       const json = readCloudJson(path);
       if (json) finish(undefined, json);
     };
-    const watcher = watch(dir, check);
+    const watcher = watchDir(dir, check);
     const timer = setTimeout(
       () => finish(new Error(`the reference cloud did not write ${path} within ${deadlineMs} ms:\n${output()}`)),
       deadlineMs,
@@ -156,11 +157,13 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
   void collect(proc.stdout, chunks);
   void collect(proc.stderr, chunks);
   const output = () => chunks.join("");
+  // A failing test prints this log's tail (gateways write to the same stdout) and keeps DIR.
+  const watched = watch({ label: `reference cloud pid ${proc.pid} (dir ${dir})`, output, dirs: [dir] });
   let json: CloudJson;
   try {
     json = await waitForCloudJson(dir, proc, options.startTimeoutMs ?? 20_000, output);
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    watched.release();
     throw err;
   }
 
@@ -243,7 +246,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
       const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
       await proc.exited;
       clearTimeout(killer);
-      rmSync(dir, { recursive: true, force: true });
+      watched.release();
     },
   };
 }

@@ -2,12 +2,13 @@
  * Starts `connector run` (the compiled binary) as a daemon for end-to-end tests: enrolled from the
  * cloud's key, JSON logs captured, status polled over its admin socket until a wanted state.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { StatusSnapshot } from "../../src/status/schema.ts";
 import { connectorBinary, isolatedEnv, runConnector } from "./binary.ts";
+import { watch } from "./diagnostics.ts";
 
 export interface DaemonProcess {
   readonly stateDir: string;
@@ -55,10 +56,15 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
   void collect(proc.stdout, chunks);
   void collect(proc.stderr, chunks);
   const output = () => chunks.join("");
-  // A wait that failed keeps the state dir (identity, catalog, token) for whoever reads the failure.
-  let failed = false;
+  // A failing test prints this log's tail and keeps the temp dir (identity, catalog, token) for whoever
+  // reads the failure; a wait that failed keeps it even outside a test.
+  const watched = watch({
+    label: `connector pid ${proc.pid} (state dir ${stateDir})`,
+    output,
+    dirs: root === undefined ? [] : [root],
+  });
   const fail = (message: string): never => {
-    failed = true;
+    watched.keep();
     throw new Error(`${message}\n(state dir kept: ${stateDir})`);
   };
 
@@ -96,7 +102,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
       const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
       const code = await proc.exited;
       clearTimeout(timer);
-      if (root !== undefined && !failed) rmSync(root, { recursive: true, force: true });
+      watched.release();
       return code;
     },
     async kill9() {
