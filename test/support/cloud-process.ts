@@ -45,7 +45,7 @@ export interface CloudOptions {
   readonly releases?: string;
   /** A `bun run keygen` directory with release.key (--release-signing-keys), for the modes that re-sign. */
   readonly releaseSigningKeys?: string;
-  /** How long to wait for cloud.json; default 20 s. */
+  /** How long to wait for cloud.json; default 60 s (a safety deadline: a loaded machine starts slowly). */
   readonly startTimeoutMs?: number;
 }
 
@@ -161,7 +161,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
   const watched = watch({ label: `reference cloud pid ${proc.pid} (dir ${dir})`, output, dirs: [dir] });
   let json: CloudJson;
   try {
-    json = await waitForCloudJson(dir, proc, options.startTimeoutMs ?? 20_000, output);
+    json = await waitForCloudJson(dir, proc, options.startTimeoutMs ?? 60_000, output);
   } catch (err) {
     watched.release();
     throw err;
@@ -175,7 +175,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     const response = await fetch(`${json.adminUrl.replace(/\/$/, "")}${path}`, {
       method,
       ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(30_000),
     });
     if (!response.ok) throw new Error(`admin ${path} answered ${response.status}: ${await response.text()}`);
     return response;
@@ -214,11 +214,12 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
       const pid = (await gatewayStatus()).find((g) => g.id === id)?.pid;
       if (pid === null || pid === undefined) throw new Error(`gateway ${id} is not running`);
       process.kill(pid, "SIGKILL");
-      const deadline = Date.now() + 10_000;
-      while ((await gatewayStatus()).find((g) => g.id === id)?.running) {
-        if (Date.now() > deadline) throw new Error(`the cloud did not see gateway ${id} exit within 10 s`);
-        await Bun.sleep(20);
-      }
+      await until(
+        `the cloud to see gateway ${id} (pid ${pid}) exit after SIGKILL`,
+        async () => ((await gatewayStatus()).find((g) => g.id === id)?.running ? undefined : true),
+        30_000,
+        async () => (await gatewayStatus()).find((g) => g.id === id),
+      );
     },
     async restartGateway(id) {
       return (await (await admin(`/admin/gateways/${encodeURIComponent(id)}/restart`, {})).json()) as GatewaySummary;

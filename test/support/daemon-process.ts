@@ -14,7 +14,7 @@ export interface DaemonProcess {
   readonly stateDir: string;
   readonly proc: Subprocess;
   status(): Promise<{ exitCode: number; snapshot: StatusSnapshot | undefined }>;
-  /** Polls status until `ok(snapshot)` or the deadline. */
+  /** Polls status until `ok(snapshot)` or the deadline (default 60 s, a safety net for a loaded machine). */
   waitFor(what: string, ok: (s: StatusSnapshot) => boolean, timeoutMs?: number): Promise<StatusSnapshot>;
   output(): string;
   /** SIGTERM and wait for exit (SIGKILL after `timeoutMs`). Returns the exit code. */
@@ -69,7 +69,8 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
   };
 
   const status = async () => {
-    const result = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 10_000 });
+    // 30 s: a status call starts a 100 MiB binary, slow on a loaded machine; it is a deadline, not a wait.
+    const result = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 30_000 });
     let snapshot: StatusSnapshot | undefined;
     try {
       snapshot = JSON.parse(result.stdout) as StatusSnapshot;
@@ -84,7 +85,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
     proc,
     status,
     output,
-    async waitFor(what, ok, timeoutMs = 20_000) {
+    async waitFor(what, ok, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       let last: StatusSnapshot | undefined;
       while (Date.now() < deadline) {
