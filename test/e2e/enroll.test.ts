@@ -38,7 +38,7 @@ const fakeCa = createTestCa("Fake Cloud CA");
 beforeAll(async () => {
   connectorBinary();
   [cloud, otherCloud] = await Promise.all([startCloud({ keyUses: 100 }), startCloud()]);
-});
+}, 120_000);
 
 afterAll(async () => {
   await Promise.all([cloud?.stop(), otherCloud?.stop()]);
@@ -335,7 +335,8 @@ describe("interrupted enrollment", () => {
         secret: randomBytes(32).toString("base64url"),
       });
       const proc = spawnEnroll(dir, key);
-      await Promise.race([accepted, Bun.sleep(15_000).then(() => Promise.reject(new Error("enroll never connected")))]);
+      // 45 s: a safety deadline for a loaded machine (starting the binary is most of it).
+      await Promise.race([accepted, Bun.sleep(45_000).then(() => Promise.reject(new Error("enroll never connected")))]);
       proc.kill("SIGKILL");
       await proc.exited;
       expectNoIdentity(dir);
@@ -345,18 +346,18 @@ describe("interrupted enrollment", () => {
     } finally {
       silent.stop(true);
     }
-  });
+  }, 90_000);
 
   test("killed (SIGKILL) while generating its key pair: no identity", async () => {
     const dir = stateDir();
     const proc = spawnEnroll(dir, cloud.provisioningKey);
     // "enrolling" is logged right before key generation and the CA fetch start.
-    const seen = await waitForLine(proc.stderr, '"msg":"enrolling"', 15_000);
+    const seen = await waitForLine(proc.stderr, '"msg":"enrolling"', 45_000);
     proc.kill("SIGKILL");
     await proc.exited;
     outputs.push(seen);
     expectNoIdentity(dir);
-  });
+  }, 90_000);
 });
 
 describe("through an HTTP CONNECT proxy", () => {

@@ -22,7 +22,7 @@ beforeAll(async () => {
   stack = await startStack({ gateways: 2, daemons: [{}, {}] });
   ({ cloud } = stack);
   [a, b] = stack.daemons as [DaemonProcess, DaemonProcess];
-}, 60_000);
+}, 120_000);
 
 afterAll(() => stack?.stop(), 30_000);
 

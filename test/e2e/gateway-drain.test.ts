@@ -19,7 +19,7 @@ beforeAll(async () => {
   stack = await startStack({ gateways: 2 });
   ({ cloud } = stack);
   daemon = stack.daemons[0]!;
-}, 60_000);
+}, 120_000);
 
 afterAll(() => stack?.stop(), 30_000);
 
@@ -29,7 +29,7 @@ test("GO_AWAY from a stopping gateway: the tunnel moves to the other gateway and
   const moved = await daemon.waitFor(
     "both tunnels on the remaining gateway",
     (s) => s.tunnels.length === 2 && s.tunnels.every((t) => t.state === "up" && t.gateway === staying!.url),
-    15_000,
+    60_000,
   );
   expect(moved.tunnels).toHaveLength(2);
   expect(daemon.output()).toContain("gateway is draining this tunnel");
@@ -40,21 +40,17 @@ test("GO_AWAY from a stopping gateway: the tunnel moves to the other gateway and
   expect(moved.state).toBe("degraded");
   expect(moved.redundancy).toEqual({ distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 });
   expect((await daemon.status()).exitCode).toBe(1);
-}, 40_000);
+}, 90_000);
 
 test("after the drained gateway restarts, a tunnel moves back to it and status shows redundancy restored", async () => {
   const [leaving] = cloud.gateways;
   const restartedAt = performance.now();
   await cloud.restartGateway(leaving!.id);
-  const restored = await daemon
-    .waitFor(
-      "tunnels on distinct gateways again",
-      (s) => s.state === "connected" && s.redundancy?.distinctGateways === 2,
-      90_000,
-    )
-    .catch((err: Error) => {
-      throw new Error(`${err.message}\n--- cloud log tail ---\n${cloud.output().slice(-3000)}`);
-    });
+  const restored = await daemon.waitFor(
+    "tunnels on distinct gateways again",
+    (s) => s.state === "connected" && s.redundancy?.distinctGateways === 2,
+    90_000,
+  );
   console.log(
     `redundancy restored ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after the gateway restart`,
   );
@@ -66,4 +62,4 @@ test("after the drained gateway restarts, a tunnel moves back to it and status s
   expect(
     new TextDecoder().decode(await roundTrip(cloud.apps.echo!.listen!, new TextEncoder().encode("restored"))),
   ).toBe("restored");
-}, 120_000);
+}, 150_000);

@@ -48,7 +48,7 @@ beforeAll(async () => {
       data() {},
     },
   });
-});
+}, 120_000);
 
 afterAll(async () => {
   inspector?.stop(true);

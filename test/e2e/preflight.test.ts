@@ -31,7 +31,7 @@ beforeAll(async () => {
   proxy = startConnectProxy();
   keyFile = join(root, "key");
   writeFileSync(keyFile, `${cloud.provisioningKey}\n`, { mode: 0o600 });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   proxy?.stop();

@@ -18,7 +18,7 @@ beforeAll(async () => {
   echo = startEchoServer();
   proxy = startConnectProxy({ auth: { username: "ops", password: PASSWORD } });
   cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`] });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await cloud?.stop();

@@ -26,7 +26,7 @@ beforeAll(async () => {
   cloud = await startCloud({ apps: [`echo=${echo.address}`, `slow=${slowApp.address}`] });
   daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1 });
   await daemon.waitFor("connected", allTunnelsUp(1));
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await daemon?.stop(5_000);
