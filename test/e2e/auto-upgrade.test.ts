@@ -103,6 +103,7 @@ async function statusUntil(
       return snapshot && ok(snapshot) ? snapshot : undefined;
     },
     timeoutMs,
+    async () => (await daemon.status()).snapshot,
   );
 }
 

@@ -209,6 +209,11 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
           return gateways.flatMap((g) => g.tunnels).some((t) => t.connectorId === connectorId) ? undefined : gateways;
         },
         timeoutMs,
+        async () =>
+          (await gatewayStatus()).map((g) => ({
+            gateway: g.id,
+            tunnels: g.tunnels.filter((t) => t.connectorId === connectorId),
+          })),
       ),
     async killGateway(id) {
       const pid = (await gatewayStatus()).find((g) => g.id === id)?.pid;
