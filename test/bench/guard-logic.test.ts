@@ -58,18 +58,61 @@ describe("judge", () => {
     ]);
   });
 
-  test("passes and says so when the connector column is skipped", () => {
+  test("fails, with the reason, when the connector column was not measured at all", () => {
     const verdict = judge(doc(null, null), baseline, 2);
-    expect(verdict.ok).toBe(true);
+    expect(verdict.ok).toBe(false);
     expect(verdict.checked).toBe(0);
-    expect(verdict.notes[0]).toContain("connector column skipped (no gateways yet)");
+    expect(verdict.failures).toEqual([
+      "connector column not measured (no gateways yet); the guard cannot pass without it",
+    ]);
   });
 
-  test("a row missing from the run or a ratio with no recorded value is noted, not failed", () => {
+  test("fails when one recorded row has no connector value (its scenario failed on the connector)", () => {
+    const verdict = judge(doc(5, null), baseline, 2);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.checked).toBe(2); // bulk's two ratios were still compared
+    expect(verdict.failures).toEqual([
+      '"p99" connector ÷ ssh -L: connector not measured (no gateways yet)',
+      '"p99" connector ÷ direct: connector not measured (no gateways yet)',
+    ]);
+  });
+
+  test("a connector row with no reason given still fails, as not measured", () => {
+    const [bulk, p99] = doc(5, 200).scenarios;
+    const unmeasured = { ...bulk!, connector: null, vsSsh: null, vsDirect: null };
+    const verdict = judge({ ...doc(5, 200), scenarios: [unmeasured, p99!] }, baseline, 2);
+    expect(verdict.failures[0]).toBe('"bulk" connector ÷ ssh -L: connector not measured (not measured)');
+  });
+
+  test("a missing baseline tool (no ssh -L) leaves its ratio not checked, and the guard passes", () => {
+    const noSsh = doc(5, 220);
+    noSsh.scenarios = noSsh.scenarios.map((r) => ({
+      ...r,
+      ssh: null,
+      vsSsh: null,
+      skipped: { ssh: "ssh not installed" },
+    }));
+    const verdict = judge(noSsh, baseline, 2);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.checked).toBe(2); // the two ratios to direct
+    expect(verdict.notes).toContain(
+      '"bulk" connector ÷ ssh -L: no baseline value this run (ssh not installed), not checked',
+    );
+  });
+
+  test("a recorded row missing from a full run fails (renamed or dropped: re-record)", () => {
+    const ratios = { gone: { vsSsh: 1, vsDirect: 1 }, bulk: { vsSsh: null, vsDirect: 0.3 } };
+    const verdict = judge(doc(6, 200), { ...baseline, ratios }, 2);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.failures).toEqual(['"gone": not in this run (renamed or dropped? re-record with --record)']);
+  });
+
+  test("with --only (a partial run) a missing row and a ratio with no recorded value are noted, not failed", () => {
     const verdict = judge(
       doc(6, 200),
       { ...baseline, ratios: { gone: { vsSsh: 1, vsDirect: 1 }, bulk: { vsSsh: null, vsDirect: 0.3 } } },
       2,
+      { partial: true },
     );
     expect(verdict.ok).toBe(true);
     expect(verdict.checked).toBe(1);
@@ -107,6 +150,14 @@ describe("bestRatios", () => {
       ["bulk", 1.5, 0.3],
       ["p99", 0.9, 1.8],
     ]);
+  });
+
+  test("the connector counts as measured if any run measured it; missing in every run still fails", () => {
+    const merged = bestRatios([doc(null, null), doc(5, 220)]);
+    expect(merged.scenarios.map((r) => r.connector)).toEqual([5, 220]);
+    expect(merged.scenarios[0]!.skipped).toBeUndefined();
+    expect(judge(merged, baseline, 2).ok).toBe(true);
+    expect(judge(bestRatios([doc(null, null), doc(null, null)]), baseline, 2).ok).toBe(false);
   });
 
   test("a regression seen in one run but not in a confirmation run does not fail the guard", () => {

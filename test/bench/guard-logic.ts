@@ -1,8 +1,9 @@
 /**
  * The regression guard's decision, pure: compares the connector's ratios (÷ ssh -L, ÷ direct) of a quick
- * run with the ratios recorded in baseline-ratios.json and flags only gross regressions — a ratio worse
- * than the recorded one by more than `factor`. Absolute numbers are never compared: they depend on the
- * machine, ratios measured in the same run mostly do not.
+ * run with the ratios recorded in baseline-ratios.json and flags gross regressions — a ratio worse than
+ * the recorded one by more than `factor` — and recorded ratios the run has no connector value for.
+ * Absolute numbers are never compared: they depend on the machine, ratios measured in the same run
+ * mostly do not.
  */
 import * as v from "valibot";
 import type { BenchDoc, ScenarioRow } from "./report.ts";
@@ -36,46 +37,72 @@ export function isGrossRegression(current: number, recorded: number, higherIsBet
   return higherIsBetter ? current < recorded / factor : current > recorded * factor;
 }
 
+/** Why a row has no connector value (the benchmark always gives a reason; "not measured" otherwise). */
+const connectorReason = (row: ScenarioRow): string => row.skipped?.connector ?? "not measured";
+
 function connectorSkipReason(rows: readonly ScenarioRow[]): string | undefined {
   if (rows.length === 0 || rows.some((r) => r.connector !== null)) return undefined;
-  const reasons = new Set(rows.map((r) => r.skipped?.connector ?? "not measured"));
-  return [...reasons].join("; ");
+  return [...new Set(rows.map(connectorReason))].join("; ");
 }
 
-/** Compares a run with the recorded ratios. Passes when the connector column is skipped, and says why. */
-export function judge(doc: BenchDoc, baseline: BaselineRatios, factor: number): GuardVerdict {
+export interface JudgeOptions {
+  /**
+   * The run was limited to some scenarios (`--only`): a recorded row absent from it is noted, not failed.
+   * In a full run an absent row fails: it was renamed or dropped, and the baseline must be re-recorded.
+   */
+  readonly partial?: boolean;
+}
+
+/**
+ * Compares a run with the recorded ratios. A recorded ratio fails when the connector's value is missing
+ * (the connector column skipped, a scenario that failed on the connector, a row gone from the run): the
+ * guard exists to look at the connector, and a connector it could not measure is not a pass. Only a
+ * missing baseline tool (no ssh -L, no iperf3) leaves a ratio "not checked".
+ */
+export function judge(
+  doc: BenchDoc,
+  baseline: BaselineRatios,
+  factor: number,
+  options: JudgeOptions = {},
+): GuardVerdict {
   const verdict: GuardVerdict = { ok: true, failures: [], notes: [], checked: 0 };
+  const recorded = Object.entries(baseline.ratios);
   const skipped = connectorSkipReason(doc.scenarios);
-  if (skipped !== undefined) {
-    verdict.notes.push(`connector column skipped (${skipped}); nothing to guard, passing`);
+  if (skipped !== undefined && recorded.length > 0) {
+    verdict.failures.push(`connector column not measured (${skipped}); the guard cannot pass without it`);
+    verdict.ok = false;
     return verdict;
   }
   const byName = new Map(doc.scenarios.map((row) => [row.name, row]));
-  for (const [name, recorded] of Object.entries(baseline.ratios)) {
+  for (const [name, was] of recorded) {
     const row = byName.get(name);
     if (!row) {
-      verdict.notes.push(`"${name}": not in this run (renamed or --only), not checked`);
+      if (options.partial) verdict.notes.push(`"${name}": not in this run (--only), not checked`);
+      else verdict.failures.push(`"${name}": not in this run (renamed or dropped? re-record with --record)`);
       continue;
     }
     for (const key of RATIO_KEYS) {
-      const was = recorded[key];
+      const then = was[key];
       const now = row[key];
-      if (was === null) continue;
+      if (then === null) continue;
       if (now === null) {
-        verdict.notes.push(
-          `"${name}" ${LABEL[key]}: no value this run (${row.skipped?.connector ?? "a baseline was skipped"}), not checked`,
-        );
+        if (row.connector === null)
+          verdict.failures.push(`"${name}" ${LABEL[key]}: connector not measured (${connectorReason(row)})`);
+        else
+          verdict.notes.push(
+            `"${name}" ${LABEL[key]}: no baseline value this run (${row.skipped?.[key === "vsSsh" ? "ssh" : "direct"] ?? "no ratio"}), not checked`,
+          );
         continue;
       }
       verdict.checked++;
-      if (isGrossRegression(now, was, row.higherIsBetter, factor)) {
+      if (isGrossRegression(now, then, row.higherIsBetter, factor)) {
         verdict.failures.push(
-          `"${name}" ${LABEL[key]}: ${now.toFixed(3)} vs recorded ${was.toFixed(3)} (${row.higherIsBetter ? "higher" : "lower"} is better; tolerance ${factor}×)`,
+          `"${name}" ${LABEL[key]}: ${now.toFixed(3)} vs recorded ${then.toFixed(3)} (${row.higherIsBetter ? "higher" : "lower"} is better; tolerance ${factor}×)`,
         );
       }
     }
   }
-  if (verdict.checked === 0)
+  if (recorded.length === 0)
     verdict.notes.push("no recorded connector ratios to compare with (record them with --record)");
   verdict.ok = verdict.failures.length === 0;
   return verdict;
@@ -87,9 +114,20 @@ function best(values: (number | null)[], higherIsBetter: boolean): number | null
   return higherIsBetter ? Math.max(...present) : Math.min(...present);
 }
 
+/** `row` with the connector value of `measured` (a later run's row) when `row` has none. */
+function withConnector(row: ScenarioRow, measured: ScenarioRow | undefined): ScenarioRow {
+  if (row.connector !== null || measured === undefined) return row;
+  const { connector: _gone, ...skipped } = row.skipped ?? {};
+  const out: ScenarioRow = { ...row, connector: measured.connector };
+  if (Object.keys(skipped).length > 0) out.skipped = skipped;
+  else delete out.skipped;
+  return out;
+}
+
 /**
  * Several runs folded into one: each row keeps the best of its ratios across the runs, so a ratio counts as
- * regressed only if it regressed in every run. Rows and other fields come from the first run.
+ * regressed only if it regressed in every run, and the connector's value from the first run that measured
+ * it (missing only if it was missing in every run). Rows and other fields come from the first run.
  */
 export function bestRatios(runs: readonly BenchDoc[]): BenchDoc {
   const [first] = runs;
@@ -99,7 +137,10 @@ export function bestRatios(runs: readonly BenchDoc[]): BenchDoc {
   return {
     ...first,
     scenarios: first.scenarios.map((row) => ({
-      ...row,
+      ...withConnector(
+        row,
+        rowsOf(row.name).find((r) => r.connector !== null),
+      ),
       vsSsh: best(
         rowsOf(row.name).map((r) => r.vsSsh),
         row.higherIsBetter,

@@ -1,8 +1,10 @@
 /**
  * `bun test/bench/guard.ts [--record]` — the CI regression guard: runs the benchmark with --quick --json and
- * fails (exit 1) only on a gross regression of the connector's ratios (÷ ssh -L, ÷ direct) against
- * test/bench/baseline-ratios.json — never on absolute numbers. Passes, and says so, when the connector
- * column is skipped. A suspect ratio is confirmed by up to GUARD_RUNS runs in all (it must fail in every
+ * fails (exit 1) on a gross regression of the connector's ratios (÷ ssh -L, ÷ direct) against
+ * test/bench/baseline-ratios.json — never on absolute numbers — and when a recorded ratio's connector
+ * value is missing (the column skipped, a scenario failed on the connector): a guard that could not
+ * measure the connector has not checked it. A missing baseline tool (ssh, iperf3) only leaves its ratios
+ * "not checked". A suspect ratio is confirmed by up to GUARD_RUNS runs in all (it must fail in every
  * one). Exit 2 when the benchmark itself could not run (no verdict is possible).
  * `--record` writes the ratios of this run as the new baseline instead of judging it.
  */
@@ -58,13 +60,14 @@ async function main(): Promise<number> {
     return 0;
   }
   const baseline = v.parse(BaselineRatiosSchema, JSON.parse(readFileSync(BASELINE, "utf8")));
-  let verdict = judge(runs[0]!, baseline, GUARD_FACTOR);
+  const options = { partial: extra.some((a) => a === "--only" || a.startsWith("--only=")) };
+  let verdict = judge(runs[0]!, baseline, GUARD_FACTOR, options);
   while (!verdict.ok && runs.length < GUARD_RUNS) {
     console.log(
       `guard: suspect ${verdict.failures.join("; ")} — confirming with run ${runs.length + 1} of ${GUARD_RUNS}`,
     );
     if (!(await runOnce())) return 2;
-    verdict = judge(bestRatios(runs), baseline, GUARD_FACTOR);
+    verdict = judge(bestRatios(runs), baseline, GUARD_FACTOR, options);
   }
   for (const note of verdict.notes) console.log(`guard: ${note}`);
   for (const failure of verdict.failures) console.log(`guard: REGRESSION ${failure}`);

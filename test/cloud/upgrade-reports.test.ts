@@ -16,7 +16,7 @@ let bob: TestConnector;
 beforeAll(async () => {
   cloud = await startCloud({ log: silentLog, gateways: 1 });
   [alice, bob] = await Promise.all([enrollTestConnector(cloud, "alice"), enrollTestConnector(cloud, "bob")]);
-}, 20_000);
+}, 60_000);
 afterAll(async () => {
   await cloud?.stop();
 });

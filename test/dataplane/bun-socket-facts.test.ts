@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 
-const WAIT_MS = 5_000;
+/** A safety deadline for loopback events (milliseconds when idle, seconds on a loaded machine). */
+const WAIT_MS = 20_000;
 
 /** Events seen on one socket, with a way to wait for one. */
 class Recorder {

@@ -10,7 +10,8 @@ import { DialError, failureOfSocketError } from "../../src/dataplane/errors.ts";
 import { dialOrder, type ResolvedAddress } from "../../src/dataplane/resolve.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
-const WAIT_MS = 5_000;
+/** A safety deadline for loopback events (milliseconds when idle, seconds on a loaded machine). */
+const WAIT_MS = 20_000;
 const listeners: TCPSocketListener<unknown>[] = [];
 const sockets: Socket<unknown>[] = [];
 
@@ -217,7 +218,9 @@ describe("dialDestination on loopback", () => {
   });
 
   test("a real lookup of a name under .invalid is a DNS_FAILURE", async () => {
-    const err = await dialError(dialDestination("no-such-app.invalid", 443, {}, { data: undefined, timeoutMs: 4_000 }));
+    const err = await dialError(
+      dialDestination("no-such-app.invalid", 443, {}, { data: undefined, timeoutMs: 20_000 }),
+    );
     expect(err.failure).toBe("DNS_FAILURE");
   });
 });

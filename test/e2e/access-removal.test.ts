@@ -4,11 +4,13 @@
  * listener stays, so only the connector's re-check can end it); and an idle stream is cut after
  * `--stream-idle-timeout` while a busy one goes on.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 import { splitAddress, type EchoServer } from "../support/apps.ts";
+import { until } from "../support/wait.ts";
 
 /** Short, so the test is quick; the first test's stream moves data within it. */
 const IDLE_SECONDS = 3;
@@ -26,13 +28,13 @@ beforeAll(async () => {
   });
   ({ echo, cloud } = stack);
   daemon = stack.daemons[0]!;
-}, 60_000);
+}, 120_000);
 
 afterAll(() => stack?.stop(), 30_000);
 
 const logs = () => stack.logs();
 
-test("a user connection is cut within seconds after its app's destination is removed from the catalog", async () => {
+test("a user connection is cut once its app's destination is removed from the catalog", async () => {
   const { hostname, port } = splitAddress(cloud.apps.echo!.listen!);
   let received = 0;
   let closedAt: number | undefined;
@@ -46,8 +48,12 @@ test("a user connection is cut within seconds after its app's destination is rem
     },
   });
   user.write("hello");
-  const echoDeadline = Date.now() + 10_000;
-  while (received < 5 && Date.now() < echoDeadline) await Bun.sleep(20);
+  await until(
+    "the echo of hello",
+    () => (received >= 5 ? true : undefined),
+    30_000,
+    () => ({ received }),
+  );
   expect(received, logs()).toBe(5);
   // Keep the stream busy, so only the catalog change (not the 3 s idle timeout) can end it.
   const ticker = setInterval(() => closedAt === undefined && user.write("."), 300);
@@ -57,21 +63,23 @@ test("a user connection is cut within seconds after its app's destination is rem
     method: "PUT",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ destinations: [{ host: "127.0.0.1", ports: "1" }], servers: [echo.address] }),
-    signal: AbortSignal.timeout(5_000),
+    signal: AbortSignal.timeout(30_000),
   });
   expect(response.status).toBe(200);
-  // CONFIG_CHANGED reaches the connector at once; 20 s is a safety deadline, not an expectation.
-  const cutDeadline = removedAt + 20_000;
-  while (closedAt === undefined && Date.now() < cutDeadline) await Bun.sleep(20);
-  clearInterval(ticker);
-  expect(closedAt, `user connection still open 20 s after the destination was removed\n${logs()}`).toBeDefined();
+  // CONFIG_CHANGED reaches the connector at once; 60 s is a safety deadline, not an expectation.
+  await until(
+    "the user connection to be cut after the destination was removed",
+    () => (closedAt === undefined ? undefined : true),
+    60_000,
+    async () => (await daemon.status()).snapshot?.streams,
+  ).finally(() => clearInterval(ticker));
   console.log(`access removal: user connection cut ${closedAt! - removedAt} ms after the catalog change`);
   expect(daemon.output()).toContain("the catalog no longer allows their destination");
   const status = await daemon.status();
   expect(status.snapshot?.streams.active, logs()).toBe(0);
   expect(status.snapshot?.streams.ended?.notAllowed, logs()).toBe(1);
   expect(status.snapshot?.streams.ended?.idle ?? 0, logs()).toBe(0);
-}, 60_000);
+}, 120_000);
 
 test("an idle user connection is cut after --stream-idle-timeout; one that keeps sending goes on", async () => {
   const { hostname, port } = splitAddress(cloud.apps.chat!.listen!);
@@ -95,13 +103,16 @@ test("an idle user connection is cut after --stream-idle-timeout; one that keeps
   const openedAt = Date.now();
   const ticker = setInterval(() => busy.socket.write("."), 300);
   try {
-    const deadline = openedAt + 30_000;
-    while (idle.state.closedAt === undefined && Date.now() < deadline) await Bun.sleep(50);
-    expect(idle.state.closedAt, `idle connection still open after 30 s\n${logs()}`).toBeDefined();
+    await until(
+      "the idle connection to be cut",
+      () => (idle.state.closedAt === undefined ? undefined : true),
+      60_000,
+      async () => (await daemon.status()).snapshot?.streams,
+    );
     expect(idle.state.received).toBe(1);
-    // The busy one outlives the idle one by another full timeout.
-    const until = Date.now() + (IDLE_SECONDS + 1) * 1000;
-    while (busy.state.closedAt === undefined && Date.now() < until) await Bun.sleep(50);
+    // The busy one outlives the idle one by another full timeout (a real-time window: the busy stream
+    // writes every 300 ms, ten times within the 3 s it would need to be idle).
+    await Bun.sleep((IDLE_SECONDS + 1) * 1000);
     expect(busy.state.closedAt, logs()).toBeUndefined();
     expect(busy.state.received).toBeGreaterThan(5);
     console.log(
@@ -113,4 +124,4 @@ test("an idle user connection is cut after --stream-idle-timeout; one that keeps
   }
   expect(daemon.output()).toContain("streams reset: idle timeout");
   expect((await daemon.status()).snapshot?.streams.ended?.idle).toBeGreaterThanOrEqual(1);
-}, 60_000);
+}, 120_000);

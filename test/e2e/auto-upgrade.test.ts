@@ -6,7 +6,8 @@
  * connector.prev (B) is restored, C is marked skipped, and users never lose service.
  * (test/e2e/systemd-upgrade.test.ts does the same under a real systemd with the privilege split.)
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,6 +103,7 @@ async function statusUntil(
       return snapshot && ok(snapshot) ? snapshot : undefined;
     },
     timeoutMs,
+    async () => (await daemon.status()).snapshot,
   );
 }
 
@@ -112,7 +114,7 @@ async function loadStats(): Promise<{
   reasons?: string[];
   maxLatencyMs: number;
 }> {
-  const line = await until("a user-load report", () => loadLines.at(-1), 10_000);
+  const line = await until("a user-load report", () => loadLines.at(-1), 30_000);
   return JSON.parse(line);
 }
 
@@ -157,7 +159,7 @@ test("A → B by itself with zero failed user connections; C that never comes up
     await until(
       "the long-lived stream to be up",
       async () => ((await loadStats()).long === "alive" ? true : undefined),
-      20_000,
+      60_000,
     );
 
     // B: taken at the next check, installed, handed over to.

@@ -1,5 +1,6 @@
 /** The command line of the compiled binary: version, help, usage errors and their exit codes. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect } from "bun:test";
+import { test } from "../support/e2e.ts";
 import { runConnector } from "../support/binary.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -2,7 +2,8 @@
  * `connector enroll` end to end: the compiled binary as a subprocess against the reference cloud
  * (test/cloud), temp state dirs, JSON logs. Each failure mode has its own exit code and message.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import {
   chmodSync,
   existsSync,
@@ -37,7 +38,7 @@ const fakeCa = createTestCa("Fake Cloud CA");
 beforeAll(async () => {
   connectorBinary();
   [cloud, otherCloud] = await Promise.all([startCloud({ keyUses: 100 }), startCloud()]);
-});
+}, 120_000);
 
 afterAll(async () => {
   await Promise.all([cloud?.stop(), otherCloud?.stop()]);
@@ -334,7 +335,8 @@ describe("interrupted enrollment", () => {
         secret: randomBytes(32).toString("base64url"),
       });
       const proc = spawnEnroll(dir, key);
-      await Promise.race([accepted, Bun.sleep(15_000).then(() => Promise.reject(new Error("enroll never connected")))]);
+      // 45 s: a safety deadline for a loaded machine (starting the binary is most of it).
+      await Promise.race([accepted, Bun.sleep(45_000).then(() => Promise.reject(new Error("enroll never connected")))]);
       proc.kill("SIGKILL");
       await proc.exited;
       expectNoIdentity(dir);
@@ -344,18 +346,18 @@ describe("interrupted enrollment", () => {
     } finally {
       silent.stop(true);
     }
-  });
+  }, 90_000);
 
   test("killed (SIGKILL) while generating its key pair: no identity", async () => {
     const dir = stateDir();
     const proc = spawnEnroll(dir, cloud.provisioningKey);
     // "enrolling" is logged right before key generation and the CA fetch start.
-    const seen = await waitForLine(proc.stderr, '"msg":"enrolling"', 15_000);
+    const seen = await waitForLine(proc.stderr, '"msg":"enrolling"', 45_000);
     proc.kill("SIGKILL");
     await proc.exited;
     outputs.push(seen);
     expectNoIdentity(dir);
-  });
+  }, 90_000);
 });
 
 describe("through an HTTP CONNECT proxy", () => {

@@ -6,7 +6,8 @@
  * the old process keeps echoing until it is closed. A successor that cannot bring a tunnel up within
  * --upgrade-health-timeout is stopped and the old process carries on.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterAll, afterEach, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,13 +26,13 @@ const successors: number[] = [];
 beforeAll(async () => {
   echo = startEchoServer();
   cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`] });
-}, 60_000);
+}, 120_000);
 
 afterEach(async () => {
   await daemon?.stop(10_000);
   daemon = undefined;
   for (const pid of successors.splice(0)) await stopPid(pid);
-}, 60_000);
+}, 150_000);
 
 afterAll(async () => {
   await cloud?.stop();
@@ -53,7 +54,7 @@ function alive(pid: number): boolean {
 async function stopPid(pid: number): Promise<void> {
   if (!alive(pid)) return;
   process.kill(pid, "SIGTERM");
-  await until(`process ${pid} to exit`, () => (alive(pid) ? undefined : true), 20_000).catch(() =>
+  await until(`process ${pid} to exit`, () => (alive(pid) ? undefined : true), 60_000).catch(() =>
     process.kill(pid, "SIGKILL"),
   );
 }
@@ -94,7 +95,7 @@ function steadyLoad(listen: string, everyMs: number) {
   const timer = setInterval(() => {
     const i = n++;
     const started = performance.now();
-    const p = roundTrip(listen, enc(`request ${i}\n`), 15_000).then(
+    const p = roundTrip(listen, enc(`request ${i}\n`), 60_000).then(
       (got) => {
         if (dec(got) === `request ${i}\n`) samples.push({ at: started, ms: performance.now() - started });
         else failures.push(`request ${i}: echoed ${JSON.stringify(dec(got))}`);
@@ -147,7 +148,7 @@ async function longLivedStream(listen: string) {
             : closed
               ? Promise.reject(new Error("long-lived stream closed"))
               : undefined,
-        10_000,
+        30_000,
       );
     },
     close: () => socket.end(),
@@ -158,7 +159,7 @@ const maxMs = (samples: { ms: number }[]) => samples.reduce((m, s) => Math.max(m
 
 test("hand-over: the successor takes over with no failed user connection; the old process drains and exits 0", async () => {
   const d = (daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 2, gracePeriodSeconds: 60 }));
-  await d.waitFor("connected", allTunnelsUp(2), 30_000);
+  await d.waitFor("connected", allTunnelsUp(2), 60_000);
   const listen = cloud.apps.echo!.listen!;
   const logs = () =>
     `--- connector (old and new) ---\n${d.output().slice(-6000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
@@ -171,7 +172,7 @@ test("hand-over: the successor takes over with no failed user connection; the ol
 
     const triggeredAt = performance.now();
     writeSwapResult(d.stateDir, "swap-1");
-    const pid = await until("the successor to start", () => successorPid(d.output()), 20_000).catch((err: Error) => {
+    const pid = await until("the successor to start", () => successorPid(d.output()), 60_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${logs()}`);
     });
     successors.push(pid);
@@ -189,22 +190,22 @@ test("hand-over: the successor takes over with no failed user connection; the ol
     await until(
       "GO_AWAY seen by the gateways",
       async () => ((await oldTunnelsDraining()) >= 2 ? true : undefined),
-      20_000,
+      60_000,
     );
     const handedOverAt = performance.now();
     // The old process still carries the long-lived stream after its GO_AWAY.
     await stream.echo("after GO_AWAY\n");
     expect(d.proc.exitCode).toBeNull();
     // Status now comes from the successor (it took the admin socket over).
-    await d.waitFor("the successor serving status", allTunnelsUp(2), 20_000);
+    await d.waitFor("the successor serving status", allTunnelsUp(2), 60_000);
 
     await until(
       "100 more connections after the hand-over",
       () => (load.samples.filter((s) => s.at > handedOverAt).length >= 100 ? true : undefined),
-      30_000,
+      60_000,
     );
     stream.close();
-    const code = await Promise.race([d.proc.exited, Bun.sleep(30_000).then(() => "still running")]);
+    const code = await Promise.race([d.proc.exited, Bun.sleep(60_000).then(() => "still running")]);
     expect(code).toBe(0);
     expect(d.output()).toContain("all streams finished");
     await load.stop();
@@ -216,7 +217,7 @@ test("hand-over: the successor takes over with no failed user connection; the ol
     await until(
       "the successor to hold the lock",
       () => (d.output().includes("this process holds the daemon lock") ? true : undefined),
-      10_000,
+      60_000,
     );
     const during = load.samples.filter((s) => s.at >= triggeredAt && s.at <= handedOverAt + 2_000);
     console.log(
@@ -226,7 +227,7 @@ test("hand-over: the successor takes over with no failed user connection; the ol
   } finally {
     await load.stop();
   }
-}, 180_000);
+}, 240_000);
 
 test("a successor that gets no tunnel within the health timeout is stopped; the old process keeps serving", async () => {
   const d = (daemon = await startDaemon({
@@ -234,7 +235,7 @@ test("a successor that gets no tunnel within the health timeout is stopped; the 
     tunnels: 2,
     extraArgs: ["--upgrade-health-timeout", "3"],
   }));
-  await d.waitFor("connected", allTunnelsUp(2), 30_000);
+  await d.waitFor("connected", allTunnelsUp(2), 60_000);
   const logs = () =>
     `--- connector (old and new) ---\n${d.output().slice(-6000)}\n--- cloud ---\n${cloud.output().slice(-3000)}`;
   // The gateways refuse new tunnels of this version: the old process keeps the ones it has, the
@@ -242,7 +243,7 @@ test("a successor that gets no tunnel within the health timeout is stopped; the 
   const version = (await d.status()).snapshot!.version;
   await cloud.refuseVersion(version);
   writeSwapResult(d.stateDir, "swap-2");
-  const pid = await until("the successor to start", () => successorPid(d.output()), 20_000);
+  const pid = await until("the successor to start", () => successorPid(d.output()), 60_000);
   successors.push(pid);
   await until(
     "the health gate to fail",
@@ -256,14 +257,14 @@ test("a successor that gets no tunnel within the health timeout is stopped; the 
     .split("\n")
     .find((line) => line.includes("hand-over failed"))!;
   expect(JSON.parse(failure)).toMatchObject({ code: "HEALTH_GATE_FAILED", reason: "not ready within 3 s" });
-  await until("the successor to be gone", () => (alive(pid) ? undefined : true), 20_000);
+  await until("the successor to be gone", () => (alive(pid) ? undefined : true), 60_000);
   expect(d.proc.exitCode).toBeNull();
   await cloud.allowVersion(version);
   // The old process serves on: users get through, status answers.
   await d.waitFor("connected", allTunnelsUp(2), 90_000);
   expect(dec(await roundTrip(cloud.apps.echo!.listen!, enc("still here")))).toBe("still here");
   expect(d.output()).not.toContain("this one drains and exits");
-}, 180_000);
+}, 240_000);
 
 test("SIGTERM during a hand-over stops both processes: the successor that is not ready yet, and the old one (exit 0)", async () => {
   const d = (daemon = await startDaemon({
@@ -271,17 +272,17 @@ test("SIGTERM during a hand-over stops both processes: the successor that is not
     tunnels: 2,
     extraArgs: ["--upgrade-health-timeout", "600"],
   }));
-  await d.waitFor("connected", allTunnelsUp(2), 30_000);
+  await d.waitFor("connected", allTunnelsUp(2), 60_000);
   const version = (await d.status()).snapshot!.version;
   await cloud.refuseVersion(version);
   try {
     writeSwapResult(d.stateDir, "swap-3");
-    const pid = await until("the successor to start", () => successorPid(d.output()), 20_000);
+    const pid = await until("the successor to start", () => successorPid(d.output()), 60_000);
     successors.push(pid);
     // The successor is up far enough to have a signal handler (it logs "starting") but has no tunnel.
-    await until("the successor to start up", () => (d.output().includes('"handover":true') ? true : undefined), 20_000);
+    await until("the successor to start up", () => (d.output().includes('"handover":true') ? true : undefined), 60_000);
     d.proc.kill("SIGTERM");
-    const code = await Promise.race([d.proc.exited, Bun.sleep(30_000).then(() => "still running")]);
+    const code = await Promise.race([d.proc.exited, Bun.sleep(60_000).then(() => "still running")]);
     expect(code).toBe(0);
     // run() waits for the successor: it is gone by the time the old process has exited.
     expect(alive(pid)).toBe(false);
@@ -289,7 +290,7 @@ test("SIGTERM during a hand-over stops both processes: the successor that is not
   } finally {
     await cloud.allowVersion(version);
   }
-}, 120_000);
+}, 240_000);
 
 /** A datagram socket standing in for systemd's NOTIFY_SOCKET: every message it gets, as text. */
 async function notifySocket(path: string) {
@@ -314,7 +315,7 @@ while True:
   void (async () => {
     for await (const chunk of listener.stdout) text += new TextDecoder().decode(chunk);
   })();
-  await until("the notify socket to be bound", () => (text.includes("bound") ? true : undefined), 10_000);
+  await until("the notify socket to be bound", () => (text.includes("bound") ? true : undefined), 30_000);
   return { messages: () => text, stop: () => listener.kill() };
 }
 
@@ -329,15 +330,15 @@ test("the successor gets the proxy from the environment, never argv, and tells s
       tunnels: 2,
       env: { HTTPS_PROXY: proxy.urlWithAuth(), NOTIFY_SOCKET: join(scratch, "notify.sock") },
     }));
-    await d.waitFor("connected", allTunnelsUp(2), 30_000);
+    await d.waitFor("connected", allTunnelsUp(2), 60_000);
     await until(
       "READY=1 from the first process",
       () => (notify.messages().includes("READY=1\\n") ? true : undefined),
-      10_000,
+      60_000,
     );
     const tunnelsBefore = proxy.tunnels;
     writeSwapResult(d.stateDir, "swap-4");
-    const pid = await until("the successor to start", () => successorPid(d.output()), 20_000);
+    const pid = await until("the successor to start", () => successorPid(d.output()), 60_000);
     successors.push(pid);
     await until(
       "the successor's MAINPID",
@@ -351,10 +352,10 @@ test("the successor gets the proxy from the environment, never argv, and tells s
     expect(readFileSync(`/proc/${pid}/cmdline`, "latin1")).not.toContain(password);
     expect(readFileSync(`/proc/${pid}/environ`, "latin1")).not.toContain(password);
     expect(d.output()).not.toContain(password);
-    expect(await Promise.race([d.proc.exited, Bun.sleep(30_000).then(() => "still running")])).toBe(0);
+    expect(await Promise.race([d.proc.exited, Bun.sleep(60_000).then(() => "still running")])).toBe(0);
   } finally {
     notify.stop();
     proxy.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
-}, 120_000);
+}, 240_000);

@@ -5,7 +5,8 @@
  * `BUN_BE_BUN`, `BUN_INSPECT*` and `BUN_CONFIG_VERBOSE_FETCH` do nothing (build.ts,
  * scripts/neutralize-runtime-env.ts).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,7 +48,7 @@ beforeAll(async () => {
       data() {},
     },
   });
-});
+}, 120_000);
 
 afterAll(async () => {
   inspector?.stop(true);

@@ -14,7 +14,8 @@
  * Versions are above the repository's own so no build of this tree is ever "newer" than the releases.
  * Needs root and systemd-nspawn (CI installs systemd-container); without them every test fails saying so.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";

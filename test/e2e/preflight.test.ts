@@ -4,7 +4,8 @@
  * here for reasons of the machine). A failing test prints the binary's output and the cloud's log
  * tail, and keeps its temp dir.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +31,7 @@ beforeAll(async () => {
   proxy = startConnectProxy();
   keyFile = join(root, "key");
   writeFileSync(keyFile, `${cloud.provisioningKey}\n`, { mode: 0o600 });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   proxy?.stop();

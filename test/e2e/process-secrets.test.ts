@@ -4,7 +4,8 @@
  * kernel shows by making its /proc files root's. Runs the daemon as an unprivileged user (nobody,
  * through setpriv) so that ownership tells; needs root, skipped with the reason otherwise.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,7 +34,7 @@ beforeAll(async () => {
   chmodSync(root, 0o755); // nobody must reach the state dir inside
   mkdirSync(join(root, "state"), { mode: 0o700 });
   chownSync(join(root, "state"), NOBODY, NOBODY);
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   if (daemon && daemon.exitCode === null) daemon.kill("SIGKILL");
@@ -85,7 +86,7 @@ describe.skipIf(skipReason !== "")("secrets do not linger in a running daemon", 
         output.push(decoder.decode(chunk, { stream: true }));
     })();
     // Enrolled with the key from the environment: the daemon certainly had it.
-    await waitForLog('"msg":"enrolled"', 30_000);
+    await waitForLog('"msg":"enrolled"', 60_000);
 
     const pid = daemon.pid;
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -103,5 +104,5 @@ describe.skipIf(skipReason !== "")("secrets do not linger in a running daemon", 
 
     daemon.kill("SIGTERM");
     expect(await daemon.exited).toBe(0);
-  }, 60_000);
+  }, 120_000);
 });

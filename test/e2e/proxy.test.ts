@@ -2,7 +2,8 @@
  * Tunnels and control-plane requests through an HTTP CONNECT proxy with basic auth, and straight
  * past it for a destination in the bypass list. The proxy's password never appears in any output.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { allTunnelsUp, startDaemon } from "../support/daemon-process.ts";
 import { roundTrip, startEchoServer, type EchoServer } from "../support/apps.ts";
@@ -17,7 +18,7 @@ beforeAll(async () => {
   echo = startEchoServer();
   proxy = startConnectProxy({ auth: { username: "ops", password: PASSWORD } });
   cloud = await startCloud({ gateways: 2, apps: [`echo=${echo.address}`] });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await cloud?.stop();

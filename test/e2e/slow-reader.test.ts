@@ -2,7 +2,8 @@
  * A fast user writing into an app that reads 64 KiB/s for 20 s: the connector's memory stays bounded
  * by the stream windows, whatever the speed difference ("Memory per stream is bounded").
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { join } from "node:path";
 import { startCloud, type CloudProcess } from "../support/cloud-process.ts";
 import { allTunnelsUp, startDaemon, type DaemonProcess } from "../support/daemon-process.ts";
@@ -25,7 +26,7 @@ beforeAll(async () => {
   cloud = await startCloud({ apps: [`echo=${echo.address}`, `slow=${slowApp.address}`] });
   daemon = await startDaemon({ key: cloud.provisioningKey, tunnels: 1 });
   await daemon.waitFor("connected", allTunnelsUp(1));
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await daemon?.stop(5_000);

@@ -2,7 +2,8 @@
  * `connector status` end to end without a daemon: the compiled binary reads the state dir and
  * reports "not-enrolled" (exit 3) or "not-running" (exit 2), as a block or as JSON.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { test } from "../support/e2e.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -3,12 +3,14 @@
  * streams are answered BUSY by the compiled connector (the gateway has no other connector, so the user
  * connection closes), counted in status by the bound they hit, and the three keep working.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import type { Socket } from "bun";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 import { splitAddress } from "../support/apps.ts";
+import { until } from "../support/wait.ts";
 
 let stack: Stack;
 let cloud: CloudProcess;
@@ -18,7 +20,7 @@ beforeAll(async () => {
   stack = await startStack({ gateways: 1, daemons: [{ tunnels: 1, extraArgs: ["--max-streams", "3"] }] });
   ({ cloud } = stack);
   daemon = stack.daemons[0]!;
-}, 60_000);
+}, 120_000);
 
 afterAll(() => stack?.stop(), 30_000);
 
@@ -42,13 +44,17 @@ async function connectUser(): Promise<User> {
   return { socket, received: () => received, closed: () => closed };
 }
 
-/** Sends 5 bytes and waits for their echo or the connection's end (safety deadline 15 s). */
+/** Sends 5 bytes; true once they are echoed, false once the connection ends without them. */
 async function echoOnce(user: User): Promise<boolean> {
   const before = user.received();
   user.socket.write("hello");
-  const deadline = Date.now() + 15_000;
-  while (user.received() < before + 5 && !user.closed() && Date.now() < deadline) await Bun.sleep(20);
-  return user.received() >= before + 5;
+  // Either outcome is an event; 60 s is only a safety deadline (it throws, so a hang never counts as BUSY).
+  return until(
+    "the echo of hello, or the connection's end",
+    () => (user.received() >= before + 5 ? true : user.closed() ? false : undefined),
+    60_000,
+    () => ({ received: user.received() - before, closed: user.closed() }),
+  );
 }
 
 test("streams beyond --max-streams are answered BUSY and counted; the admitted ones keep working", async () => {
@@ -64,9 +70,13 @@ test("streams beyond --max-streams are answered BUSY and counted; the admitted o
   for (const user of admitted) expect(await echoOnce(user), logs()).toBe(true);
   // One ends: a new user is admitted again.
   admitted[0]!.socket.end();
-  const waitFree = Date.now() + 15_000;
-  while ((await daemon.status()).snapshot?.streams.active !== 2 && Date.now() < waitFree) await Bun.sleep(50);
+  await until(
+    "the ended stream to be freed (2 active)",
+    async () => ((await daemon.status()).snapshot?.streams.active === 2 ? true : undefined),
+    60_000,
+    async () => (await daemon.status()).snapshot?.streams,
+  );
   const next = await connectUser();
   expect(await echoOnce(next), logs()).toBe(true);
   for (const user of [...admitted, ...extra, next]) user.socket.end();
-}, 90_000);
+}, 180_000);

@@ -4,7 +4,8 @@
  * systemd-host.ts), the reference cloud and an echo app running beside it. Needs root and
  * systemd-nspawn (CI installs systemd-container); without them every test fails saying so.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -9,7 +9,8 @@
  *      on B — which never stopped serving — carries on. Users never lose service.
  * Needs root and systemd-nspawn (CI installs systemd-container); without them it fails saying so.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";

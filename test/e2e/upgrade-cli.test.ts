@@ -4,7 +4,8 @@
  * while the installed binary stays byte-identical. Run as root here, so the command may replace the
  * binary itself (the systemd e2e covers the unprivileged daemon and the root oneshot).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
+import { beforeAll, test } from "../support/e2e.ts";
 import { copyFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -17,6 +17,8 @@ import { makeFakeKeys, writeFakeRelease } from "../support/release-fixture.ts";
 const work = mkdtempSync(join(tmpdir(), "install-targets-"));
 const keys = makeFakeKeys();
 const hasAvx2 = /\bavx2\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
+/** Each test runs install.sh (bash, curl, openssl): 9-10 s with stress-ng on both cores, so not 30 s. */
+const INSTALL_TIMEOUT_MS = 120_000;
 let server: ReleaseServer;
 let script: string;
 let hosts = 0;
@@ -44,7 +46,7 @@ beforeAll(async () => {
     rootSpkis: keys.roots.map((r) => r.publicKey),
     baseUrl: server.baseUrl,
   });
-});
+}, INSTALL_TIMEOUT_MS);
 
 afterAll(async () => {
   await server?.stop();
@@ -85,33 +87,49 @@ describe("install.sh picks the build for the host", () => {
     ["Linux", "x86_64", false, hasAvx2 ? "linux-x64" : "linux-x64-baseline"],
   ];
   for (const [os, machine, musl, expected] of cases) {
-    test(`${machine}${musl ? " with musl" : ""}: ${expected}`, async () => {
-      const { run, target } = await installOn(fakeHost(os, machine, musl));
-      expect(run.code, describeRun(run)).toBe(0);
-      expect(target).toBe(expected);
-      expect(run.stderr).toContain(`verified connector 2.0.0 (${expected}, sequence 1)`);
-    });
+    test(
+      `${machine}${musl ? " with musl" : ""}: ${expected}`,
+      async () => {
+        const { run, target } = await installOn(fakeHost(os, machine, musl));
+        expect(run.code, describeRun(run)).toBe(0);
+        expect(target).toBe(expected);
+        expect(run.stderr).toContain(`verified connector 2.0.0 (${expected}, sequence 1)`);
+      },
+      INSTALL_TIMEOUT_MS,
+    );
   }
 
-  test("an x86_64 host falls back to the baseline build when the release has no linux-x64", async () => {
-    const { run, target } = await installOn(fakeHost("Linux", "x86_64", false), "no-x64");
-    expect(run.code, describeRun(run)).toBe(0);
-    expect(target).toBe("linux-x64-baseline");
-  });
+  test(
+    "an x86_64 host falls back to the baseline build when the release has no linux-x64",
+    async () => {
+      const { run, target } = await installOn(fakeHost("Linux", "x86_64", false), "no-x64");
+      expect(run.code, describeRun(run)).toBe(0);
+      expect(target).toBe("linux-x64-baseline");
+    },
+    INSTALL_TIMEOUT_MS,
+  );
 
-  test("another architecture: exit 3 naming it, nothing installed", async () => {
-    const { run, root } = await installOn(fakeHost("Linux", "riscv64", false));
-    expect(run.code, describeRun(run)).toBe(3);
-    expect(run.stderr).toBe(
-      `install.sh: this host's architecture riscv64 has no connector build (builds: ${TARGETS.join(" ")})\n`,
-    );
-    expect(snapshot(root).size).toBe(0);
-  });
+  test(
+    "another architecture: exit 3 naming it, nothing installed",
+    async () => {
+      const { run, root } = await installOn(fakeHost("Linux", "riscv64", false));
+      expect(run.code, describeRun(run)).toBe(3);
+      expect(run.stderr).toBe(
+        `install.sh: this host's architecture riscv64 has no connector build (builds: ${TARGETS.join(" ")})\n`,
+      );
+      expect(snapshot(root).size).toBe(0);
+    },
+    INSTALL_TIMEOUT_MS,
+  );
 
-  test("not Linux: exit 3, nothing installed", async () => {
-    const { run, root } = await installOn(fakeHost("Darwin", "arm64", false));
-    expect(run.code, describeRun(run)).toBe(3);
-    expect(run.stderr).toBe("install.sh: this host runs Darwin: the connector runs on Linux only\n");
-    expect(snapshot(root).size).toBe(0);
-  });
+  test(
+    "not Linux: exit 3, nothing installed",
+    async () => {
+      const { run, root } = await installOn(fakeHost("Darwin", "arm64", false));
+      expect(run.code, describeRun(run)).toBe(3);
+      expect(run.stderr).toBe("install.sh: this host runs Darwin: the connector runs on Linux only\n");
+      expect(snapshot(root).size).toBe(0);
+    },
+    INSTALL_TIMEOUT_MS,
+  );
 });

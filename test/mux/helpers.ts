@@ -8,8 +8,11 @@ import type { Stream, StreamCloseReason } from "../../src/mux/stream.ts";
 import type { TransportClose } from "../../src/transport/transport.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
-/** Waits for `condition` by yielding to the event loop, failing after a real-time deadline. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+/**
+ * Waits for `condition` by yielding to the event loop, failing after a real-time deadline: 20 s, a safety
+ * net (in memory this takes milliseconds, but a loaded machine can stall the process for seconds).
+ */
+export async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);

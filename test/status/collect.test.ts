@@ -73,9 +73,9 @@ describe("admin socket", () => {
     new IdentityStore(stateDir).save(IDENTITY, { replace: false });
     const silent = Bun.listen({ unix: join(stateDir, "admin.sock"), socket: { data() {} } });
     try {
-      const started = performance.now();
+      // No bound on the elapsed time (that measured the machine): a query that ignored its deadline would
+      // hang here until the test's timeout.
       expect((await collectStatus(stateDir, { timeoutMs: 150 })).state).toBe("not-running");
-      expect(performance.now() - started).toBeLessThan(5_000);
     } finally {
       silent.stop(true);
     }

@@ -104,7 +104,7 @@ test("a GO_AWAY in the same write as the 101 reaches the session and the tunnel'
   );
   try {
     expect(tunnel.peerDraining).toBeDefined();
-    const goAway = await within(5_000, "peerDraining", tunnel.peerDraining!);
+    const goAway = await within(20_000, "peerDraining", tunnel.peerDraining!);
     expect(goAway).toEqual({ code: GoAwayCode.DRAINING, message: "right away" });
     expect(heard).toEqual([{ code: GoAwayCode.DRAINING, message: "right away" }]);
     expect(tunnel.session.peerDraining).toBe(true);
@@ -122,7 +122,7 @@ test("several frames after the 101 in one write arrive in order", async () => {
   ]);
   const tunnel = await connectTunnel({ id: "raw", url: gw.url }, { ...options(), timeoutMs: 5_000 });
   try {
-    await within(5_000, "peerDraining", tunnel.peerDraining!);
+    await within(20_000, "peerDraining", tunnel.peerDraining!);
     // The PONG went back: the PING before the GO_AWAY was not lost either.
     const sawPong = Promise.withResolvers<void>();
     const look = () => {
@@ -134,7 +134,7 @@ test("several frames after the 101 in one write arrive in order", async () => {
     };
     gw.onData(look);
     look();
-    await within(5_000, "the PONG", sawPong.promise);
+    await within(20_000, "the PONG", sawPong.promise);
   } finally {
     tunnel.close("test over");
   }

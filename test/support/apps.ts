@@ -97,22 +97,24 @@ export function echoTransfer(
   crypto.getRandomValues(block.subarray(0, Math.min(65536, chunkBytes)));
   for (let i = 65536; i < chunkBytes; i += 65536) block.copyWithin(i, 0, Math.min(65536, chunkBytes - i));
   let salt = 0;
+  let socket: Socket<undefined> | undefined;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `transfer of ${totalBytes} bytes to ${address} timed out (sent ${offset}, received ${receivedBytes})`,
-          ),
+    // A safety deadline (default 60 s): at it the connection is closed, so nothing keeps running.
+    const timer = setTimeout(() => {
+      socket?.terminate();
+      reject(
+        new Error(
+          `transfer of ${totalBytes} bytes to ${address} timed out (sent ${offset}, received ${receivedBytes})`,
         ),
-      options.timeoutMs ?? 60_000,
-    );
+      );
+    }, options.timeoutMs ?? 60_000);
     let pendingChunk: Uint8Array | undefined;
-    const pump = (socket: Socket<undefined>) => {
+    const pump = (s: Socket<undefined>) => {
+      socket = s;
       for (;;) {
         if (!pendingChunk) {
           if (offset >= totalBytes) {
-            socket.shutdown();
+            s.shutdown();
             return;
           }
           const size = Math.min(chunkBytes, totalBytes - offset);
@@ -122,7 +124,7 @@ export function echoTransfer(
           offset += size;
           pendingChunk = chunk;
         }
-        const n = Math.max(0, socket.write(pendingChunk));
+        const n = Math.max(0, s.write(pendingChunk));
         if (n < pendingChunk.byteLength) {
           pendingChunk = pendingChunk.subarray(n);
           return;
@@ -159,20 +161,33 @@ export function echoTransfer(
   });
 }
 
-/** One request/response over a fresh user connection: sends `payload`, half-closes, returns what came back. */
-export async function roundTrip(address: string, payload: Uint8Array, timeoutMs = 10_000): Promise<Uint8Array> {
+/**
+ * One request/response over a fresh user connection: sends `payload`, half-closes, returns what came back.
+ * The 30 s default is a safety deadline (a loaded machine answers late, not wrong); at it the connection
+ * is closed and the promise rejects.
+ */
+export async function roundTrip(address: string, payload: Uint8Array, timeoutMs = 30_000): Promise<Uint8Array> {
   const { hostname, port } = splitAddress(address);
   const chunks: Uint8Array[] = [];
+  let socket: Socket<undefined> | undefined;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer from ${address} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => {
+      socket?.terminate();
+      reject(
+        new Error(
+          `no answer from ${address} within ${timeoutMs} ms (${Buffer.concat(chunks).byteLength} bytes so far)`,
+        ),
+      );
+    }, timeoutMs);
     Bun.connect<undefined>({
       hostname,
       port,
       allowHalfOpen: true,
       socket: {
-        open(socket) {
-          socket.write(payload);
-          socket.shutdown();
+        open(s) {
+          socket = s;
+          s.write(payload);
+          s.shutdown();
         },
         data(_s, chunk) {
           chunks.push(chunk);

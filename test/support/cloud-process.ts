@@ -3,13 +3,14 @@
  * tests, waits (with a deadline) for it to write DIR/cloud.json, and returns what it wrote plus
  * `stop()`. Every e2e test shares this launcher so the CLI contract lives in one place.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, watch as watchDir } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { GatewayStatus, GatewaySummary } from "../cloud/gateway/admin-types.ts";
 import type { MisbehaviourMode } from "../cloud/releases/misbehaviour.ts";
 import type { StoredUpgradeReport } from "../cloud/upgrade-reports.ts";
+import { watch } from "./diagnostics.ts";
 import { until } from "./wait.ts";
 
 export type { MisbehaviourMode, StoredUpgradeReport };
@@ -44,7 +45,7 @@ export interface CloudOptions {
   readonly releases?: string;
   /** A `bun run keygen` directory with release.key (--release-signing-keys), for the modes that re-sign. */
   readonly releaseSigningKeys?: string;
-  /** How long to wait for cloud.json; default 20 s. */
+  /** How long to wait for cloud.json; default 60 s (a safety deadline: a loaded machine starts slowly). */
   readonly startTimeoutMs?: number;
 }
 
@@ -81,7 +82,7 @@ export interface CloudProcess extends CloudJson {
   upgradeReports(connectorId?: string): Promise<StoredUpgradeReport[]>;
   /** Everything the cloud wrote to stdout/stderr so far (for failure messages). */
   output(): string;
-  /** SIGTERM, then SIGKILL after a grace; removes the temp dir. */
+  /** SIGTERM, then SIGKILL after a grace; removes the temp dir (kept when the running test fails). */
   stop(): Promise<void>;
 }
 
@@ -134,7 +135,7 @@ function waitForCloudJson(dir: string, proc: Subprocess, deadlineMs: number, out
       const json = readCloudJson(path);
       if (json) finish(undefined, json);
     };
-    const watcher = watch(dir, check);
+    const watcher = watchDir(dir, check);
     const timer = setTimeout(
       () => finish(new Error(`the reference cloud did not write ${path} within ${deadlineMs} ms:\n${output()}`)),
       deadlineMs,
@@ -156,11 +157,13 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
   void collect(proc.stdout, chunks);
   void collect(proc.stderr, chunks);
   const output = () => chunks.join("");
+  // A failing test prints this log's tail (gateways write to the same stdout) and keeps DIR.
+  const watched = watch({ label: `reference cloud pid ${proc.pid} (dir ${dir})`, output, dirs: [dir] });
   let json: CloudJson;
   try {
-    json = await waitForCloudJson(dir, proc, options.startTimeoutMs ?? 20_000, output);
+    json = await waitForCloudJson(dir, proc, options.startTimeoutMs ?? 60_000, output);
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    watched.release();
     throw err;
   }
 
@@ -172,7 +175,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
     const response = await fetch(`${json.adminUrl.replace(/\/$/, "")}${path}`, {
       method,
       ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(30_000),
     });
     if (!response.ok) throw new Error(`admin ${path} answered ${response.status}: ${await response.text()}`);
     return response;
@@ -206,16 +209,22 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
           return gateways.flatMap((g) => g.tunnels).some((t) => t.connectorId === connectorId) ? undefined : gateways;
         },
         timeoutMs,
+        async () =>
+          (await gatewayStatus()).map((g) => ({
+            gateway: g.id,
+            tunnels: g.tunnels.filter((t) => t.connectorId === connectorId),
+          })),
       ),
     async killGateway(id) {
       const pid = (await gatewayStatus()).find((g) => g.id === id)?.pid;
       if (pid === null || pid === undefined) throw new Error(`gateway ${id} is not running`);
       process.kill(pid, "SIGKILL");
-      const deadline = Date.now() + 10_000;
-      while ((await gatewayStatus()).find((g) => g.id === id)?.running) {
-        if (Date.now() > deadline) throw new Error(`the cloud did not see gateway ${id} exit within 10 s`);
-        await Bun.sleep(20);
-      }
+      await until(
+        `the cloud to see gateway ${id} (pid ${pid}) exit after SIGKILL`,
+        async () => ((await gatewayStatus()).find((g) => g.id === id)?.running ? undefined : true),
+        30_000,
+        async () => (await gatewayStatus()).find((g) => g.id === id),
+      );
     },
     async restartGateway(id) {
       return (await (await admin(`/admin/gateways/${encodeURIComponent(id)}/restart`, {})).json()) as GatewaySummary;
@@ -243,7 +252,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<CloudProce
       const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
       await proc.exited;
       clearTimeout(killer);
-      rmSync(dir, { recursive: true, force: true });
+      watched.release();
     },
   };
 }

@@ -2,18 +2,19 @@
  * Starts `connector run` (the compiled binary) as a daemon for end-to-end tests: enrolled from the
  * cloud's key, JSON logs captured, status polled over its admin socket until a wanted state.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { StatusSnapshot } from "../../src/status/schema.ts";
 import { connectorBinary, isolatedEnv, runConnector } from "./binary.ts";
+import { watch } from "./diagnostics.ts";
 
 export interface DaemonProcess {
   readonly stateDir: string;
   readonly proc: Subprocess;
   status(): Promise<{ exitCode: number; snapshot: StatusSnapshot | undefined }>;
-  /** Polls status until `ok(snapshot)` or the deadline. */
+  /** Polls status until `ok(snapshot)` or the deadline (default 60 s, a safety net for a loaded machine). */
   waitFor(what: string, ok: (s: StatusSnapshot) => boolean, timeoutMs?: number): Promise<StatusSnapshot>;
   output(): string;
   /** SIGTERM and wait for exit (SIGKILL after `timeoutMs`). Returns the exit code. */
@@ -55,15 +56,21 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
   void collect(proc.stdout, chunks);
   void collect(proc.stderr, chunks);
   const output = () => chunks.join("");
-  // A wait that failed keeps the state dir (identity, catalog, token) for whoever reads the failure.
-  let failed = false;
+  // A failing test prints this log's tail and keeps the temp dir (identity, catalog, token) for whoever
+  // reads the failure; a wait that failed keeps it even outside a test.
+  const watched = watch({
+    label: `connector pid ${proc.pid} (state dir ${stateDir})`,
+    output,
+    dirs: root === undefined ? [] : [root],
+  });
   const fail = (message: string): never => {
-    failed = true;
+    watched.keep();
     throw new Error(`${message}\n(state dir kept: ${stateDir})`);
   };
 
   const status = async () => {
-    const result = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 10_000 });
+    // 30 s: a status call starts a 100 MiB binary, slow on a loaded machine; it is a deadline, not a wait.
+    const result = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 30_000 });
     let snapshot: StatusSnapshot | undefined;
     try {
       snapshot = JSON.parse(result.stdout) as StatusSnapshot;
@@ -78,7 +85,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
     proc,
     status,
     output,
-    async waitFor(what, ok, timeoutMs = 20_000) {
+    async waitFor(what, ok, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       let last: StatusSnapshot | undefined;
       while (Date.now() < deadline) {
@@ -96,7 +103,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonProcess
       const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
       const code = await proc.exited;
       clearTimeout(timer);
-      if (root !== undefined && !failed) rmSync(root, { recursive: true, force: true });
+      watched.release();
       return code;
     },
     async kill9() {

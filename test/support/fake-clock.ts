@@ -55,9 +55,12 @@ export async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
-/** Lets real I/O settle between fake-clock steps: until `until()` holds, at most 10 s of real time. */
+/**
+ * Lets real I/O settle between fake-clock steps: until `until()` holds, at most 20 s of real time (a safety
+ * net for a loaded machine; the caller's assertions say what did not happen).
+ */
 export async function settle(until: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   while (!until() && Date.now() < deadline) {
     await Bun.sleep(5);
     await flushMicrotasks();

@@ -38,7 +38,7 @@ beforeAll(async () => {
   await untilGateways(cloud, "both gateways routing echo", (gws) =>
     gws.every((g) => g.apps.echo?.routable && g.apps.echo.listening),
   );
-}, 15_000);
+}, 60_000);
 
 afterAll(async () => {
   connector?.close();

@@ -16,7 +16,7 @@ let connector: TestConnector;
 beforeAll(async () => {
   cloud = await startCloud({ log: silentLog, gateways: 2 });
   connector = await enrollTestConnector(cloud, "refuse-version");
-}, 20_000);
+}, 60_000);
 
 afterAll(async () => {
   connector?.close();

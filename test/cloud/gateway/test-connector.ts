@@ -26,7 +26,8 @@ import { controlFetch, enrollBody, postEnroll, silentLog } from "../test-client.
 import type { GatewayStatus } from "./admin-types.ts";
 import { until as waitUntil } from "../../support/wait.ts";
 
-const WAIT_MS = 8_000;
+/** A safety deadline: in-process events take milliseconds, but a loaded machine stalls for seconds. */
+const WAIT_MS = 20_000;
 
 /** `until` with this file's default deadline. */
 export function until<T>(

@@ -21,7 +21,7 @@ let bob: TestConnector;
 beforeAll(async () => {
   cloud = await startCloud({ log: silentLog, gateways: 1, tokenTtlSeconds: TTL_SECONDS });
   [alice, bob] = await Promise.all([enrollTestConnector(cloud, "alice"), enrollTestConnector(cloud, "bob")]);
-}, 15_000);
+}, 60_000);
 
 afterAll(async () => {
   alice?.close();

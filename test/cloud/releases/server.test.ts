@@ -40,7 +40,7 @@ export function rawRequest(port: number, path: string): Promise<{ head: string; 
     const socket = connect(port, "127.0.0.1", () =>
       socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
     );
-    socket.setTimeout(5_000, () => socket.destroy(new Error(`no end of the answer to ${path} within 5 s`)));
+    socket.setTimeout(20_000, () => socket.destroy(new Error(`no end of the answer to ${path} within 20 s`)));
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.on("error", reject);
     socket.on("close", () => {
