@@ -17,7 +17,7 @@ export function httpJson(url, o = {}) {
       {
         method: o.method ?? (body === undefined ? "GET" : "POST"),
         agent: false,
-        timeout: o.timeoutMs ?? 10_000,
+        timeout: o.timeoutMs ?? 30_000,
         headers:
           body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
       },

@@ -32,7 +32,7 @@ export { PATH, PROTOCOL };
 /** §3.1: fetches the CA without trusting the connection, believes it only if its SPKI matches the pin. */
 export async function fetchCa(/** @type {string} */ controlUrl, /** @type {string} */ caPin) {
   const pem = await new Promise((resolve, reject) => {
-    const req = get(`${controlUrl}/v1/ca`, { rejectUnauthorized: false, timeout: 10_000, agent: false }, (res) => {
+    const req = get(`${controlUrl}/v1/ca`, { rejectUnauthorized: false, timeout: 30_000, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c) => (body += c));
@@ -154,7 +154,7 @@ export class Gateway {
   /** Connector name by id, from the cloud's admin API (cached); undefined for an unknown or revoked one. */
   async #lookup(/** @type {string} */ id) {
     /** @type {{ id: string, name: string, group: string, revoked: boolean }[]} */
-    const list = (await httpJson(`${this.config?.adminUrl}/admin/connectors`, { timeoutMs: 5_000 })).body;
+    const list = (await httpJson(`${this.config?.adminUrl}/admin/connectors`, { timeoutMs: 30_000 })).body;
     return list.find((c) => c.id === id && !c.revoked);
   }
 
