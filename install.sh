@@ -862,11 +862,12 @@ start_service() {
   while :; do
     status=0
     out=$(cd / && as_service "$BINARY" status --state-dir "$STATE_DIR" </dev/null 2>&1) || status=$?
-    if ((status == 0 || status == 1)); then
+    # connector status: 0 connected, 40 degraded (tunnels up, fewer than asked); 45 revoked.
+    if ((status == 0 || status == 40)); then
       printf '%s\n' "$out"
       return 0
     fi
-    if ((status == 4)); then
+    if ((status == 45)); then
       printf '%s\n' "$out" >&2
       die 8 "this connector's identity is revoked: remove it (--purge) and install again with a new key"
     fi

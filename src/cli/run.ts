@@ -45,6 +45,11 @@ export default defineCommand({
       description: "Serve Prometheus metrics, /healthz and /readyz on HOST:PORT (env CONNECTOR_METRICS)",
       valueHint: "HOST:PORT",
     },
+    health: {
+      type: "string",
+      description: "Serve only /healthz and /readyz on HOST:PORT, for orchestrator probes (env CONNECTOR_HEALTH)",
+      valueHint: "HOST:PORT",
+    },
     name: { type: "string", description: "Name to enroll under when enrolling by itself (default: hostname)" },
     "auto-upgrade": {
       type: "string",

@@ -12,7 +12,8 @@ const WATCH_INTERVAL_MS = 2_000;
 export default defineCommand({
   meta: {
     name: "status",
-    description: "Show the connector's state; exit 0 connected, 1 degraded, 2 not running, 3 not enrolled, 4 revoked",
+    description:
+      "Show the connector's state; exit 0 connected, 40 degraded, 41 disconnected, 42 not running, 43 not responding, 44 not enrolled, 45 revoked",
   },
   args: {
     ...globalArgs,

@@ -100,6 +100,8 @@ const SPEC = {
     fallback: "3600",
   },
   metrics: { flag: "metrics", env: ["CONNECTOR_METRICS"], schema: ListenAddress, fallback: undefined },
+  // Probes for orchestrators: /healthz and /readyz only, no app names, so it may listen off loopback.
+  health: { flag: "health", env: ["CONNECTOR_HEALTH"], schema: ListenAddress, fallback: undefined },
   name: { flag: "name", env: ["CONNECTOR_NAME"], schema: NonEmpty, fallback: undefined },
   // Upgrades (docs/OPERATIONS.md "Upgrades"): where releases come from and when the daemon takes them.
   autoUpgrade: { flag: "auto-upgrade", env: ["CONNECTOR_AUTO_UPGRADE"], schema: OnOff, fallback: "on" },

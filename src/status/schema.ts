@@ -130,13 +130,16 @@ export const StatusSnapshotSchema = v.object({
 });
 export type StatusSnapshot = v.InferOutput<typeof StatusSnapshotSchema>;
 
-/** `connector status` exit codes: 0 connected, 1 degraded, 2 disconnected/not running, 3 not enrolled, 4 revoked, 5 running but not answering. */
+/**
+ * `connector status` exit codes (README "Exit codes"): 0 connected, then 40 and up, so no state reads
+ * as 1 (an unexpected failure) or 2 (a usage error) to a script or a probe.
+ */
 export const STATUS_EXIT: Record<ConnectorState, number> = {
   connected: 0,
-  degraded: 1,
-  disconnected: 2,
-  "not-running": 2,
-  "not-enrolled": 3,
-  revoked: 4,
-  "not-responding": 5,
+  degraded: 40,
+  disconnected: 41,
+  "not-running": 42,
+  "not-responding": 43,
+  "not-enrolled": 44,
+  revoked: 45,
 };

@@ -23,7 +23,7 @@ test("two tunnels up on one gateway while a second is known: degraded, and the s
   const snap = status.snapshot();
   expect(v.parse(StatusSnapshotSchema, snap).redundancy).toEqual({ distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 });
   expect(snap.state).toBe("degraded");
-  expect(STATUS_EXIT[snap.state]).toBe(1);
+  expect(STATUS_EXIT[snap.state]).toBe(40);
   expect(status.summary()).toMatchObject({
     state: "degraded",
     gateways: 1,

@@ -119,7 +119,7 @@ test("10 daemons started at once on one state dir: exactly one runs, the others 
   try {
     const status = await runConnector(["status", "--state-dir", stateDir, "--json"], { timeoutMs: 30_000 });
     expect(JSON.parse(status.stdout).state).toBe("not-responding");
-    expect(status.exitCode).toBe(5);
+    expect(status.exitCode).toBe(43);
   } finally {
     survivor.kill("SIGCONT");
   }

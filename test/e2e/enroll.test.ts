@@ -120,7 +120,7 @@ describe("connector enroll (compiled binary, reference cloud)", () => {
       connectorId: out.connectorId,
       name: "e2e-host",
     });
-    expect(status.exitCode).toBe(2);
+    expect(status.exitCode).toBe(42);
   });
 
   test("a second enroll without --force is refused (exit 20) and changes nothing; --force replaces", async () => {
@@ -341,7 +341,7 @@ describe("interrupted enrollment", () => {
       await proc.exited;
       expectNoIdentity(dir);
       const status = await runConnector(["status", "--state-dir", dir, "--json"]);
-      expect(status.exitCode).toBe(3);
+      expect(status.exitCode).toBe(44);
       expect(JSON.parse(status.stdout).state).toBe("not-enrolled");
     } finally {
       silent.stop(true);

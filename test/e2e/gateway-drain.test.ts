@@ -39,7 +39,7 @@ test("GO_AWAY from a stopping gateway: the tunnel moves to the other gateway and
   // Every tunnel is up, but one gateway failure would now cut them all: status does not say "connected".
   expect(moved.state).toBe("degraded");
   expect(moved.redundancy).toEqual({ distinctGateways: 1, tunnels: 2, gatewaysKnown: 2 });
-  expect((await daemon.status()).exitCode).toBe(1);
+  expect((await daemon.status()).exitCode).toBe(40);
 }, 90_000);
 
 test("after the drained gateway restarts, a tunnel moves back to it and status shows redundancy restored", async () => {

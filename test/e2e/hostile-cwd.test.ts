@@ -102,7 +102,7 @@ describe("the working directory and Bun runtime variables do not change the bina
     });
     expectNothingRan(status);
     // Enrolled and not running: it read the state dir the environment chose, with the default log level.
-    expect(status.exitCode).toBe(2);
+    expect(status.exitCode).toBe(42);
     expect(JSON.parse(status.stdout).state).toBe("not-running");
   });
 });

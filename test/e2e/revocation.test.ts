@@ -49,7 +49,7 @@ test("a connector revoked while running stops its tunnels and reports revoked (s
   expect(response.ok).toBe(true);
   const revoked = await daemon.waitFor("revoked", (s) => s.state === "revoked", 60_000);
   expect(revoked.tunnels.every((t) => t.state !== "up")).toBe(true);
-  expect((await daemon.status()).exitCode).toBe(4);
+  expect((await daemon.status()).exitCode).toBe(45);
   expect(daemon.output()).toContain("has been revoked");
   // It retries only slowly (every 10 minutes), not with the tunnels' 1 s backoff.
   expect(daemon.output()).toContain('"checkAgainInMs":600000');

@@ -33,9 +33,9 @@ describe("connector status without a daemon (compiled binary)", () => {
     expect(connectorBinary()).toEndWith("dist/connector");
   });
 
-  test("not enrolled: exit 3, JSON with the status fields", async () => {
+  test("not enrolled: exit 44, JSON with the status fields", async () => {
     const result = await runConnector(["status", "--state-dir", stateDir(), "--json", "--log-format", "json"]);
-    expect(result.exitCode).toBe(3);
+    expect(result.exitCode).toBe(44);
     const json = JSON.parse(result.stdout);
     expect(json).toMatchObject({
       state: "not-enrolled",
@@ -49,9 +49,9 @@ describe("connector status without a daemon (compiled binary)", () => {
     expect(json.certificate).toEqual({ notAfter: null });
   });
 
-  test("enrolled, no daemon: exit 2, the readable block names the connector and its certificate expiry", async () => {
+  test("enrolled, no daemon: exit 42, the readable block names the connector and its certificate expiry", async () => {
     const result = await runConnector(["status", "--state-dir", enrolledStateDir(), "--log-format", "json"]);
-    expect(result.exitCode).toBe(2);
+    expect(result.exitCode).toBe(42);
     expect(result.stdout).toContain('connector      conn-e2e "host-conn-e2e" (group group-a)');
     expect(result.stdout).toContain("state          not-running");
     expect(result.stdout).toMatch(/certificate {4}expires \d{4}-\d{2}-\d{2} \(in \d+ days\)/);
@@ -61,7 +61,7 @@ describe("connector status without a daemon (compiled binary)", () => {
     const dir = enrolledStateDir();
     writeFileSync(join(dir, "admin.sock"), "");
     const result = await runConnector(["status", "--state-dir", dir, "--json", "--log-format", "json"]);
-    expect(result.exitCode).toBe(2);
+    expect(result.exitCode).toBe(42);
     expect(JSON.parse(result.stdout)).toMatchObject({
       state: "not-running",
       connectorId: "conn-e2e",

@@ -132,7 +132,7 @@ echo "status answer $n ($*)"; exit $code`,
   test("first install: daemon-reload, enable and start both units, wait for status and print it", async () => {
     const s = await step(
       "CHANGED_UNITS=1 CHANGED_BINARY=1 CHANGED_ENV=1 CHANGED_IDENTITY=1\nstart_service",
-      statusSequence([2, 2, 0]),
+      statusSequence([42, 41, 0]),
     );
     expect(s.code, where(s)).toBe(0);
     expect(mutating(s)).toEqual([
@@ -160,7 +160,7 @@ echo "status answer $n ($*)"; exit $code`,
 
   test("a new binary under a running service: restarted, nothing else", async () => {
     const s = await step("CHANGED_BINARY=1\nstart_service", (fake) => {
-      statusSequence([1])(fake);
+      statusSequence([40])(fake);
       for (const unit of ["connector.service", "connector-upgrade.path"]) {
         writeFileSync(join(fake, `enabled-${unit}`), "");
         writeFileSync(join(fake, `active-${unit}`), "");
@@ -197,9 +197,9 @@ echo "status answer $n ($*)"; exit $code`,
   });
 
   test("status never answers: exit 8 after the wait, with the journal's last lines", async () => {
-    const s = await step("STATUS_WAIT_SECONDS=2\nstart_service", statusSequence([2]));
+    const s = await step("STATUS_WAIT_SECONDS=2\nstart_service", statusSequence([42]));
     expect(s.code, where(s)).toBe(8);
-    expect(s.stderr).toContain("install.sh: connector status did not answer within 2 s (exit 2):");
+    expect(s.stderr).toContain("install.sh: connector status did not answer within 2 s (exit 42):");
     expect(s.stderr).toContain("journal: last lines");
     expect(s.stderr).toContain(
       "install.sh: the service did not start: see systemctl status connector and journalctl -u connector",
@@ -207,7 +207,7 @@ echo "status answer $n ($*)"; exit $code`,
   });
 
   test("a revoked identity: exit 8 at once", async () => {
-    const s = await step("start_service", statusSequence([4]));
+    const s = await step("start_service", statusSequence([45]));
     expect(s.code, where(s)).toBe(8);
     expect(s.stderr).toContain("install.sh: this connector's identity is revoked");
     expect(readFileSync(join(s.fake, "count"), "utf8").trim()).toBe("1");

@@ -21,7 +21,7 @@ describe("offline status", () => {
   test("no identity: not-enrolled, exit 3, the shape with empty counters", async () => {
     const snapshot = await collectStatus(stateDir);
     expect(snapshot.state).toBe("not-enrolled");
-    expect(STATUS_EXIT[snapshot.state]).toBe(3);
+    expect(STATUS_EXIT[snapshot.state]).toBe(44);
     expect(snapshot).toMatchObject({
       connectorId: null,
       certificate: { notAfter: null },
@@ -37,7 +37,7 @@ describe("offline status", () => {
     new IdentityStore(stateDir).save(IDENTITY, { replace: false });
     const snapshot = await collectStatus(stateDir);
     expect(snapshot.state).toBe("not-running");
-    expect(STATUS_EXIT[snapshot.state]).toBe(2);
+    expect(STATUS_EXIT[snapshot.state]).toBe(42);
     expect(snapshot.connectorId).toBe("conn-42");
     expect(snapshot.name).toBe("host-conn-42");
     expect(snapshot.group).toBe("group-a");
@@ -88,7 +88,7 @@ describe("admin socket", () => {
     try {
       const snapshot = await collectStatus(stateDir, { timeoutMs: 150 });
       expect(snapshot.state).toBe("not-responding");
-      expect(STATUS_EXIT[snapshot.state]).toBe(5);
+      expect(STATUS_EXIT[snapshot.state]).toBe(43);
       expect(v.safeParse(StatusSnapshotSchema, snapshot).success).toBe(true);
       // No socket at all (e.g. it could not be created) with the lock held: the same.
       silent.stop(true);
@@ -119,7 +119,7 @@ describe("admin socket", () => {
       const snapshot = await collectStatus(stateDir);
       expect(snapshot.state).toBe("degraded");
       expect(snapshot.tunnels).toHaveLength(2);
-      expect(STATUS_EXIT[snapshot.state]).toBe(1);
+      expect(STATUS_EXIT[snapshot.state]).toBe(40);
     } finally {
       server.stop(true);
     }
@@ -141,12 +141,12 @@ describe("STATUS_EXIT", () => {
   test("maps every state to the exit code", () => {
     expect(STATUS_EXIT).toEqual({
       connected: 0,
-      degraded: 1,
-      disconnected: 2,
-      "not-running": 2,
-      "not-enrolled": 3,
-      revoked: 4,
-      "not-responding": 5,
+      degraded: 40,
+      disconnected: 41,
+      "not-running": 42,
+      "not-responding": 43,
+      "not-enrolled": 44,
+      revoked: 45,
     });
   });
 });
