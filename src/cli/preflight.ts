@@ -7,7 +7,7 @@ import { renderReport, reportExitCode } from "../preflight/report.ts";
 import type { Command } from "./command.ts";
 import { cliContext } from "./context.ts";
 import { printOut } from "./io.ts";
-import { GLOBAL_OPTIONS, PROXY_OPTIONS } from "./options.ts";
+import { GLOBAL_OPTIONS, PROXY_OPTIONS, settingOptions } from "./options.ts";
 
 const command: Command = {
   name: "preflight",
@@ -18,6 +18,8 @@ const command: Command = {
   options: [
     ...GLOBAL_OPTIONS,
     ...PROXY_OPTIONS,
+    // The name enroll will use: preflight checks it is a valid connector name.
+    ...settingOptions("name"),
     {
       name: "key",
       kind: "string",

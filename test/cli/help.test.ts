@@ -12,7 +12,7 @@ const GLOBAL: SettingName[] = ["stateDir", "logLevel", "logFormat"];
 const PROXY: SettingName[] = ["proxy", "noProxy"];
 /** The settings each command takes as flags (the rest it reads from the environment only, if at all). */
 const TAKES: Record<string, SettingName[]> = {
-  preflight: [...GLOBAL, ...PROXY],
+  preflight: [...GLOBAL, ...PROXY, "name"],
   enroll: [...GLOBAL, ...PROXY, "name"],
   run: Object.keys(SETTINGS) as SettingName[],
   status: GLOBAL,
