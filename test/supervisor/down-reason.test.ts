@@ -70,3 +70,10 @@ describe("disconnectReason", () => {
     expect(disconnectReason(remote(1011))).toBe("GATEWAY_CLOSED");
   });
 });
+
+test("docs/OPERATIONS.md 'Troubleshooting tunnels' explains every code", async () => {
+  const doc = await Bun.file(new URL("../../docs/OPERATIONS.md", import.meta.url)).text();
+  const section = doc.slice(doc.indexOf("## Troubleshooting tunnels"), doc.indexOf("## Troubleshooting by preflight"));
+  for (const code of [...Object.keys(CONNECT_FAILURE_REASONS), ...Object.keys(DISCONNECT_REASONS)])
+    expect(section).toContain(`\`${code}\``);
+});
