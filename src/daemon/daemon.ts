@@ -23,6 +23,8 @@ import { ensureStateDir } from "../state/atomic-file.ts";
 import { buildInfo } from "../version.ts";
 import type { DaemonDeps, DaemonOptions } from "./daemon-deps.ts";
 import { drainTunnels } from "./drain.ts";
+import { logEvents } from "./event-log.ts";
+import { DaemonEvents } from "./events.ts";
 import { takeOver, type SuccessorRole } from "./handover-child.ts";
 import type { Successor } from "./handover.ts";
 import { LocalServers } from "./local-servers.ts";
@@ -115,7 +117,16 @@ export class Daemon {
 
   async #start(identity: Identity): Promise<void> {
     const { settings, log, successor } = this.#options;
-    const status = new StatusModel(identity, () => this.#service?.failures ?? {});
+    const status = new StatusModel(
+      identity,
+      () => this.#service?.failures ?? {},
+      () => this.#deps.clock.wallNow(),
+    );
+    const events = new DaemonEvents((err, event) =>
+      log.error("event listener failed (kept running)", { event: event.type, error: describeError(err) }),
+    );
+    events.subscribe((event) => status.apply(event));
+    events.subscribe(logEvents({ log, summary: () => status.summary() }));
     const servers = new LocalServers({
       deps: this.#deps,
       stateDir: settings.stateDir,
@@ -139,6 +150,7 @@ export class Daemon {
       deps: this.#deps,
       identity,
       status,
+      events,
       stopping: this.#stopping,
       holdsLock: () => this.#lock !== undefined,
     });

@@ -20,6 +20,7 @@ import { rollTunnels } from "./identity-rollover.ts";
 import { LiveTunnels, type TunnelListener } from "./live-tunnels.ts";
 import { Revocation } from "./revocation.ts";
 import { ServedApps } from "./served-apps.ts";
+import type { DaemonEvents } from "./events.ts";
 import type { StatusModel } from "./status-model.ts";
 import { createTunnelSupervisor } from "./tunnel-supervisor.ts";
 import { tunnelEventsToStatus } from "./tunnel-events.ts";
@@ -34,6 +35,8 @@ export interface ServiceOptions {
   readonly deps: DaemonDeps;
   readonly identity: Identity;
   readonly status: StatusModel;
+  /** The daemon's event stream (events.ts): what happens here is told there. */
+  readonly events: DaemonEvents;
   /** Aborted once the daemon stops: nothing new starts then. */
   readonly stopping: AbortSignal;
   /** Whether this process holds the daemon lock: only the holder renews (it writes the identity). */
@@ -122,7 +125,9 @@ export class Service {
       status,
       onRevoked: () => this.revocation.confirmed(),
     });
-    this.tunnels.subscribe(tunnelEventsToStatus({ status, log, stopping: () => stopping.aborted }));
+    this.tunnels.subscribe(
+      tunnelEventsToStatus({ status, events: this.#o.events, clock, stopping: () => stopping.aborted }),
+    );
     this.revocation.startTunnels();
     this.#every(SUMMARY_INTERVAL_MS, () => log.info("status", status.summary()));
     // A revoked connector asks only on its own slow schedule (revocation.ts), not on the poll.

@@ -6,6 +6,7 @@
 import type { Identity } from "../identity/identity.ts";
 import { certificateNotAfter } from "../identity/identity.ts";
 import {
+  STATUS_SCHEMA_VERSION,
   redundancyLost,
   type ConnectorState,
   type Redundancy,
@@ -16,6 +17,8 @@ import type { SessionStats } from "../mux/session-stats.ts";
 import type { SlotState } from "../supervisor/supervisor.ts";
 import type { HealthReport } from "../mux/payloads.ts";
 import { buildInfo } from "../version.ts";
+import type { DaemonEvent } from "./events.ts";
+import { TunnelHistory } from "./tunnel-history.ts";
 
 interface SlotView {
   gateway: string;
@@ -40,6 +43,8 @@ export class StatusModel {
   #revoked = false;
   #controlReachable: boolean | null = null;
   #catalog: NonNullable<StatusSnapshot["catalog"]> | undefined;
+  readonly #history = new TunnelHistory();
+  readonly #startedAt: Date;
 
   constructor(
     private identity: Identity,
@@ -47,6 +52,7 @@ export class StatusModel {
     private readonly failures: () => Readonly<Record<string, number>> = () => ({}),
     private readonly now: () => Date = () => new Date(),
   ) {
+    this.#startedAt = now();
     this.#notAfter = certificateNotAfter(identity).toISOString();
   }
 
@@ -57,6 +63,11 @@ export class StatusModel {
     view.state = state;
     view.since = since.toISOString();
     if (state !== "up") view.rttMs = null;
+  }
+
+  /** The daemon's events (events.ts) status keeps: why a slot is down, when it retries, counters by reason. */
+  apply(event: DaemonEvent): void {
+    if (event.type === "tunnel") this.#history.on(event);
   }
 
   /** The session of `slot` is live; its counters are read on demand. */
@@ -183,25 +194,37 @@ export class StatusModel {
     const sum = (pick: (s: SessionStats) => number) => all.reduce((total, s) => total + (s ? pick(s) : 0), 0);
     const active = sum((s) => s.streamsActive);
     const upgrade = this.#upgrade();
+    const now = this.now();
     return {
+      schemaVersion: STATUS_SCHEMA_VERSION,
+      at: now.toISOString(),
       state: this.state(),
       connectorId: this.identity.connectorId,
       name: this.identity.name,
       group: this.identity.group,
       version: buildInfo.version,
       pid: process.pid,
+      startedAt: this.#startedAt.toISOString(),
+      uptimeSeconds: Math.max(0, Math.floor((now.getTime() - this.#startedAt.getTime()) / 1000)),
       certificate: { notAfter: this.#notAfter, ...this.#renewal() },
       controlPlane: { url: this.identity.controlUrl, reachable: this.#controlReachable },
       ...(this.#catalog ? { catalog: this.#catalog } : {}),
       ...this.#tokenStatus(),
       redundancy: this.redundancy(),
-      tunnels: this.#slots.map((s, i) => ({
-        gateway: s.gateway,
-        state: s.state,
-        since: s.since,
-        rttMs: s.rttMs,
-        streams: live[i]?.streamsActive ?? 0,
-      })),
+      tunnels: this.#slots.map((s, i) => {
+        const history = this.#history.slot(i);
+        return {
+          gateway: s.gateway,
+          state: s.state,
+          since: s.since,
+          rttMs: s.rttMs,
+          streams: live[i]?.streamsActive ?? 0,
+          failures: history?.failures ?? 0,
+          ...(history?.lastError && s.state !== "up" ? { lastError: history.lastError } : {}),
+          ...(history?.retryAt && s.state === "down" ? { retryAt: history.retryAt } : {}),
+        };
+      }),
+      tunnelCounters: this.#history.counters(),
       streams: {
         created: this.#ended.created + sum((s) => s.streamsCreated),
         closed: this.#ended.closed + sum((s) => s.streamsClosed),

@@ -24,6 +24,8 @@ export interface SessionClosed {
   readonly initiator: "local" | "remote";
   /** Why, as a typed error: ProtocolError, HeartbeatTimeoutError, TunnelClosedError… */
   readonly error?: ConnectorError;
+  /** Remote closes: why the transport failed, when it did (a WebSocket protocol error, a reset). */
+  readonly transportError?: Error;
 }
 
 /** Events out of a session. Each is optional; a listener that throws is logged, never fatal. */

@@ -297,7 +297,16 @@ export class Session {
 
   #onTransportClose(info: TransportClose): void {
     const error = new E.TunnelClosedError(`transport closed (${info.code}${info.reason ? ` ${info.reason}` : ""})`);
-    this.#terminate({ code: info.code, reason: info.reason, initiator: "remote", error }, false);
+    this.#terminate(
+      {
+        code: info.code,
+        reason: info.reason,
+        initiator: "remote",
+        error,
+        ...(info.error ? { transportError: info.error } : {}),
+      },
+      false,
+    );
   }
 
   #terminate(info: SessionClosed, closeTransport: boolean): void {

@@ -15,7 +15,14 @@ import { IdentityStore } from "../identity/store.ts";
 import { daemonLockHeld } from "../state/daemon-lock.ts";
 import { buildInfo } from "../version.ts";
 import { ADMIN_QUERY_TIMEOUT_MS, ADMIN_SOCKET_NAME, MAX_STATUS_BYTES } from "./config.ts";
-import { StatusSnapshotSchema, type StatusSnapshot } from "./schema.ts";
+import { STATUS_SCHEMA_VERSION, StatusSnapshotSchema, type StatusSnapshot } from "./schema.ts";
+
+/** What a daemon answers: a daemon of an earlier build may not send the version and time; this CLI adds them. */
+const DaemonAnswerSchema = v.object({
+  ...StatusSnapshotSchema.entries,
+  schemaVersion: v.optional(StatusSnapshotSchema.entries.schemaVersion),
+  at: v.optional(StatusSnapshotSchema.entries.at),
+});
 
 /** Asks a daemon for its snapshot; undefined when no daemon answers. */
 export type DaemonQuery = (socketPath: string) => Promise<StatusSnapshot | undefined>;
@@ -68,7 +75,7 @@ export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): Dae
     } catch {
       json = undefined;
     }
-    const parsed = v.safeParse(StatusSnapshotSchema, json);
+    const parsed = v.safeParse(DaemonAnswerSchema, json);
     if (!parsed.success) {
       throw new ConnectorError(
         "STATUS_UNAVAILABLE",
@@ -76,13 +83,15 @@ export function httpDaemonQuery(timeoutMs: number = ADMIN_QUERY_TIMEOUT_MS): Dae
         ExitCode.failure,
       );
     }
-    return parsed.output;
+    return { ...parsed.output, schemaVersion: STATUS_SCHEMA_VERSION, at: parsed.output.at ?? new Date().toISOString() };
   };
 }
 
 /** The snapshot of a connector whose daemon is not running (or that is not enrolled). */
-export function offlineSnapshot(identity: Identity | undefined): StatusSnapshot {
+export function offlineSnapshot(identity: Identity | undefined, now: Date = new Date()): StatusSnapshot {
   const empty = {
+    schemaVersion: STATUS_SCHEMA_VERSION,
+    at: now.toISOString(),
     version: buildInfo.version,
     tunnels: [],
     streams: { created: 0, closed: 0, active: 0 },

@@ -20,6 +20,17 @@ export type ConnectorState = v.InferOutput<typeof ConnectorState>;
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Text = (max: number) => v.pipe(v.string(), v.maxLength(max));
 
+/**
+ * Why a tunnel is down (or why the last attempt failed while it dials again): a stable code from
+ * src/supervisor/down-reason.ts, the message, and whether it failed to dial or was up before.
+ */
+export const TunnelDownSchema = v.object({
+  code: Text(64),
+  message: Text(1024),
+  after: v.picklist(["connect", "up"]),
+  at: Text(64),
+});
+
 export const TunnelStatusSchema = v.object({
   gateway: Text(512),
   state: v.picklist(["up", "connecting", "down"]),
@@ -28,7 +39,25 @@ export const TunnelStatusSchema = v.object({
   /** Last PING round trip, null before the first PONG. */
   rttMs: v.nullable(v.number()),
   streams: v.optional(Count),
+  /** Not up: why the last attempt failed; absent when it never failed or is up. */
+  lastError: v.optional(TunnelDownSchema),
+  /** Down: when it dials again. */
+  retryAt: v.optional(Text(64)),
+  /** Attempts that failed in a row (0 once up). */
+  failures: v.optional(Count),
 });
+
+/** Since start: dials that succeeded, of which reconnects (the slot had been up before), and failures by reason. */
+export const TunnelCountersSchema = v.object({
+  connects: Count,
+  reconnects: Count,
+  connectFailures: v.record(Text(64), Count),
+  disconnects: v.record(Text(64), Count),
+});
+export type TunnelCounters = v.InferOutput<typeof TunnelCountersSchema>;
+
+/** Bumped when a field changes meaning or goes away; new optional fields keep the version. */
+export const STATUS_SCHEMA_VERSION = 1 as const;
 
 /**
  * Whether the tunnels are spread over gateways: `distinctGateways` used by the `tunnels` that are up,
@@ -79,6 +108,9 @@ export const UpgradeStatusSchema = v.object({
 export type UpgradeStatus = v.InferOutput<typeof UpgradeStatusSchema>;
 
 export const StatusSnapshotSchema = v.object({
+  schemaVersion: v.literal(STATUS_SCHEMA_VERSION),
+  /** When the snapshot was taken (ISO). */
+  at: Text(64),
   state: ConnectorState,
   connectorId: v.nullable(Text(128)),
   name: v.nullable(Text(63)),
@@ -87,6 +119,9 @@ export const StatusSnapshotSchema = v.object({
   version: Text(64),
   /** The daemon's process id (it changes when an upgrade hands over); absent when no daemon runs. */
   pid: v.optional(Count),
+  /** When the daemon started and how long ago (seconds); absent when no daemon runs. */
+  startedAt: v.optional(Text(64)),
+  uptimeSeconds: v.optional(Count),
   certificate: v.object({
     notAfter: v.nullable(Text(64)),
     /** When the daemon renews it next (or retries a failed renewal); absent when no daemon runs. */
@@ -108,6 +143,8 @@ export const StatusSnapshotSchema = v.object({
     v.object({ source: v.picklist(["control-plane", "stored"]), version: Text(128), fetchedAt: Text(64) }),
   ),
   tunnels: v.array(TunnelStatusSchema),
+  /** Tunnel connects, reconnects and failures by reason since the daemon started; absent when none runs. */
+  tunnelCounters: v.optional(TunnelCountersSchema),
   /** Absent when no daemon runs. */
   redundancy: v.optional(RedundancySchema),
   /** `failures`: streams the connector could not open, by PROTOCOL §5.3 code (NOT_ALLOWED, REFUSED, …). */

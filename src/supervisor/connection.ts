@@ -7,6 +7,7 @@ import type { Clock } from "../clock.ts";
 import type { Gateway } from "./supervisor-types.ts";
 import type { Secret } from "../secret.ts";
 import { dialTunnel } from "../transport/dial-tunnel.ts";
+import { disconnectReason } from "./down-reason.ts";
 import type { ProxyBypass } from "../netaddr/proxy-bypass.ts";
 import { Session } from "../mux/session.ts";
 import type { OpenHandler, SessionEvents } from "../mux/session-types.ts";
@@ -111,6 +112,7 @@ export async function connectTunnel(
         ? Promise.resolve()
         : new Promise<void>((resolve) => idleWaiters.push(resolve)),
     closed: session.closed.then((info) => ({
+      code: disconnectReason(info),
       reason: info.error
         ? `${info.error.code}: ${info.error.message}`
         : `closed (${info.code}${info.reason ? ` ${info.reason}` : ""})`,

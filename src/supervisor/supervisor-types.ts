@@ -4,6 +4,7 @@
  */
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { Backoff, BackoffPolicy } from "../retry/backoff.ts";
+import type { DisconnectReason, DownReason } from "./down-reason.ts";
 
 /** A gateway as the supervisor needs it: the control plane's answers (src/control/api.ts) fit this
  * shape, and the supervisor does not depend on the control plane's schemas. */
@@ -22,8 +23,8 @@ export type RedundancyEvent =
 
 /** One live tunnel as the supervisor sees it. */
 export interface TunnelHandle {
-  /** Resolves once when the tunnel is gone, with why. */
-  readonly closed: Promise<{ reason: string }>;
+  /** Resolves once when the tunnel is gone, with why (`code`: one of down-reason.ts, when known). */
+  readonly closed: Promise<{ reason: string; code?: DisconnectReason }>;
   /** Tell the gateway to route no new streams here (GO_AWAY); existing streams continue. */
   drain(): void;
   /** Number of streams still open (for graceful stop). */
@@ -52,7 +53,10 @@ export type SupervisorEvent<T extends TunnelHandle = TunnelHandle> =
       state: SlotState;
       gateway: Gateway;
       since: Date;
+      /** Down: why, in words and as a stable code; `after` says whether it failed to dial or was up. */
       error?: string;
+      code?: DownReason;
+      after?: "connect" | "up";
       retryInMs?: number;
       tunnel?: T;
     }

@@ -20,6 +20,7 @@ import { RetiringTunnels } from "./retiring-tunnels.ts";
 import { Redundancy, spreadMeanwhile } from "./redundancy.ts";
 import { chooseGateway } from "./gateway-choice.ts";
 import type { Gateway, Slot, SlotState, SupervisorOptions, TunnelHandle } from "./supervisor-types.ts";
+import { connectFailureReason, type DownReason } from "./down-reason.ts";
 
 export type { ConnectTunnel, SlotState, SupervisorEvent, SupervisorOptions, TunnelHandle } from "./supervisor-types.ts";
 
@@ -129,12 +130,17 @@ export class Supervisor<T extends TunnelHandle = TunnelHandle> {
     this.#retireTunnel(s, tunnel, gateway, this.#drainedGraceMs(), "gateway drained this tunnel");
     if (stable) {
       s.backoff.reset();
-      this.#emit(s, { error: "gateway draining (GO_AWAY)" });
+      this.#emit(s, { error: "gateway draining (GO_AWAY)", code: "GATEWAY_DRAINING", after: "up" });
       this.#connect(s, gateway.id);
       return;
     }
     const delay = s.backoff.nextDelayMs();
-    this.#emit(s, { error: "gateway draining (GO_AWAY) soon after the upgrade", retryInMs: delay });
+    this.#emit(s, {
+      error: "gateway draining (GO_AWAY) soon after the upgrade",
+      code: "GATEWAY_DRAINING",
+      after: "up",
+      retryInMs: delay,
+    });
     s.timer = this.options.clock.setTimeout(() => this.#connect(s, gateway.id), delay);
     this.#redundancy.check();
   }
@@ -229,7 +235,10 @@ export class Supervisor<T extends TunnelHandle = TunnelHandle> {
     this.#onUp(slot, tunnel);
   }
 
-  #emit(slot: Slot<T>, extra: { error?: string; retryInMs?: number; tunnel?: T } = {}): void {
+  #emit(
+    slot: Slot<T>,
+    extra: { error?: string; code?: DownReason; after?: "connect" | "up"; retryInMs?: number; tunnel?: T } = {},
+  ): void {
     this.options.onEvent({
       type: "slot",
       slot: slot.index,
@@ -258,7 +267,7 @@ export class Supervisor<T extends TunnelHandle = TunnelHandle> {
     const gateway = slot.gateway;
     this.options.connect(gateway, slot.index).then(
       (tunnel) => this.#onUp(slot, tunnel),
-      (err: unknown) => this.#onDown(slot, gateway, describeError(err)),
+      (err: unknown) => this.#onDown(slot, gateway, describeError(err), connectFailureReason(err), "connect"),
     );
   }
 
@@ -272,25 +281,25 @@ export class Supervisor<T extends TunnelHandle = TunnelHandle> {
     slot.upAt = this.options.clock.now();
     this.#emit(slot, { tunnel });
     const gateway = slot.gateway!;
-    tunnel.closed.then(({ reason }) => {
+    tunnel.closed.then(({ reason, code }) => {
       if (slot.tunnel !== tunnel) return; // retired: the slot has moved on
       slot.tunnel = undefined;
       if (this.#stable(slot)) slot.backoff.reset();
-      this.#onDown(slot, gateway, reason);
+      this.#onDown(slot, gateway, reason, code ?? "OTHER", "up");
     });
     tunnel.peerDraining?.then(() => this.retire(slot.index, tunnel));
     this.#redundancy.check();
   }
 
-  #onDown(slot: Slot<T>, gateway: Gateway, error: string): void {
+  #onDown(slot: Slot<T>, gateway: Gateway, error: string, code: DownReason, after: "connect" | "up"): void {
     slot.state = "down";
     this.#failedAt.set(gateway.id, this.options.clock.now());
     if (this.#stopping) {
-      this.#emit(slot, { error });
+      this.#emit(slot, { error, code, after });
       return;
     }
     const delay = slot.backoff.nextDelayMs();
-    this.#emit(slot, { error, retryInMs: delay });
+    this.#emit(slot, { error, code, after, retryInMs: delay });
     slot.timer = this.options.clock.setTimeout(() => this.#connect(slot), delay);
     this.#redundancy.check();
   }

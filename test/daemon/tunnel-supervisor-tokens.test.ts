@@ -13,6 +13,8 @@ import { AccessTokens, type FetchedToken } from "../../src/daemon/access-tokens.
 import { StatusModel } from "../../src/daemon/status-model.ts";
 import { createTunnelSupervisor } from "../../src/daemon/tunnel-supervisor.ts";
 import { tunnelEventsToStatus } from "../../src/daemon/tunnel-events.ts";
+import { logEvents } from "../../src/daemon/event-log.ts";
+import { DaemonEvents } from "../../src/daemon/events.ts";
 import { connectTunnel, type Tunnel } from "../../src/supervisor/connection.ts";
 import type { Identity } from "../../src/identity/identity.ts";
 import type { Supervisor } from "../../src/supervisor/supervisor.ts";
@@ -63,7 +65,9 @@ function supervise(gateways: Gateway[], count: number, fetch: (identity: Identit
     isTTY: false,
   });
   const status = new StatusModel(identity);
-  const events = tunnelEventsToStatus({ status, log, stopping: () => false });
+  const daemonEvents = new DaemonEvents();
+  daemonEvents.subscribe(logEvents({ log, summary: () => status.summary() }));
+  const events = tunnelEventsToStatus({ status, events: daemonEvents, clock: systemClock, stopping: () => false });
   const created = createTunnelSupervisor(
     {
       identity: () => identity,
