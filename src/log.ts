@@ -45,22 +45,34 @@ export function stderrIsJournal(
   }
 }
 
-/** Fields every line carries from now on (`bindLogFields`); shared by a logger and its children. */
-class BoundFields {
+/** What every logger of one `createLogger` call shares and can be told later. */
+class SharedState {
+  /** Fields every line carries from now on (`bindLogFields`). */
   fields: Record<string, unknown> = {};
+  /** Lines go to the journal: `<N>` prefixes (`logToJournal`). */
+  journal = false;
 }
-const BOUND = Symbol("bound log fields");
-type BindingReporter = ConsolaReporter & { [BOUND]?: BoundFields };
+const STATE = Symbol("shared log state");
+type StatefulReporter = ConsolaReporter & { [STATE]?: SharedState };
+
+function statesOf(log: Logger): SharedState[] {
+  return (log.options.reporters as StatefulReporter[]).flatMap((r) => (r[STATE] ? [r[STATE]] : []));
+}
 
 /**
  * Adds `fields` to every later line of `log` and of every logger made from it (`withTag`) or from the
  * same `createLogger` call. A logger not made by `createLogger` (a test's) is left as it is.
  */
 export function bindLogFields(log: Logger, fields: Record<string, unknown>): void {
-  for (const reporter of log.options.reporters as BindingReporter[]) {
-    const bound = reporter[BOUND];
-    if (bound) bound.fields = { ...bound.fields, ...fields };
-  }
+  for (const state of statesOf(log)) state.fields = { ...state.fields, ...fields };
+}
+
+/**
+ * Whether the lines of `log` (and its children) go to the journal, as `stderrIsJournal` found: the
+ * process that knows its lines go to stderr says so (the daemon, from its environment).
+ */
+export function logToJournal(log: Logger, journal: boolean): void {
+  for (const state of statesOf(log)) state.journal = journal;
 }
 
 /** The fields of one entry: its extra arguments merged (an Error as `error`, anything else as `detail`). */
@@ -79,30 +91,24 @@ function messageOf(first: unknown): string {
 }
 
 /** Bound fields go last and never replace a field of the line itself. */
-function withBound(fields: Record<string, unknown>, bound: BoundFields): Record<string, unknown> {
+function withBound(fields: Record<string, unknown>, state: SharedState): Record<string, unknown> {
   const out = { ...fields };
-  for (const [key, value] of Object.entries(bound.fields)) if (!(key in out)) out[key] = value;
+  for (const [key, value] of Object.entries(state.fields)) if (!(key in out)) out[key] = value;
   return out;
 }
 
-function jsonReporter(write: (line: string) => void, journal: boolean): BindingReporter {
-  const bound = new BoundFields();
-  return {
-    [BOUND]: bound,
-    log(entry: LogObject) {
-      const [first, ...rest] = entry.args;
-      const priority = priorityOf(entry.level);
-      const record: Record<string, unknown> = {
-        time: entry.date.toISOString(),
-        level: entry.type,
-        priority,
-        ...(entry.tag ? { component: entry.tag } : {}),
-        msg: messageOf(first),
-        ...withBound(entryFields(rest), bound),
-      };
-      write(`${journal ? `<${priority}>` : ""}${JSON.stringify(record)}\n`);
-    },
+function jsonLine(entry: LogObject, state: SharedState): string {
+  const [first, ...rest] = entry.args;
+  const priority = priorityOf(entry.level);
+  const record: Record<string, unknown> = {
+    time: entry.date.toISOString(),
+    level: entry.type,
+    priority,
+    ...(entry.tag ? { component: entry.tag } : {}),
+    msg: messageOf(first),
+    ...withBound(entryFields(rest), state),
   };
+  return `${state.journal ? `<${priority}>` : ""}${JSON.stringify(record)}\n`;
 }
 
 /** A value as `key=value` text shows it: bare when that cannot be misread, JSON-quoted otherwise. */
@@ -113,41 +119,29 @@ function textValue(value: unknown): string {
 }
 
 /**
- * `pretty` when stderr is the journal: one line per entry, no colours or time (journald stamps each
- * line), `[component] message key=value …` after the priority prefix. A newline in the message is
- * escaped so that one entry stays one journal record.
+ * `pretty` to the journal: one line per entry, no colours or time (journald stamps each line),
+ * `[component] message key=value …` after the priority prefix. A newline in the message is escaped so
+ * that one entry stays one journal record.
  */
-function journalTextReporter(write: (line: string) => void): BindingReporter {
-  const bound = new BoundFields();
-  return {
-    [BOUND]: bound,
-    log(entry: LogObject) {
-      const [first, ...rest] = entry.args;
-      const parts = [
-        `<${priorityOf(entry.level)}>${entry.tag ? `[${entry.tag}] ` : ""}${messageOf(first).replace(/\n/g, "\\n")}`,
-      ];
-      for (const [key, value] of Object.entries(withBound(entryFields(rest), bound)))
-        parts.push(`${key}=${textValue(value)}`);
-      write(`${parts.join(" ")}\n`);
-    },
-  };
+function journalTextLine(entry: LogObject, state: SharedState): string {
+  const [first, ...rest] = entry.args;
+  const parts = [
+    `<${priorityOf(entry.level)}>${entry.tag ? `[${entry.tag}] ` : ""}${messageOf(first).replace(/\n/g, "\\n")}`,
+  ];
+  for (const [key, value] of Object.entries(withBound(entryFields(rest), state)))
+    parts.push(`${key}=${textValue(value)}`);
+  return `${parts.join(" ")}\n`;
 }
 
 /** consola's own reporter (a terminal), the bound fields merged into the line's fields object. */
-function bindingWrapper(inner: ConsolaReporter): BindingReporter {
-  const bound = new BoundFields();
-  return {
-    [BOUND]: bound,
-    log(entry, ctx) {
-      if (Object.keys(bound.fields).length === 0) return inner.log(entry, ctx);
-      const args = [...entry.args];
-      const last = args.length > 1 ? args.at(-1) : undefined;
-      if (last && typeof last === "object" && !(last instanceof Error))
-        args[args.length - 1] = withBound(last as Record<string, unknown>, bound);
-      else args.push({ ...bound.fields });
-      inner.log({ ...entry, args }, ctx);
-    },
-  };
+function withBoundArgs(entry: LogObject, state: SharedState): LogObject {
+  if (Object.keys(state.fields).length === 0) return entry;
+  const args = [...entry.args];
+  const last = args.length > 1 ? args.at(-1) : undefined;
+  if (last && typeof last === "object" && !(last instanceof Error))
+    args[args.length - 1] = withBound(last as Record<string, unknown>, state);
+  else args.push({ ...state.fields });
+  return { ...entry, args };
 }
 
 export interface LoggerOptions {
@@ -155,17 +149,31 @@ export interface LoggerOptions {
   readonly format: LogFormat;
   /** Where lines go; stderr when absent. */
   readonly write?: (line: string) => void;
-  /** Lines go to the journal: `<N>` priority prefixes. Detected for stderr (`stderrIsJournal`) when absent. */
+  /**
+   * Lines go to the journal: `<N>` priority prefixes. When absent: detected (`stderrIsJournal`) if
+   * lines go to stderr, otherwise no until `logToJournal` says so.
+   */
   readonly journal?: boolean;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(line));
-  const journal = options.journal ?? (options.write === undefined && stderrIsJournal());
+  const state = new SharedState();
+  state.journal = options.journal ?? (options.write === undefined && stderrIsJournal());
   const level = LEVELS[options.level];
-  if (options.format === "json") return createConsola({ level, reporters: [jsonReporter(write, journal)] });
-  if (journal) return createConsola({ level, reporters: [journalTextReporter(write)] });
+  if (options.format === "json") {
+    const reporter: StatefulReporter = { [STATE]: state, log: (entry) => write(jsonLine(entry, state)) };
+    return createConsola({ level, reporters: [reporter] });
+  }
   const log = createConsola({ level, stdout: process.stderr, stderr: process.stderr });
-  log.setReporters(log.options.reporters.map(bindingWrapper));
+  const [terminal] = log.options.reporters;
+  const reporter: StatefulReporter = {
+    [STATE]: state,
+    log(entry, ctx) {
+      if (state.journal) write(journalTextLine(entry, state));
+      else terminal?.log(withBoundArgs(entry, state), ctx);
+    },
+  };
+  log.setReporters([reporter]);
   return log;
 }

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { appendFileSync, closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bindLogFields, createLogger, type LogFormat, stderrIsJournal } from "../src/log.ts";
+import { bindLogFields, createLogger, type LogFormat, logToJournal, stderrIsJournal } from "../src/log.ts";
 
 function capture(format: LogFormat, journal?: boolean) {
   const lines: string[] = [];
@@ -92,10 +92,18 @@ describe("whether stderr is the journal", () => {
     ).toBe(false);
   });
 
-  test("a logger given its own writer never prefixes (it does not write to stderr)", () => {
-    const { log, lines } = capture("json");
-    log.warn("w");
-    expect(lines[0]).toStartWith("{");
+  test("a logger given its own writer prefixes only once told its lines go to the journal, children too", () => {
+    for (const format of ["json", "pretty"] as const) {
+      const { log, lines } = capture(format);
+      const child = log.withTag("tunnel");
+      log.warn("w");
+      logToJournal(child, true);
+      log.warn("w");
+      child.error("e");
+      // pretty outside the journal is consola's terminal output (process.stderr), not the writer's
+      const before = format === "json" ? ['{"t'] : [];
+      expect(lines.map((l) => l.slice(0, 3))).toEqual([...before, "<4>", "<3>"]);
+    }
   });
 
   test("the file itself as the journal: what a reader of the stream gets", () => {

@@ -17,7 +17,7 @@
  */
 import { describeError, ExitCode } from "../errors.ts";
 import type { Identity } from "../identity/identity.ts";
-import { bindLogFields, type Logger } from "../log.ts";
+import { bindLogFields, type Logger, logToJournal, stderrIsJournal } from "../log.ts";
 import type { DaemonLock } from "../state/daemon-lock.ts";
 import { sleep } from "../clock.ts";
 import { ensureStateDir } from "../state/atomic-file.ts";
@@ -57,6 +57,8 @@ export class Daemon {
     this.#options = options;
     this.#deps = deps;
     this.#log = options.log;
+    // Under systemd every line gets its priority (`<N>`), so `journalctl -p warning` finds warnings.
+    if (stderrIsJournal(options.env)) logToJournal(options.log, true);
     this.#stop = new StopControl({
       log: this.#log,
       graceMs: options.settings.gracePeriod * 1000,

@@ -5,6 +5,7 @@
  * stops at once.
  */
 import { afterEach, expect, test } from "bun:test";
+import { fstatSync } from "node:fs";
 import { Daemon } from "../../src/daemon/daemon.ts";
 import { createLogger } from "../../src/log.ts";
 import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
@@ -103,6 +104,23 @@ test("a stop is logged in the order it happens; every line after the identity na
   const named = lines.findIndex((l) => l.msg === "starting");
   expect(named).toBeGreaterThanOrEqual(0);
   expect(lines.slice(named).every((l) => l.connectorId === "conn-1")).toBe(true);
+});
+
+test("under systemd (JOURNAL_STREAM names stderr) every line starts with its priority", async () => {
+  const clock = new FakeClock();
+  const world = daemonWorld(clock);
+  worlds.push(world);
+  const { dev, ino } = fstatSync(2, { bigint: true });
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", format: "json", write: (l) => void lines.push(l) });
+  const env = { ...world.options.env, JOURNAL_STREAM: `${dev}:${ino}` };
+  const exit = new Daemon({ ...world.options, env, log }, world.deps).run();
+  await settle(() => world.gateways.open().length === 2, "two tunnels up");
+  world.signals.send("SIGTERM");
+  expect(await exit).toBe(0);
+  expect(lines.length).toBeGreaterThan(5);
+  expect(lines.filter((l) => !/^<[3-7]>\{/.test(l))).toEqual([]);
+  expect(lines.at(-1)).toStartWith('<6>{"time"');
 });
 
 test("the grace period runs out: the remaining streams are closed and the exit is still 0", async () => {
