@@ -7,7 +7,7 @@ import { systemClock } from "../clock.ts";
 import { ControlClient } from "../control/client.ts";
 import { systemdNotifier } from "../host/sd-notify.ts";
 import { renewIdentity } from "../identity/renew.ts";
-import { startMetricsServer } from "../status/metrics.ts";
+import { startMetricsServer } from "../status/metrics-server.ts";
 import { connectTunnel } from "../supervisor/connection.ts";
 import { buildInfo } from "../version.ts";
 import { startAdminServer } from "./admin-server.ts";

@@ -11,7 +11,7 @@ import type { Notifier } from "../host/sd-notify.ts";
 import type { Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import type { DaemonLock } from "../state/daemon-lock.ts";
-import type { MetricsServer } from "../status/metrics.ts";
+import type { MetricsServer } from "../status/metrics-server.ts";
 import type { StatusSnapshot } from "../status/schema.ts";
 import type { TunnelConnector } from "../supervisor/connection.ts";
 import type { AdminServer, AdminServerOptions } from "./admin-server.ts";

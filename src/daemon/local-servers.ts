@@ -8,7 +8,7 @@
 import { sleep, type Clock } from "../clock.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { isLoopbackListen, type MetricsServer } from "../status/metrics.ts";
+import { isLoopbackListen, type MetricsServer } from "../status/metrics-server.ts";
 import type { StatusSnapshot } from "../status/schema.ts";
 import type { AdminServer } from "./admin-server.ts";
 import type { DaemonDeps } from "./daemon-deps.ts";
