@@ -4,6 +4,10 @@
  * addresses, so the listener is meant for loopback and answers only requests whose Host header names
  * it: a web page in a browser on this host could otherwise read them through DNS rebinding (its own
  * name re-pointed at 127.0.0.1), since the browser sends that name as Host.
+ *
+ * The health listener (`run --health HOST:PORT`): `/healthz` and `/readyz` only, for orchestrator probes,
+ * which may reach it off loopback. It is given whether the connector is ready, never the status, so no
+ * answer can carry a name; with nothing to leak it takes any Host (probes send the pod's address).
  */
 import { readProcessStats, type ProcessStats } from "../host/process-stats.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
@@ -92,5 +96,22 @@ export function startMetricsServer(
   });
   const bound = server.port ?? port;
   allowed = hostChecker(host, bound);
+  return { url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`, stop: () => server.stop(true) };
+}
+
+/** Serves only /healthz and /readyz on `address`; `isReady`: at least one tunnel is up. */
+export function startHealthServer(address: string, isReady: () => boolean): MetricsServer {
+  const { host, port } = splitListen(address);
+  const server = Bun.serve({
+    hostname: host,
+    port,
+    fetch(request) {
+      const { pathname } = new URL(request.url);
+      if (pathname === "/healthz") return new Response("ok\n");
+      if (pathname === "/readyz") return ready(isReady());
+      return NOT_FOUND();
+    },
+  });
+  const bound = server.port ?? port;
   return { url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`, stop: () => server.stop(true) };
 }
