@@ -1,50 +1,52 @@
 /** `connector enroll`: exchange a provisioning key for this connector's identity. */
-import { defineCommand } from "citty";
 import { SECRET_SETTING_ENV_VARS } from "../config/settings.ts";
 import { protectProcessSecrets } from "../host/process-secrets.ts";
 import { enrollExclusively } from "../identity/enroll.ts";
 import { KEY_ENV_VAR } from "../identity/key-source.ts";
-import { cliContext, printOut } from "./context.ts";
-import { globalArgs, proxyArgs } from "./global-args.ts";
+import type { Command } from "./command.ts";
+import { cliContext } from "./context.ts";
+import { printOut } from "./io.ts";
+import { GLOBAL_OPTIONS, PROXY_OPTIONS, settingOptions } from "./options.ts";
 
-export default defineCommand({
-  meta: { name: "enroll", description: "Enroll this connector with a provisioning key (generates its key pair here)" },
-  args: {
-    ...globalArgs,
-    ...proxyArgs,
-    key: {
-      type: "string",
+const command: Command = {
+  name: "enroll",
+  about: [
+    "The provisioning key is read from, first found: --key, --key-file, CONNECTOR_PROVISIONING_KEY, <state-dir>/provision_key.",
+  ],
+  options: [
+    ...GLOBAL_OPTIONS,
+    ...PROXY_OPTIONS,
+    ...settingOptions("name"),
+    {
+      name: "key",
+      kind: "string",
       description:
         "Provisioning key cnk1.… (other users can see argv: prefer --key-file or CONNECTOR_PROVISIONING_KEY)",
       valueHint: "KEY",
     },
-    "key-file": { type: "string", description: "Read the provisioning key from this file", valueHint: "PATH" },
-    name: {
-      type: "string",
-      description: "Connector name (env CONNECTOR_NAME; default: the hostname, cut to 63 characters)",
-      valueHint: "NAME",
-    },
-    force: { type: "boolean", description: "Replace an existing identity" },
-    json: { type: "boolean", description: "Print the result as JSON" },
-  },
-  async run({ args }) {
-    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR, ...SECRET_SETTING_ENV_VARS]);
-    const { settings, log } = cliContext(args, env);
+    { name: "key-file", kind: "string", description: "Read the provisioning key from this file", valueHint: "PATH" },
+    { name: "force", kind: "boolean", description: "Replace an existing identity" },
+    { name: "json", kind: "boolean", description: "Print the result as JSON" },
+  ],
+  async run(args, io) {
+    // Settings first (from the environment as given): a bad value is a usage error before anything changes.
+    const { settings, log } = cliContext(args, io);
+    const { env, problems } = protectProcessSecrets([KEY_ENV_VAR, ...SECRET_SETTING_ENV_VARS], io.env);
     for (const problem of problems) log.warn(problem);
     const result = await enrollExclusively({
       stateDir: settings.stateDir,
-      key: args.key,
-      keyFile: args["key-file"],
+      key: args.string("key"),
+      keyFile: args.string("key-file"),
       env,
       name: settings.name,
-      force: Boolean(args.force),
+      force: args.flag("force"),
       proxy: settings.proxy,
       noProxy: settings.noProxy,
       log,
     });
     const { identity } = result;
     const notAfter = result.notAfter.toISOString();
-    if (args.json) {
+    if (args.flag("json")) {
       const out = {
         connectorId: identity.connectorId,
         name: identity.name,
@@ -52,15 +54,18 @@ export default defineCommand({
         gateways: identity.gateways,
         certificate: { notAfter },
       };
-      printOut(JSON.stringify(out, null, 2));
-      return;
+      printOut(io, JSON.stringify(out, null, 2));
+      return 0;
     }
     printOut(
+      io,
       [
         `Enrolled connector ${identity.connectorId} "${identity.name}" in group ${identity.group}${result.replaced ? " (previous identity replaced)" : ""}.`,
         `Certificate valid until ${notAfter}; ${identity.gateways.length} gateway(s).`,
         `Identity stored in ${settings.stateDir}. Start the daemon: connector run (or systemctl start connector).`,
       ].join("\n"),
     );
+    return 0;
   },
-});
+};
+export default command;

@@ -16,6 +16,7 @@ import type { DaemonDeps, DaemonOptions } from "./daemon-deps.ts";
 import { obtainIdentity } from "./identity-source.ts";
 import { processEvents } from "./process-events.ts";
 import { lockStateDir } from "./state-dir-lock.ts";
+import { ignoredBypassWarning } from "../netaddr/proxy-bypass.ts";
 
 export function productionDeps(options: DaemonOptions): DaemonDeps {
   const { settings, env, log } = options;
@@ -69,5 +70,7 @@ export function productionDeps(options: DaemonOptions): DaemonDeps {
 
 /** Runs the daemon until it stops; resolves with the process exit code. */
 export function runDaemon(options: DaemonOptions): Promise<number> {
+  const bypass = ignoredBypassWarning(options.settings.noProxy);
+  if (bypass) options.log.warn(bypass.message, { ignored: bypass.ignored });
   return new Daemon(options, productionDeps(options)).run();
 }

@@ -9,6 +9,7 @@
 import { hostname } from "node:os";
 import { fetchPinnedCa, ControlClient, type FetchFn } from "../control/client.ts";
 import { describeProxy, proxyFor } from "../control/no-proxy.ts";
+import { ignoredBypassWarning } from "../netaddr/proxy-bypass.ts";
 import { ConnectorError, describeError, StateError, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { rmSync } from "node:fs";
@@ -117,6 +118,8 @@ async function requestIdentity(
   name: string,
 ): Promise<Identity> {
   const { log } = options;
+  const bypass = ignoredBypassWarning(options.noProxy ?? []);
+  if (bypass) log.warn(bypass.message, { ignored: bypass.ignored });
   const proxy = proxyFor(new URL(key.controlUrl), options.proxy, options.noProxy ?? []);
   log.debug("control-plane route", { via: proxy === undefined ? "direct" : describeProxy(proxy) });
   const started = performance.now();

@@ -94,3 +94,17 @@ export class ProxyBypass {
     return this.bypasses(url.hostname, port);
   }
 }
+
+/**
+ * The warning for bypass entries that mean nothing (a typo, a URL, a port range): they are ignored, so
+ * the destination they were meant for goes through the proxy. Undefined when every entry is understood.
+ */
+export function ignoredBypassWarning(list: readonly string[]): { message: string; ignored: string[] } | undefined {
+  const { ignored } = ProxyBypass.parse(list);
+  if (ignored.length === 0) return undefined;
+  return {
+    message:
+      "proxy bypass entries not understood are ignored (expected a name, *.suffix, .suffix, an IP, a CIDR or *, each with an optional :PORT)",
+    ignored: ignored.slice(0, 20).map((e) => e.slice(0, 100)),
+  };
+}

@@ -115,10 +115,44 @@ describe("settings resolution", () => {
       } catch (err) {
         message = (err as Error).message;
       }
-      expect(message).toContain("Invalid setting proxy");
+      expect(message).toContain("Invalid setting --proxy");
       expect(message).toContain("environment variable HTTPS_PROXY");
       expect(message).not.toContain("s3");
       expect(message).not.toContain("ops");
+    }
+  });
+
+  test("an invalid value is named by its flag whatever its source", () => {
+    expect(() =>
+      resolveSettings({ flags: {}, env: { CONNECTOR_TUNNELS: "0" }, envFile: noFile, isTTY: false }),
+    ).toThrow('Invalid setting --tunnels = "0" (from environment variable CONNECTOR_TUNNELS): expected a whole number');
+  });
+
+  test("--metrics and --health: HOST:PORT with a host and a port from 1 to 65535, checked up front", () => {
+    const resolve = (value: string) =>
+      resolveSettings({ flags: { metrics: value, health: value }, env: {}, envFile: noFile, isTTY: false }).settings;
+    for (const good of ["127.0.0.1:9300", "0.0.0.0:1", "[::1]:65535", "localhost:9100", "metrics.internal:8080"]) {
+      expect(resolve(good).metrics).toBe(good);
+      expect(resolve(good).health).toBe(good);
+    }
+    const bad: [string, RegExp][] = [
+      ["127.0.0.1:99999", /--metrics = "127\.0\.0\.1:99999" \(from flag --metrics\): port 99999 is out of range/],
+      ["127.0.0.1:65536", /port 65536 is out of range/],
+      ["127.0.0.1:0", /port 0 would listen on a port chosen at random/],
+      [":9300", /the host is missing/],
+      ["9300", /expected HOST:PORT/],
+      ["127.0.0.1:", /the port must be a number/],
+      ["127.0.0.1:http", /the port must be a number/],
+      ["::1:9300", /an IPv6 address goes in brackets/],
+      ["[zz]:9300", /not an IPv6 address in brackets/],
+      ["300.1.2.3:9300", /not an IP address or host name/],
+      ["bad host:9300", /not an IP address or host name/],
+    ];
+    for (const [value, message] of bad) {
+      expect(() => resolve(value), value).toThrow(message);
+      expect(() =>
+        resolveSettings({ flags: {}, env: { CONNECTOR_HEALTH: value }, envFile: noFile, isTTY: false }),
+      ).toThrow(/Invalid setting --health .*\(from environment variable CONNECTOR_HEALTH\)/);
     }
   });
 

@@ -1,6 +1,6 @@
 /**
  * `StatusModel`: tunnels that share a gateway while another gateway is known make the connector
- * "degraded" (exit 1), and the snapshot and the summary log line say why.
+ * "degraded" (exit 40), and the snapshot and the summary log line say why.
  */
 import { expect, test } from "bun:test";
 import { StatusModel } from "../../src/daemon/status-model.ts";
@@ -68,4 +68,50 @@ test("a drained tunnel that still serves streams keeps counting until it closes"
   snap = status.snapshot();
   expect(snap.streams).toMatchObject({ created: 3, closed: 3, active: 0 });
   expect(snap.bytes.fromCloud).toBe(400);
+});
+
+test("the snapshot says why a tunnel is down, when it retries, and how long the daemon has been up", () => {
+  let now = at;
+  const status = new StatusModel(
+    makeIdentity("conn-1", { gateways: [{ id: "gw-0", url: A }] }),
+    () => ({}),
+    () => now,
+  );
+  status.slotChanged(0, "down", A, at);
+  status.apply({
+    type: "tunnel",
+    slot: 0,
+    gateway: A,
+    state: "down",
+    at,
+    stopping: false,
+    code: "TUNNEL_REFUSED",
+    after: "connect",
+    error: "gateway 127.0.0.1:9443 refused the connection (ECONNREFUSED)",
+    retryAt: new Date(at.getTime() + 4_000),
+    retryInMs: 4_000,
+  });
+  now = new Date(at.getTime() + 90_500);
+  const snap = v.parse(StatusSnapshotSchema, status.snapshot());
+  expect(snap).toMatchObject({
+    schemaVersion: 1,
+    at: now.toISOString(),
+    startedAt: at.toISOString(),
+    uptimeSeconds: 90,
+    pid: process.pid,
+  });
+  expect(snap.tunnels[0]).toMatchObject({
+    state: "down",
+    failures: 1,
+    retryAt: "2026-01-01T00:00:04.000Z",
+    lastError: { code: "TUNNEL_REFUSED", after: "connect", at: at.toISOString() },
+  });
+  expect(snap.tunnelCounters?.connectFailures.TUNNEL_REFUSED).toBe(1);
+  // Up again: no reason, no retry time.
+  status.slotChanged(0, "up", A, now);
+  status.apply({ type: "tunnel", slot: 0, gateway: A, state: "up", at: now, stopping: false });
+  const up = status.snapshot().tunnels[0]!;
+  expect(up.lastError).toBeUndefined();
+  expect(up.retryAt).toBeUndefined();
+  expect(up.failures).toBe(0);
 });

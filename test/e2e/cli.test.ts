@@ -41,7 +41,7 @@ describe("connector CLI", () => {
   test("an unknown command is a usage error (exit 2)", async () => {
     const { exitCode, stderr } = await runConnector(["frobnicate"]);
     expect(exitCode).toBe(2);
-    expect(stderr).toContain('Unknown command "frobnicate"');
+    expect(stderr).toContain('unknown command "frobnicate"');
   });
 
   test("an invalid setting names itself and its source, exit 2", async () => {
@@ -57,7 +57,7 @@ describe("connector CLI", () => {
 
   test("global flags may come before the subcommand", async () => {
     const { exitCode, stdout } = await runConnector(["--state-dir", "/nonexistent/state", "status", "--json"]);
-    expect(exitCode).toBe(3);
+    expect(exitCode).toBe(44);
     expect(JSON.parse(stdout).state).toBe("not-enrolled");
     const bad = await runConnector(["--log-level=bogus", "status"]);
     expect(bad.exitCode).toBe(2);
@@ -74,6 +74,20 @@ describe("connector CLI", () => {
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
     }
+  });
+
+  test("an unknown flag or a stray argument is a usage error naming it, exit 2", async () => {
+    const typo = await runConnector(["status", "--state-dri", "/x"]);
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stdout).toBe("");
+    expect(typo.stderr).toContain("unknown flag --state-dri for status; did you mean --state-dir?");
+    const stray = await runConnector(["run", "now"]);
+    expect(stray.exitCode).toBe(2);
+    expect(stray.stderr).toContain('unexpected argument "now"');
+    const port = await runConnector(["run", "--metrics", "127.0.0.1:99999"]);
+    expect(port.exitCode).toBe(2);
+    expect(port.stderr).toContain("--metrics");
+    expect(port.stderr).not.toContain("unexpected failure");
   });
 
   test("upgrade's actions are exclusive: a usage error, exit 2", async () => {

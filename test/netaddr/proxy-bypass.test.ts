@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ProxyBypass } from "../../src/netaddr/proxy-bypass.ts";
+import { ignoredBypassWarning, ProxyBypass } from "../../src/netaddr/proxy-bypass.ts";
 
 describe("ProxyBypass.bypasses", () => {
   const cases: [string, string, number | undefined, boolean][] = [
@@ -96,5 +96,20 @@ describe("ProxyBypass.bypassesUrl", () => {
     expect(list.bypassesUrl(new URL("wss://[::1]:8443/v1/tunnel"))).toBe(true);
     expect(list.bypassesUrl(new URL("http://cp.example.com/"))).toBe(true);
     expect(list.bypassesUrl(new URL("https://cp.example.com/"))).toBe(false);
+  });
+});
+
+describe("ignoredBypassWarning", () => {
+  test("names the entries that mean nothing, and nothing when all are understood", () => {
+    expect(ignoredBypassWarning(["gw.example.com", "*.corp", "10.0.0.0/8", "[::1]:443", "*"])).toBeUndefined();
+    const warning = ignoredBypassWarning(["gw.example.com", "https://gw.example.com", "10.0.0.0/33", "a..b"]);
+    expect(warning?.ignored).toEqual(["https://gw.example.com", "10.0.0.0/33", "a..b"]);
+    expect(warning?.message).toContain("ignored");
+  });
+
+  test("a hostile or mistaken list cannot make the log line unbounded", () => {
+    const warning = ignoredBypassWarning(Array.from({ length: 500 }, (_, i) => `bad//${"x".repeat(300)}${i}`));
+    expect(warning?.ignored.length).toBe(20);
+    expect(warning?.ignored.every((e) => e.length <= 100)).toBe(true);
   });
 });

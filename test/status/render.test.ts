@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatBytes, renderStatus } from "../../src/status/render.ts";
+import { formatBytes, formatDuration, renderStatus } from "../../src/status/render.ts";
 import { offlineSnapshot } from "../../src/status/collect.ts";
 import type { StatusSnapshot } from "../../src/status/schema.ts";
 import { makeIdentity } from "../identity/fixtures.ts";
@@ -35,9 +35,7 @@ describe("renderStatus", () => {
       ...base,
       accessToken: { expiresAt: "2026-01-01T00:10:00.000Z", refreshAt: "2026-01-01T00:06:40.000Z" },
     };
-    expect(renderStatus(ok, NOW)).toContain(
-      "access token   expires 2026-01-01T00:10:00.000Z; refreshes 2026-01-01T00:06:40.000Z",
-    );
+    expect(renderStatus(ok, NOW)).toContain("access token   expires in 10 min; refreshes in 6 min");
     const failing = {
       ...base,
       accessToken: {
@@ -46,9 +44,7 @@ describe("renderStatus", () => {
         error: "CONNECTION_REFUSED: …",
       },
     };
-    expect(renderStatus(failing, NOW)).toContain(
-      "; refresh failing (CONNECTION_REFUSED: …), next try 2026-01-01T00:07:00.000Z",
-    );
+    expect(renderStatus(failing, NOW)).toContain("; refresh failing (CONNECTION_REFUSED: …), next try in 7 min");
     expect(renderStatus({ ...base, accessToken: { expiresAt: null } }, NOW)).toContain("access token   none yet");
   });
 
@@ -66,7 +62,7 @@ describe("renderStatus", () => {
       { ...base, catalog: { source: "stored", version: "v3", fetchedAt: "2025-12-31T22:30:00.000Z" } },
       NOW,
     );
-    expect(stored).toContain("app catalog    version v3, stored copy from 2025-12-31T22:30:00.000Z (90 min old;");
+    expect(stored).toContain("app catalog    version v3, stored copy fetched 1 h 30 min ago (");
     expect(
       renderStatus({ ...base, catalog: { source: "control-plane", version: "v4", fetchedAt: NOW.toISOString() } }, NOW),
     ).toContain("app catalog    version v4\n");
@@ -77,9 +73,38 @@ describe("renderStatus", () => {
       ...offlineSnapshot(makeIdentity("conn-7")),
       state: "degraded",
       tunnels: [
-        { gateway: "gw-1", state: "up", since: "2026-01-01T00:00:00Z", rttMs: 12.4, streams: 3 },
-        { gateway: "gw-2", state: "down", since: "2026-01-01T00:00:00Z", rttMs: null },
+        { gateway: "gw-1", state: "up", since: "2025-12-31T21:48:00Z", rttMs: 12.4, streams: 3 },
+        {
+          gateway: "gw-2",
+          state: "down",
+          since: "2025-12-31T23:59:15Z",
+          rttMs: null,
+          failures: 3,
+          lastError: {
+            code: "TUNNEL_REFUSED",
+            message: "gateway gw-2:443 refused the connection (ECONNREFUSED)",
+            after: "connect",
+            at: "2025-12-31T23:59:15Z",
+          },
+          retryAt: "2026-01-01T00:00:12Z",
+        },
+        {
+          gateway: "gw-3",
+          state: "connecting",
+          since: "2025-12-31T23:59:58Z",
+          rttMs: null,
+          failures: 1,
+          lastError: { code: "TUNNEL_DEAD", message: "tunnel dead", after: "up", at: "2025-12-31T23:59:50Z" },
+        },
       ],
+      pid: 4242,
+      uptimeSeconds: 3 * 86_400 + 5 * 3600 + 600,
+      tunnelCounters: {
+        connects: 5,
+        reconnects: 2,
+        connectFailures: { TUNNEL_DNS: 0, TUNNEL_REFUSED: 3 },
+        disconnects: { TUNNEL_DEAD: 1, CONNECTOR_CLOSED: 4 },
+      },
       apps: [
         {
           name: "wiki",
@@ -92,9 +117,15 @@ describe("renderStatus", () => {
       bytes: { toCloud: 1536, fromCloud: 3 * 1024 * 1024 },
     };
     const text = renderStatus(snapshot, NOW);
-    expect(text).toContain("tunnels        1 of 2 up");
-    expect(text).toContain("  gw-1  up since 2026-01-01T00:00:00Z, rtt 12 ms, 3 streams");
-    expect(text).toContain("  gw-2  down since 2026-01-01T00:00:00Z, rtt -");
+    expect(text).toContain("version        0.0.0-dev (pid 4242, up 3 d 5 h)");
+    expect(text).toContain("tunnels        1 of 3 up");
+    expect(text).toContain("  #0 gw-1  up 2 h 12 min, rtt 12 ms, 3 streams");
+    expect(text).toContain(
+      "  #1 gw-2  down 45 s: TUNNEL_REFUSED (dial failed) gateway gw-2:443 refused the connection (ECONNREFUSED); retry in 12 s, 3 failures in a row",
+    );
+    expect(text).toContain("  #2 gw-3  connecting 2 s: TUNNEL_DEAD (was up) tunnel dead\n");
+    // Reasons with no occurrence and the connector's own closes are left out.
+    expect(text).toContain("since start    2 reconnects; dials failed: TUNNEL_REFUSED 3; went down: TUNNEL_DEAD 1\n");
     expect(text).toContain("  wiki: 10.0.0.1:443 healthy, 10.0.0.2:443 UNHEALTHY");
     expect(text).toContain("to cloud 1.5 KiB, from cloud 3.0 MiB");
   });
@@ -127,5 +158,19 @@ describe("formatBytes", () => {
     expect(formatBytes(1023)).toBe("1023 B");
     expect(formatBytes(1024)).toBe("1.0 KiB");
     expect(formatBytes(5 * 1024 ** 3)).toBe("5.0 GiB");
+  });
+});
+
+describe("formatDuration", () => {
+  test("two units at most, whole numbers", () => {
+    expect(formatDuration(0)).toBe("0 s");
+    expect(formatDuration(59_400)).toBe("59 s");
+    expect(formatDuration(60_000)).toBe("1 min");
+    expect(formatDuration(3_599_000)).toBe("59 min");
+    expect(formatDuration(3_600_000)).toBe("1 h");
+    expect(formatDuration(3 * 3_600_000 + 12 * 60_000 + 5_000)).toBe("3 h 12 min");
+    expect(formatDuration(2 * 86_400_000)).toBe("2 d");
+    expect(formatDuration(4 * 86_400_000 + 2 * 3_600_000)).toBe("4 d 2 h");
+    expect(formatDuration(-5_000)).toBe("0 s");
   });
 });

@@ -437,3 +437,20 @@ test("idle(): resolves once every tunnel held (slots and retiring) has no stream
   await clock.advance(0); // no time passes: the streams' end is what resolves it
   expect(idle).toBe(true);
 });
+
+test("a down slot says why as a stable code, and whether the dial failed or the tunnel was up", async () => {
+  const { clock, w, supervisor, events } = setup([gw("a")], 1);
+  supervisor.start();
+  await clock.advance(0);
+  w.down.add("a");
+  w.live[0]!.kill("gateway gone");
+  await clock.advance(0);
+  await clock.advance(600);
+  const downs = events.flatMap((e) => (e.type === "slot" && e.state === "down" ? [e] : []));
+  // The tunnel that was up closed (the fake gives no code: OTHER); the next dial threw a plain Error.
+  expect(downs.slice(0, 2).map((e) => [e.after, e.code, e.error])).toEqual([
+    ["up", "OTHER", "gateway gone"],
+    ["connect", "OTHER", "refused by a"],
+  ]);
+  expect(downs.every((e) => e.retryInMs !== undefined)).toBe(true);
+});
