@@ -7,7 +7,7 @@ import { systemClock } from "../clock.ts";
 import { ControlClient } from "../control/client.ts";
 import { systemdNotifier } from "../host/sd-notify.ts";
 import { renewIdentity } from "../identity/renew.ts";
-import { startMetricsServer } from "../status/metrics.ts";
+import { startHealthServer, startMetricsServer } from "../status/metrics-server.ts";
 import { connectTunnel } from "../supervisor/connection.ts";
 import { buildInfo } from "../version.ts";
 import { startAdminServer } from "./admin-server.ts";
@@ -40,6 +40,7 @@ export function productionDeps(options: DaemonOptions): DaemonDeps {
     servers: {
       admin: startAdminServer,
       metrics: (listen, snapshot) => startMetricsServer(listen, snapshot, buildInfo),
+      health: startHealthServer,
     },
     connectTunnel,
     notifier: systemdNotifier(env),

@@ -11,7 +11,7 @@ import type { Notifier } from "../host/sd-notify.ts";
 import type { Identity } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
 import type { DaemonLock } from "../state/daemon-lock.ts";
-import type { MetricsServer } from "../status/metrics.ts";
+import type { MetricsServer } from "../status/metrics-server.ts";
 import type { StatusSnapshot } from "../status/schema.ts";
 import type { TunnelConnector } from "../supervisor/connection.ts";
 import type { AdminServer, AdminServerOptions } from "./admin-server.ts";
@@ -37,11 +37,13 @@ export interface ProcessEvents {
 /** The control-plane calls the daemon makes once enrolled (mutual TLS with the current identity). */
 export type DaemonControlClient = Pick<ControlClient, "request" | "token" | "reportUpgrade">;
 
-/** The local listeners: the admin socket (status) and the optional metrics port. */
+/** The local listeners: the admin socket (status) and the optional metrics and health ports. */
 export interface DaemonServers {
   admin(stateDir: string, snapshot: () => StatusSnapshot, options: AdminServerOptions): Promise<AdminServer>;
   /** Throws when the address cannot be bound (a hand-over's predecessor may still hold it). */
   metrics(listen: string, snapshot: () => StatusSnapshot): MetricsServer;
+  /** /healthz and /readyz only: given whether a tunnel is up, never the status (no names to leak). */
+  health(listen: string, ready: () => boolean): MetricsServer;
 }
 
 export interface DaemonDeps {

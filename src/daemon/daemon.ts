@@ -153,6 +153,7 @@ export class Daemon {
       deps: this.#deps,
       stateDir: settings.stateDir,
       metrics: settings.metrics,
+      health: settings.health,
       snapshot: () => status.snapshot(),
       log,
       clock: this.#deps.clock,
@@ -160,12 +161,12 @@ export class Daemon {
       successor: successor !== undefined,
     });
     this.#servers = servers;
-    // A successor binds the admin socket and the metrics port only once it takes over (takeOver).
+    // A successor binds the admin socket and the metrics and health ports only once it takes over (takeOver).
     if (!successor) {
       await servers.bindAdmin(false);
       // Type=notify: ready once status answers, not once tunnels are up, so a cloud outage never fails the unit start.
       servers.announceReady(`started as ${identity.connectorId}; tunnels connecting`);
-      await servers.startMetrics();
+      await servers.startListeners();
     }
     const service = new Service({
       options: this.#options,
@@ -200,7 +201,9 @@ export class Daemon {
       locked: (lock) => {
         this.#lock = lock;
         service.startRenewal();
-        servers.startMetrics().catch((err: unknown) => log.error("metrics not served", { error: describeError(err) }));
+        servers
+          .startListeners()
+          .catch((err: unknown) => log.error("metrics or health not served", { error: describeError(err) }));
         this.#upgrades?.start();
       },
     });

@@ -1,137 +1,215 @@
 /**
- * Prometheus text exposition of the daemon's status (`run --metrics HOST:PORT`): tunnels up,
- * streams, bytes, open failures by reason, app health, certificate expiry and build info, plus
- * `/healthz` (the process answers) and `/readyz` (at least one tunnel is up).
+ * The daemon's metrics (`run --metrics HOST:PORT`), named by the Prometheus conventions
+ * (https://prometheus.io/docs/practices/naming/): base units as suffixes, `_total` on counters,
+ * `_timestamp_seconds` for times, `_info` for the build. Every label whose values are known up front
+ * (failure reasons, busy bounds) is exported at 0 from the start, so a rate or an alert works before
+ * the first failure, and those label values come only from closed lists: text from a gateway never
+ * becomes a label. docs/OPERATIONS.md "Metrics" lists every family; a rename there needs a note for
+ * dashboards.
  */
+import type { BusyReason } from "../dataplane/admission.ts";
+import type { DialFailure } from "../dataplane/errors.ts";
+import type { EndedCounts } from "../dataplane/open-streams.ts";
+import type { ProcessStats } from "../host/process-stats.ts";
+import type { StreamCodeName } from "../mux/const.ts";
+import { CONNECT_FAILURE_REASONS, DISCONNECT_REASONS } from "../supervisor/down-reason.ts";
+import { type Family, renderFamilies, type Sample } from "./exposition.ts";
 import type { StatusSnapshot } from "./schema.ts";
 
-type Sample = readonly [labels: Record<string, string>, value: number];
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+export interface BuildLabels {
+  readonly version: string;
+  readonly commit: string;
+  readonly target: string;
 }
 
-function family(name: string, type: "gauge" | "counter", help: string, samples: readonly Sample[]): string {
-  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
-  for (const [labels, value] of samples) {
-    const text = Object.entries(labels)
-      .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-      .join(",");
-    lines.push(`${name}${text ? `{${text}}` : ""} ${Number.isFinite(value) ? value : 0}`);
-  }
-  return lines.join("\n");
+/**
+ * PROTOCOL §5.3 codes the connector answers a failed OPEN with (src/dataplane/open-handler.ts): the
+ * catalog refused it, a bound was hit, or the dial failed (`DialFailure`, less CANCELLED: the stream
+ * went away first and is not counted).
+ */
+export const OPEN_FAILURE_CODES = [
+  "NOT_ALLOWED",
+  "BUSY",
+  "DNS_FAILURE",
+  "REFUSED",
+  "TIMEOUT",
+  "UNREACHABLE",
+  "INTERNAL",
+] as const satisfies readonly StreamCodeName[];
+// A dial failure added to the dataplane and not listed here fails the type check.
+type Unlisted = Exclude<DialFailure, "CANCELLED" | (typeof OPEN_FAILURE_CODES)[number]>;
+const everyDialFailureListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyDialFailureListed;
+
+/** The process-wide bounds an OPEN answered BUSY can hit (src/dataplane/admission.ts). */
+export const BUSY_LIMITS = ["streams", "dials", "fds", "buffered"] as const satisfies readonly BusyReason[];
+type UnlistedLimit = Exclude<BusyReason, (typeof BUSY_LIMITS)[number]>;
+const everyLimitListed: [UnlistedLimit] extends [never] ? true : UnlistedLimit = true;
+void everyLimitListed;
+
+/** Why the dataplane reset streams itself (src/dataplane/open-streams.ts). */
+export const ENDED_REASONS = ["notAllowed", "idle"] as const satisfies readonly (keyof EndedCounts)[];
+
+/** Down reasons a label may carry; anything else (never expected) is reported as OTHER. */
+const DOWN_REASONS = new Set<string>([...Object.keys(CONNECT_FAILURE_REASONS), ...Object.keys(DISCONNECT_REASONS)]);
+
+/** One sample per known key (0 when not counted yet), plus any other key the counts hold. */
+function byKey(
+  label: string,
+  known: readonly string[],
+  counts: Readonly<Record<string, number>> | undefined,
+): Sample[] {
+  const keys = [...new Set([...known, ...Object.keys(counts ?? {})])];
+  return keys.map((key) => [{ [label]: key }, counts?.[key] ?? 0] as const);
 }
 
-export function renderMetrics(s: StatusSnapshot, build: { version: string; commit: string; target: string }): string {
-  const notAfter = s.certificate.notAfter ? Date.parse(s.certificate.notAfter) / 1000 : 0;
-  const families = [
-    family("connector_build_info", "gauge", "Build of the running connector.", [
-      [{ version: build.version, commit: build.commit, target: build.target }, 1],
-    ]),
-    family("connector_revoked", "gauge", "1 when the cloud revoked this connector.", [
-      [{}, s.state === "revoked" ? 1 : 0],
-    ]),
-    family("connector_tunnels_up", "gauge", "Tunnels currently up.", [
-      [{}, s.tunnels.filter((t) => t.state === "up").length],
-    ]),
-    family(
+const gauge = (name: string, help: string, samples: readonly Sample[]): Family => ({
+  name,
+  type: "gauge",
+  help,
+  samples,
+});
+const counter = (name: string, help: string, samples: readonly Sample[]): Family => ({
+  name,
+  type: "counter",
+  help,
+  samples,
+});
+
+function tunnelFamilies(s: StatusSnapshot): Family[] {
+  const slot = (t: StatusSnapshot["tunnels"][number], i: number) => ({ tunnel: String(i), gateway: t.gateway });
+  const counters = s.tunnelCounters;
+  return [
+    gauge("connector_tunnels_up", "Tunnels currently up.", [[{}, s.tunnels.filter((t) => t.state === "up").length]]),
+    gauge(
       "connector_tunnel_gateways",
-      "gauge",
       "Distinct gateways the tunnels that are up use (fewer than tunnels and gateways known: redundancy lost).",
       s.redundancy ? [[{}, s.redundancy.distinctGateways]] : [],
     ),
-    family(
+    gauge(
       "connector_tunnel_up",
-      "gauge",
       "1 when the tunnel to this gateway is up.",
-      s.tunnels.map((t, slot) => [{ tunnel: String(slot), gateway: t.gateway }, t.state === "up" ? 1 : 0] as const),
+      s.tunnels.map((t, i) => [slot(t, i), t.state === "up" ? 1 : 0] as const),
     ),
-    family(
-      "connector_tunnel_rtt_seconds",
-      "gauge",
-      "Last PING round trip per tunnel.",
-      s.tunnels.flatMap((t, slot) =>
-        t.rttMs === null ? [] : [[{ tunnel: String(slot), gateway: t.gateway }, t.rttMs / 1000] as const],
+    gauge(
+      "connector_tunnel_down_reason",
+      "1 for a tunnel that is not up, labelled with why its last attempt failed (a stable code).",
+      s.tunnels.flatMap((t, i) => {
+        if (t.state === "up" || !t.lastError) return [];
+        const reason = DOWN_REASONS.has(t.lastError.code) ? t.lastError.code : "OTHER";
+        return [[{ ...slot(t, i), reason }, 1] as const];
+      }),
+    ),
+    gauge(
+      "connector_tunnel_consecutive_failures",
+      "Attempts of this tunnel that failed in a row (0 once up).",
+      s.tunnels.map((t, i) => [slot(t, i), t.failures ?? 0] as const),
+    ),
+    gauge(
+      "connector_tunnel_retry_timestamp_seconds",
+      "When a tunnel that is down dials again (Unix time).",
+      s.tunnels.flatMap((t, i) =>
+        t.state === "down" && t.retryAt ? [[slot(t, i), Date.parse(t.retryAt) / 1000] as const] : [],
       ),
     ),
-    family("connector_streams_active", "gauge", "Streams open now.", [[{}, s.streams.active]]),
-    family("connector_streams_created_total", "counter", "Streams opened since start.", [[{}, s.streams.created]]),
-    family("connector_streams_closed_total", "counter", "Streams closed since start.", [[{}, s.streams.closed]]),
-    family(
+    gauge(
+      "connector_tunnel_rtt_seconds",
+      "Last PING round trip per tunnel.",
+      s.tunnels.flatMap((t, i) => (t.rttMs === null ? [] : [[slot(t, i), t.rttMs / 1000] as const])),
+    ),
+    ...(counters
+      ? [
+          counter("connector_tunnel_connects_total", "Tunnels opened since start.", [[{}, counters.connects]]),
+          counter(
+            "connector_tunnel_reconnects_total",
+            "Tunnels opened again after their slot had been up before (a subset of connects).",
+            [[{}, counters.reconnects]],
+          ),
+          counter(
+            "connector_tunnel_connect_failures_total",
+            "Tunnel dials that failed, by reason (a stable code).",
+            byKey("reason", Object.keys(CONNECT_FAILURE_REASONS), counters.connectFailures),
+          ),
+          counter(
+            "connector_tunnel_disconnects_total",
+            "Tunnels that were up and went down, by reason (a stable code).",
+            byKey("reason", Object.keys(DISCONNECT_REASONS), counters.disconnects),
+          ),
+        ]
+      : []),
+  ];
+}
+
+function streamFamilies(s: StatusSnapshot): Family[] {
+  return [
+    gauge("connector_streams_active", "Streams open now.", [[{}, s.streams.active]]),
+    counter("connector_streams_created_total", "Streams opened since start.", [[{}, s.streams.created]]),
+    counter("connector_streams_closed_total", "Streams closed since start.", [[{}, s.streams.closed]]),
+    counter(
       "connector_stream_open_failures_total",
-      "counter",
-      "Streams that could not be opened, by reason.",
-      Object.entries(s.streams.failures ?? {}).map(([reason, n]) => [{ reason }, n] as const),
+      "OPENs the connector could not serve, by the code it answered (docs/PROTOCOL.md §5.3).",
+      byKey("reason", OPEN_FAILURE_CODES, s.streams.failures),
     ),
-    family(
+    counter(
       "connector_stream_busy_total",
-      "counter",
       "OPENs answered BUSY, by the process-wide bound they hit.",
-      Object.entries(s.streams.busy ?? {}).map(([limit, n]) => [{ limit }, n] as const),
+      byKey("limit", BUSY_LIMITS, s.streams.busy),
     ),
-    family(
+    counter(
       "connector_streams_ended_total",
-      "counter",
-      "Streams the connector reset itself, by reason (notAllowed, idle).",
-      Object.entries(s.streams.ended ?? {}).map(([reason, n]) => [{ reason }, n] as const),
+      "Streams the connector reset itself, by reason (notAllowed: the catalog no longer allows them; idle).",
+      byKey("reason", ENDED_REASONS, s.streams.ended),
     ),
-    family("connector_bytes_to_cloud_total", "counter", "Stream bytes sent towards the cloud.", [
+    counter("connector_stream_sent_bytes_total", "Stream bytes sent to the cloud (read from apps).", [
       [{}, s.bytes.toCloud],
     ]),
-    family("connector_bytes_from_cloud_total", "counter", "Stream bytes received from the cloud.", [
+    counter("connector_stream_received_bytes_total", "Stream bytes received from the cloud (written to apps).", [
       [{}, s.bytes.fromCloud],
     ]),
-    family(
+  ];
+}
+
+/** The series the Prometheus client libraries export for their process; none when the stats are unknown. */
+function processFamilies(p: ProcessStats | undefined): Family[] {
+  if (!p) return [];
+  return [
+    counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", [[{}, p.cpuSeconds]]),
+    gauge("process_resident_memory_bytes", "Resident memory size in bytes.", [[{}, p.residentBytes]]),
+    gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", [[{}, p.virtualBytes]]),
+    gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", [
+      [{}, p.startTimeSeconds],
+    ]),
+    ...(p.openFds === undefined
+      ? []
+      : [gauge("process_open_fds", "Number of open file descriptors.", [[{}, p.openFds]])]),
+    ...(p.maxFds === undefined
+      ? []
+      : [gauge("process_max_fds", "Maximum number of open file descriptors.", [[{}, p.maxFds]])]),
+  ];
+}
+
+/** Every family for one scrape, in a fixed order. */
+export function metricFamilies(s: StatusSnapshot, build: BuildLabels, process?: ProcessStats): Family[] {
+  const notAfter = s.certificate.notAfter ? Date.parse(s.certificate.notAfter) / 1000 : 0;
+  return [
+    gauge("connector_build_info", "Build of the running connector (always 1).", [
+      [{ version: build.version, commit: build.commit, target: build.target }, 1],
+    ]),
+    gauge("connector_revoked", "1 when the cloud revoked this connector.", [[{}, s.state === "revoked" ? 1 : 0]]),
+    ...tunnelFamilies(s),
+    ...streamFamilies(s),
+    gauge(
       "connector_app_server_healthy",
-      "gauge",
       "1 when the app server answers its health check.",
       s.apps.flatMap((a) => a.servers.map((v) => [{ app: a.name, server: v.address }, v.healthy ? 1 : 0] as const)),
     ),
-    family(
-      "connector_certificate_expiry_timestamp_seconds",
-      "gauge",
-      "When the client certificate expires (Unix time).",
-      [[{}, notAfter]],
-    ),
+    gauge("connector_certificate_expiry_timestamp_seconds", "When the client certificate expires (Unix time).", [
+      [{}, notAfter],
+    ]),
+    ...processFamilies(process),
   ];
-  return `${families.join("\n")}\n`;
 }
 
-export interface MetricsServer {
-  readonly url: string;
-  stop(): void;
-}
-
-/** Serves /metrics, /healthz and /readyz on `host:port` (an operator's choice; loopback by default in docs). */
-/** True for 127.0.0.0/8, ::1 and localhost: metrics carry app names and internal addresses. */
-export function isLoopbackListen(address: string): boolean {
-  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-export function startMetricsServer(
-  address: string,
-  snapshot: () => StatusSnapshot,
-  build: { version: string; commit: string; target: string },
-): MetricsServer {
-  const colon = address.lastIndexOf(":");
-  const hostname = address.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
-  const server = Bun.serve({
-    hostname,
-    port: Number(address.slice(colon + 1)),
-    fetch(request) {
-      const { pathname } = new URL(request.url);
-      if (pathname === "/metrics")
-        return new Response(renderMetrics(snapshot(), build), {
-          headers: { "content-type": "text/plain; version=0.0.4" },
-        });
-      if (pathname === "/healthz") return new Response("ok\n");
-      if (pathname === "/readyz") {
-        const up = snapshot().tunnels.some((t) => t.state === "up");
-        return new Response(up ? "ready\n" : "no tunnel up\n", { status: up ? 200 : 503 });
-      }
-      return new Response("not found\n", { status: 404 });
-    },
-  });
-  return { url: `http://${address}`, stop: () => server.stop(true) };
+export function renderMetrics(s: StatusSnapshot, build: BuildLabels, process?: ProcessStats): string {
+  return renderFamilies(metricFamilies(s, build, process));
 }

@@ -16,3 +16,9 @@ test("one row per setting and the env file, each with its env names, default and
   expect(lines.find((l) => l.startsWith("| `--state-dir DIR`"))).toContain("| all |");
   expect(lines.find((l) => l.startsWith("| `--proxy-bypass LIST`, `--no-proxy`"))).toBeDefined();
 });
+
+test("docs/OPERATIONS.md holds the settings table as generated", async () => {
+  const doc = await Bun.file(new URL("../../docs/OPERATIONS.md", import.meta.url)).text();
+  const m = /<!-- settings-table:begin -->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(doc);
+  expect(m?.[1]).toBe(await settingsTable());
+});

@@ -230,6 +230,10 @@ export function daemonWorld(
         happened.push(`metrics ${listen}`);
         return { url: `http://${listen}`, stop: () => void happened.push("metrics stopped") };
       },
+      health: (listen) => {
+        happened.push(`health ${listen}`);
+        return { url: `http://${listen}`, stop: () => void happened.push("health stopped") };
+      },
     },
     connectTunnel: gateways.connect,
     notifier: { enabled: false, send: () => undefined },

@@ -49,7 +49,7 @@ test("serves on one tunnel per gateway, with an access token, and says so in sta
 });
 
 test("SIGTERM: GO_AWAY on every tunnel, the open stream finishes, then exit 0 and everything closed", async () => {
-  const { clock, world, exit, exitCode } = await serving({ metrics: "127.0.0.1:9100" });
+  const { clock, world, exit, exitCode } = await serving({ metrics: "127.0.0.1:9100", health: "127.0.0.1:9101" });
   const [first, second] = world.gateways.open();
   first!.tunnel.streams = 1;
   world.signals.send("SIGTERM");
@@ -66,8 +66,10 @@ test("SIGTERM: GO_AWAY on every tunnel, the open stream finishes, then exit 0 an
   expect(world.happened).toEqual([
     "admin",
     "metrics 127.0.0.1:9100",
+    "health 127.0.0.1:9101",
     "admin stopped",
     "metrics stopped",
+    "health stopped",
     "lock released",
   ]);
   expect(world.lines.some((l) => l.includes("all streams finished"))).toBe(true);
