@@ -26,6 +26,7 @@ import {
 import { ConnectorError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../retry/backoff.ts";
+import type { CatalogEvent, DaemonEvents } from "./events.ts";
 import { isRevokedAnswer, REVOKED_RETRY_MS, type RevocationSink } from "./revocation.ts";
 import type { StatusModel } from "./status-model.ts";
 
@@ -33,6 +34,8 @@ export interface CatalogRefreshDeps {
   readonly source: CatalogSource;
   readonly status: StatusModel;
   readonly log: Logger;
+  /** Each fetch's result goes there as a `catalog` event (event-log.ts writes its line). */
+  readonly events: Pick<DaemonEvents, "emit">;
   readonly clock: Clock;
   readonly signal: AbortSignal;
   /** A new catalog version arrived. */
@@ -59,12 +62,14 @@ export class CatalogRefresh {
   #again = false;
   /** The control plane has served a catalog (or a 304), or revoked this connector, since start. */
   #answered = false;
+  /** The version in use, for a "not modified" answer's event. */
+  #version?: string;
 
   constructor(private readonly deps: CatalogRefreshDeps) {}
 
   /** The first catalog, retried until it comes or the daemon stops (undefined then). */
   async first(): Promise<Catalog | undefined> {
-    const { source, status, log, clock, signal } = this.deps;
+    const { source, status, clock, signal } = this.deps;
     const backoff = new Backoff();
     let storeTried = false;
     while (!signal.aborted) {
@@ -74,7 +79,7 @@ export class CatalogRefresh {
         this.deps.revocation.served();
         this.#answered = true;
         if (result.changed) {
-          this.#keep(result.catalog);
+          this.#keep(result.catalog, "start");
           return result.catalog;
         }
       } catch (err) {
@@ -90,23 +95,14 @@ export class CatalogRefresh {
           return kept;
         }
         const delay = revoked ? REVOKED_RETRY_MS : backoff.nextDelayMs();
-        log.error(
-          revoked
-            ? "this connector has been revoked by the cloud; re-enroll it with a new key"
-            : "cannot fetch the app catalog",
-          {
-            code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
-            error: describeError(err),
-            retryInMs: delay,
-          },
-        );
+        this.#emit({ ...failure(err, "start", revoked), retryInMs: delay });
         await sleep(clock, delay, signal);
       }
     }
     return undefined;
   }
 
-  /** The kept catalog for this connector, logged as used; undefined (and why, logged) if there is none. */
+  /** The kept catalog for this connector, told as used; undefined (and why, logged) if there is none. */
   #stored(err: unknown): Catalog | undefined {
     const { store, log, status, clock } = this.deps;
     if (!store) return undefined;
@@ -117,16 +113,21 @@ export class CatalogRefresh {
     }
     const { catalog, fetchedAt } = load.stored;
     status.catalogFrom("stored", catalog.version, fetchedAt);
-    log.warn(
-      "the control plane is unreachable: starting with the stored app catalog, fetching it again in the background",
-      {
-        code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
-        error: describeError(err),
-        version: catalog.version,
-        fetchedAt: fetchedAt.toISOString(),
-        ageSeconds: Math.max(0, Math.round((clock.wallNow().getTime() - fetchedAt.getTime()) / 1000)),
-      },
-    );
+    this.#version = catalog.version;
+    const { code, error } = failure(err, "start", false);
+    this.#emit({
+      type: "catalog",
+      ok: true,
+      during: "start",
+      source: "stored",
+      version: catalog.version,
+      changed: true,
+      apps: catalog.apps.length,
+      fetchedAt,
+      ageSeconds: Math.max(0, Math.round((clock.wallNow().getTime() - fetchedAt.getTime()) / 1000)),
+      code,
+      error,
+    });
     return catalog;
   }
 
@@ -140,10 +141,20 @@ export class CatalogRefresh {
   }
 
   /** Keeps a catalog the control plane served; a state dir that cannot be written costs only the fallback. */
-  #keep(catalog: Catalog): void {
+  #keep(catalog: Catalog, during: "start" | "refresh"): void {
     const { store, log, status, clock } = this.deps;
     const now = clock.wallNow();
     status.catalogFrom("control-plane", catalog.version, now);
+    this.#version = catalog.version;
+    this.#emit({
+      type: "catalog",
+      ok: true,
+      during,
+      source: "control-plane",
+      version: catalog.version,
+      changed: true,
+      apps: catalog.apps.length,
+    });
     if (!store) return;
     try {
       store.catalogs.save(store.connectorId, catalog, now);
@@ -175,24 +186,38 @@ export class CatalogRefresh {
   }
 
   async #fetch(): Promise<void> {
-    const { source, status, log } = this.deps;
+    const { source, status } = this.deps;
     try {
       const result = await source.fetch();
       status.controlPlane(true);
       this.#answered = true;
       if (result.changed) {
-        this.#keep(result.catalog);
+        this.#keep(result.catalog, "refresh");
         this.deps.changed(result.catalog);
+      } else if (this.#version !== undefined) {
+        const version = this.#version;
+        this.#emit({ type: "catalog", ok: true, during: "refresh", source: "control-plane", version, changed: false });
       }
       this.deps.revocation.served();
     } catch (err) {
       status.controlPlane(false);
-      if (isRevokedAnswer(err)) {
+      const revoked = isRevokedAnswer(err);
+      this.#emit(failure(err, "refresh", revoked));
+      if (revoked) {
         // From here the slow revocation schedule asks again, not the outage retries.
         this.#answered = true;
-        return this.deps.revocation.confirmed();
+        this.deps.revocation.confirmed();
       }
-      log.warn("catalog refresh failed; keeping the current one", { error: describeError(err) });
     }
   }
+
+  #emit(event: CatalogEvent): void {
+    this.deps.events.emit(event);
+  }
+}
+
+/** A failed fetch as an event. */
+function failure(err: unknown, during: "start" | "refresh", revoked: boolean): Extract<CatalogEvent, { ok: false }> {
+  const code = err instanceof ConnectorError ? err.code : "UNEXPECTED";
+  return { type: "catalog", ok: false, during, code, error: describeError(err), revoked };
 }

@@ -2,9 +2,10 @@
  * Keeps the client certificate fresh: renews it once two thirds of its life has passed, plus a
  * random delay of up to 5% of its life (a fleet enrolled together does not renew together), retries a
  * failed renewal with backoff (1 min doubling to 1 h, full jitter), and hands each new identity to the
- * daemon. Every failure is logged with its reason. It keeps trying, hourly, after the certificate
- * expired too (the cloud will refuse it, but a host clock that was wrong may have been fixed), and
- * says each time that tunnels will fail and the connector must be re-enrolled.
+ * daemon. Every result is a `renewal` event (event-log.ts logs it), a failure with its reason. It keeps
+ * trying, hourly, after the certificate expired too (the cloud will refuse it, but a host clock that
+ * was wrong may have been fixed), and the log says each time that tunnels will fail and the connector
+ * must be re-enrolled.
  *
  * Certificate times are wall-clock times, so the schedule reads `clock.wallNow()`; a timer never
  * sleeps longer than `MAX_SLEEP_MS` (timers cap at 2^31 ms, and a host clock may be stepped), it wakes
@@ -12,10 +13,10 @@
  */
 import { X509Certificate } from "node:crypto";
 import type { Clock, TimerHandle } from "../clock.ts";
-import { ConnectorError } from "../errors.ts";
+import { ConnectorError, describeError } from "../errors.ts";
 import type { Identity } from "../identity/identity.ts";
-import type { Logger } from "../log.ts";
 import { Backoff, type BackoffPolicy } from "../retry/backoff.ts";
+import type { DaemonEvents } from "./events.ts";
 
 export const RENEW_AT_FRACTION = 2 / 3;
 export const RENEW_JITTER_FRACTION = 0.05;
@@ -25,7 +26,8 @@ export const MAX_SLEEP_MS = 6 * 60 * 60_000;
 
 export interface CertificateRenewalOptions {
   readonly clock: Clock;
-  readonly log: Logger;
+  /** Each result goes there as a `renewal` event (event-log.ts writes its line). */
+  readonly events: Pick<DaemonEvents, "emit">;
   /** Renews and stores; resolves with the new identity (`renewIdentity` in production). */
   readonly renew: (current: Identity) => Promise<Identity>;
   /** A renewal succeeded: the daemon moves to the new identity. */
@@ -106,7 +108,7 @@ export class CertificateRenewal {
 
   async #attempt(): Promise<void> {
     this.#running = true;
-    const { log } = this.options;
+    const { events } = this.options;
     try {
       const renewed = await this.options.renew(this.#identity);
       if (this.#stopped) return;
@@ -114,6 +116,7 @@ export class CertificateRenewal {
       this.#backoff.reset();
       this.#lastError = null;
       this.#dueAt = this.#dueAtFor(renewed, this.options.clock.wallNow().getTime());
+      events.emit({ type: "renewal", ok: true, notAfter: new Date(validity(renewed).to) });
       this.options.onRenewed(renewed);
     } catch (err) {
       if (this.#stopped) return;
@@ -124,17 +127,15 @@ export class CertificateRenewal {
       const now = this.options.clock.wallNow().getTime();
       const { to } = validity(this.#identity);
       this.#dueAt = now + this.#backoff.nextDelayMs();
-      const fields = {
-        error: this.#lastError,
-        notAfter: new Date(to).toISOString(),
-        retryAt: new Date(this.#dueAt).toISOString(),
-      };
-      if (now >= to)
-        log.error(
-          "the client certificate has expired and could not be renewed: tunnels will fail; re-enroll this connector (connector enroll --force)",
-          fields,
-        );
-      else log.warn("certificate renewal failed; retrying", fields);
+      events.emit({
+        type: "renewal",
+        ok: false,
+        code: err instanceof ConnectorError ? err.code : "UNEXPECTED",
+        error: describeError(err),
+        notAfter: new Date(to),
+        expired: now >= to,
+        retryAt: new Date(this.#dueAt),
+      });
     } finally {
       this.#running = false;
     }

@@ -17,8 +17,9 @@
  */
 import { describeError, ExitCode } from "../errors.ts";
 import type { Identity } from "../identity/identity.ts";
-import type { Logger } from "../log.ts";
+import { bindLogFields, type Logger, logToJournal, stderrIsJournal } from "../log.ts";
 import type { DaemonLock } from "../state/daemon-lock.ts";
+import { sleep } from "../clock.ts";
 import { ensureStateDir } from "../state/atomic-file.ts";
 import { buildInfo } from "../version.ts";
 import type { DaemonDeps, DaemonOptions } from "./daemon-deps.ts";
@@ -35,6 +36,9 @@ import type { UpgradeFlow } from "./upgrade-flow.ts";
 import { startUpgrades, type UpgradeHost } from "./upgrade-wiring.ts";
 
 export type { DaemonOptions } from "./daemon-deps.ts";
+
+/** Longest wait at exit for closed tunnels to report so; a session closes at once, this is only a bound. */
+const TUNNELS_CLOSED_WAIT_MS = 5_000;
 
 export class Daemon {
   readonly #options: DaemonOptions;
@@ -53,8 +57,11 @@ export class Daemon {
     this.#options = options;
     this.#deps = deps;
     this.#log = options.log;
+    // Under systemd every line gets its priority (`<N>`), so `journalctl -p warning` finds warnings.
+    if (stderrIsJournal(options.env)) logToJournal(options.log, true);
     this.#stop = new StopControl({
       log: this.#log,
+      graceMs: options.settings.gracePeriod * 1000,
       cancelSuccessor: (why) => this.#successor?.cancel(why),
       drain: (reason, cut, afterGoAway) =>
         drainTunnels({
@@ -74,9 +81,12 @@ export class Daemon {
     return this.#stop.stopping;
   }
 
-  /** Runs until stopped by a signal; resolves with the process exit code. */
+  /**
+   * Runs until stopped by a signal; resolves with the process exit code. The log of a stop reads in
+   * the order things happen: "stopping", "draining: N streams open", how the wait ended, the tunnels
+   * going down, "tunnels closed", and "stopped" with the exit code as the very last line.
+   */
   async run(): Promise<number> {
-    const stopped = this.#stop.exitCode;
     const unlisten = this.#deps.signals.listen({
       signal: (signal) => this.#stop.signal(signal),
       // Last resort: a bug in one stream or tunnel must not take every tunnel down with the process.
@@ -85,34 +95,46 @@ export class Daemon {
           error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
         }),
     });
+    let exitCode: number | undefined;
     try {
-      const { settings, log, successor } = this.#options;
-      // Held until exit, taken before enrolling: one daemon per state dir (ALREADY_RUNNING otherwise).
-      // A successor takes it once its predecessor lets go (takeOver); the state dir exists then.
-      if (successor) ensureStateDir(settings.stateDir);
-      else this.#lock = await this.#deps.lockStateDir(this.#stopping);
-      if (!this.#lock && !successor) return await stopped;
-      const identity = await this.#deps.obtainIdentity(this.#stopping);
-      if (!identity || this.#stopping.aborted) return await stopped;
-      this.#upgrades = startUpgrades(this.#upgradeHost(identity));
-      // A new version that keeps crashing before it proved itself goes back to the previous binary.
-      if (await this.#upgrades.guardStart()) return ExitCode.failure;
-      log.info("starting", {
-        version: buildInfo.version,
-        connectorId: identity.connectorId,
-        name: identity.name,
-        group: identity.group,
-        tunnels: settings.tunnels,
-        ...(successor ? { handover: true } : {}),
-      });
-      // A signal during start-up (catalog fetch) must not wait for it.
-      return await Promise.race([this.#start(identity).then(() => stopped), stopped]);
+      exitCode = await this.#serve();
+      return exitCode;
     } finally {
       unlisten();
-      this.#shutdown();
+      await this.#shutdown();
       this.#lock?.release();
       await this.#successor?.stop();
+      // Without an exit code the error that ended the run is reported by the command (and exits 1).
+      this.#log.info("stopped", exitCode === undefined ? {} : { exitCode });
     }
+  }
+
+  /** Everything up to the stop's exit code. */
+  async #serve(): Promise<number> {
+    const stopped = this.#stop.exitCode;
+    const { settings, log, successor } = this.#options;
+    // Held until exit, taken before enrolling: one daemon per state dir (ALREADY_RUNNING otherwise).
+    // A successor takes it once its predecessor lets go (takeOver); the state dir exists then.
+    if (successor) ensureStateDir(settings.stateDir);
+    else this.#lock = await this.#deps.lockStateDir(this.#stopping);
+    if (!this.#lock && !successor) return await stopped;
+    const identity = await this.#deps.obtainIdentity(this.#stopping);
+    if (!identity || this.#stopping.aborted) return await stopped;
+    // Every line from here on names the connector (a fleet's logs are read together).
+    bindLogFields(log, { connectorId: identity.connectorId });
+    this.#upgrades = startUpgrades(this.#upgradeHost(identity));
+    // A new version that keeps crashing before it proved itself goes back to the previous binary.
+    if (await this.#upgrades.guardStart()) return ExitCode.failure;
+    log.info("starting", {
+      version: buildInfo.version,
+      connectorId: identity.connectorId,
+      name: identity.name,
+      group: identity.group,
+      tunnels: settings.tunnels,
+      ...(successor ? { handover: true } : {}),
+    });
+    // A signal during start-up (catalog fetch) must not wait for it.
+    return await Promise.race([this.#start(identity).then(() => stopped), stopped]);
   }
 
   async #start(identity: Identity): Promise<void> {
@@ -218,10 +240,19 @@ export class Daemon {
     };
   }
 
-  #shutdown(): void {
+  /** Closes the tunnels (what the drain left open ends now) and waits for them, then the local servers. */
+  async #shutdown(): Promise<void> {
     this.#upgrades?.stop();
-    this.#service?.stop();
+    const service = this.#service;
+    const closing = service?.tunnels.tunnels().map((t) => t.closed) ?? [];
+    service?.stop();
+    if (service) {
+      // A closed session settles at once; the bound only keeps a broken tunnel from holding the exit.
+      const bound = new AbortController();
+      await Promise.race([Promise.all(closing), sleep(this.#deps.clock, TUNNELS_CLOSED_WAIT_MS, bound.signal)]);
+      bound.abort();
+      this.#log.info("tunnels closed", { tunnels: closing.length });
+    }
     this.#servers?.stop();
-    this.#log.info("stopped");
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The graceful stop's middle part (SIGTERM, or a hand-over to a successor): every tunnel sends GO_AWAY
  * (gateways route no new streams here), then the open streams get until the grace period ends to
- * finish. The wait is for the streams' own ends (`idle()`, woken by each tunnel's last stream), not a
+ * finish; the log says how many were open ("draining: N streams open") and how the wait ended. The wait is for the streams' own ends (`idle()`, woken by each tunnel's last stream), not a
  * look every so often; a second signal (`cut`) ends it at once. What is left open is closed by the
  * caller's shutdown.
  */
@@ -40,15 +40,14 @@ export async function drainTunnels(options: DrainOptions): Promise<DrainOutcome>
     options.afterGoAway?.();
     return "no-tunnels";
   }
-  log.info("stopping: gateways told to send no new streams", {
-    signal: options.reason,
-    openStreams: tunnels.activeStreams(),
-    gracePeriodSeconds: graceMs / 1000,
-  });
   tunnels.drain();
   options.afterGoAway?.();
+  const open = tunnels.activeStreams();
+  if (open > 0) log.info(`draining: ${open} streams open`, { openStreams: open, gracePeriodSeconds: graceMs / 1000 });
   const outcome = await streamsDone(tunnels, graceMs, clock, options.cut);
   const left = tunnels.activeStreams();
+  // A second signal (cut) was logged as such by the stop control; the shutdown closes what is left.
+  if (outcome === "cut") return outcome;
   if (left > 0) log.warn("grace period over: closing remaining streams", { openStreams: left });
   else log.info("all streams finished");
   return outcome;

@@ -38,16 +38,38 @@ export interface AppHealthEvent {
   readonly detail?: string;
 }
 
-/** The app catalog was fetched (or could not be). */
+/**
+ * The app catalog was fetched (or could not be). `during`: the first fetch at start (retried until a
+ * catalog comes) or a later refresh (CONFIG_CHANGED, the poll), which keeps the current one on failure.
+ */
 export type CatalogEvent =
   | {
       readonly type: "catalog";
       readonly ok: true;
+      readonly during: "start" | "refresh";
       readonly source: "control-plane" | "stored";
       readonly version: string;
+      /** A version not served before (false: the control plane answered "not modified"). */
       readonly changed: boolean;
+      /** Changed: how many apps it lists. */
+      readonly apps?: number;
+      /** Stored (the control plane unreachable at start): when it was served, and why it was not asked. */
+      readonly fetchedAt?: Date;
+      readonly ageSeconds?: number;
+      readonly code?: string;
+      readonly error?: string;
     }
-  | { readonly type: "catalog"; readonly ok: false; readonly code: string; readonly error: string };
+  | {
+      readonly type: "catalog";
+      readonly ok: false;
+      readonly during: "start" | "refresh";
+      readonly code: string;
+      readonly error: string;
+      /** The control plane said this connector is revoked (revocation.ts says what that means). */
+      readonly revoked: boolean;
+      /** At start: the next try comes in this long. */
+      readonly retryInMs?: number;
+    };
 
 /** The certificate was renewed, or a renewal failed and is retried. */
 export type RenewalEvent =
@@ -57,6 +79,9 @@ export type RenewalEvent =
       readonly ok: false;
       readonly code: string;
       readonly error: string;
+      /** The current certificate's end; `expired`: it is past, tunnels fail until a renewal or a new enrollment. */
+      readonly notAfter: Date;
+      readonly expired: boolean;
       readonly retryAt: Date;
     };
 

@@ -17,6 +17,7 @@ import type { HealthReport } from "../mux/payloads.ts";
 import type { OpenHandler } from "../mux/session-types.ts";
 import type { Tunnel } from "../supervisor/connection.ts";
 import { createDataplaneState } from "./dataplane-setup.ts";
+import type { DaemonEvents } from "./events.ts";
 import type { StatusModel } from "./status-model.ts";
 
 export interface ServedAppsDeps {
@@ -24,6 +25,8 @@ export interface ServedAppsDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly status: StatusModel;
+  /** Health transitions and failed opens go there (`app-health`, `open-failed`). */
+  readonly events: Pick<DaemonEvents, "emit">;
   /** The tunnels serving now (asked of the supervisor at each health change). */
   readonly tunnels: () => readonly Tunnel[];
 }
@@ -37,10 +40,15 @@ export class ServedApps {
   readonly onOpen: OpenHandler;
 
   constructor(private readonly deps: ServedAppsDeps) {
-    const { settings, clock, log, status } = deps;
+    const { settings, clock, log, status, events } = deps;
     // Server names resolve as for streams: never to this host's loopback or link-local addresses, so
     // health never vouches for an address the dataplane would not dial.
-    this.#health = new HealthMonitor({ clock, resolve: nameRuleResolver(), onChange: (r) => this.#broadcast(r) });
+    this.#health = new HealthMonitor({
+      clock,
+      resolve: nameRuleResolver(),
+      onChange: (r) => this.#broadcast(r),
+      onTransition: (t) => events.emit({ type: "app-health", ...t }),
+    });
     const dataplane = createDataplaneState(settings, clock, log.withTag("dataplane"), status);
     this.#openStreams = dataplane.openStreams;
     this.onOpen = createOpenHandler({
@@ -52,6 +60,7 @@ export class ServedApps {
       openStreams: dataplane.openStreams,
       gate: dataplane.gate,
       onDialResult: (app, address, ok) => this.#health.observe(app, address, ok),
+      onFailure: (code, app) => events.emit({ type: "open-failed", code, app }),
     });
   }
 
@@ -72,7 +81,6 @@ export class ServedApps {
     this.#allowList = compiled;
     // Removing access ends access: streams already open are held to the new catalog too.
     this.#openStreams.recheck(compiled);
-    log.info("app catalog loaded", { version: catalog.version, apps: catalog.apps.length });
     // Health checks run in the background: a server that does not answer must not delay the tunnels.
     this.#health
       .setCatalog(catalog)

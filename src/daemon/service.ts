@@ -74,6 +74,7 @@ export class Service {
       source: this.#catalogSource,
       status: o.status,
       log,
+      events: o.events,
       clock,
       signal: o.stopping,
       changed: (catalog) => this.#apps?.apply(catalog),
@@ -102,14 +103,21 @@ export class Service {
     const renewal = new CertificateRenewal(this.#identity, {
       clock,
       random,
-      log: log.withTag("identity"),
+      events: this.#o.events,
       renew: (current) => deps.renewIdentity(current),
       onRenewed: (renewed) => this.#useIdentity(renewed),
     });
     this.#renewal = renewal;
     if (this.#o.holdsLock()) renewal.start(); // a successor starts it once it holds the lock
     status.showRenewal(() => renewal.view());
-    const apps = new ServedApps({ settings, clock, log, status, tunnels: () => this.tunnels.tunnels() });
+    const apps = new ServedApps({
+      settings,
+      clock,
+      log,
+      status,
+      events: this.#o.events,
+      tunnels: () => this.tunnels.tunnels(),
+    });
     this.#apps = apps;
     apps.apply(catalog);
     apps.start();

@@ -9,6 +9,8 @@ import type { StopSignal } from "./daemon-deps.ts";
 
 export interface StopDeps {
   readonly log: Logger;
+  /** The grace period, for the "stopping" line. */
+  readonly graceMs: number;
   /** GO_AWAY, then the wait for open streams (ended early by `cut`); `afterGoAway` runs between. */
   readonly drain: (reason: string, cut: AbortSignal, afterGoAway?: () => void) => Promise<unknown>;
   /** A successor not ready yet is stopped with this process. */
@@ -47,6 +49,7 @@ export class StopControl {
       this.#exit.resolve(128 + (signal === "SIGINT" ? 2 : 15));
       return;
     }
+    if (!this.#handedOver) this.#logStopping(signal);
     this.deps.cancelSuccessor(`stopping on ${signal}`);
     if (this.#handedOver) {
       this.deps.log.info("already draining after the hand-over; a second signal stops now", { signal });
@@ -58,7 +61,16 @@ export class StopControl {
   /** The successor is serving: drain (letting go of the lock after the GO_AWAYs) and exit 0. */
   handOver(afterGoAway: () => void): void {
     this.#handedOver = true;
+    this.#logStopping("hand-over");
     this.#drainAndExit("hand-over", afterGoAway);
+  }
+
+  /** The first line of a stop (`reason`: the signal, or "hand-over"); "stopped" (daemon.ts) is the last. */
+  #logStopping(reason: string): void {
+    this.deps.log.info("stopping", {
+      ...(reason === "hand-over" ? { reason } : { signal: reason }),
+      gracePeriodSeconds: this.deps.graceMs / 1000,
+    });
   }
 
   #drainAndExit(reason: string, afterGoAway?: () => void): void {

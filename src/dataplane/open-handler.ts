@@ -41,6 +41,8 @@ export interface OpenHandlerOptions {
   gate?: AdmissionGate;
   /** Passive health: a dial to one resolved address (`ip:port`, `[ip6]:port`) succeeded or failed. */
   onDialResult?: (app: string, address: string, ok: boolean) => void;
+  /** Every failed open, as counted (`app` as the gateway named it, made printable). */
+  onFailure?: (code: StreamCodeName, app: string) => void;
 }
 
 /**
@@ -49,12 +51,12 @@ export interface OpenHandlerOptions {
  */
 const MAX_FAILURE_LINES = 20;
 
-function countFailure(counters: DataplaneCounters, code: StreamCodeName): void {
-  counters.failures[code] = (counters.failures[code] ?? 0) + 1;
-}
-
 export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
   const { log, counters } = options;
+  const countFailure = (code: StreamCodeName, app: string): void => {
+    counters.failures[code] = (counters.failures[code] ?? 0) + 1;
+    options.onFailure?.(code, peerText(app));
+  };
   // The same failure for the same destination is logged once per window, and at most
   // MAX_FAILURE_LINES lines per window over all of them; counters see every one.
   const repeats = new RepeatLimiter(options.clock ?? systemClock, undefined, undefined, MAX_FAILURE_LINES);
@@ -72,7 +74,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
   return (request, stream) => {
     const decision = options.allowList().allows(request.app, request.host, request.port);
     if (!decision.allowed) {
-      countFailure(counters, "NOT_ALLOWED");
+      countFailure("NOT_ALLOWED", request.app);
       // Keyed by catalog app, not destination: a gateway asking for 5,000 hosts gets one line per app per
       // window, and one making up app names shares a single key (it cannot spend the log budget that
       // real failures need). The gateway chose app and host: printable before they reach a log.
@@ -90,7 +92,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
     if (options.gate) {
       const admission = options.gate.admit(stream.owner);
       if (!admission.admitted) {
-        countFailure(counters, "BUSY");
+        countFailure("BUSY", request.app);
         warnFailure("stream refused: connector busy", `BUSY ${admission.reason}`, {
           app: request.app,
           limit: admission.reason,
@@ -127,7 +129,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
           if (!now.allowed && stream.state === "opening") {
             socket.terminate();
             ticket?.close();
-            countFailure(counters, "NOT_ALLOWED");
+            countFailure("NOT_ALLOWED", request.app);
             stream.reject(StreamCode.NOT_ALLOWED, now.reason);
             return;
           }
@@ -152,7 +154,7 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
         const failure: StreamCodeName = err instanceof DialError ? err.failure : "INTERNAL";
         if (failure === "CANCELLED") return;
         if (failure === "BUSY") options.gate?.fdShortage();
-        countFailure(counters, failure);
+        countFailure(failure, request.app);
         const message = describeError(err);
         warnFailure(
           "stream failed: cannot reach destination",

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { HealthMonitor } from "../../src/apps/health.ts";
+import { HealthMonitor, type HealthTransition, tcpCheck } from "../../src/apps/health.ts";
 import type { HealthReport } from "../../src/mux/payloads.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
@@ -14,9 +14,11 @@ const catalog = {
 function monitor(up: Set<string>) {
   const clock = new FakeClock();
   const reports: HealthReport[] = [];
+  const transitions: HealthTransition[] = [];
   const health = new HealthMonitor({
     clock,
     onChange: (r) => reports.push(r),
+    onTransition: (t) => void transitions.push(t),
     probe: async (host, port) => up.has(`${host}:${port}`),
     resolve: async (name) =>
       name === "wiki.corp.example"
@@ -27,7 +29,7 @@ function monitor(up: Set<string>) {
         : [],
     intervalMs: 30_000,
   });
-  return { clock, reports, health };
+  return { clock, reports, transitions, health };
 }
 
 test("each resolved address of each app is a server with its own health", async () => {
@@ -96,4 +98,49 @@ test("an IP server written in another form is named as the dialler names it, so 
   ]);
   health.observe("ops", "[2001:db8::1]:80", false); // the text dialDestination's onAttempt reports
   expect(reports.at(-1)!.apps[0]!.servers[1]).toEqual({ address: "[2001:db8::1]:80", healthy: false });
+});
+
+test("each server's first result is told once, then only its changes, never each check", async () => {
+  const up = new Set(["10.0.0.1:443"]);
+  const { health, transitions, clock } = monitor(up);
+  await health.setCatalog(catalog);
+  health.start();
+  expect(transitions).toEqual([
+    { app: "wiki", server: "10.0.0.1:443", healthy: true },
+    { app: "wiki", server: "10.0.0.2:443", healthy: false, detail: "connect failed" },
+    { app: "db", server: "10.0.0.5:5432", healthy: false, detail: "connect failed" },
+  ]);
+  transitions.length = 0;
+  await clock.advance(90_000); // three checks, nothing changed
+  expect(transitions).toEqual([]);
+  up.delete("10.0.0.1:443");
+  up.add("10.0.0.5:5432");
+  await clock.advance(30_000);
+  expect(transitions).toEqual([
+    { app: "wiki", server: "10.0.0.1:443", healthy: false, detail: "connect failed" },
+    { app: "db", server: "10.0.0.5:5432", healthy: true },
+  ]);
+  transitions.length = 0;
+  // A failed stream flips routing at once, but is not a transition to tell: the next check decides.
+  health.observe("db", "10.0.0.5:5432", false);
+  await clock.advance(30_000);
+  expect(transitions).toEqual([]);
+  health.stop();
+});
+
+test("a server that leaves the catalog is forgotten: if it comes back, its first result is told again", async () => {
+  const { health, transitions } = monitor(new Set(["10.0.0.5:5432"]));
+  await health.setCatalog(catalog);
+  await health.setCatalog({ version: "2", apps: [catalog.apps[0]!] });
+  transitions.length = 0;
+  await health.setCatalog(catalog);
+  expect(transitions).toEqual([{ app: "db", server: "10.0.0.5:5432", healthy: true }]);
+});
+
+test("the TCP check says why a server is unhealthy", async () => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  expect(await tcpCheck("127.0.0.1", port)).toBeUndefined();
+  server.stop(true);
+  expect(await tcpCheck("127.0.0.1", port)).toMatch(/refused/i);
 });

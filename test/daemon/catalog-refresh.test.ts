@@ -13,6 +13,8 @@ import {
   TlsInspectionError,
 } from "../../src/control/errors.ts";
 import { CatalogRefresh } from "../../src/daemon/catalog-refresh.ts";
+import { logEvents } from "../../src/daemon/event-log.ts";
+import { type DaemonEvent, DaemonEvents } from "../../src/daemon/events.ts";
 import { StatusModel } from "../../src/daemon/status-model.ts";
 import { makeIdentity } from "../identity/fixtures.ts";
 import { FakeClock } from "../support/fake-clock.ts";
@@ -60,6 +62,11 @@ function setup(answers: (() => CatalogFetch | Error)[], options: { keep?: Catalo
     level: 999,
     reporters: [{ log: (e) => void lines.push({ type: e.type, message: e.args[0] }) }],
   });
+  // The daemon's event stream, logged as the daemon logs it.
+  const events = new DaemonEvents();
+  const told: DaemonEvent[] = [];
+  events.subscribe((e) => void told.push(e));
+  events.subscribe(logEvents({ log, summary: () => ({}) }));
   const changed: Catalog[] = [];
   // What the daemon's Revocation is told (revocation.ts); a second "revoked" answer changes nothing.
   const revocation = {
@@ -78,13 +85,25 @@ function setup(answers: (() => CatalogFetch | Error)[], options: { keep?: Catalo
     source,
     status,
     log,
+    events,
     clock,
     signal: abort.signal,
     changed: (c) => void changed.push(c),
     revocation,
     store: { catalogs, connectorId: "conn-1" },
   });
-  return { refresh, catalogs, clock, abort, status, lines, changed, calls, revoked: () => revocation.confirmations };
+  return {
+    refresh,
+    catalogs,
+    clock,
+    abort,
+    status,
+    lines,
+    told,
+    changed,
+    calls,
+    revoked: () => revocation.confirmations,
+  };
 }
 
 describe("the first catalog during a control-plane outage", () => {
@@ -156,5 +175,72 @@ describe("the first catalog during a control-plane outage", () => {
     const calls = t.calls();
     await t.clock.advance(3_600_000);
     expect(t.calls()).toBe(calls);
+  });
+});
+
+describe("catalog events: each result once, as status and the log hear it", () => {
+  const kinds = (t: ReturnType<typeof setup>) =>
+    t.told.map((e) =>
+      e.type !== "catalog"
+        ? e.type
+        : e.ok
+          ? `${e.during} ${e.source} ${e.version} ${e.changed ? "changed" : "unchanged"}`
+          : `${e.during} failed ${e.code}${e.revoked ? " revoked" : ""}`,
+    );
+
+  test("a failed first fetch, then a catalog, then a refresh answered 'not modified' and one that fails", async () => {
+    const t = setup([
+      outage,
+      () => ({ changed: true, catalog: fresh }),
+      () => ({ changed: false }),
+      () => apiRejection(503, "UNAVAILABLE", ""),
+    ]);
+    const first = t.refresh.first();
+    await t.clock.advance(60_000);
+    expect(await first).toEqual(fresh);
+    await t.refresh.refresh();
+    await t.refresh.refresh();
+    expect(kinds(t)).toEqual([
+      "start failed CONNECTION_REFUSED",
+      "start control-plane v-fresh changed",
+      "refresh control-plane v-fresh unchanged",
+      "refresh failed CONTROL_PLANE_ERROR",
+    ]);
+    expect(t.told[0]).toMatchObject({ retryInMs: expect.any(Number) });
+    expect(t.told[1]).toMatchObject({ apps: 0 });
+    expect(t.lines.map((l) => `${l.type} ${String(l.message)}`)).toEqual([
+      "info no stored app catalog to start with",
+      "error cannot fetch the app catalog",
+      "info app catalog loaded",
+      "debug app catalog unchanged",
+      "warn catalog refresh failed; keeping the current one",
+    ]);
+  });
+
+  test("the stored copy at start: one event with its age and the outage that made it needed", async () => {
+    const t = setup([outage], { keep: stored });
+    expect(await t.refresh.first()).toEqual(stored);
+    expect(t.told[0]).toMatchObject({
+      type: "catalog",
+      ok: true,
+      during: "start",
+      source: "stored",
+      version: "v-stored",
+      code: "CONNECTION_REFUSED",
+      ageSeconds: 3600,
+    });
+    t.abort.abort();
+  });
+
+  test("a revocation found by a refresh is told, and left to revocation.ts to log", async () => {
+    const t = setup([
+      () => ({ changed: true, catalog: fresh }),
+      () => apiRejection(403, "CONNECTOR_REVOKED", "revoked"),
+    ]);
+    await t.refresh.first();
+    await t.refresh.refresh();
+    expect(kinds(t).at(-1)).toBe("refresh failed REQUEST_REJECTED revoked");
+    expect(t.lines.map((l) => String(l.message))).toEqual(["app catalog loaded"]);
+    expect(t.revoked()).toBe(1);
   });
 });

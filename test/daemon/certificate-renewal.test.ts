@@ -2,6 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { createPublicKey } from "node:crypto";
 import { createConsola } from "consola";
 import type { Identity } from "../../src/identity/identity.ts";
+import { logEvents } from "../../src/daemon/event-log.ts";
+import { type DaemonEvent, DaemonEvents } from "../../src/daemon/events.ts";
 import { CertificateRenewal, MAX_SLEEP_MS } from "../../src/daemon/certificate-renewal.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { makeIdentity, testCa } from "../identity/fixtures.ts";
@@ -32,21 +34,25 @@ function setup(renew: (current: Identity) => Promise<Identity>, random = () => 0
     level: 999,
     reporters: [{ log: (e) => void lines.push({ type: e.type, message: e.args[0] }) }],
   });
+  const events = new DaemonEvents();
+  const told: DaemonEvent[] = [];
+  events.subscribe((e) => void told.push(e));
+  events.subscribe(logEvents({ log, summary: () => ({}) }));
   const renewed: Identity[] = [];
   const renewal = new CertificateRenewal(identityValid(0, 30), {
     clock,
-    log,
+    events,
     renew,
     onRenewed: (i) => void renewed.push(i),
     random,
   });
-  return { clock, lines, renewed, renewal };
+  return { clock, lines, told, renewed, renewal };
 }
 
 describe("certificate renewal schedule", () => {
   test("renews at two thirds of the certificate's life, then at two thirds of the new one's", async () => {
     const calls: number[] = [];
-    const { clock, renewed, renewal } = setup(async () => {
+    const { clock, renewed, renewal, told } = setup(async () => {
       calls.push(clock.now());
       return identityValid(20, 50);
     });
@@ -56,6 +62,7 @@ describe("certificate renewal schedule", () => {
     await clock.advance(1);
     expect(calls).toEqual([20 * DAY]);
     expect(renewed).toHaveLength(1);
+    expect(told).toEqual([{ type: "renewal", ok: true, notAfter: new Date(EPOCH + 50 * DAY) }]);
     expect(renewal.view()).toMatchObject({
       dueAt: new Date(EPOCH + 40 * DAY).toISOString(),
       lastError: null,
@@ -69,10 +76,9 @@ describe("certificate renewal schedule", () => {
   test("a 90-day certificate waits 60 days in steps a real timer can take (FakeClock refuses longer ones)", async () => {
     const calls: number[] = [];
     const clock = new FakeClock();
-    const log = createConsola({ level: -999 });
     const renewal = new CertificateRenewal(identityValid(0, 90), {
       clock,
-      log,
+      events: new DaemonEvents(),
       renew: async () => (calls.push(clock.now()), identityValid(60, 150)),
       onRenewed: () => {},
       random: () => 0,
@@ -103,7 +109,7 @@ describe("certificate renewal schedule", () => {
 
   test("a failed renewal is retried with growing backoff, logged with its reason, and stops at stop()", async () => {
     let attempts = 0;
-    const { clock, lines, renewed, renewal } = setup(
+    const { clock, lines, told, renewed, renewal } = setup(
       async () => {
         attempts++;
         throw new Error("control plane unreachable");
@@ -122,6 +128,15 @@ describe("certificate renewal schedule", () => {
       Array(3).fill("certificate renewal failed; retrying"),
     );
     expect(renewal.view()).toMatchObject({ lastError: "control plane unreachable", failures: 3 });
+    expect(told.at(-1)).toEqual({
+      type: "renewal",
+      ok: false,
+      code: "UNEXPECTED",
+      error: "control plane unreachable",
+      notAfter: new Date(EPOCH + 30 * DAY),
+      expired: false,
+      retryAt: new Date(clock.wallNow().getTime() + 120_000), // half of the third ceiling, 4 minutes
+    });
     renewal.stop();
     await clock.advance(DAY);
     expect(attempts).toBe(3);

@@ -5,7 +5,9 @@
  * stops at once.
  */
 import { afterEach, expect, test } from "bun:test";
+import { fstatSync } from "node:fs";
 import { Daemon } from "../../src/daemon/daemon.ts";
+import { createLogger } from "../../src/log.ts";
 import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
 import { daemonWorld, type DaemonWorld } from "./daemon-fakes.ts";
 
@@ -72,6 +74,55 @@ test("SIGTERM: GO_AWAY on every tunnel, the open stream finishes, then exit 0 an
   ]);
   expect(world.lines.some((l) => l.includes("all streams finished"))).toBe(true);
   expect(world.signals.listening).toBe(false);
+});
+
+test("a stop is logged in the order it happens; every line after the identity names the connector", async () => {
+  const clock = new FakeClock();
+  const world = daemonWorld(clock, { flags: { tunnels: "2", "grace-period": "30" } });
+  worlds.push(world);
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ level: "debug", format: "json", write: (l) => void lines.push(JSON.parse(l)) });
+  const exit = new Daemon({ ...world.options, log }, world.deps).run();
+  await settle(() => world.gateways.open().length === 2, "two tunnels up");
+  const [first] = world.gateways.open();
+  first!.tunnel.streams = 2;
+  const from = lines.length;
+  world.signals.send("SIGTERM");
+  await clock.advance(1_000);
+  first!.tunnel.streams = 0;
+  await clock.advance(0);
+  expect(await exit).toBe(0);
+  expect(lines.slice(from).map((l) => `${l.level} ${l.msg}`)).toEqual([
+    "info stopping",
+    "info draining: 2 streams open",
+    "info all streams finished",
+    "info tunnel down",
+    "info tunnel down",
+    "info tunnels closed",
+    "info stopped",
+  ]);
+  expect(lines[from]).toMatchObject({ signal: "SIGTERM", gracePeriodSeconds: 30 });
+  expect(lines.at(-1)).toMatchObject({ exitCode: 0 });
+  const named = lines.findIndex((l) => l.msg === "starting");
+  expect(named).toBeGreaterThanOrEqual(0);
+  expect(lines.slice(named).every((l) => l.connectorId === "conn-1")).toBe(true);
+});
+
+test("under systemd (JOURNAL_STREAM names stderr) every line starts with its priority", async () => {
+  const clock = new FakeClock();
+  const world = daemonWorld(clock);
+  worlds.push(world);
+  const { dev, ino } = fstatSync(2, { bigint: true });
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", format: "json", write: (l) => void lines.push(l) });
+  const env = { ...world.options.env, JOURNAL_STREAM: `${dev}:${ino}` };
+  const exit = new Daemon({ ...world.options, env, log }, world.deps).run();
+  await settle(() => world.gateways.open().length === 2, "two tunnels up");
+  world.signals.send("SIGTERM");
+  expect(await exit).toBe(0);
+  expect(lines.length).toBeGreaterThan(5);
+  expect(lines.filter((l) => !/^<[3-7]>\{/.test(l))).toEqual([]);
+  expect(lines.at(-1)).toStartWith('<6>{"time"');
 });
 
 test("the grace period runs out: the remaining streams are closed and the exit is still 0", async () => {

@@ -57,7 +57,7 @@ test("GO_AWAY on every tunnel first; the wait ends when the last stream ends, wi
   b!.streams = 1;
   const d = drain(s, 30_000);
   expect(d.order).toEqual(["after GO_AWAY: drained 2"]);
-  expect(s.lines[0]).toContain('"openStreams":3');
+  expect(s.lines).toEqual(['info draining: 3 streams open {"openStreams":3,"gracePeriodSeconds":30}']);
   await s.clock.advance(10_000);
   a!.streams = 0;
   await s.clock.advance(0);
@@ -135,6 +135,7 @@ function stopControl() {
   const cancelled: string[] = [];
   const stop = new StopControl({
     log,
+    graceMs: 30_000,
     cancelSuccessor: (why) => void cancelled.push(why),
     drain: (reason, cut, afterGoAway) =>
       new Promise<void>((finish) => drains.push({ reason, cut, finish, ...(afterGoAway ? { afterGoAway } : {}) })),
@@ -150,6 +151,7 @@ test("first signal: stopping begins, a successor not ready is cancelled, the dra
   expect(s.stop.stopping.aborted).toBe(true);
   expect(s.cancelled).toEqual(["stopping on SIGTERM"]);
   expect(s.drains.map((d) => d.reason)).toEqual(["SIGTERM"]);
+  expect(s.lines).toEqual(['info stopping {"signal":"SIGTERM","gracePeriodSeconds":30}']);
   await flushMicrotasks();
   expect(s.code()).toBeUndefined();
   s.drains[0]!.finish();
@@ -180,6 +182,7 @@ test("handed over: the drain lets go of the lock after the GO_AWAYs; a signal th
   expect(s.stop.handedOver).toBe(true);
   expect(s.stop.stopping.aborted).toBe(true);
   expect(s.drains.map((d) => d.reason)).toEqual(["hand-over"]);
+  expect(s.lines).toEqual(['info stopping {"reason":"hand-over","gracePeriodSeconds":30}']);
   s.drains[0]!.afterGoAway?.();
   expect(released).toBe(1);
   s.stop.signal("SIGTERM");

@@ -30,6 +30,7 @@ function pair(resolve?: Resolver) {
     ],
   });
   const counters: DataplaneCounters = { failures: {} };
+  const failed: string[] = [];
   const warnings: unknown[][] = [];
   const log = createConsola({
     level: 999,
@@ -44,11 +45,12 @@ function pair(resolve?: Resolver) {
       log,
       counters,
       clock: new FakeClock(),
+      onFailure: (code, app) => void failed.push(`${code} ${app}`),
       ...(resolve ? { resolve } : {}),
     }),
   });
   const gateway = new Session({ role: "gateway", transport: b });
-  return { gateway, counters, warnings, close: () => (gateway.close(), connector.close()) };
+  return { gateway, counters, failed, warnings, close: () => (gateway.close(), connector.close()) };
 }
 
 test("a name that resolves only to loopback is answered NOT_ALLOWED with the reason, not DNS_FAILURE", async () => {
@@ -81,7 +83,7 @@ test("5,000 not-allowed OPENs to distinct hosts are all counted but write a hand
 });
 
 test("5,000 OPENs for distinct made-up apps share one log key: one warning, not the whole line budget", async () => {
-  const { gateway, counters, warnings, close } = pair();
+  const { gateway, counters, failed, warnings, close } = pair();
   try {
     const opens = Array.from({ length: 5_000 }, (_, i) =>
       gateway.open({ app: `app-${i}`, host: "10.9.9.9", port: 443 }).catch(() => "refused"),
@@ -89,6 +91,9 @@ test("5,000 OPENs for distinct made-up apps share one log key: one warning, not 
     expect(await Promise.all(opens)).toEqual(Array(5_000).fill("refused"));
     expect(counters.failures.NOT_ALLOWED).toBe(5_000);
     expect(warnings.length).toBe(1);
+    // Every one is told as counted (the daemon's open-failed event), none logged for it.
+    expect(failed).toHaveLength(5_000);
+    expect(failed[4_999]).toBe("NOT_ALLOWED app-4999");
   } finally {
     close();
   }

@@ -187,7 +187,7 @@ describe("connector.service in a booted systemd", () => {
   );
 
   test(
-    "in the sandbox the daemon still lists its interfaces: a name of this host is refused NOT_ALLOWED",
+    "in the sandbox the daemon still lists its interfaces: a name of this host is refused NOT_ALLOWED, a warning in the journal",
     () =>
       withLogs(async () => {
         const before = (await snapshot()).streams.failures?.NOT_ALLOWED ?? 0;
@@ -205,6 +205,25 @@ describe("connector.service in a booted systemd", () => {
           async () => ((await snapshot()).streams.failures?.NOT_ALLOWED ?? 0) > before || undefined,
           async () => JSON.stringify((await snapshot()).streams),
         );
+        // Its line is a warning to the journal too (the <4> prefix): `journalctl -p warning` finds it,
+        // and finds no info line.
+        const warnings = () =>
+          ct!.run(["journalctl", "--no-pager", "-o", "cat", "-p", "warning", "-u", "connector.service"]);
+        const journal = await until(
+          "the refusal in journalctl -p warning",
+          30_000,
+          async () => {
+            const text = await warnings();
+            return text.includes('"failure":"NOT_ALLOWED"') ? text : undefined;
+          },
+          () => containerLogs(ct!),
+        );
+        const levels = journal
+          .split("\n")
+          .filter((line) => line.startsWith("{"))
+          .map((line) => (JSON.parse(line) as { level: string }).level);
+        expect(new Set(levels)).not.toContain("info");
+        expect(levels).toContain("warn");
       }),
     TEST_TIMEOUT_MS,
   );
