@@ -17,6 +17,11 @@ export function cliContext(args: ParsedArgs, io: CliIo, env: Record<string, stri
   const { settings } = resolveSettings({ flags, env, envFile: flags["env-file"], isTTY: io.stderrIsTTY });
   return {
     settings,
-    log: createLogger({ level: settings.logLevel, format: settings.logFormat, write: io.stderr }),
+    log: createLogger({
+      level: settings.logLevel,
+      format: settings.logFormat,
+      write: io.stderr,
+      journal: io.stderrIsJournal,
+    }),
   };
 }

@@ -4,6 +4,8 @@
  * SIGINT. `run(argv, io)` can so run in-process (the CLI tests do) with no global state touched by
  * parsing, help or usage errors.
  */
+import { stderrIsJournal } from "../log.ts";
+
 export interface CliIo {
   /** Command output (`--json` and the like). */
   readonly stdout: (text: string) => void;
@@ -13,6 +15,8 @@ export interface CliIo {
   readonly env: Record<string, string | undefined>;
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
+  /** stderr is systemd's journal stream: log lines carry `<N>` priority prefixes. */
+  readonly stderrIsJournal: boolean;
   /** The running binary's path: what `upgrade` replaces. */
   readonly execPath: string;
   /** Calls `handler` on the first SIGINT; returns a function that stops listening. */
@@ -26,6 +30,7 @@ export function processIo(): CliIo {
     env: process.env,
     stdoutIsTTY: Boolean(process.stdout.isTTY),
     stderrIsTTY: Boolean(process.stderr.isTTY),
+    stderrIsJournal: stderrIsJournal(process.env),
     execPath: process.execPath,
     onInterrupt: (handler) => {
       process.once("SIGINT", handler);

@@ -22,6 +22,7 @@ export async function runCli(argv: string[], env: Record<string, string> = {}): 
     env: { CONNECTOR_ENV_FILE: NO_ENV_FILE, ...env },
     stdoutIsTTY: false,
     stderrIsTTY: false,
+    stderrIsJournal: false,
     execPath: "/nonexistent/connector",
     onInterrupt: () => () => {},
   };
