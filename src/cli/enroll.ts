@@ -6,7 +6,7 @@ import { KEY_ENV_VAR } from "../identity/key-source.ts";
 import type { Command } from "./command.ts";
 import { cliContext } from "./context.ts";
 import { printOut } from "./io.ts";
-import { GLOBAL_OPTIONS, PROXY_OPTIONS, settingOptions } from "./options.ts";
+import { GLOBAL_OPTIONS, PROXY_OPTIONS, KEY_OPTIONS, settingOptions } from "./options.ts";
 
 const command: Command = {
   name: "enroll",
@@ -17,14 +17,7 @@ const command: Command = {
     ...GLOBAL_OPTIONS,
     ...PROXY_OPTIONS,
     ...settingOptions("name"),
-    {
-      name: "key",
-      kind: "string",
-      description:
-        "Provisioning key cnk1.… (other users can see argv: prefer --key-file or CONNECTOR_PROVISIONING_KEY)",
-      valueHint: "KEY",
-    },
-    { name: "key-file", kind: "string", description: "Read the provisioning key from this file", valueHint: "PATH" },
+    ...KEY_OPTIONS,
     { name: "force", kind: "boolean", description: "Replace an existing identity" },
     { name: "json", kind: "boolean", description: "Print the result as JSON" },
   ],

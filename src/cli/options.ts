@@ -38,3 +38,14 @@ export const PRE_COMMAND_OPTIONS: readonly OptionDef[] = [
   ...settingOptions(...(Object.keys(SETTINGS) as SettingName[])),
   fromSpec(ENV_FILE_OPTION),
 ];
+
+/** Where `enroll` and `preflight` take a provisioning key from on the command line. */
+export const KEY_OPTIONS: readonly OptionDef[] = [
+  {
+    name: "key",
+    kind: "string",
+    description: "Provisioning key cnk1.… (other users can see argv: prefer --key-file or CONNECTOR_PROVISIONING_KEY)",
+    valueHint: "KEY",
+  },
+  { name: "key-file", kind: "string", description: "Read the provisioning key from this file", valueHint: "PATH" },
+];

@@ -7,7 +7,7 @@ import { renderReport, reportExitCode } from "../preflight/report.ts";
 import type { Command } from "./command.ts";
 import { cliContext } from "./context.ts";
 import { printOut } from "./io.ts";
-import { GLOBAL_OPTIONS, PROXY_OPTIONS, settingOptions } from "./options.ts";
+import { GLOBAL_OPTIONS, PROXY_OPTIONS, KEY_OPTIONS, settingOptions } from "./options.ts";
 
 const command: Command = {
   name: "preflight",
@@ -20,13 +20,7 @@ const command: Command = {
     ...PROXY_OPTIONS,
     // The name enroll will use: preflight checks it is a valid connector name.
     ...settingOptions("name"),
-    {
-      name: "key",
-      kind: "string",
-      description: "Provisioning key cnk1.… (other users can see argv: prefer --key-file)",
-      valueHint: "KEY",
-    },
-    { name: "key-file", kind: "string", description: "Read the provisioning key from this file", valueHint: "PATH" },
+    ...KEY_OPTIONS,
     { name: "json", kind: "boolean", description: "Print the checks as JSON" },
   ],
   async run(args, io) {

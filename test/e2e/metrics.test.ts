@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect } from "bun:test";
 import { beforeAll, test } from "../support/e2e.ts";
+import { freeLoopbackPort } from "../support/ports.ts";
 import { roundTrip } from "../support/apps.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import { type DaemonProcess, startDaemon } from "../support/daemon-process.ts";
@@ -23,13 +24,6 @@ let daemon: DaemonProcess;
 let metricsUrl: string;
 let healthUrl: string;
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
 const scrape = async () => {
   const response = await fetch(`${metricsUrl}/metrics`, { signal: AbortSignal.timeout(30_000) });
   expect(response.status).toBe(200);
@@ -43,8 +37,8 @@ function sampleOf(text: string, series: string): number | undefined {
 }
 
 beforeAll(async () => {
-  const metrics = `127.0.0.1:${freePort()}`;
-  const health = `127.0.0.1:${freePort()}`;
+  const metrics = `127.0.0.1:${freeLoopbackPort()}`;
+  const health = `127.0.0.1:${freeLoopbackPort()}`;
   metricsUrl = `http://${metrics}`;
   healthUrl = `http://${health}`;
   stack = await startStack({

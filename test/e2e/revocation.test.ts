@@ -4,6 +4,7 @@
  */
 import { afterAll, expect } from "bun:test";
 import { beforeAll, test } from "../support/e2e.ts";
+import { freeLoopbackPort } from "../support/ports.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import type { DaemonProcess } from "../support/daemon-process.ts";
 import { startStack, type Stack } from "../support/stack.ts";
@@ -13,15 +14,8 @@ let cloud: CloudProcess;
 let daemon: DaemonProcess;
 let metricsUrl: string;
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
 beforeAll(async () => {
-  const metrics = `127.0.0.1:${freePort()}`;
+  const metrics = `127.0.0.1:${freeLoopbackPort()}`;
   metricsUrl = `http://${metrics}`;
   stack = await startStack({ gateways: 2, daemons: [{ extraArgs: ["--metrics", metrics] }] });
   ({ cloud } = stack);

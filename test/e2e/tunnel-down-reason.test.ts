@@ -6,6 +6,7 @@
  */
 import { afterAll, expect } from "bun:test";
 import { beforeAll, test } from "../support/e2e.ts";
+import { freeLoopbackPort } from "../support/ports.ts";
 import { runConnector } from "../support/binary.ts";
 import type { CloudProcess } from "../support/cloud-process.ts";
 import { allTunnelsUp, type DaemonProcess } from "../support/daemon-process.ts";
@@ -17,15 +18,8 @@ let cloud: CloudProcess;
 let daemon: DaemonProcess;
 let metricsUrl: string;
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
 beforeAll(async () => {
-  const metrics = `127.0.0.1:${freePort()}`;
+  const metrics = `127.0.0.1:${freeLoopbackPort()}`;
   metricsUrl = `http://${metrics}`;
   stack = await startStack({ gateways: 1, daemons: [{ tunnels: 1, extraArgs: ["--metrics", metrics] }] });
   ({ cloud } = stack);
