@@ -167,3 +167,40 @@ describe("bestRatios", () => {
     expect(judge(bestRatios([doc(2.8, 200), doc(2.9, 200)]), flaky, 2).ok).toBe(false);
   });
 });
+
+describe("cost rows in the guard", () => {
+  const cpu = { name: "CPU s per GiB, bulk — relay", unit: "CPU s/GiB", higherIsBetter: false };
+  const run = (connectorCpu: number): BenchDoc => ({
+    ...doc(6, 200),
+    scenarios: [
+      ...doc(6, 200).scenarios,
+      buildRow(cpu, {
+        direct: { skipped: "no relay" },
+        ssh: { value: 2 },
+        socat: { value: 3 },
+        connector: c(connectorCpu),
+      }),
+    ],
+  });
+  const c = (x: number) => ({ value: x });
+  const withCpu = { ...baseline, ratios: { ...baseline.ratios, [cpu.name]: { vsSsh: 1, vsDirect: null } } };
+
+  test("a row's own tolerance replaces the common factor", () => {
+    // connector ÷ sshd 2.5 against a recorded 1: out of a 2× tolerance, inside a 3× one
+    expect(judge(run(5), withCpu, 2).failures).toEqual([
+      `"${cpu.name}" connector ÷ ssh -L: 2.500 vs recorded 1.000 (lower is better; tolerance 2×)`,
+    ]);
+    expect(judge(run(5), withCpu, 2, { factorFor: (n) => (n === cpu.name ? 3 : undefined) }).ok).toBe(true);
+    expect(judge(run(3), withCpu, 2, { factorFor: () => 1.2 }).failures[0]).toContain("tolerance 1.2×");
+  });
+
+  test("a pending row with no recorded ratio is listed as not checked yet, never failed", () => {
+    const verdict = judge(run(50), baseline, 2, { pending: (n) => n === cpu.name });
+    expect(verdict.ok).toBe(true);
+    expect(verdict.notes).toEqual([
+      `not checked yet (no recorded ratio; record them with --record on a quiet machine): "${cpu.name}"`,
+    ]);
+    // once recorded, it is judged like any other
+    expect(judge(run(50), withCpu, 2, { pending: (n) => n === cpu.name }).ok).toBe(false);
+  });
+});

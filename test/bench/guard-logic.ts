@@ -51,6 +51,13 @@ export interface JudgeOptions {
    * In a full run an absent row fails: it was renamed or dropped, and the baseline must be re-recorded.
    */
   readonly partial?: boolean;
+  /** A row's own tolerance instead of `factor` (the cost rows: config.ts GUARD_COST_FACTOR), or undefined. */
+  readonly factorFor?: (name: string) => number | undefined;
+  /**
+   * Rows the guard is meant to judge but that no baseline has recorded yet (added after the last
+   * `--record`): each one with a ratio in the run is listed in one note as not checked yet, never failed.
+   */
+  readonly pending?: (name: string) => boolean;
 }
 
 /**
@@ -81,6 +88,7 @@ export function judge(
       else verdict.failures.push(`"${name}": not in this run (renamed or dropped? re-record with --record)`);
       continue;
     }
+    const tolerance = options.factorFor?.(name) ?? factor;
     for (const key of RATIO_KEYS) {
       const then = was[key];
       const now = row[key];
@@ -95,13 +103,21 @@ export function judge(
         continue;
       }
       verdict.checked++;
-      if (isGrossRegression(now, then, row.higherIsBetter, factor)) {
+      if (isGrossRegression(now, then, row.higherIsBetter, tolerance)) {
         verdict.failures.push(
-          `"${name}" ${LABEL[key]}: ${now.toFixed(3)} vs recorded ${then.toFixed(3)} (${row.higherIsBetter ? "higher" : "lower"} is better; tolerance ${factor}×)`,
+          `"${name}" ${LABEL[key]}: ${now.toFixed(3)} vs recorded ${then.toFixed(3)} (${row.higherIsBetter ? "higher" : "lower"} is better; tolerance ${tolerance}×)`,
         );
       }
     }
   }
+  const pending = doc.scenarios.filter(
+    (row) =>
+      options.pending?.(row.name) && !(row.name in baseline.ratios) && (row.vsSsh !== null || row.vsDirect !== null),
+  );
+  if (pending.length > 0)
+    verdict.notes.push(
+      `not checked yet (no recorded ratio; record them with --record on a quiet machine): ${pending.map((r) => `"${r.name}"`).join(", ")}`,
+    );
   if (recorded.length === 0)
     verdict.notes.push("no recorded connector ratios to compare with (record them with --record)");
   verdict.ok = verdict.failures.length === 0;

@@ -11,7 +11,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { GUARD_EXCLUDE, GUARD_FACTOR, GUARD_RUNS, GUARD_VS_SSH_EXCLUDE } from "./config.ts";
+import { GUARD_COST_FACTOR, GUARD_EXCLUDE, GUARD_FACTOR, GUARD_RUNS, GUARD_VS_SSH_EXCLUDE } from "./config.ts";
+import { isCostRow } from "./cost-rows.ts";
 import { BaselineRatiosSchema, bestRatios, judge, recordRatios } from "./guard-logic.ts";
 import { type BenchDoc, BenchDocSchema } from "./report.ts";
 
@@ -60,7 +61,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const baseline = v.parse(BaselineRatiosSchema, JSON.parse(readFileSync(BASELINE, "utf8")));
-  const options = { partial: extra.some((a) => a === "--only" || a.startsWith("--only=")) };
+  const options = {
+    partial: extra.some((a) => a === "--only" || a.startsWith("--only=")),
+    factorFor: (name: string) => (isCostRow(name) ? GUARD_COST_FACTOR : undefined),
+    // the cost rows --record would keep (a ratio to ssh -L or direct, not excluded) and that it has not yet
+    pending: (name: string) => isCostRow(name) && !GUARD_EXCLUDE.test(name) && !GUARD_VS_SSH_EXCLUDE.test(name),
+  };
   let verdict = judge(runs[0]!, baseline, GUARD_FACTOR, options);
   while (!verdict.ok && runs.length < GUARD_RUNS) {
     console.log(
@@ -73,7 +79,7 @@ async function main(): Promise<number> {
   for (const failure of verdict.failures) console.log(`guard: REGRESSION ${failure}`);
   const over = runs.length > 1 ? `, best of ${runs.length} runs` : "";
   console.log(
-    `guard: ${verdict.ok ? "pass" : "FAIL"} (${verdict.checked} ratios compared, tolerance ${GUARD_FACTOR}×${over})`,
+    `guard: ${verdict.ok ? "pass" : "FAIL"} (${verdict.checked} ratios compared, tolerance ${GUARD_FACTOR}×, cost rows ${GUARD_COST_FACTOR}×${over})`,
   );
   return verdict.ok ? 0 : 1;
 }

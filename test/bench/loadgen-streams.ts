@@ -5,6 +5,7 @@
  */
 import type { Socket } from "bun";
 import { emit, open } from "./loadgen-io.ts";
+import { CostMeter, type CostTargets } from "./cost.ts";
 import { Mode } from "./wire.ts";
 
 /** One attempt of the probe, and one open/first-byte of the connection-rate loop, must answer within this. */
@@ -65,12 +66,21 @@ export async function runProbe(port: number, timeoutMs: number): Promise<void> {
   throw new Error(`127.0.0.1:${port} did not carry a stream to the app within ${timeoutMs} ms (last: ${last})`);
 }
 
-export async function runConnRate(port: number, loops: number, durationMs: number): Promise<void> {
+export async function runConnRate(
+  port: number,
+  loops: number,
+  durationMs: number,
+  costTargets?: CostTargets,
+): Promise<void> {
   let completed = 0;
   let errors = 0;
   let lastError: string | undefined;
+  const meter = new CostMeter(costTargets);
+  meter.start(0);
   const start = performance.now();
   const end = start + durationMs;
+  // the cost window closes at the end of the run, before the last streams in flight finish
+  const meterTimer = setTimeout(() => meter.stop(completed), durationMs);
   const loop = async () => {
     while (performance.now() < end) {
       try {
@@ -83,8 +93,10 @@ export async function runConnRate(port: number, loops: number, durationMs: numbe
     }
   };
   await Promise.all(Array.from({ length: loops }, loop));
+  clearTimeout(meterTimer);
+  meter.stop(completed); // no-op when the timer already closed the window
   const elapsed = performance.now() - start;
-  emit({ perSecond: (completed * 1000) / elapsed, completed, errors, lastError });
+  emit({ perSecond: (completed * 1000) / elapsed, completed, errors, lastError, cost: meter.window });
 }
 
 export async function runIdle(port: number, count: number, parallel: number, timeoutMs: number): Promise<void> {

@@ -6,6 +6,7 @@
 import type { Socket } from "bun";
 import * as v from "valibot";
 import { SEND_CHUNK_BYTES } from "./config.ts";
+import { CostMeter, CostTargetsSchema } from "./cost.ts";
 import { rateIn, summarize } from "./stats.ts";
 import { Mode, ReportDecoder } from "./wire.ts";
 import { runConnRate, runIdle, runProbe, runSlowReader } from "./loadgen-streams.ts";
@@ -19,6 +20,7 @@ export const JobSchema = v.variant("cmd", [
     streams: v.number(),
     durationMs: v.number(),
     warmupMs: v.number(),
+    cost: v.optional(CostTargetsSchema),
   }),
   v.object({
     cmd: v.literal("latency"),
@@ -27,8 +29,15 @@ export const JobSchema = v.variant("cmd", [
     durationMs: v.number(),
     warmupMs: v.number(),
     size: v.number(),
+    cost: v.optional(CostTargetsSchema),
   }),
-  v.object({ cmd: v.literal("connrate"), port: v.number(), loops: v.number(), durationMs: v.number() }),
+  v.object({
+    cmd: v.literal("connrate"),
+    port: v.number(),
+    loops: v.number(),
+    durationMs: v.number(),
+    cost: v.optional(CostTargetsSchema),
+  }),
   v.object({
     cmd: v.literal("idle"),
     port: v.number(),
@@ -44,6 +53,8 @@ interface BulkConn {
   reports: { atMs: number; bytes: number }[];
   decoder: ReportDecoder;
   received: number;
+  /** Bytes the socket took from this side (upload): the work the cost window divides by. */
+  sent: number;
   done: boolean;
   error: string | undefined;
 }
@@ -53,7 +64,9 @@ const filler = new Uint8Array(SEND_CHUNK_BYTES).fill(0x33);
 function pumpUpload(socket: Socket<BulkConn>): void {
   for (let i = 0; i < 64; i++) {
     if (socket.data.done) return;
-    if (socket.write(filler) < filler.length) return; // filler bytes: nothing to keep, drain resumes
+    const took = socket.write(filler);
+    socket.data.sent += Math.max(0, took);
+    if (took < filler.length) return; // filler bytes: nothing to keep, drain resumes
   }
   setImmediate(() => pumpUpload(socket));
 }
@@ -79,16 +92,28 @@ async function runBulk(job: Extract<Job, { cmd: "upload" | "download" }>): Promi
   };
   const conns: Socket<BulkConn>[] = [];
   for (let i = 0; i < job.streams; i++) {
-    const data: BulkConn = { reports: [], decoder: new ReportDecoder(), received: 0, done: false, error: undefined };
+    const data: BulkConn = {
+      reports: [],
+      decoder: new ReportDecoder(),
+      received: 0,
+      sent: 0,
+      done: false,
+      error: undefined,
+    };
     conns.push(await open(job.port, upload ? Mode.sink : Mode.source, handlers, data));
   }
   if (upload) for (const socket of conns) pumpUpload(socket);
   const total = () => conns.reduce((sum, s) => sum + s.data.received, 0);
+  const moved = () => conns.reduce((sum, s) => sum + s.data.received + s.data.sent, 0);
+  const meter = new CostMeter(job.cost);
   await Bun.sleep(job.warmupMs);
   const startBytes = total();
   const startAt = performance.now();
+  meter.start(moved());
+  await Bun.sleep(job.durationMs);
+  meter.stop(moved());
   // upload reports lag one report period behind; wait for the sink's last report of the window
-  await Bun.sleep(job.durationMs + (upload ? 250 : 0));
+  if (upload) await Bun.sleep(250);
   const endBytes = total();
   const endAt = performance.now();
   for (const socket of conns) {
@@ -97,14 +122,15 @@ async function runBulk(job: Extract<Job, { cmd: "upload" | "download" }>): Promi
   }
   const error = conns.map((s) => s.data.error).find((e) => e !== undefined);
   if (error) return emit({ error });
-  if (!upload) return emit({ bytesPerSecond: ((endBytes - startBytes) * 1000) / (endAt - startAt) });
+  const cost = meter.window;
+  if (!upload) return emit({ bytesPerSecond: ((endBytes - startBytes) * 1000) / (endAt - startAt), cost });
   let bytesPerSecond = 0;
   for (const socket of conns) {
     const rate = rateIn(socket.data.reports, job.warmupMs, job.warmupMs + job.durationMs);
     if (rate === undefined) return emit({ error: "the sink sent too few reports to measure a rate" });
     bytesPerSecond += rate;
   }
-  emit({ bytesPerSecond });
+  emit({ bytesPerSecond, cost });
 }
 
 interface EchoConn {
@@ -148,6 +174,11 @@ async function runLatency(job: Extract<Job, { cmd: "latency" }>): Promise<void> 
   const start = performance.now();
   const measureFrom = start + job.warmupMs;
   const end = measureFrom + job.durationMs;
+  // the cost window: exchanges completed between its two readings, taken while every stream is busy
+  let completed = 0;
+  const meter = new CostMeter(job.cost);
+  const startTimer = setTimeout(() => meter.start(completed), job.warmupMs);
+  const stopTimer = setTimeout(() => meter.stop(completed), job.warmupMs + job.durationMs);
   const loop = async (socket: Socket<EchoConn>) => {
     const c = socket.data;
     while (performance.now() < end && c.error === undefined) {
@@ -158,10 +189,16 @@ async function runLatency(job: Extract<Job, { cmd: "latency" }>): Promise<void> 
         throw new Error("a 1 KiB write was not taken whole by an idle socket");
       const late = await Promise.race([replied.then(() => false), Bun.sleep(CONNECT_TIMEOUT_MS).then(() => true)]);
       if (late) c.error = `no response within ${CONNECT_TIMEOUT_MS} ms`;
-      else if (c.error === undefined && sentAt >= measureFrom) samples.push((performance.now() - sentAt) * 1000);
+      else if (c.error === undefined) {
+        completed++;
+        if (sentAt >= measureFrom) samples.push((performance.now() - sentAt) * 1000);
+      }
     }
   };
   await Promise.all(conns.map(loop));
+  clearTimeout(startTimer);
+  clearTimeout(stopTimer);
+  meter.stop(completed); // when the loops ended a hair before the timer: still before the streams close
   for (const socket of conns) {
     socket.data.done = true; // Bun may run the close handler inside end()
     socket.end();
@@ -176,6 +213,7 @@ async function runLatency(job: Extract<Job, { cmd: "latency" }>): Promise<void> 
     p99Us: s.p99,
     maxUs: s.max,
     requestsPerSecond: (s.count * 1000) / job.durationMs,
+    cost: meter.window,
   });
 }
 
@@ -190,7 +228,7 @@ async function main(): Promise<void> {
     case "latency":
       return runLatency(job);
     case "connrate":
-      return runConnRate(job.port, job.loops, job.durationMs);
+      return runConnRate(job.port, job.loops, job.durationMs, job.cost);
     case "idle":
       return runIdle(job.port, job.count, job.parallel, job.timeoutMs);
     case "slow":

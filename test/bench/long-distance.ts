@@ -20,6 +20,7 @@ import { startPaths } from "./run-host.ts";
 import { startTargets } from "./targets.ts";
 import type { Tools } from "./tools.ts";
 import { bulkGbits } from "./traffic.ts";
+import { costOutcomes, costRows } from "./cost-rows.ts";
 
 export interface LongDistanceOptions {
   session: BenchSession;
@@ -38,11 +39,16 @@ export interface LongDistanceOptions {
   progress: Progress;
 }
 
+/** Each direction's throughput row and its cost rows (cost-rows.ts). */
+function directionsFor(label: string): { bulk: RowSpec; cost: RowSpec[] }[] {
+  return ["user→app", "app→user"].map((direction) => {
+    const bulk = { name: `bulk, 1 stream, ${direction}, ${label}`, unit: "Gbit/s", higherIsBetter: true };
+    return { bulk, cost: costRows(bulk.name, "bytes") };
+  });
+}
+
 function rowsFor(label: string): RowSpec[] {
-  return [
-    { name: `bulk, 1 stream, user→app, ${label}`, unit: "Gbit/s", higherIsBetter: true },
-    { name: `bulk, 1 stream, app→user, ${label}`, unit: "Gbit/s", higherIsBetter: true },
-  ];
+  return directionsFor(label).flatMap((d) => [d.bulk, ...d.cost]);
 }
 
 function labels(noDelay: boolean): { delayMs: number | undefined; label: string }[] {
@@ -81,12 +87,14 @@ export async function runLongDistance(o: LongDistanceOptions): Promise<void> {
     );
     for (const run of runs) {
       if (run.delayMs !== undefined) setDelay(name, run.delayMs);
-      const specs = rowsFor(run.label);
+      const directions = directionsFor(run.label);
       for (const id of PATHS) {
         const path = paths.find((p) => p.id === id);
-        for (const [i, spec] of specs.entries()) {
+        for (const [i, { bulk: spec, cost }] of directions.entries()) {
+          const rows = [spec, ...cost];
           if (!path || !isReady(path)) {
-            o.table.record(spec, id, { skipped: path && !isReady(path) ? path.skipped : "path not started" });
+            const reason = { skipped: path && !isReady(path) ? path.skipped : "path not started" };
+            for (const row of rows) o.table.record(row, id, reason);
             continue;
           }
           const bulk = {
@@ -96,11 +104,13 @@ export async function runLongDistance(o: LongDistanceOptions): Promise<void> {
             warmupSeconds: o.profile.longWarmupSeconds,
           };
           try {
-            const gbits = await bulkGbits(rig, o.useIperf, path, bulk);
-            o.table.record(spec, id, { value: gbits });
-            o.progress(`  ${spec.name}: ${id} ${gbits.toFixed(2)} Gbit/s`);
+            const r = await bulkGbits(rig, o.useIperf, path, bulk);
+            o.table.record(spec, id, { value: r.gbits });
+            const costs = costOutcomes(path, r.spent, "bytes", r.costWhy);
+            cost.forEach((row, c) => o.table.record(row, id, costs[c]!));
+            o.progress(`  ${spec.name}: ${id} ${r.gbits.toFixed(2)} Gbit/s`);
           } catch (err) {
-            o.table.record(spec, id, outcomeOfError(err));
+            for (const row of rows) o.table.record(row, id, outcomeOfError(err));
           }
         }
       }

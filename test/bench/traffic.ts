@@ -1,10 +1,13 @@
 /**
  * Scenarios that measure traffic: bulk throughput each way (one stream, and the aggregate of many),
  * 1 KiB request/response latency at 1 and 50 concurrent, and new streams per second. The numbers come
- * from iperf3 or the load generator, both separate processes from the relay under test.
+ * from iperf3 or the load generator, both separate processes from the relay under test. Each also prices
+ * its traffic (cost-rows.ts): CPU and syscalls of the path's processes over the measured interval only.
  */
 import * as v from "valibot";
 import { CONN_RATE_LOOPS, DEADLINES, type Profile, REQUEST_BYTES } from "./config.ts";
+import { type CostSpent, CostWindowSchema, spentIn } from "./cost.ts";
+import { costOutcomes, costRows } from "./cost-rows.ts";
 import { runIperf } from "./iperf.ts";
 import type { ReadyPath } from "./paths/path.ts";
 import type { Outcome } from "./report.ts";
@@ -12,19 +15,25 @@ import type { Rig } from "./rig.ts";
 import { type Scenario, type ScenarioContext, Skip } from "./scenario.ts";
 import { toGbits } from "./stats.ts";
 
-const BulkResult = v.object({ bytesPerSecond: v.number() });
+const BulkResult = v.object({ bytesPerSecond: v.number(), cost: v.optional(CostWindowSchema) });
 const LatencyResult = v.object({
   count: v.number(),
   p50Us: v.number(),
   p99Us: v.number(),
   requestsPerSecond: v.number(),
+  cost: v.optional(CostWindowSchema),
 });
 const ConnRateResult = v.object({
   perSecond: v.number(),
   completed: v.number(),
   errors: v.number(),
   lastError: v.optional(v.string()),
+  cost: v.optional(CostWindowSchema),
 });
+
+/** The cost of a load-generator window, or undefined when it read none. */
+const spentOf = (window: v.InferOutput<typeof CostWindowSchema> | undefined): CostSpent | undefined =>
+  window && spentIn(window);
 
 /** A failed-stream share above this makes the new-streams rate a failure rather than a number. */
 const MAX_CONN_ERROR_SHARE = 0.01;
@@ -38,23 +47,37 @@ export interface BulkSpec {
   warmupSeconds: number;
 }
 
-/** Bulk throughput through `path` in Gbit/s: iperf3 when the run uses it, else the harness's own sender. */
+export interface BulkOutcome {
+  gbits: number;
+  /** CPU and syscalls of the path over the measured interval, and the bytes moved in it. */
+  spent: CostSpent | undefined;
+  costWhy?: string;
+}
+
+/**
+ * Bulk throughput through `path` in Gbit/s: iperf3 when the run uses it, else the harness's own sender;
+ * and what the path's processes spent moving it.
+ */
 export async function bulkGbits(
   rig: Rig,
   useIperf: boolean,
-  path: Pick<ReadyPath, "appPort" | "iperfPort">,
+  path: Pick<ReadyPath, "appPort" | "iperfPort" | "cost">,
   spec: BulkSpec,
-): Promise<number> {
+): Promise<BulkOutcome> {
   if (useIperf) {
     if (path.iperfPort === undefined) throw new Skip("this path forwards no iperf3 listener");
-    const bps = await runIperf(rig, {
-      port: path.iperfPort,
-      seconds: spec.seconds,
-      omitSeconds: spec.warmupSeconds,
-      streams: spec.streams,
-      reverse: spec.reverse,
-    });
-    return bps / 1e9;
+    const r = await runIperf(
+      rig,
+      {
+        port: path.iperfPort,
+        seconds: spec.seconds,
+        omitSeconds: spec.warmupSeconds,
+        streams: spec.streams,
+        reverse: spec.reverse,
+      },
+      path.cost,
+    );
+    return { gbits: r.bitsPerSecond / 1e9, spent: r.spent, ...(r.costWhy ? { costWhy: r.costWhy } : {}) };
   }
   const job = {
     cmd: spec.reverse ? ("download" as const) : ("upload" as const),
@@ -62,9 +85,10 @@ export async function bulkGbits(
     streams: spec.streams,
     durationMs: spec.seconds * 1000,
     warmupMs: spec.warmupSeconds * 1000,
+    ...(path.cost ? { cost: path.cost } : {}),
   };
   const result = v.parse(BulkResult, await rig.loadgen(job, job.durationMs + job.warmupMs + DEADLINES.loadgenSlackMs));
-  return toGbits(result.bytesPerSecond);
+  return { gbits: toGbits(result.bytesPerSecond), spent: spentOf(result.cost) };
 }
 
 function bulkScenario(
@@ -76,12 +100,13 @@ function bulkScenario(
   return {
     id,
     phase: "traffic",
-    rows: (p) => [{ name: name(p), unit: "Gbit/s", higherIsBetter: true }],
+    rows: (p) => [{ name: name(p), unit: "Gbit/s", higherIsBetter: true }, ...costRows(name(p), "bytes")],
     repeated: true,
     async measure(ctx: ScenarioContext, path: ReadyPath): Promise<Outcome[]> {
       const p = ctx.profile;
       const spec = { streams: streams(p), reverse, seconds: p.bulkSeconds, warmupSeconds: p.bulkWarmupSeconds };
-      return [{ value: await bulkGbits(ctx.rig, ctx.useIperf, path, spec) }];
+      const r = await bulkGbits(ctx.rig, ctx.useIperf, path, spec);
+      return [{ value: r.gbits }, ...costOutcomes(path, r.spent, "bytes", r.costWhy)];
     },
   };
 }
@@ -107,6 +132,7 @@ export const bulkAggregate = bulkScenario(
 
 function latencyScenario(concurrency: number): Scenario {
   const withRate = concurrency > 1;
+  const costBase = `1 KiB request/response, ${concurrency} concurrent`;
   return {
     id: `latency-${concurrency}`,
     phase: "traffic",
@@ -116,6 +142,7 @@ function latencyScenario(concurrency: number): Scenario {
       ...(withRate
         ? [{ name: `1 KiB requests per second, ${concurrency} concurrent`, unit: "req/s", higherIsBetter: true }]
         : []),
+      ...costRows(costBase, "requests"),
     ],
     async measure(ctx, path) {
       const job = {
@@ -125,12 +152,18 @@ function latencyScenario(concurrency: number): Scenario {
         durationMs: ctx.profile.latencyMs,
         warmupMs: ctx.profile.latencyWarmupMs,
         size: REQUEST_BYTES,
+        ...(path.cost ? { cost: path.cost } : {}),
       };
       const r = v.parse(
         LatencyResult,
         await ctx.rig.loadgen(job, job.durationMs + job.warmupMs + DEADLINES.loadgenSlackMs),
       );
-      return [{ value: r.p50Us }, { value: r.p99Us }, ...(withRate ? [{ value: r.requestsPerSecond }] : [])];
+      return [
+        { value: r.p50Us },
+        { value: r.p99Us },
+        ...(withRate ? [{ value: r.requestsPerSecond }] : []),
+        ...costOutcomes(path, spentOf(r.cost), "requests"),
+      ];
     },
   };
 }
@@ -175,22 +208,23 @@ export const latencyUnderBulk: Scenario = {
 export const connRate: Scenario = {
   id: "connrate",
   phase: "traffic",
-  rows: () => [{ name: "new streams per second (open, first byte, close)", unit: "streams/s", higherIsBetter: true }],
+  rows: () => [
+    { name: "new streams per second (open, first byte, close)", unit: "streams/s", higherIsBetter: true },
+    ...costRows("new streams (open, first byte, close)", "streams"),
+  ],
   async measure(ctx, path) {
     const job = {
       cmd: "connrate" as const,
       port: path.appPort,
       loops: CONN_RATE_LOOPS,
       durationMs: ctx.profile.connRateMs,
+      ...(path.cost ? { cost: path.cost } : {}),
     };
     const r = v.parse(ConnRateResult, await ctx.rig.loadgen(job, job.durationMs + DEADLINES.loadgenSlackMs));
     if (r.errors > r.completed * MAX_CONN_ERROR_SHARE) {
-      return [
-        {
-          skipped: `failed: ${r.errors} of ${r.errors + r.completed} streams failed (last: ${r.lastError ?? "unknown"})`,
-        },
-      ];
+      const failed = `failed: ${r.errors} of ${r.errors + r.completed} streams failed (last: ${r.lastError ?? "unknown"})`;
+      return Array.from({ length: 5 }, () => ({ skipped: failed }));
     }
-    return [{ value: r.perSecond }];
+    return [{ value: r.perSecond }, ...costOutcomes(path, spentOf(r.cost), "streams")];
   },
 };

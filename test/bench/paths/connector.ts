@@ -17,7 +17,17 @@ import type { ReadyPath, Targets } from "./path.ts";
 export const CloudJsonSchema = v.object({
   provisioningKey: v.string(),
   apps: v.record(v.string(), v.object({ listen: v.nullable(v.string()) })),
+  /** One process per gateway; `pid` is absent while a gateway is stopped (never in the benchmark). */
+  gateways: v.optional(v.array(v.object({ pid: v.optional(v.nullable(v.number())) })), []),
 });
+
+/**
+ * Why the connector path's syscalls are not counted: Bun's sockets call send/recv, which /proc/PID/io
+ * does not count (syscr/syscw count read/write and their vector forms only; checked: 1,000 socket
+ * writes by a Bun process moved its syscw by 1). The connector and the gateways are both Bun.
+ */
+export const BUN_SYSCALLS_UNCOUNTED =
+  "not countable from /proc/PID/io: Bun's sockets use send/recv, which syscr/syscw do not count";
 
 /** Tunnels per connector by default: as many gateways, so every tunnel has its own. */
 const GATEWAYS = 2;
@@ -155,5 +165,18 @@ export async function connectorPath(rig: Rig, targets: Targets, setup: Connector
     250,
   );
   await rig.probe(appPort, DEADLINES.listenMs);
-  return { id: "connector", appPort, iperfPort, measured: { pid: run.pid, tree: false } };
+  const gateways = cloud.gateways.flatMap((g) => (typeof g.pid === "number" ? [g.pid] : []));
+  if (gateways.length === 0) throw new BenchError("cloud.json names no gateway process (gateways[].pid)");
+  return {
+    id: "connector",
+    appPort,
+    iperfPort,
+    measured: { pid: run.pid, tree: false },
+    cost: {
+      relay: { pids: [run.pid], tree: false },
+      // the cloud's gateways: a user stream lands on one of them, so their sum is the path's user side
+      rest: { pids: gateways, tree: false },
+      syscallsUncounted: BUN_SYSCALLS_UNCOUNTED,
+    },
+  };
 }

@@ -7,6 +7,7 @@ export function directPath(targets: Targets): ReadyPath {
     appPort: targets.appPort,
     iperfPort: targets.iperfPort,
     measured: undefined,
+    cost: undefined,
     noMeasuredReason: "no relay process on the direct path",
   };
 }

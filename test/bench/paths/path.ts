@@ -3,6 +3,7 @@
  * connector (gateway → tunnel → connector). Every path forwards the same two targets (the harness's
  * app and, when installed, iperf3 -s) and names the process whose memory counts as its cost.
  */
+import type { CostTargets } from "../cost.ts";
 import type { PathId } from "../report.ts";
 import type { MeasuredProcess } from "../rss.ts";
 import { Skip } from "../scenario.ts";
@@ -20,6 +21,8 @@ export interface ReadyPath {
   /** The relay process measured for memory; undefined with a reason when there is none (direct). */
   measured: MeasuredProcess | undefined;
   noMeasuredReason?: string;
+  /** The processes whose CPU and syscalls the traffic rows price (cost.ts); undefined (direct): the reason above. */
+  cost: CostTargets | undefined;
 }
 
 /** A path that could not be started: every row of its column says why. */

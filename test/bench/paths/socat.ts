@@ -23,5 +23,13 @@ export async function socatPath(rig: Rig, targets: Targets): Promise<ReadyPath> 
   const app = relay(rig, "socat-app", targets.appPort);
   const iperf = targets.iperfPort === undefined ? undefined : relay(rig, "socat-iperf", targets.iperfPort);
   await rig.probe(app.port, DEADLINES.listenMs);
-  return { id: "socat", appPort: app.port, iperfPort: iperf?.port, measured: { pid: app.pid, tree: true } };
+  const relays = iperf ? [app.pid, iperf.pid] : [app.pid];
+  return {
+    id: "socat",
+    appPort: app.port,
+    iperfPort: iperf?.port,
+    measured: { pid: app.pid, tree: true },
+    // both listeners and their per-connection children: a scenario uses one of them, the other idles
+    cost: { relay: { pids: relays, tree: true }, rest: { pids: [], tree: false } },
+  };
 }

@@ -99,5 +99,13 @@ export async function sshPath(rig: Rig, targets: Targets): Promise<ReadyPath> {
     if (ssh.proc.exitCode !== null) throw new BenchError(`ssh exited (${ssh.proc.exitCode}): ${rig.procs.tail(ssh)}`);
     throw err;
   }
-  return { id: "ssh", appPort, iperfPort, measured: { pid: ssh.pid, tree: false } };
+  return {
+    id: "ssh",
+    appPort,
+    iperfPort,
+    measured: { pid: ssh.pid, tree: false },
+    // sshd forks for the client's one connection (that child, and its privilege-separated child, relay
+    // every channel): the tree from the listener, whose children live as long as the ssh client
+    cost: { relay: { pids: [sshd.pid], tree: true }, rest: { pids: [ssh.pid], tree: false } },
+  };
 }
