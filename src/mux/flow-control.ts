@@ -9,8 +9,16 @@
  * CREDIT_EXHAUSTED says the sender ran out of credit. If our consumer had already delivered every
  * byte when that frame arrived, the window, not the consumer, held the stream back (a long link, or
  * the credit round trip through two busy event loops), so the next grant doubles the window. A slow
- * consumer still holds bytes at that moment, so its window never grows. No RTT sample is needed, so
- * growth starts with the first window of a fresh tunnel.
+ * consumer still holds bytes at that moment, so its window never grows.
+ *
+ * The signal alone would also grow a window where the delay is queueing, not distance: on a short
+ * path whose bottleneck is CPU, every grown byte just waits in the sender's queue and the TCP buffers,
+ * in front of every other stream's frames on the tunnel (16 MiB made a 1 KiB exchange wait 50 ms behind
+ * one upload). So a window grows only while it is below twice the stream's bandwidth-delay product:
+ * its delivery rate (sampled over at least one round trip) times the tunnel's smallest PING round trip
+ * (`GrowthPace`). Limited by a long link, a stream delivers a window per round trip, so its product is
+ * its window and it keeps doubling; limited by CPU on a short path, its product is a fraction of the
+ * initial window and it stays there.
  */
 import { WINDOW_UPDATE_FRACTION } from "./config.ts";
 import { INITIAL_WINDOW, MAX_CREDIT, MAX_WINDOW } from "./const.ts";
@@ -85,6 +93,17 @@ export class SendBuffer {
   }
 }
 
+/** What window growth needs to know of time: now, and the tunnel's smallest round trip (unknown before the first PONG). */
+export interface GrowthPace {
+  readonly now: number;
+  readonly minRttMs: number | undefined;
+}
+
+/** A window may grow while it is below this many bandwidth-delay products. */
+export const GROWTH_BDP_FACTOR = 1.5;
+/** Delivery rate is sampled over at least this long even on a faster path: shorter spans are noise. */
+const MIN_RATE_SAMPLE_MS = 1;
+
 export class ReceiveWindow {
   /** Current window size; grows up to the configured maximum, never shrinks. */
   window = INITIAL_WINDOW;
@@ -96,6 +115,10 @@ export class ReceiveWindow {
   #ungranted = 0;
   /** The sender ran out of credit while our consumer kept up: the next grant doubles the window. */
   #growNext = false;
+  /** Delivery rate: bytes granted back since `#sampleStart`, and the last whole sample in bytes per ms. */
+  #sampleStart = Number.NaN;
+  #sampleBytes = 0;
+  #bytesPerMs = 0;
 
   /** Accounts `n` received bytes; false when they exceed the peer's credit (FLOW_CONTROL). */
   receive(n: number): boolean {
@@ -124,11 +147,13 @@ export class ReceiveWindow {
   /**
    * The increment to send now: the delivered bytes, plus the growth when the sender was window-limited.
    * `reserveGrowth(extra)` asks the session's growth budget for `extra` bytes (false: none left), so
-   * grown windows stay bounded per tunnel as well as per stream.
+   * grown windows stay bounded per tunnel as well as per stream. With `pace`, growth also needs the
+   * window to be below `GROWTH_BDP_FACTOR` bandwidth-delay products (see the file comment).
    */
-  grant(maxWindow: number, reserveGrowth: (extra: number) => boolean): number {
+  grant(maxWindow: number, reserveGrowth: (extra: number) => boolean, pace?: GrowthPace): number {
     let increment = this.#ungranted;
-    if (this.#growNext && this.window < maxWindow) {
+    if (pace) this.#sample(increment, pace);
+    if (this.#growNext && this.window < maxWindow && (!pace || this.#belowBdp(pace))) {
       const grown = Math.min(this.window * 2, maxWindow);
       if (reserveGrowth(grown - this.window)) {
         increment += grown - this.window;
@@ -139,5 +164,24 @@ export class ReceiveWindow {
     this.#ungranted = 0;
     this.peerCredit += increment;
     return increment;
+  }
+
+  #sample(bytes: number, pace: GrowthPace): void {
+    if (Number.isNaN(this.#sampleStart)) {
+      // The first grant: when its bytes started to arrive is unknown, so the first sample starts now.
+      this.#sampleStart = pace.now;
+      return;
+    }
+    this.#sampleBytes += bytes;
+    const span = pace.now - this.#sampleStart;
+    if (span < Math.max(pace.minRttMs ?? Infinity, MIN_RATE_SAMPLE_MS)) return;
+    this.#bytesPerMs = this.#sampleBytes / span;
+    this.#sampleStart = pace.now;
+    this.#sampleBytes = 0;
+  }
+
+  #belowBdp(pace: GrowthPace): boolean {
+    if (pace.minRttMs === undefined) return false; // no round trip measured yet: nothing to size by
+    return this.window < GROWTH_BDP_FACTOR * this.#bytesPerMs * pace.minRttMs;
   }
 }

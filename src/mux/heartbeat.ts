@@ -6,12 +6,23 @@
  */
 import type { Clock, TimerHandle } from "../clock.ts";
 
+/** Round trips kept for the minimum (at one per 10 s heartbeat, the last 80 s when nothing probes). */
+const RTT_SAMPLES = 8;
+/**
+ * After the first PING (sent at once, while the process may still be busy starting: its round trip is
+ * often many times the path's), two more follow 1 s and 3 s later, so the minimum round trip window
+ * growth sizes by is the path's within seconds of start, not after the next heartbeat.
+ */
+const EARLY_PING_GAPS_MS = [1_000, 2_000];
+
 export class Heartbeat {
   #lastReceivedAt: number;
   #nextPingAt: number;
   #seq = 0;
   #outstanding: { seq: number; sentAt: number } | undefined;
   #rttMs: number | undefined;
+  /** The last RTT_SAMPLES round trips: their minimum is the path's delay without our queues. */
+  readonly #samples: number[] = [];
 
   constructor(
     now: number,
@@ -26,6 +37,16 @@ export class Heartbeat {
   /** Latest measured round-trip time; undefined until the first PONG. */
   get rttMs(): number | undefined {
     return this.#rttMs;
+  }
+
+  /**
+   * Smallest of the recent round trips: the path's own delay without our queues (a PONG is sent ahead
+   * of queued DATA), the "delay" of the bandwidth-delay product window growth aims at. Recent, not
+   * lifelong, so a path that got longer is noticed; several, so one sample taken while the tunnel was
+   * busy (the first PING goes out while the process is still starting) does not size every window.
+   */
+  get minRttMs(): number | undefined {
+    return this.#samples.length === 0 ? undefined : Math.min(...this.#samples);
   }
 
   get deadAfterMs(): number {
@@ -48,7 +69,7 @@ export class Heartbeat {
   /** The 8 PING bytes to send now, or undefined when no PING is due. */
   pingDue(now: number): Uint8Array | undefined {
     if (now < this.#nextPingAt) return undefined;
-    this.#nextPingAt = now + this.intervalMs;
+    this.#nextPingAt = now + Math.min(this.intervalMs, EARLY_PING_GAPS_MS[this.#seq] ?? this.intervalMs);
     this.#seq = (this.#seq + 1) >>> 0;
     this.#outstanding = { seq: this.#seq, sentAt: now };
     const opaque = new Uint8Array(8);
@@ -63,6 +84,8 @@ export class Heartbeat {
     if (!out || view.getUint32(0) !== 0 || view.getUint32(4) !== out.seq) return undefined;
     this.#outstanding = undefined;
     this.#rttMs = now - out.sentAt;
+    this.#samples.push(this.#rttMs);
+    if (this.#samples.length > RTT_SAMPLES) this.#samples.shift();
     return this.#rttMs;
   }
 

@@ -77,6 +77,8 @@ export class Session {
       out: this.#out,
       counters: this.#counters,
       streamError: (id, error) => this.#emit("streamError", id, error),
+      now: () => this.#clock.now(),
+      minRttMs: () => this.#heartbeat.minRttMs,
       released: (stream, reason) => {
         this.#opens.released(stream, reason);
         this.#emit("streamEnded", this.#streams.size);

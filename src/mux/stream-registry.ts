@@ -3,6 +3,7 @@
  * turns their requests (OPEN_RESULT, WINDOW_UPDATE, RESET, "ready to send") into frames on the
  * outbound queue, counts them, and forgets a stream's id once the stream ends (PROTOCOL §5.4).
  */
+import type { GrowthPace } from "./flow-control.ts";
 import type { ConnectorError } from "../errors.ts";
 import type { SessionConfig } from "./config.ts";
 import { StreamCode } from "./const.ts";
@@ -20,6 +21,9 @@ export interface RegistryDeps {
   readonly streamError: (streamId: number, error: ConnectorError) => void;
   /** A stream ended (after its id was forgotten). */
   readonly released: (stream: Stream, reason: StreamCloseReason) => void;
+  /** The session's clock and the tunnel's smallest recent PING round trip, for window growth. */
+  readonly now: () => number;
+  readonly minRttMs: () => number | undefined;
 }
 
 export class StreamRegistry implements StreamHost {
@@ -85,6 +89,9 @@ export class StreamRegistry implements StreamHost {
 
   // ---- StreamHost ----
 
+  growthPace(): GrowthPace {
+    return { now: this.deps.now(), minRttMs: this.deps.minRttMs() };
+  }
   reserveWindowGrowth(extra: number): boolean {
     if (this.#grownWindowBytes + extra > this.config.windowGrowthBudget) return false;
     this.#grownWindowBytes += extra;

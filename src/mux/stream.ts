@@ -15,7 +15,7 @@ import type { ConnectorError } from "../errors.ts";
 import type { SessionConfig } from "./config.ts";
 import { StreamCode } from "./const.ts";
 import { StreamStateError } from "./errors.ts";
-import { ReceiveWindow, SendBuffer } from "./flow-control.ts";
+import { type GrowthPace, ReceiveWindow, SendBuffer } from "./flow-control.ts";
 import type { SendSource } from "./scheduler.ts";
 
 export type StreamState = "opening" | "open" | "localClosed" | "remoteClosed" | "closed" | "reset";
@@ -52,6 +52,8 @@ export interface StreamHandlers {
 /** What a stream needs from its session; implemented by `StreamRegistry`. */
 export interface StreamHost {
   readonly config: SessionConfig;
+  /** Now and the tunnel's smallest recent round trip, for window growth (flow-control.ts `GrowthPace`). */
+  growthPace(): GrowthPace;
   /** Takes `extra` bytes of window growth from the session's budget; false when it is spent. */
   reserveWindowGrowth(extra: number): boolean;
   releaseWindowGrowth(bytes: number): void;
@@ -218,7 +220,9 @@ export class Stream implements SendSource {
   /** The consumer delivered `n` bytes (e.g. its socket took them): credit flows back to the peer. */
   consumed(n: number): void {
     if (n <= 0 || !this.#receive.consumed(n) || this.#terminal || this.#remoteFin) return;
-    this.host.sendWindowUpdate(this, this.#receive.grant(this.host.config.maxReceiveWindow, this.#reserveGrowth));
+    const pace = this.host.growthPace();
+    const increment = this.#receive.grant(this.host.config.maxReceiveWindow, this.#reserveGrowth, pace);
+    this.host.sendWindowUpdate(this, increment);
   }
 
   // SendSource (the scheduler):

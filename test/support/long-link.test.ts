@@ -10,11 +10,12 @@ const GBIT_BYTES_PER_MS = 125_000;
 const CHUNK = new Uint8Array(64 * 1024);
 
 /**
- * One bulk stream gateway → connector over a simulated 1 Gbit/s link with an 80 ms round trip
- * (bandwidth-delay product 10 MB, far above the 256 KiB initial window). Returns the share of the
- * line rate the stream reached between `fromMs` and `toMs` of simulated time, and its final window.
+ * `streams` bulk streams gateway → connector over a simulated 1 Gbit/s link with an 80 ms round trip
+ * (bandwidth-delay product 10 MB, far above the 256 KiB initial window). Returns the share of the line
+ * rate they reached together between `fromMs` and `toMs` of simulated time, the first stream's final
+ * window, and the most the streams' windows had grown beyond the initial one at any moment, summed.
  */
-async function bulkOverLongLink(config: Partial<SessionConfig>, fromMs: number, toMs: number) {
+async function bulkOverLongLink(config: Partial<SessionConfig>, fromMs: number, toMs: number, streams = 1) {
   const clock = new FakeClock();
   const [connectorEnd, gatewayEnd] = createLongLinkPair({
     clock,
@@ -23,18 +24,21 @@ async function bulkOverLongLink(config: Partial<SessionConfig>, fromMs: number, 
     sendBufferBytes: 4 << 20,
   });
   let received = 0;
-  let far: Stream | undefined;
+  const far: Stream[] = [];
+  let peakGrowth = 0;
   new Session({
     role: "connector",
     transport: connectorEnd,
     clock,
     config,
     onOpen: (_request, stream) => {
-      far = stream;
+      far.push(stream);
       stream.setHandlers({
         data: (chunk) => {
           received += chunk.length;
           stream.consumed(chunk.length); // a consumer that always keeps up, like a fast app
+          const growth = far.reduce((sum, s) => sum + s.receiveWindow - INITIAL_WINDOW, 0);
+          peakGrowth = Math.max(peakGrowth, growth);
         },
         end() {},
         drain() {},
@@ -44,19 +48,21 @@ async function bulkOverLongLink(config: Partial<SessionConfig>, fromMs: number, 
     },
   });
   const gateway = new Session({ role: "gateway", transport: gatewayEnd, clock, config });
-  const opening = gateway.open({ app: "wiki", host: "wiki.corp.example", port: 443 });
-  await clock.advance(100);
-  const near = await opening;
-  const fill = () => {
-    while (near.write(CHUNK));
-  };
-  near.setHandlers({ data() {}, end() {}, close() {}, drain: fill });
-  fill();
+  for (let i = 0; i < streams; i++) {
+    const opening = gateway.open({ app: "wiki", host: "wiki.corp.example", port: 443 });
+    await clock.advance(100);
+    const near = await opening;
+    const fill = () => {
+      while (near.write(CHUNK));
+    };
+    near.setHandlers({ data() {}, end() {}, close() {}, drain: fill });
+    fill();
+  }
   await clock.advance(fromMs - clock.now());
   const before = received;
   for (let t = clock.now(); t < toMs; t += 5) await clock.advance(5);
   const share = (received - before) / ((toMs - fromMs) * GBIT_BYTES_PER_MS);
-  return { share, window: far?.receiveWindow ?? 0 };
+  return { share, window: far[0]?.receiveWindow ?? 0, peakGrowth };
 }
 
 describe("a long fat link (simulated: 1 Gbit/s, 80 ms round trip)", () => {
@@ -67,6 +73,16 @@ describe("a long fat link (simulated: 1 Gbit/s, 80 ms round trip)", () => {
     );
     expect(share).toBeGreaterThanOrEqual(0.5); // the long-distance throughput target (BENCHMARKS.md), here in the model
     expect(window).toBeLessThanOrEqual(MAX_WINDOW);
+  }, 30_000);
+
+  test("a window grows no further than maxReceiveWindow", async () => {
+    const { window } = await bulkOverLongLink({ maxReceiveWindow: 4 * INITIAL_WINDOW }, 1_000, 1_500);
+    expect(window).toBe(4 * INITIAL_WINDOW);
+  }, 30_000);
+
+  test("the growth of a tunnel's streams together stays within the session's budget", async () => {
+    const { peakGrowth } = await bulkOverLongLink({ windowGrowthBudget: INITIAL_WINDOW }, 1_000, 1_500, 2);
+    expect(peakGrowth).toBe(INITIAL_WINDOW); // one doubling in all while both streams ran
   }, 30_000);
 
   test("without growth the initial window caps the stream at window ÷ RTT (the control)", async () => {

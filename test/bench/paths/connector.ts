@@ -29,8 +29,14 @@ export const CloudJsonSchema = v.object({
 export const BUN_SYSCALLS_UNCOUNTED =
   "not countable from /proc/PID/io: Bun's sockets use send/recv, which syscr/syscw do not count";
 
-/** Tunnels per connector by default: as many gateways, so every tunnel has its own. */
-const GATEWAYS = 2;
+/**
+ * One gateway and one tunnel: the shape of `ssh -L` (every channel on one TCP connection), so the rows
+ * compare like with like, and the fairness row always measures what it is about. With two tunnels the
+ * kernel's SO_REUSEPORT spread the bulk connection and the probe over the two gateways half of the
+ * time, so "1 KiB under a bulk stream" read 55 ms in one run (same tunnel: the probe queued behind the
+ * bulk stream's window) and 0.3 ms in the next (different tunnels: nothing shared).
+ */
+const GATEWAYS = 1;
 
 export const APP_NAMES = { app: "bench", iperf: "iperf" } as const;
 
@@ -148,7 +154,16 @@ export async function connectorPath(rig: Rig, targets: Targets, setup: Connector
   if (enroll.code !== 0)
     throw new BenchError(`connector enroll exited ${enroll.code}: ${rig.procs.tail(enroll.child)}`);
 
-  const run = rig.spawn("connector-run", [...binary, "run", "--state-dir", stateDir, "--log-format", "json"]);
+  const run = rig.spawn("connector-run", [
+    ...binary,
+    "run",
+    "--state-dir",
+    stateDir,
+    "--log-format",
+    "json",
+    "--tunnels",
+    String(GATEWAYS),
+  ]);
   await waitFor(
     "all tunnels up (connector status --json exits 0)",
     async () => {
