@@ -21,7 +21,7 @@ export class Heartbeat {
   #seq = 0;
   #outstanding: { seq: number; sentAt: number } | undefined;
   #rttMs: number | undefined;
-  /** The last RTT_SAMPLES round trips: their minimum is the path's delay without our queues. */
+  /** The last RTT_SAMPLES quiet round trips: their minimum is the path's delay without queues. */
   readonly #samples: number[] = [];
 
   constructor(
@@ -40,10 +40,12 @@ export class Heartbeat {
   }
 
   /**
-   * Smallest of the recent round trips: the path's own delay without our queues (a PONG is sent ahead
-   * of queued DATA), the "delay" of the bandwidth-delay product window growth aims at. Recent, not
-   * lifelong, so a path that got longer is noticed; several, so one sample taken while the tunnel was
-   * busy (the first PING goes out while the process is still starting) does not size every window.
+   * Smallest of the recent quiet round trips (no stream data moved while the PING was out: a PONG
+   * behind a bulk stream's bytes times the queue those bytes make, and growing a window by it would
+   * make the queue longer still): the path's own delay, the "delay" of the bandwidth-delay product
+   * window growth aims at. Recent, not lifelong, so a path that got longer is noticed; several, so one
+   * sample taken while the process was busy (the first PING goes out while it is still starting) does
+   * not size every window.
    */
   get minRttMs(): number | undefined {
     return this.#samples.length === 0 ? undefined : Math.min(...this.#samples);
@@ -77,13 +79,17 @@ export class Heartbeat {
     return opaque;
   }
 
-  /** A PONG arrived; returns the new RTT when it answers our latest PING. */
-  pong(opaque: Uint8Array, now: number): number | undefined {
+  /**
+   * A PONG arrived; returns the new RTT when it answers our latest PING. Only a `quiet` round trip (no
+   * stream data moved meanwhile) is a sample of the path's delay for `minRttMs`.
+   */
+  pong(opaque: Uint8Array, now: number, quiet = true): number | undefined {
     const view = new DataView(opaque.buffer, opaque.byteOffset, opaque.byteLength);
     const out = this.#outstanding;
     if (!out || view.getUint32(0) !== 0 || view.getUint32(4) !== out.seq) return undefined;
     this.#outstanding = undefined;
     this.#rttMs = now - out.sentAt;
+    if (!quiet) return this.#rttMs;
     this.#samples.push(this.#rttMs);
     if (this.#samples.length > RTT_SAMPLES) this.#samples.shift();
     return this.#rttMs;

@@ -50,6 +50,8 @@ export class Session {
   readonly #heartbeat: Heartbeat;
   readonly #opens: PendingOpens;
   readonly #counters = new SessionCounters();
+  /** Stream bytes moved when the outstanding PING left: unchanged at its PONG means a quiet round trip. */
+  #pingMark = { bytesIn: 0, bytesOut: 0 };
   #resolveClosed!: (info: SessionClosed) => void;
   #closeInfo: SessionClosed | undefined;
   readonly #timer: DeadlineTimer;
@@ -199,7 +201,11 @@ export class Session {
         this.#out.control(enc.encodePong(frame.opaque));
         break;
       case FrameType.PONG: {
-        const rtt = this.#heartbeat.pong(frame.opaque, this.#clock.now());
+        // A round trip during which stream data moved either way also timed the queues that data sat
+        // in: shown in status, but not a sample of the path's own delay (heartbeat.ts `minRttMs`).
+        const c = this.#counters;
+        const quiet = c.bytesIn === this.#pingMark.bytesIn && c.bytesOut === this.#pingMark.bytesOut;
+        const rtt = this.#heartbeat.pong(frame.opaque, this.#clock.now(), quiet);
         if (rtt !== undefined) this.#emit("rtt", rtt);
         break;
       }
@@ -277,7 +283,10 @@ export class Session {
       return this.#fail(new E.HeartbeatTimeoutError(this.#heartbeat.silentFor(now)), CloseCode.GOING_AWAY);
     }
     const ping = this.#heartbeat.pingDue(now);
-    if (ping) this.#out.control(enc.encodePing(ping));
+    if (ping) {
+      this.#pingMark = { bytesIn: this.#counters.bytesIn, bytesOut: this.#counters.bytesOut };
+      this.#out.control(enc.encodePing(ping));
+    }
     this.#opens.expire(now);
     this.#armTimer();
   }
