@@ -9,11 +9,12 @@ import type { Clock, TimerHandle } from "../clock.ts";
 /** Round trips kept for the minimum (at one per 10 s heartbeat, the last 80 s when nothing probes). */
 const RTT_SAMPLES = 8;
 /**
- * After the first PING (sent at once, while the process may still be busy starting: its round trip is
- * often many times the path's), two more follow 1 s and 3 s later, so the minimum round trip window
- * growth sizes by is the path's within seconds of start, not after the next heartbeat.
+ * After the first PING (sent at once, while the code on both ends may still be cold — a fresh process
+ * runs it for the first time — and busy starting: its round trip is often many times the path's),
+ * more follow 0.1 s, 1 s and 3 s later, so the minimum round trip window growth sizes by is the path's
+ * within moments of the tunnel opening (traffic rarely starts sooner), not after the next heartbeat.
  */
-const EARLY_PING_GAPS_MS = [1_000, 2_000];
+const EARLY_PING_GAPS_MS = [100, 900, 2_000];
 
 export class Heartbeat {
   #lastReceivedAt: number;
