@@ -18,8 +18,6 @@ export interface SlotHistory {
   retryAt?: string;
   /** Failed attempts since the slot was last up. */
   failures: number;
-  /** The slot has been up at least once. */
-  wasUp: boolean;
 }
 
 /** Status shows at most this much of a failure message: it may come from a hostile gateway. */
@@ -37,12 +35,12 @@ export class TunnelHistory {
   readonly #disconnects = zeroed(DISCONNECT_REASONS);
 
   on(event: TunnelStateEvent): void {
-    const slot = this.#slots[event.slot] ?? { failures: 0, wasUp: false };
+    const slot = this.#slots[event.slot] ?? { failures: 0 };
     this.#slots[event.slot] = slot;
     if (event.state === "up") {
       this.#connects++;
-      if (slot.wasUp) this.#reconnects++;
-      slot.wasUp = true;
+      // Whether it is a reconnect is the event's to say (tunnel-events.ts knows each slot's past).
+      if (event.reconnect) this.#reconnects++;
       slot.failures = 0;
       slot.lastError = undefined;
       slot.retryAt = undefined;

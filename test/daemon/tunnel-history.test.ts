@@ -22,7 +22,7 @@ test("every known reason is counted from 0 before anything happened", () => {
   expect([...Object.values(c.connectFailures), ...Object.values(c.disconnects)].every((n) => n === 0)).toBe(true);
 });
 
-test("a slot keeps why it is down and when it retries until it is up again; reconnects are told apart", () => {
+test("a slot keeps why it is down and when it retries until it is up again; reconnects are counted as the event says", () => {
   const h = new TunnelHistory();
   h.on(ev({ state: "connecting" }));
   h.on(ev({ state: "up" }));
@@ -46,8 +46,8 @@ test("a slot keeps why it is down and when it retries until it is up again; reco
   expect(h.slot(0)?.lastError?.code).toBe("TUNNEL_DEAD");
   h.on(ev({ state: "down", code: "TUNNEL_REFUSED", after: "connect", error: "refused" }));
   expect(h.slot(0)?.failures).toBe(2);
-  h.on(ev({ state: "up" }));
-  expect(h.slot(0)).toEqual({ failures: 0, wasUp: true, lastError: undefined, retryAt: undefined });
+  h.on(ev({ state: "up", reconnect: true }));
+  expect(h.slot(0)).toEqual({ failures: 0, lastError: undefined, retryAt: undefined });
   const c = h.counters();
   expect(c.connects).toBe(2);
   expect(c.reconnects).toBe(1);
