@@ -147,13 +147,13 @@ export class ReceiveWindow {
   /**
    * The increment to send now: the delivered bytes, plus the growth when the sender was window-limited.
    * `reserveGrowth(extra)` asks the session's growth budget for `extra` bytes (false: none left), so
-   * grown windows stay bounded per tunnel as well as per stream. With `pace`, growth also needs the
-   * window to be below `GROWTH_BDP_FACTOR` bandwidth-delay products (see the file comment).
+   * grown windows stay bounded per tunnel as well as per stream. Growth also needs the window to be
+   * below `GROWTH_BDP_FACTOR` bandwidth-delay products (see the file comment).
    */
-  grant(maxWindow: number, reserveGrowth: (extra: number) => boolean, pace?: GrowthPace): number {
+  grant(maxWindow: number, reserveGrowth: (extra: number) => boolean, pace: GrowthPace): number {
     let increment = this.#ungranted;
-    if (pace) this.#sample(increment, pace);
-    if (this.#growNext && this.window < maxWindow && (!pace || this.#belowBdp(pace))) {
+    this.#sample(increment, pace);
+    if (this.#growNext && this.window < maxWindow && this.#belowBdp(pace)) {
       const grown = Math.min(this.window * 2, maxWindow);
       if (reserveGrowth(grown - this.window)) {
         increment += grown - this.window;

@@ -39,13 +39,15 @@ describe("SendBuffer", () => {
 
 describe("ReceiveWindow", () => {
   const unlimited = () => true;
+  /** A long link's pace: one window per 80 ms round trip, so growth is never held back by the product. */
+  const longLink = (round: number) => ({ now: round * 80, minRttMs: 80 });
 
   test("asks for an update only once half a window was consumed", () => {
     const window = new ReceiveWindow();
     expect(window.receive(INITIAL_WINDOW)).toBe(true);
     expect(window.consumed(INITIAL_WINDOW / 2 - 1)).toBe(false);
     expect(window.consumed(1)).toBe(true);
-    expect(window.grant(16 * INITIAL_WINDOW, unlimited)).toBe(INITIAL_WINDOW / 2);
+    expect(window.grant(16 * INITIAL_WINDOW, unlimited, longLink(0))).toBe(INITIAL_WINDOW / 2);
     expect(window.receive(INITIAL_WINDOW / 2 + 1)).toBe(false); // beyond the credit granted
   });
 
@@ -57,23 +59,25 @@ describe("ReceiveWindow", () => {
       window.receive(window.peerCredit); // the sender used all its credit…
       window.consumed(window.unconsumed); // …and the consumer delivered it at once
       window.senderExhausted();
-      window.grant(max, unlimited);
+      window.grant(max, unlimited, longLink(round));
       sizes.push(window.window);
     }
-    expect(sizes).toEqual([2, 4, 4, 4, 4].map((n) => n * INITIAL_WINDOW));
+    // The first round only starts the delivery-rate sample.
+    expect(sizes).toEqual([1, 2, 4, 4, 4].map((n) => n * INITIAL_WINDOW));
     expect(window.peerCredit).toBe(max);
   });
 
   test("does not grow for a slow consumer, nor without the sender's signal", () => {
     const window = new ReceiveWindow();
+    window.grant(16 * INITIAL_WINDOW, unlimited, longLink(0)); // starts the rate sample: the product allows growth
     window.receive(INITIAL_WINDOW);
     window.consumed(INITIAL_WINDOW / 2); // half still held by the consumer when the flag arrives
     window.senderExhausted();
     window.consumed(INITIAL_WINDOW / 2);
-    window.grant(16 * INITIAL_WINDOW, unlimited);
+    window.grant(16 * INITIAL_WINDOW, unlimited, longLink(1));
     window.receive(INITIAL_WINDOW);
     window.consumed(INITIAL_WINDOW); // fast consumer, but the sender was not out of credit
-    window.grant(16 * INITIAL_WINDOW, unlimited);
+    window.grant(16 * INITIAL_WINDOW, unlimited, longLink(2));
     expect(window.window).toBe(INITIAL_WINDOW);
   });
 
@@ -106,10 +110,12 @@ describe("ReceiveWindow", () => {
   test("grows only by what the session's budget allows", () => {
     const window = new ReceiveWindow();
     const asked: number[] = [];
+    window.grant(16 * INITIAL_WINDOW, unlimited, longLink(0)); // starts the rate sample
     window.receive(INITIAL_WINDOW);
     window.consumed(INITIAL_WINDOW);
     window.senderExhausted();
-    expect(window.grant(16 * INITIAL_WINDOW, (extra) => (asked.push(extra), false))).toBe(INITIAL_WINDOW);
+    const refuse = (extra: number) => (asked.push(extra), false);
+    expect(window.grant(16 * INITIAL_WINDOW, refuse, longLink(1))).toBe(INITIAL_WINDOW);
     expect(asked).toEqual([INITIAL_WINDOW]);
     expect(window.window).toBe(INITIAL_WINDOW);
   });
