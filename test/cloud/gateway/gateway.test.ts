@@ -87,7 +87,11 @@ describe("users through the gateways", () => {
       tunnels.every((t) => t.configChanged.includes(version)),
     );
     for (const t of tunnels) connector.reportHealth(t, "echo-two", echo.address, true);
-    await untilGateways(cloud, "echo-two routable", (g) => g.every((x) => x.apps["echo-two"]?.listening));
+    // Listening alone is not enough: the gateway that chose the port listens before it can route
+    // and releases it only once the other routes; a user landing on it in between gets a FIN.
+    await untilGateways(cloud, "echo-two routable", (g) =>
+      g.every((x) => x.apps["echo-two"]?.routable && x.apps["echo-two"].listening),
+    );
     expect(new TextDecoder().decode(await roundTrip(listenTwo!, text("second app")))).toBe("second app");
   });
 
