@@ -120,9 +120,10 @@ export const GUARD_FACTOR = 2;
  * Guard: the tolerance of the cost rows (CPU per GiB, per 10,000 new streams: connector ÷ sshd and whole
  * path ÷ whole path). CPU per unit of work moves less with load than throughput does (a process that is
  * preempted spends no CPU meanwhile), but a 2 s quick window holds only ~100–200 clock ticks per process
- * and the relays' batching changes with load. Its noise is not measured yet (the first quick runs, on a
- * loaded machine: connector ÷ sshd per GiB 1.27× user→app, 0.89× app→user); until it is, the same 2× as
- * the throughput rows: a change that doubles the connector's CPU per byte fails.
+ * and the relays' batching changes with load. Measured on a quiet machine (2026-12-03, four full and
+ * four quick runs): about ±15% (connector ÷ sshd per GiB, one stream user→app 0.93–1.03×, 16 streams
+ * 1.21–1.49×), so 2× as for the throughput rows: a change that doubles the connector's CPU per byte fails,
+ * noise does not.
  */
 export const GUARD_COST_FACTOR = 2;
 

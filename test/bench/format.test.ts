@@ -56,6 +56,16 @@ describe("formatTable", () => {
     expect(lines[3]).toMatch(/\| +— \| +8\.00 \| +1\.40 \| +— \| +— \| +— \|$/);
   });
 
+  test("escapes a | inside a cell, so every line has the same eight cells", () => {
+    const piped = buildRow(
+      { name: "CPU — relay (connector | sshd | socat)", unit: "s", higherIsBetter: false },
+      { direct: { skipped: "none" }, ssh: { value: 2 }, socat: { value: 3 }, connector: { value: 1 } },
+    );
+    const lines = formatTable([...rows, piped]).split("\n");
+    expect(lines[4]).toContain("relay (connector \\| sshd \\| socat)");
+    for (const line of lines) expect(line.split(/(?<!\\)\|/).length).toBe(10);
+  });
+
   test("aligns every line to the same width", () => {
     const widths = new Set(
       formatTable(rows)

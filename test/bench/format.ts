@@ -29,7 +29,11 @@ export function formatUnit(row: Pick<ScenarioRow, "unit" | "higherIsBetter">): s
   return `${row.unit} ${row.higherIsBetter ? "↑" : "↓"}`;
 }
 
-function alignTable(header: string[], body: string[][], rightAligned: (col: number) => boolean): string[] {
+/** A table cell: a `|` inside it (the cost rows name "connector | sshd | socat") would end the cell. */
+const cell = (text: string): string => text.replaceAll("|", "\\|");
+
+function alignTable(header: string[], rawBody: string[][], rightAligned: (col: number) => boolean): string[] {
+  const body = rawBody.map((r) => r.map(cell));
   const widths = header.map((h, col) => Math.max(h.length, ...body.map((r) => r[col]!.length)));
   const line = (cells: string[]) =>
     `| ${cells.map((c, col) => (rightAligned(col) ? c.padStart(widths[col]!) : c.padEnd(widths[col]!))).join(" | ")} |`;
