@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { FrameType, INITIAL_WINDOW, StreamCode } from "../../src/mux/const.ts";
-import { ReceiveWindow, SendBuffer } from "../../src/mux/flow-control.ts";
+import { GROWTH_MIN_RTT_MS, ReceiveWindow, SendBuffer } from "../../src/mux/flow-control.ts";
 import * as enc from "../../src/mux/frame-encoder.ts";
 import { createMemoryTransportPair } from "../support/memory-transport.ts";
 import { Session } from "../../src/mux/session.ts";
@@ -99,6 +99,17 @@ describe("ReceiveWindow", () => {
     const short = new ReceiveWindow();
     for (let round = 0; round < 6; round++) exhaustedRound(short, round * 2, 0.2);
     expect(short.window).toBe(INITIAL_WINDOW);
+  });
+
+  test("never grows on a round trip under 2 ms, however window-limited; from 2 ms it does", () => {
+    // Each round delivers a whole window per round trip: the product is the window, so only the
+    // round trip's length decides.
+    const near = new ReceiveWindow();
+    for (let round = 0; round < 6; round++) exhaustedRound(near, round * 1.9, 1.9);
+    expect(near.window).toBe(INITIAL_WINDOW);
+    const far = new ReceiveWindow();
+    for (let round = 0; round < 3; round++) exhaustedRound(far, round * GROWTH_MIN_RTT_MS, GROWTH_MIN_RTT_MS);
+    expect(far.window).toBe(4 * INITIAL_WINDOW);
   });
 
   test("with a pace, never grows before a round trip is known", () => {
