@@ -37,11 +37,12 @@ export interface SessionConfig {
    */
   readonly maxFrameBytes: number;
   /**
-   * DATA payload per frame when several streams compete: 16 KiB (HTTP/2's default). Round-robin sends
-   * one frame per stream per turn, so a small stream waits behind at most one such frame per busy
-   * stream: ~22 µs at 6 Gbit/s, ~1.3 ms at 100 Mbit/s. 32 KiB frames took ~15% less connector CPU per
-   * byte with 64 bulk streams, but 1 KiB echoes under a bulk stream then exceeded 10x their idle
-   * latency in some runs (BENCHMARKS.md, optimisation log), so fairness wins.
+   * DATA payload per frame when several streams compete: 64 KiB. Round-robin sends one frame per stream
+   * per turn, so a small stream waits behind at most one such frame per busy stream (~0.13 ms each at
+   * 4 Gbit/s), far less than the 256 KiB initial window each bulk stream already has in the TCP
+   * buffers ahead of it. The receiver writes each DATA payload to its socket with one syscall: against
+   * 16 KiB (HTTP/2's default), 64 KiB took 10–25% less connector CPU per byte with 64 bulk streams and
+   * moved 13–17% more, with 1 KiB exchanges under a bulk stream no slower (BENCHMARKS.md, 2026-12-03).
    */
   readonly fairFrameBytes: number;
   /**
@@ -73,7 +74,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = Object.freeze({
   missedHeartbeats: 3,
   openTimeoutMs: 30_000,
   maxFrameBytes: MAX_DATA_PAYLOAD,
-  fairFrameBytes: 16 * 1024,
+  fairFrameBytes: 64 * 1024,
   maxMessageBytes: 256 * 1024 + 64,
   maxReceiveWindow: MAX_WINDOW,
   windowGrowthBudget: 64 * 1024 * 1024,
