@@ -56,8 +56,8 @@ export interface SessionConfig {
    * Receive window growth cap (PROTOCOL §5.5 allows up to 16 MiB). A stream's window doubles when the sender
    * flags that it ran out of credit while our consumer had delivered everything (the window, not the
    * consumer, limited it), and only while the window is below 1.5 bandwidth-delay products on a round
-   * trip of at least 2 ms (flow-control.ts), so only streams whose consumer keeps up on a path with real delay grow; memory per
-   * stream stays bounded by this value. Set it to `INITIAL_WINDOW` to disable growth.
+   * trip of at least 2 ms (flow-control.ts), so only streams whose consumer keeps up on a path with real
+   * delay grow; memory per stream stays bounded by this value. Set it to `INITIAL_WINDOW` to disable growth.
    */
   readonly maxReceiveWindow: number;
   /**

@@ -14,7 +14,7 @@
  * The signal alone would also grow a window where the delay is queueing, not distance: on a short
  * path whose bottleneck is CPU, every grown byte just waits in the sender's queue and the TCP buffers,
  * in front of every other stream's frames on the tunnel (16 MiB made a 1 KiB exchange wait 50 ms behind
- * one upload). So a window grows only while it is below twice the stream's bandwidth-delay product:
+ * one upload). So a window grows only while it is below 1.5 times the stream's bandwidth-delay product:
  * its delivery rate (sampled over at least one round trip) times the tunnel's smallest PING round trip
  * (`GrowthPace`). Limited by a long link, a stream delivers a window per round trip, so its product is
  * its window and it keeps doubling; limited by CPU on a short path, its product is a fraction of the
@@ -107,7 +107,7 @@ export const GROWTH_BDP_FACTOR = 1.5;
  * PINGs took 0.7 ms, and 1.5 × 4 Gbit/s × 0.7 ms grew an upload's window to 1 MiB, all of it queued in
  * front of every other stream's frames (a 1 KiB exchange beside it: 2.4–7.5 ms; with no growth
  * 1.4–1.7 ms, ssh -L 1.0–2.2 ms in the same runs). Below 2 ms the initial 256 KiB window carries at
- * least 1 Gbit/s per stream; the cost measured on loopback is ~15% of one upload's throughput.
+ * least 1 Gbit/s per stream; the cost measured on loopback is 0–15% of one upload's throughput.
  */
 export const GROWTH_MIN_RTT_MS = 2;
 /** Delivery rate is sampled over at least this long even on a faster path: shorter spans are noise. */
