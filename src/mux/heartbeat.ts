@@ -24,6 +24,8 @@ export class Heartbeat {
   #rttMs: number | undefined;
   /** The last RTT_SAMPLES quiet round trips: their minimum is the path's delay without queues. */
   readonly #samples: number[] = [];
+  /** Their minimum, kept when they change: every window grant reads it. */
+  #minRttMs: number | undefined;
 
   constructor(
     now: number,
@@ -49,7 +51,7 @@ export class Heartbeat {
    * not size every window.
    */
   get minRttMs(): number | undefined {
-    return this.#samples.length === 0 ? undefined : Math.min(...this.#samples);
+    return this.#minRttMs;
   }
 
   get deadAfterMs(): number {
@@ -84,7 +86,7 @@ export class Heartbeat {
    * A PONG arrived; returns the new RTT when it answers our latest PING. Only a `quiet` round trip (no
    * stream data moved meanwhile) is a sample of the path's delay for `minRttMs`.
    */
-  pong(opaque: Uint8Array, now: number, quiet = true): number | undefined {
+  pong(opaque: Uint8Array, now: number, quiet: boolean): number | undefined {
     const view = new DataView(opaque.buffer, opaque.byteOffset, opaque.byteLength);
     const out = this.#outstanding;
     if (!out || view.getUint32(0) !== 0 || view.getUint32(4) !== out.seq) return undefined;
@@ -93,6 +95,7 @@ export class Heartbeat {
     if (!quiet) return this.#rttMs;
     this.#samples.push(this.#rttMs);
     if (this.#samples.length > RTT_SAMPLES) this.#samples.shift();
+    this.#minRttMs = Math.min(...this.#samples);
     return this.#rttMs;
   }
 

@@ -41,7 +41,7 @@ describe("heartbeats", () => {
       await clock.advance(1);
       await until(() => peer.of(FrameType.PING).length === count, `ping ${count} at ${ms} ms`);
     };
-    // Two early PINGs: the first round trip is often taken while the process is still busy starting.
+    // Three early PINGs: the first round trip is often taken while the code is cold and busy starting.
     await pingsAt(100, 2);
     await pingsAt(1_000, 3);
     await pingsAt(3_000, 4);
