@@ -74,6 +74,9 @@ export const LATENCY_CONCURRENCY = [1, 50] as const;
 /** Parallel open/first-byte/close loops: enough to keep a relay busy without exhausting ephemeral ports. */
 export const CONN_RATE_LOOPS = 8;
 
+/** A failed-stream share above this makes a new-streams rate a failure rather than a number. */
+export const MAX_CONN_ERROR_SHARE = 0.01;
+
 /** Idle streams opened at once while building up the idle set: stays below every relay's listen backlog (ssh: 128). */
 export const IDLE_OPEN_PARALLEL = 64;
 

@@ -3,6 +3,7 @@
  * memory on fresh relays, then traffic on fresh relays, connection churn last (it leaves TIME_WAITs).
  */
 import { idleRss, idleStreams, slowReader } from "./memory.ts";
+import { abRate } from "./http-rate.ts";
 import type { Scenario } from "./scenario.ts";
 import { bulkAggregate, bulkDown, bulkUp, connRate, latency1, latency50, latencyUnderBulk } from "./traffic.ts";
 
@@ -17,6 +18,7 @@ export const SCENARIOS: readonly Scenario[] = [
   latency50,
   latencyUnderBulk,
   connRate,
+  abRate,
 ];
 
 /** The long-distance scenario runs in its own namespace, so it is not in SCENARIOS; `--only` knows it by this id. */

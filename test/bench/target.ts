@@ -6,7 +6,7 @@
  */
 import type { Socket } from "bun";
 import { SEND_CHUNK_BYTES, SINK_REPORT_MS } from "./config.ts";
-import { Mode, encodeReport } from "./wire.ts";
+import { HTTP_HEADER_LIMIT, Mode, encodeReport, httpAnswer } from "./wire.ts";
 
 /** An echo backlog beyond this pauses reading until it drains (latency runs keep one 1 KiB request in flight). */
 const ECHO_BACKLOG_LIMIT = 1 << 20;
@@ -22,16 +22,21 @@ interface Conn {
   pending: Uint8Array;
   timer: ReturnType<typeof setInterval> | undefined;
   closed: boolean;
+  /** Mode.http: the request header so far (bounded), then whether the answer is out and the close due. */
+  header: string;
+  endWhenFlushed: boolean;
 }
 
 const chunk = new Uint8Array(SEND_CHUNK_BYTES).fill(0x5a);
 const one = new Uint8Array([0x21]);
+const answer = httpAnswer();
 
 function flush(socket: Socket<Conn>): void {
   const c = socket.data;
   if (c.pending.length === 0) return;
   const n = socket.write(c.pending);
   c.pending = c.pending.subarray(Math.max(0, n));
+  if (c.endWhenFlushed && c.pending.length === 0) socket.end();
   if (c.mode === Mode.echo && c.pending.length < ECHO_BACKLOG_LIMIT) socket.resume();
 }
 
@@ -81,6 +86,10 @@ function startMode(socket: Socket<Conn>, mode: number, rest: Uint8Array): void {
     case Mode.idle:
       queue(socket, one);
       return;
+    case Mode.http:
+      c.header = "G";
+      onBytes(socket, rest);
+      return;
     default:
       socket.end();
   }
@@ -94,6 +103,14 @@ function onBytes(socket: Socket<Conn>, bytes: Uint8Array): void {
     c.received += bytes.length;
   } else if (c.mode === Mode.echo) {
     queue(socket, bytes.slice());
+  } else if (c.mode === Mode.http && !c.endWhenFlushed) {
+    c.header += new TextDecoder().decode(bytes);
+    if (c.header.includes("\r\n\r\n")) {
+      // the server closes first, as nginx does for an HTTP/1.0 request without keep-alive
+      c.endWhenFlushed = true;
+      queue(socket, answer);
+      if (c.pending.length === 0) socket.end();
+    } else if (c.header.length > HTTP_HEADER_LIMIT) socket.end();
   }
 }
 
@@ -102,7 +119,16 @@ const server = Bun.listen<Conn>({
   port: 0,
   socket: {
     open(socket) {
-      socket.data = { mode: 0, received: 0, firstAt: 0, pending: new Uint8Array(0), timer: undefined, closed: false };
+      socket.data = {
+        mode: 0,
+        received: 0,
+        firstAt: 0,
+        pending: new Uint8Array(0),
+        timer: undefined,
+        closed: false,
+        header: "",
+        endWhenFlushed: false,
+      };
     },
     data(socket, bytes) {
       if (socket.data.mode === 0) startMode(socket, bytes[0]!, bytes.subarray(1));

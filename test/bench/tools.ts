@@ -1,5 +1,5 @@
 /**
- * The outside programs the baselines need (iperf3, OpenSSH, socat), found on PATH or in /usr/sbin, and
+ * The outside programs the baselines need (iperf3, OpenSSH, socat, ApacheBench), found on PATH or in /usr/sbin, and
  * the machine/version lines of the report. A missing tool is a reason string, so its column is reported
  * as skipped with that reason — never dropped.
  */
@@ -12,6 +12,8 @@ export interface Tools {
   sshd: string | undefined;
   sshKeygen: string | undefined;
   socat: string | undefined;
+  /** ApacheBench: the real HTTP client of the `ab` scenario (http-rate.ts). */
+  ab: string | undefined;
 }
 
 function find(name: string): string | undefined {
@@ -25,6 +27,7 @@ export function detectTools(): Tools {
     sshd: find("sshd"),
     sshKeygen: find("ssh-keygen"),
     socat: find("socat"),
+    ab: find("ab"),
   };
 }
 
@@ -66,6 +69,7 @@ export function versions(tools: Tools, connectorBinary: string): Record<string, 
         null)
       : null,
     iperf3: tools.iperf3 ? versionLine([tools.iperf3, "--version"]) : null,
+    ab: tools.ab ? versionLine([tools.ab, "-V"], "stdout", /ApacheBench/) : null,
   };
 }
 

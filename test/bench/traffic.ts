@@ -5,7 +5,7 @@
  * its traffic (cost-rows.ts): CPU and syscalls of the path's processes over the measured interval only.
  */
 import * as v from "valibot";
-import { CONN_RATE_LOOPS, DEADLINES, type Profile, REQUEST_BYTES } from "./config.ts";
+import { CONN_RATE_LOOPS, DEADLINES, MAX_CONN_ERROR_SHARE, type Profile, REQUEST_BYTES } from "./config.ts";
 import { type CostSpent, CostWindowSchema, spentIn } from "./cost.ts";
 import { costOutcomes, costRows } from "./cost-rows.ts";
 import { runIperf } from "./iperf.ts";
@@ -35,8 +35,6 @@ const ConnRateResult = v.object({
 const spentOf = (window: v.InferOutput<typeof CostWindowSchema> | undefined): CostSpent | undefined =>
   window && spentIn(window);
 
-/** A failed-stream share above this makes the new-streams rate a failure rather than a number. */
-const MAX_CONN_ERROR_SHARE = 0.01;
 /** How long the bulk stream of `latency-bulk` runs alone before, and after, the measured requests. */
 const BULK_LEAD_MS = 500;
 

@@ -16,10 +16,28 @@ export const Mode = {
   ping: 0x70, // "p"
   /** Send one byte (proof the stream reaches the app), then hold the stream open doing nothing. Idle streams. */
   idle: 0x69, // "i"
+  /**
+   * An HTTP/1.0 request ("G" of "GET "): answer HTTP_BODY_BYTES after the header's blank line, then close
+   * first, as nginx does for ApacheBench — so ApacheBench itself can be a client of every path.
+   */
+  http: 0x47, // "G"
 } as const;
 export type ModeByte = (typeof Mode)[keyof typeof Mode];
 
 export const REPORT_BYTES = 16;
+
+/** Body of the HTTP answer: about nginx's default page (615 bytes), the page ApacheBench runs fetch. */
+export const HTTP_BODY_BYTES = 612;
+/** A request header longer than this is not HTTP from ApacheBench: the connection is closed. */
+export const HTTP_HEADER_LIMIT = 8 * 1024;
+
+/** The whole answer to one HTTP request: status line, length, `Connection: close`, body. */
+export function httpAnswer(): Uint8Array {
+  const head = `HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: ${HTTP_BODY_BYTES}\r\nConnection: close\r\n\r\n`;
+  const out = new Uint8Array(head.length + HTTP_BODY_BYTES).fill(0x61);
+  out.set(new TextEncoder().encode(head));
+  return out;
+}
 
 export function encodeReport(bytes: number, micros: number): Uint8Array {
   const out = new Uint8Array(REPORT_BYTES);
