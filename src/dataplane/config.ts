@@ -22,17 +22,19 @@ export interface DialConfig {
    * sockets one OPEN can spend.
    */
   readonly maxAddresses: number;
-  /**
-   * Idle time before the first TCP keepalive probe on an app connection: 30 s (cloudflared's origin
-   * default). Bun sends 10 probes 1 s apart after it, so a dead app server or a NAT that dropped the
-   * flow is noticed within ~40 s of silence instead of Linux's 2 h default.
-   */
-  readonly keepAliveDelayMs: number;
 }
 
 export const DEFAULT_DIAL_CONFIG: DialConfig = Object.freeze({
   timeoutMs: 10_000,
   minAttemptMs: 2_000,
   maxAddresses: 8,
-  keepAliveDelayMs: 30_000,
 });
+
+/**
+ * Idle time before the first TCP keepalive probe on an app connection: 30 s (cloudflared's origin
+ * default). Bun sends 10 probes 1 s apart after it, so a dead app server or a NAT that dropped the flow
+ * is noticed within ~40 s of silence instead of Linux's 2 h default. It is switched on by the stream
+ * sweep (open-streams.ts), not at dial: four setsockopt calls per stream are a fifth of what a short
+ * stream costs in syscalls, and a stream that lives less than a sweep period never needs a probe.
+ */
+export const APP_KEEPALIVE_IDLE_MS = 30_000;

@@ -1,7 +1,7 @@
 /**
  * `dialDestination` opens the TCP connection a stream relays to ("Streams"): it resolves a name
  * with the host's DNS, tries each address in turn (families alternated, see resolve.ts) within one
- * overall deadline, and returns the connected Bun socket with TCP_NODELAY and keepalive set. Every
+ * overall deadline, and returns the connected Bun socket (TCP_NODELAY on, as Bun connects it). Every
  * failure is a `DialError` whose `failure` is the PROTOCOL §5.3 code to answer with.
  *
  * Bun takes a socket's handlers at connect time, so the caller (the relay) passes its handlers here.
@@ -97,7 +97,7 @@ export async function dialDestination<T>(
     const remaining = deadline - clock.now();
     if (remaining <= 0) break;
     const budget = Math.min(remaining, Math.max(config.minAttemptMs, remaining / (addresses.length - i)));
-    const result = await attempt(addresses[i]!, port, budget, handlers, options, config, clock);
+    const result = await attempt(addresses[i]!, port, budget, handlers, options, clock);
     if ("socket" in result) {
       options.onAttempt?.(formatHostPort(addresses[i]!.address, port), true);
       return result.socket;
@@ -117,7 +117,6 @@ function withDefaults(options: Partial<DialConfig>): DialConfig {
     timeoutMs: options.timeoutMs ?? DEFAULT_DIAL_CONFIG.timeoutMs,
     minAttemptMs: options.minAttemptMs ?? DEFAULT_DIAL_CONFIG.minAttemptMs,
     maxAddresses: options.maxAddresses ?? DEFAULT_DIAL_CONFIG.maxAddresses,
-    keepAliveDelayMs: options.keepAliveDelayMs ?? DEFAULT_DIAL_CONFIG.keepAliveDelayMs,
   };
 }
 
@@ -174,7 +173,6 @@ async function attempt<T>(
   budgetMs: number,
   handlers: DialHandlers<T>,
   options: DialOptions<T>,
-  config: DialConfig,
   clock: Clock,
 ): Promise<{ socket: Socket<T> } | AttemptFailure> {
   const address = formatHostPort(target.address, port);
@@ -194,8 +192,9 @@ async function attempt<T>(
   const outcome = await settleWithin(pending, budgetMs, clock, options.signal);
   switch (outcome.kind) {
     case "value":
-      outcome.value.setNoDelay(true);
-      outcome.value.setKeepAlive(true, config.keepAliveDelayMs);
+      // No setsockopt here: Bun sets TCP_NODELAY on every socket it connects (twice, by strace on 1.4.5;
+      // the latency rows of BENCHMARKS.md would show a Bun that stopped), and keepalive waits for the
+      // stream sweep (config.ts APP_KEEPALIVE_IDLE_MS), so a short stream pays neither.
       return { socket: outcome.value };
     case "error":
       return { address, failure: classify(outcome.error, options), detail: errorCode(outcome.error) };

@@ -10,6 +10,7 @@ import { RepeatLimiter } from "../repeat-limiter.ts";
 import { StreamCode, type StreamCodeName } from "../mux/const.ts";
 import type { OpenHandler } from "../mux/session-types.ts";
 import type { AllowList } from "./allow-list.ts";
+import { APP_KEEPALIVE_IDLE_MS } from "./config.ts";
 import { dialDestination } from "./dial.ts";
 import { DialError } from "./errors.ts";
 import { RelayLink, relaySocketHandlers } from "./relay.ts";
@@ -138,7 +139,12 @@ export function createOpenHandler(options: OpenHandlerOptions): OpenHandler {
             ticket?.close();
             return;
           }
-          untrack = options.openStreams?.add({ request, stream, bytesMoved: () => link.bytesMoved });
+          untrack = options.openStreams?.add({
+            request,
+            stream,
+            bytesMoved: () => link.bytesMoved,
+            keepAlive: () => link.keepAlive(APP_KEEPALIVE_IDLE_MS),
+          });
           link.attach(stream);
         } catch (err) {
           // Never let one stream's failure escape as an unhandled rejection.

@@ -68,6 +68,11 @@ export class RelayLink {
     return this.#bytesMoved;
   }
 
+  /** TCP keepalive on the app socket from now on (the stream sweep calls it once a stream has lived a while). */
+  keepAlive(idleMs: number): void {
+    if (!this.#closed) this.socket?.setKeepAlive(true, idleMs);
+  }
+
   /** Starts relaying; bytes that arrived on the socket before are sent first. */
   attach(stream: Stream): void {
     this.#stream = stream;

@@ -1,6 +1,7 @@
 /**
  * Access taken back from open streams: a catalog change re-checks every relayed stream, and a stream
- * that moves nothing for the idle timeout is reset. Unit tests on `OpenStreams` with a fake clock, and
+ * that moves nothing for the idle timeout is reset. The same sweep switches keepalive on for streams
+ * that live. Unit tests on `OpenStreams` with a fake clock, and
  * one through the open handler and a real app socket.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -8,7 +9,7 @@ import { createConsola } from "consola";
 import type { Catalog } from "../../src/control/api.ts";
 import { AllowList } from "../../src/dataplane/allow-list.ts";
 import { createOpenHandler } from "../../src/dataplane/open-handler.ts";
-import { OpenStreams, sweepPeriodFor } from "../../src/dataplane/open-streams.ts";
+import { KEEPALIVE_SWEEP_MS, OpenStreams, sweepPeriodFor } from "../../src/dataplane/open-streams.ts";
 import { StreamCode } from "../../src/mux/const.ts";
 import { createMemoryTransportPair } from "../support/memory-transport.ts";
 import { Session } from "../../src/mux/session.ts";
@@ -28,6 +29,8 @@ class FakeTracked {
     reset: (code: number = StreamCode.CANCELLED, message = "") => void this.resets.push({ code, message }),
   };
   bytesMoved = () => this.moved;
+  keptAlive = 0;
+  keepAlive = () => void this.keptAlive++;
 }
 
 describe("OpenStreams", () => {
@@ -97,14 +100,40 @@ describe("OpenStreams", () => {
     expect(clock.pendingTimers).toBe(0); // nothing open: no timer
   });
 
-  test("an idle timeout of 0 never resets and holds no timer", async () => {
+  test("an idle timeout of 0 never resets; the sweep still runs for keepalive while streams are open", async () => {
     const clock = new FakeClock();
     const streams = new OpenStreams(clock, 0);
     const t = new FakeTracked({ app: "wiki", host: "10.0.0.1", port: 443 });
-    streams.add(t);
-    expect(clock.pendingTimers).toBe(0);
+    const forget = streams.add(t);
+    expect(clock.pendingTimers).toBe(1);
     await clock.advance(30 * 24 * 3_600_000);
     expect(t.resets).toEqual([]);
+    expect(t.keptAlive).toBe(1);
+    forget();
+    await clock.advance(KEEPALIVE_SWEEP_MS);
+    expect(clock.pendingTimers).toBe(0); // nothing open: no timer
+  });
+
+  test("keepalive: once, for each stream a sweep finds open, within one period; never for one gone before", async () => {
+    const clock = new FakeClock();
+    const idleMs = 3_600_000;
+    expect(sweepPeriodFor(idleMs)).toBe(KEEPALIVE_SWEEP_MS);
+    const streams = new OpenStreams(clock, idleMs);
+    const short = new FakeTracked({ app: "wiki", host: "10.0.0.1", port: 443 });
+    const long = new FakeTracked({ app: "wiki", host: "10.0.0.1", port: 443 });
+    const forgetShort = streams.add(short);
+    streams.add(long);
+    await clock.advance(KEEPALIVE_SWEEP_MS - 1);
+    forgetShort(); // a request and its answer, done before the first sweep
+    expect(long.keptAlive).toBe(0);
+    await clock.advance(1);
+    expect(long.keptAlive).toBe(1);
+    expect(short.keptAlive).toBe(0);
+    for (let i = 0; i < 5; i++) {
+      long.moved++;
+      await clock.advance(KEEPALIVE_SWEEP_MS);
+    }
+    expect(long.keptAlive).toBe(1);
   });
 });
 

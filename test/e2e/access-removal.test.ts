@@ -2,7 +2,8 @@
  * Removing access ends access, end to end: a user connection open through the compiled connector is
  * cut soon after the cloud removes its destination from the app's catalog entry (the gateway's user
  * listener stays, so only the connector's re-check can end it); and an idle stream is cut after
- * `--stream-idle-timeout` while a busy one goes on.
+ * `--stream-idle-timeout` while a busy one goes on; the same sweep turns TCP keepalive on for the app
+ * connection of a stream that lives (seen with `ss`, as the kernel's keepalive timer).
  */
 import { afterAll, expect } from "bun:test";
 import { beforeAll, test } from "../support/e2e.ts";
@@ -11,6 +12,16 @@ import type { DaemonProcess } from "../support/daemon-process.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 import { splitAddress, type EchoServer } from "../support/apps.ts";
 import { until } from "../support/wait.ts";
+
+/** The `ss -o` lines of established TCP sockets whose remote port is `port` (the connector's app side). */
+function socketsTo(port: number): string[] {
+  const r = Bun.spawnSync(["ss", "-tnoH", "state", "established", `( dport = :${port} )`], { timeout: 10_000 });
+  if (r.exitCode !== 0) throw new Error(`ss failed: ${r.stderr.toString()}`);
+  return r.stdout
+    .toString()
+    .split("\n")
+    .filter((l) => l.trim() !== "");
+}
 
 /** Short, so the test is quick; the first test's stream moves data within it. */
 const IDLE_SECONDS = 3;
@@ -124,4 +135,33 @@ test("an idle user connection is cut after --stream-idle-timeout; one that keeps
   }
   expect(daemon.output()).toContain("streams reset: idle timeout");
   expect((await daemon.status()).snapshot?.streams.ended?.idle).toBeGreaterThanOrEqual(1);
+}, 120_000);
+
+test("a stream that lives gets TCP keepalive on its app connection from the sweep", async () => {
+  const { hostname, port } = splitAddress(cloud.apps.chat!.listen!);
+  const localOf = (line: string) => line.trim().split(/\s+/)[2];
+  const before = new Set(socketsTo(echo.port).map(localOf));
+  const fresh = () => socketsTo(echo.port).filter((l) => !before.has(localOf(l)));
+  let received = 0;
+  const socket = await Bun.connect<undefined>({
+    hostname,
+    port,
+    socket: { data: (_s, chunk) => void (received += chunk.byteLength), error() {} },
+  });
+  socket.write("x");
+  // busy, so the 3 s idle timeout does not cut it first (the sweep runs every second with that timeout)
+  const ticker = setInterval(() => socket.write("."), 300);
+  try {
+    await until("the echo to come back", () => (received > 0 ? true : undefined), 30_000);
+    const line = await until(
+      "the connector's app socket to have a keepalive timer",
+      () => fresh().find((l) => l.includes("timer:(keepalive")),
+      30_000,
+      fresh,
+    );
+    console.log(`app socket after the sweep: ${line.trim()}`);
+  } finally {
+    clearInterval(ticker);
+    socket.end();
+  }
 }, 120_000);
