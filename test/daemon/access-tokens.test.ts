@@ -10,7 +10,7 @@ import {
 import type { FetchedToken, TokenHolder } from "../../src/daemon/access-tokens.ts";
 import { apiRejection, ConnectionRefusedError } from "../../src/control/errors.ts";
 import { Secret } from "../../src/secret.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, flushQueued } from "../support/fake-clock.ts";
 
 const LIFE_MS = 600_000; // a 10-minute token
 const EPOCH = Date.UTC(2026, 0, 1); // the fake clock's wall time at 0
@@ -98,7 +98,7 @@ describe("access token schedule", () => {
     expect(tunnel.updates).toEqual(["token-2", "token-3"]);
     // A closed tunnel gets nothing more; new dials use the newest token without a fetch.
     tunnel.close();
-    await flushMicrotasks();
+    await flushQueued();
     await clock.advance(due);
     expect(tunnel.updates).toEqual(["token-2", "token-3"]);
     expect((await tokens.forDial("cert-A")).reveal()).toBe("token-4");

@@ -8,7 +8,7 @@ import { afterEach, expect, test } from "bun:test";
 import { fstatSync } from "node:fs";
 import { Daemon } from "../../src/daemon/daemon.ts";
 import { createLogger } from "../../src/log.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, flushQueued } from "../support/fake-clock.ts";
 import { daemonWorld, type DaemonWorld } from "./daemon-fakes.ts";
 
 const worlds: DaemonWorld[] = [];
@@ -18,7 +18,7 @@ afterEach(() => {
 
 /** Lets the daemon's promise chains run (no time passes) until `condition` holds. */
 async function settle(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await flushMicrotasks();
+  for (let i = 0; i < 200 && !condition(); i++) await flushQueued();
   if (!condition()) throw new Error(`never happened: ${what}`);
 }
 
@@ -172,7 +172,7 @@ test("renewal: at two thirds of the certificate's life it renews, then new reque
   await clock.advance(2 * 60 * 60_000 + 4.5 * 60_000 - 1);
   expect(world.renewals).toHaveLength(0);
   await clock.advance(1);
-  await flushMicrotasks();
+  await flushQueued();
   expect(world.renewals).toHaveLength(1);
   const renewed = world.renewals[0]!.certificate;
   await clock.advance(1_000);

@@ -8,7 +8,7 @@ import { drainTunnels, type DrainOutcome } from "../../src/daemon/drain.ts";
 import { StopControl } from "../../src/daemon/stop-control.ts";
 import { Supervisor } from "../../src/supervisor/supervisor.ts";
 import type { Gateway } from "../../src/supervisor/supervisor-types.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, flushQueued } from "../support/fake-clock.ts";
 import { FakeTunnel } from "../supervisor/fake-tunnel.ts";
 import { recordingLog } from "./daemon-fakes.ts";
 
@@ -63,7 +63,7 @@ test("GO_AWAY on every tunnel first; the wait ends when the last stream ends, wi
   await s.clock.advance(0);
   expect(d.outcome()).toBeUndefined(); // b still has one
   b!.streams = 0;
-  await flushMicrotasks();
+  await flushQueued();
   expect(d.outcome()).toBe("finished");
   expect(s.lines.at(-1)).toStartWith("info all streams finished");
   // Draining stops reconnects: a tunnel that closes now is not replaced.
@@ -107,7 +107,7 @@ test("a second signal (cut) ends the wait at once", async () => {
   const d = drain(s, 30_000, cut.signal);
   await s.clock.advance(1_000);
   cut.abort();
-  await flushMicrotasks();
+  await flushQueued();
   expect(d.outcome()).toBe("cut");
 });
 
@@ -152,10 +152,10 @@ test("first signal: stopping begins, a successor not ready is cancelled, the dra
   expect(s.cancelled).toEqual(["stopping on SIGTERM"]);
   expect(s.drains.map((d) => d.reason)).toEqual(["SIGTERM"]);
   expect(s.lines).toEqual(['info stopping {"signal":"SIGTERM","gracePeriodSeconds":30}']);
-  await flushMicrotasks();
+  await flushQueued();
   expect(s.code()).toBeUndefined();
   s.drains[0]!.finish();
-  await flushMicrotasks();
+  await flushQueued();
   expect(s.code()).toBe(0);
 });
 
@@ -167,7 +167,7 @@ test("second signal: exit 128 + its number at once, and the drain's wait is cut"
     const s = stopControl();
     s.stop.signal("SIGTERM");
     s.stop.signal(second);
-    await flushMicrotasks();
+    await flushQueued();
     expect(s.code()).toBe(code);
     expect(s.drains[0]!.cut.aborted).toBe(true);
     expect(s.drains).toHaveLength(1);
@@ -189,6 +189,6 @@ test("handed over: the drain lets go of the lock after the GO_AWAYs; a signal th
   expect(s.drains).toHaveLength(1);
   expect(s.lines.some((l) => l.includes("already draining after the hand-over"))).toBe(true);
   s.drains[0]!.finish();
-  await flushMicrotasks();
+  await flushQueued();
   expect(s.code()).toBe(0);
 });

@@ -17,7 +17,7 @@ import {
 } from "../../src/daemon/revocation.ts";
 import { CloseCode } from "../../src/transport/close-code.ts";
 import { TunnelDialError } from "../../src/transport/websocket/errors.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, flushQueued } from "../support/fake-clock.ts";
 import { daemonWorld, type DaemonWorld, recordingLog } from "./daemon-fakes.ts";
 
 describe("what counts", () => {
@@ -185,7 +185,7 @@ describe("through a daemon on fakes", () => {
   });
 
   async function settle(condition: () => boolean, what: string): Promise<void> {
-    for (let i = 0; i < 200 && !condition(); i++) await flushMicrotasks();
+    for (let i = 0; i < 200 && !condition(); i++) await flushQueued();
     if (!condition()) throw new Error(`never happened: ${what}`);
   }
 

@@ -12,7 +12,7 @@ import {
 } from "../../src/daemon/upgrade-flow.ts";
 import { createLogger } from "../../src/log.ts";
 import { initialUpgradeState, readUpgradeState, writeUpgradeState } from "../../src/upgrade/state.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, flushQueued } from "../support/fake-clock.ts";
 import { until } from "../support/wait.ts";
 import { writeResult } from "../../src/upgrade/staging.ts";
 import type { HandoverOutcome } from "../../src/daemon/handover.ts";
@@ -150,7 +150,7 @@ test("a swap whose new version does not take over is recorded HEALTH_GATE_FAILED
       );
       expect(outcomes[0]).toMatchObject({ from: "1.1.0", to: "1.2.0", result: "failed", code });
     } else {
-      await flushMicrotasks(); // the refusal is handled as soon as handOver() resolves
+      await flushQueued(); // the refusal is handled as soon as handOver() resolves
       expect(readUpgradeState(stateDir).outcomes).toHaveLength(0);
     }
     f.stop();

@@ -37,7 +37,7 @@ export class FakeClock implements Clock {
   async advance(ms: number): Promise<void> {
     const target = this.#now + ms;
     for (;;) {
-      await flushMicrotasks();
+      await flushQueued();
       const due = this.#pending
         .filter((p) => !p.cancelled && p.at <= target)
         .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
@@ -47,12 +47,20 @@ export class FakeClock implements Clock {
       due.fn();
     }
     this.#now = target;
-    await flushMicrotasks();
+    await flushQueued();
   }
 }
 
-export async function flushMicrotasks(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
+/**
+ * Runs what is queued to run without time passing: microtasks, and `setImmediate` callbacks (a session
+ * sends what it queued once per event-loop turn, src/mux/outbound.ts), ten rounds of each, so a frame
+ * sent and the answer it causes are both through before the next timer.
+ */
+export async function flushQueued(): Promise<void> {
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 /**
@@ -63,6 +71,6 @@ export async function settle(until: () => boolean): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (!until() && Date.now() < deadline) {
     await Bun.sleep(5);
-    await flushMicrotasks();
+    await flushQueued();
   }
 }

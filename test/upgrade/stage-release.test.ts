@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { UpgradeError } from "../../src/upgrade/errors.ts";
 import { requestAndWait } from "../../src/upgrade/stage-release.ts";
 import { readRequest, requestPath, writeResult } from "../../src/upgrade/staging.ts";
-import { FakeClock, flushMicrotasks } from "../support/fake-clock.ts";
+import { FakeClock, flushQueued } from "../support/fake-clock.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -22,7 +22,7 @@ test("the answer to this request (by id) is returned; another request's answer i
   const dir = stateDir();
   const clock = new FakeClock();
   const waiting = requestAndWait(dir, "apply", { deadlineMs: 60_000, pollMs: 1_000, clock });
-  await flushMicrotasks();
+  await flushQueued();
   const id = readRequest(dir)!.id;
   writeResult(dir, {
     id: "someone-else",
@@ -50,7 +50,7 @@ test("no unit answers by the deadline: APPLY_TIMEOUT, and the request is withdra
   const waiting = requestAndWait(dir, "rollback", { deadlineMs: 10_000, pollMs: 1_000, clock }).catch(
     (e: unknown) => e,
   );
-  await flushMicrotasks();
+  await flushQueued();
   expect(existsSync(requestPath(dir))).toBe(true);
   await clock.advance(11_000);
   const error = await waiting;

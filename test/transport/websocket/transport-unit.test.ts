@@ -14,7 +14,7 @@ import {
 } from "../../../src/transport/websocket/frame-codec.ts";
 import { nullSink, type ByteSocket, type SocketSlot } from "../../../src/transport/websocket/socket-slot.ts";
 import { WsTransport, type WsRole, type WsTransportOptions } from "../../../src/transport/ws-transport.ts";
-import { FakeClock, flushMicrotasks } from "../../support/fake-clock.ts";
+import { FakeClock, flushQueued } from "../../support/fake-clock.ts";
 
 class FakeSocket implements ByteSocket {
   data: SocketSlot = { sink: nullSink };
@@ -98,12 +98,12 @@ const bytes = (s: string) => Buffer.from(s);
 describe("sending", () => {
   test("messages sent in one tick leave in one socket write, in order", async () => {
     const { socket, transport } = setup("server");
-    await flushMicrotasks();
+    await flushQueued();
     transport.send([bytes("a")]);
     transport.send([bytes("b"), bytes("c")]);
     transport.send([bytes("d")]);
     expect(socket.writes).toBe(0); // batched until the microtask
-    await flushMicrotasks();
+    await flushQueued();
     expect(socket.writes).toBe(1);
     expect(framesWritten(socket, "server").map((f) => Buffer.from(f.data).toString())).toEqual(["a", "bc", "d"]);
   });
@@ -113,7 +113,7 @@ describe("sending", () => {
     const part = bytes("hello");
     transport.send([part]);
     part.fill(0);
-    await flushMicrotasks();
+    await flushQueued();
     expect(Buffer.from(framesWritten(socket, "client")[0]?.data ?? []).toString()).toBe("hello");
   });
 
@@ -121,7 +121,7 @@ describe("sending", () => {
     const { socket, transport } = setup("client");
     transport.send([bytes("x".repeat(10))]);
     transport.send([bytes("x".repeat(10))]);
-    await flushMicrotasks();
+    await flushQueued();
     const out = socket.output();
     expect((out[1] ?? 0) & 0x80).toBe(0x80);
     const key1 = out.subarray(2, 6);
@@ -142,7 +142,7 @@ describe("backpressure", () => {
     socket.budget = 50;
     transport.send([new Uint8Array(100)]); // 2 + 2 header bytes? 100 < 126: 2-byte header
     expect(transport.bufferedBytes).toBe(102);
-    await flushMicrotasks();
+    await flushQueued();
     expect(transport.bufferedBytes).toBe(52);
     socket.budget = 10;
     socket.data.sink.drain();
@@ -161,7 +161,7 @@ describe("backpressure", () => {
     expect(results[9]).toBe(false); // 1000 bytes queued
     expect(results[11]).toBe(false); // still accepted, still signalled
     expect(transport.bufferedBytes).toBe(1200);
-    await flushMicrotasks();
+    await flushQueued();
     socket.budget = 1150; // leaves 50 <= low water
     socket.data.sink.drain();
     expect(drains()).toBe(1);
@@ -173,7 +173,7 @@ describe("backpressure", () => {
     const { socket, transport, drains } = setup("server");
     socket.budget = 0;
     transport.send([new Uint8Array(10)]);
-    await flushMicrotasks();
+    await flushQueued();
     socket.unblock();
     expect(drains()).toBe(0);
   });
@@ -193,7 +193,7 @@ describe("receiving", () => {
     t.setHandlers({ message: (d) => got.push(Buffer.from(d).toString()), drain() {}, close() {} });
     socket.data.sink.data(fromPeer("client", Opcode.binary, bytes("three")));
     expect(got).toEqual([]);
-    await flushMicrotasks();
+    await flushQueued();
     expect(got).toEqual(["one", "two", "three"]);
     expect(socket.paused).toBe(false);
   });
@@ -203,7 +203,7 @@ describe("receiving", () => {
     socket.budget = 3;
     transport.send([new Uint8Array(10)]);
     transport.send([new Uint8Array(10)]);
-    await flushMicrotasks(); // 3 bytes of the first staging chunk written
+    await flushQueued(); // 3 bytes of the first staging chunk written
     socket.data.sink.data(fromPeer("server", Opcode.ping, bytes("p1")));
     socket.unblock();
     const frames = framesWritten(socket, "server");
@@ -212,11 +212,11 @@ describe("receiving", () => {
 
   test("a ping before any data is answered first", async () => {
     const { socket, transport } = setup("server");
-    await flushMicrotasks();
+    await flushQueued();
     socket.budget = 0;
     transport.send([new Uint8Array(10)]);
     socket.data.sink.data(fromPeer("server", Opcode.ping, bytes("p1")));
-    await flushMicrotasks();
+    await flushQueued();
     socket.unblock();
     const frames = framesWritten(socket, "server");
     expect(frames.map((f) => f.opcode)).toEqual([Opcode.pong, Opcode.binary]);
@@ -225,7 +225,7 @@ describe("receiving", () => {
 
   test("pings while the queue is over the high-water mark get one pong, for the latest", async () => {
     const { socket, transport } = setup("server");
-    await flushMicrotasks();
+    await flushQueued();
     socket.budget = 0;
     for (let i = 0; i < 11; i++) transport.send([new Uint8Array(98)]);
     for (const p of ["a", "b", "c"]) socket.data.sink.data(fromPeer("server", Opcode.ping, bytes(p)));
@@ -236,9 +236,9 @@ describe("receiving", () => {
 
   test("a text message closes the connection with 1003", async () => {
     const { socket, closes } = setup("client");
-    await flushMicrotasks();
+    await flushQueued();
     socket.data.sink.data(fromPeer("client", Opcode.text, bytes("hi")));
-    await flushMicrotasks();
+    await flushQueued();
     expect(closes).toHaveLength(1);
     expect(closes[0]?.code).toBe(1003);
     const sent = framesWritten(socket, "client").at(-1);
@@ -249,9 +249,9 @@ describe("receiving", () => {
 
   test("a server receiving an unmasked frame fails with 1002 and reports the error", async () => {
     const { socket, closes } = setup("server");
-    await flushMicrotasks();
+    await flushQueued();
     socket.data.sink.data(fromPeer("client", Opcode.binary, bytes("x"))); // unmasked
-    await flushMicrotasks();
+    await flushQueued();
     expect(closes[0]?.code).toBe(1002);
     expect((closes[0]?.error as { code?: string } | undefined)?.code).toBe("WS_MASK_EXPECTED");
   });
@@ -263,7 +263,7 @@ describe("closing", () => {
     transport.send([bytes("last")]);
     transport.close(1000, "bye");
     expect(transport.send([bytes("late")])).toBe(false);
-    await flushMicrotasks();
+    await flushQueued();
     const frames = framesWritten(socket, "client");
     expect(frames.map((f) => f.opcode)).toEqual([Opcode.binary, Opcode.close]);
     expect(parseClosePayload(frames[1]?.data ?? new Uint8Array())).toEqual({ code: 1000, reason: "bye" });
@@ -287,9 +287,9 @@ describe("closing", () => {
 
   test("a close from the peer is echoed with its code and reported", async () => {
     const { socket, closes } = setup("server");
-    await flushMicrotasks();
+    await flushQueued();
     socket.data.sink.data(fromPeer("server", Opcode.close, encodeClosePayload(1001, "going away")));
-    await flushMicrotasks();
+    await flushQueued();
     expect(closes).toEqual([{ code: 1001, reason: "going away" }]);
     const echo = framesWritten(socket, "server").at(-1);
     expect(parseClosePayload(echo?.data ?? new Uint8Array()).code).toBe(1001);
@@ -308,7 +308,7 @@ describe("closing", () => {
     const { socket, transport } = setup("client");
     transport.close();
     transport.close();
-    await flushMicrotasks();
+    await flushQueued();
     expect(framesWritten(socket, "client").filter((f) => f.opcode === Opcode.close)).toHaveLength(1);
   });
 });
