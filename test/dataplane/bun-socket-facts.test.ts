@@ -78,6 +78,15 @@ describe("Bun TCP socket facts (1.4.5)", () => {
     expect([typeof c.pause, typeof c.resume, typeof c.shutdown]).toEqual(["function", "function", "function"]);
   });
 
+  test("setKeepAlive on a socket that closed meanwhile returns false and does not throw (the stream sweep may race a close)", async () => {
+    const { c, s, client } = await pair(false);
+    s.end();
+    await client.waitFor("close");
+    expect(c.setKeepAlive(true, 30_000)).toBe(false);
+    c.terminate();
+    expect(c.setKeepAlive(true, 30_000)).toBe(false);
+  });
+
   test("write takes only what the kernel accepts while the peer is paused, and drain fires once it reads again", async () => {
     const { c, s, client, server } = await pair(true);
     s.pause();
