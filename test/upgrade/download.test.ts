@@ -234,29 +234,16 @@ describe("downloadBinary", () => {
     const before = stalledRequests;
     // refusal() takes each outcome before time moves: advancing the fake clock also turns the event loop,
     // where a rejection nobody has taken yet would be reported as unhandled.
-    const slow = refusal(
-      downloadBinary(url("/stalled/connector-linux-x64"), target, dest, {
-        ...POLICY,
-        clock,
-        deadlineMs: 3_600_000,
-        minBytesPerSecond: 1,
-        speedWindowMs: 30_000,
-      }),
-    );
+    const stalled = (limits: Partial<typeof POLICY>) =>
+      refusal(downloadBinary(url("/stalled/connector-linux-x64"), target, dest, { ...POLICY, clock, ...limits }));
+    const slow = stalled({ deadlineMs: 3_600_000, minBytesPerSecond: 1, speedWindowMs: 30_000 });
     // Time moves only once the request is at the server.
     for (let i = 0; i < 500 && stalledRequests === before; i++) await wait(10);
     await clock.advance(29_000);
     await clock.advance(1_000);
     expect(await slow).toBe("DOWNLOAD_TOO_SLOW");
     expect(existsSync(dest)).toBe(false);
-    const late = refusal(
-      downloadBinary(url("/stalled/connector-linux-x64"), target, dest, {
-        ...POLICY,
-        clock,
-        deadlineMs: 60_000,
-        minBytesPerSecond: 0,
-      }),
-    );
+    const late = stalled({ deadlineMs: 60_000, minBytesPerSecond: 0 });
     await clock.advance(60_000);
     expect(await late).toBe("DOWNLOAD_TIMEOUT");
   });
