@@ -142,6 +142,7 @@ function latencyScenario(concurrency: number): Scenario {
         : []),
       ...costRows(costBase, "requests"),
     ],
+    repeated: true,
     async measure(ctx, path) {
       const job = {
         cmd: "latency" as const,
@@ -178,6 +179,7 @@ export const latencyUnderBulk: Scenario = {
   id: "latency-bulk",
   phase: "traffic",
   rows: () => [{ name: "1 KiB request/response p50 under a bulk stream", unit: "µs", higherIsBetter: false }],
+  repeated: true,
   async measure(ctx, path) {
     const p = ctx.profile;
     const latencyJob = {
@@ -210,6 +212,7 @@ export const connRate: Scenario = {
     { name: "new streams per second (open, first byte, close)", unit: "streams/s", higherIsBetter: true },
     ...costRows("new streams (open, first byte, close)", "streams"),
   ],
+  repeated: true,
   async measure(ctx, path) {
     const job = {
       cmd: "connrate" as const,
