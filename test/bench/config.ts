@@ -32,7 +32,7 @@ export interface Profile {
   rounds: number;
 }
 
-/** A full run: long enough for stable numbers on a 2-core machine (about 5 minutes without long-distance). */
+/** A full run: long enough for stable numbers on a 2-core machine (about 15 minutes without long-distance). */
 export const FULL: Profile = {
   bulkSeconds: 6,
   bulkWarmupSeconds: 1,
