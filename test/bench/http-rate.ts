@@ -53,7 +53,6 @@ export const abRate: Scenario = {
     { name: `${BASE} per second, ${CONN_RATE_LOOPS} concurrent`, unit: "conn/s", higherIsBetter: true },
     ...costRows(BASE, "streams"),
   ],
-  repeated: true,
   async measure(ctx, path) {
     const ab = ctx.rig.tools.ab;
     if (!ab) throw new Skip("ab not installed (apt-get install apache2-utils)");

@@ -83,8 +83,10 @@ async function measureOnce(
 }
 
 /**
- * Measures `scenarios` on every path and records each cell (number or reason) in `table`. A repeated
- * scenario runs `profile.rounds` rounds, each visiting every path in turn, and keeps each cell's median.
+ * Measures `scenarios` on every path and records each cell (number or reason) in `table`. A traffic
+ * scenario runs `profile.rounds` rounds, each visiting every path in turn, and keeps each cell's median:
+ * one run of a bulk, latency or connection-rate row swings by ±10–20% on a shared 2-core machine. A
+ * memory scenario runs once: its relays must be fresh, and its rows move far less.
  */
 export async function runScenarios(
   ctx: ScenarioContext,
@@ -95,7 +97,7 @@ export async function runScenarios(
 ): Promise<void> {
   for (const scenario of scenarios) {
     const specs = scenario.rows(ctx.profile);
-    const rounds = scenario.repeated ? ctx.profile.rounds : 1;
+    const rounds = scenario.phase === "traffic" ? ctx.profile.rounds : 1;
     progress(`▶ ${scenario.id}${rounds > 1 ? ` (${rounds} rounds, median)` : ""}`);
     const cells = new Map<PathId, Outcome[][]>();
     for (let round = 1; round <= rounds; round++) {

@@ -30,11 +30,6 @@ export interface Scenario {
   id: string;
   phase: Phase;
   rows(profile: Profile): RowSpec[];
-  /**
-   * Measured `profile.rounds` times, paths interleaved, and the median kept: every scenario a target is
-   * judged on (bulk, request/response, fairness, new streams), since one run of each swings by ±10–20%.
-   */
-  repeated?: boolean;
   /** One outcome per row, in rows() order. */
   measure(ctx: ScenarioContext, path: ReadyPath): Promise<Outcome[]>;
 }

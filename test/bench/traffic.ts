@@ -99,7 +99,6 @@ function bulkScenario(
     id,
     phase: "traffic",
     rows: (p) => [{ name: name(p), unit: "Gbit/s", higherIsBetter: true }, ...costRows(name(p), "bytes")],
-    repeated: true,
     async measure(ctx: ScenarioContext, path: ReadyPath): Promise<Outcome[]> {
       const p = ctx.profile;
       const spec = { streams: streams(p), reverse, seconds: p.bulkSeconds, warmupSeconds: p.bulkWarmupSeconds };
@@ -142,7 +141,6 @@ function latencyScenario(concurrency: number): Scenario {
         : []),
       ...costRows(costBase, "requests"),
     ],
-    repeated: true,
     async measure(ctx, path) {
       const job = {
         cmd: "latency" as const,
@@ -179,7 +177,6 @@ export const latencyUnderBulk: Scenario = {
   id: "latency-bulk",
   phase: "traffic",
   rows: () => [{ name: "1 KiB request/response p50 under a bulk stream", unit: "µs", higherIsBetter: false }],
-  repeated: true,
   async measure(ctx, path) {
     const p = ctx.profile;
     const latencyJob = {
@@ -212,7 +209,6 @@ export const connRate: Scenario = {
     { name: "new streams per second (open, first byte, close)", unit: "streams/s", higherIsBetter: true },
     ...costRows("new streams (open, first byte, close)", "streams"),
   ],
-  repeated: true,
   async measure(ctx, path) {
     const job = {
       cmd: "connrate" as const,
