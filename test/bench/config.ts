@@ -24,10 +24,10 @@ export interface Profile {
   longBulkSeconds: number;
   longWarmupSeconds: number;
   /**
-   * Rounds of the traffic scenarios: every path measured once per round, paths
-   * interleaved, the median kept. On a shared 2-core machine one bulk run of the same code swings by ±10%,
-   * and ssh -L's too; the 1 KiB p50 at 1 concurrent read 0.91× ssh -L in one run and 1.11–1.22× in the
-   * next four of the same code, so a single ratio could land either side of a target by chance.
+   * Rounds of the traffic scenarios: every path measured once per round, paths interleaved, the median
+   * kept. On a shared 2-core machine one bulk run of the same code swings by ±10%, and ssh -L's too; the
+   * 1 KiB p50 at 1 concurrent read 0.91× ssh -L in one run and 1.11–1.22× in the next four of the same
+   * code, so a single ratio could land either side of a target by chance.
    */
   rounds: number;
 }

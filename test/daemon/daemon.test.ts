@@ -8,19 +8,13 @@ import { afterEach, expect, test } from "bun:test";
 import { fstatSync } from "node:fs";
 import { Daemon } from "../../src/daemon/daemon.ts";
 import { createLogger } from "../../src/log.ts";
-import { FakeClock, flushQueued } from "../support/fake-clock.ts";
+import { FakeClock, flushQueued, untilQueued } from "../support/fake-clock.ts";
 import { daemonWorld, type DaemonWorld } from "./daemon-fakes.ts";
 
 const worlds: DaemonWorld[] = [];
 afterEach(() => {
   for (const w of worlds.splice(0)) w.cleanup();
 });
-
-/** Lets the daemon's promise chains run (no time passes) until `condition` holds. */
-async function settle(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await flushQueued();
-  if (!condition()) throw new Error(`never happened: ${what}`);
-}
 
 /** A daemon serving on two tunnels (one per gateway), and its exit code to come. */
 async function serving(flags: Record<string, string> = {}) {
@@ -29,8 +23,8 @@ async function serving(flags: Record<string, string> = {}) {
   worlds.push(world);
   let exitCode: number | undefined;
   const exit = new Daemon(world.options, world.deps).run().then((code) => (exitCode = code));
-  await settle(() => world.gateways.open().length === 2, "two tunnels up");
-  await settle(() => world.snapshot().state === "connected", "status connected");
+  await untilQueued(() => world.gateways.open().length === 2, "two tunnels up");
+  await untilQueued(() => world.snapshot().state === "connected", "status connected");
   return { clock, world, exit, exitCode: () => exitCode };
 }
 
@@ -83,7 +77,7 @@ test("a stop is logged in the order it happens; every line after the identity na
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", format: "json", write: (l) => void lines.push(JSON.parse(l)) });
   const exit = new Daemon({ ...world.options, log }, world.deps).run();
-  await settle(() => world.gateways.open().length === 2, "two tunnels up");
+  await untilQueued(() => world.gateways.open().length === 2, "two tunnels up");
   const [first] = world.gateways.open();
   first!.tunnel.streams = 2;
   const from = lines.length;
@@ -117,7 +111,7 @@ test("under systemd (JOURNAL_STREAM names stderr) every line starts with its pri
   const log = createLogger({ level: "info", format: "json", write: (l) => void lines.push(l) });
   const env = { ...world.options.env, JOURNAL_STREAM: `${dev}:${ino}` };
   const exit = new Daemon({ ...world.options, env, log }, world.deps).run();
-  await settle(() => world.gateways.open().length === 2, "two tunnels up");
+  await untilQueued(() => world.gateways.open().length === 2, "two tunnels up");
   world.signals.send("SIGTERM");
   expect(await exit).toBe(0);
   expect(lines.length).toBeGreaterThan(5);
@@ -157,7 +151,7 @@ test("a signal during start-up (no catalog yet) stops without waiting for the co
   worlds.push(world);
   world.control.revoked = true; // the first catalog fetch is refused: it retries slowly
   const exit = new Daemon(world.options, world.deps).run();
-  await settle(() => world.control.catalogRequests === 1, "the first catalog request");
+  await untilQueued(() => world.control.catalogRequests === 1, "the first catalog request");
   expect(world.snapshot().state).toBe("revoked");
   world.signals.send("SIGTERM");
   expect(await exit).toBe(0);

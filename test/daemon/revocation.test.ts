@@ -17,7 +17,7 @@ import {
 } from "../../src/daemon/revocation.ts";
 import { CloseCode } from "../../src/transport/close-code.ts";
 import { TunnelDialError } from "../../src/transport/websocket/errors.ts";
-import { FakeClock, flushQueued } from "../support/fake-clock.ts";
+import { FakeClock, untilQueued } from "../support/fake-clock.ts";
 import { daemonWorld, type DaemonWorld, recordingLog } from "./daemon-fakes.ts";
 
 describe("what counts", () => {
@@ -184,17 +184,12 @@ describe("through a daemon on fakes", () => {
     }
   });
 
-  async function settle(condition: () => boolean, what: string): Promise<void> {
-    for (let i = 0; i < 200 && !condition(); i++) await flushQueued();
-    if (!condition()) throw new Error(`never happened: ${what}`);
-  }
-
   async function serving() {
     const clock = new FakeClock();
     const world = daemonWorld(clock, { flags: { tunnels: "2" } });
     worlds.push(world);
     void new Daemon(world.options, world.deps).run();
-    await settle(() => world.gateways.open().length === 2, "two tunnels up");
+    await untilQueued(() => world.gateways.open().length === 2, "two tunnels up");
     return { clock, world };
   }
 
@@ -204,7 +199,7 @@ describe("through a daemon on fakes", () => {
     world.control.revoked = true;
     const [refused, other] = world.gateways.open();
     world.gateways.close(refused!, CloseCode.POLICY_VIOLATION);
-    await settle(() => world.snapshot().state === "revoked", "status revoked");
+    await untilQueued(() => world.snapshot().state === "revoked", "status revoked");
     expect(world.control.catalogRequests).toBe(asked + 1);
     expect(world.gateways.open()).toEqual([]);
     expect(other!.tunnel.closedBy).toBe("connector revoked"); // closed by us, not waited for
@@ -214,7 +209,7 @@ describe("through a daemon on fakes", () => {
     expect(world.control.catalogRequests).toBe(asked + 1); // nor on the 5 min catalog poll
     world.control.revoked = false;
     await clock.advance(1);
-    await settle(() => world.gateways.open().length === 2, "tunnels back");
+    await untilQueued(() => world.gateways.open().length === 2, "tunnels back");
     expect(world.snapshot().state).not.toBe("revoked");
   });
 
@@ -240,7 +235,7 @@ describe("through a daemon on fakes", () => {
     for (const code of [1000, 1001, 1011]) {
       world.gateways.close(world.gateways.open()[0]!, code);
       await clock.advance(60_000);
-      await settle(() => world.gateways.open().length === 2, "the tunnel back");
+      await untilQueued(() => world.gateways.open().length === 2, "the tunnel back");
     }
     expect(world.control.catalogRequests).toBe(asked);
   });
@@ -249,7 +244,7 @@ describe("through a daemon on fakes", () => {
     const { clock, world } = await serving();
     world.control.revoked = true;
     await clock.advance(60 * 60_000); // the token's refresh at two thirds of its life
-    await settle(() => world.snapshot().state === "revoked", "status revoked");
+    await untilQueued(() => world.snapshot().state === "revoked", "status revoked");
     expect(world.gateways.open()).toEqual([]);
     expect(world.lines.filter((l) => l.includes("has been revoked by the cloud: tunnels stopped"))).toHaveLength(1);
   });

@@ -64,6 +64,15 @@ export async function flushQueued(): Promise<void> {
 }
 
 /**
+ * Lets promise chains run, with no time passing and no real I/O, until `condition` holds; throws naming
+ * `what` when it still does not after 200 rounds of `flushQueued`.
+ */
+export async function untilQueued(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await flushQueued();
+  if (!condition()) throw new Error(`never happened: ${what}`);
+}
+
+/**
  * Lets real I/O settle between fake-clock steps: until `until()` holds, at most 20 s of real time (a safety
  * net for a loaded machine; the caller's assertions say what did not happen).
  */
